@@ -1,0 +1,86 @@
+"""The vote event: the contract between vote intake (arena) and the rating engine (leaderboard).
+
+One accepted vote is one ``VoteEvent``. It travels as JSON in the ``event`` field of a
+Redis stream entry, and is stored unchanged, one JSON object per line, in the durable archive.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# The same strings as the public LMArena data sets, so their files load unchanged.
+MODEL_A = "model_a"
+MODEL_B = "model_b"
+TIE = "tie"
+TIE_BOTHBAD = "tie (bothbad)"
+PAIRWISE_OUTCOMES = (MODEL_A, MODEL_B, TIE, TIE_BOTHBAD)
+
+VoteMode = Literal["anonymous", "named", "kwise"]
+
+
+class UnknownOutcomeError(ValueError):
+    """An outcome string outside the LMArena vocabulary."""
+
+
+def check_outcome(outcome: str) -> str:
+    """Return ``outcome`` if it is one of the four LMArena strings, else raise a clear error."""
+    if outcome not in PAIRWISE_OUTCOMES:
+        allowed = ", ".join(repr(o) for o in PAIRWISE_OUTCOMES)
+        raise UnknownOutcomeError(f"unknown outcome {outcome!r}: expected one of {allowed}")
+    return outcome
+
+
+class StyleFeatures(BaseModel):
+    """Per-answer style features used by style control (counted over the whole conversation)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: int = Field(ge=0, description="answer length in tokens")
+    headers: int = Field(ge=0, description="markdown headers")
+    list_items: int = Field(ge=0, description="markdown list items")
+    bold: int = Field(ge=0, description="bold spans")
+
+
+class VoteEvent(BaseModel):
+    """One accepted vote.
+
+    Pairwise votes (mode ``anonymous`` or ``named``) carry ``outcome`` and exactly two ``models``;
+    K-wise votes carry ``ranking``: groups of model names, best first (a group of several names
+    is a tie), covering every model in ``models``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    vote_id: str = Field(min_length=8, description="unique id; the archive is idempotent on it")
+    battle_id: str = Field(min_length=8)
+    mode: VoteMode
+    models: list[str] = Field(min_length=2, description="model names in display order (A, B, ...)")
+    outcome: str | None = None
+    ranking: list[list[str]] | None = None
+    voter_id: str = Field(min_length=1, description="pseudonymous voter id, never a raw IP")
+    served_at: float = Field(description="unix time the answers were first shown")
+    voted_at: float = Field(description="unix time of the vote")
+    selection_probability: float = Field(gt=0.0, le=1.0, description="P(matchmaker chose this pair/set)")
+    style: list[StyleFeatures] = Field(description="one entry per model, display order")
+    categories: list[str] = Field(default_factory=list)
+    turns: int = Field(default=1, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "VoteEvent":
+        if len(set(self.models)) != len(self.models):
+            raise ValueError(f"models must be distinct, got {self.models}")
+        if len(self.style) != len(self.models):
+            raise ValueError(f"style has {len(self.style)} entries for {len(self.models)} models")
+        if self.mode == "kwise":
+            if self.ranking is None or self.outcome is not None:
+                raise ValueError("a kwise vote carries 'ranking' and no 'outcome'")
+            flat = [name for group in self.ranking for name in group]
+            if any(not group for group in self.ranking) or sorted(flat) != sorted(self.models):
+                raise ValueError(f"ranking {self.ranking} must list each of {self.models} exactly once")
+        else:
+            if len(self.models) != 2 or self.outcome is None or self.ranking is not None:
+                raise ValueError("a pairwise vote carries two models, an 'outcome' and no 'ranking'")
+            check_outcome(self.outcome)
+        return self

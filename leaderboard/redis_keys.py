@@ -1,0 +1,32 @@
+"""Names of the Redis keys that the leaderboard side reads and writes.
+
+Every key is built by a function here and nowhere else, so a prefix change (several
+arenas on one Redis, or tests sharing a server) is one argument.
+"""
+
+DEFAULT_PREFIX = "arena"
+
+
+def vote_stream_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """The stream every accepted vote is XADDed to (one field, ``event``: the VoteEvent JSON)."""
+    return f"{prefix}:votes"
+
+
+def vote_consumer_group(prefix: str = DEFAULT_PREFIX) -> str:
+    """The consumer group the leaderboard worker reads the vote stream with."""
+    return f"{prefix}:leaderboard-workers"
+
+
+def snapshot_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """The latest published leaderboard Snapshot (JSON string)."""
+    return f"{prefix}:leaderboard:snapshot"
+
+
+def snapshot_channel(prefix: str = DEFAULT_PREFIX) -> str:
+    """Pub/sub channel announcing a new snapshot (payload: its ``generated_at``)."""
+    return f"{prefix}:leaderboard:updates"
+
+
+def worker_lock_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """Lease held by the worker that currently refits and publishes snapshots."""
+    return f"{prefix}:leaderboard:refit-lock"

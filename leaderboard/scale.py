@@ -1,0 +1,20 @@
+"""The reporting scale shared by every fitter.
+
+Fitters work in natural-log units (``theta``: P(i beats j) = 1 / (1 + exp(theta_j - theta_i))).
+Reports use the familiar Elo-like scale: 400 / ln 10 points per natural-log unit, centred at 1000.
+"""
+
+import math
+
+ELO_PER_NAT = 400.0 / math.log(10.0)
+ELO_CENTER = 1000.0
+
+
+def nats_to_elo(theta, center: float = ELO_CENTER):
+    """Natural-log strengths -> rating points (works on floats and numpy arrays)."""
+    return center + ELO_PER_NAT * theta
+
+
+def elo_to_nats(rating, center: float = ELO_CENTER):
+    """Rating points -> natural-log strengths."""
+    return (rating - center) / ELO_PER_NAT

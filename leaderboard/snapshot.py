@@ -1,0 +1,33 @@
+"""The leaderboard snapshot: what the worker publishes to Redis and the web side reads."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SnapshotRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    rating: float = Field(description="rating points (400/ln10 per nat, mean 1000 unless anchored)")
+    lower: float = Field(description="lower 95% bound, rating points")
+    upper: float = Field(description="upper 95% bound, rating points")
+    rank: int = Field(description="1 + number of models whose lower bound exceeds this upper bound")
+    rank_lower: int = Field(description="number of models whose upper bound exceeds this lower bound, plus 1")
+    votes: int
+
+
+class Snapshot(BaseModel):
+    """Latest fit. ``theta`` and ``covariance`` (natural-log units, in ``models`` row order)
+    are for the matchmaker; people read ``rows``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    generated_at: float
+    total_votes: int
+    method: str = Field(description="e.g. 'bradley-terry+sandwich' or 'elo' before the first fit")
+    rows: list[SnapshotRow] = Field(description="sorted by rating, best first")
+    models: list[str] = Field(default_factory=list, description="order of theta / covariance")
+    theta: list[float] = Field(default_factory=list)
+    covariance: list[list[float]] = Field(default_factory=list)
+    note: str = ""
