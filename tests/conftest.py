@@ -1,0 +1,32 @@
+"""Shared fixtures: one real Redis server per test session (the embedded one), a clean db per test."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from arena.redis_server import EmbeddedRedis
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real redis-server process on 127.0.0.1 for the whole session."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), appendfsync="everysec").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_client(redis_url):
+    """A decode_responses=False client on a freshly flushed server."""
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
