@@ -1,0 +1,128 @@
+import logging
+import uuid
+
+import pytest
+
+from leaderboard.archive import (
+    ArchiveBusyError,
+    ArchiveCorruptError,
+    VoteArchive,
+    archive_path,
+    export_lmarena,
+)
+from leaderboard.events import StyleFeatures, VoteEvent
+
+
+def make_vote(model_a="alpha", model_b="beta", outcome="model_a", *, vote_id=None, ranking=None,
+              models=None, voted_at=1_700_000_000.0) -> VoteEvent:
+    """A valid VoteEvent built with the pydantic model (pairwise unless ``ranking`` is given)."""
+    if ranking is not None:
+        names = models or [name for group in ranking for name in group]
+        return VoteEvent(
+            vote_id=vote_id or uuid.uuid4().hex, battle_id=uuid.uuid4().hex, mode="kwise",
+            models=names, ranking=ranking, voter_id="voter-1", served_at=voted_at - 5.0,
+            voted_at=voted_at, selection_probability=0.1,
+            style=[StyleFeatures(tokens=100, headers=0, list_items=0, bold=0) for _ in names],
+        )
+    return VoteEvent(
+        vote_id=vote_id or uuid.uuid4().hex, battle_id=uuid.uuid4().hex, mode="anonymous",
+        models=[model_a, model_b], outcome=outcome, voter_id="voter-1", served_at=voted_at - 5.0,
+        voted_at=voted_at, selection_probability=0.25,
+        style=[StyleFeatures(tokens=120, headers=1, list_items=3, bold=2),
+               StyleFeatures(tokens=80, headers=0, list_items=0, bold=1)],
+        categories=["coding"],
+    )
+
+
+def test_append_load_roundtrip_and_idempotence(tmp_path):
+    votes = [make_vote(), make_vote("beta", "gamma", "tie"), make_vote(ranking=[["a"], ["b", "c"]])]
+    with VoteArchive(archive_path(tmp_path)) as archive:
+        assert [archive.append(v) for v in votes] == [True, True, True]
+        assert archive.append(votes[0]) is False
+        assert archive.extend([votes[1], make_vote(vote_id=votes[2].vote_id), votes[1]]) == [False, False, False]
+        fresh = make_vote()
+        assert archive.extend([fresh, fresh]) == [True, False]  # a duplicate inside one batch too
+        assert len(archive) == 4
+    lines = archive_path(tmp_path).read_bytes().splitlines()
+    assert len(lines) == 4
+    reopened = VoteArchive(archive_path(tmp_path))
+    assert reopened.ids == {v.vote_id for v in votes} | {fresh.vote_id}
+    assert reopened.load() == votes + [fresh]
+    reopened.close()
+
+
+def test_torn_last_line_is_truncated_with_a_warning(tmp_path, caplog):
+    path = archive_path(tmp_path)
+    kept = [make_vote(), make_vote()]
+    with VoteArchive(path) as archive:
+        archive.extend(kept)
+    intact_size = path.stat().st_size
+    torn = make_vote().model_dump_json().encode()[:37]
+    with open(path, "ab") as handle:
+        handle.write(torn)
+    with caplog.at_level(logging.WARNING, logger="leaderboard.archive"):
+        archive = VoteArchive(path)
+    assert "line 3 is incomplete" in caplog.text
+    assert path.stat().st_size == intact_size
+    assert archive.load() == kept
+    again = make_vote()
+    assert archive.append(again) is True  # appends after the cut, not glued to the torn bytes
+    archive.close()
+    assert VoteArchive(path, read_only=True).load() == kept + [again]
+
+
+def test_read_only_reader_skips_a_torn_tail_without_touching_the_file(tmp_path):
+    path = archive_path(tmp_path)
+    with VoteArchive(path) as archive:
+        archive.append(make_vote())
+    with open(path, "ab") as handle:
+        handle.write(b'{"vote_id": "half')
+    size = path.stat().st_size
+    assert len(VoteArchive(path, read_only=True).load()) == 1
+    assert path.stat().st_size == size
+
+
+def test_corrupt_middle_line_names_the_line(tmp_path):
+    path = archive_path(tmp_path)
+    with VoteArchive(path) as archive:
+        archive.append(make_vote())
+    with open(path, "ab") as handle:
+        handle.write(b'{"vote_id": "not a vote"}\n')
+        handle.write(make_vote().model_dump_json().encode() + b"\n")
+    with pytest.raises(ArchiveCorruptError, match=r"votes.jsonl, line 2: not a valid vote"):
+        VoteArchive(path)
+
+
+def test_one_writer_at_a_time(tmp_path):
+    path = archive_path(tmp_path)
+    with VoteArchive(path):
+        with pytest.raises(ArchiveBusyError, match="another leaderboard worker"):
+            VoteArchive(path)
+        VoteArchive(path, read_only=True)  # readers are never blocked
+    VoteArchive(path).close()  # released on close
+
+
+def test_duplicate_lines_in_the_file_count_once(tmp_path):
+    path = archive_path(tmp_path)
+    vote = make_vote()
+    line = vote.model_dump_json().encode() + b"\n"
+    path.write_bytes(line + line)
+    archive = VoteArchive(path)
+    assert archive.load() == [vote]
+    assert archive.append(vote) is False
+    archive.close()
+
+
+def test_export_lmarena_columns(tmp_path):
+    votes = [make_vote("alpha", "beta", "model_b"), make_vote(ranking=[["a"], ["b"]])]
+    frame = export_lmarena(votes)
+    assert len(frame) == 1  # the K-wise vote has no place in the pairwise format
+    row = frame.iloc[0]
+    assert (row.model_a, row.model_b, row.winner) == ("alpha", "beta", "model_b")
+    assert row.question_id == votes[0].battle_id
+    assert row.judge == "voter-1"
+    assert row.anony
+    assert row.conv_metadata["sum_assistant_a_tokens"] == 120
+    assert row.conv_metadata["header_count_a"] == {"total": 1}
+    assert row.category_tag == ["coding"]
+    assert list(frame.columns[:8]) == ["question_id", "model_a", "model_b", "winner", "judge", "turn", "anony", "tstamp"]
