@@ -12,6 +12,12 @@ def vote_stream_key(prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}:votes"
 
 
+def dead_letter_stream_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """Stream entries the worker could not read as a VoteEvent, with the reason (fields:
+    ``entry_id``, ``reason``, ``event`` (the raw value), ``consumer``, ``dead_at``)."""
+    return f"{prefix}:votes:dead"
+
+
 def vote_consumer_group(prefix: str = DEFAULT_PREFIX) -> str:
     """The consumer group the leaderboard worker reads the vote stream with."""
     return f"{prefix}:leaderboard-workers"
