@@ -1,0 +1,32 @@
+"""``python -m arena serve|simulate``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog="python -m arena", description="Arena: anonymous model battles and a live leaderboard")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="run the arena (web page, API, worker; embedded Redis unless REDIS_URL)")
+    from arena.settings import add_serve_arguments, settings_from_args
+
+    add_serve_arguments(serve_parser)
+    commands.add_parser("simulate", help="compare matchmaking strategies in simulation (see --help)", add_help=False)
+
+    if argv[:1] == ["simulate"]:
+        from arena.simulate import main as simulate_main
+
+        return simulate_main(argv[1:])
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        from arena.serve import serve
+
+        return serve(settings_from_args(args))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

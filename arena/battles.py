@@ -1,0 +1,356 @@
+"""The battle engine: one engine for two-way and K-way battles, state kept in Redis.
+
+A battle is created with K models chosen by the matchmaker, streams one or more turns of
+answers from all K concurrently, and accepts exactly one vote once every answer has finished.
+Nothing lives in process memory between requests, so any web process can serve any step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel, Field
+
+from arena.keys import battle_key, model_failing_key, model_paused_key
+from arena.style import prompt_categories, style_features
+from leaderboard.events import PAIRWISE_OUTCOMES, UnknownOutcomeError, VoteEvent, check_outcome
+from leaderboard.redis_keys import vote_stream_key
+
+log = logging.getLogger(__name__)
+
+BattleState = Literal["open", "streaming", "ready", "failed", "voted"]
+
+# A model whose endpoint fails is left out of new battles for this long.
+FAILING_COOLDOWN_SECONDS = 60
+
+# Compare-and-set of the battle state, so two requests can never run a turn at once.
+_BEGIN_TURN = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return 'missing' end
+if state ~= 'open' and state ~= 'ready' then return state end
+redis.call('HSET', KEYS[1], 'state', 'streaming')
+return 'ok'
+"""
+
+# The vote marker and the stream entry are written together or not at all.
+_CAST_VOTE = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return 'missing' end
+if state ~= 'ready' then return state end
+redis.call('HSET', KEYS[1], 'state', 'voted', 'vote_id', ARGV[1])
+redis.call('XADD', KEYS[2], '*', 'event', ARGV[2])
+return 'ok'
+"""
+
+
+class BattleError(Exception):
+    """A request the battle engine refuses; ``status`` is the HTTP status that fits."""
+
+    status = 400
+
+
+class BattleNotFound(BattleError):
+    status = 404
+
+
+class WrongSession(BattleError):
+    status = 403
+
+
+class BattleConflict(BattleError):
+    status = 409
+
+
+class InvalidVote(BattleError):
+    status = 422
+
+
+class NoModelsAvailable(BattleError):
+    status = 503
+
+
+class Turn(BaseModel):
+    prompt: str
+    answers: list[str]
+    failed: list[bool]
+    started_at: float
+    finished_at: float | None = None
+
+
+class Battle(BaseModel):
+    battle_id: str
+    session_id: str
+    mode: Literal["anonymous", "named", "kwise"]
+    models: list[str] = Field(description="display order: A, B, ...")
+    selection_probability: float
+    strategy: str
+    created_at: float
+    served_at: float | None = None
+    turns: list[Turn] = Field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        return [chr(ord("A") + index) for index in range(len(self.models))]
+
+
+@dataclass(frozen=True)
+class TurnProgress:
+    """What the browser may see while a turn streams: answers by position, never names."""
+
+    answers: list[str]
+    finished: list[bool]
+    failed: list[bool]
+
+    @property
+    def done(self) -> bool:
+        return all(self.finished)
+
+
+@dataclass(frozen=True)
+class VoteReceipt:
+    vote_id: str
+    models: list[str]
+    outcome: str | None
+    ranking: list[list[str]] | None
+
+
+class BattleService:
+    """Creates battles, streams their turns, and takes their votes."""
+
+    def __init__(self, redis_client: aioredis.Redis, endpoints, matchmaker, *, prefix: str = "arena",
+                 battle_ttl: int = 24 * 3600, max_prompt_chars: int = 8000, max_turns: int = 8,
+                 progress_interval: float = 0.05):
+        self.redis = redis_client
+        self.endpoints = endpoints
+        self.matchmaker = matchmaker
+        self.prefix = prefix
+        self.battle_ttl = battle_ttl
+        self.max_prompt_chars = max_prompt_chars
+        self.max_turns = max_turns
+        self.progress_interval = progress_interval
+        self._begin_turn = redis_client.register_script(_BEGIN_TURN)
+        self._cast_vote = redis_client.register_script(_CAST_VOTE)
+
+    # -- models ---------------------------------------------------------------------------
+
+    async def available_models(self) -> list[str]:
+        """Configured models that are neither failing nor paused right now."""
+        names = list(self.endpoints.names)
+        if not names:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for name in names:
+            pipe.exists(model_failing_key(self.prefix, name))
+            pipe.exists(model_paused_key(self.prefix, name))
+        flags = await pipe.execute()
+        return [name for index, name in enumerate(names) if not (flags[2 * index] or flags[2 * index + 1])]
+
+    # -- battles --------------------------------------------------------------------------
+
+    async def create(self, session_id: str, k: int = 2, mode: str | None = None) -> Battle:
+        available = await self.available_models()
+        if len(available) < k:
+            raise NoModelsAvailable(
+                f"a {k}-way battle needs {k} working models but only {len(available)} are available right now; "
+                "try again in a minute"
+            )
+        selection = self.matchmaker.choose(available, k)
+        battle = Battle(
+            battle_id=uuid.uuid4().hex,
+            session_id=session_id,
+            mode=mode or ("anonymous" if k == 2 else "kwise"),
+            models=list(selection.models),
+            selection_probability=float(selection.probability),
+            strategy=selection.strategy,
+            created_at=time.time(),
+        )
+        key = battle_key(self.prefix, battle.battle_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, mapping={"battle": battle.model_dump_json(), "state": "open"})
+        pipe.expire(key, self.battle_ttl)
+        await pipe.execute()
+        return battle
+
+    async def load(self, battle_id: str, session_id: str) -> tuple[Battle, BattleState]:
+        if not isinstance(battle_id, str) or not battle_id.isalnum() or len(battle_id) > 64:
+            raise BattleNotFound(f"no battle {battle_id!r}: battle ids are the hex strings returned on creation")
+        stored = await self.redis.hmget(battle_key(self.prefix, battle_id), ["battle", "state"])
+        if stored[0] is None:
+            raise BattleNotFound(f"no battle {battle_id!r} (unknown, or expired after {self.battle_ttl} s)")
+        battle = Battle.model_validate_json(stored[0])
+        if battle.session_id != session_id:
+            raise WrongSession(f"battle {battle_id} belongs to another session: only the voter who saw it may continue or vote")
+        return battle, stored[1].decode()
+
+    async def stream_turn(self, battle_id: str, session_id: str, prompt: str) -> AsyncIterator[TurnProgress]:
+        """Send ``prompt`` to every model of the battle at once and yield the answers as they grow."""
+        prompt = (prompt or "").strip()
+        if not prompt:
+            raise BattleError("the prompt is empty: type a question or an instruction")
+        if len(prompt) > self.max_prompt_chars:
+            raise BattleError(f"the prompt has {len(prompt)} characters; the limit is {self.max_prompt_chars}")
+        battle, _ = await self.load(battle_id, session_id)
+        if len(battle.turns) >= self.max_turns:
+            raise BattleConflict(f"this battle already has {self.max_turns} turns: vote, then start a new round")
+        key = battle_key(self.prefix, battle_id)
+        verdict = (await self._begin_turn(keys=[key])).decode()
+        if verdict != "ok":
+            raise _state_error(battle_id, verdict)
+
+        turn = Turn(prompt=prompt, answers=[""] * len(battle.models), failed=[False] * len(battle.models),
+                    started_at=time.time())
+        finished = [False] * len(battle.models)
+        updates: asyncio.Queue[tuple[int, str | None, bool]] = asyncio.Queue()
+
+        async def run_one(position: int, model: str) -> None:
+            messages = []
+            for earlier in battle.turns:
+                messages.append({"role": "user", "content": earlier.prompt})
+                messages.append({"role": "assistant", "content": earlier.answers[position]})
+            messages.append({"role": "user", "content": prompt})
+            try:
+                async for delta in self.endpoints.stream(model, messages):
+                    await updates.put((position, delta, False))
+                await updates.put((position, None, False))
+            except Exception as exc:  # an endpoint failure must not end the other streams
+                log.warning("battle %s: endpoint of %s failed: %s", battle_id, model, exc)
+                await self.redis.set(model_failing_key(self.prefix, model), "1", ex=FAILING_COOLDOWN_SECONDS)
+                await updates.put((position, None, True))
+
+        tasks = [asyncio.create_task(run_one(pos, name)) for pos, name in enumerate(battle.models)]
+        try:
+            last_sent = 0.0
+            while not all(finished):
+                position, delta, failed = await updates.get()
+                if delta is not None:
+                    turn.answers[position] += delta
+                else:
+                    finished[position] = True
+                    turn.failed[position] = failed
+                now = time.monotonic()
+                if all(finished) or now - last_sent >= self.progress_interval:
+                    last_sent = now
+                    yield TurnProgress(answers=_shown_answers(turn), finished=list(finished), failed=list(turn.failed))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            turn.finished_at = time.time()
+            if not all(finished):
+                turn.failed = [failed or not done for failed, done in zip(turn.failed, finished)]
+            battle.turns.append(turn)
+            if battle.served_at is None:
+                battle.served_at = turn.started_at
+            state = "failed" if any(turn.failed) else "ready"
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hset(key, mapping={"battle": battle.model_dump_json(), "state": state})
+            pipe.expire(key, self.battle_ttl)
+            await pipe.execute()
+
+    async def run_turn(self, battle_id: str, session_id: str, prompt: str) -> TurnProgress:
+        """The non-streaming form of :meth:`stream_turn`: the finished answers."""
+        progress = None
+        async for progress in self.stream_turn(battle_id, session_id, prompt):
+            pass
+        return progress
+
+    async def vote(self, battle_id: str, session_id: str, voter_id: str, *, outcome: str | None = None,
+                   ranking: Sequence[Sequence[str]] | None = None) -> VoteReceipt:
+        """Accept the one vote of a battle whose answers have all finished, and XADD it."""
+        battle, state = await self.load(battle_id, session_id)
+        if state != "ready":
+            raise _state_error(battle_id, state)
+        event = self._vote_event(battle, voter_id, outcome, ranking)
+        verdict = (await self._cast_vote(
+            keys=[battle_key(self.prefix, battle_id), vote_stream_key(self.prefix)],
+            args=[event.vote_id, event.model_dump_json()],
+        )).decode()
+        if verdict != "ok":
+            raise _state_error(battle_id, verdict)
+        return VoteReceipt(vote_id=event.vote_id, models=battle.models, outcome=event.outcome, ranking=event.ranking)
+
+    def _vote_event(self, battle: Battle, voter_id: str, outcome, ranking) -> VoteEvent:
+        if battle.mode == "kwise":
+            if outcome is not None or ranking is None:
+                raise InvalidVote("a K-way battle takes a 'ranking': groups of labels (A, B, ...), best first")
+            ranking_names = _ranking_by_label(battle, ranking)
+            outcome_value = None
+        else:
+            if ranking is not None or outcome is None:
+                raise InvalidVote(f"a two-way battle takes an 'outcome', one of {', '.join(PAIRWISE_OUTCOMES)}")
+            try:
+                outcome_value = check_outcome(outcome)
+            except UnknownOutcomeError as exc:
+                raise InvalidVote(str(exc)) from exc
+            ranking_names = None
+        return VoteEvent(
+            vote_id=uuid.uuid4().hex,
+            battle_id=battle.battle_id,
+            mode=battle.mode,
+            models=battle.models,
+            outcome=outcome_value,
+            ranking=ranking_names,
+            voter_id=voter_id,
+            served_at=battle.served_at or battle.created_at,
+            voted_at=time.time(),
+            selection_probability=battle.selection_probability,
+            style=[style_features([turn.answers[pos] for turn in battle.turns]) for pos in range(len(battle.models))],
+            categories=prompt_categories([turn.prompt for turn in battle.turns]),
+            turns=max(1, len(battle.turns)),
+        )
+
+
+def _shown_answers(turn: Turn) -> list[str]:
+    """Answers as the browser sees them: a failed side says so without naming its model."""
+    return [
+        answer + ("\n\n*(This model's endpoint failed to answer. Start a new round.)*" if failed else "")
+        for answer, failed in zip(turn.answers, turn.failed)
+    ]
+
+
+def _ranking_by_label(battle: Battle, ranking) -> list[list[str]]:
+    by_label = dict(zip(battle.labels, battle.models))
+    seen: list[str] = []
+    groups = []
+    for group in ranking:
+        if isinstance(group, str):
+            group = [group]
+        names = []
+        for label in group:
+            if label not in by_label:
+                raise InvalidVote(f"unknown label {label!r} in the ranking: use {', '.join(battle.labels)}")
+            names.append(by_label[label])
+            seen.append(label)
+        if not names:
+            raise InvalidVote("a ranking group is empty")
+        groups.append(names)
+    if sorted(seen) != sorted(battle.labels):
+        raise InvalidVote(f"the ranking must place each of {', '.join(battle.labels)} exactly once")
+    return groups
+
+
+def _state_error(battle_id: str, state: str) -> BattleError:
+    messages = {
+        "missing": (BattleNotFound, f"no battle {battle_id!r} (unknown or expired)"),
+        "open": (BattleConflict, f"battle {battle_id} has no answers yet: send a prompt before voting"),
+        "streaming": (BattleConflict, f"battle {battle_id} is still answering: wait until both answers finish"),
+        "failed": (BattleConflict, f"a model in battle {battle_id} failed to answer, so it cannot be voted on: start a new round"),
+        "voted": (BattleConflict, f"battle {battle_id} already has a vote: each battle takes one vote; start a new round"),
+    }
+    cls, message = messages.get(state, (BattleConflict, f"battle {battle_id} is in state {state!r}"))
+    return cls(message)
+
+
+def battle_result(receipt: VoteReceipt) -> dict:
+    """The revealed names, keyed by side, as the API returns them."""
+    return {f"model_{chr(ord('a') + pos)}": name for pos, name in enumerate(receipt.models)}
+
+

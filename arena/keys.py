@@ -1,0 +1,21 @@
+"""Names of the Redis keys the live arena owns (the leaderboard's are in leaderboard.redis_keys)."""
+
+
+def battle_key(prefix: str, battle_id: str) -> str:
+    """Hash: the battle's fixed facts, its turns, its state and, once voted, the vote id."""
+    return f"{prefix}:battle:{battle_id}"
+
+
+def voter_secret_key(prefix: str) -> str:
+    """The HMAC key for pseudonymous voter ids, generated once and shared by every web process."""
+    return f"{prefix}:secret:voter"
+
+
+def model_failing_key(prefix: str, model: str) -> str:
+    """Set (with a TTL) while a model's endpoint is failing; the matchmaker skips it."""
+    return f"{prefix}:model:{model}:failing"
+
+
+def model_paused_key(prefix: str, model: str) -> str:
+    """Set while an owner or operator has paused a model."""
+    return f"{prefix}:model:{model}:paused"

@@ -1,0 +1,149 @@
+"""Start the whole arena in one process: Redis (embedded unless REDIS_URL), demo endpoints,
+the leaderboard worker, and the web app (API + Gradio page) under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+
+import redis
+import redis.asyncio as aioredis
+import uvicorn
+
+from arena.battles import BattleService
+from arena.identity import VoterIdentity, shared_voter_secret
+from arena.redis_server import EmbeddedRedis, RedisUnavailableError, connect
+from arena.settings import Settings
+from arena.web.app import create_app
+from arena.web.context import ArenaContext
+
+log = logging.getLogger("arena")
+
+
+class ArenaStack:
+    """Everything ``serve`` runs, started in dependency order and stopped in reverse.
+
+    ``start(foreground=False)`` runs the web server in a background thread (tests, embedding);
+    ``serve_forever()`` runs it in the calling thread until Ctrl-C.
+    """
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.embedded_redis: EmbeddedRedis | None = None
+        self.redis_url: str | None = None
+        self.demo_server = None
+        self.endpoints = None
+        self.worker_stop = threading.Event()
+        self.worker_thread: threading.Thread | None = None
+        self.server: uvicorn.Server | None = None
+        self.server_thread: threading.Thread | None = None
+        self.app = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.host}:{self.settings.port}"
+
+    def prepare(self) -> "ArenaStack":
+        settings = self.settings
+        if settings.redis_url:
+            self.redis_url = settings.redis_url
+        else:
+            self.embedded_redis = EmbeddedRedis(Path(settings.data_dir) / "redis").start()
+            self.redis_url = self.embedded_redis.url
+        sync_redis = connect(self.redis_url)
+
+        specs = []
+        if settings.demo:
+            from arena.demo_server import DemoServer, demo_model_specs
+
+            self.demo_server = DemoServer(token_delay=settings.demo_token_delay).start()
+            specs.extend(demo_model_specs(self.demo_server.url))
+        if settings.models_file:
+            from arena.model_config import load_model_specs
+
+            specs.extend(load_model_specs(settings.models_file))
+        if len(specs) < 2:
+            raise SystemExit(f"arena: {len(specs)} model(s) configured; a battle needs at least 2 (use --demo or --models FILE)")
+
+        from arena.endpoints import EndpointPool
+        from arena.matchmaker import build_matchmaker
+
+        self.endpoints = EndpointPool(specs)
+        matchmaker = build_matchmaker(settings.matchmaker, sync_redis, prefix=settings.prefix)
+        async_redis = aioredis.Redis.from_url(self.redis_url)
+        identity = VoterIdentity(shared_voter_secret(sync_redis, settings.prefix, settings.voter_secret))
+        battles = BattleService(async_redis, self.endpoints, matchmaker, prefix=settings.prefix,
+                                battle_ttl=settings.battle_ttl, max_prompt_chars=settings.max_prompt_chars,
+                                max_turns=settings.max_turns)
+        self.app = create_app(ArenaContext(settings=settings, redis=async_redis, battles=battles, identity=identity))
+
+        if settings.run_worker:
+            from leaderboard.worker import VoteWorker
+
+            worker = VoteWorker(redis.Redis.from_url(self.redis_url), Path(settings.data_dir),
+                                prefix=settings.prefix, refit_interval=settings.refit_interval)
+            self.worker_thread = threading.Thread(target=worker.run_forever, args=(self.worker_stop,),
+                                                  name="leaderboard-worker", daemon=True)
+            self.worker_thread.start()
+
+        config = uvicorn.Config(self.app, host=settings.host, port=settings.port, log_level="warning",
+                                access_log=False, timeout_graceful_shutdown=3)
+        self.server = uvicorn.Server(config)
+        return self
+
+    def start(self, timeout: float = 30.0) -> "ArenaStack":
+        """Prepare and run the web server in a background thread; return once it accepts requests."""
+        self.prepare()
+        self.server_thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
+        self.server_thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.server_thread.is_alive():
+                raise RuntimeError(f"the web server did not start on {self.url} (port in use?)")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the web server did not start on {self.url} within {timeout}s")
+            time.sleep(0.05)
+        return self
+
+    def serve_forever(self) -> None:
+        self.prepare()
+        print(f"Arena is up: {self.url}  (API docs at {self.url}/api/docs; Ctrl-C stops)", flush=True)
+        self.server.run()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+        if self.server_thread is not None:
+            self.server_thread.join(timeout=10)
+        self.worker_stop.set()
+        if self.worker_thread is not None:
+            self.worker_thread.join(timeout=10)
+        if self.demo_server is not None:
+            self.demo_server.stop()
+        if self.embedded_redis is not None:
+            self.embedded_redis.stop()
+
+    def __enter__(self) -> "ArenaStack":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def serve(settings: Settings) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print("Arena settings:\n" + settings.describe(), flush=True)
+    stack = ArenaStack(settings)
+    try:
+        stack.serve_forever()
+    except RedisUnavailableError as error:
+        print(f"arena: {error}", file=sys.stderr, flush=True)
+        return 2
+    finally:
+        stack.stop()
+    return 0
+
+

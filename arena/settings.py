@@ -1,0 +1,93 @@
+"""One settings object, built from CLI flags and environment variables, printed (secrets masked) at start-up."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from arena.redis_server import redact_url
+
+MATCHMAKER_STRATEGIES = ("active", "uniform", "ci-reduction", "top-k", "ucb")
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 7860
+    data_dir: Path = Path("data")
+    redis_url: str | None = None          # None: start the embedded Redis in data_dir
+    models_file: Path | None = None       # None: demo endpoints
+    demo: bool = True
+    demo_token_delay: float = 0.02        # seconds between demo tokens: answers visibly stream
+    prefix: str = "arena"                 # Redis key prefix (several arenas can share one Redis)
+    matchmaker: str = "active"
+    run_worker: bool = True               # run the leaderboard worker in-process
+    refit_interval: float = 2.0
+    battle_ttl: int = 24 * 3600           # seconds a battle stays votable
+    max_prompt_chars: int = 8000
+    max_turns: int = 8
+    voter_secret: str | None = field(default=None, repr=False)  # HMAC key for pseudonymous voter ids
+    allow_private_endpoints: bool = False
+
+    def describe(self) -> str:
+        """One line per setting, secrets masked, for the start-up banner."""
+        shown = asdict(self)
+        shown["redis_url"] = redact_url(self.redis_url) if self.redis_url else "(embedded, started in data dir)"
+        shown["voter_secret"] = "***" if self.voter_secret else "(generated, kept in Redis)"
+        shown["models_file"] = str(self.models_file) if self.models_file else "(demo endpoints)"
+        return "\n".join(f"  {name:24} {value}" for name, value in shown.items())
+
+
+def _env_bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    env = os.environ
+    parser.add_argument("--host", default=env.get("ARENA_HOST", "127.0.0.1"), help="listen address [ARENA_HOST]")
+    parser.add_argument("--port", type=int, default=int(env.get("ARENA_PORT", "7860")), help="listen port [ARENA_PORT]")
+    parser.add_argument("--data-dir", type=Path, default=Path(env.get("ARENA_DATA_DIR", "data")),
+                        help="embedded Redis files and the vote archive [ARENA_DATA_DIR]")
+    parser.add_argument("--redis-url", default=env.get("REDIS_URL") or None,
+                        help="use this Redis instead of starting one [REDIS_URL]")
+    parser.add_argument("--models", dest="models_file", type=Path, default=env.get("ARENA_MODELS") or None,
+                        help="YAML/JSON model config (see docs/models.md) [ARENA_MODELS]")
+    parser.add_argument("--demo", dest="demo", action="store_true", default=None,
+                        help="also start the built-in demo endpoints (default when no --models)")
+    parser.add_argument("--no-demo", dest="demo", action="store_false")
+    parser.add_argument("--demo-token-delay", type=float, default=float(env.get("ARENA_DEMO_TOKEN_DELAY", "0.02")),
+                        help="seconds between demo tokens [ARENA_DEMO_TOKEN_DELAY]")
+    parser.add_argument("--prefix", default=env.get("ARENA_PREFIX", "arena"), help="Redis key prefix [ARENA_PREFIX]")
+    parser.add_argument("--matchmaker", choices=MATCHMAKER_STRATEGIES, default=env.get("ARENA_MATCHMAKER", "active"),
+                        help="pair selection strategy [ARENA_MATCHMAKER]")
+    parser.add_argument("--no-worker", dest="run_worker", action="store_false",
+                        default=_env_bool(env.get("ARENA_RUN_WORKER"), True),
+                        help="do not run the leaderboard worker in this process [ARENA_RUN_WORKER=0]")
+    parser.add_argument("--refit-interval", type=float, default=float(env.get("ARENA_REFIT_INTERVAL", "2.0")),
+                        help="seconds between leaderboard refits [ARENA_REFIT_INTERVAL]")
+    parser.add_argument("--allow-private-endpoints", action="store_true",
+                        default=_env_bool(env.get("ARENA_ALLOW_PRIVATE_ENDPOINTS"), False),
+                        help="let registered endpoints use private/loopback addresses [ARENA_ALLOW_PRIVATE_ENDPOINTS]")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    demo = args.demo if args.demo is not None else args.models_file is None
+    return Settings(
+        host=args.host,
+        port=args.port,
+        data_dir=Path(args.data_dir),
+        redis_url=args.redis_url,
+        models_file=Path(args.models_file) if args.models_file else None,
+        demo=demo,
+        demo_token_delay=args.demo_token_delay,
+        prefix=args.prefix,
+        matchmaker=args.matchmaker,
+        run_worker=args.run_worker,
+        refit_interval=args.refit_interval,
+        voter_secret=os.environ.get("ARENA_VOTER_SECRET") or None,
+        allow_private_endpoints=args.allow_private_endpoints,
+    )

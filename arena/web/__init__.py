@@ -1,0 +1,1 @@
+"""The web side: JSON API routers, the Gradio page, and the app that mounts both."""

@@ -1,0 +1,36 @@
+"""What every request handler needs, built once at start-up and injected (no module globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from fastapi import Request
+
+from arena.battles import BattleService
+from arena.identity import VoterIdentity
+from arena.settings import Settings
+from leaderboard.redis_keys import snapshot_key
+from leaderboard.snapshot import Snapshot
+
+
+@dataclass
+class ArenaContext:
+    settings: Settings
+    redis: aioredis.Redis
+    battles: BattleService
+    identity: VoterIdentity
+
+    async def snapshot(self) -> Snapshot | None:
+        """The latest leaderboard published by the worker, or None before the first one."""
+        raw = await self.redis.get(snapshot_key(self.settings.prefix))
+        return Snapshot.model_validate_json(raw) if raw else None
+
+
+def get_context(request: Request) -> ArenaContext:
+    return request.app.state.arena
+
+
+def client_address(request: Request) -> str | None:
+    """The peer address, only ever passed to VoterIdentity.voter_id (never logged or stored)."""
+    return request.client.host if request.client else None
