@@ -1,0 +1,267 @@
+"""Exact Bradley-Terry maximum likelihood on per-pair counts (natural-log units).
+
+Model: P(i beats j) = 1 / (1 + exp(theta_j - theta_i)). Data per unordered pair (i, j), i < j:
+``wins`` = weighted score of i against j (wins + half of the ties, LMArena's convention) and
+``totals`` = weighted number of votes. The log-likelihood is concave, so Newton's method with a
+backtracking line search converges from any start, quadratically near the solution; each step
+costs O(pairs) to build the gradient and information matrix plus one M x M Cholesky solve, so a
+fit never touches individual votes. The Davidson tie model is the option ``davidson``.
+
+``alpha`` adds an independent Gaussian prior N(0, 1/alpha) on every theta (a ridge penalty
+alpha/2 * |theta|^2): it keeps ratings finite when the MLE does not exist (a model that never
+lost) and leaves alpha = 0 as the exact MLE. Without a prior theta is identified only up to a
+constant; we fix mean(theta) = 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+from scipy.special import expit, log_expit
+
+from leaderboard.counts import I_WINS, J_WINS, TIE_CLASS, PairArrays
+
+DEFAULT_TOL = 1e-10
+DEFAULT_MAX_ITER = 100
+
+
+class ConvergenceError(RuntimeError):
+    """Newton's method did not reach the gradient tolerance."""
+
+
+@dataclass(frozen=True)
+class BTSolution:
+    """theta: (M,) natural-log strengths; log_nu: Davidson tie parameter (None for half-ties);
+    gradient: (M,) log-likelihood gradient at theta; iterations: Newton steps taken."""
+
+    theta: np.ndarray
+    gradient: np.ndarray
+    iterations: int
+    log_nu: float | None = None
+
+
+def half_tie_scores(arrays: PairArrays) -> tuple[np.ndarray, np.ndarray]:
+    """(wins, totals) per pair with a tie counted as half a win each way (weighted)."""
+    wins = arrays.weight[:, I_WINS] + 0.5 * arrays.weight[:, TIE_CLASS]
+    totals = arrays.weight.sum(axis=1)
+    return wins, totals
+
+
+def laplacian(n_models: int, pair_i: np.ndarray, pair_j: np.ndarray, edge_weight: np.ndarray) -> np.ndarray:
+    """Dense weighted graph Laplacian sum_p w_p (e_i - e_j)(e_i - e_j)^T, shape (M, M)."""
+    matrix = np.zeros((n_models, n_models))
+    np.add.at(matrix, (pair_i, pair_j), -edge_weight)
+    matrix += matrix.T
+    matrix[np.diag_indices(n_models)] = np.bincount(pair_i, edge_weight, n_models) + np.bincount(pair_j, edge_weight, n_models)
+    return matrix
+
+
+def scatter_pairs(n_models: int, pair_i: np.ndarray, pair_j: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """sum_p values_p (e_i - e_j): per-pair contributions to a per-model vector."""
+    return np.bincount(pair_i, values, n_models) - np.bincount(pair_j, values, n_models)
+
+
+def bt_log_likelihood(theta, pair_i, pair_j, wins, totals, alpha: float = 0.0) -> float:
+    diff = theta[pair_i] - theta[pair_j]
+    return float(wins @ log_expit(diff) + (totals - wins) @ log_expit(-diff) - 0.5 * alpha * theta @ theta)
+
+
+def bt_gradient(theta, pair_i, pair_j, wins, totals, alpha: float = 0.0) -> np.ndarray:
+    """Gradient of the (penalised) log-likelihood, (M,)."""
+    p = expit(theta[pair_i] - theta[pair_j])
+    return scatter_pairs(theta.shape[0], pair_i, pair_j, wins - totals * p) - alpha * theta
+
+
+def bt_information(theta, pair_i, pair_j, totals, alpha: float = 0.0) -> np.ndarray:
+    """Observed information (minus the Hessian) of the (penalised) log-likelihood, (M, M)."""
+    p = expit(theta[pair_i] - theta[pair_j])
+    info = laplacian(theta.shape[0], pair_i, pair_j, totals * p * (1.0 - p))
+    info[np.diag_indices_from(info)] += alpha
+    return info
+
+
+def constrained_inverse(info: np.ndarray, n_free: int | None = None, alpha: float = 0.0) -> np.ndarray:
+    """Inverse of the information on the mean-zero subspace of the first ``n_free`` coordinates.
+
+    With alpha = 0 the information has the null vector (1, .., 1, 0..): adding u u^T (u = 1/sqrt(M)
+    on the theta block) makes it invertible, and inv(info + u u^T) - u u^T is its pseudo-inverse.
+    """
+    n_theta = info.shape[0] if n_free is None else n_free
+    if alpha > 0:
+        return _spd_inverse(info)
+    shift = np.zeros_like(info)
+    shift[:n_theta, :n_theta] = 1.0 / n_theta
+    return _spd_inverse(info + shift) - shift
+
+
+def _spd_inverse(matrix: np.ndarray) -> np.ndarray:
+    try:
+        factor = scipy.linalg.cho_factor(matrix, check_finite=False)
+        return scipy.linalg.cho_solve(factor, np.eye(matrix.shape[0]), check_finite=False)
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(matrix, hermitian=True)
+
+
+def _newton_direction(info: np.ndarray, gradient: np.ndarray, n_theta: int, alpha: float) -> np.ndarray:
+    matrix = info
+    if alpha == 0:
+        matrix = info.copy()
+        matrix[:n_theta, :n_theta] += 1.0 / n_theta
+    try:
+        factor = scipy.linalg.cho_factor(matrix, check_finite=False)
+        return scipy.linalg.cho_solve(factor, gradient, check_finite=False)
+    except np.linalg.LinAlgError:  # near-singular (probabilities at 0/1 in float): least squares
+        return np.linalg.lstsq(matrix, gradient, rcond=None)[0]
+
+
+def _newton(objective, gradient_and_info, start: np.ndarray, n_theta: int, alpha: float, tol: float, max_iter: int):
+    """Damped Newton ascent on a concave objective; returns (params, gradient, iterations)."""
+    params = start.copy()
+    value = objective(params)
+    for iteration in range(1, max_iter + 1):
+        gradient, info = gradient_and_info(params)
+        if np.max(np.abs(gradient)) <= tol:
+            return params, gradient, iteration - 1
+        direction = _newton_direction(info, gradient, n_theta, alpha)
+        step = 1.0
+        while True:
+            candidate = params + step * direction
+            if alpha == 0:
+                candidate[:n_theta] -= candidate[:n_theta].mean()
+            new_value = objective(candidate)
+            # accept any non-decrease (up to float noise, which matters once at the optimum)
+            if new_value >= value - 1e-12 * max(1.0, abs(value)) or step < 1e-10:
+                break
+            step *= 0.5
+        if np.max(np.abs(candidate - params)) < 1e-15 * max(1.0, np.max(np.abs(params))):
+            params = candidate
+            gradient, _ = gradient_and_info(params)
+            return params, gradient, iteration  # at float resolution: nothing left to gain
+        params, value = candidate, new_value
+    gradient, _ = gradient_and_info(params)
+    if np.max(np.abs(gradient)) > max(tol, 1e-6):
+        raise ConvergenceError(
+            f"Newton's method stopped after {max_iter} iterations with max |gradient| "
+            f"{np.max(np.abs(gradient)):.3g}; the data may be nearly separable: try alpha > 0"
+        )
+    return params, gradient, max_iter
+
+
+def bradley_terry(n_models: int, pair_i: np.ndarray, pair_j: np.ndarray, wins: np.ndarray, totals: np.ndarray,
+                  *, alpha: float = 0.0, initial_params: np.ndarray | None = None,
+                  tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER) -> BTSolution:
+    """Exact (penalised) Bradley-Terry MLE from per-pair scores.
+
+    ``wins[p]``: weighted score of pair_i[p] against pair_j[p]; ``totals[p]``: weighted votes.
+    Returns theta in natural-log units with mean 0 (alpha = 0) and the gradient at the solution
+    (max |gradient| <= tol unless float resolution stops it first).
+    The caller checks that the MLE exists (leaderboard.graph) when alpha = 0.
+    """
+    start = np.zeros(n_models) if initial_params is None else np.asarray(initial_params, dtype=np.float64).copy()
+    if alpha == 0:
+        start -= start.mean()
+
+    def objective(theta):
+        return bt_log_likelihood(theta, pair_i, pair_j, wins, totals, alpha)
+
+    def gradient_and_info(theta):
+        return (bt_gradient(theta, pair_i, pair_j, wins, totals, alpha),
+                bt_information(theta, pair_i, pair_j, totals, alpha))
+
+    theta, gradient, iterations = _newton(objective, gradient_and_info, start, n_models, alpha, tol, max_iter)
+    return BTSolution(theta=theta, gradient=gradient, iterations=iterations)
+
+
+# ---- Davidson (1970) ties: P(i) : P(j) : P(tie) = pi_i : pi_j : nu * sqrt(pi_i * pi_j) ----------------
+
+def davidson_probabilities(diff: np.ndarray, log_nu: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(P(i wins), P(j wins), P(tie)) for theta_i - theta_j = diff, computed stably."""
+    half = 0.5 * diff
+    top = np.maximum(np.maximum(half, -half), log_nu)
+    a, b, t = np.exp(half - top), np.exp(-half - top), np.exp(log_nu - top)
+    total = a + b + t
+    return a / total, b / total, t / total
+
+
+def _davidson_parts(params, pair_i, pair_j, wins_i, wins_j, ties, alpha, with_info: bool):
+    n_models = params.shape[0] - 1
+    theta, log_nu = params[:n_models], params[n_models]
+    p_i, p_j, p_t = davidson_probabilities(theta[pair_i] - theta[pair_j], log_nu)
+    totals = wins_i + wins_j + ties
+    # pair log-likelihood = (w_i - w_j) d/2 + t * log_nu - n * log D, D = e^{d/2} + e^{-d/2} + nu
+    score_d = 0.5 * (wins_i - wins_j) - 0.5 * totals * (p_i - p_j)
+    score_nu = ties - totals * p_t
+    gradient = np.empty(n_models + 1)
+    gradient[:n_models] = scatter_pairs(n_models, pair_i, pair_j, score_d) - alpha * theta
+    gradient[n_models] = score_nu.sum()
+    if not with_info:
+        return gradient, None
+    info = np.zeros((n_models + 1, n_models + 1))
+    curvature_d = totals * (0.25 * (p_i + p_j) - 0.25 * (p_i - p_j) ** 2)
+    info[:n_models, :n_models] = laplacian(n_models, pair_i, pair_j, curvature_d)
+    info[np.arange(n_models), np.arange(n_models)] += alpha
+    cross = -0.5 * totals * p_t * (p_i - p_j)
+    column = scatter_pairs(n_models, pair_i, pair_j, cross)
+    info[:n_models, n_models] = column
+    info[n_models, :n_models] = column
+    info[n_models, n_models] = float((totals * p_t * (1.0 - p_t)).sum())
+    return gradient, info
+
+
+def davidson_log_likelihood(params, pair_i, pair_j, wins_i, wins_j, ties, alpha: float = 0.0) -> float:
+    n_models = params.shape[0] - 1
+    theta, log_nu = params[:n_models], params[n_models]
+    p_i, p_j, p_t = davidson_probabilities(theta[pair_i] - theta[pair_j], log_nu)
+    with np.errstate(divide="ignore"):
+        terms = wins_i * np.log(p_i) + wins_j * np.log(p_j) + ties * np.log(p_t)
+    return float(np.where(np.isnan(terms), 0.0, terms).sum() - 0.5 * alpha * theta @ theta)
+
+
+def davidson(n_models: int, pair_i: np.ndarray, pair_j: np.ndarray, wins_i: np.ndarray, wins_j: np.ndarray,
+             ties: np.ndarray, *, alpha: float = 0.0, initial_params: np.ndarray | None = None,
+             tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER) -> BTSolution:
+    """Davidson tie-model MLE. Per pair: weighted wins of i, wins of j, ties. Needs at least one tie
+    and one decisive vote (else nu has no finite MLE); returns theta (mean 0) and log_nu."""
+    start = np.zeros(n_models + 1)
+    if initial_params is not None:
+        start[:n_models] = np.asarray(initial_params, dtype=np.float64)
+        if alpha == 0:
+            start[:n_models] -= start[:n_models].mean()
+    tie_share = ties.sum() / max((wins_i + wins_j + ties).sum(), 1e-300)
+    # at equal strengths P(tie) = nu / (2 + nu): start from the observed tie share
+    start[n_models] = np.log(2.0 * tie_share / (1.0 - tie_share))
+
+    def objective(params):
+        return davidson_log_likelihood(params, pair_i, pair_j, wins_i, wins_j, ties, alpha)
+
+    def gradient_and_info(params):
+        return _davidson_parts(params, pair_i, pair_j, wins_i, wins_j, ties, alpha, True)
+
+    params, gradient, iterations = _newton(objective, gradient_and_info, start, n_models, alpha, tol, max_iter)
+    return BTSolution(theta=params[:n_models], gradient=gradient[:n_models], iterations=iterations,
+                      log_nu=float(params[n_models]))
+
+
+def davidson_information(theta, log_nu, pair_i, pair_j, wins_i, wins_j, ties, alpha: float = 0.0) -> np.ndarray:
+    params = np.append(theta, log_nu)
+    return _davidson_parts(params, pair_i, pair_j, wins_i, wins_j, ties, alpha, True)[1]
+
+
+def davidson_class_scores(theta, log_nu, pair_i, pair_j) -> tuple[np.ndarray, np.ndarray]:
+    """Per-vote score of one vote of each outcome class, in the pair's (d, log_nu) coordinates.
+
+    Returns (score_d, score_nu), each (P, 3) for classes (I_WINS, J_WINS, TIE)."""
+    p_i, p_j, p_t = davidson_probabilities(theta[pair_i] - theta[pair_j], log_nu)
+    base_d = -0.5 * (p_i - p_j)
+    score_d = np.stack([0.5 + base_d, -0.5 + base_d, base_d], axis=1)
+    score_nu = np.stack([-p_t, -p_t, 1.0 - p_t], axis=1)
+    return score_d, score_nu
+
+
+__all__ = [
+    "BTSolution", "ConvergenceError", "bradley_terry", "davidson", "half_tie_scores", "bt_gradient",
+    "bt_information", "bt_log_likelihood", "laplacian", "scatter_pairs", "constrained_inverse",
+    "davidson_probabilities", "davidson_information", "davidson_class_scores", "I_WINS", "J_WINS", "TIE_CLASS",
+]

@@ -1,0 +1,188 @@
+"""The high-level entry point: per-pair counts in, a leaderboard (ratings, 95% intervals, ranks) out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from leaderboard.bradley_terry import bradley_terry, davidson, half_tie_scores
+from leaderboard.counts import I_WINS, J_WINS, TIE_CLASS, PairArrays, PairCounts
+from leaderboard.graph import DisconnectedGraphError, NoMaximumLikelihoodError, check_connected, check_mle_exists
+from leaderboard.intervals import (
+    davidson_sandwich_cov,
+    model_based_cov,
+    normal_bounds,
+    percentile_bounds,
+    sandwich_cov,
+)
+from leaderboard.ranks import rank_intervals
+from leaderboard.scale import ELO_CENTER, ELO_PER_NAT
+
+CI_METHODS = ("sandwich", "bootstrap", "none")
+TIE_MODELS = ("half", "davidson")
+
+__all__ = ["fit_leaderboard", "LeaderboardFit", "DisconnectedGraphError", "NoMaximumLikelihoodError", "NoVotesError"]
+
+
+class NoVotesError(ValueError):
+    """Nothing to fit: fewer than two models have votes."""
+
+
+@dataclass
+class LeaderboardFit:
+    """A fitted leaderboard. Arrays are in ``models`` order (the order of PairCounts.models).
+
+    theta: (M,) natural-log strengths, mean 0. covariance: (M, M) covariance of theta (nats).
+    rating, lower, upper: rating points (400/ln10 per nat; mean 1000, or the anchor's rating).
+    rank, rank_lower: best and worst plausible rank (see leaderboard.ranks).
+    """
+
+    models: list[str]
+    theta: np.ndarray
+    covariance: np.ndarray
+    rating: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    rank: np.ndarray
+    rank_lower: np.ndarray
+    votes: np.ndarray
+    n_votes: int
+    method: str
+    settings: dict = field(default_factory=dict)
+
+    def rows(self) -> list[dict]:
+        """One dict per model, best rating first (ties broken by name)."""
+        order = sorted(range(len(self.models)), key=lambda k: (-self.rating[k], self.models[k]))
+        return [
+            {
+                "model": self.models[k],
+                "rating": float(self.rating[k]),
+                "lower": float(self.lower[k]),
+                "upper": float(self.upper[k]),
+                "rank": int(self.rank[k]),
+                "rank_lower": int(self.rank_lower[k]),
+                "votes": int(self.votes[k]),
+            }
+            for k in order
+        ]
+
+    def to_dict(self) -> dict:
+        """The JSON document the CLI writes: rows, settings, totals."""
+        return {"models": self.rows(), "n_votes": self.n_votes, "method": self.method, "settings": self.settings}
+
+
+def fit_leaderboard(counts: PairCounts, *, ci: str = "sandwich", n_bootstrap: int = 1000, seed: int = 0,
+                    anchor: tuple[str, float] | None = None, init_theta: dict[str, float] | None = None,
+                    ties: str = "half", alpha: float = 0.0, progress: bool = False) -> LeaderboardFit:
+    """Fit Bradley-Terry ratings with 95% intervals and rank intervals.
+
+    ci: "sandwich" (robust normal intervals), "bootstrap" (percentile intervals from ``n_bootstrap``
+    batched replicates, reproducible with ``seed``) or "none" (lower = upper = rating; the
+    covariance is then the model-based inverse information). ties: "half" (a tie is half a win
+    each way, LMArena's convention) or "davidson". alpha: prior precision per theta (nats^-2);
+    0 = exact MLE. init_theta: warm start by model name (nats); it changes the path, not the answer.
+    anchor: (model, rating) pins that model's rating; otherwise ratings have mean 1000.
+    """
+    if ci not in CI_METHODS:
+        raise ValueError(f"ci must be one of {CI_METHODS}, got {ci!r}")
+    if ties not in TIE_MODELS:
+        raise ValueError(f"ties must be one of {TIE_MODELS}, got {ties!r}")
+    if not alpha >= 0:
+        raise ValueError(f"alpha must be >= 0, got {alpha!r}")
+    if ci == "bootstrap" and n_bootstrap < 2:
+        raise ValueError(f"n_bootstrap must be at least 2, got {n_bootstrap}")
+    if ci == "bootstrap" and ties == "davidson":
+        raise ValueError("the batched bootstrap supports ties='half'; use ci='sandwich' with the Davidson model")
+    models = list(counts.models)
+    if anchor is not None and anchor[0] not in models:
+        raise ValueError(f"anchor model {anchor[0]!r} has no votes; models are {models[:10]}{'...' if len(models) > 10 else ''}")
+
+    arrays = _informative_pairs(counts.arrays())
+    if len(models) < 2 or arrays.n_pairs == 0:
+        raise NoVotesError(f"need votes between at least two models to fit ratings; got {counts!r}")
+    check_connected(models, arrays.pair_i, arrays.pair_j)
+
+    start = None
+    if init_theta:
+        start = np.array([float(init_theta.get(name, 0.0)) for name in models])
+
+    weights = arrays.weight
+    log_nu = None
+    if ties == "half":
+        wins, totals = half_tie_scores(arrays)
+        if alpha == 0:
+            check_mle_exists(models, arrays.pair_i, arrays.pair_j, wins > 0, totals - wins > 0)
+        solution = bradley_terry(len(models), arrays.pair_i, arrays.pair_j, wins, totals,
+                                 alpha=alpha, initial_params=start)
+    else:
+        wins_i, wins_j, tied = weights[:, I_WINS], weights[:, J_WINS], weights[:, TIE_CLASS]
+        if tied.sum() == 0 or (wins_i + wins_j).sum() == 0:
+            raise NoMaximumLikelihoodError(
+                "the Davidson tie model needs both ties and decisive votes to estimate its tie parameter; "
+                "these votes have " + ("no ties" if tied.sum() == 0 else "only ties") + ". Use ties='half'.", [])
+        if alpha == 0:
+            check_mle_exists(models, arrays.pair_i, arrays.pair_j, wins_i + tied > 0, wins_j + tied > 0)
+        solution = davidson(len(models), arrays.pair_i, arrays.pair_j, wins_i, wins_j, tied,
+                            alpha=alpha, initial_params=start)
+        log_nu = solution.log_nu
+    theta = solution.theta
+
+    transform, offset = _rating_transform(models, anchor)
+    rating = offset + transform @ theta
+    method = "bradley-terry" if ties == "half" else "bradley-terry-davidson"
+    if ci == "bootstrap":
+        from leaderboard.bootstrap import bootstrap_thetas  # heavy batched code, only when asked for
+
+        replicates = bootstrap_thetas(theta, arrays, n_bootstrap=n_bootstrap, seed=seed, alpha=alpha, progress=progress)
+        covariance = np.cov(replicates, rowvar=False)
+        lower, upper = percentile_bounds(offset + replicates @ transform.T)
+        method += "+bootstrap"
+    else:
+        if ties == "davidson":
+            covariance = davidson_sandwich_cov(theta, log_nu, arrays, alpha=alpha)
+        elif ci == "sandwich":
+            covariance = sandwich_cov(theta, arrays, alpha=alpha)
+        else:
+            covariance = model_based_cov(theta, arrays, alpha=alpha)
+        if ci == "sandwich":
+            lower, upper = normal_bounds(rating, transform @ covariance @ transform.T)
+            method += "+sandwich"
+        else:
+            lower, upper = rating.copy(), rating.copy()
+    rank, rank_lower = rank_intervals(lower, upper)
+
+    settings = {
+        "ci": ci, "ties": ties, "alpha": alpha, "anchor": list(anchor) if anchor else None,
+        "scale": {"points_per_nat": ELO_PER_NAT, "center": ELO_CENTER if anchor is None else None},
+        "newton_iterations": solution.iterations,
+        "max_abs_gradient": float(np.max(np.abs(solution.gradient))),
+    }
+    if ci == "bootstrap":
+        settings.update(n_bootstrap=n_bootstrap, seed=seed)
+    if log_nu is not None:
+        settings["davidson_nu"] = float(np.exp(log_nu))
+    return LeaderboardFit(
+        models=models, theta=theta, covariance=covariance, rating=rating, lower=lower, upper=upper,
+        rank=rank, rank_lower=rank_lower, votes=counts.model_vote_counts(), n_votes=counts.n_votes,
+        method=method, settings=settings,
+    )
+
+
+def _informative_pairs(arrays: PairArrays) -> PairArrays:
+    """Drop pairs whose votes all have weight 0 (they compare nothing)."""
+    keep = arrays.weight.sum(axis=1) > 0
+    if keep.all():
+        return arrays
+    return PairArrays(arrays.n_models, arrays.pair_i[keep], arrays.pair_j[keep], arrays.count[keep],
+                      arrays.weight[keep], arrays.weight_sq[keep])
+
+
+def _rating_transform(models: list[str], anchor: tuple[str, float] | None) -> tuple[np.ndarray, float]:
+    """rating = offset + T @ theta: mean 1000, or the anchor model pinned at its rating."""
+    n_models = len(models)
+    if anchor is None:
+        return ELO_PER_NAT * np.eye(n_models), ELO_CENTER
+    transform = np.eye(n_models)
+    transform[:, models.index(anchor[0])] -= 1.0
+    return ELO_PER_NAT * transform, float(anchor[1])

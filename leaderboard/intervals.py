@@ -1,0 +1,84 @@
+"""Uncertainty of Bradley-Terry ratings: sandwich (robust) covariance and percentile helpers.
+
+Sandwich: cov = H^+ B H^+ with H the information and B the sum over votes of the outer product
+of each vote's score w * (y - p_ij) (e_i - e_j). A vote's outcome y takes only three values
+(1, 0, 1/2), so B is computed exactly from per-pair, per-outcome sums of squared weights
+(PairArrays.weight_sq) without a pass over the votes. Everything is in natural-log units, for the
+mean-zero parameterisation of theta.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from leaderboard.bradley_terry import (
+    bt_information,
+    constrained_inverse,
+    davidson_class_scores,
+    davidson_information,
+    half_tie_scores,
+    laplacian,
+    scatter_pairs,
+)
+from leaderboard.counts import PairArrays
+
+Z_95 = 1.959963984540054  # two-sided 95% normal quantile
+
+# the outcome y of one vote for the lower-index model, per class (I_WINS, J_WINS, TIE)
+_HALF_TIE_OUTCOME = np.array([1.0, 0.0, 0.5])
+
+
+def centering_matrix(n_models: int) -> np.ndarray:
+    return np.eye(n_models) - 1.0 / n_models
+
+
+def sandwich_cov(theta: np.ndarray, arrays: PairArrays, *, alpha: float = 0.0) -> np.ndarray:
+    """Robust (M, M) covariance of mean-zero theta for the half-tie Bradley-Terry fit."""
+    _, totals = half_tie_scores(arrays)
+    p = 1.0 / (1.0 + np.exp(theta[arrays.pair_j] - theta[arrays.pair_i]))
+    squared_residual = (_HALF_TIE_OUTCOME[None, :] - p[:, None]) ** 2
+    meat = laplacian(arrays.n_models, arrays.pair_i, arrays.pair_j, (arrays.weight_sq * squared_residual).sum(axis=1))
+    bread = constrained_inverse(bt_information(theta, arrays.pair_i, arrays.pair_j, totals, alpha), alpha=alpha)
+    return _centred(bread @ meat @ bread)
+
+
+def davidson_sandwich_cov(theta: np.ndarray, log_nu: float, arrays: PairArrays, *, alpha: float = 0.0) -> np.ndarray:
+    """Robust (M, M) covariance of mean-zero theta under the Davidson tie model (nu profiled in)."""
+    n_models = arrays.n_models
+    weights = arrays.weight
+    info = davidson_information(theta, log_nu, arrays.pair_i, arrays.pair_j,
+                                weights[:, 0], weights[:, 1], weights[:, 2], alpha)
+    score_d, score_nu = davidson_class_scores(theta, log_nu, arrays.pair_i, arrays.pair_j)
+    meat = np.zeros((n_models + 1, n_models + 1))
+    meat[:n_models, :n_models] = laplacian(n_models, arrays.pair_i, arrays.pair_j,
+                                           (arrays.weight_sq * score_d**2).sum(axis=1))
+    cross = scatter_pairs(n_models, arrays.pair_i, arrays.pair_j, (arrays.weight_sq * score_d * score_nu).sum(axis=1))
+    meat[:n_models, n_models] = cross
+    meat[n_models, :n_models] = cross
+    meat[n_models, n_models] = float((arrays.weight_sq * score_nu**2).sum())
+    bread = constrained_inverse(info, n_free=n_models, alpha=alpha)
+    return _centred((bread @ meat @ bread)[:n_models, :n_models])
+
+
+def model_based_cov(theta: np.ndarray, arrays: PairArrays, *, alpha: float = 0.0) -> np.ndarray:
+    """Inverse-information (M, M) covariance of mean-zero theta (correct when weights are 1)."""
+    _, totals = half_tie_scores(arrays)
+    return _centred(constrained_inverse(bt_information(theta, arrays.pair_i, arrays.pair_j, totals, alpha), alpha=alpha))
+
+
+def normal_bounds(estimate: np.ndarray, covariance: np.ndarray, z: float = Z_95) -> tuple[np.ndarray, np.ndarray]:
+    half_width = z * np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    return estimate - half_width, estimate + half_width
+
+
+def percentile_bounds(replicates: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval per column of (B, M) replicates."""
+    tail = 100.0 * (1.0 - level) / 2.0
+    lower, upper = np.percentile(replicates, [tail, 100.0 - tail], axis=0)
+    return lower, upper
+
+
+def _centred(covariance: np.ndarray) -> np.ndarray:
+    centre = centering_matrix(covariance.shape[0])
+    out = centre @ covariance @ centre
+    return 0.5 * (out + out.T)
