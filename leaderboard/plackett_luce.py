@@ -44,12 +44,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from leaderboard.bradley_terry import constrained_inverse
 from leaderboard.graph import check_connected, check_mle_exists
-from leaderboard.scale import nats_to_elo
+from leaderboard.intervals import centering_matrix, normal_bounds, percentile_bounds
+from leaderboard.scale import ELO_CENTER, ELO_PER_NAT
 
 # 2**group_size - 1 choice sets per tied group: beyond this a tie is too big to expand.
 MAX_TIED_GROUP = 12
-Z_95 = 1.959963984540054
 
 
 class RankingError(ValueError):
@@ -349,13 +350,11 @@ def _check_alpha(alpha: float) -> float:
 
 
 def _covariance_from(information: np.ndarray, meat: np.ndarray | None, alpha: float) -> np.ndarray:
-    """Covariance of the mean-zero strengths: (I + alpha)^+ [meat] (I + alpha)^+ or its Fisher form."""
-    n = information.shape[0]
-    flat_direction = np.full((n, n), 1.0 / n)
-    inverse = np.linalg.inv(information + alpha * np.eye(n) + flat_direction)
-    centring = np.eye(n) - flat_direction
-    inverse = centring @ inverse @ centring
-    covariance = inverse if meat is None else inverse @ meat @ inverse
+    """Covariance of the mean-zero strengths: H^+ B H^+ (sandwich) or H^+ (Fisher), H including the prior."""
+    bread = constrained_inverse(information + alpha * np.eye(information.shape[0]), alpha=alpha)
+    covariance = bread if meat is None else bread @ meat @ bread
+    centre = centering_matrix(information.shape[0])
+    covariance = centre @ covariance @ centre
     return 0.5 * (covariance + covariance.T)
 
 
@@ -380,15 +379,17 @@ def plackett_luce_covariance(n_items: int, rankings, theta, *, weights=None, kin
 
 
 def fit_plackett_luce(rankings_by_name: list[list[list[str]]], *, ci: str = "sandwich", n_bootstrap: int = 0,
-                      seed: int = 0, anchor: str | None = None, weights=None, alpha: float = 0.0) -> dict:
+                      seed: int = 0, anchor: tuple[str, float] | None = None, weights=None,
+                      alpha: float = 0.0) -> dict:
     """Fit K-wise votes given by model name; ratings with 95% intervals on the rating scale.
 
     ``rankings_by_name``: one ranking per vote, a list of groups of model names, best first (the
     K-wise vote contract). ``ci``: "sandwich" (default), "fisher", or "bootstrap" (percentile
     intervals from ``n_bootstrap`` refits on rankings resampled with replacement, seeded by
-    ``seed``). ``anchor``: a model pinned at the scale centre (1000); the others' ratings and
-    intervals are then relative to it (its own interval has zero width). Without an anchor the
-    mean rating is 1000.
+    ``seed``). ``anchor``: (model, rating) pins that model's rating, as in
+    ``leaderboard.fit.fit_leaderboard``; the others' ratings and intervals are then relative to it
+    (its own interval has zero width). Without an anchor the mean rating is 1000. ``alpha``: see
+    :func:`plackett_luce`.
 
     Returns a dict: "models" (sorted names), "theta" (nats, mean 0), "covariance" (nats, of theta;
     the bootstrap sample covariance when ci="bootstrap"), "rating", "lower", "upper" (rating
@@ -399,8 +400,8 @@ def fit_plackett_luce(rankings_by_name: list[list[list[str]]], *, ci: str = "san
     if ci == "bootstrap" and n_bootstrap < 2:
         raise ValueError("ci='bootstrap' needs n_bootstrap >= 2 (e.g. 200)")
     models, rankings = _index_rankings(rankings_by_name)
-    if anchor is not None and anchor not in models:
-        raise ValueError(f"anchor {anchor!r} is not one of the ranked models")
+    if anchor is not None and (isinstance(anchor, str) or len(anchor) != 2 or anchor[0] not in models):
+        raise ValueError(f"anchor must be (model, rating) with a ranked model, got {anchor!r}")
     design = _compile(len(models), rankings)
     weights = _check_weights(weights, design.n_rankings)
     alpha = _check_alpha(alpha)
@@ -424,24 +425,24 @@ def fit_plackett_luce(rankings_by_name: list[list[list[str]]], *, ci: str = "san
         used = batch.items[weights[batch.source] > 0]
         votes += np.bincount(used.ravel(), minlength=len(models))
 
-    # shift to the anchor: rating_i - rating_anchor has variance c_ii + c_aa - 2 c_ia
-    relative = np.eye(len(models))
+    # rating = offset + transform @ theta: mean 1000, or the anchor pinned at its rating
+    transform = ELO_PER_NAT * np.eye(len(models))
+    offset = ELO_CENTER
     if anchor is not None:
-        relative[:, models.index(anchor)] -= 1.0
-    centre_theta = relative @ theta
+        transform[:, models.index(anchor[0])] -= ELO_PER_NAT
+        offset = float(anchor[1])
+    rating = offset + transform @ theta
     if ci == "bootstrap":
-        relative_reps = replicates @ relative.T
-        lower_nats, upper_nats = np.percentile(relative_reps, [2.5, 97.5], axis=0)
+        lower, upper = percentile_bounds(offset + replicates @ transform.T)
     else:
-        se = np.sqrt(np.maximum(np.diag(relative @ covariance @ relative.T), 0.0))
-        lower_nats, upper_nats = centre_theta - Z_95 * se, centre_theta + Z_95 * se
+        lower, upper = normal_bounds(rating, transform @ covariance @ transform.T)
     return {
         "models": models,
         "theta": theta,
         "covariance": covariance,
-        "rating": nats_to_elo(centre_theta),
-        "lower": nats_to_elo(lower_nats),
-        "upper": nats_to_elo(upper_nats),
+        "rating": rating,
+        "lower": lower,
+        "upper": upper,
         "votes": votes,
     }
 

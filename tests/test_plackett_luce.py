@@ -199,8 +199,8 @@ def test_other_bad_input():
         plackett_luce_covariance(2, [[[0], [1]], [[1], [0]]], np.zeros(2), kind="hessian")
     with pytest.raises(RankingError, match="bare name 'a'"):
         fit_plackett_luce([["a", "b"]])
-    with pytest.raises(ValueError, match="anchor 'zeta' is not one of the ranked models"):
-        fit_plackett_luce([[["a"], ["b"]], [["b"], ["a"]]], anchor="zeta")
+    with pytest.raises(ValueError, match="anchor must be"):
+        fit_plackett_luce([[["a"], ["b"]], [["b"], ["a"]]], anchor=("zeta", 1000.0))
 
 
 def test_fit_by_name_reports_the_rating_scale_anchor_and_bootstrap():
@@ -219,10 +219,10 @@ def test_fit_by_name_reports_the_rating_scale_anchor_and_bootstrap():
     assert fit["votes"].sum() == 1500 * 3
     assert fit["covariance"].shape == (5, 5)
 
-    anchored = fit_plackett_luce(rankings, anchor="gamma")
+    anchored = fit_plackett_luce(rankings, anchor=("gamma", 1200.0))
     gamma = anchored["models"].index("gamma")
-    assert anchored["rating"][gamma] == pytest.approx(1000.0)
-    assert anchored["lower"][gamma] == pytest.approx(1000.0) == anchored["upper"][gamma]
+    assert anchored["rating"][gamma] == pytest.approx(1200.0)
+    assert anchored["lower"][gamma] == pytest.approx(1200.0) == anchored["upper"][gamma]
     np.testing.assert_allclose(anchored["rating"] - anchored["rating"][gamma], fit["rating"] - fit["rating"][gamma])
 
     boot = fit_plackett_luce(rankings, ci="bootstrap", n_bootstrap=40, seed=1)
