@@ -1,0 +1,329 @@
+"""Streaming answers from model endpoints, through the official clients.
+
+``EndpointPool`` builds one client per configured model at start-up (``openai.AsyncOpenAI``
+for OpenAI-compatible servers such as vLLM, Ollama, llama.cpp or OpenAI itself;
+``huggingface_hub.AsyncInferenceClient`` for Hugging Face endpoints) and turns every failure
+into an ``EndpointError`` that names the model and says what went wrong in plain words.
+API keys come from the environment variables named in the config and never appear in a
+message or repr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx2
+import openai
+import pydantic
+from huggingface_hub import AsyncInferenceClient
+from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+
+from arena.model_config import ModelSpec
+
+# Sent when a model has no api_key_env. Passing it explicitly stops the clients from falling
+# back to keys in the environment (OPENAI_API_KEY, a saved Hugging Face token), which would
+# otherwise be sent to whatever endpoint the config names. vLLM's docs use the same value.
+NO_API_KEY = "EMPTY"
+
+# AsyncInferenceClient keeps every streamed response on its exit stack until close(), so one
+# long-lived client grows by a few kilobytes per answer; we replace it after this many answers.
+HUGGINGFACE_STREAMS_PER_CLIENT = 200
+
+
+class EndpointError(RuntimeError):
+    """A model's endpoint failed; ``str()`` names the model and the problem, never the API key.
+
+    ``kind`` is one of: "unreachable", "timeout", "auth", "http", "empty", "protocol",
+    "error" (anything else); ``status_code`` is the HTTP status when there was one.
+    """
+
+    def __init__(self, model: str, kind: str, detail: str, status_code: int | None = None):
+        self.model = model
+        self.kind = kind
+        self.status_code = status_code
+        self.detail = detail
+        super().__init__(f"model {model!r}: {detail}")
+
+
+@dataclass
+class _Backend:
+    spec: ModelSpec
+    api_key: str = field(repr=False)
+    open_stream: Callable[[list[dict[str, Any]]], AsyncIterator[str]]
+    close: Callable[[], Any]
+
+
+class EndpointPool:
+    """One client per model; ``stream``/``complete`` ask a model by its display name."""
+
+    def __init__(self, specs: Sequence[ModelSpec]):
+        self._backends: dict[str, _Backend] = {}
+        for spec in specs:
+            if spec.name in self._backends:
+                raise ValueError(f"duplicate model name {spec.name!r}: display names must be unique")
+            api_key = spec.api_key() or NO_API_KEY  # raises ModelConfigError naming an unset variable
+            if spec.provider == "openai":
+                self._backends[spec.name] = _openai_backend(spec, api_key)
+            elif spec.provider == "huggingface":
+                self._backends[spec.name] = _huggingface_backend(spec, api_key)
+            else:  # ModelSpec only admits the providers above; this guards a future addition
+                raise ValueError(f"model {spec.name!r}: no client for provider {spec.provider!r}")
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._backends)
+
+    def spec(self, name: str) -> ModelSpec:
+        return self._backend(name).spec
+
+    def _backend(self, name: str) -> _Backend:
+        try:
+            return self._backends[name]
+        except KeyError:
+            raise KeyError(f"unknown model {name!r}; configured: {', '.join(self._backends) or 'none'}") from None
+
+    async def stream(self, name: str, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
+        """Yield the answer's text deltas as they arrive; raise EndpointError on any failure.
+
+        ``messages`` are chat messages (``{"role": ..., "content": ...}``); the model's
+        system prompt, if configured, is put first. An answer with no text is an error.
+        """
+        backend = self._backend(name)
+        spec = backend.spec
+        if spec.system_prompt:
+            messages = [{"role": "system", "content": spec.system_prompt}, *messages]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + spec.max_answer_seconds
+        produced_text = False
+        try:
+            async with contextlib.aclosing(backend.open_stream(messages)) as deltas:
+                while True:
+                    try:
+                        # Per-chunk waits are bounded by the client's timeout; this bounds the whole answer.
+                        async with asyncio.timeout_at(deadline):
+                            delta = await anext(deltas)
+                    except StopAsyncIteration:
+                        break
+                    if delta:
+                        produced_text = True
+                        yield delta
+        except EndpointError:
+            raise
+        except TimeoutError as exc:
+            if loop.time() >= deadline:
+                raise EndpointError(
+                    spec.name, "timeout", f"timed out: the answer took longer than {spec.max_answer_seconds:g}s"
+                ) from None
+            raise _redact(_describe_failure(spec, exc), backend.api_key) from None
+        except Exception as exc:
+            raise _redact(_describe_failure(spec, exc), backend.api_key) from None
+        if not produced_text:
+            raise EndpointError(spec.name, "empty", f"returned an empty answer ({_display_url(spec.base_url)})")
+
+    async def complete(self, name: str, messages: list[dict[str, Any]]) -> str:
+        """The whole answer (streamed and joined)."""
+        return "".join([delta async for delta in self.stream(name, messages)])
+
+    async def aclose(self) -> None:
+        for backend in self._backends.values():
+            with contextlib.suppress(Exception):
+                await backend.close()
+
+    async def __aenter__(self) -> "EndpointPool":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"EndpointPool(models={self.names!r})"
+
+
+# ---------------------------------------------------------------------------------------
+# Clients
+
+
+def _sampling(spec: ModelSpec) -> dict[str, Any]:
+    options: dict[str, Any] = {"max_tokens": spec.max_tokens, "temperature": spec.temperature}
+    if spec.top_p is not None:
+        options["top_p"] = spec.top_p
+    return options
+
+
+def _openai_backend(spec: ModelSpec, api_key: str) -> _Backend:
+    client = openai.AsyncOpenAI(
+        base_url=spec.base_url, api_key=api_key, timeout=spec.timeout, max_retries=spec.max_retries
+    )
+
+    async def open_stream(messages: list[dict[str, Any]]) -> AsyncIterator[str]:
+        chunks = await client.chat.completions.create(
+            model=spec.model_id, messages=messages, stream=True, **_sampling(spec)
+        )
+        async with chunks:  # closes the HTTP response even when the caller stops early
+            async for chunk in chunks:
+                for choice in chunk.choices:
+                    if choice.delta is not None and choice.delta.content:
+                        yield choice.delta.content
+
+    return _Backend(spec=spec, api_key=api_key, open_stream=open_stream, close=client.close)
+
+
+class _RecyclingInferenceClient:
+    """Hands out an AsyncInferenceClient, replacing it every ``streams_per_client`` answers.
+
+    A retired client is closed (releasing the responses it kept) once its last answer ends.
+    """
+
+    def __init__(self, make_client: Callable[[], AsyncInferenceClient], streams_per_client: int):
+        self._make_client = make_client
+        self._streams_per_client = streams_per_client
+        self._current = make_client()
+        self._streams_on_current = 0
+        self._in_flight: dict[int, int] = {}
+        self._retired: dict[int, AsyncInferenceClient] = {}
+
+    @contextlib.asynccontextmanager
+    async def lease(self) -> AsyncIterator[AsyncInferenceClient]:
+        client = self._current
+        self._streams_on_current += 1
+        if self._streams_on_current >= self._streams_per_client:
+            self._retired[id(client)] = client
+            self._current = self._make_client()
+            self._streams_on_current = 0
+        self._in_flight[id(client)] = self._in_flight.get(id(client), 0) + 1
+        try:
+            yield client
+        finally:
+            self._in_flight[id(client)] -= 1
+            if self._in_flight[id(client)] == 0:
+                del self._in_flight[id(client)]
+                retired = self._retired.pop(id(client), None)
+                if retired is not None:
+                    await retired.close()
+
+    async def close(self) -> None:
+        for client in [self._current, *self._retired.values()]:
+            await client.close()
+        self._retired.clear()
+
+
+def _huggingface_backend(spec: ModelSpec, api_key: str) -> _Backend:
+    clients = _RecyclingInferenceClient(
+        lambda: AsyncInferenceClient(base_url=spec.base_url, token=api_key, timeout=spec.timeout),
+        HUGGINGFACE_STREAMS_PER_CLIENT,
+    )
+
+    async def open_stream(messages: list[dict[str, Any]]) -> AsyncIterator[str]:
+        async with clients.lease() as client:
+            chunks = await client.chat_completion(messages, model=spec.model_id, stream=True, **_sampling(spec))
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    for choice in chunk.choices:
+                        if choice.delta is not None and choice.delta.content:
+                            yield choice.delta.content
+
+    return _Backend(spec=spec, api_key=api_key, open_stream=open_stream, close=clients.close)
+
+
+# ---------------------------------------------------------------------------------------
+# Failures in plain words
+
+
+def _display_url(url: str) -> str:
+    """The URL without query or fragment (where some services put keys)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _redact(error: EndpointError, api_key: str) -> EndpointError:
+    """The error with the key blanked out of its message, in case an endpoint echoed it."""
+    message = str(error)
+    if api_key and api_key != NO_API_KEY and api_key in message:
+        return EndpointError(error.model, error.kind, error.detail.replace(api_key, "***"), error.status_code)
+    return error
+
+
+def _describe_failure(spec: ModelSpec, exc: BaseException) -> EndpointError:
+    url = _display_url(spec.base_url)
+    if isinstance(exc, (openai.APITimeoutError, InferenceTimeoutError, httpx2.TimeoutException, TimeoutError)):
+        return EndpointError(spec.name, "timeout", f"timed out: no response from {url} within {spec.timeout:g}s")
+
+    status, server_message = _http_failure(exc)
+    if status is not None:
+        if status in (401, 403):
+            hint = f"check the key in {spec.api_key_env}" if spec.api_key_env else "the endpoint needs a key: set api_key_env"
+            return EndpointError(
+                spec.name, "auth", f"authentication failed (HTTP {status}) at {url}: {server_message}; {hint}", status
+            )
+        return EndpointError(spec.name, "http", f"endpoint returned HTTP {status}: {server_message}", status)
+
+    connection_error = _find_cause(exc, httpx2.TransportError)
+    if isinstance(exc, openai.APIConnectionError) or connection_error is not None:
+        reason = _plain_reason(connection_error or exc)
+        if connection_error is None or isinstance(connection_error, httpx2.ConnectError):
+            return EndpointError(spec.name, "unreachable", f"unreachable: cannot connect to {url} ({reason})")
+        return EndpointError(spec.name, "unreachable", f"connection to {url} failed mid-answer ({reason})")
+
+    if isinstance(exc, openai.APIError):  # e.g. an error event inside the stream
+        return EndpointError(spec.name, "error", f"endpoint reported an error: {exc.message}")
+    if isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError, KeyError, TypeError, ValueError)):
+        return EndpointError(
+            spec.name, "protocol", f"sent a response that is not OpenAI chat-completions format ({type(exc).__name__})"
+        )
+    return EndpointError(spec.name, "error", f"request failed: {type(exc).__name__}: {exc}")
+
+
+def _http_failure(exc: BaseException) -> tuple[int | None, str]:
+    """(status, the endpoint's own error message) for an HTTP error answer, else (None, "")."""
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code, _error_message(exc.body) or exc.message
+    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        body: Any = None
+        with contextlib.suppress(Exception):
+            body = exc.response.json()
+        return exc.response.status_code, _error_message(body) or exc.server_message or str(exc).split("\n")[0]
+    return None, ""
+
+
+def _error_message(body: Any) -> str | None:
+    """The "message" of an OpenAI-style error body ({"error": {"message": ...}} or the inner dict)."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+        if isinstance(inner, str):
+            return inner
+    return None
+
+
+def _plain_reason(exc: BaseException) -> str:
+    """The most specific reason in the cause chain, e.g. "Connection refused" rather than "Connection error."."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, socket.gaierror) and current.strerror:
+            return current.strerror  # "Name or service not known"
+        if isinstance(current, OSError) and current.errno and current.errno > 0:
+            return os.strerror(current.errno)  # "Connection refused" rather than anyio's summary
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return str(exc) or type(exc).__name__
+
+
+def _find_cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
