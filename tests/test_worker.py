@@ -1,0 +1,401 @@
+import json
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from arena.redis_server import EmbeddedRedis
+from leaderboard.archive import VoteArchive, archive_path
+from leaderboard.redis_keys import (
+    dead_letter_stream_key,
+    snapshot_channel,
+    snapshot_key,
+    vote_consumer_group,
+    vote_stream_key,
+    worker_lock_key,
+)
+from leaderboard.snapshot import Snapshot
+from leaderboard.worker import MIN_VOTES_TO_FIT, VoteWorker, main
+from tests.test_archive import make_vote
+
+STREAM = vote_stream_key("arena")
+GROUP = vote_consumer_group("arena")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# A connected set of pairwise votes with known per-model counts: every model wins and loses.
+CYCLE = [("alpha", "beta", "model_a"), ("beta", "gamma", "model_a"), ("gamma", "alpha", "model_a"),
+         ("alpha", "beta", "model_b"), ("beta", "gamma", "tie"), ("alpha", "gamma", "tie (bothbad)")]
+
+
+def cycle_votes(n):
+    return [make_vote(*CYCLE[k % len(CYCLE)]) for k in range(n)]
+
+
+def xadd_votes(client, votes, prefix="arena"):
+    for vote in votes:
+        client.xadd(vote_stream_key(prefix), {"event": vote.model_dump_json()})
+
+
+def drain(worker, limit=100):
+    """process_once until nothing is left (non-blocking)."""
+    total = 0
+    for _ in range(limit):
+        handled = worker.process_once(block_ms=0)
+        if handled == 0:
+            return total
+        total += handled
+    raise AssertionError("the stream did not drain")
+
+
+def pending_count(client, prefix="arena"):
+    return client.xpending(vote_stream_key(prefix), vote_consumer_group(prefix))["pending"]
+
+
+def archived_ids(data_dir):
+    lines = archive_path(data_dir).read_bytes().splitlines() if archive_path(data_dir).exists() else []
+    return [json.loads(line)["vote_id"] for line in lines]
+
+
+def snapshot_in_redis(client, prefix="arena"):
+    raw = client.get(snapshot_key(prefix))
+    return None if raw is None else Snapshot.model_validate_json(raw)
+
+
+def wait_for(condition, timeout=20.0, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {condition}")
+
+
+def test_votes_flow_to_archive_and_published_snapshot(redis_client, tmp_path):
+    votes = cycle_votes(24)
+    xadd_votes(redis_client, votes)
+    pubsub = redis_client.pubsub()
+    pubsub.subscribe(snapshot_channel("arena"))
+    pubsub.get_message(timeout=1)  # the subscribe confirmation
+    worker = VoteWorker(redis_client, tmp_path, consumer="w1", batch=10)
+    assert drain(worker) == 24
+    assert pending_count(redis_client) == 0
+    assert sorted(archived_ids(tmp_path)) == sorted(v.vote_id for v in votes)
+
+    published = worker.refit_and_publish()
+    snapshot = snapshot_in_redis(redis_client)
+    assert snapshot == published
+    assert snapshot.total_votes == 24
+    assert snapshot.method == "bradley-terry+sandwich"
+    # each of the 6 cycle votes involves two of the three models; alpha/beta/gamma take part in 4 each
+    assert {row.model: row.votes for row in snapshot.rows} == {"alpha": 16, "beta": 16, "gamma": 16}
+    assert [row.rating for row in snapshot.rows] == sorted((row.rating for row in snapshot.rows), reverse=True)
+    assert len(snapshot.covariance) == 3 and snapshot.models
+    message = pubsub.get_message(timeout=2)
+    assert message is not None and float(message["data"]) == snapshot.generated_at
+    pubsub.close()
+
+
+def test_counts_are_rebuilt_from_the_archive_on_start(redis_client, tmp_path):
+    xadd_votes(redis_client, cycle_votes(12))
+    first = VoteWorker(redis_client, tmp_path, consumer="w1")
+    drain(first)
+    first.close()
+    again = VoteWorker(redis_client, tmp_path, consumer="w2")
+    assert drain(again) == 0
+    assert again.refit_and_publish().total_votes == 12
+
+
+def test_few_votes_fall_back_to_online_elo_with_a_note(redis_client, tmp_path):
+    xadd_votes(redis_client, cycle_votes(3))
+    worker = VoteWorker(redis_client, tmp_path)
+    drain(worker)
+    snapshot = worker.refit_and_publish()
+    assert snapshot.method == "elo"
+    assert f"only 3 rated vote(s) so far; a fit needs at least {MIN_VOTES_TO_FIT}" in snapshot.note
+    assert snapshot.total_votes == 3
+    assert {row.model for row in snapshot.rows} == {"alpha", "beta", "gamma"}
+    assert all(row.lower < row.rating < row.upper for row in snapshot.rows)
+
+
+def test_disconnected_graph_falls_back_to_online_elo(redis_client, tmp_path):
+    votes = [make_vote("a", "b", "model_a"), make_vote("a", "b", "model_b"),
+             make_vote("c", "d", "model_a"), make_vote("c", "d", "model_b")] * 3
+    votes = [make_vote(*v.models, v.outcome) for v in votes]  # fresh vote ids
+    xadd_votes(redis_client, votes)
+    worker = VoteWorker(redis_client, tmp_path)
+    drain(worker)
+    snapshot = worker.refit_and_publish()
+    assert snapshot.method == "elo"
+    assert "2 groups that were never compared" in snapshot.note
+    assert snapshot.total_votes == 12
+
+
+def test_kwise_votes_are_fitted_by_plackett_luce_with_the_pairwise_ones(redis_client, tmp_path):
+    pairwise = cycle_votes(12)
+    kwise = [make_vote(ranking=[["alpha"], ["beta", "gamma"]]), make_vote(ranking=[["gamma"], ["alpha"], ["beta"]])]
+    named = make_vote("alpha", "beta", "model_a").model_copy(update={"mode": "named"})
+    xadd_votes(redis_client, pairwise + kwise + [named])
+    worker = VoteWorker(redis_client, tmp_path)
+    drain(worker)
+    snapshot = worker.refit_and_publish()
+    assert snapshot.method == "plackett-luce+sandwich"
+    assert snapshot.total_votes == 14  # the named-mode vote is archived, not rated
+    assert "1 named-mode vote(s) archived but not rated" in snapshot.note
+    assert "2 K-wise vote(s)" in snapshot.note
+    assert {row.model: row.votes for row in snapshot.rows} == {"alpha": 10, "beta": 10, "gamma": 10}
+    assert len(archived_ids(tmp_path)) == 15
+
+
+def test_duplicate_and_malformed_entries(redis_client, tmp_path, caplog):
+    votes = cycle_votes(12)
+    xadd_votes(redis_client, votes[:6])
+    redis_client.xadd(STREAM, {"event": "{not json"})
+    redis_client.xadd(STREAM, {"vote": votes[0].model_dump_json()})  # wrong field name
+    bad_outcome = votes[0].model_dump()
+    bad_outcome.update(vote_id="bad-outcome-1", outcome="draw")
+    redis_client.xadd(STREAM, {"event": json.dumps(bad_outcome)})
+    xadd_votes(redis_client, votes)  # the first six again: redeliveries of the same votes
+    worker = VoteWorker(redis_client, tmp_path, batch=4, catch_up=False)
+    with caplog.at_level(logging.WARNING, logger="leaderboard.worker"):
+        assert drain(worker) == 21
+    assert pending_count(redis_client) == 0
+    assert worker.tally.rated == 12
+    assert worker.stats.duplicates == 6
+    assert sorted(archived_ids(tmp_path)) == sorted(v.vote_id for v in votes)
+    dead = redis_client.xrange(dead_letter_stream_key("arena"))
+    reasons = [fields[b"reason"].decode() for _id, fields in dead]
+    assert len(reasons) == 3
+    assert "Invalid JSON" in reasons[0]
+    assert reasons[1] == "the entry has no 'event' field"
+    assert "unknown outcome 'draw'" in reasons[2]
+    assert dead[2][1][b"event"].decode().startswith("{")
+    assert caplog.text.count("is malformed") == 3
+
+
+def _read_as_crashed_consumer(client, count):
+    """What a worker that died after XREADGROUP would leave: entries pending for consumer w1."""
+    client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+    reply = client.xreadgroup(GROUP, "w1", {STREAM: ">"}, count=count)
+    return reply[0][1]
+
+
+def test_crash_before_archiving_loses_nothing(redis_client, tmp_path):
+    votes = cycle_votes(20)
+    xadd_votes(redis_client, votes)
+    taken = _read_as_crashed_consumer(redis_client, 8)
+    assert len(taken) == 8 and pending_count(redis_client) == 8
+    time.sleep(0.02)
+    fresh = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
+    drain(fresh)
+    assert fresh.stats.claimed == 8
+    assert pending_count(redis_client) == 0
+    assert fresh.tally.rated == 20
+    assert sorted(archived_ids(tmp_path)) == sorted(v.vote_id for v in votes)
+    assert fresh.refit_and_publish().total_votes == 20
+
+
+def test_crash_after_archiving_before_ack_counts_once(redis_client, tmp_path):
+    votes = cycle_votes(20)
+    xadd_votes(redis_client, votes)
+    taken = _read_as_crashed_consumer(redis_client, 8)
+    with VoteArchive(archive_path(tmp_path)) as archive:  # the crashed worker got this far
+        archive.extend([votes[k] for k in range(8)])
+    time.sleep(0.02)
+    fresh = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
+    drain(fresh)
+    assert len(taken) == 8
+    assert fresh.stats.duplicates == 8 and fresh.stats.counted == 12
+    assert pending_count(redis_client) == 0
+    assert fresh.tally.rated == 20
+    ids = archived_ids(tmp_path)
+    assert len(ids) == 20 and set(ids) == {v.vote_id for v in votes}
+
+
+class SimulatedCrash(BaseException):
+    """Stands for the process dying: not an Exception, so nothing on the way catches it."""
+
+
+class CrashingWorker(VoteWorker):
+    """A worker that dies at a chosen point of its second batch."""
+
+    def __init__(self, *args, crash_in, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.crash_in = crash_in
+        self.batches = 0
+
+    def _archive_votes(self, votes):
+        self.batches += 1
+        if self.crash_in == "archive" and self.batches == 2:
+            raise SimulatedCrash("killed before the archive append")
+        return super()._archive_votes(votes)
+
+    def _acknowledge(self, ack_ids, dead):
+        if self.crash_in == "ack" and self.batches == 2:
+            raise SimulatedCrash("killed between the archive append and XACK")
+        super()._acknowledge(ack_ids, dead)
+
+
+@pytest.mark.parametrize("crash_in", ["archive", "ack"])
+def test_worker_crash_mid_batch_then_another_worker_finishes(redis_client, tmp_path, crash_in):
+    votes = cycle_votes(30)
+    xadd_votes(redis_client, votes)
+    doomed = CrashingWorker(redis_client, tmp_path, consumer="w1", batch=10, crash_in=crash_in, catch_up=False)
+    doomed.process_once(block_ms=0)
+    with pytest.raises(SimulatedCrash):
+        doomed.process_once(block_ms=0)
+    doomed._stop_consuming()  # the process is gone: its archive lock goes with it
+    time.sleep(0.02)
+    survivor = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
+    drain(survivor)
+    assert survivor.stats.claimed == 10
+    assert survivor.stats.duplicates == (10 if crash_in == "ack" else 0)
+    assert survivor.tally.rated == 30
+    assert pending_count(redis_client) == 0
+    ids = archived_ids(tmp_path)
+    assert len(ids) == 30 and set(ids) == {v.vote_id for v in votes}
+
+
+def test_same_consumer_rereads_its_own_pending_entries(redis_client, tmp_path):
+    votes = cycle_votes(12)
+    xadd_votes(redis_client, votes)
+    doomed = CrashingWorker(redis_client, tmp_path, consumer="w1", batch=6, crash_in="ack", catch_up=False)
+    doomed.process_once(block_ms=0)
+    with pytest.raises(SimulatedCrash):
+        doomed.process_once(block_ms=0)
+    doomed._stop_consuming()
+    # restarted under the same name (claim_idle_ms large: nothing is claimed from others)
+    again = VoteWorker(redis_client, tmp_path, consumer="w1", claim_idle_ms=60_000, catch_up=False)
+    drain(again)
+    assert again.stats.duplicates == 6 and again.stats.claimed == 0
+    assert again.tally.rated == 12 and pending_count(redis_client) == 0
+
+
+WORKER_SCRIPT = textwrap.dedent("""
+    import sys, threading, redis
+    from leaderboard.worker import VoteWorker
+    client = redis.Redis.from_url(sys.argv[1])
+    worker = VoteWorker(client, sys.argv[2], consumer=sys.argv[3], batch=3, claim_idle_ms=100,
+                        refit_interval=0.1, lease_ttl_ms=600)
+    worker.run_forever(threading.Event())
+""")
+
+
+def _start_worker_process(url, data_dir, consumer):
+    return subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT, url, str(data_dir), consumer],
+                            cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_sigkill_mid_stream_then_restart_is_exactly_once(redis_client, redis_url, tmp_path):
+    sent = []
+    process = _start_worker_process(redis_url, tmp_path, "p1")
+    try:
+        # keep voting while the worker consumes, and kill it in the middle of that
+        deadline = time.monotonic() + 30
+        while len(archived_ids(tmp_path)) < 30:
+            batch = cycle_votes(3)
+            xadd_votes(redis_client, batch)
+            sent += batch
+            assert time.monotonic() < deadline, "the worker process never archived anything"
+            time.sleep(0.005)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finally:
+        process.kill()
+    archived_at_kill = len(archived_ids(tmp_path))
+    late = cycle_votes(12)
+    xadd_votes(redis_client, late)
+    sent += late
+    assert archived_at_kill < len(sent)
+    restarted = _start_worker_process(redis_url, tmp_path, "p2")
+    try:
+        wait_for(lambda: (snapshot_in_redis(redis_client) or Snapshot(generated_at=0, total_votes=0, method="", rows=[]))
+                 .total_votes == len(sent) and pending_count(redis_client) == 0)
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        restarted.wait(timeout=10)
+    ids = archived_ids(tmp_path)
+    assert len(ids) == len(sent) and set(ids) == {v.vote_id for v in sent}
+
+
+def _run_in_thread(worker):
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def test_worker_survives_a_redis_restart(tmp_path, caplog):
+    server = EmbeddedRedis(tmp_path / "redis", appendfsync="always").start()
+    client = redis.Redis.from_url(server.url, socket_connect_timeout=0.5)
+    worker = VoteWorker(client, tmp_path / "data", refit_interval=0.05)
+    stop, thread = _run_in_thread(worker)
+    try:
+        with caplog.at_level(logging.INFO, logger="leaderboard.worker"):
+            xadd_votes(client, cycle_votes(12))
+            wait_for(lambda: worker.last_snapshot is not None and worker.last_snapshot.total_votes == 12)
+            server.stop()
+            time.sleep(0.5)  # the worker meets the outage
+            server = EmbeddedRedis(tmp_path / "redis", port=server.port, appendfsync="always").start()
+            xadd_votes(client, cycle_votes(12))
+            wait_for(lambda: (snapshot_in_redis(client) or worker.last_snapshot).total_votes == 24)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        server.stop()
+    assert not thread.is_alive()
+    assert caplog.text.count("Redis is not answering") == 1
+    assert "Redis is answering again" in caplog.text
+    assert len(archived_ids(tmp_path / "data")) == 24
+
+
+def test_one_worker_holds_the_lease_and_a_standby_takes_over(redis_client, tmp_path, caplog):
+    first = VoteWorker(redis_client, tmp_path / "one", consumer="one", refit_interval=0.05, lease_ttl_ms=300)
+    second = VoteWorker(redis_client, tmp_path / "two", consumer="two", refit_interval=0.05, lease_ttl_ms=300)
+    stop_first, thread_first = _run_in_thread(first)
+    wait_for(lambda: redis_client.get(worker_lock_key("arena")) is not None)
+    stop_second, thread_second = _run_in_thread(second)
+    try:
+        early = cycle_votes(12)
+        xadd_votes(redis_client, early)
+        wait_for(lambda: first.tally.rated == 12)
+        assert second.stats.counted == 0  # on standby
+        stop_first.set()  # the holder leaves (releasing its lease)
+        thread_first.join(timeout=10)
+        late = cycle_votes(6)
+        xadd_votes(redis_client, late)
+        # the standby takes over, copies the 12 early votes its own data dir lacks, consumes the rest
+        wait_for(lambda: second.last_snapshot is not None and second.last_snapshot.total_votes == 18)
+    finally:
+        stop_first.set()
+        stop_second.set()
+        thread_first.join(timeout=10)
+        thread_second.join(timeout=10)
+    assert len(archived_ids(tmp_path / "one")) == 12
+    assert sorted(archived_ids(tmp_path / "two")) == sorted(v.vote_id for v in early + late)
+
+
+def test_main_with_unreachable_redis_exits_2_with_one_line(tmp_path, capsys):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    code = main(["--redis-url", f"redis://:secret@127.0.0.1:{port}/0", "--data-dir", str(tmp_path)])
+    assert code == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"leaderboard worker: cannot reach Redis at redis://:***@127.0.0.1:{port}/0")
+    assert "secret" not in captured.err and "Traceback" not in captured.err
+
+
+def test_main_without_a_redis_url(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert main(["--data-dir", str(tmp_path)]) == 2
+    assert "pass --redis-url" in capsys.readouterr().err
