@@ -1,0 +1,91 @@
+"""Fairness and operations, applied on top of any strategy as a mixture of set distributions.
+
+- ``floor``: every available model keeps at least ``floor`` times its equal share (k / n) of
+  battles: a ``floor`` part of the mixture is uniform over all k-sets.
+- new models: a model with fewer than ``new_model_votes`` battles whose 95% interval is still
+  wider than +-``new_model_ci`` rating points is boosted: a ``boost_share`` part of the mixture
+  seats a boosted model first and fills the other seats by the strategy's pair weights.
+- ``pins``: operator-pinned sets, each with the share of battles it must get; a pin with fewer
+  than k models has its other seats filled uniformly.
+- exclusions (failing, over capacity, paused) are applied before any of this: excluded models are
+  not in the candidate list at all, so their probability is exactly zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from arena.matchmaker.sets import MixtureSets, PinnedSets, SetDistribution, UniformSets, WeightedSets
+from leaderboard.scale import ELO_PER_NAT
+
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class FairnessPolicy:
+    floor: float = 0.1
+    boost_share: float = 0.5
+    new_model_votes: int = 300
+    new_model_ci: float = 40.0
+    pins: tuple[tuple[tuple[str, ...], float], ...] = ()
+
+    def __post_init__(self):
+        if not 0.0 <= self.floor <= 1.0:
+            raise ValueError(f"floor={self.floor}: must be a share between 0 and 1")
+        if not 0.0 <= self.boost_share <= 1.0:
+            raise ValueError(f"boost_share={self.boost_share}: must be a share between 0 and 1")
+        if self.new_model_votes < 0 or self.new_model_ci < 0:
+            raise ValueError("new_model_votes and new_model_ci must be >= 0")
+        pinned_total = 0.0
+        for members, share in self.pins:
+            if len(set(members)) != len(members) or not members:
+                raise ValueError(f"pin {members!r}: name one or more distinct models")
+            if not 0.0 < share <= 1.0:
+                raise ValueError(f"pin {members!r}: share {share} must be in (0, 1]")
+            pinned_total += share
+        if pinned_total + self.floor > 1.0:
+            raise ValueError(f"pins ({pinned_total}) plus floor ({self.floor}) exceed all battles")
+
+    def boosted(self, votes: np.ndarray, variance: np.ndarray) -> np.ndarray:
+        """Mask of models still being placed."""
+        half_width = Z95 * np.sqrt(variance) * ELO_PER_NAT
+        return (votes < self.new_model_votes) & (half_width > self.new_model_ci)
+
+
+def fair_distribution(
+    policy: FairnessPolicy,
+    models: Sequence[str],
+    k: int,
+    strategy_component: SetDistribution,
+    pair_weights: np.ndarray | None,
+    boosted: np.ndarray,
+) -> SetDistribution:
+    """The mixture: pins, the uniform floor, the new-model boost and the strategy itself.
+
+    ``pair_weights`` (None for a weightless strategy such as uniform, which gets no boost) fills
+    the seats beside a boosted model.
+    """
+    n = len(models)
+    index = {name: i for i, name in enumerate(models)}
+    components: list[SetDistribution] = []
+    shares: list[float] = []
+    for members, share in policy.pins:
+        if len(members) <= k and all(m in index for m in members):
+            components.append(PinnedSets(n, k, [index[m] for m in members]))
+            shares.append(share)
+    remaining = 1.0 - sum(shares)
+    floor = min(policy.floor, remaining)
+    if floor > 0:
+        components.append(UniformSets(n, k))
+        shares.append(floor)
+    remaining -= floor
+    boost = policy.boost_share if pair_weights is not None and 0 < boosted.sum() < n else 0.0
+    if boost > 0:
+        components.append(WeightedSets(pair_weights, k, first_weights=boosted.astype(float)))
+        shares.append(remaining * boost)
+    components.append(strategy_component)
+    shares.append(remaining * (1.0 - boost))
+    return MixtureSets(components, shares)

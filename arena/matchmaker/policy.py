@@ -1,0 +1,62 @@
+"""Strategy name -> distribution over k-sets for a given belief: the one function both the live
+matchmaker and the simulator call, so the simulator measures exactly what the arena runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from arena.matchmaker.active import active_pair_weights
+from arena.matchmaker.ci_reduction import ci_reduction_pair_weights
+from arena.matchmaker.fairness import FairnessPolicy, fair_distribution
+from arena.matchmaker.sets import SetDistribution, UniformSets, WeightedSets
+from arena.matchmaker.state import RatingState
+from arena.matchmaker.topk import top_k_pair_weights
+from arena.matchmaker.ucb import least_played_first, ucb_pair_weights
+
+STRATEGIES = ("uniform", "ci-reduction", "active", "top-k", "ucb")
+DEFAULT_STRATEGY = "active"
+
+
+@dataclass(frozen=True)
+class StrategyOptions:
+    """Knobs of the strategies (the defaults are what the benchmark reports)."""
+
+    depth: int = 3  # active: targets are pairs within this many places in the ranking
+    top: int = 5  # top-k: how many best models to identify
+    closeness: float = 0.5  # ucb: nats
+    bonus: float = 1.0  # ucb: exploration weight
+    fairness: FairnessPolicy = field(default_factory=FairnessPolicy)
+
+
+def check_strategy(strategy: str) -> str:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown matchmaker strategy {strategy!r}: expected one of {', '.join(STRATEGIES)}")
+    return strategy
+
+
+def selection_distribution(
+    strategy: str, state: RatingState, k: int, options: StrategyOptions | None = None
+) -> SetDistribution:
+    """The distribution over unordered k-sets of ``state.models`` (indices into that list)."""
+    options = options or StrategyOptions()
+    n = len(state.models)
+    if n < k:
+        raise ValueError(f"only {n} models for a battle of k={k}")
+    check_strategy(strategy)
+    if strategy == "uniform":
+        return fair_distribution(options.fairness, state.models, k, UniformSets(n, k), None, np.zeros(n, bool))
+    first = None
+    if strategy == "active":
+        weights = active_pair_weights(state, options.depth)
+    elif strategy == "top-k":
+        weights = top_k_pair_weights(state, options.top)
+    elif strategy == "ci-reduction":
+        weights = ci_reduction_pair_weights(state)
+    else:
+        weights = ucb_pair_weights(state, options.closeness, options.bonus)
+        first = least_played_first(state)
+    component = WeightedSets(weights, k, first_weights=first)
+    boosted = options.fairness.boosted(state.votes, state.variance)
+    return fair_distribution(options.fairness, state.models, k, component, component.pair_weights, boosted)

@@ -1,0 +1,142 @@
+"""What the matchmaker knows: a Gaussian belief over model strengths (natural-log units).
+
+The mean and covariance come from the latest full Bradley-Terry fit (the published snapshot);
+between fits each vote moves the per-model mean and variance by a one-step Bayesian update
+(an extended Kalman / Laplace step for the logistic likelihood, the same family of update as
+Glicko, TrueSkill and openskill), so new votes steer the next choices at once. The correlations of
+the last fit are kept and rescaled to the updated variances.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+# Prior for a model the last fit has not seen: centred on the field, with a standard deviation of
+# one natural-log unit (about 174 rating points, the spread of a public leaderboard).
+PRIOR_SD_NATS = 1.0
+# Variances are never updated below this (nats^2): a floor against overconfidence from the
+# diagonal approximation, which ignores that two models' errors are correlated.
+MIN_VARIANCE = 1e-4
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class RatingState:
+    """Belief about ``models``: ``mean`` (n,), ``covariance`` (n, n) in nats; ``votes`` (n,)
+    battles each model has had; ``pair_votes`` (n, n) battles per pair (for ci-reduction)."""
+
+    models: list[str]
+    mean: np.ndarray
+    covariance: np.ndarray
+    votes: np.ndarray
+    pair_votes: np.ndarray
+    index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self):
+        n = len(self.models)
+        self.mean = np.asarray(self.mean, dtype=float)
+        self.covariance = np.asarray(self.covariance, dtype=float)
+        self.votes = np.asarray(self.votes, dtype=float)
+        self.pair_votes = np.asarray(self.pair_votes, dtype=float)
+        if self.mean.shape != (n,) or self.covariance.shape != (n, n) or self.votes.shape != (n,):
+            raise ValueError(
+                f"state shapes disagree with {n} models: mean {self.mean.shape}, "
+                f"covariance {self.covariance.shape}, votes {self.votes.shape}"
+            )
+        if self.pair_votes.shape != (n, n):
+            raise ValueError(f"pair_votes must be {n}x{n}, got {self.pair_votes.shape}")
+        self.index = {name: i for i, name in enumerate(self.models)}
+
+    @classmethod
+    def prior(cls, models: Sequence[str], prior_sd: float = PRIOR_SD_NATS) -> "RatingState":
+        n = len(models)
+        return cls(list(models), np.zeros(n), np.eye(n) * prior_sd**2, np.zeros(n), np.zeros((n, n)))
+
+    @property
+    def variance(self) -> np.ndarray:
+        return np.diag(self.covariance).copy()
+
+    def restricted(self, names: Sequence[str], prior_sd: float = PRIOR_SD_NATS) -> "RatingState":
+        """The belief over ``names`` (in that order); unknown names get the prior, centred on
+        the mean of the known ones."""
+        known = [self.index.get(name, -1) for name in names]
+        idx = np.array(known)
+        seen = idx >= 0
+        n = len(names)
+        centre = float(self.mean[idx[seen]].mean()) if seen.any() else 0.0
+        mean = np.full(n, centre)
+        cov = np.eye(n) * prior_sd**2
+        votes = np.zeros(n)
+        pair_votes = np.zeros((n, n))
+        where = np.flatnonzero(seen)
+        src = idx[seen]
+        mean[where] = self.mean[src]
+        cov[np.ix_(where, where)] = self.covariance[np.ix_(src, src)]
+        votes[where] = self.votes[src]
+        pair_votes[np.ix_(where, where)] = self.pair_votes[np.ix_(src, src)]
+        return RatingState(list(names), mean, cov, votes, pair_votes)
+
+
+def online_pair_update(
+    mean: np.ndarray, variance: np.ndarray, winner: int, loser: int, score: float = 1.0
+) -> None:
+    """One Bayesian step for one pairwise outcome, in place on ``mean`` and ``variance``.
+
+    ``score`` is the winner's score (1 win, 0.5 tie). The predicted probability uses the
+    probit-corrected logistic (MacKay), so an uncertain pair moves less confidently; the update
+    is the Kalman step for the linearised likelihood on the difference theta_w - theta_l.
+    """
+    var_w, var_l = variance[winner], variance[loser]
+    spread = var_w + var_l
+    gap = (mean[winner] - mean[loser]) / math.sqrt(1.0 + math.pi * spread / 8.0)
+    expected = 1.0 / (1.0 + math.exp(-gap))
+    information = expected * (1.0 - expected)
+    denominator = 1.0 + information * spread
+    surprise = (score - expected) / denominator
+    mean[winner] += var_w * surprise
+    mean[loser] -= var_l * surprise
+    variance[winner] = max(var_w - var_w * var_w * information / denominator, MIN_VARIANCE)
+    variance[loser] = max(var_l - var_l * var_l * information / denominator, MIN_VARIANCE)
+
+
+def online_ranking_update(mean: np.ndarray, variance: np.ndarray, ranking: Sequence[Sequence[int]]) -> None:
+    """A K-wise ranking (groups of indices, best first) as its adjacent-group pairwise outcomes:
+    every member of a group beats every member of the next group; members of one group tie.
+    Adjacent groups only, so a K-wise vote is not counted as K(K-1)/2 independent votes."""
+    for group in ranking:
+        for a_pos, a in enumerate(group):
+            for b in group[a_pos + 1 :]:
+                online_pair_update(mean, variance, a, b, 0.5)
+    for better, worse in zip(ranking, ranking[1:]):
+        for w in better:
+            for l in worse:
+                online_pair_update(mean, variance, w, l, 1.0)
+
+
+def rescaled_covariance(covariance: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    """``covariance`` with its diagonal replaced by ``variance`` and its correlations kept."""
+    old = np.sqrt(np.maximum(np.diag(covariance), MIN_VARIANCE))
+    scale = np.sqrt(np.maximum(variance, MIN_VARIANCE)) / old
+    out = covariance * scale[:, None] * scale[None, :]
+    np.fill_diagonal(out, variance)
+    return out
+
+
+def centred_covariance(covariance: np.ndarray) -> np.ndarray:
+    """The covariance of theta - mean(theta).
+
+    Ratings are identified only up to a common shift; a fit with a weak prior (or an anchor)
+    can carry a huge common-mode variance that says nothing about any comparison. Centring
+    removes it and leaves every difference variance unchanged, so the per-model variances that
+    the online update and the new-model boost read are the ones that matter for ranking.
+    """
+    covariance = np.asarray(covariance, dtype=float)
+    row_means = covariance.mean(axis=1, keepdims=True)
+    return covariance - row_means - row_means.T + covariance.mean()
