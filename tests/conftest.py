@@ -30,3 +30,23 @@ def redis_client(redis_url):
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
+
+
+def arena_settings(redis_url: str, data_dir, **overrides):
+    """Settings for an arena under test: shared test Redis, fast demo answers, quick refits."""
+    from arena.redis_server import free_port
+    from arena.settings import Settings
+
+    values = dict(port=free_port(), data_dir=data_dir, redis_url=redis_url, demo=True, demo_token_delay=0.001,
+                  refit_interval=0.3, matchmaker="uniform", voter_secret="test-secret-0123456789")
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def arena_stack(redis_url, tmp_path):
+    """The whole arena (web app, API, demo endpoints, worker) on 127.0.0.1, as ``serve`` runs it."""
+    from arena.serve import ArenaStack
+
+    with ArenaStack(arena_settings(redis_url, tmp_path)) as stack:
+        yield stack

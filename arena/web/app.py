@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 import gradio as gr
-from fastapi import FastAPI
+import redis
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from arena.web.api import router
 from arena.web.context import ArenaContext
 from arena.web.ui import build_page
+
+log = logging.getLogger(__name__)
+
+
+async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.error("Redis unreachable during %s %s: %s", request.method, request.url.path, exc)
+    return JSONResponse(status_code=503, content={
+        "detail": "the arena's store (Redis) is unreachable right now, so nothing was recorded; retry in a few seconds"
+    })
 
 
 def create_app(context: ArenaContext) -> FastAPI:
@@ -15,4 +28,6 @@ def create_app(context: ArenaContext) -> FastAPI:
                   docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.arena = context
     app.include_router(router)
+    app.add_exception_handler(redis.exceptions.ConnectionError, _redis_unavailable)
+    app.add_exception_handler(redis.exceptions.TimeoutError, _redis_unavailable)
     return gr.mount_gradio_app(app, build_page(context), path="/", show_error=True, footer_links=["api"])

@@ -51,7 +51,8 @@ def leaderboard_frame(snapshot) -> tuple[pd.DataFrame, str]:
         columns=LEADERBOARD_COLUMNS,
     )
     when = datetime.datetime.fromtimestamp(snapshot.generated_at, tz=datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    note = f"{snapshot.total_votes} votes · {snapshot.method} · updated {when}"
+    votes = snapshot.total_votes
+    note = f"{votes} vote{'' if votes == 1 else 's'} · {snapshot.method} · updated {when}"
     if snapshot.note:
         note += f" · {snapshot.note}"
     return frame, note

@@ -1,0 +1,221 @@
+"""The JSON API end to end: real uvicorn, real Redis, real demo endpoints through the openai client,
+and the real worker publishing the leaderboard."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import math
+import threading
+import time
+
+import httpx
+import pytest
+import redis
+
+from arena.keys import battle_key
+from arena.serve import ArenaStack
+from leaderboard.events import PAIRWISE_OUTCOMES, VoteEvent
+from leaderboard.redis_keys import vote_stream_key
+from tests.conftest import arena_settings
+
+
+def new_battle(client: httpx.Client, prompt: str = "What is a good name for a cat?") -> dict:
+    response = client.post("/api/battles", json={"prompt": prompt})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def cast(client: httpx.Client, battle: dict, outcome: str = "model_a", session: str | None = None) -> httpx.Response:
+    headers = {"X-Arena-Session": session if session is not None else battle["session"]}
+    return client.post(f"/api/battles/{battle['battle_id']}/vote", json={"outcome": outcome}, headers=headers)
+
+
+@pytest.fixture
+def client(arena_stack):
+    with httpx.Client(base_url=arena_stack.url, timeout=30) as http:
+        yield http
+
+
+def test_healthz(client):
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok" and body["models_available"] >= 4
+
+
+def test_battle_is_anonymous_until_the_vote(client, arena_stack):
+    names = arena_stack.endpoints.names
+    battle = new_battle(client)
+    assert [a["label"] for a in battle["answers"]] == ["A", "B"]
+    assert all(a["text"].strip() for a in battle["answers"])
+    assert battle["votable"] is True
+    raw = json.dumps(battle)
+    leaked = [name for name in names if name in raw]
+    assert leaked == [], f"model identity sent before the vote: {leaked}"
+
+    result = cast(client, battle, "model_b")
+    assert result.status_code == 200, result.text
+    revealed = result.json()["models"]
+    assert set(revealed) == {"model_a", "model_b"}
+    assert revealed["model_a"] in names and revealed["model_b"] in names
+    assert revealed["model_a"] != revealed["model_b"]
+
+
+def test_vote_lands_in_the_stream_with_the_full_event(client, arena_stack, redis_client):
+    battle = new_battle(client, "Explain recursion in two sentences.")
+    receipt = cast(client, battle, "tie").json()
+    entries = redis_client.xrange(vote_stream_key("arena"))
+    events = [VoteEvent.model_validate_json(fields[b"event"]) for _, fields in entries]
+    mine = [e for e in events if e.battle_id == battle["battle_id"]]
+    assert len(mine) == 1
+    event = mine[0]
+    assert event.vote_id == receipt["vote_id"]
+    assert event.outcome == "tie" and event.mode == "anonymous"
+    assert event.models == [receipt["models"]["model_a"], receipt["models"]["model_b"]]
+    pairs = math.comb(len(arena_stack.endpoints.names), 2)
+    assert event.selection_probability == pytest.approx(1 / pairs)  # uniform over all pairs of demo models
+    assert len(event.style) == 2 and all(s.tokens > 0 for s in event.style)
+    assert event.voter_id.startswith("v_") and "127.0.0.1" not in event.model_dump_json()
+    assert event.served_at <= event.voted_at
+
+
+def test_second_vote_is_rejected_and_counted_once(client, redis_client):
+    battle = new_battle(client)
+    assert cast(client, battle, "model_a").status_code == 200
+    again = cast(client, battle, "model_b")
+    assert again.status_code == 409
+    assert "already has a vote" in again.json()["detail"]
+    events = [VoteEvent.model_validate_json(f[b"event"]) for _, f in redis_client.xrange(vote_stream_key("arena"))]
+    assert sum(e.battle_id == battle["battle_id"] for e in events) == 1
+
+
+def test_unknown_battle_is_404(client):
+    response = client.post("/api/battles/0123456789abcdef0123456789abcdef/vote", json={"outcome": "model_a"},
+                           headers={"X-Arena-Session": "whatever"})
+    assert response.status_code == 404
+    assert "no battle" in response.json()["detail"]
+    assert client.post("/api/battles/not-a-battle!/vote", json={"outcome": "model_a"}).status_code == 404
+
+
+@pytest.mark.parametrize("outcome", ["A", "model_c", "TIE", "", "tie(bothbad)"])
+def test_malformed_outcome_is_rejected_and_loses_nothing(client, outcome):
+    battle = new_battle(client)
+    response = cast(client, battle, outcome)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert repr(outcome) in detail and all(o in detail for o in PAIRWISE_OUTCOMES)
+    # The battle is still votable: a bad request consumes nothing.
+    assert cast(client, battle, "model_a").status_code == 200
+
+
+def test_vote_body_must_be_an_object_with_known_fields(client):
+    battle = new_battle(client)
+    response = client.post(f"/api/battles/{battle['battle_id']}/vote", json={"outcome": "model_a", "winner": "x"},
+                           headers={"X-Arena-Session": battle["session"]})
+    assert response.status_code == 422
+
+
+def test_vote_from_another_session_is_rejected(client):
+    battle = new_battle(client)
+    response = cast(client, battle, "model_a", session="someone-else")
+    assert response.status_code == 403
+    assert "another session" in response.json()["detail"]
+    assert cast(client, battle, "model_a").status_code == 200
+
+
+def test_multi_turn_keeps_each_models_history(client):
+    battle = new_battle(client, "My name is Ada. Say hello.")
+    follow = client.post(f"/api/battles/{battle['battle_id']}/turns", json={"prompt": "What is my name?"},
+                         headers={"X-Arena-Session": battle["session"]})
+    assert follow.status_code == 200, follow.text
+    assert follow.json()["turn"] == 2
+    assert cast(client, battle, "model_a").status_code == 200
+    closed = client.post(f"/api/battles/{battle['battle_id']}/turns", json={"prompt": "more"},
+                         headers={"X-Arena-Session": battle["session"]})
+    assert closed.status_code == 409
+
+
+def test_vote_lands_on_the_leaderboard(client):
+    battle = new_battle(client)
+    revealed = cast(client, battle, "model_a").json()["models"]
+    deadline = time.monotonic() + 30
+    board = {}
+    while time.monotonic() < deadline:
+        board = client.get("/api/leaderboard").json()
+        if board["total_votes"] >= 1:
+            break
+        time.sleep(0.1)
+    assert board["total_votes"] == 1
+    rows = {row["model"]: row for row in board["models"]}
+    assert set(rows) >= {revealed["model_a"], revealed["model_b"]}
+    assert rows[revealed["model_a"]]["votes"] == 1 and rows[revealed["model_b"]]["votes"] == 1
+    assert rows[revealed["model_a"]]["rating"] > rows[revealed["model_b"]]["rating"]
+    for row in board["models"]:
+        assert set(row) >= {"model", "rating", "lower", "upper", "rank", "votes"}
+        assert row["lower"] <= row["rating"] <= row["upper"]
+
+
+@pytest.fixture
+def slow_stack(redis_url, tmp_path):
+    with ArenaStack(arena_settings(redis_url, tmp_path, demo_token_delay=0.02)) as stack:
+        yield stack
+
+
+def test_vote_before_answers_finish_is_rejected(slow_stack):
+    with httpx.Client(base_url=slow_stack.url, timeout=60) as http:
+        battle = new_battle(http)
+        headers = {"X-Arena-Session": battle["session"]}
+        follow_up = threading.Thread(target=http.post, args=(f"/api/battles/{battle['battle_id']}/turns",),
+                                     kwargs={"json": {"prompt": "Tell me much more, in detail."}, "headers": headers})
+        follow_up.start()
+        state_key = battle_key("arena", battle["battle_id"])
+        store = redis.Redis.from_url(slow_stack.redis_url)
+        deadline = time.monotonic() + 10
+        while store.hget(state_key, "state") != b"streaming" and time.monotonic() < deadline:
+            time.sleep(0.005)
+        early = cast(http, battle, "model_a")
+        follow_up.join()
+        assert early.status_code == 409
+        assert "still answering" in early.json()["detail"]
+        assert cast(http, battle, "model_a").status_code == 200
+
+
+def test_twenty_battles_stream_at_once(slow_stack):
+    """Slow answers (20 ms a token): twenty battles together take about as long as one."""
+    with httpx.Client(base_url=slow_stack.url, timeout=120) as http:
+        started = time.monotonic()
+        new_battle(http, "Write a short poem about the sea.")
+        one = time.monotonic() - started
+
+        spans = []
+
+        def timed_battle(index: int) -> None:
+            with httpx.Client(base_url=slow_stack.url, timeout=120) as own:
+                begin = time.monotonic()
+                new_battle(own, "Write a short poem about the sea.")
+                spans.append((begin, time.monotonic()))
+
+        started = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+            list(pool.map(timed_battle, range(20)))
+        twenty = time.monotonic() - started
+    # Run one after another they would take ~20x; every battle must overlap every other one.
+    latest_start = max(begin for begin, _ in spans)
+    earliest_end = min(end for _, end in spans)
+    assert latest_start < earliest_end, "some battle only started after another had finished"
+    assert twenty < 4 * one, f"20 concurrent battles took {twenty:.2f}s vs {one:.2f}s for one"
+
+
+def test_redis_outage_gives_a_clear_503(tmp_path):
+    from arena.redis_server import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "redis").start()
+    try:
+        with ArenaStack(arena_settings(server.url, tmp_path, run_worker=False)) as stack:
+            with httpx.Client(base_url=stack.url, timeout=30) as http:
+                battle = new_battle(http)
+                server.kill()
+                response = cast(http, battle, "model_a")
+                assert response.status_code == 503
+                assert "unreachable" in response.json()["detail"] and "nothing was recorded" in response.json()["detail"]
+    finally:
+        server.stop()

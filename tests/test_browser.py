@@ -1,0 +1,121 @@
+"""End to end in a real headless Chromium (Debian's, driven by Playwright): prompt, two streamed
+answers, vote, names revealed, leaderboard tab. Every byte the page receives before the vote is
+recorded through the DevTools protocol and searched for model names."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import time
+
+import pytest
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("ARENA_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("Chromium not found: ./test.sh installs Debian's chromium (scripts/ensure_chromium.sh)")
+    return path
+
+
+class NetworkRecorder:
+    """Collects every response body and streamed chunk the page receives (DevTools Network domain)."""
+
+    def __init__(self, page):
+        self.chunks: list[str] = []
+        self.session = page.context.new_cdp_session(page)
+        self.session.on("Network.responseReceived", self._on_response)
+        self.session.on("Network.dataReceived", self._on_data)
+        self.session.on("Network.loadingFinished", self._on_finished)
+        self.session.on("Network.eventSourceMessageReceived", lambda e: self.chunks.append(e.get("data", "")))
+        self.session.on("Network.webSocketFrameReceived", lambda e: self.chunks.append(e["response"].get("payloadData", "")))
+        self.session.send("Network.enable", {"maxTotalBufferSize": 100_000_000, "maxResourceBufferSize": 50_000_000})
+        self._streamed: set[str] = set()
+
+    def _on_response(self, event):
+        if "text/event-stream" in event["response"].get("mimeType", ""):
+            request_id = event["requestId"]
+            try:
+                buffered = self.session.send("Network.streamResourceContent", {"requestId": request_id})
+                self.chunks.append(base64.b64decode(buffered.get("bufferedData", "")).decode(errors="replace"))
+                self._streamed.add(request_id)
+            except Exception as exc:  # the protocol must support it, or the check means nothing
+                self.chunks.append(f"<<streamResourceContent failed: {exc}>>")
+
+    def _on_data(self, event):
+        if event["requestId"] in self._streamed and event.get("data"):
+            self.chunks.append(base64.b64decode(event["data"]).decode(errors="replace"))
+
+    def _on_finished(self, event):
+        if event["requestId"] in self._streamed:
+            return
+        try:
+            body = self.session.send("Network.getResponseBody", {"requestId": event["requestId"]})
+        except Exception:
+            return  # redirects, preflights and the like have no body
+        text = body.get("body", "")
+        self.chunks.append(base64.b64decode(text).decode(errors="replace") if body.get("base64Encoded") else text)
+
+    def text(self) -> str:
+        return "\n".join(self.chunks)
+
+
+@pytest.fixture
+def browser():
+    with playwright_sync.sync_playwright() as driver:
+        instance = driver.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
+def test_vote_in_the_browser_reveals_names_and_reaches_the_leaderboard(arena_stack, browser, tmp_path):
+    names = arena_stack.endpoints.names
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    recorder = NetworkRecorder(page)
+    page.goto(arena_stack.url, wait_until="domcontentloaded")
+
+    page.locator("#prompt textarea").fill("Give me three tips for learning to juggle.")
+    page.locator("#send").click()
+    vote_a = page.locator("#vote-model_a")
+    # Both answers finished: the vote buttons become clickable.
+    playwright_sync.expect(vote_a).to_be_enabled(timeout=30_000)
+    for side in ("#chat-a", "#chat-b"):
+        assert "juggl" in page.locator(side).inner_text().lower() or page.locator(side).inner_text().strip()
+
+    seen_before_vote = recorder.text()
+    assert "streamResourceContent failed" not in seen_before_vote
+    assert "juggle" in seen_before_vote.lower(), "the recorder saw none of the streamed answers"
+    leaked = [name for name in names if name in seen_before_vote]
+    assert leaked == [], f"model names reached the browser before the vote: {leaked}"
+
+    vote_a.click()
+    reveal = page.locator("#reveal")
+    playwright_sync.expect(reveal).to_contain_text("Model A:", timeout=15_000)
+    revealed = [name for name in names if name in reveal.inner_text()]
+    assert len(revealed) == 2
+    playwright_sync.expect(vote_a).to_be_disabled()
+    page.screenshot(path=str(tmp_path / "after-vote.png"), full_page=True)
+
+    page.get_by_role("tab", name="🏆 Leaderboard").click()
+    table = page.locator("#leaderboard-table")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = table.inner_text()
+        if all(name in text for name in revealed):
+            break
+        time.sleep(0.25)
+    text = table.inner_text()
+    assert all(name in text for name in revealed), text
+    playwright_sync.expect(page.locator("#leaderboard-note")).to_contain_text("1 vote ·")
+    page.screenshot(path=str(tmp_path / "leaderboard.png"), full_page=True)
