@@ -1,0 +1,248 @@
+"""Style control: Bradley-Terry ratings with answer-style covariates (length and markdown).
+
+Voters prefer longer, more formatted answers; style control asks which model would win if both
+answers had the same style. Following LMArena's style control (Li et al., "Does style matter?",
+LMSYS blog 2024-08-28), each vote gets a covariate vector x describing how A's answer differs
+from B's, and
+
+    P(A beats B) = sigmoid(theta_a - theta_b + beta . x)
+
+is fitted jointly in theta (ratings, natural-log units) and beta (style effects). Only beta is
+penalised (L2, ``alpha_covariates / 2 * |beta|^2``; a weak prior that only matters when a style
+column is nearly constant or collinear); theta never is, so with no style effect in the data the
+ratings are the plain Bradley-Terry ratings. Ties count half a win each way (LMArena's
+convention, as in ``leaderboard.bradley_terry``) or are dropped (``ties="drop"``).
+
+The fit is exact: Newton's method on the per-vote logistic log-likelihood (it cannot be reduced
+to per-pair counts, because x differs from vote to vote). Each step is a few O(N) vectorised
+passes -- the theta block of the information is a weighted graph Laplacian built with one
+bincount over pair codes, the theta-beta block one bincount per feature, the beta block a 4 x 4
+product -- plus one (M + 4) x (M + 4) solve.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, log_expit
+
+from leaderboard.bradley_terry import _newton, constrained_inverse
+from leaderboard.counts import PairCounts
+from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
+from leaderboard.fit import fit_leaderboard
+from leaderboard.intervals import centering_matrix, normal_bounds
+from leaderboard.ranks import rank_intervals
+from leaderboard.scale import ELO_CENTER, ELO_PER_NAT
+
+STYLE_COLUMNS = ("tokens", "headers", "lists", "bold")
+DEFAULT_ALPHA_COVARIATES = 1.0
+_WEIGHT_COLUMN = "__style_control_weight__"
+
+
+class StyleDataError(ValueError):
+    """Style columns missing or unusable; the message names the column and the fix."""
+
+
+def _style_differences(df: pd.DataFrame) -> np.ndarray:
+    """(a - b) / (a + b + 1) per style feature, (N, 4), before standardising."""
+    needed = [f"{feature}_{side}" for feature in STYLE_COLUMNS for side in ("a", "b")]
+    missing = [column for column in needed if column not in df.columns]
+    if missing:
+        raise StyleDataError(
+            f"style control needs per-answer columns {needed}; missing {missing}. Load votes that "
+            "carry style features (our vote log, or LMArena files with conv_metadata).")
+    differences = np.empty((len(df), len(STYLE_COLUMNS)))
+    for k, feature in enumerate(STYLE_COLUMNS):
+        sides = []
+        for side in ("a", "b"):
+            column = f"{feature}_{side}"
+            values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=np.float64)
+            bad = ~np.isfinite(values) | (values < 0)
+            if bad.any():
+                first = int(np.flatnonzero(bad)[0])
+                value = df[column].iloc[first]
+                shown = repr(value) if isinstance(value, str) else str(value)
+                raise StyleDataError(
+                    f"column {column!r}: row {df.index[first]!r} has {shown}; style "
+                    "counts must be numbers >= 0 (drop or fill rows without style data)")
+            sides.append(values)
+        differences[:, k] = (sides[0] - sides[1]) / (sides[0] + sides[1] + 1.0)
+    return differences
+
+
+def _standardise(differences: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    mean = differences.mean(axis=0) if len(differences) else np.zeros(differences.shape[1])
+    std = differences.std(axis=0) if len(differences) else np.zeros(differences.shape[1])
+    # a constant feature carries no information: leave it at 0 (its beta is then 0)
+    safe_std = np.where(std > 0, std, 1.0)
+    return (differences - mean) / safe_std, mean, std
+
+
+def style_covariates(df: pd.DataFrame) -> np.ndarray:
+    """Style covariates of each vote, (N, 4) in STYLE_COLUMNS order.
+
+    Exact normalisation, per feature f in (tokens, headers, lists, bold), with f_a, f_b the
+    counts for answer A and answer B:
+
+        d = (f_a - f_b) / (f_a + f_b + 1)          # in (-1, 1); antisymmetric in A and B
+        x = (d - mean(d)) / std(d)                  # z-score over the rows of ``df`` (population std)
+
+    so each beta is in nats per standard deviation of the relative style difference. A feature
+    with std(d) = 0 (constant, e.g. no answer ever uses headers) gives a column of zeros. The mean
+    is close to 0 when the display order is random; the z-score follows LMArena's implementation.
+    """
+    return _standardise(_style_differences(df))[0]
+
+
+def _pair_laplacian(n_models: int, model_a: np.ndarray, model_b: np.ndarray, edge_weight: np.ndarray) -> np.ndarray:
+    """sum_n w_n (e_a - e_b)(e_a - e_b)^T for per-vote edges, via one bincount over pair codes
+    (much faster than np.add.at for a million votes)."""
+    per_cell = np.bincount(model_a * n_models + model_b, edge_weight, n_models * n_models).reshape(n_models, n_models)
+    symmetric = per_cell + per_cell.T
+    matrix = -symmetric
+    matrix[np.diag_indices(n_models)] = symmetric.sum(axis=1) - np.diag(symmetric)
+    return matrix
+
+
+def _outer_sum(n_models: int, model_a, model_b, covariates, vote_weight) -> np.ndarray:
+    """sum_n c_n z_n z_n^T with z_n = (e_a - e_b, x_n), shape (M + F, M + F)."""
+    n_features = covariates.shape[1]
+    matrix = np.zeros((n_models + n_features, n_models + n_features))
+    matrix[:n_models, :n_models] = _pair_laplacian(n_models, model_a, model_b, vote_weight)
+    weighted = covariates * vote_weight[:, None]
+    for k in range(n_features):
+        column = np.bincount(model_a, weighted[:, k], n_models) - np.bincount(model_b, weighted[:, k], n_models)
+        matrix[:n_models, n_models + k] = column
+        matrix[n_models + k, :n_models] = column
+    matrix[n_models:, n_models:] = covariates.T @ weighted
+    return matrix
+
+
+def _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, weights, alpha_covariates):
+    """Exact penalised MLE of (theta, beta) by damped Newton (shared with leaderboard.bradley_terry)."""
+    n_features = covariates.shape[1]
+    total_weight = float(weights.sum())
+
+    def split(params):
+        return params[:n_models], params[n_models:]
+
+    def objective(params):
+        theta, beta = split(params)
+        margin = theta[model_a] - theta[model_b] + covariates @ beta
+        loglik = weights @ (score_a * log_expit(margin) + (1.0 - score_a) * log_expit(-margin))
+        return float(loglik - 0.5 * alpha_covariates * beta @ beta)
+
+    def gradient_and_info(params):
+        theta, beta = split(params)
+        p_a = expit(theta[model_a] - theta[model_b] + covariates @ beta)
+        residual = weights * (score_a - p_a)
+        gradient = np.empty(n_models + n_features)
+        gradient[:n_models] = np.bincount(model_a, residual, n_models) - np.bincount(model_b, residual, n_models)
+        gradient[n_models:] = covariates.T @ residual - alpha_covariates * beta
+        info = _outer_sum(n_models, model_a, model_b, covariates, weights * p_a * (1.0 - p_a))
+        info[n_models:, n_models:] += alpha_covariates * np.eye(n_features)
+        return gradient, info
+
+    # theta has no prior (alpha = 0 for its block: mean-zero constraint); beta's prior is in info
+    params, gradient, iterations = _newton(
+        objective, gradient_and_info, np.zeros(n_models + n_features), n_models, 0.0,
+        1e-10 * max(total_weight, 1.0), 100)
+    return params, gradient, iterations
+
+
+def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
+                      alpha_covariates: float = DEFAULT_ALPHA_COVARIATES, ci: str = "sandwich") -> dict:
+    """Style-controlled Bradley-Terry ratings from a votes frame.
+
+    ``df``: columns model_a, model_b, winner (LMArena strings) and the per-answer style columns
+    ``{tokens,headers,lists,bold}_{a,b}``. ``ties``: "half" (a tie is half a win each way) or
+    "drop". ``weights``: one non-negative weight per row (e.g. inverse selection probability),
+    treated as sampling weights in the sandwich. ``alpha_covariates``: L2 penalty on beta only
+    (default 1.0: negligible next to thousands of votes). ``ci``: "sandwich" or "fisher".
+
+    Returns a dict: "models" (sorted names), "theta" (nats, mean 0), "covariance" (of theta,
+    nats), "rating", "lower", "upper" (rating points, mean 1000), "rank", "rank_lower" (rank
+    intervals, leaderboard.ranks), "votes", "beta" and "beta_se" (feature -> nats per standard
+    deviation of the covariate; positive = voters favour the answer with more of it),
+    "covariate_mean"/"covariate_std" (the normalisation used, feature -> value), "rating_without_style"
+    (plain Bradley-Terry, same votes), and "rank_change" (model -> rank without style control minus
+    rank with; negative = the model drops once style is accounted for). Ranks are the leaderboard's
+    "rank (upper bound)".
+    """
+    if ties not in ("half", "drop"):
+        raise ValueError(f"ties must be 'half' or 'drop' for style control, got {ties!r}")
+    if ci not in ("sandwich", "fisher"):
+        raise ValueError(f"ci must be 'sandwich' or 'fisher', got {ci!r}")
+    alpha_covariates = float(alpha_covariates)
+    if not (math.isfinite(alpha_covariates) and alpha_covariates >= 0.0):
+        raise ValueError(f"alpha_covariates must be a finite number >= 0, got {alpha_covariates!r}")
+
+    frame = df
+    weight_column = None
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (len(df),):
+            raise ValueError(f"weights must have one entry per vote ({len(df)}), got shape {weights.shape}")
+        frame = frame.assign(**{_WEIGHT_COLUMN: weights})
+        weight_column = _WEIGHT_COLUMN
+    if ties == "drop" and "winner" in frame.columns:
+        frame = frame[~frame["winner"].isin([TIE, TIE_BOTHBAD])]
+
+    differences = _style_differences(frame)
+    # validates names and outcomes, and is the plain Bradley-Terry reference fit
+    counts = PairCounts.from_frame(frame, weight_column)
+    plain = fit_leaderboard(counts, ci="sandwich" if ci == "sandwich" else "none", ties="half")
+    models = plain.models
+    n_models = len(models)
+
+    covariates, covariate_mean, covariate_std = _standardise(differences)
+    model_a = pd.Categorical(frame["model_a"], categories=models).codes.astype(np.int64)
+    model_b = pd.Categorical(frame["model_b"], categories=models).codes.astype(np.int64)
+    winner = frame["winner"].to_numpy()
+    score_a = np.select([winner == MODEL_A, winner == MODEL_B], [1.0, 0.0], 0.5)
+    vote_weights = np.ones(len(frame)) if weight_column is None else frame[weight_column].to_numpy(dtype=np.float64)
+
+    params, gradient, iterations = _fit_theta_beta(n_models, model_a, model_b, covariates, score_a,
+                                                   vote_weights, alpha_covariates)
+    theta, beta = params[:n_models], params[n_models:]
+
+    p_a = expit(theta[model_a] - theta[model_b] + covariates @ beta)
+    info = _outer_sum(n_models, model_a, model_b, covariates, vote_weights * p_a * (1.0 - p_a))
+    info[n_models:, n_models:] += alpha_covariates * np.eye(len(STYLE_COLUMNS))
+    bread = constrained_inverse(info, n_free=n_models)
+    if ci == "sandwich":
+        meat = _outer_sum(n_models, model_a, model_b, covariates, (vote_weights * (score_a - p_a)) ** 2)
+        joint = bread @ meat @ bread
+    else:
+        joint = bread
+    centre = centering_matrix(n_models)
+    covariance = centre @ joint[:n_models, :n_models] @ centre
+    covariance = 0.5 * (covariance + covariance.T)
+    beta_se = np.sqrt(np.clip(np.diag(joint)[n_models:], 0.0, None))
+
+    rating = ELO_CENTER + ELO_PER_NAT * theta
+    lower, upper = normal_bounds(rating, ELO_PER_NAT ** 2 * covariance)
+    rank, rank_lower = rank_intervals(lower, upper)
+    plain_lower, plain_upper = normal_bounds(plain.rating, ELO_PER_NAT ** 2 * plain.covariance)
+    plain_rank, _ = rank_intervals(plain_lower, plain_upper)
+    return {
+        "models": models,
+        "theta": theta,
+        "covariance": covariance,
+        "rating": rating,
+        "lower": lower,
+        "upper": upper,
+        "rank": rank,
+        "rank_lower": rank_lower,
+        "votes": counts.model_vote_counts(),
+        "beta": dict(zip(STYLE_COLUMNS, beta.tolist())),
+        "beta_se": dict(zip(STYLE_COLUMNS, beta_se.tolist())),
+        "covariate_mean": dict(zip(STYLE_COLUMNS, covariate_mean.tolist())),
+        "covariate_std": dict(zip(STYLE_COLUMNS, covariate_std.tolist())),
+        "rating_without_style": plain.rating,
+        "rank_change": {name: int(plain_rank[k] - rank[k]) for k, name in enumerate(models)},
+        "newton_iterations": iterations,
+        "max_abs_gradient": float(np.max(np.abs(gradient))),
+    }
