@@ -1,0 +1,250 @@
+"""``python -m leaderboard``: fit a leaderboard from a vote file, or run the live worker.
+
+    python -m leaderboard fit FILE [--ci sandwich|bootstrap|none] [--bootstrap N] [--seed S]
+                                   [--style-control] [--where COLUMN=VALUE ...] [--anchor MODEL=RATING]
+                                   [--ties half|davidson] [--alpha A] [--no-ipw] [--voter-cap N]
+                                   [--method bradley-terry|elo|plackett-luce] [--out OUT.json|OUT.csv]
+    python -m leaderboard worker ...      (see python -m leaderboard worker --help)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from leaderboard.counts import PairCounts
+from leaderboard.filters import filter_votes
+from leaderboard.fit import fit_leaderboard
+from leaderboard.intervals import normal_bounds
+from leaderboard.loading import load_rankings, load_votes
+from leaderboard.ranks import rank_intervals
+from leaderboard.scale import ELO_CENTER, ELO_PER_NAT
+from leaderboard.weights import vote_weights
+
+METHODS = ("bradley-terry", "elo", "plackett-luce")
+
+
+class UsageError(ValueError):
+    """A command-line option the user can fix."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m leaderboard", description="Arena rating engine")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    fit = commands.add_parser("fit", help="fit ratings with 95%% intervals from a vote file",
+                              description="Fit a leaderboard from votes (our archive, or LMArena CSV/JSON/JSONL/Parquet).")
+    fit.add_argument("file", type=Path, help="vote file: .csv, .jsonl, .json or .parquet (optionally .gz)")
+    fit.add_argument("--method", choices=METHODS, default="bradley-terry",
+                     help="bradley-terry (default); elo (online Elo, no intervals); plackett-luce (K-wise votes of our archive)")
+    fit.add_argument("--ci", choices=("sandwich", "bootstrap", "none"), default=None,
+                     help="interval method (default sandwich; bootstrap if --bootstrap is given)")
+    fit.add_argument("--bootstrap", type=int, default=None, metavar="N", help="bootstrap replicates (default 1000)")
+    fit.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    fit.add_argument("--style-control", action="store_true", help="control for answer length and markdown")
+    fit.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
+                     help="keep only matching votes (repeatable; also !=, >, >=, <, <=; list columns match membership)")
+    fit.add_argument("--anchor", default=None, metavar="MODEL=RATING", help="pin one model's rating")
+    fit.add_argument("--ties", choices=("half", "davidson"), default="half",
+                     help="half: a tie is half a win each way (LMArena, default); davidson: Davidson tie model")
+    fit.add_argument("--alpha", type=float, default=0.0, help="prior precision per rating, nats^-2 (default 0: exact MLE)")
+    fit.add_argument("--no-ipw", action="store_true", help="ignore selection_probability (no inverse-propensity weights)")
+    fit.add_argument("--voter-cap", type=float, default=None, metavar="N", help="each voter's votes weigh at most N votes")
+    fit.add_argument("--elo-k", type=float, default=4.0, help="online Elo K (default 4)")
+    fit.add_argument("--elo-base", type=float, default=10.0)
+    fit.add_argument("--elo-scale", type=float, default=400.0)
+    fit.add_argument("--elo-initial", type=float, default=1000.0)
+    fit.add_argument("--out", type=Path, default=None, help="write OUT.json or OUT.csv instead of printing a table")
+    fit.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+
+    commands.add_parser("worker", help="run the live vote worker (python -m leaderboard worker --help)", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "worker":
+        from leaderboard.worker import main as worker_main  # imported lazily: it needs Redis
+
+        return worker_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        result = run_fit(args)
+    except (ValueError, KeyError) as error:  # every input problem raises a message meant for people
+        message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    if args.out is None:
+        print(format_table(result))
+    else:
+        write_result(result, args.out)
+        if not args.quiet:
+            print(f"wrote {len(result['models'])} models to {args.out}", file=sys.stderr)
+    return 0
+
+
+def run_fit(args: argparse.Namespace) -> dict:
+    """Load, filter, weight and fit; returns the output document (JSON-ready dict)."""
+    ci = args.ci or ("bootstrap" if args.bootstrap is not None else "sandwich")
+    n_bootstrap = 1000 if args.bootstrap is None else args.bootstrap
+    anchor = parse_anchor(args.anchor) if args.anchor else None
+    say = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
+    started = time.perf_counter()
+
+    if args.method == "plackett-luce":
+        return _fit_plackett_luce(args, ci, n_bootstrap, anchor, say)
+
+    votes = load_votes(args.file)
+    n_loaded = len(votes)
+    if args.where:
+        votes = filter_votes(votes, args.where)
+        if len(votes) == 0:
+            raise UsageError(f"no votes match {' and '.join(args.where)} (of {n_loaded} loaded)")
+    say(f"loaded {n_loaded} votes from {args.file}" + (f", {len(votes)} match {args.where}" if args.where else ""))
+    weights = vote_weights(votes, inverse_propensity=not args.no_ipw, voter_cap=args.voter_cap)
+    weighted = not np.allclose(weights, 1.0)
+    settings = {
+        "file": str(args.file), "where": args.where, "method": args.method, "ci": ci, "ties": args.ties,
+        "alpha": args.alpha, "anchor": list(anchor) if anchor else None, "style_control": args.style_control,
+        "inverse_propensity": (not args.no_ipw) and "selection_probability" in votes.columns,
+        "voter_cap": args.voter_cap,
+    }
+
+    if args.method == "elo":
+        document = _fit_elo(votes, args, anchor)
+    elif args.style_control:
+        document = _fit_style_control(votes, weights if weighted else None, args, ci, anchor)
+    else:
+        frame = votes.assign(__weight__=weights) if weighted else votes
+        counts = PairCounts.from_frame(frame, "__weight__" if weighted else None)
+        fit = fit_leaderboard(counts, ci=ci, n_bootstrap=n_bootstrap, seed=args.seed, anchor=anchor,
+                              ties=args.ties, alpha=args.alpha, progress=not args.quiet)
+        document = fit.to_dict()
+        settings.update({key: value for key, value in fit.settings.items() if key not in settings})
+    document["settings"] = {**settings, **{k: v for k, v in document.get("settings", {}).items() if k not in settings}}
+    document["n_votes"] = int(len(votes))
+    document["settings"]["seconds"] = round(time.perf_counter() - started, 3)
+    return document
+
+
+def parse_anchor(text: str) -> tuple[str, float]:
+    model, separator, rating = text.rpartition("=")
+    try:
+        value = float(rating)
+    except ValueError:
+        value = math.nan
+    if not separator or not model or not math.isfinite(value):
+        raise UsageError(f"--anchor must look like MODEL=RATING (e.g. gpt-4=1200), got {text!r}")
+    return model, value
+
+
+def rows_from_arrays(models, rating, lower, upper, votes) -> list[dict]:
+    rank, rank_lower = rank_intervals(np.asarray(lower), np.asarray(upper))
+    order = sorted(range(len(models)), key=lambda k: (-rating[k], models[k]))
+    return [{"model": models[k], "rating": float(rating[k]), "lower": float(lower[k]), "upper": float(upper[k]),
+             "rank": int(rank[k]), "rank_lower": int(rank_lower[k]), "votes": int(votes[k])} for k in order]
+
+
+def _anchored(models, theta, covariance, anchor):
+    """Ratings and normal 95% bounds from theta/covariance (nats), mean 1000 or anchored."""
+    transform = ELO_PER_NAT * np.eye(len(models))
+    offset = ELO_CENTER
+    if anchor is not None:
+        if anchor[0] not in models:
+            raise UsageError(f"anchor model {anchor[0]!r} is not among the fitted models")
+        transform[:, models.index(anchor[0])] -= ELO_PER_NAT
+        offset = anchor[1]
+    rating = offset + transform @ np.asarray(theta)
+    lower, upper = normal_bounds(rating, transform @ np.asarray(covariance) @ transform.T)
+    return rating, lower, upper
+
+
+def _fit_style_control(votes, weights, args, ci, anchor) -> dict:
+    from leaderboard.style_control import fit_style_control
+
+    if ci == "bootstrap":
+        raise UsageError("--style-control supports sandwich intervals only; drop --bootstrap/--ci bootstrap")
+    result = fit_style_control(votes, ties="half", weights=weights, ci="sandwich" if ci != "none" else "fisher")
+    models = list(result["models"])
+    rating, lower, upper = _anchored(models, result["theta"], result["covariance"], anchor)
+    if ci == "none":
+        lower, upper = rating.copy(), rating.copy()
+    votes_per_model = np.asarray([result["votes"][m] for m in models]) if isinstance(result["votes"], dict) else np.asarray(result["votes"])
+    return {
+        "models": rows_from_arrays(models, rating, lower, upper, votes_per_model),
+        "method": "bradley-terry+style-control",
+        "settings": {"style_coefficients": {k: float(v) for k, v in dict(result.get("beta", {})).items()}},
+    }
+
+
+def _fit_elo(votes, args, anchor) -> dict:
+    from leaderboard.elo import online_elo
+
+    ratings = online_elo(votes["model_a"], votes["model_b"], votes["winner"], k=args.elo_k, base=args.elo_base,
+                         scale=args.elo_scale, initial=args.elo_initial)
+    models = sorted(ratings)
+    rating = np.array([ratings[m] for m in models])
+    if anchor is not None:
+        if anchor[0] not in ratings:
+            raise UsageError(f"anchor model {anchor[0]!r} is not among the rated models")
+        rating = rating - ratings[anchor[0]] + anchor[1]
+    counts = pd.concat([votes["model_a"], votes["model_b"]]).value_counts()
+    per_model = np.array([int(counts.get(m, 0)) for m in models])
+    return {"models": rows_from_arrays(models, rating, rating, rating, per_model), "method": "online-elo",
+            "settings": {"elo_k": args.elo_k, "elo_base": args.elo_base, "elo_scale": args.elo_scale,
+                         "elo_initial": args.elo_initial, "intervals": "none (online Elo has no intervals)"}}
+
+
+def _fit_plackett_luce(args, ci, n_bootstrap, anchor, say) -> dict:
+    from leaderboard.plackett_luce import fit_plackett_luce
+
+    rankings, metadata = load_rankings(args.file)
+    if args.where:
+        keep = filter_votes(metadata.reset_index(drop=True), args.where).index
+        rankings = [rankings[k] for k in keep]
+        metadata = metadata.iloc[keep]
+    if not rankings:
+        raise UsageError(f"{args.file}: no K-wise votes to fit")
+    say(f"loaded {len(rankings)} K-wise votes from {args.file}")
+    weights = vote_weights(metadata, inverse_propensity=not args.no_ipw, voter_cap=args.voter_cap)
+    result = fit_plackett_luce(rankings, ci=ci if ci != "none" else "fisher", n_bootstrap=n_bootstrap if ci == "bootstrap" else 0,
+                               seed=args.seed, anchor=anchor, weights=weights, alpha=args.alpha)
+    models = list(result["models"])
+    lower, upper = np.asarray(result["lower"]), np.asarray(result["upper"])
+    if ci == "none":
+        lower = upper = np.asarray(result["rating"])
+    return {"models": rows_from_arrays(models, np.asarray(result["rating"]), lower, upper, np.asarray(result["votes"])),
+            "method": "plackett-luce" + ("" if ci == "none" else f"+{ci}"),
+            "n_votes": len(rankings),
+            "settings": {"file": str(args.file), "where": args.where, "ci": ci, "alpha": args.alpha,
+                         "anchor": list(anchor) if anchor else None,
+                         **({"n_bootstrap": n_bootstrap, "seed": args.seed} if ci == "bootstrap" else {})}}
+
+
+def write_result(document: dict, out: Path) -> None:
+    suffix = out.suffix.lower()
+    if suffix == ".json":
+        out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    elif suffix == ".csv":
+        pd.DataFrame(document["models"]).to_csv(out, index=False)
+    else:
+        raise UsageError(f"--out must end in .json or .csv, got {out}")
+
+
+def format_table(document: dict) -> str:
+    rows = document["models"]
+    name_width = max([len("model")] + [len(r["model"]) for r in rows])
+    lines = [f"{'rank':>4}  {'model':<{name_width}}  {'rating':>7}  {'95% CI':>17}  {'votes':>8}"]
+    for row in rows:
+        interval = f"[{row['lower']:.1f}, {row['upper']:.1f}]"
+        rank = f"{row['rank']}" if row["rank"] == row["rank_lower"] else f"{row['rank']}-{row['rank_lower']}"
+        lines.append(f"{rank:>4}  {row['model']:<{name_width}}  {row['rating']:7.1f}  {interval:>17}  {row['votes']:8d}")
+    lines.append(f"{document.get('n_votes', 0)} votes, {document.get('method', '')}")
+    return "\n".join(lines)
