@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 import uvicorn
 
 from arena.battles import BattleService
+from arena.model_config import ModelConfigError, load_model_specs
 from arena.identity import VoterIdentity, shared_voter_secret
 from arena.redis_server import EmbeddedRedis, RedisUnavailableError, connect
 from arena.settings import Settings
@@ -62,8 +63,6 @@ class ArenaStack:
             self.demo_server = DemoServer(token_delay=settings.demo_token_delay).start()
             specs.extend(demo_model_specs(self.demo_server.url))
         if settings.models_file:
-            from arena.model_config import load_model_specs
-
             specs.extend(load_model_specs(settings.models_file))
         if len(specs) < 2:
             raise SystemExit(f"arena: {len(specs)} model(s) configured; a battle needs at least 2 (use --demo or --models FILE)")
@@ -139,9 +138,11 @@ def serve(settings: Settings) -> int:
     stack = ArenaStack(settings)
     try:
         stack.serve_forever()
-    except RedisUnavailableError as error:
+    except (RedisUnavailableError, ModelConfigError) as error:
         print(f"arena: {error}", file=sys.stderr, flush=True)
         return 2
+    except KeyboardInterrupt:
+        pass
     finally:
         stack.stop()
     return 0
