@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from leaderboard.bradley_terry import constrained_inverse
+from leaderboard.bradley_terry import ConvergenceError, constrained_inverse
 from leaderboard.graph import check_connected, check_mle_exists
 from leaderboard.intervals import centering_matrix, normal_bounds, percentile_bounds
 from leaderboard.scale import ELO_CENTER, ELO_PER_NAT
@@ -64,7 +64,8 @@ class _ShapeBatch:
     items: (n, K) item index per slot, best group first.
     source: (n,) position of each ranking in the caller's input (for weights and errors).
     linear: (K,) coefficient of theta[slot] in a ranking's log-likelihood.
-    set_mask: (S, K) which slots are in each choice set (sets of size >= 2 only).
+    set_mask: (S, K) 1.0 where a slot is in a choice set (sets of size >= 2 only).
+    pair_mask: (S, K*K) 1.0 where both slots of a pair are in the set.
     set_weight: (S,) weight of log-sum-exp over each choice set (subtracted).
     ahead: (K, K) ahead[a, b]: slot a was placed ahead of, or tied with, slot b (a != b).
     """
@@ -73,6 +74,7 @@ class _ShapeBatch:
     source: np.ndarray
     linear: np.ndarray
     set_mask: np.ndarray
+    pair_mask: np.ndarray
     set_weight: np.ndarray
     ahead: np.ndarray
 
@@ -110,8 +112,9 @@ def _shape_template(shape: tuple[int, ...]):
                 weights.append(weight)
         start += size
     np.fill_diagonal(ahead, False)
-    set_mask = np.array(masks, dtype=bool).reshape(len(masks), n_slots)
-    return linear, set_mask, np.array(weights, dtype=float), ahead
+    set_mask = np.array(masks, dtype=float).reshape(len(masks), n_slots)
+    pair_mask = (set_mask[:, :, None] * set_mask[:, None, :]).reshape(len(masks), n_slots * n_slots)
+    return linear, set_mask, pair_mask, np.array(weights, dtype=float), ahead
 
 
 def _compile(n_items: int, rankings) -> _Design:
@@ -187,8 +190,8 @@ def _compile(n_items: int, rankings) -> _Design:
             raise RankingError(
                 f"ranking {source[row]} lists an item more than once ({items[row].tolist()}); "
                 "each item may appear once per ranking")
-        linear, set_mask, set_weight, ahead = _shape_template(shape)
-        batches.append(_ShapeBatch(items, source, linear, set_mask, set_weight, ahead))
+        linear, set_mask, pair_mask, set_weight, ahead = _shape_template(shape)
+        batches.append(_ShapeBatch(items, source, linear, set_mask, pair_mask, set_weight, ahead))
     return _Design(n_items, n_rankings, tuple(batches))
 
 
@@ -229,7 +232,14 @@ def _check_estimable(design: _Design, weights: np.ndarray, names: list[str], alp
 def _evaluate(design: _Design, theta: np.ndarray, weights: np.ndarray, *, derivatives: bool = True,
               meat: bool = False):
     """Weighted log-likelihood and, optionally, its gradient, the information (minus the Hessian)
-    and the meat sum_r (w_r score_r)(w_r score_r)^T of the sandwich, all over items."""
+    and the meat sum_r (w_r score_r)(w_r score_r)^T of the sandwich, all over items.
+
+    Per ranking, with e_k = exp(theta_slot_k - max over the ranking's slots) and S_s the sum of e
+    over choice set s: log-sum-exp_s = log S_s + max; the expected count of slot k is
+    e_k * sum_s w_s [k in s] / S_s; and sum_s w_s p_s p_s^T has entries
+    e_a e_b * sum_s w_s [a, b in s] / S_s^2. Each sum over s is one small matrix product with the
+    shape's template, so a Newton step costs a few passes over an (r, K) array per shape.
+    """
     n = design.n_items
     loglik = 0.0
     gradient = np.zeros(n)
@@ -237,33 +247,33 @@ def _evaluate(design: _Design, theta: np.ndarray, weights: np.ndarray, *, deriva
     meat_sum = np.zeros(n * n) if meat else None
     for batch in design.batches:
         w = weights[batch.source]
-        slot_theta = theta[batch.items]                                        # (r, K)
+        slot_theta = theta[batch.items]                                         # (r, K)
+        per_ranking = slot_theta @ batch.linear
+        k = batch.items.shape[1]
         if batch.set_weight.size:
-            masked = np.where(batch.set_mask, slot_theta[:, None, :], -np.inf)  # (r, S, K)
-            peak = masked.max(axis=2, keepdims=True)
-            expo = np.exp(masked - peak)
-            total = expo.sum(axis=2)
-            log_sum = np.log(total) + peak[:, :, 0]                             # (r, S)
-            per_ranking = slot_theta @ batch.linear - log_sum @ batch.set_weight
-        else:
-            per_ranking = slot_theta @ batch.linear
+            peak = slot_theta.max(axis=1, keepdims=True)
+            expo = np.exp(slot_theta - peak)                                    # (r, K), max 1
+            set_sum = expo @ batch.set_mask.T                                   # (r, S)
+            if not np.all(set_sum > 0):
+                raise FloatingPointError(
+                    "Plackett-Luce strengths differ by more than ~700 nats within a ranking; "
+                    "the fit is degenerate: pass alpha > 0")
+            per_ranking = per_ranking - (np.log(set_sum) + peak) @ batch.set_weight
         loglik += float(w @ per_ranking)
         if not derivatives:
             continue
         if batch.set_weight.size:
-            prob = expo / total[:, :, None]                                     # (r, S, K)
-            weighted_prob = prob * batch.set_weight[None, :, None]
-            expected = weighted_prob.sum(axis=1)                                # (r, K)
+            inverse_sum = batch.set_weight / set_sum                            # (r, S)
+            expected = expo * (inverse_sum @ batch.set_mask)                    # (r, K)
+            pair_share = (inverse_sum / set_sum) @ batch.pair_mask              # (r, K*K)
+            curvature = -(expo[:, :, None] * expo[:, None, :]) * pair_share.reshape(-1, k, k)
+            curvature[:, np.arange(k), np.arange(k)] += expected
         else:
             expected = np.zeros_like(slot_theta)
         score = batch.linear[None, :] - expected                                # (r, K)
         gradient += np.bincount(batch.items.ravel(), (w[:, None] * score).ravel(), minlength=n)
         pair_index = (batch.items[:, :, None] * n + batch.items[:, None, :]).ravel()
         if batch.set_weight.size:
-            # sum over choice sets of weight * (diag(p) - p p^T), per ranking, in slot space
-            curvature = -np.matmul(weighted_prob.transpose(0, 2, 1), prob)
-            k = batch.items.shape[1]
-            curvature[:, np.arange(k), np.arange(k)] += expected
             information += np.bincount(pair_index, (w[:, None, None] * curvature).ravel(), minlength=n * n)
         if meat:
             weighted_score = w[:, None] * score
@@ -279,6 +289,7 @@ def _evaluate(design: _Design, theta: np.ndarray, weights: np.ndarray, *, deriva
 
 def _newton(design: _Design, weights: np.ndarray, alpha: float, initial_params, max_iter: int,
             tol: float) -> np.ndarray:
+    """Damped Newton ascent on the concave (penalised) log-likelihood; theta kept at mean 0."""
     n = design.n_items
     theta = np.zeros(n) if initial_params is None else np.array(initial_params, dtype=float)
     if theta.shape != (n,) or not np.all(np.isfinite(theta)):
@@ -287,36 +298,42 @@ def _newton(design: _Design, weights: np.ndarray, alpha: float, initial_params, 
     total_weight = weights.sum()
     # the likelihood is flat along the all-ones direction; adding u u^T (u = 1/sqrt(n)) makes the
     # Newton system solvable and leaves the step orthogonal to it (the gradient always is)
-    flat_direction = np.full((n, n), 1.0 / n)
+    system_shift = np.full((n, n), 1.0 / n) + alpha * np.eye(n)
 
-    def objective(values):
-        return _evaluate(design, values, weights, derivatives=False) - 0.5 * alpha * values @ values
+    def penalised(values, evaluation):
+        loglik, gradient, information = evaluation
+        return loglik - 0.5 * alpha * values @ values, gradient - alpha * values, information
 
-    loglik, gradient, information = _evaluate(design, theta, weights)
+    loglik, gradient, information = penalised(theta, _evaluate(design, theta, weights))
     for _ in range(max_iter):
-        loglik -= 0.5 * alpha * theta @ theta
-        gradient = gradient - alpha * theta
         if np.max(np.abs(gradient)) / total_weight < tol:
             return theta
-        system = information + alpha * np.eye(n) + flat_direction
-        step = np.linalg.solve(system, gradient)
-        step_size = 1.0
+        step = np.linalg.solve(information + system_shift, gradient)
+        # The full step is evaluated with derivatives (it is almost always accepted, and they are
+        # needed next); shorter steps only need the log-likelihood.
+        step_size, evaluation = 1.0, None
         while True:
             candidate = theta + step_size * step
             candidate -= candidate.mean()
-            candidate_loglik = objective(candidate)
-            if candidate_loglik >= loglik or step_size < 1e-10:
+            if step_size == 1.0:
+                evaluation = penalised(candidate, _evaluate(design, candidate, weights))
+                candidate_loglik = evaluation[0]
+            else:
+                candidate_loglik = (_evaluate(design, candidate, weights, derivatives=False)
+                                    - 0.5 * alpha * candidate @ candidate)
+            # accept any non-decrease up to float noise (which is all that is left at the optimum)
+            if candidate_loglik >= loglik - 1e-13 * max(1.0, abs(loglik)) or step_size < 1e-10:
                 break
             step_size *= 0.5
-        if np.max(np.abs(candidate - theta)) < 1e-15:
-            # no representable progress left: at the optimum up to rounding
-            return candidate
+        if np.max(np.abs(candidate - theta)) < 1e-15 * max(1.0, np.max(np.abs(theta))):
+            return candidate  # no representable progress left: at the optimum up to rounding
         theta = candidate
-        loglik, gradient, information = _evaluate(design, theta, weights)
-    gradient = gradient - alpha * theta
+        if step_size != 1.0:
+            evaluation = penalised(theta, _evaluate(design, theta, weights))
+        loglik, gradient, information = evaluation
     if np.max(np.abs(gradient)) / total_weight < tol:
         return theta
-    raise RuntimeError(
+    raise ConvergenceError(
         f"Plackett-Luce fit did not converge in {max_iter} Newton iterations (mean gradient "
         f"{np.max(np.abs(gradient)) / total_weight:.3g} > tol={tol}); raise max_iter or pass alpha > 0")
 
