@@ -279,3 +279,35 @@ def test_pool_names_specs_and_rejects_unknown_or_duplicate_names(demo_server):
         pool.spec("nope")
     with pytest.raises(ValueError, match="duplicate model name 'demo-echo'"):
         EndpointPool([*specs, specs[-1]])
+
+
+async def test_huggingface_clients_are_replaced_and_closed_after_a_number_of_answers(demo_server):
+    # AsyncInferenceClient keeps each streamed response until close(); the pool recycles it.
+    from huggingface_hub import AsyncInferenceClient
+
+    from arena.endpoints import _RecyclingInferenceClient
+
+    made: list[AsyncInferenceClient] = []
+
+    def make_client() -> AsyncInferenceClient:
+        made.append(AsyncInferenceClient(base_url=demo_server.url, token=NO_API_KEY))
+        return made[-1]
+
+    async def answer(client: AsyncInferenceClient, index: int) -> str:
+        chunks = await client.chat_completion([{"role": "user", "content": f"topic {index}"}], model="demo-echo", stream=True)
+        return "".join([chunk.choices[0].delta.content or "" async for chunk in chunks if chunk.choices])
+
+    def is_closed(client: AsyncInferenceClient) -> bool:
+        return client._async_client is None or client._async_client.is_closed  # no public flag
+
+    clients = _RecyclingInferenceClient(make_client, streams_per_client=2)
+    async with clients.lease() as held_open:  # still answering while its client is retired
+        for index in range(4):
+            async with clients.lease() as client:
+                assert await answer(client, index)
+        assert not is_closed(held_open)
+        assert await answer(held_open, 99)
+    assert len(made) == 3
+    assert is_closed(made[0]) and is_closed(made[1]) and not is_closed(made[2])
+    await clients.close()
+    assert is_closed(made[2])
