@@ -106,6 +106,10 @@ def online_elo(model_a, model_b, winner, *, k: float = 4.0, base: float = 10.0, 
 
     # pandas' hash-based factorize is ~20x faster than np.unique on a million strings.
     codes, models = pd.factorize(np.concatenate([names_a, names_b]))
+    if (codes < 0).any():
+        first_bad = int(np.flatnonzero(codes < 0)[0]) % max(len(names_a), 1)
+        raise ValueError(f"vote {first_bad}: a model name is missing ({names_a[first_bad]!r} vs "
+                         f"{names_b[first_bad]!r}); drop or fix that vote")
     n_votes = len(names_a)
     index_a = codes[:n_votes].tolist()
     index_b = codes[n_votes:].tolist()

@@ -124,6 +124,8 @@ def _compile(n_items: int, rankings) -> _Design:
     n_items = int(n_items)
     if isinstance(rankings, np.ndarray) and rankings.ndim == 2:
         # fast path: each row a strict ranking of item indices, best first
+        if rankings.shape[1] < 2:
+            raise RankingError(f"rankings array has {rankings.shape[1]} column(s): a ranking needs at least two items")
         by_shape = {(1,) * rankings.shape[1]: (list(range(len(rankings))), rankings)}
         n_rankings = len(rankings)
     else:

@@ -99,6 +99,8 @@ def test_bad_input_gives_clear_errors():
         online_elo(["a", "a"], ["b"], ["model_a", "model_a"])
     with pytest.raises(ValueError, match="two different models"):
         online_elo(["a"], ["a"], ["model_a"])
+    with pytest.raises(ValueError, match=r"vote 1: a model name is missing"):
+        online_elo(["a", None], ["b", "c"], ["model_a", "model_a"])
     with pytest.raises(ValueError, match="k must be"):
         OnlineElo(k=-1)
     with pytest.raises(ValueError, match="base must be"):

@@ -6,9 +6,12 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.optimize import minimize
 
+from leaderboard.counts import PairCounts
+from leaderboard.fit import fit_leaderboard
 from leaderboard.graph import NoMaximumLikelihoodError
 from leaderboard.plackett_luce import (
     RankingError,
@@ -80,6 +83,10 @@ def test_pairwise_ties_are_half_a_win_each_way():
     bt_theta, bt_loss = logistic_bt_fit(5, first, second, score)
     np.testing.assert_allclose(theta, bt_theta, atol=1e-6)
     assert np.abs(bt_loss(theta)[1]).max() / n < 1e-10
+    # and the package's own Bradley-Terry fit on the same votes (names "0".."4" sort like indices)
+    winner = np.select([outcome == 0, outcome == 1], ["model_a", "model_b"], "tie")
+    votes = pd.DataFrame({"model_a": first.astype(str), "model_b": second.astype(str), "winner": winner})
+    np.testing.assert_allclose(theta, fit_leaderboard(PairCounts.from_frame(votes)).theta, atol=1e-8)
 
 
 def test_tied_groups_average_the_log_likelihood_over_orderings():
@@ -180,6 +187,7 @@ def test_prior_shrinks_and_makes_an_undefeated_item_finite():
         ([[[0], [1.5]]], r"ranking 0 contains .*integer indices"),
         ([[[3]]], r"at least two items"),
         ([], r"no rankings given"),
+        (np.array([[0], [1]]), r"needs at least two items"),
         (["ab"], r"ranking 0 is 'ab'"),
     ],
 )
