@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import httpx2
 import openai
 import pydantic
 from huggingface_hub import AsyncInferenceClient
-from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, TextGenerationError
 
 from arena.model_config import ModelSpec
 
@@ -41,8 +42,11 @@ HUGGINGFACE_STREAMS_PER_CLIENT = 200
 class EndpointError(RuntimeError):
     """A model's endpoint failed; ``str()`` names the model and the problem, never the API key.
 
-    ``kind`` is one of: "unreachable", "timeout", "auth", "http", "empty", "protocol",
-    "error" (anything else); ``status_code`` is the HTTP status when there was one.
+    ``kind`` is one of: "unreachable" (refused, unknown host), "disconnected" (connection lost
+    mid-answer), "timeout", "auth" (HTTP 401/403), "http" (any other HTTP error status),
+    "empty" (no text), "protocol" (not the chat-completions format), "error" (anything else);
+    ``status_code`` is the HTTP status when there was one. The message names the model, so
+    show it to a voter only after the vote.
     """
 
     def __init__(self, model: str, kind: str, detail: str, status_code: int | None = None):
@@ -270,10 +274,13 @@ def _describe_failure(spec: ModelSpec, exc: BaseException) -> EndpointError:
         reason = _plain_reason(connection_error or exc)
         if connection_error is None or isinstance(connection_error, httpx2.ConnectError):
             return EndpointError(spec.name, "unreachable", f"unreachable: cannot connect to {url} ({reason})")
-        return EndpointError(spec.name, "unreachable", f"connection to {url} failed mid-answer ({reason})")
+        return EndpointError(spec.name, "disconnected", f"connection to {url} was lost mid-answer ({reason})")
 
     if isinstance(exc, openai.APIError):  # e.g. an error event inside the stream
         return EndpointError(spec.name, "error", f"endpoint reported an error: {exc.message}")
+    if isinstance(exc, TextGenerationError):  # huggingface_hub's form of an error event
+        reported = exc.args[0] if exc.args else exc
+        return EndpointError(spec.name, "error", f"endpoint reported an error: {_error_message(reported) or reported}")
     if isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError, KeyError, TypeError, ValueError)):
         return EndpointError(
             spec.name, "protocol", f"sent a response that is not OpenAI chat-completions format ({type(exc).__name__})"
@@ -284,13 +291,21 @@ def _describe_failure(spec: ModelSpec, exc: BaseException) -> EndpointError:
 def _http_failure(exc: BaseException) -> tuple[int | None, str]:
     """(status, the endpoint's own error message) for an HTTP error answer, else (None, "")."""
     if isinstance(exc, openai.APIStatusError):
-        return exc.status_code, _error_message(exc.body) or exc.message
-    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
-        body: Any = None
+        response, body = exc.response, exc.body
+    elif isinstance(exc, HfHubHTTPError) and exc.response is not None:
+        response, body = exc.response, None
         with contextlib.suppress(Exception):
-            body = exc.response.json()
-        return exc.response.status_code, _error_message(body) or exc.server_message or str(exc).split("\n")[0]
-    return None, ""
+            body = response.json()
+    else:
+        return None, ""
+    message = _error_message(body)
+    if message is None:
+        # Not an OpenAI error body (a proxy's HTML page, plain text): the status line and the start of the text.
+        text = ""
+        with contextlib.suppress(Exception):
+            text = " ".join(re.sub(r"<[^>]+>", " ", response.text).split())
+        message = f"{response.reason_phrase or 'error'}" + (f" ({text[:200]})" if text else "")
+    return response.status_code, message
 
 
 def _error_message(body: Any) -> str | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import socket
 import time
 
@@ -311,3 +313,95 @@ async def test_huggingface_clients_are_replaced_and_closed_after_a_number_of_ans
     assert is_closed(made[0]) and is_closed(made[1]) and not is_closed(made[2])
     await clients.close()
     assert is_closed(made[2])
+
+
+@contextlib.asynccontextmanager
+async def one_reply_server(reply: bytes):
+    """A bare HTTP server on 127.0.0.1 that answers every request with ``reply`` and hangs up."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+        await reader.readexactly(length)
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1"
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def first_chunk(content: str) -> bytes:
+    event = {
+        "id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0, "model": "m",
+        "choices": [{"index": 0, "delta": {"role": "assistant", "content": content}, "finish_reason": None}],
+    }
+    return f"data: {json.dumps(event)}\n\n".encode()
+
+
+def chunked(*pieces: bytes, complete: bool = True) -> bytes:
+    body = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces)
+    return body + (b"0\r\n\r\n" if complete else b"")
+
+
+SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_connection_lost_mid_answer_is_reported_after_the_deltas_so_far(provider):
+    async with one_reply_server(SSE_HEAD + chunked(first_chunk("Hello"), complete=False)) as url:
+        pool = EndpointPool([spec_for(url, "m", provider, name="Flaky")])
+        received = []
+        try:
+            with pytest.raises(EndpointError) as raised:
+                async for delta in pool.stream("Flaky", QUESTION):
+                    received.append(delta)
+        finally:
+            await pool.aclose()
+    assert received == ["Hello"]
+    assert raised.value.kind == "disconnected" and "Flaky" in str(raised.value) and "lost mid-answer" in str(raised.value)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_server_error_page_is_reported_with_its_status(provider):
+    page = b"<html>upstream exploded</html>"
+    reply = b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(page), page)
+    async with one_reply_server(reply) as url:
+        pool = EndpointPool([spec_for(url, "m", provider, name="Behind a proxy")])
+        try:
+            with pytest.raises(EndpointError) as raised:
+                await pool.complete("Behind a proxy", QUESTION)
+        finally:
+            await pool.aclose()
+    assert raised.value.kind == "http" and raised.value.status_code == 502
+    assert "Behind a proxy" in str(raised.value) and "HTTP 502: Bad Gateway (upstream exploded)" in str(raised.value)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_an_error_event_inside_the_stream_is_reported_with_its_message(provider):
+    event = b'data: {"error": {"message": "model overloaded, retry later", "type": "server_error"}}\n\n'
+    async with one_reply_server(SSE_HEAD + chunked(event)) as url:
+        pool = EndpointPool([spec_for(url, "m", provider, name="Busy")])
+        try:
+            with pytest.raises(EndpointError) as raised:
+                await pool.complete("Busy", QUESTION)
+        finally:
+            await pool.aclose()
+    assert raised.value.kind == "error"
+    assert str(raised.value) == "model 'Busy': endpoint reported an error: model overloaded, retry later"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_stream_that_is_not_chat_completions_json_is_a_protocol_error(provider):
+    async with one_reply_server(SSE_HEAD + chunked(b"data: {this is not json\n\n", b"data: [DONE]\n\n")) as url:
+        pool = EndpointPool([spec_for(url, "m", provider, name="Odd")])
+        try:
+            with pytest.raises(EndpointError) as raised:
+                await pool.complete("Odd", QUESTION)
+        finally:
+            await pool.aclose()
+    assert raised.value.kind == "protocol" and "Odd" in str(raised.value)
