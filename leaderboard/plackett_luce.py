@@ -12,10 +12,12 @@ of the Plackett-Luce log-likelihoods of the strict rankings obtained by ordering
 in every possible way. This is the K-wise form of LMArena's pairwise convention -- a tie counts
 half a win each way, ``0.5 log P(a > b) + 0.5 log P(b > a)`` -- which it reproduces exactly for
 K = 2, so a pairwise tie means the same here as in ``leaderboard.bradley_terry``. It is the
-"fractional observation" treatment of ties (each compatible complete ranking counted with weight
-1/|orderings|), the same device as the averaged risk sets of Efron (1977, JASA 72:557) for tied
-times in the Cox partial likelihood, here computed exactly rather than approximated: for a tied
-group T picked from the remaining set R = T + rest, averaging over the |T|! orders gives
+"fractional observation" treatment of ties: each complete ranking compatible with the tie counts
+with weight 1/|orderings|. The same averaging over the orders of tied events underlies Efron's
+(1977, JASA 72:557) method for tied times in the Cox partial likelihood (which is the
+Plackett-Luce likelihood); Efron approximates it by averaging the sums inside the logarithm,
+here it is computed exactly: for a tied group T picked from the remaining set R = T + rest,
+averaging over the |T|! orders gives
 
     sum_{i in T} theta_i  -  sum_{U subset of T, U nonempty} log(sum exp(theta over rest + U)) / C(|T|, |U|)
 
