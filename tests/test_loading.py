@@ -1,0 +1,196 @@
+"""Loading votes: our archive and LMArena-style files, aggregation, weights, filters, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from leaderboard.counts import PairCounts, SelfComparisonError
+from leaderboard.events import StyleFeatures, UnknownOutcomeError, VoteEvent
+from leaderboard.filters import FilterError, filter_votes
+from leaderboard.fit import fit_leaderboard
+from leaderboard.loading import VoteFileError, load_rankings, load_votes
+from leaderboard.weights import WeightError, vote_weights
+
+LMARENA_ROWS = [
+    {"model_a": "alpha", "model_b": "beta", "winner": "model_a", "tstamp": 1.0, "language": "English", "judge": "u1",
+     "conv_metadata": {"sum_assistant_a_tokens": 120, "sum_assistant_b_tokens": 80,
+                       "header_count_a": {"h1": 1, "h2": 2, "h3": 0, "h4": 0, "h5": 0, "h6": 0},
+                       "header_count_b": {"h1": 0, "h2": 0, "h3": 0, "h4": 0, "h5": 0, "h6": 1},
+                       "list_count_a": {"ordered": 3, "unordered": 4}, "list_count_b": {"ordered": 0, "unordered": 1},
+                       "bold_count_a": {"**": 2, "__": 1}, "bold_count_b": {"**": 0, "__": 0}}},
+    {"model_a": "beta", "model_b": "gamma", "winner": "tie", "tstamp": 2.0, "language": "German", "judge": "u2",
+     "conv_metadata": {"sum_assistant_a_tokens": 10, "sum_assistant_b_tokens": 20,
+                       "header_count_a": {"h1": 0}, "header_count_b": {"h1": 0},
+                       "list_count_a": {"ordered": 0, "unordered": 0}, "list_count_b": {"ordered": 0, "unordered": 0},
+                       "bold_count_a": {"**": 0, "__": 0}, "bold_count_b": {"**": 0, "__": 0}}},
+    {"model_a": "gamma", "model_b": "alpha", "winner": "tie (bothbad)", "tstamp": 3.0, "language": "English", "judge": "u1",
+     "conv_metadata": {"sum_assistant_a_tokens": 5, "sum_assistant_b_tokens": 6,
+                       "header_count_a": {"h1": 0}, "header_count_b": {"h1": 0},
+                       "list_count_a": {"ordered": 0, "unordered": 0}, "list_count_b": {"ordered": 0, "unordered": 0},
+                       "bold_count_a": {"**": 0, "__": 0}, "bold_count_b": {"**": 0, "__": 0}}},
+    {"model_a": "alpha", "model_b": "gamma", "winner": "model_b", "tstamp": 4.0, "language": "English", "judge": "u3",
+     "conv_metadata": {"sum_assistant_a_tokens": 7, "sum_assistant_b_tokens": 9,
+                       "header_count_a": {"h1": 0}, "header_count_b": {"h1": 0},
+                       "list_count_a": {"ordered": 0, "unordered": 0}, "list_count_b": {"ordered": 0, "unordered": 0},
+                       "bold_count_a": {"**": 0, "__": 0}, "bold_count_b": {"**": 0, "__": 0}}},
+    {"model_a": "beta", "model_b": "alpha", "winner": "model_a", "tstamp": 5.0, "language": "German", "judge": "u1",
+     "conv_metadata": {"sum_assistant_a_tokens": 7, "sum_assistant_b_tokens": 9,
+                       "header_count_a": {"h1": 0}, "header_count_b": {"h1": 0},
+                       "list_count_a": {"ordered": 0, "unordered": 0}, "list_count_b": {"ordered": 0, "unordered": 0},
+                       "bold_count_a": {"**": 0, "__": 0}, "bold_count_b": {"**": 0, "__": 0}}},
+]
+
+
+def write_all_formats(tmp_path, rows) -> dict[str, object]:
+    frame = pd.DataFrame(rows)
+    paths = {}
+    paths["csv"] = tmp_path / "votes.csv"
+    csv_frame = frame.copy()
+    csv_frame["conv_metadata"] = csv_frame["conv_metadata"].map(json.dumps)
+    csv_frame.to_csv(paths["csv"], index=False)
+    paths["jsonl"] = tmp_path / "votes.jsonl"
+    paths["jsonl"].write_text("".join(json.dumps(row) + "\n" for row in rows))
+    paths["json"] = tmp_path / "votes.json"
+    paths["json"].write_text(json.dumps(rows))
+    paths["parquet"] = tmp_path / "votes.parquet"
+    frame.to_parquet(paths["parquet"])
+    return paths
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "parquet"])
+def test_lmarena_files_load_unchanged_with_flattened_style(tmp_path, fmt):
+    frame = load_votes(write_all_formats(tmp_path, LMARENA_ROWS)[fmt])
+    assert frame["winner"].tolist() == ["model_a", "tie", "tie (bothbad)", "model_b", "model_a"]
+    first = frame.iloc[0]
+    assert (first["tokens_a"], first["tokens_b"]) == (120, 80)
+    assert (first["headers_a"], first["headers_b"]) == (3, 1)
+    assert (first["lists_a"], first["lists_b"]) == (7, 1)
+    assert (first["bold_a"], first["bold_b"]) == (3, 0)
+    assert frame["language"].tolist()[:2] == ["English", "German"]
+    counts = PairCounts.from_frame(frame)
+    assert counts.n_votes == 5 and counts.votes_per_model() == {"alpha": 4, "beta": 3, "gamma": 3}
+
+
+def test_all_formats_give_the_same_fit(tmp_path):
+    paths = write_all_formats(tmp_path, LMARENA_ROWS)
+    fits = [fit_leaderboard(PairCounts.from_frame(load_votes(path))) for path in paths.values()]
+    for fit in fits[1:]:
+        np.testing.assert_allclose(fit.theta, fits[0].theta, atol=1e-12)
+
+
+def make_event(k: int, models, outcome=None, ranking=None, mode="anonymous", **extra) -> VoteEvent:
+    return VoteEvent(
+        vote_id=f"vote-{k:06d}", battle_id=f"battle-{k:06d}", mode=mode, models=list(models), outcome=outcome,
+        ranking=ranking, voter_id=extra.get("voter_id", "voter-1"), served_at=100.0 + k, voted_at=110.0 + k,
+        selection_probability=extra.get("selection_probability", 0.5),
+        style=[StyleFeatures(tokens=10 * (i + 1), headers=i, list_items=2 * i, bold=3 * i) for i in range(len(models))],
+        categories=extra.get("categories", ["coding"]), turns=extra.get("turns", 1),
+    )
+
+
+def test_our_archive_maps_events_to_columns(tmp_path):
+    events = [
+        make_event(0, ["a", "b"], "model_a", categories=["coding", "hard"], turns=2, selection_probability=0.25),
+        make_event(1, ["b", "c"], "tie (bothbad)", voter_id="voter-2"),
+        make_event(2, ["a", "b", "c"], ranking=[["c"], ["a", "b"]], mode="kwise"),
+        make_event(3, ["c", "a"], "model_b"),
+    ]
+    path = tmp_path / "votes.jsonl"
+    lines = [event.model_dump_json() + "\n" for event in events]
+    path.write_text("".join(lines) + lines[0] + '{"vote_id": "torn')  # a duplicate and a torn tail
+    frame = load_votes(path)
+    assert frame[["model_a", "model_b", "winner"]].values.tolist() == [
+        ["a", "b", "model_a"], ["b", "c", "tie (bothbad)"], ["c", "a", "model_b"]]
+    first = frame.iloc[0]
+    assert first["categories"] == ["coding", "hard"] and first["turns"] == 2
+    assert first["selection_probability"] == 0.25 and first["voter_id"] == "voter-1" and first["voted_at"] == 110.0
+    assert (first["tokens_a"], first["tokens_b"], first["headers_b"], first["lists_b"], first["bold_b"]) == (10, 20, 1, 2, 3)
+    rankings, metadata = load_rankings(path)
+    assert rankings == [[["c"], ["a", "b"]]] and metadata["vote_id"].tolist() == ["vote-000002"]
+
+
+def test_a_bad_line_in_the_middle_of_the_archive_is_an_error(tmp_path):
+    path = tmp_path / "votes.jsonl"
+    good = make_event(0, ["a", "b"], "model_a").model_dump_json()
+    path.write_text(good + "\n{not json\n" + good + "\n")
+    with pytest.raises(VoteFileError, match="line 2"):
+        load_votes(path)
+
+
+def test_unknown_outcome_names_the_row_and_value():
+    frame = pd.DataFrame({"model_a": ["a", "b", "a"], "model_b": ["b", "a", "b"], "winner": ["model_a", "draw", "tie"]})
+    with pytest.raises(UnknownOutcomeError, match=r"row 1: unknown outcome 'draw'"):
+        PairCounts.from_frame(frame)
+    with pytest.raises(UnknownOutcomeError):
+        PairCounts.empty().add("a", "b", "draw")
+    with pytest.raises(UnknownOutcomeError, match="row 2"):  # a missing outcome is not a tie either
+        PairCounts.from_frame(frame.assign(winner=["model_a", "tie", None]))
+
+
+def test_missing_column_and_empty_file_are_clear_errors(tmp_path):
+    path = tmp_path / "votes.csv"
+    pd.DataFrame({"model_a": ["a"], "model_b": ["b"]}).to_csv(path, index=False)
+    with pytest.raises(VoteFileError, match=r"missing column\(s\) \['winner'\]"):
+        load_votes(path)
+    with pytest.raises(KeyError, match="winner"):
+        PairCounts.from_frame(pd.DataFrame({"model_a": ["a"], "model_b": ["b"]}))
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(VoteFileError, match="empty"):
+        load_votes(empty)
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("model_a,model_b,winner\n")
+    with pytest.raises(VoteFileError, match="no pairwise votes"):
+        load_votes(header_only)
+    text = tmp_path / "votes.txt"
+    text.write_text("model_a,model_b,winner\n")
+    with pytest.raises(VoteFileError, match="unknown file type"):
+        load_votes(text)
+
+
+def test_a_model_that_only_played_itself_is_an_error():
+    frame = pd.DataFrame({"model_a": ["a", "solo"], "model_b": ["b", "solo"], "winner": ["model_a", "model_b"]})
+    with pytest.raises(SelfComparisonError, match="'solo'"):
+        PairCounts.from_frame(frame)
+    with pytest.raises(SelfComparisonError):
+        PairCounts.empty().add("solo", "solo", "tie")
+
+
+def test_weights_inverse_propensity_and_voter_cap():
+    frame = pd.DataFrame({"selection_probability": [0.5, 0.25, 1.0, 0.5], "voter_id": ["x", "x", "x", "y"]})
+    np.testing.assert_allclose(vote_weights(frame), np.array([2, 4, 1, 2]) / 2.25)
+    capped = vote_weights(frame, inverse_propensity=False, voter_cap=1.0)
+    np.testing.assert_allclose(capped, np.array([1 / 3, 1 / 3, 1 / 3, 1.0]) / 0.5)
+    with pytest.raises(WeightError, match="selection probability"):
+        vote_weights(frame.assign(selection_probability=[0.5, 0.0, 1.0, 0.5]))
+    with pytest.raises(WeightError, match="voter column"):
+        vote_weights(frame.drop(columns="voter_id"), voter_cap=2)
+    assert np.array_equal(vote_weights(frame.drop(columns="selection_probability")), np.ones(4))
+
+
+def test_filters_by_text_number_and_list_membership():
+    frame = pd.DataFrame({"language": ["English", "German", "German"], "turns": [1, 3, 2],
+                          "categories": [["coding"], ["math", "hard"], []]})
+    assert filter_votes(frame, ["language=German"]).index.tolist() == [1, 2]
+    assert filter_votes(frame, ["turns>1", "language!=English"]).index.tolist() == [1, 2]
+    assert filter_votes(frame, ["turns>=3"]).index.tolist() == [1]
+    assert filter_votes(frame, ["categories=hard"]).index.tolist() == [1]
+    with pytest.raises(FilterError, match="no column 'lang'"):
+        filter_votes(frame, ["lang=German"])
+    with pytest.raises(FilterError, match="numeric"):
+        filter_votes(frame, ["turns=many"])
+
+
+def test_aggregation_keeps_weights_and_squared_weights_per_outcome():
+    frame = pd.DataFrame({"model_a": ["b", "a", "a"], "model_b": ["a", "b", "b"], "winner": ["model_a", "tie", "model_a"],
+                          "w": [2.0, 3.0, 0.5]})
+    arrays = PairCounts.from_frame(frame, "w").arrays()
+    # pair (a, b): a won once (0.5), b won once (2.0), one tie (3.0)
+    assert arrays.pair_i.tolist() == [0] and arrays.pair_j.tolist() == [1]
+    assert arrays.count.tolist() == [[1, 1, 1]]
+    assert arrays.weight.tolist() == [[0.5, 2.0, 3.0]]
+    assert arrays.weight_sq.tolist() == [[0.25, 4.0, 9.0]]
