@@ -295,8 +295,12 @@ class RequestLog:
     """What the server saw most recently, for tests (e.g. that a configured API key was sent)."""
 
     def __init__(self) -> None:
-        self.last_authorization: str | None = None
+        self.last_headers: dict[str, str] = {}
         self.chat_requests = 0
+
+    @property
+    def last_authorization(self) -> str | None:
+        return self.last_headers.get("authorization")
 
 
 def build_demo_app(
@@ -321,8 +325,8 @@ def build_demo_app(
         return _error(exc.status_code, str(exc.detail), "invalid_request_error", None)
 
     def refuse_unauthorized(request: Request) -> JSONResponse | None:
+        request_log.last_headers = {name.lower(): value for name, value in request.headers.items()}
         authorization = request.headers.get("authorization")
-        request_log.last_authorization = authorization
         if settings.api_key is not None and authorization != f"Bearer {settings.api_key}":
             # Unlike OpenAI, never echo any part of the key that was sent.
             return _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
@@ -402,33 +406,33 @@ async def _sse_events(
 ) -> AsyncIterator[str]:
     """The chat.completion.chunk events OpenAI sends: role, content deltas, finish, [usage], [DONE]."""
 
-    def chunk(delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
+    def event(choices: list[dict[str, Any]], **extra: Any) -> str:
         payload = {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
             "system_fingerprint": None,
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            "choices": choices,
             **extra,
         }
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
-    # With include_usage, OpenAI puts "usage": null on every chunk and the numbers on one last chunk.
+    def choice(delta: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
+        return [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+
+    # With include_usage, OpenAI puts "usage": null on every chunk, then the numbers on one
+    # last chunk whose choices list is empty.
     usage_field = {"usage": None} if usage is not None else {}
-    yield chunk({"role": "assistant", "content": "", "refusal": None}, None, **usage_field)
+    yield event(choice({"role": "assistant", "content": "", "refusal": None}), **usage_field)
     await asyncio.sleep(settings.first_token_delay)
     for index, token in enumerate(tokens):
         if index:
             await asyncio.sleep(settings.token_delay)
-        yield chunk({"content": token}, None, **usage_field)
-    yield chunk({}, finish_reason, **usage_field)
+        yield event(choice({"content": token}), **usage_field)
+    yield event(choice({}, finish_reason), **usage_field)
     if usage is not None:
-        final = chunk({}, None, usage=usage)
-        # The usage chunk has an empty choices list, as OpenAI's does.
-        payload = json.loads(final.removeprefix("data: "))
-        payload["choices"] = []
-        yield f"data: {json.dumps(payload)}\n\n"
+        yield event([], usage=usage)
     yield "data: [DONE]\n\n"
 
 

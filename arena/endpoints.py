@@ -164,7 +164,13 @@ def _sampling(spec: ModelSpec) -> dict[str, Any]:
 
 def _openai_backend(spec: ModelSpec, api_key: str) -> _Backend:
     client = openai.AsyncOpenAI(
-        base_url=spec.base_url, api_key=api_key, timeout=spec.timeout, max_retries=spec.max_retries
+        base_url=spec.base_url,
+        api_key=api_key,
+        timeout=spec.timeout,
+        max_retries=spec.max_retries,
+        # The client would add these from OPENAI_ORG_ID / OPENAI_PROJECT_ID, identifying the
+        # operator's OpenAI account to every endpoint; a models file configures each endpoint alone.
+        default_headers={"OpenAI-Organization": openai.Omit(), "OpenAI-Project": openai.Omit()},
     )
 
     async def open_stream(messages: list[dict[str, Any]]) -> AsyncIterator[str]:

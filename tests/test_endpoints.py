@@ -224,6 +224,8 @@ async def test_api_key_from_the_named_variable_is_sent_and_never_shown(provider,
 async def test_keys_in_the_environment_are_not_sent_to_a_model_without_api_key_env(provider, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-operator-openai-key")
     monkeypatch.setenv("HF_TOKEN", "hf_operatortoken")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-operator")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj_operator")
     with DemoServer(token_delay=0.0) as server:
         pool = EndpointPool([spec_for(server.url, "demo-echo", provider, name="Open")])
         try:
@@ -231,6 +233,8 @@ async def test_keys_in_the_environment_are_not_sent_to_a_model_without_api_key_e
         finally:
             await pool.aclose()
         assert server.request_log.last_authorization == f"Bearer {NO_API_KEY}"
+        sent = " ".join(server.request_log.last_headers.values())
+        assert "operator" not in sent, server.request_log.last_headers
 
 
 def test_a_named_but_unset_key_variable_fails_at_start_up(monkeypatch):
