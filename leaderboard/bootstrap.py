@@ -29,8 +29,9 @@ import numpy as np
 import scipy.sparse
 from scipy.special import expit
 
-from leaderboard.bradley_terry import bradley_terry, bt_information, constrained_inverse, half_tie_scores
-from leaderboard.counts import I_WINS, TIE_CLASS, PairArrays
+from leaderboard.blas import blas_threads_for
+from leaderboard.bradley_terry import bradley_terry, bt_gradient, bt_information, constrained_inverse, half_tie_scores
+from leaderboard.counts import I_WINS, J_WINS, TIE_CLASS, PairArrays
 
 CHUNK_REPLICATES = 100   # fixed, so results depend only on (seed, n_bootstrap), not on memory or threads
 DEFAULT_TOL = 1e-6       # nats per step; 1e-6 nats = 2e-4 rating points, far below the percentiles' Monte Carlo error
@@ -38,85 +39,101 @@ DEGENERATE_ALPHA = 1e-8
 
 
 def poisson_cell_weights(arrays: PairArrays, n_replicates: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Replicate (wins, totals) per pair, each (B, P), half-tie convention."""
+    """Replicate (wins, totals) per pair under the Poisson bootstrap, half-tie convention.
+
+    Returns two (B, P) arrays; they are transposed views of (P, B) arrays, the layout the batched
+    solver works in (one contiguous row per pair)."""
     weight, weight_sq = arrays.weight, arrays.weight_sq
-    present = weight > 0
-    lam = np.zeros_like(weight)
-    scale = np.zeros_like(weight)
-    lam[present] = weight[present] ** 2 / weight_sq[present]
-    scale[present] = weight_sq[present] / weight[present]
-    cells = np.flatnonzero(present.ravel())
-    draws = rng.poisson(lam.ravel()[cells], size=(n_replicates, cells.size)) * scale.ravel()[cells]
-    replicate = np.zeros((n_replicates, weight.size))
-    replicate[:, cells] = draws
-    replicate = replicate.reshape(n_replicates, *weight.shape)
-    wins = replicate[:, :, I_WINS] + 0.5 * replicate[:, :, TIE_CLASS]
-    totals = replicate.sum(axis=2)
-    return wins, totals
+    wins = np.zeros((arrays.n_pairs, n_replicates))
+    totals = np.zeros((arrays.n_pairs, n_replicates))
+    for outcome_class, share_of_win in ((I_WINS, 1.0), (J_WINS, 0.0), (TIE_CLASS, 0.5)):
+        pairs = np.flatnonzero(weight[:, outcome_class] > 0)
+        cell_weight, cell_weight_sq = weight[pairs, outcome_class], weight_sq[pairs, outcome_class]
+        lam = cell_weight**2 / cell_weight_sq
+        draws = rng.poisson(lam[:, None], size=(pairs.size, n_replicates)).astype(np.float64)
+        draws *= (cell_weight_sq / cell_weight)[:, None]
+        totals[pairs] += draws
+        if share_of_win:
+            wins[pairs] += share_of_win * draws
+    return wins.T, totals.T
 
 
-def _incidence(arrays: PairArrays) -> scipy.sparse.csr_matrix:
-    """(P, M) signed incidence: +1 at pair_i, -1 at pair_j."""
+def _incidence_t(arrays: PairArrays) -> scipy.sparse.csr_matrix:
+    """(M, P) signed incidence: column p has +1 at pair_i[p] and -1 at pair_j[p]."""
     n_pairs = arrays.n_pairs
-    rows = np.concatenate([np.arange(n_pairs), np.arange(n_pairs)])
-    cols = np.concatenate([arrays.pair_i, arrays.pair_j])
+    rows = np.concatenate([arrays.pair_i, arrays.pair_j])
+    cols = np.concatenate([np.arange(n_pairs), np.arange(n_pairs)])
     values = np.concatenate([np.ones(n_pairs), -np.ones(n_pairs)])
-    return scipy.sparse.csr_matrix((values, (rows, cols)), shape=(n_pairs, arrays.n_models))
+    return scipy.sparse.csr_matrix((values, (rows, cols)), shape=(arrays.n_models, n_pairs))
+
+
+class _FullDataCurvature:
+    """What every sweep reuses: incidence matrices and the full-data information at the MLE."""
+
+    def __init__(self, theta_hat: np.ndarray, arrays: PairArrays, alpha: float):
+        _, totals = half_tie_scores(arrays)
+        info = bt_information(theta_hat, arrays.pair_i, arrays.pair_j, totals, alpha)
+        self.inverse = constrained_inverse(info, alpha=alpha)
+        self.diagonal = np.diag(info).copy()
+        self.incidence_t = _incidence_t(arrays)
+        self.abs_incidence_t = abs(self.incidence_t)
+        self.p_hat = expit(theta_hat[arrays.pair_i] - theta_hat[arrays.pair_j])
 
 
 def fit_replicates(theta_hat: np.ndarray, arrays: PairArrays, wins: np.ndarray, totals: np.ndarray, *,
-                   alpha: float = 0.0, tol: float = DEFAULT_TOL, max_sweeps: int = 40) -> np.ndarray:
+                   alpha: float = 0.0, tol: float = DEFAULT_TOL, max_sweeps: int = 40,
+                   curvature: _FullDataCurvature | None = None) -> np.ndarray:
     """Bradley-Terry MLE of every replicate (rows of wins/totals, (B, P)); returns (B, M) theta."""
     n_models = arrays.n_models
     pair_i, pair_j = arrays.pair_i, arrays.pair_j
-    incidence = _incidence(arrays)
-    incidence_t = incidence.T.tocsr()
-    abs_incidence_t = abs(incidence_t)
-    _, full_totals = half_tie_scores(arrays)
-    info_full = bt_information(theta_hat, pair_i, pair_j, full_totals, alpha)
-    inverse_full = constrained_inverse(info_full, alpha=alpha)
-    diag_full = np.diag(info_full)
-
-    theta = np.tile(theta_hat, (wins.shape[0], 1))
-    active = np.arange(wins.shape[0])
-    p_hat = expit(theta_hat[pair_i] - theta_hat[pair_j])
+    full = curvature or _FullDataCurvature(theta_hat, arrays, alpha)
+    wins_pb = np.ascontiguousarray(wins.T)      # (P, B): a pair's replicates side by side
+    totals_pb = np.ascontiguousarray(totals.T)
+    n_replicates = wins_pb.shape[1]
+    theta = np.repeat(theta_hat[:, None], n_replicates, axis=1)  # (M, B)
+    converged = False
     for sweep in range(max_sweeps):
-        if active.size == 0:
-            break
-        t = theta[active]
-        w, n = wins[active], totals[active]
         if sweep == 0:  # every replicate starts at theta_hat: one probability vector for all
-            p = np.broadcast_to(p_hat, w.shape)
+            p = np.broadcast_to(full.p_hat[:, None], wins_pb.shape)
         else:
-            p = t[:, pair_i]
-            p -= t[:, pair_j]
+            p = theta[pair_i]
+            p -= theta[pair_j]
             expit(p, out=p)
-        residual = w - n * p
-        curvature = p * (1.0 - p)
-        curvature *= n
-        gradient = (incidence_t @ residual.T).T
-        diag_b = (abs_incidence_t @ curvature.T).T
+        residual = wins_pb - totals_pb * p
+        information = p * (1.0 - p)
+        information *= totals_pb
+        gradient = full.incidence_t @ residual
+        diagonal = full.abs_incidence_t @ information
         if alpha:
-            gradient -= alpha * t
-            diag_b += alpha
-        scale = np.sqrt(diag_full / np.maximum(diag_b, 1e-12 * diag_full))
-        step = scale * ((scale * gradient) @ inverse_full)
+            gradient -= alpha * theta
+            diagonal += alpha
+        rescale = np.sqrt(full.diagonal[:, None] / np.maximum(diagonal, 1e-12 * full.diagonal[:, None]))
+        step = rescale * (full.inverse @ (rescale * gradient))
         if alpha == 0:
-            step -= step.mean(axis=1, keepdims=True)
-        theta[active] = t + step
-        done = np.max(np.abs(step), axis=1) < tol
-        active = active[~done]
-    fit_replicates.last_sweeps = sweep  # DEBUG
-    for b in active:  # slow or non-existent MLEs: exact damped Newton, one replicate at a time
-        try:
-            theta[b] = bradley_terry(n_models, pair_i, pair_j, wins[b], totals[b], alpha=alpha,
-                                     initial_params=theta_hat).theta
-        except RuntimeError:
-            theta[b] = bradley_terry(n_models, pair_i, pair_j, wins[b], totals[b], alpha=max(alpha, DEGENERATE_ALPHA),
-                                     initial_params=theta_hat, max_iter=500).theta
+            step -= step.mean(axis=0)
+        theta += step
+        if np.max(np.abs(step)) < tol:
+            converged = True
+            break
+    theta = theta.T.copy()  # (B, M)
+    if not converged:  # slow or non-existent MLEs: exact damped Newton, one replicate at a time
+        for b in range(n_replicates):
+            check = fit_check_gradient(theta[b], arrays, wins_pb[:, b], totals_pb[:, b], alpha)
+            if check <= 1e-6 * max(1.0, totals_pb[:, b].max()):
+                continue
+            try:
+                theta[b] = bradley_terry(n_models, pair_i, pair_j, wins_pb[:, b], totals_pb[:, b], alpha=alpha,
+                                         initial_params=theta_hat).theta
+            except RuntimeError:
+                theta[b] = bradley_terry(n_models, pair_i, pair_j, wins_pb[:, b], totals_pb[:, b],
+                                         alpha=max(alpha, DEGENERATE_ALPHA), initial_params=theta_hat, max_iter=500).theta
     if alpha == 0:
         theta -= theta.mean(axis=1, keepdims=True)
     return theta
+
+
+def fit_check_gradient(theta, arrays: PairArrays, wins, totals, alpha) -> float:
+    return float(np.max(np.abs(bt_gradient(theta, arrays.pair_i, arrays.pair_j, wins, totals, alpha))))
 
 
 def bootstrap_thetas(theta_hat: np.ndarray, arrays: PairArrays, *, n_bootstrap: int = 1000, seed: int = 0,
@@ -130,13 +147,16 @@ def bootstrap_thetas(theta_hat: np.ndarray, arrays: PairArrays, *, n_bootstrap: 
         from tqdm import tqdm
 
         bar = tqdm(total=n_bootstrap, desc="bootstrap", unit="replicate", file=sys.stderr)
-    for chunk, stream in enumerate(streams):
-        start = chunk * CHUNK_REPLICATES
-        size = min(CHUNK_REPLICATES, n_bootstrap - start)
-        wins, totals = poisson_cell_weights(arrays, size, np.random.default_rng(stream))
-        out[start:start + size] = fit_replicates(theta_hat, arrays, wins, totals, alpha=alpha, tol=tol)
-        if bar is not None:
-            bar.update(size)
+    with blas_threads_for(arrays.n_models):
+        curvature = _FullDataCurvature(theta_hat, arrays, alpha)
+        for chunk, stream in enumerate(streams):
+            start = chunk * CHUNK_REPLICATES
+            size = min(CHUNK_REPLICATES, n_bootstrap - start)
+            wins, totals = poisson_cell_weights(arrays, size, np.random.default_rng(stream))
+            out[start:start + size] = fit_replicates(theta_hat, arrays, wins, totals, alpha=alpha, tol=tol,
+                                                     curvature=curvature)
+            if bar is not None:
+                bar.update(size)
     if bar is not None:
         bar.close()
     return out

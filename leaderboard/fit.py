@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from leaderboard.blas import blas_threads_for
 from leaderboard.bradley_terry import bradley_terry, davidson, half_tie_scores
 from leaderboard.counts import I_WINS, J_WINS, TIE_CLASS, PairArrays, PairCounts
 from leaderboard.graph import DisconnectedGraphError, NoMaximumLikelihoodError, check_connected, check_mle_exists
@@ -75,6 +76,13 @@ class LeaderboardFit:
 def fit_leaderboard(counts: PairCounts, *, ci: str = "sandwich", n_bootstrap: int = 1000, seed: int = 0,
                     anchor: tuple[str, float] | None = None, init_theta: dict[str, float] | None = None,
                     ties: str = "half", alpha: float = 0.0, progress: bool = False) -> LeaderboardFit:
+    with blas_threads_for(counts.n_models):
+        return _fit_leaderboard(counts, ci=ci, n_bootstrap=n_bootstrap, seed=seed, anchor=anchor,
+                                init_theta=init_theta, ties=ties, alpha=alpha, progress=progress)
+
+
+def _fit_leaderboard(counts: PairCounts, *, ci: str, n_bootstrap: int, seed: int, anchor, init_theta,
+                     ties: str, alpha: float, progress: bool) -> LeaderboardFit:
     """Fit Bradley-Terry ratings with 95% intervals and rank intervals.
 
     ci: "sandwich" (robust normal intervals), "bootstrap" (percentile intervals from ``n_bootstrap``
