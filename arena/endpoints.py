@@ -128,6 +128,8 @@ class EndpointPool:
                 ) from None
             raise _redact(_describe_failure(spec, exc), backend.api_key) from None
         except Exception as exc:
+            # "from None": the clients' exceptions can carry an endpoint's echo of the key
+            # (OpenAI repeats part of a wrong one), which a logged traceback would print.
             raise _redact(_describe_failure(spec, exc), backend.api_key) from None
         if not produced_text:
             raise EndpointError(spec.name, "empty", f"returned an empty answer ({_display_url(spec.base_url)})")
