@@ -2,8 +2,8 @@
 
 - ``floor``: every available model keeps at least ``floor`` times its equal share (k / n) of
   battles: a ``floor`` part of the mixture is uniform over all k-sets.
-- new models: a model with fewer than ``new_model_votes`` battles whose 95% interval is still
-  wider than +-``new_model_ci`` rating points is boosted: a ``boost_share`` part of the mixture
+- new models: a model with fewer than ``new_model_votes`` battles (and fewer than half the
+  median model's) whose 95% interval is still wider than +-``new_model_ci`` rating points is boosted: a ``boost_share`` part of the mixture
   seats a boosted model first and fills the other seats by the strategy's pair weights.
 - ``pins``: operator-pinned sets, each with the share of battles it must get; a pin with fewer
   than k models has its other seats filled uniformly.
@@ -50,9 +50,12 @@ class FairnessPolicy:
             raise ValueError(f"pins ({pinned_total}) plus floor ({self.floor}) exceed all battles")
 
     def boosted(self, votes: np.ndarray, variance: np.ndarray) -> np.ndarray:
-        """Mask of models still being placed."""
-        half_width = Z95 * np.sqrt(variance) * ELO_PER_NAT
-        return (votes < self.new_model_votes) & (half_width > self.new_model_ci)
+        """Mask of models still being placed: fewer than ``new_model_votes`` battles, interval
+        wider than ``new_model_ci``, and new relative to the field (fewer than half the median
+        model's battles), so that a whole arena starting from nothing is not all "new"."""
+        half_width = Z95 * np.sqrt(np.maximum(variance, 0.0)) * ELO_PER_NAT
+        newcomer = votes < 0.5 * np.median(votes)
+        return (votes < self.new_model_votes) & (half_width > self.new_model_ci) & newcomer
 
 
 def fair_distribution(

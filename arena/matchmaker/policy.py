@@ -23,7 +23,7 @@ DEFAULT_STRATEGY = "active"
 class StrategyOptions:
     """Knobs of the strategies (the defaults are what the benchmark reports)."""
 
-    depth: int = 3  # active: targets are pairs within this many places in the ranking
+    criterion: str = "kg"  # active and top-k: 'kg' (expected drop in P(mis-ordered)) or 'pwrong-fisher'
     top: int = 5  # top-k: how many best models to identify
     closeness: float = 0.5  # ucb: nats
     bonus: float = 1.0  # ucb: exploration weight
@@ -49,9 +49,9 @@ def selection_distribution(
         return fair_distribution(options.fairness, state.models, k, UniformSets(n, k), None, np.zeros(n, bool))
     first = None
     if strategy == "active":
-        weights = active_pair_weights(state, options.depth)
+        weights = active_pair_weights(state, options.criterion)
     elif strategy == "top-k":
-        weights = top_k_pair_weights(state, options.top)
+        weights = top_k_pair_weights(state, options.top, options.criterion)
     elif strategy == "ci-reduction":
         weights = ci_reduction_pair_weights(state)
     else:

@@ -106,18 +106,26 @@ def online_pair_update(
     variance[loser] = max(var_l - var_l * var_l * information / denominator, MIN_VARIANCE)
 
 
-def online_ranking_update(mean: np.ndarray, variance: np.ndarray, ranking: Sequence[Sequence[int]]) -> None:
-    """A K-wise ranking (groups of indices, best first) as its adjacent-group pairwise outcomes:
-    every member of a group beats every member of the next group; members of one group tie.
+def ranking_pair_steps(ranking: Sequence[Sequence[int]]) -> list[tuple[int, int, float]]:
+    """A K-wise ranking (groups of indices, best first) as pairwise steps (winner, loser, score):
+    members of one group tie (0.5), every member of a group beats every member of the next group.
     Adjacent groups only, so a K-wise vote is not counted as K(K-1)/2 independent votes."""
+    steps = []
     for group in ranking:
         for a_pos, a in enumerate(group):
             for b in group[a_pos + 1 :]:
-                online_pair_update(mean, variance, a, b, 0.5)
+                steps.append((a, b, 0.5))
     for better, worse in zip(ranking, ranking[1:]):
         for w in better:
             for l in worse:
-                online_pair_update(mean, variance, w, l, 1.0)
+                steps.append((w, l, 1.0))
+    return steps
+
+
+def online_ranking_update(mean: np.ndarray, variance: np.ndarray, ranking: Sequence[Sequence[int]]) -> None:
+    """Apply a K-wise ranking (or a pairwise outcome as a ranking) to ``mean`` and ``variance``."""
+    for winner, loser, score in ranking_pair_steps(ranking):
+        online_pair_update(mean, variance, winner, loser, score)
 
 
 def rescaled_covariance(covariance: np.ndarray, variance: np.ndarray) -> np.ndarray:

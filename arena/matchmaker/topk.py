@@ -1,32 +1,23 @@
 """``top-k``: ``active`` aimed at identifying (and ordering) the best ``top`` models.
 
-Targets: every pair among the current best 2 * top models (order inside the top and who is at
-the boundary), plus each model ranked lower against the model currently at place ``top`` (a
-low-ranked model that might really belong in the top). Everything else is left to the fairness
-floor.
+Only pairs that can change who is in the top ``top`` or their order count: pairs with at least
+one model currently ranked in the top ``top``. Their weight is the same expected drop in
+P(mis-ordered) as ``active``; a model wrongly ranked low still gets votes through its pair with
+the current top models, as long as there is a real chance it belongs above them. Everything
+else is left to the fairness floor.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from arena.matchmaker.active import information_weights
+from arena.matchmaker.active import active_pair_weights
 from arena.matchmaker.state import RatingState
 
 
-def top_targets(state: RatingState, top: int) -> tuple[np.ndarray, np.ndarray]:
+def top_k_pair_weights(state: RatingState, top: int = 5, criterion: str = "kg") -> np.ndarray:
     order = np.argsort(-state.mean, kind="stable")
-    n = len(order)
-    top = max(1, min(top, n - 1))
-    head = order[: min(n, 2 * top)]
-    firsts, seconds = np.triu_indices(len(head), k=1)
-    a, b = list(head[firsts]), list(head[seconds])
-    boundary = order[top - 1]
-    for other in order[len(head) :]:
-        a.append(boundary)
-        b.append(other)
-    return np.array(a, dtype=int), np.array(b, dtype=int)
-
-
-def top_k_pair_weights(state: RatingState, top: int = 5) -> np.ndarray:
-    return information_weights(state, *top_targets(state, top))
+    in_top = np.zeros(len(order), dtype=bool)
+    in_top[order[: max(1, min(top, len(order) - 1))]] = True
+    weights = active_pair_weights(state, criterion)
+    return weights * (in_top[:, None] | in_top[None, :])

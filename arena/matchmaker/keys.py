@@ -1,0 +1,30 @@
+"""Redis keys the matchmaker owns (the snapshot keys are leaderboard.redis_keys')."""
+
+from __future__ import annotations
+
+PAIR_SEPARATOR = "\t"
+
+
+def online_state_key(prefix: str, snapshot_id: str) -> str:
+    """Hash of the online belief since snapshot ``snapshot_id``: ``mu:<model>``, ``var:<model>``,
+    ``n:<model>`` (battles since the snapshot) and ``version`` (votes applied)."""
+    return f"{prefix}:matchmaker:online:{snapshot_id}"
+
+
+def pair_battles_key(prefix: str) -> str:
+    """Hash ``<model a>\\t<model b>`` (sorted names) -> battles that pair has had (ci-reduction)."""
+    return f"{prefix}:matchmaker:pair-battles"
+
+
+def excluded_models_key(prefix: str) -> str:
+    """Set of models an operator excluded from matchmaking, effective at once in every process."""
+    return f"{prefix}:matchmaker:excluded"
+
+
+def pins_key(prefix: str) -> str:
+    """Hash ``<model>\\t<model>...`` (sorted names) -> share of battles pinned to that set."""
+    return f"{prefix}:matchmaker:pins"
+
+
+def pair_field(models) -> str:
+    return PAIR_SEPARATOR.join(sorted(models))

@@ -1,0 +1,309 @@
+"""The matchmaker the web app runs: belief from the Redis snapshot plus online votes.
+
+State that matters is in Redis, so any number of web processes choose from the same belief:
+
+- the latest leaderboard snapshot (``leaderboard.redis_keys.snapshot_key``): means and
+  covariance of the last full fit; each process caches it and re-reads it when
+  ``snapshot_channel`` announces a new one (polled without blocking on every choice) or after
+  ``snapshot_ttl`` seconds;
+- the online belief since that snapshot (``keys.online_state_key``): per-model mean, variance
+  and battle count, moved by every recorded vote in one Lua script (atomic, so concurrent
+  votes from several processes are all applied). A new snapshot starts a new hash: its fit
+  already contains the votes, and the old hash expires;
+- operator exclusions and pins, and per-pair battle counts (ci-reduction).
+
+``choose`` reads the small per-model hashes in one pipelined round trip and builds the
+selection distribution (arena.matchmaker.policy, the same code the simulator measures).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from arena.matchmaker.keys import excluded_models_key, online_state_key, pair_battles_key, pair_field, pins_key
+from arena.matchmaker.policy import StrategyOptions, check_strategy, selection_distribution
+from arena.matchmaker.selection import Selection, check_available, shuffled_display_order
+from arena.matchmaker.state import (
+    MIN_VARIANCE,
+    PRIOR_SD_NATS,
+    RatingState,
+    centred_covariance,
+    online_ranking_update,
+    ranking_pair_steps,
+    rescaled_covariance,
+)
+from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD, VoteEvent, check_outcome
+from leaderboard.redis_keys import snapshot_channel, snapshot_key
+from leaderboard.snapshot import Snapshot
+
+ONLINE_STATE_TTL = 7 * 24 * 3600
+
+# The same Kalman step as state.online_pair_update, applied atomically inside Redis.
+# KEYS[1]: online hash. ARGV: ttl, m, min_variance, then m x (name, prior mean, prior variance),
+# then (winner position, loser position, winner score) triples, positions 1-based into the names.
+_ONLINE_UPDATE = """
+local key = KEYS[1]
+local ttl = tonumber(ARGV[1])
+local m = tonumber(ARGV[2])
+local min_var = tonumber(ARGV[3])
+local names, mu, var = {}, {}, {}
+for i = 1, m do
+  local base = 3 + 3 * (i - 1)
+  local name = ARGV[base + 1]
+  names[i] = name
+  local stored_mu = redis.call('HGET', key, 'mu:' .. name)
+  local stored_var = redis.call('HGET', key, 'var:' .. name)
+  mu[i] = stored_mu and tonumber(stored_mu) or tonumber(ARGV[base + 2])
+  var[i] = stored_var and tonumber(stored_var) or tonumber(ARGV[base + 3])
+end
+local p = 4 + 3 * m
+while p + 2 <= #ARGV do
+  local w, l, score = tonumber(ARGV[p]), tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
+  local var_w, var_l = var[w], var[l]
+  local spread = var_w + var_l
+  local gap = (mu[w] - mu[l]) / math.sqrt(1.0 + math.pi * spread / 8.0)
+  local expected = 1.0 / (1.0 + math.exp(-gap))
+  local information = expected * (1.0 - expected)
+  local denominator = 1.0 + information * spread
+  local surprise = (score - expected) / denominator
+  mu[w] = mu[w] + var_w * surprise
+  mu[l] = mu[l] - var_l * surprise
+  var[w] = math.max(var_w - var_w * var_w * information / denominator, min_var)
+  var[l] = math.max(var_l - var_l * var_l * information / denominator, min_var)
+  p = p + 3
+end
+for i = 1, m do
+  redis.call('HSET', key, 'mu:' .. names[i], string.format('%.17g', mu[i]),
+             'var:' .. names[i], string.format('%.17g', var[i]))
+  redis.call('HINCRBY', key, 'n:' .. names[i], 1)
+end
+redis.call('HINCRBY', key, 'version', 1)
+redis.call('EXPIRE', key, ttl)
+return 1
+"""
+
+
+def ranking_from_outcome(model_a: str, model_b: str, outcome: str) -> list[list[str]]:
+    """A pairwise LMArena outcome as a ranking (groups best first; a tie is one group)."""
+    check_outcome(outcome)
+    if outcome == MODEL_A:
+        return [[model_a], [model_b]]
+    if outcome == MODEL_B:
+        return [[model_b], [model_a]]
+    assert outcome in (TIE, TIE_BOTHBAD)
+    return [[model_a, model_b]]
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class LiveMatchmaker:
+    """``choose`` / ``record_vote`` over a belief kept in Redis (or, without Redis, in this
+    process: for a single process, scripts and tests)."""
+
+    def __init__(self, strategy: str, redis_client=None, *, prefix: str = "arena",
+                 options: StrategyOptions | None = None, excluded: Iterable[str] = (),
+                 snapshot_ttl: float = 30.0, pair_counts_ttl: float = 5.0):
+        self.strategy = check_strategy(strategy)
+        self.redis = redis_client
+        self.prefix = prefix
+        self.options = options or StrategyOptions()
+        self.excluded = frozenset(excluded)
+        self.snapshot_ttl = snapshot_ttl
+        self.pair_counts_ttl = pair_counts_ttl
+        self._lock = threading.Lock()
+        self._snapshot_state: RatingState | None = None
+        self._snapshot_id = "none"
+        self._snapshot_loaded_at = -math.inf
+        self._pair_counts: dict[tuple[str, str], float] = {}
+        self._pair_counts_loaded_at = -math.inf
+        self._memory_online: dict[str, float] = {}  # only without Redis
+        self._pubsub = None
+        if redis_client is not None:
+            self._update_script = redis_client.register_script(_ONLINE_UPDATE)
+            try:
+                self._pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+                self._pubsub.subscribe(snapshot_channel(prefix))
+            except Exception:  # no pub/sub (e.g. a proxy without it): the TTL alone refreshes
+                self._pubsub = None
+
+    # -- belief ---------------------------------------------------------------------------
+
+    def set_snapshot(self, snapshot: Snapshot) -> None:
+        """Use this snapshot (what a Redis re-read does; also for use without Redis)."""
+        with self._lock:
+            self._install(snapshot)
+
+    def _install(self, snapshot: Snapshot | None) -> None:
+        self._snapshot_loaded_at = time.monotonic()
+        if snapshot is None or not snapshot.models:
+            self._snapshot_state, self._snapshot_id = None, "none"
+            return
+        n = len(snapshot.models)
+        votes = {row.model: row.votes for row in snapshot.rows}
+        covariance = np.asarray(snapshot.covariance, dtype=float)
+        if covariance.shape != (n, n):
+            covariance = np.eye(n) * PRIOR_SD_NATS**2
+        self._snapshot_state = RatingState(
+            list(snapshot.models), np.asarray(snapshot.theta, dtype=float), centred_covariance(covariance),
+            np.array([votes.get(m, 0) for m in snapshot.models], dtype=float), np.zeros((n, n)),
+        )
+        if self._snapshot_id != repr(snapshot.generated_at):
+            self._memory_online.clear()
+        self._snapshot_id = repr(snapshot.generated_at)
+
+    def _refresh_snapshot(self) -> None:
+        if self.redis is None:
+            return
+        announced = False
+        if self._pubsub is not None:
+            try:
+                while self._pubsub.get_message(timeout=0) is not None:
+                    announced = True
+            except Exception:
+                self._pubsub = None
+        if announced or time.monotonic() - self._snapshot_loaded_at > self.snapshot_ttl:
+            raw = self.redis.get(snapshot_key(self.prefix))
+            self._install(Snapshot.model_validate_json(raw) if raw else None)
+
+    def _read_shared(self) -> tuple[dict[str, float], set[str], dict[tuple[str, ...], float]]:
+        """Online belief, exclusions and pins: one round trip."""
+        if self.redis is None:
+            return dict(self._memory_online), set(), {}
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(online_state_key(self.prefix, self._snapshot_id))
+        pipe.smembers(excluded_models_key(self.prefix))
+        pipe.hgetall(pins_key(self.prefix))
+        online_raw, excluded_raw, pins_raw = pipe.execute()
+        online = {_text(k): float(v) for k, v in online_raw.items()}
+        pins = {tuple(_text(k).split("\t")): float(v) for k, v in pins_raw.items()}
+        return online, {_text(m) for m in excluded_raw}, pins
+
+    def _pair_battles(self) -> dict[tuple[str, str], float]:
+        if self.redis is not None and time.monotonic() - self._pair_counts_loaded_at > self.pair_counts_ttl:
+            raw = self.redis.hgetall(pair_battles_key(self.prefix))
+            self._pair_counts = {tuple(_text(k).split("\t")): float(v) for k, v in raw.items()}
+            self._pair_counts_loaded_at = time.monotonic()
+        return self._pair_counts
+
+    def belief(self, names: Sequence[str]) -> RatingState:
+        """The current belief over ``names``: snapshot, then the online updates since it."""
+        with self._lock:
+            self._refresh_snapshot()
+            online, _, _ = self._read_shared()
+            return self._belief(names, online)
+
+    def _belief(self, names: Sequence[str], online: dict[str, float]) -> RatingState:
+        base = self._snapshot_state or RatingState.prior([])
+        state = base.restricted(names)
+        variance = state.variance
+        for i, name in enumerate(names):
+            if f"mu:{name}" in online:
+                state.mean[i] = online[f"mu:{name}"]
+                variance[i] = online[f"var:{name}"]
+            state.votes[i] += online.get(f"n:{name}", 0.0)
+        state.covariance = rescaled_covariance(state.covariance, variance)
+        if self.strategy == "ci-reduction":
+            counts = self._pair_battles()
+            for i, a in enumerate(names):
+                for j in range(i + 1, len(names)):
+                    count = counts.get(tuple(sorted((a, names[j]))), 0.0)
+                    state.pair_votes[i, j] = state.pair_votes[j, i] = count
+        return state
+
+    # -- choosing -------------------------------------------------------------------------
+
+    def choose(self, available: Sequence[str], k: int = 2, rng: np.random.Generator | None = None) -> Selection:
+        rng = rng if rng is not None else np.random.default_rng()
+        with self._lock:
+            self._refresh_snapshot()
+            online, excluded, shared_pins = self._read_shared()
+            names = check_available([m for m in available if m not in self.excluded and m not in excluded], k)
+            options = self.options
+            if shared_pins:
+                from dataclasses import replace
+
+                pins = tuple(options.fairness.pins) + tuple(shared_pins.items())
+                options = replace(options, fairness=replace(options.fairness, pins=pins))
+            state = self._belief(names, online)
+        distribution = selection_distribution(self.strategy, state, k, options)
+        members = distribution.sample(rng)
+        probability = distribution.probability(members)
+        models = shuffled_display_order([names[i] for i in members], rng)
+        return Selection(models, probability, self.strategy)
+
+    # -- votes and operations -------------------------------------------------------------
+
+    def record_vote(self, models: Sequence[str], ranking: Sequence[Sequence[str]]) -> None:
+        """Apply one accepted vote to the online belief: ``ranking`` is groups of model names,
+        best first (a group of several is a tie), covering ``models``."""
+        flat = [m for group in ranking for m in group]
+        if sorted(flat) != sorted(models) or len(set(flat)) != len(flat) or len(flat) < 2:
+            raise ValueError(f"ranking {ranking!r} must list each of {list(models)} exactly once")
+        with self._lock:
+            self._refresh_snapshot()
+            base = self._snapshot_state or RatingState.prior([])
+            prior = base.restricted(flat)
+            position = {name: i for i, name in enumerate(flat)}
+            index_ranking = [[position[m] for m in group] for group in ranking]
+            if self.redis is None:
+                mean = np.array([self._memory_online.get(f"mu:{m}", prior.mean[i]) for i, m in enumerate(flat)])
+                variance = np.array([self._memory_online.get(f"var:{m}", prior.covariance[i, i])
+                                     for i, m in enumerate(flat)])
+                online_ranking_update(mean, variance, index_ranking)
+                for i, m in enumerate(flat):
+                    self._memory_online[f"mu:{m}"] = float(mean[i])
+                    self._memory_online[f"var:{m}"] = float(variance[i])
+                    self._memory_online[f"n:{m}"] = self._memory_online.get(f"n:{m}", 0.0) + 1
+                    for other in flat[i + 1 :]:
+                        pair = tuple(sorted((m, other)))
+                        self._pair_counts[pair] = self._pair_counts.get(pair, 0.0) + 1
+                return
+            args: list = [ONLINE_STATE_TTL, len(flat), MIN_VARIANCE]
+            for i, m in enumerate(flat):
+                args += [m, repr(float(prior.mean[i])), repr(float(prior.covariance[i, i]))]
+            for w, l, score in ranking_pair_steps(index_ranking):
+                args += [w + 1, l + 1, score]
+            pipe = self.redis.pipeline(transaction=False)
+            self._update_script(keys=[online_state_key(self.prefix, self._snapshot_id)], args=args, client=pipe)
+            for i, m in enumerate(flat):
+                for other in flat[i + 1 :]:
+                    pipe.hincrby(pair_battles_key(self.prefix), pair_field((m, other)), 1)
+            pipe.execute()
+
+    def record_outcome(self, model_a: str, model_b: str, outcome: str) -> None:
+        """A pairwise vote with an LMArena outcome string."""
+        self.record_vote([model_a, model_b], ranking_from_outcome(model_a, model_b, outcome))
+
+    def record_event(self, event: VoteEvent) -> None:
+        if event.mode == "kwise":
+            self.record_vote(event.models, event.ranking)
+        else:
+            self.record_outcome(event.models[0], event.models[1], event.outcome)
+
+    def exclude(self, model: str) -> None:
+        """Exclude ``model`` from matchmaking in every process at once (until ``include``)."""
+        self._require_redis().sadd(excluded_models_key(self.prefix), model)
+
+    def include(self, model: str) -> None:
+        self._require_redis().srem(excluded_models_key(self.prefix), model)
+
+    def pin(self, models: Sequence[str], share: float) -> None:
+        """Give the set ``models`` at least ``share`` of battles (seats beyond it filled uniformly)."""
+        if not 0.0 < share <= 1.0 or len(set(models)) != len(models) or not models:
+            raise ValueError(f"pin {list(models)!r} share {share}: name distinct models and a share in (0, 1]")
+        self._require_redis().hset(pins_key(self.prefix), pair_field(models), repr(float(share)))
+
+    def unpin(self, models: Sequence[str]) -> None:
+        self._require_redis().hdel(pins_key(self.prefix), pair_field(models))
+
+    def _require_redis(self):
+        if self.redis is None:
+            raise RuntimeError("exclusions and pins shared across processes need Redis; pass excluded=/pins= options instead")
+        return self.redis
