@@ -21,7 +21,7 @@ import numpy as np
 import scipy.linalg
 from scipy.special import expit, log_expit
 
-from leaderboard.counts import I_WINS, J_WINS, TIE_CLASS, PairArrays
+from leaderboard.counts import I_WINS, TIE_CLASS, PairArrays
 
 DEFAULT_TOL = 1e-10
 DEFAULT_MAX_ITER = 100
@@ -263,5 +263,5 @@ def davidson_class_scores(theta, log_nu, pair_i, pair_j) -> tuple[np.ndarray, np
 __all__ = [
     "BTSolution", "ConvergenceError", "bradley_terry", "davidson", "half_tie_scores", "bt_gradient",
     "bt_information", "bt_log_likelihood", "laplacian", "scatter_pairs", "constrained_inverse",
-    "davidson_probabilities", "davidson_information", "davidson_class_scores", "I_WINS", "J_WINS", "TIE_CLASS",
+    "davidson_probabilities", "davidson_information", "davidson_class_scores",
 ]

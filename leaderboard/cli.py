@@ -82,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {message}", file=sys.stderr)
         return 2
     if args.out is None:
-        print(format_table(result))
+        try:
+            print(format_table(result))
+        except BrokenPipeError:  # e.g. piped into head
+            sys.stderr.close()
     else:
         write_result(result, args.out)
         if not args.quiet:

@@ -20,8 +20,10 @@ class FilterError(ValueError):
 def filter_votes(df: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
     """Rows matching every condition ``COLUMN<op>VALUE``, op in = != > >= < <=.
 
-    A list-valued column (``categories``, LMArena's list ``category_tag``) matches ``=`` when the
-    value is one of its entries (``categories=coding``); a numeric column compares numbers
+    A list-valued column (``categories``) matches ``=`` when the value is one of its entries
+    (``categories=coding``); a dict-valued column (LMArena's ``category_tag``, nested flags) when
+    the value names a flag that is true, by key or dotted path (``category_tag=math`` or
+    ``category_tag=math_v0.1.math``); a numeric column compares numbers
     (``turns>1``, ``tokens_a>=1000``); anything else compares text (``language=German``).
     """
     mask = np.ones(len(df), dtype=bool)
@@ -40,6 +42,11 @@ def _matches(series: pd.Series, op: str, value: str, condition: str) -> np.ndarr
     compare = _OPERATORS[op]
     sample = series.dropna()
     first = sample.iloc[0] if len(sample) else None
+    if isinstance(first, dict):  # LMArena's category_tag: nested dicts of flags
+        if op not in ("=", "==", "!="):
+            raise FilterError(f"condition {condition!r}: dict column {series.name!r} supports only = and !=")
+        inside = series.map(lambda tags: isinstance(tags, dict) and value in _true_flags(tags)).to_numpy(dtype=bool)
+        return ~inside if op == "!=" else inside
     if isinstance(first, (list, tuple, set, np.ndarray)):
         if op not in ("=", "==", "!="):
             raise FilterError(f"condition {condition!r}: list column {series.name!r} supports only = and !=")
@@ -60,3 +67,15 @@ def _matches(series: pd.Series, op: str, value: str, condition: str) -> np.ndarr
     if op not in ("=", "==", "!="):
         raise FilterError(f"condition {condition!r}: column {series.name!r} holds text; use = or !=")
     return compare(series.astype(str), value).to_numpy(dtype=bool)
+
+
+def _true_flags(tags: dict, prefix: str = "") -> set[str]:
+    """Names (leaf key and dotted path) of the flags set to True in a nested dict."""
+    names: set[str] = set()
+    for key, value in tags.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            names |= _true_flags(value, path + ".")
+        elif value is True or (isinstance(value, np.bool_) and bool(value)):
+            names |= {str(key), path}
+    return names

@@ -178,3 +178,14 @@ def test_anchor_pins_one_model_and_shifts_the_rest(ci):
     k = pinned.models.index("m2")
     assert pinned.rating[k] == pytest.approx(1200.0) and pinned.lower[k] == pinned.upper[k] == pytest.approx(1200.0)
     np.testing.assert_allclose(pinned.rating - pinned.rating[k], free.rating - free.rating[k], atol=1e-9)
+
+
+@pytest.mark.parametrize("ci", ["sandwich", "bootstrap"])
+def test_constant_weights_change_nothing(ci):
+    rng = np.random.default_rng(10)
+    frame = simulate(TRUTH, 2000, rng, tie_share=0.2)
+    plain = fit_leaderboard(PairCounts.from_frame(frame), ci=ci, n_bootstrap=200, seed=1)
+    weighted = fit_leaderboard(PairCounts.from_frame(frame.assign(w=2.5), "w"), ci=ci, n_bootstrap=200, seed=1)
+    np.testing.assert_allclose(weighted.theta, plain.theta, atol=1e-10)
+    np.testing.assert_allclose(weighted.lower, plain.lower, atol=1e-6)
+    np.testing.assert_allclose(weighted.upper, plain.upper, atol=1e-6)

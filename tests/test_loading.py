@@ -179,6 +179,10 @@ def test_filters_by_text_number_and_list_membership():
     assert filter_votes(frame, ["turns>1", "language!=English"]).index.tolist() == [1, 2]
     assert filter_votes(frame, ["turns>=3"]).index.tolist() == [1]
     assert filter_votes(frame, ["categories=hard"]).index.tolist() == [1]
+    tagged = pd.DataFrame({"category_tag": [{"math_v0.1": {"math": True}, "if_v0.1": {"if": False, "score": 2}},
+                                            {"math_v0.1": {"math": False}, "if_v0.1": {"if": True, "score": 4}}]})
+    assert filter_votes(tagged, ["category_tag=math"]).index.tolist() == [0]
+    assert filter_votes(tagged, ["category_tag=if_v0.1.if"]).index.tolist() == [1]
     with pytest.raises(FilterError, match="no column 'lang'"):
         filter_votes(frame, ["lang=German"])
     with pytest.raises(FilterError, match="numeric"):
