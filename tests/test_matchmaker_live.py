@@ -1,0 +1,120 @@
+"""The live matchmaker against a real Redis: snapshot, online belief, exclusions and pins."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from arena.matchmaker import build_matchmaker
+from arena.matchmaker.keys import online_state_key
+from arena.matchmaker.state import centred_covariance, online_ranking_update
+from leaderboard.redis_keys import snapshot_channel, snapshot_key
+from leaderboard.scale import nats_to_elo
+from leaderboard.snapshot import Snapshot, SnapshotRow
+
+
+def make_snapshot(models, theta, covariance, votes, generated_at=None) -> Snapshot:
+    theta = np.asarray(theta, dtype=float)
+    rows = [
+        SnapshotRow(model=m, rating=float(nats_to_elo(t)), lower=float(nats_to_elo(t)) - 10,
+                    upper=float(nats_to_elo(t)) + 10, rank=i + 1, rank_lower=i + 1, votes=int(v))
+        for i, (m, t, v) in enumerate(zip(models, theta, votes))
+    ]
+    return Snapshot(generated_at=generated_at or time.time(), total_votes=int(sum(votes)) // 2,
+                    method="bradley-terry+sandwich", rows=rows, models=list(models), theta=theta.tolist(),
+                    covariance=np.asarray(covariance).tolist())
+
+
+def publish(redis_client, snapshot: Snapshot, prefix="arena") -> None:
+    redis_client.set(snapshot_key(prefix), snapshot.model_dump_json())
+    redis_client.publish(snapshot_channel(prefix), repr(snapshot.generated_at))
+
+
+def test_choice_follows_the_published_snapshot(redis_client):
+    """Two uncertain near-equal models among settled far-apart ones: active pairs them."""
+    models = [f"m{i}" for i in range(8)]
+    theta = np.array([3.0, 2.0, 1.0, 0.01, 0.0, -1.0, -2.0, -3.0])
+    covariance = np.eye(8) * 1e-3
+    covariance[3, 3] = covariance[4, 4] = 0.3
+    publish(redis_client, make_snapshot(models, theta, covariance, [1000] * 8))
+    matchmaker = build_matchmaker("active", redis_client, floor=0.05)
+    rng = np.random.default_rng(0)
+    picks = [frozenset(matchmaker.choose(models, 2, rng).models) for _ in range(300)]
+    assert picks.count(frozenset({"m3", "m4"})) > 150
+
+
+def test_online_update_in_redis_matches_the_python_update(redis_client):
+    models = ["a", "b", "c", "d"]
+    theta = np.array([0.5, 0.0, -0.2, -0.4])
+    covariance = np.diag([0.2, 0.1, 0.05, 0.3])
+    snapshot = make_snapshot(models, theta, covariance, [100] * 4)
+    publish(redis_client, snapshot)
+    first = build_matchmaker("active", redis_client)
+    second = build_matchmaker("active", redis_client)  # another web process
+    first.record_outcome("a", "b", "model_b")
+    second.record_vote(["c", "d", "a"], [["d"], ["a", "c"]])
+    first.record_outcome("b", "d", "tie")
+
+    mean = theta.copy()
+    variance = np.diag(centred_covariance(covariance)).copy()  # the live belief centres the fit
+    online_ranking_update(mean, variance, [[1], [0]])
+    online_ranking_update(mean, variance, [[3], [0, 2]])
+    online_ranking_update(mean, variance, [[1, 3]])
+    belief = second.belief(models)
+    assert np.allclose(belief.mean, mean, atol=1e-12)
+    assert np.allclose(np.diag(belief.covariance), variance, atol=1e-12)
+    assert belief.votes.tolist() == [102, 102, 101, 102]
+
+
+def test_a_new_snapshot_starts_a_fresh_online_belief(redis_client):
+    models = ["a", "b", "c"]
+    publish(redis_client, make_snapshot(models, [0.1, 0.0, -0.1], np.eye(3) * 0.1, [10] * 3, generated_at=1.0))
+    matchmaker = build_matchmaker("active", redis_client)
+    for _ in range(5):
+        matchmaker.record_outcome("c", "a", "model_a")
+    assert matchmaker.belief(models).mean[2] > matchmaker.belief(models).mean[0]
+    assert redis_client.exists(online_state_key("arena", repr(1.0)))
+    publish(redis_client, make_snapshot(models, [0.4, 0.0, -0.4], np.eye(3) * 0.01, [20] * 3, generated_at=2.0))
+    belief = matchmaker.belief(models)  # the announcement on the channel triggers the re-read
+    assert belief.mean.tolist() == pytest.approx([0.4, 0.0, -0.4])
+    assert belief.votes.tolist() == [20, 20, 20]
+
+
+def test_operator_exclusion_and_pins_apply_across_processes(redis_client):
+    models = [f"m{i}" for i in range(6)]
+    web_one = build_matchmaker("active", redis_client)
+    web_two = build_matchmaker("top-k", redis_client)
+    web_one.exclude("m2")
+    web_one.pin(["m0", "m5"], 0.5)
+    rng = np.random.default_rng(4)
+    picks = [web_two.choose(models, 2, rng) for _ in range(400)]
+    assert all("m2" not in s.models for s in picks)
+    pinned = [s for s in picks if set(s.models) == {"m0", "m5"}]
+    assert len(pinned) > 0.4 * len(picks)
+    assert all(s.probability >= 0.5 for s in pinned)
+    web_one.include("m2")
+    web_one.unpin(["m5", "m0"])
+    picks = [web_two.choose(models, 2, rng) for _ in range(200)]
+    assert any("m2" in s.models for s in picks)
+
+
+def test_models_missing_from_the_snapshot_get_the_prior_and_are_explored(redis_client):
+    models = [f"m{i}" for i in range(6)]
+    publish(redis_client, make_snapshot(models[:5], np.linspace(1, -1, 5), np.eye(5) * 0.002, [3000] * 5))
+    matchmaker = build_matchmaker("active", redis_client, new_model_votes=300, boost_share=0.5)
+    rng = np.random.default_rng(7)
+    picks = [matchmaker.choose(models, 2, rng).models for _ in range(300)]
+    assert sum("m5" in p for p in picks) > 0.5 * len(picks)
+
+
+def test_ci_reduction_reads_pair_battle_counts(redis_client):
+    models = ["a", "b", "c"]
+    publish(redis_client, make_snapshot(models, [0.0, 0.0, 0.0], np.eye(3) * 0.1, [100] * 3))
+    matchmaker = build_matchmaker("ci-reduction", redis_client, floor=0.0, pair_counts_ttl=0.0)
+    for _ in range(50):
+        matchmaker.record_outcome("a", "b", "tie")
+    rng = np.random.default_rng(1)
+    picks = [frozenset(matchmaker.choose(models, 2, rng).models) for _ in range(300)]
+    assert picks.count(frozenset({"a", "b"})) < 0.1 * len(picks)
