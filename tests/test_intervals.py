@@ -189,3 +189,40 @@ def test_constant_weights_change_nothing(ci):
     np.testing.assert_allclose(weighted.theta, plain.theta, atol=1e-10)
     np.testing.assert_allclose(weighted.lower, plain.lower, atol=1e-6)
     np.testing.assert_allclose(weighted.upper, plain.upper, atol=1e-6)
+
+
+def test_bootstrap_replicates_on_sparse_data_are_exact_too():
+    """Models with one or two votes: resamples where a model's votes vanish leave the fast sweeps
+    for the exact batched Newton; every replicate must still be its resample's exact (penalised) MLE."""
+    rng = np.random.default_rng(11)
+    theta = rng.normal(0, 1, 10)
+    frame = simulate(theta, 120, rng, tie_share=0.2)
+    frame = pd.concat([frame, pd.DataFrame({"model_a": ["rare"], "model_b": ["m0"], "winner": ["model_a"]})])
+    counts = PairCounts.from_frame(frame)
+    arrays = counts.arrays()
+    wins, totals = half_tie_scores(arrays)
+    alpha = 0.05
+    theta_hat = bradley_terry(arrays.n_models, arrays.pair_i, arrays.pair_j, wins, totals, alpha=alpha).theta
+    from leaderboard.bootstrap import fit_replicates, poisson_cell_weights
+
+    replicate_wins, replicate_totals = poisson_cell_weights(arrays, 40, np.random.default_rng(3))
+    assert (replicate_totals[:, np.flatnonzero(arrays.pair_i == counts.models.index("m0"))] == 0).any()
+    batched = fit_replicates(theta_hat, arrays, replicate_wins, replicate_totals, alpha=alpha)
+    for b in range(40):
+        one = bradley_terry(arrays.n_models, arrays.pair_i, arrays.pair_j, replicate_wins[b], replicate_totals[b],
+                            alpha=alpha).theta
+        np.testing.assert_allclose(batched[b], one, atol=1e-6)
+
+
+def test_bootstrap_survives_resamples_without_an_mle():
+    """A model with 1 win in 3 votes loses its only win in about a third of the resamples: those
+    replicates have no finite MLE; they get a vanishing prior, so the interval is very wide, not an error."""
+    rng = np.random.default_rng(12)
+    frame = simulate(np.array([0.0, 0.3, -0.2, 0.1]), 2000, rng)
+    extra = pd.DataFrame({"model_a": ["new"] * 3, "model_b": ["m0", "m1", "m2"], "winner": ["model_a", "model_b", "model_b"]})
+    counts = PairCounts.from_frame(pd.concat([frame, extra], ignore_index=True))
+    fit = fit_leaderboard(counts, ci="bootstrap", n_bootstrap=200, seed=0)
+    new = fit.models.index("new")
+    assert np.all(np.isfinite(fit.lower)) and np.all(np.isfinite(fit.upper))
+    assert fit.rating[new] - fit.lower[new] > 1000  # the data cannot rule out "never wins"
+    assert fit.upper[0] - fit.lower[0] < 100          # the well-measured models are unaffected
