@@ -79,6 +79,8 @@ def percentile_bounds(replicates: np.ndarray, level: float = 0.95) -> tuple[np.n
 
 
 def _centred(covariance: np.ndarray) -> np.ndarray:
-    centre = centering_matrix(covariance.shape[0])
-    out = centre @ covariance @ centre
+    """C @ cov @ C with C = I - 11^T/M, in O(M^2): subtract row and column means, add the grand mean."""
+    row_mean = covariance.mean(axis=1, keepdims=True)
+    col_mean = covariance.mean(axis=0, keepdims=True)
+    out = covariance - row_mean - col_mean + covariance.mean()
     return 0.5 * (out + out.T)
