@@ -16,7 +16,7 @@ by the live matchmaker's own code (``arena.matchmaker.policy.selection_distribut
 belief that is refitted by the real engine on a checkpoint grid (Bradley-Terry for pairs,
 Plackett-Luce for K-wise; ``leaderboard``) and moved by the online Bayesian update after every
 vote in between. The selection distribution is rebuilt every ``--refresh`` votes (default 10, as
-when several voters are served from one state); ``uniform-elo`` is uniform pairs rated by online
+when several voters are served from one state; later every 0.2% of the votes so far); ``uniform-elo`` is uniform pairs rated by online
 Elo (k = 4), the classic baseline (a K-wise ranking updates Elo with each of its pairs).
 
 Metrics on the checkpoint grid (100-vote steps at first, coarser later, restarting when the new
@@ -37,7 +37,7 @@ import sys
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -50,8 +50,14 @@ from leaderboard.elo import OnlineElo
 from leaderboard.plackett_luce import plackett_luce, plackett_luce_covariance
 from leaderboard.scale import ELO_PER_NAT
 
-SIM_STRATEGIES = ("uniform-elo",) + STRATEGIES
+# Beyond the live strategies: ``uniform-elo`` (uniform pairs rated by online Elo, the classic
+# baseline) and ``simple-rule`` (``active`` with P(wrong) x Fisher information, the rule the issue
+# quotes as the bar the default must beat).
+SIM_STRATEGIES = ("uniform-elo",) + STRATEGIES + ("simple-rule",)
 EARLY_STOP_MARGIN = 2000
+# The selection distribution is rebuilt every max(--refresh, votes so far / 500) votes: a belief
+# built on 50,000 votes barely moves in 100 more, and rebuilding it is most of a run's cost.
+REFRESH_FRACTION_DIVISOR = 500
 TOP = 5
 PLACE_WITHIN = 2
 # Prior precision of the engine fit (nats^-2): a N(0, 10^2) prior, only there so that the first
@@ -214,11 +220,15 @@ def run_one(strategy: str, k: int, seed: int, config: SimConfig) -> RunResult:
 
     elo = OnlineElo(k=4) if strategy == "uniform-elo" else None
     engine = EngineFit(n + 1, k)
-    matchmaker_strategy = "uniform" if strategy == "uniform-elo" else strategy
+    matchmaker_strategy = {"uniform-elo": "uniform", "simple-rule": "active"}.get(strategy, strategy)
+    options = config.options
+    if strategy == "simple-rule":
+        options = replace(options, criterion="pwrong-fisher")
     present = n
     state = RatingState.prior(names[:present])
     fit_covariance = state.covariance.copy()
     battles = np.zeros(n + 1)
+    battles_since_join = np.zeros(n + 1)
 
     checkpoints, taus, tops, placed, mses = [], [], [], [], []
     phase_start, next_checkpoint = 0, checkpoint_step(0)
@@ -234,9 +244,9 @@ def run_one(strategy: str, k: int, seed: int, config: SimConfig) -> RunResult:
             fit_covariance = grown.covariance.copy()
             state, distribution_age = grown, config.refresh
             phase_start, next_checkpoint = votes, votes + checkpoint_step(0)
-        if distribution_age >= config.refresh:
+        if distribution_age >= max(config.refresh, votes // REFRESH_FRACTION_DIVISOR):
             state.covariance = rescaled_covariance(fit_covariance, np.diag(state.covariance))
-            distribution = selection_distribution(matchmaker_strategy, state, k, config.options)
+            distribution = selection_distribution(matchmaker_strategy, state, k, options)
             distribution_age = 0
         members = np.array(distribution.sample(choice_rng))
         shown = members[choice_rng.permutation(k)]
@@ -244,6 +254,8 @@ def run_one(strategy: str, k: int, seed: int, config: SimConfig) -> RunResult:
         distribution_age += 1
         votes += 1
         battles[members] += 1
+        if present > n:
+            battles_since_join[members] += 1
         engine.record(ranking)
         if elo is not None:
             for a_pos, a in enumerate(ranking):
@@ -254,19 +266,21 @@ def run_one(strategy: str, k: int, seed: int, config: SimConfig) -> RunResult:
         online_ranking_update(state.mean, variance, [[i] for i in ranking])
         np.fill_diagonal(state.covariance, variance)
         state.votes[members] += 1
-        state.pair_votes[np.ix_(members, members)] += 1
-        np.fill_diagonal(state.pair_votes, 0.0)
+        for a_pos in range(k):
+            for b_pos in range(a_pos + 1, k):
+                state.pair_votes[members[a_pos], members[b_pos]] += 1
+                state.pair_votes[members[b_pos], members[a_pos]] += 1
 
         if votes == next_checkpoint or votes == config.votes:
-            theta, covariance = engine.fit(present)
-            if elo is not None:
+            if elo is not None:  # uniform pairs need no belief: only the Elo ratings are scored
                 ratings = elo.ratings()
                 estimate = np.array([ratings.get(name, elo.initial) for name in names[:present]])
             else:
+                theta, covariance = engine.fit(present)
                 estimate = theta
-            state = RatingState(names[:present], theta.copy(), covariance, state.votes, state.pair_votes)
-            fit_covariance = covariance
-            distribution_age = config.refresh
+                state = RatingState(names[:present], theta.copy(), covariance, state.votes, state.pair_votes)
+                fit_covariance = covariance
+                distribution_age = config.refresh
             original = estimate[:n]
             checkpoints.append(votes)
             taus.append(float(kendalltau(original, truth[:n]).statistic))
@@ -278,7 +292,11 @@ def run_one(strategy: str, k: int, seed: int, config: SimConfig) -> RunResult:
             if config.early_stop and present > n and _settled(checkpoints, taus, tops, placed, join_at):
                 break
 
-    share = battles / max(votes, 1) * np.array([n] * n + [n + 1]) / k
+    # share of battles relative to an equal share (1 = fair): originals over the whole run, the
+    # new model over the time it was present
+    share = battles[:n] / max(votes, 1) * n / k
+    if votes > join_at:
+        share = np.append(share, battles_since_join[n] / (votes - join_at) * (n + 1) / k)
     return RunResult(strategy, k, seed, checkpoints, taus, tops, placed, mses, join_at, votes,
                      share.tolist(), time.perf_counter() - started)
 
@@ -431,8 +449,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     options = StrategyOptions()
     if args.floor is not None:
-        from dataclasses import replace
-
         options = replace(options, fairness=replace(options.fairness, floor=args.floor))
     config = SimConfig(models=args.models, spread=args.spread, votes=args.votes, noise=args.noise,
                        position_bias=args.position_bias, length_bias=args.length_bias, refresh=args.refresh,

@@ -20,9 +20,10 @@ from scipy.special import ndtr
 from arena.matchmaker.state import MIN_VARIANCE, RatingState, sigmoid
 
 # Gauss-Hermite nodes for expectations over a standard normal (weights normalised to sum to 1).
-_HERMITE_NODES, _HERMITE_WEIGHTS = np.polynomial.hermite_e.hermegauss(10)
+_HERMITE_NODES, _HERMITE_WEIGHTS = np.polynomial.hermite_e.hermegauss(8)
 _HERMITE_WEIGHTS = _HERMITE_WEIGHTS / _HERMITE_WEIGHTS.sum()
 CRITERIA = ("kg", "pwrong-fisher")
+NEGLIGIBLE_Z = 5.0
 
 
 def difference_moments(state: RatingState) -> tuple[np.ndarray, np.ndarray]:
@@ -58,15 +59,42 @@ def misorder_reduction(gap: np.ndarray, variance: np.ndarray, information: np.nd
     return np.maximum(now - after, 0.0)
 
 
-def active_pair_weights(state: RatingState, criterion: str = "kg") -> np.ndarray:
-    """n x n symmetric weights, zero diagonal."""
-    gap, variance = difference_moments(state)
+def active_pair_weights(state: RatingState, criterion: str = "kg", rows=None,
+                        previous: np.ndarray | None = None) -> np.ndarray:
+    """n x n symmetric weights, zero diagonal.
+
+    ``rows``/``previous``: recompute only the rows (and columns) of the models in ``rows`` and
+    take the rest from ``previous`` -- one vote moves two models, so between refits the live
+    matchmaker updates O(n) pairs instead of O(n^2).
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"unknown active criterion {criterion!r}: expected one of {', '.join(CRITERIA)}")
+    n = len(state.models)
+    if rows is None or previous is None:
+        first, second = np.triu_indices(n, 1)
+        weights = np.zeros((n, n))
+    else:
+        rows = np.asarray(rows, dtype=int)
+        first = np.repeat(rows, n)
+        second = np.tile(np.arange(n), len(rows))
+        keep = first != second
+        first, second = first[keep], second[keep]
+        weights = previous.copy()
+    mean, cov = state.mean, state.covariance
+    diag = np.diag(cov)
+    gap = mean[first] - mean[second]
+    variance = np.maximum(diag[first] + diag[second] - 2.0 * cov[first, second], MIN_VARIANCE)
+    # Pairs whose order is settled beyond doubt (|gap| > 5 sd) are worth nothing: skip them.
+    candidate = np.abs(gap) < NEGLIGIBLE_Z * np.sqrt(variance)
+    gap, variance = gap[candidate], variance[candidate]
     information = vote_information(gap, variance)
     if criterion == "kg":
-        weights = misorder_reduction(gap, variance, information)
-    elif criterion == "pwrong-fisher":
-        weights = ndtr(-np.abs(gap) / np.sqrt(variance)) * information
+        value = misorder_reduction(gap, variance, information)
     else:
-        raise ValueError(f"unknown active criterion {criterion!r}: expected one of {', '.join(CRITERIA)}")
+        value = ndtr(-np.abs(gap) / np.sqrt(variance)) * information
+    pair_value = np.zeros(len(first))
+    pair_value[candidate] = value
+    weights[first, second] = pair_value
+    weights[second, first] = pair_value
     np.fill_diagonal(weights, 0.0)
     return weights

@@ -25,6 +25,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from arena.matchmaker.active import active_pair_weights
 from arena.matchmaker.keys import excluded_models_key, online_state_key, pair_battles_key, pair_field, pins_key
 from arena.matchmaker.policy import StrategyOptions, check_strategy, selection_distribution
 from arena.matchmaker.selection import Selection, check_available, shuffled_display_order
@@ -124,6 +125,7 @@ class LiveMatchmaker:
         self._pair_counts: dict[tuple[str, str], float] = {}
         self._pair_counts_loaded_at = -math.inf
         self._memory_online: dict[str, float] = {}  # only without Redis
+        self._weights_cache = None  # (snapshot id + names, mean, variance, active weights)
         self._pubsub = None
         if redis_client is not None:
             self._update_script = redis_client.register_script(_ONLINE_UPDATE)
@@ -232,11 +234,30 @@ class LiveMatchmaker:
                 pins = tuple(options.fairness.pins) + tuple(shared_pins.items())
                 options = replace(options, fairness=replace(options.fairness, pins=pins))
             state = self._belief(names, online)
-        distribution = selection_distribution(self.strategy, state, k, options)
+            active_weights = self._active_weights(state) if self.strategy in ("active", "top-k") else None
+        distribution = selection_distribution(self.strategy, state, k, options, active_weights)
         members = distribution.sample(rng)
         probability = distribution.probability(members)
         models = shuffled_display_order([names[i] for i in members], rng)
         return Selection(models, probability, self.strategy)
+
+    def _active_weights(self, state: RatingState) -> np.ndarray:
+        """The active criterion's pair weights, recomputed only for models whose belief moved
+        since the last choice (a vote moves two; a new snapshot or model list moves all)."""
+        key = (self._snapshot_id, tuple(state.models))
+        mean, variance = state.mean.copy(), np.diag(state.covariance).copy()
+        cached = self._weights_cache
+        if cached is not None and cached[0] == key:
+            changed = np.flatnonzero((cached[1] != mean) | (cached[2] != variance))
+            if len(changed) == 0:
+                return cached[3]
+            if len(changed) <= len(mean) // 4:
+                weights = active_pair_weights(state, self.options.criterion, rows=changed, previous=cached[3])
+                self._weights_cache = (key, mean, variance, weights)
+                return weights
+        weights = active_pair_weights(state, self.options.criterion)
+        self._weights_cache = (key, mean, variance, weights)
+        return weights
 
     # -- votes and operations -------------------------------------------------------------
 

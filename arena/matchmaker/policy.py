@@ -37,9 +37,13 @@ def check_strategy(strategy: str) -> str:
 
 
 def selection_distribution(
-    strategy: str, state: RatingState, k: int, options: StrategyOptions | None = None
+    strategy: str, state: RatingState, k: int, options: StrategyOptions | None = None,
+    active_weights: np.ndarray | None = None,
 ) -> SetDistribution:
-    """The distribution over unordered k-sets of ``state.models`` (indices into that list)."""
+    """The distribution over unordered k-sets of ``state.models`` (indices into that list).
+
+    ``active_weights``: the active criterion's pair weights for ``state`` if the caller keeps
+    them up to date incrementally (active and top-k only; computed here otherwise)."""
     options = options or StrategyOptions()
     n = len(state.models)
     if n < k:
@@ -49,9 +53,9 @@ def selection_distribution(
         return fair_distribution(options.fairness, state.models, k, UniformSets(n, k), None, np.zeros(n, bool))
     first = None
     if strategy == "active":
-        weights = active_pair_weights(state, options.criterion)
+        weights = active_pair_weights(state, options.criterion) if active_weights is None else active_weights
     elif strategy == "top-k":
-        weights = top_k_pair_weights(state, options.top, options.criterion)
+        weights = top_k_pair_weights(state, options.top, options.criterion, active_weights)
     elif strategy == "ci-reduction":
         weights = ci_reduction_pair_weights(state)
     else:

@@ -15,9 +15,11 @@ from arena.matchmaker.active import active_pair_weights
 from arena.matchmaker.state import RatingState
 
 
-def top_k_pair_weights(state: RatingState, top: int = 5, criterion: str = "kg") -> np.ndarray:
+def top_k_pair_weights(state: RatingState, top: int = 5, criterion: str = "kg",
+                       active_weights: np.ndarray | None = None) -> np.ndarray:
+    """``active_weights`` (the active strategy's, if already computed) are reused."""
     order = np.argsort(-state.mean, kind="stable")
     in_top = np.zeros(len(order), dtype=bool)
     in_top[order[: max(1, min(top, len(order) - 1))]] = True
-    weights = active_pair_weights(state, criterion)
+    weights = active_pair_weights(state, criterion) if active_weights is None else active_weights
     return weights * (in_top[:, None] | in_top[None, :])
