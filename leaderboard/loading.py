@@ -2,7 +2,8 @@
 
 Both become one pandas frame with one row per pairwise vote and the columns the fitters use:
 ``model_a``, ``model_b``, ``winner`` (LMArena strings), and when known the style columns
-``tokens_a, tokens_b, headers_a, headers_b, lists_a, lists_b, bold_a, bold_b`` plus whatever
+``tokens_a, tokens_b, headers_a, headers_b, lists_a, lists_b, bold_a, bold_b`` (and
+``user_tokens``, the prompt length, when LMArena's conv_metadata has it) plus whatever
 metadata the source has (``categories``, ``turns``, ``selection_probability``, ``voter_id``,
 ``voted_at``, ``language``, ``tstamp``, ``judge``, ...). Pandas lives here, at the edge; the
 statistics take arrays.
@@ -39,6 +40,8 @@ _CONV_METADATA_COLUMNS = {
     "list_count_b": "lists_b",
     "bold_count_a": "bold_a",
     "bold_count_b": "bold_b",
+    "sum_user_tokens": "user_tokens",  # prompt length: --where user_tokens>=500 for long prompts
+    "turns": "turns",
 }
 
 

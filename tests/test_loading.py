@@ -17,7 +17,7 @@ from leaderboard.weights import WeightError, vote_weights
 
 LMARENA_ROWS = [
     {"model_a": "alpha", "model_b": "beta", "winner": "model_a", "tstamp": 1.0, "language": "English", "judge": "u1",
-     "conv_metadata": {"sum_assistant_a_tokens": 120, "sum_assistant_b_tokens": 80,
+     "conv_metadata": {"sum_user_tokens": 900, "turns": 2, "sum_assistant_a_tokens": 120, "sum_assistant_b_tokens": 80,
                        "header_count_a": {"h1": 1, "h2": 2, "h3": 0, "h4": 0, "h5": 0, "h6": 0},
                        "header_count_b": {"h1": 0, "h2": 0, "h3": 0, "h4": 0, "h5": 0, "h6": 1},
                        "list_count_a": {"ordered": 3, "unordered": 4}, "list_count_b": {"ordered": 0, "unordered": 1},
@@ -70,6 +70,8 @@ def test_lmarena_files_load_unchanged_with_flattened_style(tmp_path, fmt):
     assert (first["headers_a"], first["headers_b"]) == (3, 1)
     assert (first["lists_a"], first["lists_b"]) == (7, 1)
     assert (first["bold_a"], first["bold_b"]) == (3, 0)
+    assert (first["user_tokens"], first["turns"]) == (900, 2)
+    assert filter_votes(frame, ["user_tokens>=500"]).index.tolist() == [0]  # long prompts
     assert frame["language"].tolist()[:2] == ["English", "German"]
     counts = PairCounts.from_frame(frame)
     assert counts.n_votes == 5 and counts.votes_per_model() == {"alpha": 4, "beta": 3, "gamma": 3}
