@@ -23,7 +23,8 @@ any vote its archive lacks (when workers on different machines have different da
 the previous holder consumed those votes into its own archive). That catch-up relies on the
 stream keeping its history; trimming the vote stream would need a shared data directory instead.
 
-Snapshots. Every ``refit_interval`` seconds, if new votes arrived, the worker fits and publishes
+Snapshots. Every ``refit_interval`` seconds (or four times the last fit's duration, if longer,
+so a slow fit cannot crowd out consuming), if new votes arrived, the worker fits and publishes
 a Snapshot (SET ``snapshot_key``, PUBLISH ``snapshot_channel``): Bradley-Terry on the per-pair
 counts with sandwich intervals (warm-started from the previous theta). When K-wise votes exist,
 all votes are fitted together by Plackett-Luce (a pairwise vote is a two-item ranking and a tie a
@@ -336,6 +337,7 @@ class VoteWorker:
         self._last_claim_scan = -math.inf
         self._new_votes = False
         self._last_refit = -math.inf
+        self._refit_wait = refit_interval
         self._last_theta: dict[str, float] | None = None
 
     # -- start-up ------------------------------------------------------------------------------
@@ -433,7 +435,7 @@ class VoteWorker:
         if not self._own_pending_possible:
             return []
         reply = self.redis.xreadgroup(self.group, self.consumer, {self.stream: "0"}, count=self.batch)
-        entries = reply[0][1] if reply else []
+        entries = _stream_entries(reply)
         if len(entries) < self.batch:
             self._own_pending_possible = False
         return entries
@@ -448,8 +450,11 @@ class VoteWorker:
         reply = self.redis.xautoclaim(self.stream, self.group, self.consumer, self.claim_idle_ms,
                                       start_id=self._claim_cursor, count=self.batch)
         self._claim_cursor = _text(reply[0])
-        # Redis 6.2 returns a nil for a pending entry deleted from the stream: nothing to read there.
+        # Redis 6.2 claims a pending entry that was deleted from the stream but returns a nil for it;
+        # our next read of our own pending entries shows its id (with no fields), and acknowledges it.
         entries = [(entry_id, fields) for entry_id, fields in reply[1] if entry_id is not None]
+        if len(entries) < len(reply[1]):
+            self._own_pending_possible = True
         if entries:
             self.stats.claimed += len(entries)
             log.info("reclaimed %d vote entr%s left unacknowledged by another consumer",
@@ -459,7 +464,7 @@ class VoteWorker:
     def _read_new(self, block_ms: int) -> list:
         reply = self.redis.xreadgroup(self.group, self.consumer, {self.stream: ">"}, count=self.batch,
                                       block=block_ms if block_ms > 0 else None)
-        return reply[0][1] if reply else []
+        return _stream_entries(reply)
 
     def _handle(self, entries: list) -> int:
         votes: list[VoteEvent] = []
@@ -521,6 +526,7 @@ class VoteWorker:
         """Fit the current counts (warm start from the last theta) and publish the Snapshot."""
         self._start()
         started = time.perf_counter()
+        started_monotonic = time.monotonic()
         snapshot = build_snapshot(self.tally, alpha=self.alpha, init_theta=self._last_theta)
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(snapshot_key(self.prefix), snapshot.model_dump_json())
@@ -530,6 +536,9 @@ class VoteWorker:
             self._last_theta = dict(zip(snapshot.models, snapshot.theta))
         self._new_votes = False
         self._last_refit = time.monotonic()
+        # A slow fit (Plackett-Luce over many K-wise votes is O(N)) must not crowd out consuming:
+        # keep refits to at most about a fifth of the time.
+        self._refit_wait = max(self.refit_interval, 4.0 * (self._last_refit - started_monotonic))
         self.last_snapshot = snapshot
         self.stats.published += 1
         log.info("published leaderboard: %d votes, %d models, %s (%.3fs)", snapshot.total_votes,
@@ -537,13 +546,13 @@ class VoteWorker:
         return snapshot
 
     def _refit_due(self) -> bool:
-        return self._new_votes and time.monotonic() - self._last_refit >= self.refit_interval
+        return self._new_votes and time.monotonic() - self._last_refit >= self._refit_wait
 
     def _block_ms(self) -> int:
         """Block no longer than the lease renewal period, nor past the next due refit."""
         limit = min(MAX_BLOCK_MS, self.lease.ttl_ms // 3)
         if self._new_votes:
-            until_refit = self._last_refit + self.refit_interval - time.monotonic()
+            until_refit = self._last_refit + self._refit_wait - time.monotonic()
             limit = min(limit, max(1, int(until_refit * 1000)))
         return limit
 
@@ -607,6 +616,16 @@ class VoteWorker:
                     backoff = min(backoff * 2, MAX_BACKOFF_S)
         finally:
             self.close()
+
+
+def _stream_entries(reply) -> list:
+    """The entries of a one-stream XREADGROUP reply (RESP2: [[key, entries]]; RESP3: {key: [entries]})."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        (entries,) = reply.values()
+        return entries[0] if entries and isinstance(entries[0], list) else entries
+    return reply[0][1]
 
 
 def _event_field(fields: dict):

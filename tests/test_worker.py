@@ -103,6 +103,16 @@ def test_votes_flow_to_archive_and_published_snapshot(redis_client, tmp_path):
     pubsub.close()
 
 
+def test_resp3_client(redis_url, tmp_path):
+    client = redis.Redis.from_url(redis_url, protocol=3)
+    xadd_votes(client, cycle_votes(12))
+    worker = VoteWorker(client, tmp_path, consumer="w1", batch=5, catch_up=False)
+    assert drain(worker) == 12
+    assert worker.refit_and_publish().total_votes == 12
+    assert pending_count(client) == 0
+    client.close()
+
+
 def test_counts_are_rebuilt_from_the_archive_on_start(redis_client, tmp_path):
     xadd_votes(redis_client, cycle_votes(12))
     first = VoteWorker(redis_client, tmp_path, consumer="w1")
@@ -261,6 +271,19 @@ def test_worker_crash_mid_batch_then_another_worker_finishes(redis_client, tmp_p
     assert pending_count(redis_client) == 0
     ids = archived_ids(tmp_path)
     assert len(ids) == 30 and set(ids) == {v.vote_id for v in votes}
+
+
+def test_entry_deleted_while_pending_is_acknowledged(redis_client, tmp_path, caplog):
+    xadd_votes(redis_client, cycle_votes(12))
+    taken = _read_as_crashed_consumer(redis_client, 3)
+    redis_client.xdel(STREAM, taken[0][0])
+    time.sleep(0.02)
+    worker = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
+    with caplog.at_level(logging.WARNING, logger="leaderboard.worker"):
+        drain(worker)
+    assert "was deleted from the stream before it was archived" in caplog.text
+    assert pending_count(redis_client) == 0
+    assert worker.tally.rated == 11
 
 
 def test_same_consumer_rereads_its_own_pending_entries(redis_client, tmp_path):
