@@ -19,8 +19,9 @@ pairs, 100 replicates (one BLAS thread): one sweep ~5 ms, and six or seven sweep
 every replicate to 1e-6 nats, against ~180 ms for one iteration of batched exact Newton and
 ~510 ms for its full run. A replicate whose steps stop shrinking
 (a model whose resampled votes all but vanished) leaves the sweeps and is finished by exact
-damped Newton, batched over such replicates; a replicate whose MLE does not exist is handled
-there too (see _exact_replicates). The tests check replicates against the one-at-a-time solver.
+damped Newton, batched over such replicates; a replicate whose MLE does not exist gets its exact
+limit instead (see _replicate_without_mle): the runaway models at +-inf, so their percentile
+bounds come out unbounded rather than at an arbitrary large number. The tests check replicates against the one-at-a-time solver.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from leaderboard.counts import I_WINS, J_WINS, TIE_CLASS, PairArrays
 
 CHUNK_REPLICATES = 100   # fixed, so results depend only on (seed, n_bootstrap), not on memory or threads
 DEFAULT_TOL = 1e-6       # nats per step; 1e-6 nats = 2e-4 rating points, far below the percentiles' Monte Carlo error
-DEGENERATE_ALPHA = 1e-8
 
 
 def poisson_cell_weights(arrays: PairArrays, n_replicates: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -139,36 +139,34 @@ def _exact_replicates(theta_hat, arrays: PairArrays, wins_pb, totals_pb, alpha: 
     """Exact damped Newton for replicates the quasi-Newton sweeps could not finish, (B', M).
 
     Batched: one (B', M, M) solve per iteration, in slices that keep the Hessians near 160 MB.
-    A replicate without a finite MLE (alpha = 0 and some models never lost, or never won, in the
-    resample) gets the vanishing prior DEGENERATE_ALPHA instead; the models outside its largest
-    strongly connected group then sit far out (their interval says "cannot be bounded by these
-    votes"), and its location is fixed on that group (same mean as in the full-data fit) rather
-    than on all models, so one runaway model does not drag every other model's interval with it.
+    A replicate without a finite MLE (alpha = 0, and in the resample some models never lost, or
+    never won, against the rest) is solved by ``_replicate_without_mle``: its runaway models get
+    +inf or -inf, which the percentile intervals report as unbounded.
     """
     n_models = arrays.n_models
     n_batch = wins_pb.shape[1]
-    alphas = np.full(n_batch, float(alpha))
-    identified: dict[int, np.ndarray] = {}
+    out = np.empty((n_batch, n_models))
+    regular = np.ones(n_batch, dtype=bool)
     if alpha == 0:
         for b in range(n_batch):
-            group = _largest_identified_group(arrays, wins_pb[:, b], totals_pb[:, b])
-            if group is not None:
-                identified[b] = group
-                alphas[b] = DEGENERATE_ALPHA
+            structure = _beat_structure(arrays, wins_pb[:, b], totals_pb[:, b])
+            if structure is not None:
+                out[b] = _replicate_without_mle(theta_hat, arrays, wins_pb[:, b], totals_pb[:, b], *structure)
+                regular[b] = False
+    columns = np.flatnonzero(regular)
     per_slice = max(1, int(2e7 // (n_models * n_models)))
-    out = np.empty((n_batch, n_models))
-    for start in range(0, n_batch, per_slice):
-        part = slice(start, start + per_slice)
+    alphas = np.full(n_batch, float(alpha))
+    for start in range(0, columns.size, per_slice):
+        part = columns[start:start + per_slice]
         out[part] = _batched_newton(theta_hat, arrays, wins_pb[:, part], totals_pb[:, part], alphas[part], full).T
-    if alpha == 0:
-        out -= out.mean(axis=1, keepdims=True)
-        for b, group in identified.items():
-            out[b] += theta_hat[group].mean() - out[b, group].mean()
+        if alpha == 0:
+            out[part] -= out[part].mean(axis=1, keepdims=True)
     return out
 
 
-def _largest_identified_group(arrays: PairArrays, wins, totals) -> np.ndarray | None:
-    """None when the resample has a finite MLE; else a mask of its largest strongly connected group."""
+def _beat_structure(arrays: PairArrays, wins, totals):
+    """None when the resample has a finite MLE; else (labels, n_components, sources, targets) of
+    its strongly connected components in the beat graph (edge i -> j: i scored against j)."""
     from leaderboard.graph import components
 
     i_scored, j_scored = wins > 0, totals - wins > 0
@@ -177,7 +175,47 @@ def _largest_identified_group(arrays: PairArrays, wins, totals) -> np.ndarray | 
     n_components, labels = components(arrays.n_models, arrays.pair_i, arrays.pair_j, strong_edges=(sources, targets))
     if n_components == 1:
         return None
-    return labels == np.argmax(np.bincount(labels))
+    return labels, n_components, sources, targets
+
+
+def _replicate_without_mle(theta_hat, arrays: PairArrays, wins, totals, labels, n_components, sources, targets):
+    """The limit of the likelihood maximisation for a resample whose MLE is infinite.
+
+    The largest strongly connected group G of the beat graph has a finite MLE of its own; as the
+    others run off to +-infinity their comparisons with G become certain and drop out of the
+    likelihood, so G's strengths are exactly the MLE on G's internal votes (located so that G keeps
+    its full-data mean). Models G can reach but that cannot reach G lost to it without answer: -inf;
+    models that reach G but are not reached: +inf; models related to G neither way: NaN
+    (undetermined; the intervals treat them as unbounded on both sides).
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import breadth_first_order
+
+    from leaderboard.bradley_terry import bradley_terry
+
+    n_models = arrays.n_models
+    main = np.argmax(np.bincount(labels, minlength=n_components))
+    group = labels == main
+    inside = group[arrays.pair_i] & group[arrays.pair_j] & (totals > 0)
+    members = np.flatnonzero(group)
+    local = np.full(n_models, -1)
+    local[members] = np.arange(members.size)
+    out = np.full(n_models, np.nan)
+    if members.size > 1:
+        sub = bradley_terry(members.size, local[arrays.pair_i[inside]], local[arrays.pair_j[inside]],
+                            wins[inside], totals[inside]).theta
+        out[members] = sub - sub.mean() + theta_hat[members].mean()
+    else:
+        out[members] = theta_hat[members]
+    graph = coo_matrix((np.ones(sources.size), (sources, targets)), shape=(n_models, n_models)).tocsr()
+    start = members[0]
+    below = np.zeros(n_models, dtype=bool)
+    below[breadth_first_order(graph, start, directed=True, return_predecessors=False)] = True
+    above = np.zeros(n_models, dtype=bool)
+    above[breadth_first_order(graph.T.tocsr(), start, directed=True, return_predecessors=False)] = True
+    out[below & ~group] = -np.inf
+    out[above & ~group] = np.inf
+    return out
 
 
 def _replicate_objective(theta, pair_i, pair_j, wins_pb, totals_pb, alphas) -> np.ndarray:

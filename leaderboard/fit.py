@@ -69,8 +69,11 @@ class LeaderboardFit:
         ]
 
     def to_dict(self) -> dict:
-        """The JSON document the CLI writes: rows, settings, totals."""
-        return {"models": self.rows(), "n_votes": self.n_votes, "method": self.method, "settings": self.settings}
+        """The JSON document the CLI writes: rows, settings, totals. An unbounded interval end
+        (bootstrap resamples in which the model never lost, or never won) is written as null."""
+        rows = [{key: (None if isinstance(value, float) and not np.isfinite(value) else value) for key, value in row.items()}
+                for row in self.rows()]
+        return {"models": rows, "n_votes": self.n_votes, "method": self.method, "settings": self.settings}
 
 
 def fit_leaderboard(counts: PairCounts, *, ci: str = "sandwich", n_bootstrap: int = 1000, seed: int = 0,
@@ -143,8 +146,13 @@ def _fit_leaderboard(counts: PairCounts, *, ci: str, n_bootstrap: int, seed: int
         from leaderboard.bootstrap import bootstrap_thetas  # heavy batched code, only when asked for
 
         replicates = bootstrap_thetas(theta, arrays, n_bootstrap=n_bootstrap, seed=seed, alpha=alpha, progress=progress)
-        covariance = np.cov(replicates, rowvar=False)
-        lower, upper = percentile_bounds(offset + replicates @ transform.T)
+        finite = np.all(np.isfinite(replicates), axis=1)
+        covariance = np.cov(replicates[finite], rowvar=False) if finite.sum() > 1 else np.full((len(models),) * 2, np.nan)
+        # elementwise, not a matrix product: replicates may hold +-inf (unbounded in that resample)
+        reference = replicates[:, [models.index(anchor[0])]] if anchor is not None else 0.0
+        with np.errstate(invalid="ignore"):
+            lower, upper = percentile_bounds(offset + ELO_PER_NAT * (replicates - reference))
+        settings_extra = {"bootstrap_replicates_with_unbounded_models": int((~finite).sum())}
         method += "+bootstrap"
     else:
         if ties == "davidson":
@@ -167,7 +175,7 @@ def _fit_leaderboard(counts: PairCounts, *, ci: str, n_bootstrap: int, seed: int
         "max_abs_gradient": float(np.max(np.abs(solution.gradient))),
     }
     if ci == "bootstrap":
-        settings.update(n_bootstrap=n_bootstrap, seed=seed)
+        settings.update(n_bootstrap=n_bootstrap, seed=seed, **settings_extra)
     if log_nu is not None:
         settings["davidson_nu"] = float(np.exp(log_nu))
     return LeaderboardFit(

@@ -72,9 +72,17 @@ def normal_bounds(estimate: np.ndarray, covariance: np.ndarray, z: float = Z_95)
 
 
 def percentile_bounds(replicates: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval per column of (B, M) replicates."""
+    """Percentile interval per column of (B, M) replicates.
+
+    Replicates may hold +-inf (a resample in which a model's strength is unbounded) and NaN
+    (undetermined: unbounded both ways). Bounds are order statistics ("inverted_cdf"), so they
+    never interpolate with an infinity: a bound is infinite only when more than the tail share
+    of replicates are.
+    """
     tail = 100.0 * (1.0 - level) / 2.0
-    lower, upper = np.percentile(replicates, [tail, 100.0 - tail], axis=0)
+    undetermined = np.isnan(replicates)
+    lower = np.percentile(np.where(undetermined, -np.inf, replicates), tail, axis=0, method="inverted_cdf")
+    upper = np.percentile(np.where(undetermined, np.inf, replicates), 100.0 - tail, axis=0, method="inverted_cdf")
     return lower, upper
 
 

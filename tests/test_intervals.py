@@ -215,14 +215,44 @@ def test_bootstrap_replicates_on_sparse_data_are_exact_too():
 
 
 def test_bootstrap_survives_resamples_without_an_mle():
-    """A model with 1 win in 3 votes loses its only win in about a third of the resamples: those
-    replicates have no finite MLE; they get a vanishing prior, so the interval is very wide, not an error."""
+    """A model with 1 win and 6 losses loses its only win in about a third of the resamples
+    (e^-1): those replicates have no finite MLE; the model's strength there is -inf, so its lower
+    bound is unbounded (null in JSON). Losing all six losses is rare (e^-6 < 2.5%), so the upper
+    bound stays finite, and the other models are located and fitted as before."""
     rng = np.random.default_rng(12)
     frame = simulate(np.array([0.0, 0.3, -0.2, 0.1]), 2000, rng)
-    extra = pd.DataFrame({"model_a": ["new"] * 3, "model_b": ["m0", "m1", "m2"], "winner": ["model_a", "model_b", "model_b"]})
+    extra = pd.DataFrame({"model_a": ["new"] * 7, "model_b": ["m0", "m1", "m2", "m3", "m0", "m1", "m2"],
+                          "winner": ["model_a"] + ["model_b"] * 6})
     counts = PairCounts.from_frame(pd.concat([frame, extra], ignore_index=True))
     fit = fit_leaderboard(counts, ci="bootstrap", n_bootstrap=200, seed=0)
     new = fit.models.index("new")
-    assert np.all(np.isfinite(fit.lower)) and np.all(np.isfinite(fit.upper))
-    assert fit.rating[new] - fit.lower[new] > 1000  # the data cannot rule out "never wins"
-    assert fit.upper[0] - fit.lower[0] < 100          # the well-measured models are unaffected
+    assert np.isneginf(fit.lower[new]) and np.isfinite(fit.upper[new])
+    others = np.arange(len(fit.models)) != new
+    assert np.all(np.isfinite(fit.lower[others])) and np.all(fit.upper[others] - fit.lower[others] < 100)
+    assert 30 < fit.settings["bootstrap_replicates_with_unbounded_models"] < 120
+    row = next(r for r in fit.to_dict()["models"] if r["model"] == "new")
+    assert row["lower"] is None and row["rank_lower"] == 5
+    import json
+
+    json.dumps(fit.to_dict(), allow_nan=False)  # strict JSON
+
+
+def test_a_replicate_without_mle_fits_its_identified_group_exactly():
+    from leaderboard.bootstrap import _beat_structure, _replicate_without_mle
+
+    # a, b, c compare among themselves; "low" lost every vote
+    frame = pd.DataFrame({"model_a": ["a", "a", "b", "b", "c", "c", "low", "low"],
+                          "model_b": ["b", "c", "a", "c", "a", "b", "a", "c"],
+                          "winner": ["model_a", "model_b", "model_a", "model_b", "tie", "model_b", "model_b", "model_b"]})
+    counts = PairCounts.from_frame(frame)
+    arrays = counts.arrays()
+    wins, totals = half_tie_scores(arrays)
+    structure = _beat_structure(arrays, wins, totals)
+    assert structure is not None
+    theta = _replicate_without_mle(np.zeros(4), arrays, wins, totals, *structure)
+    low = counts.models.index("low")
+    assert np.isneginf(theta[low])
+    inside = np.arange(3)
+    only_inside = PairCounts.from_frame(frame[frame["model_a"] != "low"])
+    expected = fit_leaderboard(only_inside, ci="none").theta
+    np.testing.assert_allclose(theta[inside], expected, atol=1e-9)
