@@ -271,13 +271,20 @@ class RefitLease:
         self.key = key
         self.ttl_ms = ttl_ms
         self.token = f"{holder}/{uuid.uuid4().hex[:12]}"
+        self._renewed_at = -math.inf
 
     def hold(self) -> bool:
-        if self.client.set(self.key, self.token, nx=True, px=self.ttl_ms):
+        # Renewing every third of the TTL is enough: until then the lease is certainly still ours.
+        now = time.monotonic()
+        if now - self._renewed_at < self.ttl_ms / 3000:
             return True
-        return bool(self.client.eval(self._RENEW, 1, self.key, self.token, self.ttl_ms))
+        held = bool(self.client.set(self.key, self.token, nx=True, px=self.ttl_ms)
+                    or self.client.eval(self._RENEW, 1, self.key, self.token, self.ttl_ms))
+        self._renewed_at = now if held else -math.inf
+        return held
 
     def release(self) -> None:
+        self._renewed_at = -math.inf
         self.client.eval(self._RELEASE, 1, self.key, self.token)
 
 

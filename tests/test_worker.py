@@ -418,6 +418,17 @@ def test_main_with_unreachable_redis_exits_2_with_one_line(tmp_path, capsys):
     assert "secret" not in captured.err and "Traceback" not in captured.err
 
 
+def test_cli_dispatch_with_unreachable_redis(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = subprocess.run([sys.executable, "-m", "leaderboard", "worker", "--redis-url", f"redis://127.0.0.1:{port}/0",
+                             "--data-dir", str(tmp_path)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert "cannot reach Redis" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_main_without_a_redis_url(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("REDIS_URL", raising=False)
     assert main(["--data-dir", str(tmp_path)]) == 2
