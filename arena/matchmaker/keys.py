@@ -6,8 +6,8 @@ PAIR_SEPARATOR = "\t"
 
 
 def online_state_key(prefix: str, snapshot_id: str) -> str:
-    """Hash of the online belief since snapshot ``snapshot_id``: ``mu:<model>``, ``var:<model>``,
-    ``n:<model>`` (battles since the snapshot) and ``version`` (votes applied)."""
+    """The online belief since snapshot ``snapshot_id``: a JSON string
+    ``{"v": votes applied, "m": {model: [mean, variance, battles since the snapshot]}}``."""
     return f"{prefix}:matchmaker:online:{snapshot_id}"
 
 

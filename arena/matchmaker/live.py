@@ -8,8 +8,8 @@ State that matters is in Redis, so any number of web processes choose from the s
   ``snapshot_ttl`` seconds;
 - the online belief since that snapshot (``keys.online_state_key``): per-model mean, variance
   and battle count, moved by every recorded vote in one Lua script (atomic, so concurrent
-  votes from several processes are all applied). A new snapshot starts a new hash: its fit
-  already contains the votes, and the old hash expires;
+  votes from several processes are all applied). A new snapshot starts a new key: its fit
+  already contains the votes, and the old key expires;
 - operator exclusions and pins, and per-pair battle counts (ci-reduction).
 
 ``choose`` reads the small per-model hashes in one pipelined round trip and builds the
@@ -18,6 +18,7 @@ selection distribution (arena.matchmaker.policy, the same code the simulator mea
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
@@ -44,26 +45,36 @@ from leaderboard.snapshot import Snapshot
 
 ONLINE_STATE_TTL = 7 * 24 * 3600
 
-# The same Kalman step as state.online_pair_update, applied atomically inside Redis.
-# KEYS[1]: online hash. ARGV: ttl, m, min_variance, then m x (name, prior mean, prior variance),
-# then (winner position, loser position, winner score) triples, positions 1-based into the names.
+# The same Kalman step as state.online_pair_update, applied atomically inside Redis, plus the
+# per-pair battle counts, in one round trip. The online belief is one JSON string
+# {"v": votes applied, "m": {model: [mean, variance, battles]}} so a choice reads it with one GET
+# and one json.loads (a hash of 3 fields per model took milliseconds to parse in Python).
+# KEYS: online belief, pair battles. ARGV: ttl, m, min_variance, then m x (name, prior mean,
+# prior variance), then (winner, loser, winner score) triples (1-based positions into the names),
+# then the pair-battle fields.
 _ONLINE_UPDATE = """
-local key = KEYS[1]
 local ttl = tonumber(ARGV[1])
 local m = tonumber(ARGV[2])
 local min_var = tonumber(ARGV[3])
+local raw = redis.call('GET', KEYS[1])
+local belief = raw and cjson.decode(raw) or {v = 0, m = {}}
+if type(belief.m) ~= 'table' or next(belief.m) == nil then belief.m = {} end
 local names, mu, var = {}, {}, {}
 for i = 1, m do
   local base = 3 + 3 * (i - 1)
   local name = ARGV[base + 1]
   names[i] = name
-  local stored_mu = redis.call('HGET', key, 'mu:' .. name)
-  local stored_var = redis.call('HGET', key, 'var:' .. name)
-  mu[i] = stored_mu and tonumber(stored_mu) or tonumber(ARGV[base + 2])
-  var[i] = stored_var and tonumber(stored_var) or tonumber(ARGV[base + 3])
+  local stored = belief.m[name]
+  if stored then
+    mu[i], var[i] = stored[1], stored[2]
+  else
+    mu[i], var[i] = tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3])
+  end
 end
 local p = 4 + 3 * m
-while p + 2 <= #ARGV do
+local n_steps = tonumber(ARGV[p])
+p = p + 1
+for step = 1, n_steps do
   local w, l, score = tonumber(ARGV[p]), tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
   local var_w, var_l = var[w], var[l]
   local spread = var_w + var_l
@@ -79,13 +90,18 @@ while p + 2 <= #ARGV do
   p = p + 3
 end
 for i = 1, m do
-  redis.call('HSET', key, 'mu:' .. names[i], string.format('%.17g', mu[i]),
-             'var:' .. names[i], string.format('%.17g', var[i]))
-  redis.call('HINCRBY', key, 'n:' .. names[i], 1)
+  local stored = belief.m[names[i]]
+  local battles = stored and stored[3] or 0
+  belief.m[names[i]] = {mu[i], var[i], battles + 1}
 end
-redis.call('HINCRBY', key, 'version', 1)
-redis.call('EXPIRE', key, ttl)
-return 1
+belief.v = belief.v + 1
+cjson.encode_number_precision(14)
+redis.call('SET', KEYS[1], cjson.encode(belief), 'EX', ttl)
+while p <= #ARGV do
+  redis.call('HINCRBY', KEYS[2], ARGV[p], 1)
+  p = p + 1
+end
+return belief.v
 """
 
 
@@ -124,8 +140,10 @@ class LiveMatchmaker:
         self._snapshot_loaded_at = -math.inf
         self._pair_counts: dict[tuple[str, str], float] = {}
         self._pair_counts_loaded_at = -math.inf
-        self._memory_online: dict[str, float] = {}  # only without Redis
+        self._memory_online: dict[str, list[float]] = {}  # only without Redis: model -> [mean, var, battles]
         self._weights_cache = None  # (snapshot id + names, mean, variance, active weights)
+        self._restricted_cache = None  # (snapshot id + names, snapshot belief over them)
+        self._pair_matrix_cache = None  # (names, battles per pair)
         self._pubsub = None
         if redis_client is not None:
             self._update_script = redis_client.register_script(_ONLINE_UPDATE)
@@ -174,25 +192,38 @@ class LiveMatchmaker:
             raw = self.redis.get(snapshot_key(self.prefix))
             self._install(Snapshot.model_validate_json(raw) if raw else None)
 
-    def _read_shared(self) -> tuple[dict[str, float], set[str], dict[tuple[str, ...], float]]:
+    def _read_shared(self) -> tuple[dict[str, list[float]], set[str], dict[tuple[str, ...], float]]:
         """Online belief, exclusions and pins: one round trip."""
         if self.redis is None:
             return dict(self._memory_online), set(), {}
         pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(online_state_key(self.prefix, self._snapshot_id))
+        pipe.get(online_state_key(self.prefix, self._snapshot_id))
         pipe.smembers(excluded_models_key(self.prefix))
         pipe.hgetall(pins_key(self.prefix))
         online_raw, excluded_raw, pins_raw = pipe.execute()
-        online = {_text(k): float(v) for k, v in online_raw.items()}
+        online = json.loads(online_raw)["m"] if online_raw else {}
+        if not isinstance(online, dict):  # cjson writes an empty object as []
+            online = {}
         pins = {tuple(_text(k).split("\t")): float(v) for k, v in pins_raw.items()}
         return online, {_text(m) for m in excluded_raw}, pins
 
-    def _pair_battles(self) -> dict[tuple[str, str], float]:
-        if self.redis is not None and time.monotonic() - self._pair_counts_loaded_at > self.pair_counts_ttl:
+    def _pair_battles(self, names: Sequence[str]) -> np.ndarray:
+        """Battles per pair of ``names`` (ci-reduction), re-read after ``pair_counts_ttl``."""
+        now = time.monotonic()
+        if self.redis is not None and now - self._pair_counts_loaded_at > self.pair_counts_ttl:
             raw = self.redis.hgetall(pair_battles_key(self.prefix))
             self._pair_counts = {tuple(_text(k).split("\t")): float(v) for k, v in raw.items()}
-            self._pair_counts_loaded_at = time.monotonic()
-        return self._pair_counts
+            self._pair_counts_loaded_at = now
+            self._pair_matrix_cache = None
+        key = tuple(names)
+        if self.redis is None or self._pair_matrix_cache is None or self._pair_matrix_cache[0] != key:
+            index = {name: i for i, name in enumerate(names)}
+            matrix = np.zeros((len(names), len(names)))
+            for (a, b), count in self._pair_counts.items():
+                if a in index and b in index:
+                    matrix[index[a], index[b]] = matrix[index[b], index[a]] = count
+            self._pair_matrix_cache = (key, matrix)
+        return self._pair_matrix_cache[1]
 
     def belief(self, names: Sequence[str]) -> RatingState:
         """The current belief over ``names``: snapshot, then the online updates since it."""
@@ -201,22 +232,27 @@ class LiveMatchmaker:
             online, _, _ = self._read_shared()
             return self._belief(names, online)
 
-    def _belief(self, names: Sequence[str], online: dict[str, float]) -> RatingState:
-        base = self._snapshot_state or RatingState.prior([])
-        state = base.restricted(names)
+    def _snapshot_belief(self, names: Sequence[str]) -> RatingState:
+        """The snapshot's belief over ``names`` (cached: it changes only with the snapshot)."""
+        key = (self._snapshot_id, tuple(names))
+        if self._restricted_cache is None or self._restricted_cache[0] != key:
+            base = self._snapshot_state or RatingState.prior([])
+            self._restricted_cache = (key, base.restricted(names))
+        cached = self._restricted_cache[1]
+        return RatingState(cached.models, cached.mean.copy(), cached.covariance, cached.votes.copy(),
+                           cached.pair_votes)
+
+    def _belief(self, names: Sequence[str], online: dict[str, list[float]]) -> RatingState:
+        state = self._snapshot_belief(names)
         variance = state.variance
         for i, name in enumerate(names):
-            if f"mu:{name}" in online:
-                state.mean[i] = online[f"mu:{name}"]
-                variance[i] = online[f"var:{name}"]
-            state.votes[i] += online.get(f"n:{name}", 0.0)
+            stored = online.get(name)
+            if stored is not None:
+                state.mean[i], variance[i] = stored[0], stored[1]
+                state.votes[i] += stored[2]
         state.covariance = rescaled_covariance(state.covariance, variance)
         if self.strategy == "ci-reduction":
-            counts = self._pair_battles()
-            for i, a in enumerate(names):
-                for j in range(i + 1, len(names)):
-                    count = counts.get(tuple(sorted((a, names[j]))), 0.0)
-                    state.pair_votes[i, j] = state.pair_votes[j, i] = count
+            state.pair_votes = self._pair_battles(names)
         return state
 
     # -- choosing -------------------------------------------------------------------------
@@ -271,32 +307,34 @@ class LiveMatchmaker:
             self._refresh_snapshot()
             base = self._snapshot_state or RatingState.prior([])
             prior = base.restricted(flat)
-            position = {name: i for i, name in enumerate(flat)}
-            index_ranking = [[position[m] for m in group] for group in ranking]
+            snapshot_id = self._snapshot_id
             if self.redis is None:
-                mean = np.array([self._memory_online.get(f"mu:{m}", prior.mean[i]) for i, m in enumerate(flat)])
-                variance = np.array([self._memory_online.get(f"var:{m}", prior.covariance[i, i])
-                                     for i, m in enumerate(flat)])
-                online_ranking_update(mean, variance, index_ranking)
-                for i, m in enumerate(flat):
-                    self._memory_online[f"mu:{m}"] = float(mean[i])
-                    self._memory_online[f"var:{m}"] = float(variance[i])
-                    self._memory_online[f"n:{m}"] = self._memory_online.get(f"n:{m}", 0.0) + 1
-                    for other in flat[i + 1 :]:
-                        pair = tuple(sorted((m, other)))
-                        self._pair_counts[pair] = self._pair_counts.get(pair, 0.0) + 1
+                self._record_in_memory(flat, ranking, prior)
                 return
-            args: list = [ONLINE_STATE_TTL, len(flat), MIN_VARIANCE]
-            for i, m in enumerate(flat):
-                args += [m, repr(float(prior.mean[i])), repr(float(prior.covariance[i, i]))]
-            for w, l, score in ranking_pair_steps(index_ranking):
-                args += [w + 1, l + 1, score]
-            pipe = self.redis.pipeline(transaction=False)
-            self._update_script(keys=[online_state_key(self.prefix, self._snapshot_id)], args=args, client=pipe)
-            for i, m in enumerate(flat):
-                for other in flat[i + 1 :]:
-                    pipe.hincrby(pair_battles_key(self.prefix), pair_field((m, other)), 1)
-            pipe.execute()
+        position = {name: i for i, name in enumerate(flat)}
+        steps = ranking_pair_steps([[position[m] for m in group] for group in ranking])
+        args: list = [ONLINE_STATE_TTL, len(flat), MIN_VARIANCE]
+        for i, m in enumerate(flat):
+            args += [m, repr(float(prior.mean[i])), repr(float(prior.covariance[i, i]))]
+        args.append(len(steps))
+        for w, l, score in steps:
+            args += [w + 1, l + 1, score]
+        args += [pair_field((m, other)) for i, m in enumerate(flat) for other in flat[i + 1 :]]
+        self._update_script(keys=[online_state_key(self.prefix, snapshot_id), pair_battles_key(self.prefix)],
+                            args=args)
+
+    def _record_in_memory(self, flat: list[str], ranking, prior: RatingState) -> None:
+        position = {name: i for i, name in enumerate(flat)}
+        stored = [self._memory_online.get(m) for m in flat]
+        mean = np.array([s[0] if s else prior.mean[i] for i, s in enumerate(stored)])
+        variance = np.array([s[1] if s else prior.covariance[i, i] for i, s in enumerate(stored)])
+        online_ranking_update(mean, variance, [[position[m] for m in group] for group in ranking])
+        for i, m in enumerate(flat):
+            battles = stored[i][2] if stored[i] else 0.0
+            self._memory_online[m] = [float(mean[i]), float(variance[i]), battles + 1]
+            for other in flat[i + 1 :]:
+                pair = tuple(sorted((m, other)))
+                self._pair_counts[pair] = self._pair_counts.get(pair, 0.0) + 1
 
     def record_outcome(self, model_a: str, model_b: str, outcome: str) -> None:
         """A pairwise vote with an LMArena outcome string."""
