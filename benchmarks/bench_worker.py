@@ -113,8 +113,8 @@ def bench_refit_and_startup(client: redis.Redis, work: Path, sizes: list[int]) -
         prefix = f"startup{n_votes}"
         xadd_all(client, votes, prefix)
         started = time.perf_counter()
-        archive = VoteArchive(archive_path(data_dir))
-        tally = VoteTally.from_events(archive)
+        tally = VoteTally()
+        archive = VoteArchive(archive_path(data_dir), on_event=tally.add)
         rebuilt = time.perf_counter() - started
         archive.close()
         worker = VoteWorker(client, data_dir, prefix=prefix)

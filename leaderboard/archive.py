@@ -24,7 +24,7 @@ import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -63,12 +63,13 @@ class VoteArchive:
     """Append-only JSON-lines file of :class:`~leaderboard.events.VoteEvent`, idempotent on vote id.
 
     Opening scans the file once (validating every line, repairing a torn tail) and keeps the set
-    of archived vote ids in :attr:`ids`. Use :meth:`append` / :meth:`extend` to add votes,
+    of archived vote ids in :attr:`ids`; ``on_event`` (optional) sees every archived vote during
+    that scan, so a caller can rebuild its state without reading the file twice. Use :meth:`append` / :meth:`extend` to add votes,
     :meth:`load` or iteration to read them back in archive order. Close with :meth:`close` or use
     as a context manager.
     """
 
-    def __init__(self, path: Path, *, read_only: bool = False):
+    def __init__(self, path: Path, *, read_only: bool = False, on_event: Callable[[VoteEvent], None] | None = None):
         self.path = Path(path)
         self.read_only = read_only
         self.ids: set[str] = set()
@@ -94,6 +95,8 @@ class VoteArchive:
         try:
             for _line_number, event in self._scan(repair=not read_only):
                 self.ids.add(event.vote_id)
+                if on_event is not None:
+                    on_event(event)
         except BaseException:
             self.close()
             raise

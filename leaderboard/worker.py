@@ -292,6 +292,10 @@ class RefitLease:
 # The worker
 
 
+class LeaseLostError(RuntimeError):
+    """Another worker holds the refit lease now; this one must stop consuming."""
+
+
 @dataclass
 class WorkerStats:
     counted: int = 0  # new votes archived and counted
@@ -346,6 +350,7 @@ class VoteWorker:
         self._last_refit = -math.inf
         self._refit_wait = refit_interval
         self._last_theta: dict[str, float] | None = None
+        self._lease_active = False  # run_forever holds the lease; process_once alone does not need it
 
     # -- start-up ------------------------------------------------------------------------------
 
@@ -355,9 +360,15 @@ class VoteWorker:
         Idempotent: each step runs once, and a step that failed (Redis down) runs again next time.
         """
         if self._archive is None:
-            archive = VoteArchive(archive_path(self.data_dir))
             started = time.perf_counter()
-            self.tally = VoteTally.from_events(archive)
+            tally = VoteTally()
+
+            def count_archived(event: VoteEvent) -> None:
+                tally.add(event)
+                self._keep_lease()  # a big archive takes a while: don't let the lease lapse meanwhile
+
+            archive = VoteArchive(archive_path(self.data_dir), on_event=count_archived)
+            self.tally = tally
             self._archive = archive
             self._new_votes = True  # publish what the archive holds, even if no vote arrives
             self._own_pending_possible = True
@@ -394,12 +405,19 @@ class VoteWorker:
                 except (TypeError, ValueError, KeyError):
                     continue  # malformed: the consumer that reads it dead-letters it
             added += self._archive_and_count(missing)
+            self._keep_lease()
             if len(entries) < page:
                 break
             cursor = "(" + _text(entries[-1][0])
         if added:
             log.info("caught up %d vote(s) from the stream that this archive lacked (%.2fs)",
                      added, time.perf_counter() - started)
+
+    def _keep_lease(self) -> None:
+        """Inside run_forever: renew the lease (cheap: at most one Redis call per third of its TTL),
+        or stop what we are doing if another worker has it."""
+        if self._lease_active and not self.lease.hold():
+            raise LeaseLostError(f"another worker took the refit lease {self.lease.key}")
 
     def _stop_consuming(self) -> None:
         """Close the archive (releasing its lock) so another worker can take over; state is
@@ -576,7 +594,8 @@ class VoteWorker:
         try:
             while not stop.is_set():
                 try:
-                    if not self.lease.hold():
+                    self._lease_active = self.lease.hold()
+                    if not self._lease_active:
                         if self._archive is not None:
                             log.warning("another worker took the refit lease %s; standing by", self.lease.key)
                             self._stop_consuming()
@@ -612,6 +631,11 @@ class VoteWorker:
                     log.exception("leaderboard worker step failed; retrying in %.1fs", backoff)
                     stop.wait(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_S)
+                except LeaseLostError as error:
+                    log.warning("%s; standing by", error)
+                    self._lease_active = False
+                    self._stop_consuming()
+                    standing_by = True
                 except ArchiveBusyError as error:
                     if not archive_busy_logged:
                         log.warning("%s; retrying", error)
@@ -622,6 +646,7 @@ class VoteWorker:
                     stop.wait(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_S)
         finally:
+            self._lease_active = False
             self.close()
 
 

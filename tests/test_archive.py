@@ -45,7 +45,9 @@ def test_append_load_roundtrip_and_idempotence(tmp_path):
         assert len(archive) == 4
     lines = archive_path(tmp_path).read_bytes().splitlines()
     assert len(lines) == 4
-    reopened = VoteArchive(archive_path(tmp_path))
+    seen = []
+    reopened = VoteArchive(archive_path(tmp_path), on_event=seen.append)
+    assert seen == votes + [fresh]
     assert reopened.ids == {v.vote_id for v in votes} | {fresh.vote_id}
     assert reopened.load() == votes + [fresh]
     reopened.close()

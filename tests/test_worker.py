@@ -229,6 +229,24 @@ def test_crash_after_archiving_before_ack_counts_once(redis_client, tmp_path):
     assert len(ids) == 20 and set(ids) == {v.vote_id for v in votes}
 
 
+def test_crash_mid_write_torn_line_is_repaired_and_the_vote_redelivered(redis_client, tmp_path, caplog):
+    votes = cycle_votes(20)
+    xadd_votes(redis_client, votes)
+    _read_as_crashed_consumer(redis_client, 8)
+    with VoteArchive(archive_path(tmp_path)) as archive:
+        archive.extend(votes[:7])
+    with open(archive_path(tmp_path), "ab") as handle:  # the 8th line was being written
+        handle.write(votes[7].model_dump_json().encode()[:50])
+    time.sleep(0.02)
+    with caplog.at_level(logging.WARNING, logger="leaderboard.archive"):
+        fresh = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
+        drain(fresh)
+    assert "line 8 is incomplete" in caplog.text
+    assert fresh.stats.duplicates == 7 and fresh.tally.rated == 20
+    ids = archived_ids(tmp_path)
+    assert len(ids) == 20 and set(ids) == {v.vote_id for v in votes}
+
+
 class SimulatedCrash(BaseException):
     """Stands for the process dying: not an Exception, so nothing on the way catches it."""
 
@@ -403,6 +421,28 @@ def test_one_worker_holds_the_lease_and_a_standby_takes_over(redis_client, tmp_p
         thread_second.join(timeout=10)
     assert len(archived_ids(tmp_path / "one")) == 12
     assert sorted(archived_ids(tmp_path / "two")) == sorted(v.vote_id for v in early + late)
+
+
+def test_holder_that_loses_its_lease_stops_consuming_until_it_wins_it_back(redis_client, tmp_path, caplog):
+    worker = VoteWorker(redis_client, tmp_path, consumer="one", refit_interval=0.05, lease_ttl_ms=300)
+    stop, thread = _run_in_thread(worker)
+    try:
+        with caplog.at_level(logging.INFO, logger="leaderboard.worker"):
+            xadd_votes(redis_client, cycle_votes(12))
+            wait_for(lambda: worker.tally.rated == 12)
+            # the lease lapsed (say the process was paused) and another worker took it
+            redis_client.set(worker_lock_key("arena"), "intruder", px=60_000)
+            wait_for(lambda: worker._archive is None)
+            xadd_votes(redis_client, cycle_votes(6))
+            time.sleep(0.3)
+            assert worker.stats.counted == 12  # on standby: the new votes wait in the stream
+            redis_client.delete(worker_lock_key("arena"))  # the other worker went away
+            wait_for(lambda: worker.last_snapshot is not None and worker.last_snapshot.total_votes == 18)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert "another worker took the refit lease" in caplog.text
+    assert len(archived_ids(tmp_path)) == 18
 
 
 def test_main_with_unreachable_redis_exits_2_with_one_line(tmp_path, capsys):
