@@ -217,3 +217,29 @@ def test_bad_input_gets_clear_errors():
         build_matchmaker("uniform").choose(["a", "a", "b"], 2)
     with pytest.raises(ValueError, match="exactly once"):
         build_matchmaker("active").record_vote(["a", "b"], [["a"], ["c"]])
+
+
+def test_choose_end_to_end_frequencies_match_recorded_probabilities():
+    """Through the public choose(): a fixed snapshot, no votes in between."""
+    from arena.matchmaker.live import LiveMatchmaker
+    from leaderboard.snapshot import Snapshot
+
+    names = ["a", "b", "c", "d", "e"]
+    matchmaker = LiveMatchmaker("active")
+    matchmaker.set_snapshot(Snapshot(generated_at=1.0, total_votes=100, method="test", rows=[], models=names,
+                                     theta=[0.5, 0.45, 0.0, -0.6, -0.62],
+                                     covariance=np.diag([0.05, 0.08, 0.02, 0.1, 0.01]).tolist()))
+    rng = np.random.default_rng(9)
+    counts, recorded = {}, {}
+    draws = 4000
+    for _ in range(draws):
+        selection = matchmaker.choose(names, 2, rng)
+        pair = frozenset(selection.models)
+        counts[pair] = counts.get(pair, 0) + 1
+        assert recorded.setdefault(pair, selection.probability) == pytest.approx(selection.probability)
+    pairs = [frozenset(p) for p in itertools.combinations(names, 2)]
+    assert sum(recorded.values()) == pytest.approx(1.0, abs=0.02)  # nearly every pair was drawn
+    expected = np.array([recorded.get(p, 0.0) for p in pairs]) * draws
+    observed = np.array([counts.get(p, 0) for p in pairs])
+    keep = expected >= 5
+    assert chisquare(observed[keep], expected[keep] * observed[keep].sum() / expected[keep].sum()).pvalue > 1e-3
