@@ -200,3 +200,18 @@ def test_aggregation_keeps_weights_and_squared_weights_per_outcome():
     assert arrays.count.tolist() == [[1, 1, 1]]
     assert arrays.weight.tolist() == [[0.5, 2.0, 3.0]]
     assert arrays.weight_sq.tolist() == [[0.25, 4.0, 9.0]]
+
+
+def test_fast_and_line_by_line_archive_readers_agree(tmp_path):
+    from leaderboard.loading import _read_archive_columnar, _read_archive_lines
+
+    events = [make_event(k, ["a", "b"] if k % 3 else ["c", "a"], ["model_a", "tie", "model_b"][k % 3],
+                         categories=["x"] if k % 2 else []) for k in range(30)]
+    events.append(make_event(99, ["a", "b", "c"], ranking=[["b"], ["a"], ["c"]], mode="kwise"))
+    path = tmp_path / "votes.jsonl"
+    path.write_text("".join(event.model_dump_json() + "\n" for event in events + events[:5]))  # 5 duplicates
+    fast_pairs, fast_kwise = _read_archive_columnar(path)
+    slow_pairs, slow_kwise = _read_archive_lines(path)
+    assert len(fast_pairs) == 30 and len(fast_kwise) == 1
+    pd.testing.assert_frame_equal(fast_pairs[slow_pairs.columns].astype(object), slow_pairs.astype(object))
+    assert fast_kwise["ranking"].tolist() == slow_kwise["ranking"].tolist() == [[["b"], ["a"], ["c"]]]
