@@ -134,6 +134,9 @@ class ArenaStack:
 
 def serve(settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The HTTP clients log one line per model request at INFO: noise, and it names endpoint hosts.
+    for noisy in ("httpx", "httpx2", "httpcore", "openai", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     print("Arena settings:\n" + settings.describe(), flush=True)
     stack = ArenaStack(settings)
     try:

@@ -202,7 +202,8 @@ def test_twenty_battles_stream_at_once(slow_stack):
     latest_start = max(begin for begin, _ in spans)
     earliest_end = min(end for _, end in spans)
     assert latest_start < earliest_end, "some battle only started after another had finished"
-    assert twenty < 4 * one, f"20 concurrent battles took {twenty:.2f}s vs {one:.2f}s for one"
+    # Serialised they would take ~20x one battle; allow generous slack for a loaded 2-core machine.
+    assert twenty < 8 * one, f"20 concurrent battles took {twenty:.2f}s vs {one:.2f}s for one"
 
 
 def test_redis_outage_gives_a_clear_503(tmp_path):
