@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from arena.battles import BattleError, battle_result
+from arena.battles import Battle, BattleError, TurnProgress, battle_result
 from arena.identity import new_session_id
 from arena.web.context import ArenaContext, client_address, get_context
 
@@ -57,6 +57,13 @@ def _session(request: Request, header: str | None) -> str | None:
     return header or request.cookies.get(SESSION_COOKIE)
 
 
+def _battle_response(battle: Battle, session: str, turn: int, progress: TurnProgress) -> BattleResponse:
+    return BattleResponse(
+        battle_id=battle.battle_id, session=session, turn=turn, votable=not any(progress.failed),
+        answers=[Answer(label=label, text=text) for label, text in zip(battle.labels, progress.answers)],
+    )
+
+
 def _as_http(error: BattleError) -> HTTPException:
     return HTTPException(status_code=error.status, detail=str(error))
 
@@ -82,10 +89,7 @@ async def create_battle(body: BattleRequest, request: Request, response: Respons
     except BattleError as error:
         raise _as_http(error) from error
     response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="lax")
-    return BattleResponse(
-        battle_id=battle.battle_id, session=session, turn=1, votable=not any(progress.failed),
-        answers=[Answer(label=label, text=text) for label, text in zip(battle.labels, progress.answers)],
-    )
+    return _battle_response(battle, session, 1, progress)
 
 
 @router.post("/api/battles/{battle_id}/turns", response_model=BattleResponse)
@@ -98,10 +102,7 @@ async def continue_battle(battle_id: str, body: TurnRequest, request: Request,
         battle, _ = await context.battles.load(battle_id, session)
     except BattleError as error:
         raise _as_http(error) from error
-    return BattleResponse(
-        battle_id=battle_id, session=session, turn=len(battle.turns), votable=not any(progress.failed),
-        answers=[Answer(label=label, text=text) for label, text in zip(battle.labels, progress.answers)],
-    )
+    return _battle_response(battle, session, len(battle.turns), progress)
 
 
 @router.post("/api/battles/{battle_id}/vote", response_model=VoteResponse)
