@@ -180,10 +180,19 @@ def _fit_style_control(votes, weights, args, ci, anchor) -> dict:
     if ci == "none":
         lower, upper = rating.copy(), rating.copy()
     votes_per_model = np.asarray([result["votes"][m] for m in models]) if isinstance(result["votes"], dict) else np.asarray(result["votes"])
+    rows = rows_from_arrays(models, rating, lower, upper, votes_per_model)
+    rank_change = dict(result.get("rank_change", {}))
+    for row in rows:
+        # Positive: the model ranks better once style is controlled for; negative: it drops.
+        row["rank_change"] = int(rank_change.get(row["model"], 0))
+    standard_errors = dict(result.get("beta_se", {}))
     return {
-        "models": rows_from_arrays(models, rating, lower, upper, votes_per_model),
+        "models": rows,
         "method": "bradley-terry+style-control",
-        "settings": {"style_coefficients": {k: float(v) for k, v in dict(result.get("beta", {})).items()}},
+        "settings": {
+            "style_coefficients": {k: float(v) for k, v in dict(result.get("beta", {})).items()},
+            "style_coefficient_se": {k: float(v) for k, v in standard_errors.items()},
+        },
     }
 
 
@@ -250,4 +259,12 @@ def format_table(document: dict) -> str:
         rank = f"{row['rank']}" if row["rank"] == row["rank_lower"] else f"{row['rank']}-{row['rank_lower']}"
         lines.append(f"{rank:>4}  {row['model']:<{name_width}}  {row['rating']:7.1f}  {interval:>17}  {row['votes']:8d}")
     lines.append(f"{document.get('n_votes', 0)} votes, {document.get('method', '')}")
+    coefficients = document.get("settings", {}).get("style_coefficients")
+    if coefficients:
+        errors = document["settings"].get("style_coefficient_se", {})
+        lines.append("style coefficients (nats per standard deviation): " + ", ".join(
+            f"{name} {value:+.3f}" + (f" ± {1.96 * errors[name]:.3f}" if name in errors else "")
+            for name, value in coefficients.items()))
+        moved = [f"{row['model']} {row['rank_change']:+d}" for row in rows if row.get("rank_change")]
+        lines.append("rank change under style control: " + (", ".join(moved) if moved else "none"))
     return "\n".join(lines)
