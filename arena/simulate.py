@@ -37,14 +37,14 @@ import sys
 import time
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
 from scipy.stats import kendalltau
 
 from arena.matchmaker.policy import STRATEGIES, StrategyOptions, selection_distribution
-from arena.matchmaker.state import RatingState, centred_covariance, online_ranking_update, rescaled_covariance
+from arena.matchmaker.state import PRIOR_SD_NATS, RatingState, centred_covariance, online_ranking_update, rescaled_covariance
 from leaderboard.bradley_terry import bradley_terry, bt_information, constrained_inverse
 from leaderboard.elo import OnlineElo
 from leaderboard.plackett_luce import plackett_luce, plackett_luce_covariance
@@ -193,9 +193,19 @@ class EngineFit:
             info = bt_information(theta, pair_i, pair_j, totals[pair_i, pair_j], FIT_ALPHA)
             covariance = constrained_inverse(info, alpha=FIT_ALPHA)
         else:
+            # Models not yet in any ranking (the newcomer at its arrival) are left out of the fit
+            # and given the prior; the Plackett-Luce fitter refuses items it has no data on.
             rankings = np.array(self.rankings, dtype=int)
-            theta = plackett_luce(n_present, rankings, alpha=FIT_ALPHA, initial_params=start)
-            covariance = plackett_luce_covariance(n_present, rankings, theta, kind="fisher", alpha=FIT_ALPHA)
+            seen = np.unique(rankings)
+            local = np.full(n_present, -1)
+            local[seen] = np.arange(len(seen))
+            local_start = None if start is None else start[seen]
+            seen_theta = plackett_luce(len(seen), local[rankings], alpha=FIT_ALPHA, initial_params=local_start)
+            seen_cov = plackett_luce_covariance(len(seen), local[rankings], seen_theta, kind="fisher", alpha=FIT_ALPHA)
+            theta = np.zeros(n_present)
+            covariance = np.eye(n_present) * PRIOR_SD_NATS**2
+            theta[seen] = seen_theta
+            covariance[np.ix_(seen, seen)] = seen_cov
         self.theta = theta
         return theta, centred_covariance(covariance)
 
@@ -372,9 +382,48 @@ def _run_packed(args):
     return run_one(*args)
 
 
+def _run_key(strategy: str, k: int, seed: int, config: SimConfig) -> str:
+    return json.dumps([strategy, k, seed, repr(config)])
+
+
 def simulate(strategies: Sequence[str], ks: Sequence[int], seeds: Sequence[int], config: SimConfig,
-             jobs: int = 1, progress=None) -> list[RunResult]:
-    tasks = [(s, k, seed, config) for k in ks for s in strategies for seed in seeds]
+             jobs: int = 1, progress=None, runs_file: str | None = None) -> list[RunResult]:
+    """All runs; with ``runs_file`` (JSON lines) finished runs are saved as they finish and runs
+    already saved there with the same configuration are not run again (resume after a stop)."""
+    # seed-major order, so a run stopped part-way leaves whole seeds for every strategy and K
+    tasks = [(s, k, seed, config) for seed in seeds for k in ks for s in strategies]
+    if runs_file:
+        done = _load_runs(runs_file)
+        cached = {key: done[key] for key in (_run_key(*task) for task in tasks) if key in done}
+        todo = [task for task in tasks if _run_key(*task) not in cached]
+        with open(runs_file, "a") as handle:
+            def saving(result: RunResult) -> None:
+                handle.write(json.dumps({"key": _run_key(result.strategy, result.k, result.seed, config),
+                                         "run": asdict(result)}) + "\n")
+                handle.flush()
+                if progress:
+                    progress(result)
+
+            fresh = simulate_tasks(todo, jobs, saving)
+        by_key = {**cached, **{_run_key(r.strategy, r.k, r.seed, config): r for r in fresh}}
+        return [by_key[_run_key(*task)] for task in tasks]
+    return simulate_tasks(tasks, jobs, progress)
+
+
+def _load_runs(path: str) -> dict[str, RunResult]:
+    runs = {}
+    try:
+        with open(path) as handle:
+            for line in handle:
+                if line.strip():
+                    record = json.loads(line)
+                    runs[record["key"]] = RunResult(**record["run"])
+    except FileNotFoundError:
+        pass
+    return runs
+
+
+def simulate_tasks(tasks, jobs: int = 1, progress=None) -> list[RunResult]:
     if jobs <= 1:
         results = []
         for task in tasks:
@@ -429,6 +478,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-early-stop", action="store_true")
     parser.add_argument("--jobs", type=int, default=1, help="processes")
     parser.add_argument("--out", help="write results JSON here")
+    parser.add_argument("--runs-file", help="JSON lines of finished runs: saved as they finish, reused on a re-run")
     parser.add_argument("--plot", help="write a PNG of tau and rank error over votes")
     parser.add_argument("--quiet", action="store_true")
     return parser.parse_args(argv)
@@ -460,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {result.strategy:>12} k={result.k} seed={result.seed}: {result.summary()} "
                   f"({result.votes_run} votes, {result.seconds:.1f}s)", file=sys.stderr, flush=True)
 
-    runs = simulate(strategies, ks, seeds, config, jobs=args.jobs, progress=progress)
+    runs = simulate(strategies, ks, seeds, config, jobs=args.jobs, progress=progress, runs_file=args.runs_file)
     results = summarise(runs)
     header = f"{'strategy':>12} {'k':>2} {'tau90':>8} {'tau95':>8} {'top5':>8} {'place':>8} {'share min/max':>14}"
     print(header)
