@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_matchmaker.py latency            # < 5 ms per choice?
     .venv/bin/python benchmarks/bench_matchmaker.py online             # our update vs openskill (if installed)
-    .venv/bin/python benchmarks/bench_matchmaker.py simulate --jobs 2  # the defaults; ~1 h on 2 busy cores
+    .venv/bin/python benchmarks/bench_matchmaker.py simulate --jobs 2  # the defaults; ~1 h on 2 busy cores, resumable
     .venv/bin/python benchmarks/bench_matchmaker.py ratios benchmarks/results/sim_defaults.json
 
 ``simulate`` runs the simulator at the issue's defaults (50 models, spread 175, 5% noise,
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                               "--k", "2,4", "--strategies",
                               "uniform-elo,uniform,ci-reduction,active,top-k,ucb,simple-rule",
                               "--seeds", str(args.seeds), "--jobs", str(args.jobs), "--quiet",
-                              "--out", args.out, "--plot", str(Path(args.out).with_suffix(".png"))])
+                              "--runs-file", str(Path(args.out).with_suffix(".runs.jsonl")), "--out", args.out, "--plot", str(Path(args.out).with_suffix(".png"))])
         print(f"simulated in {time.perf_counter() - started:.0f} s")
         if code:
             return code
