@@ -80,3 +80,17 @@ def test_cli_rejects_bad_arguments(capsys):
     assert main(["--strategies", "nope", "--votes", "10"]) == 2
     assert "nope" in capsys.readouterr().err
     assert main(["--k", "two"]) == 2
+
+
+def test_runs_file_saves_runs_and_reuses_them(tmp_path):
+    runs_file = tmp_path / "runs.jsonl"
+    args = ["--models", "5", "--votes", "300", "--k", "2", "--strategies", "ucb", "--seeds", "2", "--quiet",
+            "--runs-file", str(runs_file)]
+    assert main(args + ["--out", str(tmp_path / "a.json")]) == 0
+    assert len(runs_file.read_text().splitlines()) == 2
+    assert main(args + ["--out", str(tmp_path / "b.json")]) == 0
+    assert len(runs_file.read_text().splitlines()) == 2  # nothing re-run
+    first = json.loads((tmp_path / "a.json").read_text())["results"]
+    second = json.loads((tmp_path / "b.json").read_text())["results"]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in first] == \
+        [{k: v for k, v in r.items() if k != "seconds"} for r in second]
