@@ -162,7 +162,9 @@ class BattleService:
                 f"a {k}-way battle needs {k} working models but only {len(available)} are available right now; "
                 "try again in a minute"
             )
-        selection = self.matchmaker.choose(available, k)
+        # The matchmaker may read its snapshot and online belief from Redis with a synchronous
+        # client: keep that off the event loop so other voters' streams do not stall.
+        selection = await asyncio.to_thread(self.matchmaker.choose, available, k)
         battle = Battle(
             battle_id=uuid.uuid4().hex,
             session_id=session_id,
@@ -275,7 +277,20 @@ class BattleService:
         )).decode()
         if verdict != "ok":
             raise _state_error(battle_id, verdict)
+        await self._teach_matchmaker(event)
         return VoteReceipt(vote_id=event.vote_id, models=battle.models, outcome=event.outcome, ranking=event.ranking)
+
+    async def _teach_matchmaker(self, event: VoteEvent) -> None:
+        """Feed an accepted vote to the matchmaker's online belief, so the next choices use it
+        within seconds instead of waiting for the next refit. The vote is already safe in the
+        stream: a failure here only delays what the matchmaker learns, so it is logged, not raised."""
+        record = getattr(self.matchmaker, "record_event", None)
+        if record is None:
+            return
+        try:
+            await asyncio.to_thread(record, event)
+        except Exception as exc:
+            log.warning("vote %s accepted, but the matchmaker's online update failed: %s", event.vote_id, exc)
 
     def _vote_event(self, battle: Battle, voter_id: str, outcome, ranking) -> VoteEvent:
         if battle.mode == "kwise":

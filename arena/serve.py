@@ -60,7 +60,8 @@ class ArenaStack:
         if settings.demo:
             from arena.demo_server import DemoServer, demo_model_specs
 
-            self.demo_server = DemoServer(token_delay=settings.demo_token_delay).start()
+            self.demo_server = DemoServer(token_delay=settings.demo_token_delay,
+                                          first_token_delay=settings.demo_first_token_delay).start()
             specs.extend(demo_model_specs(self.demo_server.url))
         if settings.models_file:
             specs.extend(load_model_specs(settings.models_file))

@@ -21,6 +21,7 @@ class Settings:
     models_file: Path | None = None       # None: demo endpoints
     demo: bool = True
     demo_token_delay: float = 0.02        # seconds between demo tokens: answers visibly stream
+    demo_first_token_delay: float = 0.0   # seconds before a demo answer starts (to mimic a slow model)
     prefix: str = "arena"                 # Redis key prefix (several arenas can share one Redis)
     matchmaker: str = "active"
     run_worker: bool = True               # run the leaderboard worker in-process
@@ -61,6 +62,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-demo", dest="demo", action="store_false")
     parser.add_argument("--demo-token-delay", type=float, default=float(env.get("ARENA_DEMO_TOKEN_DELAY", "0.02")),
                         help="seconds between demo tokens [ARENA_DEMO_TOKEN_DELAY]")
+    parser.add_argument("--demo-first-token-delay", type=float,
+                        default=float(env.get("ARENA_DEMO_FIRST_TOKEN_DELAY", "0")),
+                        help="seconds before each demo answer starts [ARENA_DEMO_FIRST_TOKEN_DELAY]")
     parser.add_argument("--prefix", default=env.get("ARENA_PREFIX", "arena"), help="Redis key prefix [ARENA_PREFIX]")
     parser.add_argument("--matchmaker", choices=MATCHMAKER_STRATEGIES, default=env.get("ARENA_MATCHMAKER", "active"),
                         help="pair selection strategy [ARENA_MATCHMAKER]")
@@ -84,6 +88,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         models_file=Path(args.models_file) if args.models_file else None,
         demo=demo,
         demo_token_delay=args.demo_token_delay,
+        demo_first_token_delay=args.demo_first_token_delay,
         prefix=args.prefix,
         matchmaker=args.matchmaker,
         run_worker=args.run_worker,
