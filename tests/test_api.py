@@ -231,3 +231,44 @@ def test_redis_outage_gives_a_clear_503(tmp_path):
                 assert "unreachable" in response.json()["detail"] and "nothing was recorded" in response.json()["detail"]
     finally:
         server.stop()
+
+
+@pytest.fixture
+def stack_with_broken_model(redis_url, tmp_path):
+    from arena.redis_server import free_port
+
+    config = tmp_path / "models.yaml"
+    config.write_text(
+        "models:\n"
+        "  - name: broken-model\n"
+        "    provider: openai\n"
+        f"    base_url: http://127.0.0.1:{free_port()}/v1\n"
+        "    model_id: nothing-listens-here\n"
+        "    timeout: 5\n"
+        "    max_retries: 0\n"
+    )
+    settings = arena_settings(redis_url, tmp_path / "data", models_file=config, matchmaker="uniform")
+    with ArenaStack(settings) as stack:
+        yield stack
+
+
+def test_unreachable_endpoint_fails_the_round_without_naming_it(stack_with_broken_model, redis_client):
+    with httpx.Client(base_url=stack_with_broken_model.url, timeout=60) as http:
+        assert http.get("/healthz").json()["models_available"] == 6
+        for _ in range(60):  # uniform pairs among 6 models: the broken one turns up within a few battles
+            battle = new_battle(http, "hello")
+            if not battle["votable"]:
+                break
+        else:
+            pytest.fail("the broken model was never matched")
+        assert "broken-model" not in json.dumps(battle)
+        assert any("failed to answer" in answer["text"] for answer in battle["answers"])
+        refused = cast(http, battle, "model_a")
+        assert refused.status_code == 409 and "failed to answer" in refused.json()["detail"]
+        # The failing model sits out new battles for a while; the others carry on.
+        assert http.get("/healthz").json()["models_available"] == 5
+        models = {m["model"]: m["available"] for m in http.get("/api/models").json()["models"]}
+        assert models["broken-model"] is False
+        for _ in range(10):
+            assert new_battle(http, "hello again")["votable"] is True
+    assert redis_client.xlen(vote_stream_key("arena")) == 0
