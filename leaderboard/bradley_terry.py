@@ -116,7 +116,7 @@ def _newton_direction(info: np.ndarray, gradient: np.ndarray, n_theta: int, alph
         return np.linalg.lstsq(matrix, gradient, rcond=None)[0]
 
 
-def _newton(objective, gradient_and_info, start: np.ndarray, n_theta: int, alpha: float, tol: float, max_iter: int):
+def newton_ascent(objective, gradient_and_info, start: np.ndarray, n_theta: int, alpha: float, tol: float, max_iter: int):
     """Damped Newton ascent on a concave objective; returns (params, gradient, iterations)."""
     params = start.copy()
     value = objective(params)
@@ -170,7 +170,7 @@ def bradley_terry(n_models: int, pair_i: np.ndarray, pair_j: np.ndarray, wins: n
         return (bt_gradient(theta, pair_i, pair_j, wins, totals, alpha),
                 bt_information(theta, pair_i, pair_j, totals, alpha))
 
-    theta, gradient, iterations = _newton(objective, gradient_and_info, start, n_models, alpha, tol, max_iter)
+    theta, gradient, iterations = newton_ascent(objective, gradient_and_info, start, n_models, alpha, tol, max_iter)
     return BTSolution(theta=theta, gradient=gradient, iterations=iterations)
 
 
@@ -239,7 +239,7 @@ def davidson(n_models: int, pair_i: np.ndarray, pair_j: np.ndarray, wins_i: np.n
     def gradient_and_info(params):
         return _davidson_parts(params, pair_i, pair_j, wins_i, wins_j, ties, alpha, True)
 
-    params, gradient, iterations = _newton(objective, gradient_and_info, start, n_models, alpha, tol, max_iter)
+    params, gradient, iterations = newton_ascent(objective, gradient_and_info, start, n_models, alpha, tol, max_iter)
     return BTSolution(theta=params[:n_models], gradient=gradient[:n_models], iterations=iterations,
                       log_nu=float(params[n_models]))
 

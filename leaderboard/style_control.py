@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, log_expit
 
-from leaderboard.bradley_terry import _newton, constrained_inverse
+from leaderboard.bradley_terry import constrained_inverse, newton_ascent
 from leaderboard.counts import PairCounts
 from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
 from leaderboard.fit import fit_leaderboard
@@ -146,7 +146,7 @@ def _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, weights, al
         return gradient, info
 
     # theta has no prior (alpha = 0 for its block: mean-zero constraint); beta's prior is in info
-    params, gradient, iterations = _newton(
+    params, gradient, iterations = newton_ascent(
         objective, gradient_and_info, np.zeros(n_models + n_features), n_models, 0.0,
         1e-10 * max(total_weight, 1.0), 100)
     return params, gradient, iterations
