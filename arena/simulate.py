@@ -448,9 +448,14 @@ def plot(runs: list[RunResult], path: str) -> None:
 
     curves = rank_error_curves(runs)
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    palette = plt.get_cmap("tab10")
+    # one colour per strategy, one line style per K (curves end where the first seed stopped early)
     for label, curve in curves.items():
-        axes[0].plot(curve["votes"], curve["tau"], label=label)
-        axes[1].plot(curve["votes"], curve["rank_mse"], label=label)
+        strategy, k_label = label.split("/")
+        style = {"color": palette(SIM_STRATEGIES.index(strategy) % 10),
+                 "linestyle": "-" if k_label == "k=2" else "--"}
+        axes[0].plot(curve["votes"], curve["tau"], label=label, **style)
+        axes[1].plot(curve["votes"], curve["rank_mse"], label=label, **style)
     axes[0].axhline(0.9, color="grey", lw=0.5)
     axes[0].axhline(0.95, color="grey", lw=0.5)
     axes[0].set(xscale="log", xlabel="votes", ylabel="Kendall tau with the truth (median over seeds)")
