@@ -27,6 +27,10 @@ class DisconnectedGraphError(ValueError):
             "Collect votes between the groups, or fit each group separately (e.g. --where)."
         )
 
+    def __reduce__(self):
+        # Rebuild from the components, not the message, when sent between processes.
+        return (type(self), (self.components,))
+
 
 class NoMaximumLikelihoodError(ValueError):
     """The MLE does not exist (infinite ratings). ``models`` names the models concerned."""
@@ -34,6 +38,9 @@ class NoMaximumLikelihoodError(ValueError):
     def __init__(self, message: str, models: list[str]):
         self.models = models
         super().__init__(message)
+
+    def __reduce__(self):
+        return (type(self), (self.args[0], self.models))
 
 
 def components(n_models: int, pair_i: np.ndarray, pair_j: np.ndarray, *, strong_edges: tuple | None = None):

@@ -226,3 +226,16 @@ def test_an_undefeated_model_with_a_tie_has_a_finite_rating():
     fit = fit_leaderboard(PairCounts.from_frame(frame))
     # a scores 1.5 of 2: P(a beats b) = 3/4, so theta_a - theta_b = log 3
     assert fit.theta[0] - fit.theta[1] == pytest.approx(np.log(3.0), abs=1e-10)
+
+
+def test_fit_errors_survive_pickling_between_processes():
+    import pickle
+
+    from leaderboard.graph import DisconnectedGraphError, NoMaximumLikelihoodError
+
+    error = DisconnectedGraphError([["a", "b"], ["c", "d"]])
+    copy = pickle.loads(pickle.dumps(error))
+    assert copy.components == [["a", "b"], ["c", "d"]] and str(copy) == str(error)
+    missing = NoMaximumLikelihoodError("model x never lost", ["x"])
+    copy = pickle.loads(pickle.dumps(missing))
+    assert copy.models == ["x"] and str(copy) == "model x never lost"
