@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gradio as gr
+import redis
 
 from arena.battles import BattleError, BattleService
 from arena.identity import VoterIdentity
@@ -15,6 +16,10 @@ PAIRWISE_BUTTONS = (
     ("🤝  Tie", TIE, "You called it a **tie**."),
     ("👎  Both are bad", TIE_BOTHBAD, "You found **both bad**."),
 )
+
+STORE_DOWN = "⚠️ The arena's store is unreachable right now, so nothing was recorded. Try again in a few seconds."
+# Redis failures become a message on the page, not Gradio's generic "Error" toast.
+STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 FAILED_ROUND = "⚠️ One model failed to answer, so this round cannot be voted on. Start a new round."
 
@@ -129,7 +134,10 @@ class BattleView:
             try:
                 battle = await self.battles.create(session, k=self.k)
             except BattleError as error:
-                yield state, *histories, "", f"⚠️ {error}", *self._controls(False)
+                yield state, *histories, text, f"⚠️ {error}", *self._controls(False)
+                return
+            except STORE_ERRORS:
+                yield state, *histories, text, STORE_DOWN, *self._controls(False)
                 return
             state = {"id": battle.battle_id, "voted": False}
             histories = [[] for _ in histories]
@@ -148,6 +156,9 @@ class BattleView:
         except BattleError as error:
             histories = [h[:-2] for h in histories]
             yield state, *histories, text, f"⚠️ {error}", *self._controls(False)
+        except STORE_ERRORS:
+            histories = [h[:-2] for h in histories]
+            yield state, *histories, text, STORE_DOWN, *self._controls(False)
 
     def _pairwise_handler(self, outcome: str, verdict: str):
         async def handler(state, request: gr.Request):
@@ -171,6 +182,8 @@ class BattleView:
                                               self.identity.voter_id(client_address(request)), **vote)
         except BattleError as error:
             return state, f"⚠️ {error}", *self._controls(False)
+        except STORE_ERRORS:
+            return state, STORE_DOWN, *self._controls(True)
         names = " &nbsp;·&nbsp; ".join(f"**Model {label}:** `{name}`" for label, name in zip(self.labels, receipt.models))
         revealed = f"### {verdict}\n\n{names}\n\nThanks! Send another prompt or press *New round*."
         return {**state, "voted": True}, revealed, *self._controls(False)
