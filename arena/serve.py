@@ -15,6 +15,7 @@ import uvicorn
 
 from arena.battles import BattleService
 from arena.model_config import ModelConfigError, load_model_specs
+from arena.demo_server import DEMO_MODELS, DemoServer, demo_model_specs
 from arena.identity import VoterIdentity, shared_voter_secret
 from arena.redis_server import EmbeddedRedis, RedisUnavailableError, connect
 from arena.settings import Settings
@@ -49,6 +50,11 @@ class ArenaStack:
 
     def prepare(self) -> "ArenaStack":
         settings = self.settings
+        # The model file first: a mistake there should stop us before anything is started.
+        configured = load_model_specs(settings.models_file) if settings.models_file else []
+        if len(configured) + (len(DEMO_MODELS) if settings.demo else 0) < 2:
+            raise ModelConfigError(f"{settings.models_file}: {len(configured)} model(s) configured; "
+                                   "a battle needs at least 2 (add models, or add --demo)")
         if settings.redis_url:
             self.redis_url = settings.redis_url
         else:
@@ -58,15 +64,14 @@ class ArenaStack:
 
         specs = []
         if settings.demo:
-            from arena.demo_server import DemoServer, demo_model_specs
-
             self.demo_server = DemoServer(token_delay=settings.demo_token_delay,
                                           first_token_delay=settings.demo_first_token_delay).start()
             specs.extend(demo_model_specs(self.demo_server.url))
-        if settings.models_file:
-            specs.extend(load_model_specs(settings.models_file))
-        if len(specs) < 2:
-            raise SystemExit(f"arena: {len(specs)} model(s) configured; a battle needs at least 2 (use --demo or --models FILE)")
+        specs.extend(configured)
+        duplicated = sorted({spec.name for spec in specs if sum(other.name == spec.name for other in specs) > 1})
+        if duplicated:
+            raise ModelConfigError(f"{settings.models_file}: model name(s) {duplicated} clash with the demo models; "
+                                   "rename them or start with --no-demo")
 
         from arena.endpoints import EndpointPool
         from arena.matchmaker import build_matchmaker
