@@ -14,7 +14,7 @@ import pandas as pd
 from arena.web.battle_view import BattleView
 from arena.web.context import ArenaContext
 
-LEADERBOARD_COLUMNS = ["Rank", "Model", "Rating", "95% CI", "Rank range", "Votes"]
+LEADERBOARD_COLUMNS = ("Rank", "Model", "Rating", "95% CI", "Rank range", "Votes")
 
 INTRO = """# ⚔️ Arena
 Ask anything. Two anonymous models answer side by side; vote for the better answer and their names are revealed.
@@ -29,7 +29,7 @@ KWAY_SIZE = 4
 
 def leaderboard_frame(snapshot) -> tuple[pd.DataFrame, str]:
     if snapshot is None or not snapshot.rows:
-        return (pd.DataFrame(columns=LEADERBOARD_COLUMNS),
+        return (pd.DataFrame(columns=list(LEADERBOARD_COLUMNS)),
                 "No votes yet: the leaderboard appears a few seconds after the first vote.")
     frame = pd.DataFrame(
         [
@@ -37,7 +37,7 @@ def leaderboard_frame(snapshot) -> tuple[pd.DataFrame, str]:
              f"{row.rank}–{row.rank_lower}" if row.rank_lower != row.rank else str(row.rank), row.votes]
             for row in snapshot.rows
         ],
-        columns=LEADERBOARD_COLUMNS,
+        columns=list(LEADERBOARD_COLUMNS),
     )
     when = datetime.datetime.fromtimestamp(snapshot.generated_at, tz=datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     votes = snapshot.total_votes
@@ -64,7 +64,7 @@ def build_page(context: ArenaContext) -> gr.Blocks:
 
         with gr.Tab("🏆 Leaderboard", id="leaderboard") as leaderboard_tab:
             board_note = gr.Markdown("", elem_id="leaderboard-note")
-            board = gr.Dataframe(headers=LEADERBOARD_COLUMNS, interactive=False, elem_id="leaderboard-table")
+            board = gr.Dataframe(headers=list(LEADERBOARD_COLUMNS), interactive=False, elem_id="leaderboard-table")
             refresh_timer = gr.Timer(3.0)
 
         async def refresh_board():
