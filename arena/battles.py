@@ -20,6 +20,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
 from arena.keys import battle_key, model_failing_key, model_paused_key
+from arena.rate_limit import RateLimiter
 from arena.style import prompt_categories, style_features
 from leaderboard.events import PAIRWISE_OUTCOMES, UnknownOutcomeError, VoteEvent, check_outcome
 from leaderboard.redis_keys import vote_stream_key
@@ -77,6 +78,10 @@ class NoModelsAvailable(BattleError):
     status = 503
 
 
+class RateLimited(BattleError):
+    status = 429
+
+
 class Turn(BaseModel):
     prompt: str
     answers: list[str]
@@ -127,7 +132,7 @@ class BattleService:
 
     def __init__(self, redis_client: aioredis.Redis, endpoints, matchmaker, *, prefix: str = "arena",
                  battle_ttl: int = 24 * 3600, max_prompt_chars: int = 8000, max_turns: int = 8,
-                 progress_interval: float = 0.05):
+                 progress_interval: float = 0.05, battles_per_minute: int = 0):
         self.redis = redis_client
         self.endpoints = endpoints
         self.matchmaker = matchmaker
@@ -136,6 +141,7 @@ class BattleService:
         self.max_prompt_chars = max_prompt_chars
         self.max_turns = max_turns
         self.progress_interval = progress_interval
+        self.battle_limit = RateLimiter(redis_client, prefix, "battles", battles_per_minute)
         self._begin_turn = redis_client.register_script(_BEGIN_TURN)
         self._cast_vote = redis_client.register_script(_CAST_VOTE)
 
@@ -155,7 +161,12 @@ class BattleService:
 
     # -- battles --------------------------------------------------------------------------
 
-    async def create(self, session_id: str, k: int = 2, mode: str | None = None) -> Battle:
+    async def create(self, session_id: str, k: int = 2, mode: str | None = None, voter_id: str | None = None) -> Battle:
+        if voter_id is not None:
+            allowed, retry_after = await self.battle_limit.allow(voter_id)
+            if not allowed:
+                raise RateLimited(f"too many new battles: the limit is {self.battle_limit.limit} a minute; "
+                                  f"try again in {retry_after} s")
         available = await self.available_models()
         if len(available) < k:
             raise NoModelsAvailable(

@@ -82,7 +82,7 @@ class ArenaStack:
         identity = VoterIdentity(shared_voter_secret(sync_redis, settings.prefix, settings.voter_secret))
         battles = BattleService(async_redis, self.endpoints, matchmaker, prefix=settings.prefix,
                                 battle_ttl=settings.battle_ttl, max_prompt_chars=settings.max_prompt_chars,
-                                max_turns=settings.max_turns)
+                                max_turns=settings.max_turns, battles_per_minute=settings.battles_per_minute)
         self.app = create_app(ArenaContext(settings=settings, redis=async_redis, battles=battles, identity=identity))
 
         if settings.run_worker:

@@ -38,7 +38,8 @@ def arena_settings(redis_url: str, data_dir, **overrides):
     from arena.settings import Settings
 
     values = dict(port=free_port(), data_dir=data_dir, redis_url=redis_url, demo=True, demo_token_delay=0.001,
-                  refit_interval=0.3, matchmaker="active", voter_secret="test-secret-0123456789")
+                  refit_interval=0.3, matchmaker="active", voter_secret="test-secret-0123456789",
+                  battles_per_minute=0)
     values.update(overrides)
     return Settings(**values)
 

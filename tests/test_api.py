@@ -272,3 +272,18 @@ def test_unreachable_endpoint_fails_the_round_without_naming_it(stack_with_broke
         for _ in range(10):
             assert new_battle(http, "hello again")["votable"] is True
     assert redis_client.xlen(vote_stream_key("arena")) == 0
+
+
+def test_new_battles_are_rate_limited_per_voter(redis_url, tmp_path):
+    with ArenaStack(arena_settings(redis_url, tmp_path, battles_per_minute=3, run_worker=False)) as stack:
+        with httpx.Client(base_url=stack.url, timeout=30) as http:
+            battles = [new_battle(http, f"question {n}") for n in range(3)]
+            refused = http.post("/api/battles", json={"prompt": "one more"})
+            if refused.status_code == 200:  # the minute turned over between the calls: the next window allows 3 again
+                for n in range(3):
+                    http.post("/api/battles", json={"prompt": f"again {n}"})
+                refused = http.post("/api/battles", json={"prompt": "one more"})
+            assert refused.status_code == 429
+            assert "limit is 3 a minute" in refused.json()["detail"]
+            # Voting on battles already running is not limited.
+            assert cast(http, battles[0], "model_a").status_code == 200

@@ -83,8 +83,9 @@ async def create_battle(body: BattleRequest, request: Request, response: Respons
                         context: Annotated[ArenaContext, Depends(get_context)],
                         session_header: Annotated[str | None, Header(alias=SESSION_HEADER)] = None):
     session = _session(request, session_header) or new_session_id()
+    voter = context.identity.voter_id(client_address(request))
     try:
-        battle = await context.battles.create(session)
+        battle = await context.battles.create(session, voter_id=voter)
         progress = await context.battles.run_turn(battle.battle_id, session, body.prompt)
     except BattleError as error:
         raise _as_http(error) from error

@@ -132,7 +132,8 @@ class BattleView:
         histories = [list(history or []) for history in histories]
         if state is None or state.get("voted"):
             try:
-                battle = await self.battles.create(session, k=self.k)
+                battle = await self.battles.create(session, k=self.k,
+                                                   voter_id=self.identity.voter_id(client_address(request)))
             except BattleError as error:
                 yield state, *histories, text, f"⚠️ {error}", *self._controls(False)
                 return
