@@ -157,3 +157,32 @@ def test_four_way_ranking_in_the_browser(arena_stack, browser, redis_client, tmp
     events = [VoteEvent.model_validate_json(f[b"event"]) for _, f in redis_client.xrange(vote_stream_key("arena"))]
     assert len(events) == 1 and events[0].mode == "kwise"
     assert events[0].ranking == [[shown["B"]], [shown["A"], shown["D"]], [shown["C"]]]
+
+
+@pytest.fixture
+def slow_start_stack(redis_url, tmp_path):
+    from arena.serve import ArenaStack
+    from tests.conftest import arena_settings
+
+    with ArenaStack(arena_settings(redis_url, tmp_path, demo_first_token_delay=1.0, demo_token_delay=0.002)) as stack:
+        yield stack
+
+
+def test_six_voters_in_their_own_browsers_are_answered_at_once(slow_start_stack, browser):
+    """Every answer waits 1 s for its first token: served one after another, six voters would
+    finish at least 5 s apart; the page must not serialise them."""
+    pages = []
+    for _ in range(6):
+        page = browser.new_context().new_page()
+        page.goto(slow_start_stack.url, wait_until="domcontentloaded")
+        page.locator("#prompt textarea").wait_for()
+        pages.append(page)
+    for index, page in enumerate(pages):
+        page.locator("#prompt textarea").fill(f"Voter {index} asks about tides.")
+    for page in pages:
+        page.locator("#send").click()
+    finished = []
+    for page in pages:
+        playwright_sync.expect(page.locator("#vote-model_a")).to_be_enabled(timeout=60_000)
+        finished.append(time.monotonic())
+    assert finished[-1] - finished[0] < 3.0, f"answers finished {finished[-1] - finished[0]:.1f} s apart"

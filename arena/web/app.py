@@ -30,4 +30,4 @@ def create_app(context: ArenaContext) -> FastAPI:
     app.include_router(router)
     app.add_exception_handler(redis.exceptions.ConnectionError, _redis_unavailable)
     app.add_exception_handler(redis.exceptions.TimeoutError, _redis_unavailable)
-    return gr.mount_gradio_app(app, build_page(context), path="/", show_error=True, footer_links=["api"])
+    return gr.mount_gradio_app(app, build_page(context), path="/", show_error=True, footer_links=[])

@@ -21,6 +21,9 @@ STORE_DOWN = "⚠️ The arena's store is unreachable right now, so nothing was 
 # Redis failures become a message on the page, not Gradio's generic "Error" toast.
 STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
+# The page's events are for the page; programs use the JSON API (/api/docs), which has the same rules.
+PAGE_ONLY = {"api_visibility": "private"}
+
 FAILED_ROUND = "⚠️ One model failed to answer, so this round cannot be voted on. Start a new round."
 
 
@@ -112,19 +115,20 @@ class BattleView:
     def _wire(self) -> None:
         stream_outputs = [self.state, *self.chats, self.prompt, self.status, *self.vote_controls]
         for trigger in (self.send.click, self.prompt.submit):
-            trigger(lambda: (gr.update(interactive=False), ""), None, [self.send, self.reveal], queue=False).then(
-                self.on_send, [self.prompt, self.state, *self.chats], stream_outputs,
-            ).then(lambda: gr.update(interactive=True), None, [self.send], queue=False)
+            trigger(lambda: (gr.update(interactive=False), ""), None, [self.send, self.reveal], queue=False,
+                    **PAGE_ONLY).then(
+                self.on_send, [self.prompt, self.state, *self.chats], stream_outputs, **PAGE_ONLY,
+            ).then(lambda: gr.update(interactive=True), None, [self.send], queue=False, **PAGE_ONLY)
 
         vote_outputs = [self.state, self.reveal, *self.vote_controls]
         if self.k == 2:
             for button, (_, outcome, verdict) in zip(self.vote_buttons, PAIRWISE_BUTTONS):
-                button.click(self._pairwise_handler(outcome, verdict), [self.state], vote_outputs)
+                button.click(self._pairwise_handler(outcome, verdict), [self.state], vote_outputs, **PAGE_ONLY)
         else:
-            self.submit_ranking.click(self.on_ranking, [self.state, *self.places], vote_outputs)
+            self.submit_ranking.click(self.on_ranking, [self.state, *self.places], vote_outputs, **PAGE_ONLY)
 
         self.new_round.click(self.clear, None, [self.state, *self.chats, self.prompt, self.reveal, *self.vote_controls],
-                             queue=False)
+                             queue=False, **PAGE_ONLY)
 
     # gr.Request comes first: Gradio injects it by position among the positional parameters.
     async def on_send(self, request: gr.Request, text, state, *histories):

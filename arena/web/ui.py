@@ -11,7 +11,7 @@ import datetime
 import gradio as gr
 import pandas as pd
 
-from arena.web.battle_view import BattleView
+from arena.web.battle_view import PAGE_ONLY, BattleView
 from arena.web.context import ArenaContext
 
 LEADERBOARD_COLUMNS = ("Rank", "Model", "Rating", "95% CI", "Rank range", "Votes")
@@ -70,9 +70,9 @@ def build_page(context: ArenaContext) -> gr.Blocks:
         async def refresh_board():
             return leaderboard_frame(await context.snapshot())
 
-        refresh_timer.tick(refresh_board, None, [board, board_note], show_progress="hidden")
-        leaderboard_tab.select(refresh_board, None, [board, board_note])
-        page.load(refresh_board, None, [board, board_note])
+        refresh_timer.tick(refresh_board, None, [board, board_note], show_progress="hidden", **PAGE_ONLY)
+        leaderboard_tab.select(refresh_board, None, [board, board_note], **PAGE_ONLY)
+        page.load(refresh_board, None, [board, board_note], **PAGE_ONLY)
 
     # Every voter's battle streams at once: lift Gradio's default of one running event per listener.
     page.queue(default_concurrency_limit=None)
