@@ -287,3 +287,52 @@ def test_new_battles_are_rate_limited_per_voter(redis_url, tmp_path):
             assert "limit is 3 a minute" in refused.json()["detail"]
             # Voting on battles already running is not limited.
             assert cast(http, battles[0], "model_a").status_code == 200
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_votes_download_in_lmarena_format_refits_offline(client, tmp_path, fmt):
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    outcomes = ["model_a", "model_b", "tie", "tie (bothbad)"] * 3
+    for outcome in outcomes:
+        assert cast(client, new_battle(client), outcome).status_code == 200
+    response = client.get("/api/votes", params={"format": fmt})
+    assert response.status_code == 200
+    path = tmp_path / f"votes.{fmt}"
+    path.write_text(response.text)
+    frame = pd.read_json(path, lines=True) if fmt == "jsonl" else pd.read_csv(path)
+    assert len(frame) == len(outcomes)
+    assert sorted(frame["winner"]) == sorted(outcomes)
+    assert {"question_id", "model_a", "model_b", "winner", "judge", "tstamp", "conv_metadata"} <= set(frame.columns)
+    refit = subprocess.run([sys.executable, "-m", "leaderboard", "fit", str(path), "--quiet", "--alpha", "0.01",
+                            "--out", str(tmp_path / "board.json")], capture_output=True, text=True, timeout=120)
+    assert refit.returncode == 0, refit.stderr
+    board = json.loads((tmp_path / "board.json").read_text())
+    assert board["n_votes"] == len(outcomes)
+
+
+def test_votes_download_is_empty_but_valid_before_any_vote(client):
+    assert client.get("/api/votes").text == ""
+    assert client.get("/api/votes", params={"format": "csv"}).text.startswith("question_id,model_a,model_b,winner")
+    assert client.get("/api/votes", params={"format": "xml"}).status_code == 422
+
+
+def test_votes_download_pages_through_a_long_stream(client, redis_client):
+    from leaderboard.events import StyleFeatures
+
+    style = [StyleFeatures(tokens=3, headers=0, list_items=0, bold=0)] * 2
+    pipe = redis_client.pipeline()
+    total = 4_321  # more than two pages of 2,000
+    for n in range(total):
+        event = VoteEvent(vote_id=f"{n:032x}", battle_id=f"{n:032x}", mode="anonymous", models=["x", "y"],
+                          outcome=PAIRWISE_OUTCOMES[n % 4], voter_id="v_test", served_at=1.0, voted_at=2.0 + n,
+                          selection_probability=0.5, style=style)
+        pipe.xadd(vote_stream_key("arena"), {"event": event.model_dump_json()})
+    pipe.execute()
+    lines = client.get("/api/votes").text.splitlines()
+    ids = [json.loads(line)["vote_id"] for line in lines]
+    assert len(ids) == total and len(set(ids)) == total
+    assert ids == sorted(ids)  # oldest first

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from arena.web.api import router
+from arena.web.votes_api import router as votes_router
 from arena.web.context import ArenaContext
 from arena.web.ui import build_page
 
@@ -28,6 +29,7 @@ def create_app(context: ArenaContext) -> FastAPI:
                   docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.arena = context
     app.include_router(router)
+    app.include_router(votes_router)
     app.add_exception_handler(redis.exceptions.ConnectionError, _redis_unavailable)
     app.add_exception_handler(redis.exceptions.TimeoutError, _redis_unavailable)
     return gr.mount_gradio_app(app, build_page(context), path="/", show_error=True, footer_links=[])

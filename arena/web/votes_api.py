@@ -1,0 +1,68 @@
+"""Vote download: every accepted pairwise vote in the column layout of LMArena's public data,
+read page by page from the vote stream (so any web process can serve it)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+
+from arena.web.context import ArenaContext, get_context
+from leaderboard.archive import LMARENA_COLUMNS, export_lmarena
+from leaderboard.events import VoteEvent
+from leaderboard.redis_keys import vote_stream_key
+
+router = APIRouter()
+
+PAGE = 2000
+
+
+async def _event_pages(context: ArenaContext) -> AsyncIterator[list[VoteEvent]]:
+    stream = vote_stream_key(context.settings.prefix)
+    after = "-"
+    while True:
+        entries = await context.redis.xrange(stream, min=after, max="+", count=PAGE)
+        if after != "-":
+            entries = entries[1:]  # XRANGE's lower bound is inclusive: drop the entry we ended on
+        if not entries:
+            return
+        events = []
+        for _, fields in entries:
+            try:
+                events.append(VoteEvent.model_validate_json(fields[b"event"]))
+            except (KeyError, ValidationError):
+                continue  # the worker's dead-letter stream keeps such entries with the reason
+        yield events
+        after = entries[-1][0].decode()
+
+
+def _csv_cell(value):
+    return json.dumps(value) if isinstance(value, (dict, list)) else value
+
+
+@router.get("/api/votes")
+async def download_votes(context: Annotated[ArenaContext, Depends(get_context)],
+                         format: Annotated[Literal["jsonl", "csv"], Query(description="jsonl or csv")] = "jsonl"):
+    """All pairwise votes so far, oldest first, loadable by `python -m leaderboard fit`."""
+
+    async def body() -> AsyncIterator[str]:
+        first = True
+        async for events in _event_pages(context):
+            frame = export_lmarena(events)
+            if format == "jsonl":
+                if len(frame):
+                    yield frame.to_json(orient="records", lines=True)
+                continue
+            text = frame.map(_csv_cell).to_csv(index=False, header=first)
+            first = False
+            yield text
+        if format == "csv" and first:
+            yield ",".join(LMARENA_COLUMNS) + "\n"
+
+    media = "application/x-ndjson" if format == "jsonl" else "text/csv"
+    headers = {"Content-Disposition": f'attachment; filename="arena-votes.{format}"'}
+    return StreamingResponse(body(), media_type=media, headers=headers)
