@@ -301,7 +301,7 @@ def test_votes_download_in_lmarena_format_refits_offline(client, tmp_path, fmt):
         assert cast(client, new_battle(client), outcome).status_code == 200
     response = client.get("/api/votes", params={"format": fmt})
     assert response.status_code == 200
-    path = tmp_path / f"votes.{fmt}"
+    path = tmp_path / f"downloaded.{fmt}"  # not votes.jsonl: that is the running worker's archive
     path.write_text(response.text)
     frame = pd.read_json(path, lines=True) if fmt == "jsonl" else pd.read_csv(path)
     assert len(frame) == len(outcomes)
