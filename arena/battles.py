@@ -8,7 +8,6 @@ Nothing lives in process memory between requests, so any web process can serve a
 from __future__ import annotations
 
 import asyncio
-
 import logging
 import time
 import uuid
@@ -19,7 +18,7 @@ from typing import Literal
 import redis.asyncio as aioredis
 from pydantic import BaseModel, Field
 
-from arena.keys import battle_key, model_failing_key, model_paused_key
+from arena.keys import battle_key, model_failing_key
 from arena.rate_limit import RateLimiter
 from arena.style import prompt_categories, style_features
 from leaderboard.events import PAIRWISE_OUTCOMES, UnknownOutcomeError, VoteEvent, check_outcome
@@ -82,6 +81,11 @@ class RateLimited(BattleError):
     status = 429
 
 
+def position_labels(k: int) -> list[str]:
+    """The anonymous names of a battle's answers, in display order: A, B, C, ..."""
+    return [chr(ord("A") + index) for index in range(k)]
+
+
 class Turn(BaseModel):
     prompt: str
     answers: list[str]
@@ -103,7 +107,7 @@ class Battle(BaseModel):
 
     @property
     def labels(self) -> list[str]:
-        return [chr(ord("A") + index) for index in range(len(self.models))]
+        return position_labels(len(self.models))
 
 
 @dataclass(frozen=True)
@@ -148,20 +152,20 @@ class BattleService:
     # -- models ---------------------------------------------------------------------------
 
     async def available_models(self) -> list[str]:
-        """Configured models that are neither failing nor paused right now."""
+        """Configured models whose endpoints are not failing right now. (Models an owner or the
+        operator paused are left out by the matchmaker's shared exclusion set.)"""
         names = list(self.endpoints.names)
         if not names:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for name in names:
             pipe.exists(model_failing_key(self.prefix, name))
-            pipe.exists(model_paused_key(self.prefix, name))
-        flags = await pipe.execute()
-        return [name for index, name in enumerate(names) if not (flags[2 * index] or flags[2 * index + 1])]
+        failing = await pipe.execute()
+        return [name for name, down in zip(names, failing) if not down]
 
     # -- battles --------------------------------------------------------------------------
 
-    async def create(self, session_id: str, k: int = 2, mode: str | None = None, voter_id: str | None = None) -> Battle:
+    async def create(self, session_id: str, k: int = 2, voter_id: str | None = None) -> Battle:
         if voter_id is not None:
             allowed, retry_after = await self.battle_limit.allow(voter_id)
             if not allowed:
@@ -179,7 +183,7 @@ class BattleService:
         battle = Battle(
             battle_id=uuid.uuid4().hex,
             session_id=session_id,
-            mode=mode or ("anonymous" if k == 2 else "kwise"),
+            mode="anonymous" if k == 2 else "kwise",
             models=list(selection.models),
             selection_probability=float(selection.probability),
             strategy=selection.strategy,
@@ -295,11 +299,8 @@ class BattleService:
         """Feed an accepted vote to the matchmaker's online belief, so the next choices use it
         within seconds instead of waiting for the next refit. The vote is already safe in the
         stream: a failure here only delays what the matchmaker learns, so it is logged, not raised."""
-        record = getattr(self.matchmaker, "record_event", None)
-        if record is None:
-            return
         try:
-            await asyncio.to_thread(record, event)
+            await asyncio.to_thread(self.matchmaker.record_event, event)
         except Exception as exc:
             log.warning("vote %s accepted, but the matchmaker's online update failed: %s", event.vote_id, exc)
 
@@ -377,6 +378,6 @@ def _state_error(battle_id: str, state: str) -> BattleError:
 
 def battle_result(receipt: VoteReceipt) -> dict:
     """The revealed names, keyed by side, as the API returns them."""
-    return {f"model_{chr(ord('a') + pos)}": name for pos, name in enumerate(receipt.models)}
+    return {f"model_{label.lower()}": name for label, name in zip(position_labels(len(receipt.models)), receipt.models)}
 
 

@@ -16,11 +16,6 @@ def model_failing_key(prefix: str, model: str) -> str:
     return f"{prefix}:model:{model}:failing"
 
 
-def model_paused_key(prefix: str, model: str) -> str:
-    """Set while an owner or operator has paused a model."""
-    return f"{prefix}:model:{model}:paused"
-
-
 def rate_limit_key(prefix: str, action: str, voter_id: str, window_start: int) -> str:
     """Counter of one voter's actions of one kind in one time window."""
     return f"{prefix}:rate:{action}:{voter_id}:{window_start}"

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import redis
 
+from leaderboard.urls import redact_url
+
 
 class RedisUnavailableError(RuntimeError):
     """Redis could not be started or reached; the message says which and what to do."""
@@ -134,13 +136,3 @@ def connect(url: str, timeout: float = 3.0) -> redis.Redis:
         raise RedisUnavailableError(f"Redis at {redact_url(url)} refused the credentials: {exc}") from exc
     return client
 
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced by ***, for messages and logs."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url

@@ -53,7 +53,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import redis
@@ -77,6 +76,7 @@ from leaderboard.redis_keys import (
 )
 from leaderboard.scale import ELO_CENTER, ELO_PER_NAT
 from leaderboard.snapshot import Snapshot, SnapshotRow
+from leaderboard.urls import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -675,13 +675,6 @@ def _validation_reason(error: ValidationError) -> str:
 # Command line: python -m leaderboard worker ...
 
 
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password:
-        return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")))
-    return url
-
-
 def build_parser() -> argparse.ArgumentParser:
     env = os.environ
     parser = argparse.ArgumentParser(
@@ -708,11 +701,11 @@ def main(argv: list[str] | None = None) -> int:
                                       health_check_interval=30)
         client.ping()
     except (redis.exceptions.RedisError, ValueError, OSError) as error:
-        print(f"leaderboard worker: cannot reach Redis at {_redacted(args.redis_url)}: {error}. "
+        print(f"leaderboard worker: cannot reach Redis at {redact_url(args.redis_url)}: {error}. "
               "Start Redis or pass the right --redis-url / REDIS_URL.", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.info("settings: redis_url=%s data_dir=%s prefix=%s refit_interval=%s", _redacted(args.redis_url),
+    log.info("settings: redis_url=%s data_dir=%s prefix=%s refit_interval=%s", redact_url(args.redis_url),
              args.data_dir, args.prefix, args.refit_interval)
     worker = VoteWorker(client, args.data_dir, prefix=args.prefix, consumer=args.consumer,
                         refit_interval=args.refit_interval)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import gradio as gr
 import redis
 
-from arena.battles import BattleError, BattleService
+from arena.battles import BattleError, BattleService, position_labels
 from arena.identity import VoterIdentity
+from arena.web.context import client_address
 from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
 
 PAIRWISE_BUTTONS = (
@@ -29,11 +30,6 @@ FAILED_ROUND = "⚠️ One model failed to answer, so this round cannot be voted
 
 def session_id(request: gr.Request) -> str:
     return "ui:" + (request.session_hash or "")
-
-
-def client_address(request: gr.Request) -> str | None:
-    """Only ever handed to VoterIdentity.voter_id: never logged or stored."""
-    return request.client.host if request.client else None
 
 
 def ranking_from_places(labels: list[str], places: list[str | None]) -> list[list[str]]:
@@ -58,7 +54,7 @@ class BattleView:
         self.battles = battles
         self.identity = identity
         self.k = k
-        self.labels = [chr(ord("A") + index) for index in range(k)]
+        self.labels = position_labels(k)
         self.prefix = elem_prefix
 
     # -- layout ---------------------------------------------------------------------------

@@ -31,6 +31,7 @@ def get_context(request: Request) -> ArenaContext:
     return request.app.state.arena
 
 
-def client_address(request: Request) -> str | None:
-    """The peer address, only ever passed to VoterIdentity.voter_id (never logged or stored)."""
+def client_address(request) -> str | None:
+    """The peer address of a FastAPI or Gradio request, only ever passed to
+    VoterIdentity.voter_id (never logged or stored)."""
     return request.client.host if request.client else None
