@@ -114,6 +114,7 @@ class Battle(BaseModel):
 class TurnProgress:
     """What the browser may see while a turn streams: answers by position, never names."""
 
+    turn: int  # 1 for the first prompt of the battle
     answers: list[str]
     finished: list[bool]
     failed: list[bool]
@@ -255,7 +256,8 @@ class BattleService:
                 now = time.monotonic()
                 if all(finished) or now - last_sent >= self.progress_interval:
                     last_sent = now
-                    yield TurnProgress(answers=_shown_answers(turn), finished=list(finished), failed=list(turn.failed))
+                    yield TurnProgress(turn=len(battle.turns) + 1, answers=_shown_answers(turn),
+                                       finished=list(finished), failed=list(turn.failed))
         finally:
             for task in tasks:
                 task.cancel()

@@ -39,7 +39,7 @@ def sandwich_cov(theta: np.ndarray, arrays: PairArrays, *, alpha: float = 0.0) -
     squared_residual = (_HALF_TIE_OUTCOME[None, :] - p[:, None]) ** 2
     meat = laplacian(arrays.n_models, arrays.pair_i, arrays.pair_j, (arrays.weight_sq * squared_residual).sum(axis=1))
     bread = constrained_inverse(bt_information(theta, arrays.pair_i, arrays.pair_j, totals, alpha), alpha=alpha)
-    return _centred(bread @ meat @ bread)
+    return centred(bread @ meat @ bread)
 
 
 def davidson_sandwich_cov(theta: np.ndarray, log_nu: float, arrays: PairArrays, *, alpha: float = 0.0) -> np.ndarray:
@@ -57,13 +57,13 @@ def davidson_sandwich_cov(theta: np.ndarray, log_nu: float, arrays: PairArrays, 
     meat[n_models, :n_models] = cross
     meat[n_models, n_models] = float((arrays.weight_sq * score_nu**2).sum())
     bread = constrained_inverse(info, n_free=n_models, alpha=alpha)
-    return _centred((bread @ meat @ bread)[:n_models, :n_models])
+    return centred((bread @ meat @ bread)[:n_models, :n_models])
 
 
 def model_based_cov(theta: np.ndarray, arrays: PairArrays, *, alpha: float = 0.0) -> np.ndarray:
     """Inverse-information (M, M) covariance of mean-zero theta (correct when weights are 1)."""
     _, totals = half_tie_scores(arrays)
-    return _centred(constrained_inverse(bt_information(theta, arrays.pair_i, arrays.pair_j, totals, alpha), alpha=alpha))
+    return centred(constrained_inverse(bt_information(theta, arrays.pair_i, arrays.pair_j, totals, alpha), alpha=alpha))
 
 
 def normal_bounds(estimate: np.ndarray, covariance: np.ndarray, z: float = Z_95) -> tuple[np.ndarray, np.ndarray]:
@@ -86,7 +86,7 @@ def percentile_bounds(replicates: np.ndarray, level: float = 0.95) -> tuple[np.n
     return lower, upper
 
 
-def _centred(covariance: np.ndarray) -> np.ndarray:
+def centred(covariance: np.ndarray) -> np.ndarray:
     """C @ cov @ C with C = I - 11^T/M, in O(M^2): subtract row and column means, add the grand mean."""
     row_mean = covariance.mean(axis=1, keepdims=True)
     col_mean = covariance.mean(axis=0, keepdims=True)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from arena.battles import Battle, BattleError, TurnProgress, battle_result
+from arena.battles import TurnProgress, battle_result, position_labels
 from arena.identity import new_session_id
 from arena.web.context import ArenaContext, client_address, get_context
 
@@ -53,23 +53,29 @@ class VoteResponse(BaseModel):
     models: dict[str, str] = Field(description="revealed names: model_a, model_b, ...")
 
 
-def _session(request: Request, header: str | None) -> str | None:
+def request_session(request: Request,
+                    header: Annotated[str | None, Header(alias=SESSION_HEADER)] = None) -> str | None:
+    """The caller's session: the header, else the cookie set when its first battle was created."""
     return header or request.cookies.get(SESSION_COOKIE)
 
 
-def _battle_response(battle: Battle, session: str, turn: int, progress: TurnProgress) -> BattleResponse:
+Session = Annotated[str | None, Depends(request_session)]
+Context = Annotated[ArenaContext, Depends(get_context)]
+
+
+def _battle_response(battle_id: str, session: str, progress: TurnProgress) -> BattleResponse:
+    labels = position_labels(len(progress.answers))
     return BattleResponse(
-        battle_id=battle.battle_id, session=session, turn=turn, votable=not any(progress.failed),
-        answers=[Answer(label=label, text=text) for label, text in zip(battle.labels, progress.answers)],
+        battle_id=battle_id, session=session, turn=progress.turn, votable=not any(progress.failed),
+        answers=[Answer(label=label, text=text) for label, text in zip(labels, progress.answers)],
     )
 
 
-def _as_http(error: BattleError) -> HTTPException:
-    return HTTPException(status_code=error.status, detail=str(error))
+# BattleError -> its HTTP status is one exception handler in arena.web.app, not a try in each route.
 
 
 @router.get("/healthz")
-async def healthz(context: Annotated[ArenaContext, Depends(get_context)]):
+async def healthz(context: Context):
     try:
         await context.redis.ping()
     except Exception as exc:  # the health check reports, it does not raise
@@ -79,49 +85,31 @@ async def healthz(context: Annotated[ArenaContext, Depends(get_context)]):
 
 
 @router.post("/api/battles", response_model=BattleResponse)
-async def create_battle(body: BattleRequest, request: Request, response: Response,
-                        context: Annotated[ArenaContext, Depends(get_context)],
-                        session_header: Annotated[str | None, Header(alias=SESSION_HEADER)] = None):
-    session = _session(request, session_header) or new_session_id()
-    voter = context.identity.voter_id(client_address(request))
-    try:
-        battle = await context.battles.create(session, voter_id=voter)
-        progress = await context.battles.run_turn(battle.battle_id, session, body.prompt)
-    except BattleError as error:
-        raise _as_http(error) from error
+async def create_battle(body: BattleRequest, request: Request, response: Response, context: Context,
+                        session: Session):
+    session = session or new_session_id()
+    battle = await context.battles.create(session, voter_id=context.identity.voter_id(client_address(request)))
+    progress = await context.battles.run_turn(battle.battle_id, session, body.prompt)
     response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="lax")
-    return _battle_response(battle, session, 1, progress)
+    return _battle_response(battle.battle_id, session, progress)
 
 
 @router.post("/api/battles/{battle_id}/turns", response_model=BattleResponse)
-async def continue_battle(battle_id: str, body: TurnRequest, request: Request,
-                          context: Annotated[ArenaContext, Depends(get_context)],
-                          session_header: Annotated[str | None, Header(alias=SESSION_HEADER)] = None):
-    session = _session(request, session_header) or ""
-    try:
-        progress = await context.battles.run_turn(battle_id, session, body.prompt)
-        battle, _ = await context.battles.load(battle_id, session)
-    except BattleError as error:
-        raise _as_http(error) from error
-    return _battle_response(battle, session, len(battle.turns), progress)
+async def continue_battle(battle_id: str, body: TurnRequest, context: Context, session: Session):
+    progress = await context.battles.run_turn(battle_id, session or "", body.prompt)
+    return _battle_response(battle_id, session or "", progress)
 
 
 @router.post("/api/battles/{battle_id}/vote", response_model=VoteResponse)
-async def vote(battle_id: str, body: VoteRequest, request: Request,
-               context: Annotated[ArenaContext, Depends(get_context)],
-               session_header: Annotated[str | None, Header(alias=SESSION_HEADER)] = None):
-    session = _session(request, session_header) or ""
+async def vote(battle_id: str, body: VoteRequest, request: Request, context: Context, session: Session):
     voter = context.identity.voter_id(client_address(request))
-    try:
-        receipt = await context.battles.vote(battle_id, session, voter, outcome=body.outcome, ranking=body.ranking)
-    except BattleError as error:
-        raise _as_http(error) from error
+    receipt = await context.battles.vote(battle_id, session or "", voter, outcome=body.outcome, ranking=body.ranking)
     return VoteResponse(vote_id=receipt.vote_id, battle_id=battle_id, outcome=receipt.outcome,
                         ranking=receipt.ranking, models=battle_result(receipt))
 
 
 @router.get("/api/leaderboard")
-async def leaderboard(context: Annotated[ArenaContext, Depends(get_context)]):
+async def leaderboard(context: Context):
     snapshot = await context.snapshot()
     if snapshot is None:
         return {"generated_at": None, "total_votes": 0, "method": None, "models": [],
@@ -131,6 +119,6 @@ async def leaderboard(context: Annotated[ArenaContext, Depends(get_context)]):
 
 
 @router.get("/api/models")
-async def models(context: Annotated[ArenaContext, Depends(get_context)]):
+async def models(context: Context):
     available = set(await context.battles.available_models())
     return {"models": [{"model": name, "available": name in available} for name in context.battles.endpoints.names]}

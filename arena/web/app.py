@@ -9,6 +9,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from arena.battles import BattleError
 from arena.web.api import router
 from arena.web.votes_api import router as votes_router
 from arena.web.context import ArenaContext
@@ -24,12 +25,17 @@ async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
     })
 
 
+async def _battle_refused(request: Request, exc: BattleError) -> JSONResponse:
+    return JSONResponse(status_code=exc.status, content={"detail": str(exc)})
+
+
 def create_app(context: ArenaContext) -> FastAPI:
     app = FastAPI(title="Arena", summary="Anonymous model battles and a live rating leaderboard",
                   docs_url="/api/docs", openapi_url="/api/openapi.json")
     app.state.arena = context
     app.include_router(router)
     app.include_router(votes_router)
+    app.add_exception_handler(BattleError, _battle_refused)
     app.add_exception_handler(redis.exceptions.ConnectionError, _redis_unavailable)
     app.add_exception_handler(redis.exceptions.TimeoutError, _redis_unavailable)
     return gr.mount_gradio_app(app, build_page(context), path="/", show_error=True, footer_links=[])
