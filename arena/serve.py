@@ -4,6 +4,7 @@ the leaderboard worker, and the web app (API + Gradio page) under uvicorn."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 import sys
 import threading
 import time
@@ -68,7 +69,7 @@ class ArenaStack:
                                           first_token_delay=settings.demo_first_token_delay).start()
             specs.extend(demo_model_specs(self.demo_server.url))
         specs.extend(configured)
-        duplicated = sorted({spec.name for spec in specs if sum(other.name == spec.name for other in specs) > 1})
+        duplicated = sorted(name for name, count in Counter(spec.name for spec in specs).items() if count > 1)
         if duplicated:
             raise ModelConfigError(f"{settings.models_file}: model name(s) {duplicated} clash with the demo models; "
                                    "rename them or start with --no-demo")

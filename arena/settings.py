@@ -31,7 +31,6 @@ class Settings:
     max_turns: int = 8
     battles_per_minute: int = 60          # new battles per voter (client address) per minute; 0: no limit
     voter_secret: str | None = field(default=None, repr=False)  # HMAC key for pseudonymous voter ids
-    allow_private_endpoints: bool = False
 
     def describe(self) -> str:
         """One line per setting, secrets masked, for the start-up banner."""
@@ -76,9 +75,6 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="seconds between leaderboard refits [ARENA_REFIT_INTERVAL]")
     parser.add_argument("--battles-per-minute", type=int, default=int(env.get("ARENA_BATTLES_PER_MINUTE", "60")),
                         help="new battles one voter may start per minute, 0 for no limit [ARENA_BATTLES_PER_MINUTE]")
-    parser.add_argument("--allow-private-endpoints", action="store_true",
-                        default=_env_bool(env.get("ARENA_ALLOW_PRIVATE_ENDPOINTS"), False),
-                        help="let registered endpoints use private/loopback addresses [ARENA_ALLOW_PRIVATE_ENDPOINTS]")
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -97,6 +93,5 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         run_worker=args.run_worker,
         refit_interval=args.refit_interval,
         voter_secret=os.environ.get("ARENA_VOTER_SECRET") or None,
-        allow_private_endpoints=args.allow_private_endpoints,
         battles_per_minute=args.battles_per_minute,
     )
