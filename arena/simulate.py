@@ -44,11 +44,13 @@ import numpy as np
 from scipy.stats import kendalltau
 
 from arena.matchmaker.policy import STRATEGIES, StrategyOptions, selection_distribution
-from arena.matchmaker.state import PRIOR_SD_NATS, RatingState, centred_covariance, online_ranking_update, rescaled_covariance
+from arena.matchmaker.state import PRIOR_SD_NATS, RatingState, online_ranking_update, rescaled_covariance
 from leaderboard.bradley_terry import bradley_terry, bt_information, constrained_inverse
 from leaderboard.elo import OnlineElo
+from leaderboard.intervals import centred
 from leaderboard.plackett_luce import plackett_luce, plackett_luce_covariance
 from leaderboard.scale import ELO_PER_NAT
+from leaderboard.worker import DEFAULT_ALPHA
 
 # Beyond the live strategies: ``uniform-elo`` (uniform pairs rated by online Elo, the classic
 # baseline) and ``simple-rule`` (``active`` with P(wrong) x Fisher information, the rule the issue
@@ -60,9 +62,9 @@ EARLY_STOP_MARGIN = 2000
 REFRESH_FRACTION_DIVISOR = 500
 TOP = 5
 PLACE_WITHIN = 2
-# Prior precision of the engine fit (nats^-2): a N(0, 10^2) prior, only there so that the first
-# few hundred votes (a model that has not lost yet) give finite ratings; the same for every strategy.
-FIT_ALPHA = 0.01
+# Prior precision of the engine fit (nats^-2): the worker's own, a N(0, 10^2) prior, only there so
+# that the first few hundred votes (a model that has not lost yet) give finite ratings.
+FIT_ALPHA = DEFAULT_ALPHA
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,7 @@ class EngineFit:
             theta[seen] = seen_theta
             covariance[np.ix_(seen, seen)] = seen_cov
         self.theta = theta
-        return theta, centred_covariance(covariance)
+        return theta, centred(covariance)
 
 
 def _seed_for(seed: int, *labels) -> np.random.SeedSequence:
@@ -242,19 +244,16 @@ def run_one(strategy: str, k: int, seed: int, config: SimConfig) -> RunResult:
 
     checkpoints, taus, tops, placed, mses = [], [], [], [], []
     phase_start, next_checkpoint = 0, checkpoint_step(0)
-    distribution, distribution_age = None, config.refresh
+    distribution, distribution_age = None, 0  # None: rebuild before the next choice
     votes = 0
     while votes < config.votes:
         if votes == join_at and present == n:
             present = n + 1
-            grown = RatingState.prior(names[:present])
-            grown.mean[:n], grown.votes[:n], grown.pair_votes[:n, :n] = state.mean, state.votes, state.pair_votes
-            grown.covariance[:n, :n] = state.covariance
-            grown.mean[n] = state.mean.mean()
-            fit_covariance = grown.covariance.copy()
-            state, distribution_age = grown, config.refresh
+            state = state.restricted(names[:present])  # the newcomer gets the prior, centred on the field
+            fit_covariance = state.covariance.copy()
+            distribution = None
             phase_start, next_checkpoint = votes, votes + checkpoint_step(0)
-        if distribution_age >= max(config.refresh, votes // REFRESH_FRACTION_DIVISOR):
+        if distribution is None or distribution_age >= max(config.refresh, votes // REFRESH_FRACTION_DIVISOR):
             state.covariance = rescaled_covariance(fit_covariance, np.diag(state.covariance))
             distribution = selection_distribution(matchmaker_strategy, state, k, options)
             distribution_age = 0
@@ -288,9 +287,11 @@ def run_one(strategy: str, k: int, seed: int, config: SimConfig) -> RunResult:
             else:
                 theta, covariance = engine.fit(present)
                 estimate = theta
-                state = RatingState(names[:present], theta.copy(), covariance, state.votes, state.pair_votes)
+                # the state's own covariance copy: the online step writes its diagonal in place,
+                # and fit_covariance must keep the fit's variances to rescale from
+                state = RatingState(names[:present], theta.copy(), covariance.copy(), state.votes, state.pair_votes)
                 fit_covariance = covariance
-                distribution_age = config.refresh
+                distribution = None
             original = estimate[:n]
             checkpoints.append(votes)
             taus.append(float(kendalltau(original, truth[:n]).statistic))

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from arena.matchmaker import build_matchmaker
-from arena.matchmaker.keys import online_state_key
-from arena.matchmaker.state import centred_covariance, online_ranking_update
+from arena.matchmaker.keys import online_state_key, pins_key
+from arena.matchmaker.state import PRIOR_SD_NATS, online_ranking_update
+from leaderboard.intervals import centred
 from leaderboard.redis_keys import snapshot_channel, snapshot_key
 from leaderboard.scale import nats_to_elo
 from leaderboard.snapshot import Snapshot, SnapshotRow
@@ -58,7 +59,7 @@ def test_online_update_in_redis_matches_the_python_update(redis_client):
     first.record_outcome("b", "d", "tie")
 
     mean = theta.copy()
-    variance = np.diag(centred_covariance(covariance)).copy()  # the live belief centres the fit
+    variance = np.diag(centred(covariance)).copy()  # the live belief centres the fit
     online_ranking_update(mean, variance, [[1], [0]])
     online_ranking_update(mean, variance, [[3], [0, 2]])
     online_ranking_update(mean, variance, [[1, 3]])
@@ -118,3 +119,38 @@ def test_ci_reduction_reads_pair_battle_counts(redis_client):
     rng = np.random.default_rng(1)
     picks = [frozenset(matchmaker.choose(models, 2, rng).models) for _ in range(300)]
     assert picks.count(frozenset({"a", "b"})) < 0.1 * len(picks)
+
+
+def test_a_new_model_first_voted_on_starts_from_the_field_mean_not_its_opponents(redis_client):
+    """record_vote and choose must agree on a newcomer's prior: the whole field's mean (0 here),
+    not the mean of the battle's other models (a's 1.5)."""
+    models = ["a", "b", "c", "d"]
+    theta = np.array([1.5, 0.5, -0.5, -1.5])
+    covariance = np.eye(4) * 0.05
+    publish(redis_client, make_snapshot(models, theta, covariance, [500] * 4))
+    matchmaker = build_matchmaker("active", redis_client)
+    assert matchmaker.belief(models + ["new"]).mean[-1] == pytest.approx(0.0)  # what choose sees
+    matchmaker.record_outcome("a", "new", "model_b")
+
+    mean = np.array([theta[0], 0.0])
+    variance = np.array([np.diag(centred(covariance))[0], PRIOR_SD_NATS**2])
+    online_ranking_update(mean, variance, [[1], [0]])
+    from_opponent = np.array([theta[0], theta[0]])
+    online_ranking_update(from_opponent, np.array([variance[0], PRIOR_SD_NATS**2]), [[1], [0]])
+    belief = matchmaker.belief(["a", "new"])
+    assert belief.mean.tolist() == pytest.approx(mean.tolist(), abs=1e-12)
+    assert abs(belief.mean[1] - from_opponent[1]) > 0.5
+
+
+def test_a_pin_that_leaves_no_room_for_the_floor_is_refused_when_pinned(redis_client):
+    models = ["a", "b", "c", "d"]
+    matchmaker = build_matchmaker("active", redis_client, floor=0.1)
+    matchmaker.pin(["a", "b"], 0.6)
+    with pytest.raises(ValueError, match="exceed all battles"):
+        matchmaker.pin(["c", "d"], 0.5)  # 0.6 + 0.5 + floor 0.1 > 1: every choice would fail
+    assert redis_client.hlen(pins_key("arena")) == 1
+    matchmaker.pin(["b", "a"], 0.9)  # re-pinning a set replaces its share: 0.9 + 0.1 fits
+    assert redis_client.hlen(pins_key("arena")) == 1
+    rng = np.random.default_rng(2)
+    picks = [matchmaker.choose(models, 2, rng) for _ in range(200)]
+    assert sum(set(s.models) == {"a", "b"} for s in picks) > 0.8 * len(picks)

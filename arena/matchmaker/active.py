@@ -22,11 +22,7 @@ from arena.matchmaker.state import MIN_VARIANCE, RatingState, sigmoid
 # Gauss-Hermite nodes for expectations over a standard normal (weights normalised to sum to 1).
 _HERMITE_NODES, _HERMITE_WEIGHTS = np.polynomial.hermite_e.hermegauss(8)
 _HERMITE_WEIGHTS = _HERMITE_WEIGHTS / _HERMITE_WEIGHTS.sum()
-CRITERIA = ("kg", "kg-star", "pwrong-fisher", "pwrong-reduction")
-# kg-star: the knowledge gradient per vote of a block of L votes, best L (Frazier & Powell's KG*).
-# One vote rarely flips the order of a pair whose means differ by more than one vote's worth, so
-# the one-vote gain undervalues pairs that need several more votes; the best block fixes that.
-LOOKAHEAD_VOTES = (1.0, 4.0, 16.0, 64.0)
+CRITERIA = ("kg", "pwrong-fisher")
 NEGLIGIBLE_Z = 5.0
 
 
@@ -94,12 +90,6 @@ def active_pair_weights(state: RatingState, criterion: str = "kg", rows=None,
     information = vote_information(gap, variance)
     if criterion == "kg":
         value = misorder_reduction(gap, variance, information)
-    elif criterion == "kg-star":
-        value = np.max([misorder_reduction(gap, variance, votes * information) / votes
-                        for votes in LOOKAHEAD_VOTES], axis=0)
-    elif criterion == "pwrong-reduction":
-        # P(wrong) x the fraction of the pair's remaining variance one vote removes
-        value = ndtr(-np.abs(gap) / np.sqrt(variance)) * information * variance / (1.0 + information * variance)
     else:
         value = ndtr(-np.abs(gap) / np.sqrt(variance)) * information
     pair_value = np.zeros(len(first))

@@ -19,9 +19,8 @@ from typing import Sequence
 import numpy as np
 
 from arena.matchmaker.sets import MixtureSets, PinnedSets, SetDistribution, UniformSets, WeightedSets
+from leaderboard.intervals import Z_95
 from leaderboard.scale import ELO_PER_NAT
-
-Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -53,7 +52,7 @@ class FairnessPolicy:
         """Mask of models still being placed: fewer than ``new_model_votes`` battles, interval
         wider than ``new_model_ci``, and new relative to the field (fewer than half the median
         model's battles), so that a whole arena starting from nothing is not all "new"."""
-        half_width = Z95 * np.sqrt(np.maximum(variance, 0.0)) * ELO_PER_NAT
+        half_width = Z_95 * np.sqrt(np.maximum(variance, 0.0)) * ELO_PER_NAT
         newcomer = votes < 0.5 * np.median(votes)
         return (votes < self.new_model_votes) & (half_width > self.new_model_ci) & newcomer
 

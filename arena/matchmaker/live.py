@@ -22,6 +22,7 @@ import json
 import math
 import threading
 import time
+from dataclasses import replace
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -34,12 +35,12 @@ from arena.matchmaker.state import (
     MIN_VARIANCE,
     PRIOR_SD_NATS,
     RatingState,
-    centred_covariance,
     online_ranking_update,
     ranking_pair_steps,
     rescaled_covariance,
 )
 from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD, VoteEvent, check_outcome
+from leaderboard.intervals import centred
 from leaderboard.redis_keys import snapshot_channel, snapshot_key
 from leaderboard.snapshot import Snapshot
 
@@ -171,7 +172,7 @@ class LiveMatchmaker:
         if covariance.shape != (n, n):
             covariance = np.eye(n) * PRIOR_SD_NATS**2
         self._snapshot_state = RatingState(
-            list(snapshot.models), np.asarray(snapshot.theta, dtype=float), centred_covariance(covariance),
+            list(snapshot.models), np.asarray(snapshot.theta, dtype=float), centred(covariance),
             np.array([votes.get(m, 0) for m in snapshot.models], dtype=float), np.zeros((n, n)),
         )
         if self._snapshot_id != repr(snapshot.generated_at):
@@ -265,8 +266,6 @@ class LiveMatchmaker:
             names = check_available([m for m in available if m not in self.excluded and m not in excluded], k)
             options = self.options
             if shared_pins:
-                from dataclasses import replace
-
                 pins = tuple(options.fairness.pins) + tuple(shared_pins.items())
                 options = replace(options, fairness=replace(options.fairness, pins=pins))
             state = self._belief(names, online)
@@ -354,10 +353,23 @@ class LiveMatchmaker:
         self._require_redis().srem(excluded_models_key(self.prefix), model)
 
     def pin(self, models: Sequence[str], share: float) -> None:
-        """Give the set ``models`` at least ``share`` of battles (seats beyond it filled uniformly)."""
-        if not 0.0 < share <= 1.0 or len(set(models)) != len(models) or not models:
-            raise ValueError(f"pin {list(models)!r} share {share}: name distinct models and a share in (0, 1]")
-        self._require_redis().hset(pins_key(self.prefix), pair_field(models), repr(float(share)))
+        """Give the set ``models`` at least ``share`` of battles (seats beyond it filled uniformly).
+
+        Checked with every other pin (stored and configured) and the floor through
+        FairnessPolicy's own validation, so a pin that would leave no valid mixture (and make
+        every choice fail) is refused here rather than stored."""
+        client = self._require_redis()
+        pin_field = pair_field(models)
+        stored = {_text(k): float(v) for k, v in client.hgetall(pins_key(self.prefix)).items()}
+        stored.pop(pin_field, None)  # re-pinning the same set replaces its share
+        pins = (tuple(self.options.fairness.pins)
+                + tuple((tuple(k.split("\t")), v) for k, v in stored.items())
+                + ((tuple(models), float(share)),))
+        try:  # FairnessPolicy.__post_init__ checks each pin and that pins plus floor fit
+            replace(self.options.fairness, pins=pins)
+        except ValueError as error:
+            raise ValueError(f"pin {list(models)!r} share {share} refused: {error}; unpin or lower a share") from error
+        client.hset(pins_key(self.prefix), pin_field, repr(float(share)))
 
     def unpin(self, models: Sequence[str]) -> None:
         self._require_redis().hdel(pins_key(self.prefix), pair_field(models))

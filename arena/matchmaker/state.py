@@ -65,12 +65,14 @@ class RatingState:
 
     def restricted(self, names: Sequence[str], prior_sd: float = PRIOR_SD_NATS) -> "RatingState":
         """The belief over ``names`` (in that order); unknown names get the prior, centred on
-        the mean of the known ones."""
+        the mean of the whole belief (not of ``names``), so a new model starts at the same place
+        whichever models it is first seen with (the live choose and record_vote restrict to
+        different lists and must agree)."""
         known = [self.index.get(name, -1) for name in names]
         idx = np.array(known)
         seen = idx >= 0
         n = len(names)
-        centre = float(self.mean[idx[seen]].mean()) if seen.any() else 0.0
+        centre = float(self.mean.mean()) if len(self.mean) else 0.0
         mean = np.full(n, centre)
         cov = np.eye(n) * prior_sd**2
         votes = np.zeros(n)
@@ -135,16 +137,3 @@ def rescaled_covariance(covariance: np.ndarray, variance: np.ndarray) -> np.ndar
     out = covariance * scale[:, None] * scale[None, :]
     np.fill_diagonal(out, variance)
     return out
-
-
-def centred_covariance(covariance: np.ndarray) -> np.ndarray:
-    """The covariance of theta - mean(theta).
-
-    Ratings are identified only up to a common shift; a fit with a weak prior (or an anchor)
-    can carry a huge common-mode variance that says nothing about any comparison. Centring
-    removes it and leaves every difference variance unchanged, so the per-model variances that
-    the online update and the new-model boost read are the ones that matter for ranking.
-    """
-    covariance = np.asarray(covariance, dtype=float)
-    row_means = covariance.mean(axis=1, keepdims=True)
-    return covariance - row_means - row_means.T + covariance.mean()
