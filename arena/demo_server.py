@@ -101,7 +101,7 @@ def make_conversation(messages: Sequence[tuple[str, str]]) -> Conversation:
 
 def _words(conversation: Conversation, fallback: Sequence[str] = ("this", "the details", "the context")) -> list[str]:
     words = list(conversation.topic_words)
-    return words + list(fallback[len(words):]) if len(words) < len(fallback) else words
+    return words + list(fallback[len(words):])
 
 
 def _quote(text: str, limit: int = 80) -> str:
@@ -361,17 +361,21 @@ def build_demo_app(
         finish_reason = "stop"
         if limit is not None and len(tokens) > limit:
             tokens, finish_reason = tokens[:limit], "length"
-        usage = {
-            "prompt_tokens": sum(len(split_tokens(text)) for _, text in conversation.messages),
-            "completion_tokens": len(tokens),
-        }
-        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+
+        def usage() -> dict[str, int]:  # counting the whole history is skipped when nobody asked for it
+            prompt_tokens = sum(len(split_tokens(text)) for _, text in conversation.messages)
+            return {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": len(tokens),
+                "total_tokens": prompt_tokens + len(tokens),
+            }
+
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             events = _sse_events(
-                completion_id, created, body.model, tokens, finish_reason, usage if include_usage else None, settings
+                completion_id, created, body.model, tokens, finish_reason, usage() if include_usage else None, settings
             )
             return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         await asyncio.sleep(settings.first_token_delay + settings.token_delay * len(tokens))
@@ -389,7 +393,7 @@ def build_demo_app(
                     "finish_reason": finish_reason,
                 }
             ],
-            "usage": usage,
+            "usage": usage(),
         }
 
     return app
@@ -425,11 +429,16 @@ async def _sse_events(
     # last chunk whose choices list is empty.
     usage_field = {"usage": None} if usage is not None else {}
     yield event(choice({"role": "assistant", "content": "", "refusal": None}), **usage_field)
+    # Only the content changes from one token's event to the next, so the rest is encoded once,
+    # around the empty string's encoding (strings inside id/model are escaped, so it occurs once).
+    token_prefix, _, token_suffix = event(choice({"content": ""}), **usage_field).partition('{"content": ""}')
+    token_prefix += '{"content": '
+    token_suffix = "}" + token_suffix
     await asyncio.sleep(settings.first_token_delay)
     for index, token in enumerate(tokens):
         if index:
             await asyncio.sleep(settings.token_delay)
-        yield event(choice({"content": token}), **usage_field)
+        yield token_prefix + json.dumps(token, ensure_ascii=False) + token_suffix
     yield event(choice({}, finish_reason), **usage_field)
     if usage is not None:
         yield event([], usage=usage)
@@ -472,9 +481,6 @@ class DemoServer:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
-
-    def model_specs(self) -> list[ModelSpec]:
-        return [spec for spec in demo_model_specs(self.url) if spec.name in self.model_names]
 
     def start(self, timeout: float = 10.0) -> "DemoServer":
         # Bind here rather than in uvicorn so port 0 is resolved before start() returns.

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import socket
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -116,18 +116,13 @@ class EndpointPool:
                             delta = await anext(deltas)
                     except StopAsyncIteration:
                         break
-                    if delta:
-                        produced_text = True
-                        yield delta
-        except EndpointError:
-            raise
-        except TimeoutError as exc:
-            if loop.time() >= deadline:
+                    produced_text = True  # _text_deltas yields only non-empty text
+                    yield delta
+        except Exception as exc:
+            if isinstance(exc, TimeoutError) and loop.time() >= deadline:
                 raise EndpointError(
                     spec.name, "timeout", f"timed out: the answer took longer than {spec.max_answer_seconds:g}s"
                 ) from None
-            raise _redact(_describe_failure(spec, exc), backend.api_key) from None
-        except Exception as exc:
             # "from None": the clients' exceptions can carry an endpoint's echo of the key
             # (OpenAI repeats part of a wrong one), which a logged traceback would print.
             raise _redact(_describe_failure(spec, exc), backend.api_key) from None
@@ -164,7 +159,16 @@ def _sampling(spec: ModelSpec) -> dict[str, Any]:
     return options
 
 
+async def _text_deltas(chunks: AsyncIterator[Any]) -> AsyncIterator[str]:
+    """The non-empty text deltas of chat.completion.chunk objects (both clients' shapes agree)."""
+    async for chunk in chunks:
+        for choice in chunk.choices:
+            if choice.delta is not None and choice.delta.content:
+                yield choice.delta.content
+
+
 def _openai_backend(spec: ModelSpec, api_key: str) -> _Backend:
+    sampling = _sampling(spec)
     client = openai.AsyncOpenAI(
         base_url=spec.base_url,
         api_key=api_key,
@@ -177,13 +181,11 @@ def _openai_backend(spec: ModelSpec, api_key: str) -> _Backend:
 
     async def open_stream(messages: list[dict[str, Any]]) -> AsyncIterator[str]:
         chunks = await client.chat.completions.create(
-            model=spec.model_id, messages=messages, stream=True, **_sampling(spec)
+            model=spec.model_id, messages=messages, stream=True, **sampling
         )
         async with chunks:  # closes the HTTP response even when the caller stops early
-            async for chunk in chunks:
-                for choice in chunk.choices:
-                    if choice.delta is not None and choice.delta.content:
-                        yield choice.delta.content
+            async for text in _text_deltas(chunks):
+                yield text
 
     return _Backend(spec=spec, api_key=api_key, open_stream=open_stream, close=client.close)
 
@@ -232,15 +234,14 @@ def _huggingface_backend(spec: ModelSpec, api_key: str) -> _Backend:
         lambda: AsyncInferenceClient(base_url=spec.base_url, token=api_key, timeout=spec.timeout),
         HUGGINGFACE_STREAMS_PER_CLIENT,
     )
+    sampling = _sampling(spec)
 
     async def open_stream(messages: list[dict[str, Any]]) -> AsyncIterator[str]:
         async with clients.lease() as client:
-            chunks = await client.chat_completion(messages, model=spec.model_id, stream=True, **_sampling(spec))
+            chunks = await client.chat_completion(messages, model=spec.model_id, stream=True, **sampling)
             async with contextlib.aclosing(chunks):
-                async for chunk in chunks:
-                    for choice in chunk.choices:
-                        if choice.delta is not None and choice.delta.content:
-                            yield choice.delta.content
+                async for text in _text_deltas(chunks):
+                    yield text
 
     return _Backend(spec=spec, api_key=api_key, open_stream=open_stream, close=clients.close)
 
@@ -327,26 +328,25 @@ def _error_message(body: Any) -> str | None:
     return None
 
 
-def _plain_reason(exc: BaseException) -> str:
-    """The most specific reason in the cause chain, e.g. "Connection refused" rather than "Connection error."."""
+def _cause_chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, then what caused it (explicitly or while handling), outermost first; stops at a cycle."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
+        yield current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+
+
+def _plain_reason(exc: BaseException) -> str:
+    """The most specific reason in the cause chain, e.g. "Connection refused" rather than "Connection error."."""
+    for current in _cause_chain(exc):
         if isinstance(current, socket.gaierror) and current.strerror:
             return current.strerror  # "Name or service not known"
         if isinstance(current, OSError) and current.errno and current.errno > 0:
             return os.strerror(current.errno)  # "Connection refused" rather than anyio's summary
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
     return str(exc) or type(exc).__name__
 
 
 def _find_cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kind):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+    return next((current for current in _cause_chain(exc) if isinstance(current, kind)), None)

@@ -17,14 +17,14 @@ import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 Provider = Literal["openai", "huggingface"]
-PROVIDERS: tuple[str, ...] = ("openai", "huggingface")
+PROVIDERS: tuple[str, ...] = get_args(Provider)
 
 
 class ModelConfigError(ValueError):

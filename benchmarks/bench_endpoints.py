@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,12 +24,11 @@ sys.path.insert(0, str(ROOT))
 
 from arena.endpoints import EndpointPool  # noqa: E402
 from arena.model_config import ModelSpec  # noqa: E402
+from arena.redis_server import free_port  # noqa: E402
 
 
 def start_demo_server(token_delay: float) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "arena.demo_server", "--port", str(port), "--token-delay", str(token_delay)],
         cwd=ROOT, stdout=subprocess.DEVNULL,

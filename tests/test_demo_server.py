@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from arena.demo_server import (
     split_tokens,
     topic_words,
 )
+from arena.redis_server import free_port
 
 PROMPT = [{"role": "user", "content": "What is the best way to learn the violin as an adult?"}]
 
@@ -212,9 +212,7 @@ def test_specs_point_at_the_server(demo_server):
 
 
 def test_runs_alone_from_the_command_line():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     root = Path(__file__).resolve().parents[1]
     process = subprocess.Popen(
         [sys.executable, "-m", "arena.demo_server", "--port", str(port), "--token-delay", "0"],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import time
 
 import openai
@@ -13,9 +12,8 @@ import pytest
 
 from arena.demo_server import DemoServer, demo_model_specs
 from arena.endpoints import NO_API_KEY, EndpointError, EndpointPool
-from arena.model_config import ModelConfigError, ModelSpec
-
-PROVIDERS = ["openai", "huggingface"]
+from arena.model_config import PROVIDERS, ModelConfigError, ModelSpec
+from arena.redis_server import free_port
 QUESTION = [{"role": "user", "content": "How should I water tomato plants in a hot summer?"}]
 
 
@@ -36,10 +34,20 @@ def spec_for(server_url: str, model: str, provider: str = "openai", **options) -
     )
 
 
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]  # nothing listens once the probe is closed
+async def error_from_complete(pool: EndpointPool, name: str) -> EndpointError:
+    """The EndpointError that asking ``name`` the QUESTION raises (failing the test if none is)."""
+    with pytest.raises(EndpointError) as raised:
+        await pool.complete(name, QUESTION)
+    return raised.value
+
+
+async def error_from_stream(pool: EndpointPool, name: str) -> tuple[EndpointError, list[str]]:
+    """The EndpointError that streaming the QUESTION to ``name`` raises, and the deltas received before it."""
+    received: list[str] = []
+    with pytest.raises(EndpointError) as raised:
+        async for delta in pool.stream(name, QUESTION):
+            received.append(delta)
+    return raised.value, received
 
 
 async def non_streaming_answer(server_url: str, model: str, messages: list[dict]) -> str:
@@ -53,12 +61,9 @@ async def non_streaming_answer(server_url: str, model: str, messages: list[dict]
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_stream_yields_several_deltas_that_join_to_the_non_streaming_answer(demo_server, provider):
-    pool = EndpointPool([spec_for(demo_server.url, "demo-verbose", provider, name="verbose")])
-    try:
+    async with EndpointPool([spec_for(demo_server.url, "demo-verbose", provider, name="verbose")]) as pool:
         deltas = [delta async for delta in pool.stream("verbose", QUESTION)]
         whole = await pool.complete("verbose", QUESTION)
-    finally:
-        await pool.aclose()
     assert len(deltas) > 10
     assert "".join(deltas) == whole == await non_streaming_answer(demo_server.url, "demo-verbose", QUESTION)
     assert "tomato" in whole
@@ -66,16 +71,13 @@ async def test_stream_yields_several_deltas_that_join_to_the_non_streaming_answe
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_two_models_answer_the_same_prompt_differently(demo_server, provider):
-    pool = EndpointPool([spec_for(demo_server.url, model, provider, name=model) for model in demo_server.model_names])
-    try:
+    specs = [spec_for(demo_server.url, model, provider, name=model) for model in demo_server.model_names]
+    async with EndpointPool(specs) as pool:
         answers = [await pool.complete(model, QUESTION) for model in pool.names]
-    finally:
-        await pool.aclose()
     assert len(set(answers)) == len(answers) >= 4
 
 
 async def test_history_changes_the_answer_and_the_same_history_gives_the_same_answer(demo_server):
-    pool = EndpointPool([spec_for(demo_server.url, "demo-terse", name="terse")])
     follow_up = {"role": "user", "content": "And what about in winter?"}
     about_tomatoes = [*QUESTION, {"role": "assistant", "content": "Water deeply."}, follow_up]
     about_roses = [
@@ -83,13 +85,11 @@ async def test_history_changes_the_answer_and_the_same_history_gives_the_same_an
         {"role": "assistant", "content": "Cut old canes."},
         follow_up,
     ]
-    try:
+    async with EndpointPool([spec_for(demo_server.url, "demo-terse", name="terse")]) as pool:
         first = await pool.complete("terse", about_tomatoes)
         again = await pool.complete("terse", about_tomatoes)
         other_history = await pool.complete("terse", about_roses)
         no_history = await pool.complete("terse", [follow_up])
-    finally:
-        await pool.aclose()
     assert first == again
     assert len({first, other_history, no_history}) == 3
     assert "water" in first and "prune" in other_history  # each refers back to its own earlier question
@@ -100,11 +100,10 @@ async def test_twenty_concurrent_streams_overlap():
     # would start after the first had finished.
     with DemoServer(token_delay=0.05) as server:
         specs = [spec_for(server.url, "demo-terse", provider, name=f"terse-{provider}") for provider in PROVIDERS]
-        pool = EndpointPool(specs)
         first_delta_at: list[float] = []
         finished_at: list[float] = []
 
-        async def one_stream(index: int) -> str:
+        async def one_stream(pool: EndpointPool, index: int) -> str:
             parts = []
             messages = [{"role": "user", "content": f"Question number {index} about sailing boats"}]
             async for delta in pool.stream(specs[index % 2].name, messages):
@@ -114,10 +113,8 @@ async def test_twenty_concurrent_streams_overlap():
             finished_at.append(time.monotonic())
             return "".join(parts)
 
-        try:
-            answers = await asyncio.gather(*(one_stream(index) for index in range(20)))
-        finally:
-            await pool.aclose()
+        async with EndpointPool(specs) as pool:
+            answers = await asyncio.gather(*(one_stream(pool, index) for index in range(20)))
     assert len(first_delta_at) == len(finished_at) == 20
     assert all(answers)
     assert max(first_delta_at) < min(finished_at), "all 20 streams should have started before the first finished"
@@ -125,70 +122,47 @@ async def test_twenty_concurrent_streams_overlap():
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_closed_port_is_reported_unreachable_with_the_model_name(provider):
-    url = f"http://127.0.0.1:{closed_port()}/v1"
-    pool = EndpointPool([spec_for(url, "anything", provider, name="Nowhere Model")])
-    try:
-        with pytest.raises(EndpointError) as raised:
-            await pool.complete("Nowhere Model", QUESTION)
-    finally:
-        await pool.aclose()
-    assert raised.value.kind == "unreachable"
-    assert "Nowhere Model" in str(raised.value)
-    assert "unreachable" in str(raised.value) and "refused" in str(raised.value).lower()
+    url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens once the probe is closed
+    async with EndpointPool([spec_for(url, "anything", provider, name="Nowhere Model")]) as pool:
+        error = await error_from_complete(pool, "Nowhere Model")
+    assert error.kind == "unreachable"
+    assert "Nowhere Model" in str(error)
+    assert "unreachable" in str(error) and "refused" in str(error).lower()
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_unknown_host_is_reported_unreachable(provider):
-    pool = EndpointPool([spec_for("http://no-such-host.invalid/v1", "anything", provider, name="Lost")])
-    try:
-        with pytest.raises(EndpointError) as raised:
-            await pool.complete("Lost", QUESTION)
-    finally:
-        await pool.aclose()
-    assert raised.value.kind == "unreachable" and "Lost" in str(raised.value)
-    assert "no-such-host.invalid" in str(raised.value)
+    async with EndpointPool([spec_for("http://no-such-host.invalid/v1", "anything", provider, name="Lost")]) as pool:
+        error = await error_from_complete(pool, "Lost")
+    assert error.kind == "unreachable" and "Lost" in str(error)
+    assert "no-such-host.invalid" in str(error)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_unknown_model_gives_the_servers_404_message(demo_server, provider):
-    pool = EndpointPool([spec_for(demo_server.url, "no-such-model", provider, name="Ghost")])
-    try:
-        with pytest.raises(EndpointError) as raised:
-            await pool.complete("Ghost", QUESTION)
-    finally:
-        await pool.aclose()
-    assert raised.value.kind == "http" and raised.value.status_code == 404
-    assert "Ghost" in str(raised.value)
-    assert "HTTP 404" in str(raised.value) and "'no-such-model' does not exist" in str(raised.value)
+    async with EndpointPool([spec_for(demo_server.url, "no-such-model", provider, name="Ghost")]) as pool:
+        error = await error_from_complete(pool, "Ghost")
+    assert error.kind == "http" and error.status_code == 404
+    assert "Ghost" in str(error)
+    assert "HTTP 404" in str(error) and "'no-such-model' does not exist" in str(error)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_slow_first_token_past_the_timeout_is_reported_timed_out(provider):
     with DemoServer(token_delay=0.0, first_token_delay=2.0) as server:
-        pool = EndpointPool([spec_for(server.url, "demo-terse", provider, name="Sleepy", timeout=0.3)])
-        try:
-            with pytest.raises(EndpointError) as raised:
-                await pool.complete("Sleepy", QUESTION)
-        finally:
-            await pool.aclose()
-    assert raised.value.kind == "timeout"
-    assert "Sleepy" in str(raised.value) and "timed out" in str(raised.value)
+        async with EndpointPool([spec_for(server.url, "demo-terse", provider, name="Sleepy", timeout=0.3)]) as pool:
+            error = await error_from_complete(pool, "Sleepy")
+    assert error.kind == "timeout"
+    assert "Sleepy" in str(error) and "timed out" in str(error)
 
 
 async def test_an_answer_longer_than_max_answer_seconds_is_cut_off():
     # Every chunk arrives well within `timeout`, but the whole answer takes too long.
     with DemoServer(token_delay=0.1) as server:
-        pool = EndpointPool(
-            [spec_for(server.url, "demo-verbose", name="Rambler", timeout=5.0, max_answer_seconds=0.4)]
-        )
-        received = []
-        try:
-            with pytest.raises(EndpointError) as raised:
-                async for delta in pool.stream("Rambler", QUESTION):
-                    received.append(delta)
-        finally:
-            await pool.aclose()
-    assert raised.value.kind == "timeout" and "longer than 0.4s" in str(raised.value)
+        spec = spec_for(server.url, "demo-verbose", name="Rambler", timeout=5.0, max_answer_seconds=0.4)
+        async with EndpointPool([spec]) as pool:
+            error, received = await error_from_stream(pool, "Rambler")
+    assert error.kind == "timeout" and "longer than 0.4s" in str(error)
     assert received, "the deltas before the cut-off should have been delivered"
 
 
@@ -198,26 +172,19 @@ async def test_api_key_from_the_named_variable_is_sent_and_never_shown(provider,
     with DemoServer(token_delay=0.0, api_key=secret) as server:
         monkeypatch.setenv("ARENA_TEST_ENDPOINT_KEY", secret)
         spec = spec_for(server.url, "demo-friendly", provider, name="Keyed", api_key_env="ARENA_TEST_ENDPOINT_KEY")
-        pool = EndpointPool([spec])
-        try:
+        async with EndpointPool([spec]) as pool:
             answer = await pool.complete("Keyed", QUESTION)
-        finally:
-            await pool.aclose()
         assert answer and server.request_log.last_authorization == f"Bearer {secret}"
         assert secret not in repr(pool) and secret not in repr(spec) and secret not in str(spec.model_dump())
 
         wrong = "sk-arena-wrong-key-fedcba9876543210"
         monkeypatch.setenv("ARENA_TEST_ENDPOINT_KEY", wrong)
-        pool = EndpointPool([spec])
-        try:
-            with pytest.raises(EndpointError) as raised:
-                await pool.complete("Keyed", QUESTION)
-        finally:
-            await pool.aclose()
-    message = str(raised.value)
-    assert raised.value.kind == "auth" and raised.value.status_code == 401
+        async with EndpointPool([spec]) as pool:
+            error = await error_from_complete(pool, "Keyed")
+    message = str(error)
+    assert error.kind == "auth" and error.status_code == 401
     assert "Keyed" in message and "authentication failed" in message and "ARENA_TEST_ENDPOINT_KEY" in message
-    assert secret not in message and wrong not in message and wrong not in repr(raised.value)
+    assert secret not in message and wrong not in message and wrong not in repr(error)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -227,11 +194,8 @@ async def test_keys_in_the_environment_are_not_sent_to_a_model_without_api_key_e
     monkeypatch.setenv("OPENAI_ORG_ID", "org-operator")
     monkeypatch.setenv("OPENAI_PROJECT_ID", "proj_operator")
     with DemoServer(token_delay=0.0) as server:
-        pool = EndpointPool([spec_for(server.url, "demo-echo", provider, name="Open")])
-        try:
+        async with EndpointPool([spec_for(server.url, "demo-echo", provider, name="Open")]) as pool:
             await pool.complete("Open", QUESTION)
-        finally:
-            await pool.aclose()
         assert server.request_log.last_authorization == f"Bearer {NO_API_KEY}"
         sent = " ".join(server.request_log.last_headers.values())
         assert "operator" not in sent, server.request_log.last_headers
@@ -247,33 +211,24 @@ def test_a_named_but_unset_key_variable_fails_at_start_up(monkeypatch):
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_an_empty_answer_is_an_error(provider):
     with DemoServer(token_delay=0.0, models={"silent": lambda conversation: ""}) as server:
-        pool = EndpointPool([spec_for(server.url, "silent", provider, name="Mute")])
-        try:
-            with pytest.raises(EndpointError) as raised:
-                await pool.complete("Mute", QUESTION)
-        finally:
-            await pool.aclose()
-    assert raised.value.kind == "empty" and "Mute" in str(raised.value) and "empty answer" in str(raised.value)
+        async with EndpointPool([spec_for(server.url, "silent", provider, name="Mute")]) as pool:
+            error = await error_from_complete(pool, "Mute")
+    assert error.kind == "empty" and "Mute" in str(error) and "empty answer" in str(error)
 
 
 async def test_system_prompt_is_sent_first():
     with DemoServer(token_delay=0.0, models={"first-message": lambda conversation: conversation.messages[0][1]}) as server:
-        pool = EndpointPool([spec_for(server.url, "first-message", name="Briefed", system_prompt="Answer like a pirate.")])
-        try:
+        spec = spec_for(server.url, "first-message", name="Briefed", system_prompt="Answer like a pirate.")
+        async with EndpointPool([spec]) as pool:
             assert await pool.complete("Briefed", QUESTION) == "Answer like a pirate."
-        finally:
-            await pool.aclose()
 
 
 async def test_stopping_a_stream_early_leaves_the_pool_usable(demo_server):
-    pool = EndpointPool([spec_for(demo_server.url, "demo-verbose", name="verbose")])
-    try:
+    async with EndpointPool([spec_for(demo_server.url, "demo-verbose", name="verbose")]) as pool:
         stream = pool.stream("verbose", QUESTION)
         first = await anext(stream)
         await stream.aclose()
         assert first and await pool.complete("verbose", QUESTION)
-    finally:
-        await pool.aclose()
 
 
 def test_pool_names_specs_and_rejects_unknown_or_duplicate_names(demo_server):
@@ -358,16 +313,10 @@ SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Enco
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_a_connection_lost_mid_answer_is_reported_after_the_deltas_so_far(provider):
     async with one_reply_server(SSE_HEAD + chunked(first_chunk("Hello"), complete=False)) as url:
-        pool = EndpointPool([spec_for(url, "m", provider, name="Flaky")])
-        received = []
-        try:
-            with pytest.raises(EndpointError) as raised:
-                async for delta in pool.stream("Flaky", QUESTION):
-                    received.append(delta)
-        finally:
-            await pool.aclose()
+        async with EndpointPool([spec_for(url, "m", provider, name="Flaky")]) as pool:
+            error, received = await error_from_stream(pool, "Flaky")
     assert received == ["Hello"]
-    assert raised.value.kind == "disconnected" and "Flaky" in str(raised.value) and "lost mid-answer" in str(raised.value)
+    assert error.kind == "disconnected" and "Flaky" in str(error) and "lost mid-answer" in str(error)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -375,37 +324,25 @@ async def test_a_server_error_page_is_reported_with_its_status(provider):
     page = b"<html>upstream exploded</html>"
     reply = b"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(page), page)
     async with one_reply_server(reply) as url:
-        pool = EndpointPool([spec_for(url, "m", provider, name="Behind a proxy")])
-        try:
-            with pytest.raises(EndpointError) as raised:
-                await pool.complete("Behind a proxy", QUESTION)
-        finally:
-            await pool.aclose()
-    assert raised.value.kind == "http" and raised.value.status_code == 502
-    assert "Behind a proxy" in str(raised.value) and "HTTP 502: Bad Gateway (upstream exploded)" in str(raised.value)
+        async with EndpointPool([spec_for(url, "m", provider, name="Behind a proxy")]) as pool:
+            error = await error_from_complete(pool, "Behind a proxy")
+    assert error.kind == "http" and error.status_code == 502
+    assert "Behind a proxy" in str(error) and "HTTP 502: Bad Gateway (upstream exploded)" in str(error)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_an_error_event_inside_the_stream_is_reported_with_its_message(provider):
     event = b'data: {"error": {"message": "model overloaded, retry later", "type": "server_error"}}\n\n'
     async with one_reply_server(SSE_HEAD + chunked(event)) as url:
-        pool = EndpointPool([spec_for(url, "m", provider, name="Busy")])
-        try:
-            with pytest.raises(EndpointError) as raised:
-                await pool.complete("Busy", QUESTION)
-        finally:
-            await pool.aclose()
-    assert raised.value.kind == "error"
-    assert str(raised.value) == "model 'Busy': endpoint reported an error: model overloaded, retry later"
+        async with EndpointPool([spec_for(url, "m", provider, name="Busy")]) as pool:
+            error = await error_from_complete(pool, "Busy")
+    assert error.kind == "error"
+    assert str(error) == "model 'Busy': endpoint reported an error: model overloaded, retry later"
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_a_stream_that_is_not_chat_completions_json_is_a_protocol_error(provider):
     async with one_reply_server(SSE_HEAD + chunked(b"data: {this is not json\n\n", b"data: [DONE]\n\n")) as url:
-        pool = EndpointPool([spec_for(url, "m", provider, name="Odd")])
-        try:
-            with pytest.raises(EndpointError) as raised:
-                await pool.complete("Odd", QUESTION)
-        finally:
-            await pool.aclose()
-    assert raised.value.kind == "protocol" and "Odd" in str(raised.value)
+        async with EndpointPool([spec_for(url, "m", provider, name="Odd")]) as pool:
+            error = await error_from_complete(pool, "Odd")
+    assert error.kind == "protocol" and "Odd" in str(error)
