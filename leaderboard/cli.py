@@ -22,10 +22,8 @@ import pandas as pd
 from leaderboard.counts import PairCounts
 from leaderboard.filters import filter_votes
 from leaderboard.fit import fit_leaderboard
-from leaderboard.intervals import normal_bounds
 from leaderboard.loading import load_rankings, load_votes
-from leaderboard.ranks import rank_intervals
-from leaderboard.scale import ELO_CENTER, ELO_PER_NAT
+from leaderboard.ranks import leaderboard_rows
 from leaderboard.weights import vote_weights
 
 METHODS = ("bradley-terry", "elo", "plackett-luce")
@@ -148,50 +146,27 @@ def parse_anchor(text: str) -> tuple[str, float]:
     return model, value
 
 
-def rows_from_arrays(models, rating, lower, upper, votes) -> list[dict]:
-    rank, rank_lower = rank_intervals(np.asarray(lower), np.asarray(upper))
-    order = sorted(range(len(models)), key=lambda k: (-rating[k], models[k]))
-    return [{"model": models[k], "rating": float(rating[k]), "lower": float(lower[k]), "upper": float(upper[k]),
-             "rank": int(rank[k]), "rank_lower": int(rank_lower[k]), "votes": int(votes[k])} for k in order]
-
-
-def _anchored(models, theta, covariance, anchor):
-    """Ratings and normal 95% bounds from theta/covariance (nats), mean 1000 or anchored."""
-    transform = ELO_PER_NAT * np.eye(len(models))
-    offset = ELO_CENTER
-    if anchor is not None:
-        if anchor[0] not in models:
-            raise UsageError(f"anchor model {anchor[0]!r} is not among the fitted models")
-        transform[:, models.index(anchor[0])] -= ELO_PER_NAT
-        offset = anchor[1]
-    rating = offset + transform @ np.asarray(theta)
-    lower, upper = normal_bounds(rating, transform @ np.asarray(covariance) @ transform.T)
-    return rating, lower, upper
-
-
 def _fit_style_control(votes, weights, args, ci, anchor) -> dict:
     from leaderboard.style_control import fit_style_control
 
     if ci == "bootstrap":
         raise UsageError("--style-control supports sandwich intervals only; drop --bootstrap/--ci bootstrap")
-    result = fit_style_control(votes, ties="half", weights=weights, ci="sandwich" if ci != "none" else "fisher")
-    models = list(result["models"])
-    rating, lower, upper = _anchored(models, result["theta"], result["covariance"], anchor)
+    # an anchor outside the fitted models is a ValueError naming it, reported by main() like a UsageError
+    result = fit_style_control(votes, ties="half", weights=weights, ci="sandwich" if ci != "none" else "fisher",
+                               anchor=anchor)
+    rating, lower, upper = result["rating"], result["lower"], result["upper"]
     if ci == "none":
-        lower, upper = rating.copy(), rating.copy()
-    votes_per_model = np.asarray([result["votes"][m] for m in models]) if isinstance(result["votes"], dict) else np.asarray(result["votes"])
-    rows = rows_from_arrays(models, rating, lower, upper, votes_per_model)
-    rank_change = dict(result.get("rank_change", {}))
+        lower, upper = rating, rating
+    rows = leaderboard_rows(result["models"], rating, lower, upper, result["votes"])
     for row in rows:
         # Positive: the model ranks better once style is controlled for; negative: it drops.
-        row["rank_change"] = int(rank_change.get(row["model"], 0))
-    standard_errors = dict(result.get("beta_se", {}))
+        row["rank_change"] = int(result["rank_change"][row["model"]])
     return {
         "models": rows,
         "method": "bradley-terry+style-control",
         "settings": {
-            "style_coefficients": {k: float(v) for k, v in dict(result.get("beta", {})).items()},
-            "style_coefficient_se": {k: float(v) for k, v in standard_errors.items()},
+            "style_coefficients": {k: float(v) for k, v in result["beta"].items()},
+            "style_coefficient_se": {k: float(v) for k, v in result["beta_se"].items()},
         },
     }
 
@@ -209,7 +184,7 @@ def _fit_elo(votes, args, anchor) -> dict:
         rating = rating - ratings[anchor[0]] + anchor[1]
     counts = pd.concat([votes["model_a"], votes["model_b"]]).value_counts()
     per_model = np.array([int(counts.get(m, 0)) for m in models])
-    return {"models": rows_from_arrays(models, rating, rating, rating, per_model), "method": "online-elo",
+    return {"models": leaderboard_rows(models, rating, rating, rating, per_model), "method": "online-elo",
             "settings": {"elo_k": args.elo_k, "elo_base": args.elo_base, "elo_scale": args.elo_scale,
                          "elo_initial": args.elo_initial, "intervals": "none (online Elo has no intervals)"}}
 
@@ -232,7 +207,7 @@ def _fit_plackett_luce(args, ci, n_bootstrap, anchor, say) -> dict:
     lower, upper = np.asarray(result["lower"]), np.asarray(result["upper"])
     if ci == "none":
         lower = upper = np.asarray(result["rating"])
-    return {"models": rows_from_arrays(models, np.asarray(result["rating"]), lower, upper, np.asarray(result["votes"])),
+    return {"models": leaderboard_rows(models, np.asarray(result["rating"]), lower, upper, np.asarray(result["votes"])),
             "method": "plackett-luce" + ("" if ci == "none" else f"+{ci}"),
             "n_votes": len(rankings),
             "settings": {"file": str(args.file), "where": args.where, "ci": ci, "alpha": args.alpha,

@@ -17,8 +17,8 @@ from leaderboard.intervals import (
     percentile_bounds,
     sandwich_cov,
 )
-from leaderboard.ranks import rank_intervals
-from leaderboard.scale import ELO_CENTER, ELO_PER_NAT
+from leaderboard.ranks import leaderboard_rows, rank_intervals
+from leaderboard.scale import ELO_CENTER, ELO_PER_NAT, rating_transform
 
 CI_METHODS = ("sandwich", "bootstrap", "none")
 TIE_MODELS = ("half", "davidson")
@@ -54,19 +54,7 @@ class LeaderboardFit:
 
     def rows(self) -> list[dict]:
         """One dict per model, best rating first (ties broken by name)."""
-        order = sorted(range(len(self.models)), key=lambda k: (-self.rating[k], self.models[k]))
-        return [
-            {
-                "model": self.models[k],
-                "rating": float(self.rating[k]),
-                "lower": float(self.lower[k]),
-                "upper": float(self.upper[k]),
-                "rank": int(self.rank[k]),
-                "rank_lower": int(self.rank_lower[k]),
-                "votes": int(self.votes[k]),
-            }
-            for k in order
-        ]
+        return leaderboard_rows(self.models, self.rating, self.lower, self.upper, self.votes)
 
     def to_dict(self) -> dict:
         """The JSON document the CLI writes: rows, settings, totals. An unbounded interval end
@@ -139,7 +127,7 @@ def _fit_leaderboard(counts: PairCounts, *, ci: str, n_bootstrap: int, seed: int
         log_nu = solution.log_nu
     theta = solution.theta
 
-    transform, offset = _rating_transform(models, anchor)
+    transform, offset = rating_transform(models, anchor)
     rating = offset + transform @ theta
     method = "bradley-terry" if ties == "half" else "bradley-terry-davidson"
     if ci == "bootstrap":
@@ -193,12 +181,3 @@ def _informative_pairs(arrays: PairArrays) -> PairArrays:
     return PairArrays(arrays.n_models, arrays.pair_i[keep], arrays.pair_j[keep], arrays.count[keep],
                       arrays.weight[keep], arrays.weight_sq[keep])
 
-
-def _rating_transform(models: list[str], anchor: tuple[str, float] | None) -> tuple[np.ndarray, float]:
-    """rating = offset + T @ theta: mean 1000, or the anchor model pinned at its rating."""
-    n_models = len(models)
-    if anchor is None:
-        return ELO_PER_NAT * np.eye(n_models), ELO_CENTER
-    transform = np.eye(n_models)
-    transform[:, models.index(anchor[0])] -= 1.0
-    return ELO_PER_NAT * transform, float(anchor[1])

@@ -28,10 +28,6 @@ Z_95 = 1.959963984540054  # two-sided 95% normal quantile
 _HALF_TIE_OUTCOME = np.array([1.0, 0.0, 0.5])
 
 
-def centering_matrix(n_models: int) -> np.ndarray:
-    return np.eye(n_models) - 1.0 / n_models
-
-
 def sandwich_cov(theta: np.ndarray, arrays: PairArrays, *, alpha: float = 0.0) -> np.ndarray:
     """Robust (M, M) covariance of mean-zero theta for the half-tie Bradley-Terry fit."""
     _, totals = half_tie_scores(arrays)

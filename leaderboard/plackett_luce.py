@@ -48,8 +48,8 @@ import numpy as np
 
 from leaderboard.bradley_terry import ConvergenceError, constrained_inverse
 from leaderboard.graph import check_connected, check_mle_exists
-from leaderboard.intervals import centering_matrix, normal_bounds, percentile_bounds
-from leaderboard.scale import ELO_CENTER, ELO_PER_NAT
+from leaderboard.intervals import centred, normal_bounds, percentile_bounds
+from leaderboard.scale import rating_transform
 
 # 2**group_size - 1 choice sets per tied group: beyond this a tie is too big to expand.
 MAX_TIED_GROUP = 12
@@ -373,10 +373,7 @@ def _check_alpha(alpha: float) -> float:
 def _covariance_from(information: np.ndarray, meat: np.ndarray | None, alpha: float) -> np.ndarray:
     """Covariance of the mean-zero strengths: H^+ B H^+ (sandwich) or H^+ (Fisher), H including the prior."""
     bread = constrained_inverse(information + alpha * np.eye(information.shape[0]), alpha=alpha)
-    covariance = bread if meat is None else bread @ meat @ bread
-    centre = centering_matrix(information.shape[0])
-    covariance = centre @ covariance @ centre
-    return 0.5 * (covariance + covariance.T)
+    return centred(bread if meat is None else bread @ meat @ bread)
 
 
 def plackett_luce_covariance(n_items: int, rankings, theta, *, weights=None, kind: str = "sandwich",
@@ -446,12 +443,7 @@ def fit_plackett_luce(rankings_by_name: list[list[list[str]]], *, ci: str = "san
         used = batch.items[weights[batch.source] > 0]
         votes += np.bincount(used.ravel(), minlength=len(models))
 
-    # rating = offset + transform @ theta: mean 1000, or the anchor pinned at its rating
-    transform = ELO_PER_NAT * np.eye(len(models))
-    offset = ELO_CENTER
-    if anchor is not None:
-        transform[:, models.index(anchor[0])] -= ELO_PER_NAT
-        offset = float(anchor[1])
+    transform, offset = rating_transform(models, anchor)
     rating = offset + transform @ theta
     if ci == "bootstrap":
         lower, upper = percentile_bounds(offset + replicates @ transform.T)

@@ -32,9 +32,9 @@ from leaderboard.bradley_terry import constrained_inverse, newton_ascent
 from leaderboard.counts import PairCounts
 from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
 from leaderboard.fit import fit_leaderboard
-from leaderboard.intervals import centering_matrix, normal_bounds
+from leaderboard.intervals import centred, normal_bounds
 from leaderboard.ranks import rank_intervals
-from leaderboard.scale import ELO_CENTER, ELO_PER_NAT
+from leaderboard.scale import ELO_PER_NAT, rating_transform
 
 STYLE_COLUMNS = ("tokens", "headers", "lists", "bold")
 DEFAULT_ALPHA_COVARIATES = 1.0
@@ -153,7 +153,8 @@ def _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, weights, al
 
 
 def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
-                      alpha_covariates: float = DEFAULT_ALPHA_COVARIATES, ci: str = "sandwich") -> dict:
+                      alpha_covariates: float = DEFAULT_ALPHA_COVARIATES, ci: str = "sandwich",
+                      anchor: tuple[str, float] | None = None) -> dict:
     """Style-controlled Bradley-Terry ratings from a votes frame.
 
     ``df``: columns model_a, model_b, winner (LMArena strings) and the per-answer style columns
@@ -163,8 +164,9 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
     (default 1.0: negligible next to thousands of votes). ``ci``: "sandwich" or "fisher".
 
     Returns a dict: "models" (sorted names), "theta" (nats, mean 0), "covariance" (of theta,
-    nats), "rating", "lower", "upper" (rating points, mean 1000), "rank", "rank_lower" (rank
-    intervals, leaderboard.ranks), "votes", "beta" and "beta_se" (feature -> nats per standard
+    nats), "rating", "lower", "upper" (rating points, mean 1000; with ``anchor`` = (model, rating)
+    that model is pinned at its rating, as in leaderboard.fit.fit_leaderboard), "rank",
+    "rank_lower" (rank intervals from lower/upper, leaderboard.ranks), "votes", "beta" and "beta_se" (feature -> nats per standard
     deviation of the covariate; positive = voters favour the answer with more of it),
     "covariate_mean"/"covariate_std" (the normalisation used, feature -> value), "rating_without_style"
     (plain Bradley-Terry, same votes), and "rank_change" (model -> rank without style control minus
@@ -196,6 +198,8 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
     plain = fit_leaderboard(counts, ci="sandwich" if ci == "sandwich" else "none", ties="half")
     models = plain.models
     n_models = len(models)
+    if anchor is not None and anchor[0] not in models:
+        raise ValueError(f"anchor model {anchor[0]!r} is not among the fitted models")
 
     covariates, covariate_mean, covariate_std = _standardise(differences)
     model_a = pd.Categorical(frame["model_a"], categories=models).codes.astype(np.int64)
@@ -217,14 +221,16 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
         joint = bread @ meat @ bread
     else:
         joint = bread
-    centre = centering_matrix(n_models)
-    covariance = centre @ joint[:n_models, :n_models] @ centre
-    covariance = 0.5 * (covariance + covariance.T)
+    covariance = centred(joint[:n_models, :n_models])
     beta_se = np.sqrt(np.clip(np.diag(joint)[n_models:], 0.0, None))
 
-    rating = ELO_CENTER + ELO_PER_NAT * theta
-    lower, upper = normal_bounds(rating, ELO_PER_NAT ** 2 * covariance)
+    transform, offset = rating_transform(models, anchor)
+    rating = offset + transform @ theta
+    lower, upper = normal_bounds(rating, transform @ covariance @ transform.T)
     rank, rank_lower = rank_intervals(lower, upper)
+    # rank_change compares like with like: both rankings from the unanchored (mean 1000) intervals
+    styled_rank = rank if anchor is None else rank_intervals(
+        *normal_bounds(ELO_PER_NAT * theta, ELO_PER_NAT ** 2 * covariance))[0]
     plain_lower, plain_upper = normal_bounds(plain.rating, ELO_PER_NAT ** 2 * plain.covariance)
     plain_rank, _ = rank_intervals(plain_lower, plain_upper)
     return {
@@ -242,7 +248,7 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
         "covariate_mean": dict(zip(STYLE_COLUMNS, covariate_mean.tolist())),
         "covariate_std": dict(zip(STYLE_COLUMNS, covariate_std.tolist())),
         "rating_without_style": plain.rating,
-        "rank_change": {name: int(plain_rank[k] - rank[k]) for k, name in enumerate(models)},
+        "rank_change": {name: int(plain_rank[k] - styled_rank[k]) for k, name in enumerate(models)},
         "newton_iterations": iterations,
         "max_abs_gradient": float(np.max(np.abs(gradient))),
     }

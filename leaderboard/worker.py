@@ -64,7 +64,8 @@ from leaderboard.elo import OnlineElo
 from leaderboard.events import MODEL_A, MODEL_B, TIE, VoteEvent
 from leaderboard.fit import DisconnectedGraphError, NoMaximumLikelihoodError, NoVotesError, fit_leaderboard
 from leaderboard.plackett_luce import fit_plackett_luce
-from leaderboard.ranks import rank_intervals
+from leaderboard.intervals import normal_bounds
+from leaderboard.ranks import leaderboard_rows
 from leaderboard.redis_keys import (
     DEFAULT_PREFIX,
     dead_letter_stream_key,
@@ -74,7 +75,7 @@ from leaderboard.redis_keys import (
     vote_stream_key,
     worker_lock_key,
 )
-from leaderboard.scale import ELO_CENTER, ELO_PER_NAT
+from leaderboard.scale import ELO_PER_NAT, elo_to_nats
 from leaderboard.snapshot import Snapshot, SnapshotRow
 from leaderboard.urls import redact_url
 
@@ -91,7 +92,6 @@ LEASE_TTL_MS = 10_000
 MAX_BLOCK_MS = 1000
 INITIAL_BACKOFF_S = 0.2
 MAX_BACKOFF_S = 5.0
-Z_95 = 1.959963984540054
 # Errors that mean "Redis is not answering right now" (restart, network, still loading its AOF).
 REDIS_DOWN_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError)
 
@@ -191,7 +191,8 @@ def build_snapshot(tally: VoteTally, *, alpha: float = DEFAULT_ALPHA, init_theta
             snapshot = _bradley_terry_snapshot(tally, alpha, init_theta, generated_at)
     except (NoVotesError, DisconnectedGraphError, NoMaximumLikelihoodError) as error:
         return _elo_snapshot(tally, str(error), notes, generated_at, alpha)
-    except (ValueError, RuntimeError, np.linalg.LinAlgError) as error:
+    # ArithmeticError: numpy floating-point errors (e.g. FloatingPointError) from a fit
+    except (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError) as error:
         log.warning("leaderboard fit failed, publishing online Elo instead: %s", error)
         return _elo_snapshot(tally, f"the fit failed ({error})", notes, generated_at, alpha)
     snapshot.note = "; ".join(notes)
@@ -209,8 +210,8 @@ def _bradley_terry_snapshot(tally: VoteTally, alpha: float, init_theta, generate
 
 def _plackett_luce_snapshot(tally: VoteTally, alpha: float, generated_at: float) -> Snapshot:
     fit = fit_plackett_luce(tally.all_rankings(), ci="sandwich", alpha=alpha)
-    rank, rank_lower = rank_intervals(fit["lower"], fit["upper"])
-    rows = _rows(fit["models"], fit["rating"], fit["lower"], fit["upper"], rank, rank_lower, fit["votes"])
+    rows = [SnapshotRow(**row) for row in leaderboard_rows(fit["models"], fit["rating"], fit["lower"], fit["upper"],
+                                                            fit["votes"])]
     return Snapshot(
         generated_at=generated_at, total_votes=tally.rated, method="plackett-luce+sandwich", rows=rows,
         models=list(fit["models"]), theta=np.asarray(fit["theta"]).tolist(),
@@ -227,27 +228,16 @@ def _elo_snapshot(tally: VoteTally, reason: str, notes: list[str], generated_at:
     rating = np.array([ratings[name] for name in models])
     votes = np.array([votes_by_model.get(name, 0) for name in models])
     variance = 1.0 / (votes / 4.0 + max(alpha, 1e-3))
-    half_width = Z_95 * np.sqrt(variance) * ELO_PER_NAT
-    lower, upper = rating - half_width, rating + half_width
-    rank, rank_lower = rank_intervals(lower, upper)
+    lower, upper = normal_bounds(rating, ELO_PER_NAT ** 2 * np.diag(variance))
     note = (f"online Elo ratings, not a Bradley-Terry fit: {reason}. Elo has no confidence interval; "
             "the bounds shown are a rough +-1.96/sqrt(votes/4) nats")
     return Snapshot(
         generated_at=generated_at, total_votes=tally.rated, method="elo",
-        rows=_rows(models, rating, lower, upper, rank, rank_lower, votes),
-        models=models, theta=((rating - ELO_CENTER) / ELO_PER_NAT).tolist(),
+        rows=[SnapshotRow(**row) for row in leaderboard_rows(models, rating, lower, upper, votes)],
+        models=models, theta=elo_to_nats(rating).tolist(),
         covariance=np.diag(variance).tolist() if models else [],
         note="; ".join(notes + [note]),
     )
-
-
-def _rows(models, rating, lower, upper, rank, rank_lower, votes) -> list[SnapshotRow]:
-    order = sorted(range(len(models)), key=lambda k: (-rating[k], models[k]))
-    return [
-        SnapshotRow(model=models[k], rating=float(rating[k]), lower=float(lower[k]), upper=float(upper[k]),
-                    rank=int(rank[k]), rank_lower=int(rank_lower[k]), votes=int(votes[k]))
-        for k in order
-    ]
 
 
 # ---------------------------------------------------------------------------------------------
