@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from arena.redis_server import EmbeddedRedis  # noqa: E402
 from leaderboard.archive import VoteArchive, archive_path  # noqa: E402
 from leaderboard.events import StyleFeatures, VoteEvent  # noqa: E402
-from leaderboard.redis_keys import snapshot_channel, vote_stream_key  # noqa: E402
+from leaderboard.redis_keys import snapshot_channel, snapshot_key, vote_stream_key  # noqa: E402
 from leaderboard.snapshot import Snapshot  # noqa: E402
 from leaderboard.worker import VoteTally, VoteWorker, build_snapshot  # noqa: E402
 
@@ -151,7 +151,7 @@ def bench_latency(client: redis.Redis, work: Path, samples: int, refit_interval:
             while True:
                 message = pubsub.get_message(timeout=5.0)
                 if message and message["type"] == "message":
-                    raw = client.get(f"{prefix}:leaderboard:snapshot")
+                    raw = client.get(snapshot_key(prefix))
                     if Snapshot.model_validate_json(raw).total_votes >= expected:
                         break
             latencies.append(time.perf_counter() - started)

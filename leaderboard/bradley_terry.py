@@ -50,10 +50,13 @@ def half_tie_scores(arrays: PairArrays) -> tuple[np.ndarray, np.ndarray]:
 
 
 def laplacian(n_models: int, pair_i: np.ndarray, pair_j: np.ndarray, edge_weight: np.ndarray) -> np.ndarray:
-    """Dense weighted graph Laplacian sum_p w_p (e_i - e_j)(e_i - e_j)^T, shape (M, M)."""
-    matrix = np.zeros((n_models, n_models))
-    np.add.at(matrix, (pair_i, pair_j), -edge_weight)
-    matrix += matrix.T
+    """Dense weighted graph Laplacian sum_p w_p (e_i - e_j)(e_i - e_j)^T, shape (M, M); pair_i != pair_j.
+
+    Edges may repeat (e.g. one per vote). One bincount over pair codes i * M + j: much faster
+    than np.add.at for many edges, and it sums in the same order.
+    """
+    per_cell = np.bincount(pair_i * n_models + pair_j, edge_weight, n_models * n_models).reshape(n_models, n_models)
+    matrix = -(per_cell + per_cell.T)
     matrix[np.diag_indices(n_models)] = np.bincount(pair_i, edge_weight, n_models) + np.bincount(pair_j, edge_weight, n_models)
     return matrix
 

@@ -27,7 +27,6 @@ from leaderboard.counts import REQUIRED_COLUMNS
 
 log = logging.getLogger(__name__)
 
-STYLE_COLUMNS = ("tokens_a", "tokens_b", "headers_a", "headers_b", "lists_a", "lists_b", "bold_a", "bold_b")
 _COMPRESSION_SUFFIXES = {".gz", ".bz2", ".zst", ".xz", ".zip"}
 # LMArena conv_metadata key -> our column; dict-valued entries are summed over their keys
 # (h1..h6; ordered/unordered; "**"/"__"), scalar entries taken as they are
@@ -264,10 +263,8 @@ def _read_archive_lines(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         row = {"model_a": models[0], "model_b": models[1], "winner": event.get("outcome"), **common}
         if len(style) == 2 and all(isinstance(s, dict) for s in style):
             for side, features in zip(("a", "b"), style):
-                row[f"tokens_{side}"] = features.get("tokens")
-                row[f"headers_{side}"] = features.get("headers")
-                row[f"lists_{side}"] = features.get("list_items")
-                row[f"bold_{side}"] = features.get("bold")
+                for field, column in _ARCHIVE_STYLE_FIELDS:
+                    row[f"{column}_{side}"] = features.get(field)
         pairwise.append(row)
     return pd.DataFrame(pairwise), pd.DataFrame(kwise)
 

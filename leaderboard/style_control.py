@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, log_expit
 
-from leaderboard.bradley_terry import constrained_inverse, newton_ascent
+from leaderboard.bradley_terry import constrained_inverse, laplacian, newton_ascent, scatter_pairs
 from leaderboard.counts import PairCounts
 from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
 from leaderboard.fit import fit_leaderboard
@@ -96,24 +96,14 @@ def style_covariates(df: pd.DataFrame) -> np.ndarray:
     return _standardise(_style_differences(df))[0]
 
 
-def _pair_laplacian(n_models: int, model_a: np.ndarray, model_b: np.ndarray, edge_weight: np.ndarray) -> np.ndarray:
-    """sum_n w_n (e_a - e_b)(e_a - e_b)^T for per-vote edges, via one bincount over pair codes
-    (much faster than np.add.at for a million votes)."""
-    per_cell = np.bincount(model_a * n_models + model_b, edge_weight, n_models * n_models).reshape(n_models, n_models)
-    symmetric = per_cell + per_cell.T
-    matrix = -symmetric
-    matrix[np.diag_indices(n_models)] = symmetric.sum(axis=1) - np.diag(symmetric)
-    return matrix
-
-
 def _outer_sum(n_models: int, model_a, model_b, covariates, vote_weight) -> np.ndarray:
     """sum_n c_n z_n z_n^T with z_n = (e_a - e_b, x_n), shape (M + F, M + F)."""
     n_features = covariates.shape[1]
     matrix = np.zeros((n_models + n_features, n_models + n_features))
-    matrix[:n_models, :n_models] = _pair_laplacian(n_models, model_a, model_b, vote_weight)
+    matrix[:n_models, :n_models] = laplacian(n_models, model_a, model_b, vote_weight)
     weighted = covariates * vote_weight[:, None]
     for k in range(n_features):
-        column = np.bincount(model_a, weighted[:, k], n_models) - np.bincount(model_b, weighted[:, k], n_models)
+        column = scatter_pairs(n_models, model_a, model_b, weighted[:, k])
         matrix[:n_models, n_models + k] = column
         matrix[n_models + k, :n_models] = column
     matrix[n_models:, n_models:] = covariates.T @ weighted
@@ -139,7 +129,7 @@ def _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, weights, al
         p_a = expit(theta[model_a] - theta[model_b] + covariates @ beta)
         residual = weights * (score_a - p_a)
         gradient = np.empty(n_models + n_features)
-        gradient[:n_models] = np.bincount(model_a, residual, n_models) - np.bincount(model_b, residual, n_models)
+        gradient[:n_models] = scatter_pairs(n_models, model_a, model_b, residual)
         gradient[n_models:] = covariates.T @ residual - alpha_covariates * beta
         info = _outer_sum(n_models, model_a, model_b, covariates, weights * p_a * (1.0 - p_a))
         info[n_models:, n_models:] += alpha_covariates * np.eye(n_features)

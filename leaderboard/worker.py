@@ -107,7 +107,6 @@ class VoteTally:
         self.pairs = PairCounts.empty()
         self.rankings: list[list[list[str]]] = []  # K-wise votes, groups best first
         self.elo = OnlineElo()
-        self.archived = 0  # every archived vote, rated or not
         self.named = 0  # archived but not rated: the voter saw the model names
 
     @classmethod
@@ -118,7 +117,6 @@ class VoteTally:
         return tally
 
     def add(self, event: VoteEvent) -> None:
-        self.archived += 1
         if event.mode == "named":
             self.named += 1
         elif event.mode == "kwise":
@@ -134,6 +132,11 @@ class VoteTally:
     @property
     def rated(self) -> int:
         return self.pairs.n_votes + len(self.rankings)
+
+    @property
+    def archived(self) -> int:
+        """Every archived vote, rated or not."""
+        return self.rated + self.named
 
     def votes_per_model(self) -> dict[str, int]:
         votes = self.pairs.votes_per_model()

@@ -1,7 +1,6 @@
 import json
 import logging
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from arena.redis_server import EmbeddedRedis
+from arena.redis_server import EmbeddedRedis, free_port
 from leaderboard.archive import VoteArchive, archive_path
 from leaderboard.redis_keys import (
     dead_letter_stream_key,
@@ -446,9 +445,7 @@ def test_holder_that_loses_its_lease_stops_consuming_until_it_wins_it_back(redis
 
 
 def test_main_with_unreachable_redis_exits_2_with_one_line(tmp_path, capsys):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     code = main(["--redis-url", f"redis://:secret@127.0.0.1:{port}/0", "--data-dir", str(tmp_path)])
     assert code == 2
     captured = capsys.readouterr()
@@ -459,9 +456,7 @@ def test_main_with_unreachable_redis_exits_2_with_one_line(tmp_path, capsys):
 
 
 def test_cli_dispatch_with_unreachable_redis(tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     result = subprocess.run([sys.executable, "-m", "leaderboard", "worker", "--redis-url", f"redis://127.0.0.1:{port}/0",
                              "--data-dir", str(tmp_path)], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
