@@ -61,7 +61,7 @@ from pydantic import ValidationError
 from leaderboard.archive import ArchiveBusyError, VoteArchive, archive_path
 from leaderboard.counts import I_WINS, J_WINS, TIE_CLASS, PairCounts
 from leaderboard.elo import OnlineElo
-from leaderboard.events import MODEL_A, MODEL_B, TIE, VoteEvent
+from leaderboard.events import MODEL_A, TIE, VoteEvent
 from leaderboard.fit import DisconnectedGraphError, NoMaximumLikelihoodError, NoVotesError, fit_leaderboard
 from leaderboard.plackett_luce import fit_plackett_luce
 from leaderboard.intervals import normal_bounds
