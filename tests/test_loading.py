@@ -15,6 +15,14 @@ from leaderboard.fit import fit_leaderboard
 from leaderboard.loading import VoteFileError, load_rankings, load_votes
 from leaderboard.weights import WeightError, vote_weights
 
+def plain_metadata(tokens_a: int, tokens_b: int) -> dict:
+    """LMArena conv_metadata of two answers with no markdown at all."""
+    return {"sum_assistant_a_tokens": tokens_a, "sum_assistant_b_tokens": tokens_b,
+            "header_count_a": {"h1": 0}, "header_count_b": {"h1": 0},
+            "list_count_a": {"ordered": 0, "unordered": 0}, "list_count_b": {"ordered": 0, "unordered": 0},
+            "bold_count_a": {"**": 0, "__": 0}, "bold_count_b": {"**": 0, "__": 0}}
+
+
 LMARENA_ROWS = [
     {"model_a": "alpha", "model_b": "beta", "winner": "model_a", "tstamp": 1.0, "language": "English", "judge": "u1",
      "conv_metadata": {"sum_user_tokens": 900, "turns": 2, "sum_assistant_a_tokens": 120, "sum_assistant_b_tokens": 80,
@@ -23,25 +31,13 @@ LMARENA_ROWS = [
                        "list_count_a": {"ordered": 3, "unordered": 4}, "list_count_b": {"ordered": 0, "unordered": 1},
                        "bold_count_a": {"**": 2, "__": 1}, "bold_count_b": {"**": 0, "__": 0}}},
     {"model_a": "beta", "model_b": "gamma", "winner": "tie", "tstamp": 2.0, "language": "German", "judge": "u2",
-     "conv_metadata": {"sum_assistant_a_tokens": 10, "sum_assistant_b_tokens": 20,
-                       "header_count_a": {"h1": 0}, "header_count_b": {"h1": 0},
-                       "list_count_a": {"ordered": 0, "unordered": 0}, "list_count_b": {"ordered": 0, "unordered": 0},
-                       "bold_count_a": {"**": 0, "__": 0}, "bold_count_b": {"**": 0, "__": 0}}},
+     "conv_metadata": plain_metadata(10, 20)},
     {"model_a": "gamma", "model_b": "alpha", "winner": "tie (bothbad)", "tstamp": 3.0, "language": "English", "judge": "u1",
-     "conv_metadata": {"sum_assistant_a_tokens": 5, "sum_assistant_b_tokens": 6,
-                       "header_count_a": {"h1": 0}, "header_count_b": {"h1": 0},
-                       "list_count_a": {"ordered": 0, "unordered": 0}, "list_count_b": {"ordered": 0, "unordered": 0},
-                       "bold_count_a": {"**": 0, "__": 0}, "bold_count_b": {"**": 0, "__": 0}}},
+     "conv_metadata": plain_metadata(5, 6)},
     {"model_a": "alpha", "model_b": "gamma", "winner": "model_b", "tstamp": 4.0, "language": "English", "judge": "u3",
-     "conv_metadata": {"sum_assistant_a_tokens": 7, "sum_assistant_b_tokens": 9,
-                       "header_count_a": {"h1": 0}, "header_count_b": {"h1": 0},
-                       "list_count_a": {"ordered": 0, "unordered": 0}, "list_count_b": {"ordered": 0, "unordered": 0},
-                       "bold_count_a": {"**": 0, "__": 0}, "bold_count_b": {"**": 0, "__": 0}}},
+     "conv_metadata": plain_metadata(7, 9)},
     {"model_a": "beta", "model_b": "alpha", "winner": "model_a", "tstamp": 5.0, "language": "German", "judge": "u1",
-     "conv_metadata": {"sum_assistant_a_tokens": 7, "sum_assistant_b_tokens": 9,
-                       "header_count_a": {"h1": 0}, "header_count_b": {"h1": 0},
-                       "list_count_a": {"ordered": 0, "unordered": 0}, "list_count_b": {"ordered": 0, "unordered": 0},
-                       "bold_count_a": {"**": 0, "__": 0}, "bold_count_b": {"**": 0, "__": 0}}},
+     "conv_metadata": plain_metadata(7, 9)},
 ]
 
 
