@@ -4,6 +4,10 @@ Runs against a real embedded redis-server (append-only file, fsync always, as in
 temporary directory. Prints one line per figure.
 
     .venv/bin/python benchmarks/bench_worker.py [--ingest 20000] [--sizes 10000 100000] [--latency-samples 10]
+    .venv/bin/python benchmarks/bench_worker.py --only mixed-refit [--mixed 200000 1000]
+
+``mixed-refit`` times the Plackett-Luce refit when a few K-wise votes sit among many pairwise
+ones (every vote then goes into the joint fit); it needs no Redis.
 """
 
 from __future__ import annotations
@@ -126,6 +130,19 @@ def bench_refit_and_startup(client: redis.Redis, work: Path, sizes: list[int]) -
               f"{rebuilt:.2f}s; with the catch-up scan of a {n_votes}-entry stream {full_start:.2f}s")
 
 
+def bench_mixed_refit(n_pairwise: int, n_kwise: int, repeats: int = 3) -> None:
+    pairwise = synthetic_votes(n_pairwise, seed=11)
+    kwise = synthetic_votes(n_kwise, kwise_share=1.0, seed=12)
+    tally = VoteTally.from_events(pairwise + kwise)
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        snapshot = build_snapshot(tally)
+        timings.append(time.perf_counter() - started)
+    print(f"refit: {n_pairwise} pairwise + {n_kwise} 4-wise votes, 40 models, {snapshot.method}: "
+          f"best of {repeats} {min(timings) * 1000:.0f} ms, median {statistics.median(timings) * 1000:.0f} ms")
+
+
 def bench_latency(client: redis.Redis, work: Path, samples: int, refit_interval: float) -> None:
     prefix = f"latency{refit_interval}"
     warm = synthetic_votes(2000, seed=7)
@@ -168,7 +185,14 @@ def main() -> None:
     parser.add_argument("--ingest", type=int, default=20000)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
     parser.add_argument("--latency-samples", type=int, default=10)
+    parser.add_argument("--mixed", type=int, nargs=2, default=[200000, 1000], metavar=("PAIRWISE", "KWISE"),
+                        help="vote counts for mixed-refit (default 200000 1000)")
+    parser.add_argument("--only", choices=["mixed-refit"], default=None,
+                        help="run one figure only (default: all but mixed-refit)")
     args = parser.parse_args()
+    if args.only == "mixed-refit":
+        bench_mixed_refit(*args.mixed)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         server = EmbeddedRedis(work / "redis").start()

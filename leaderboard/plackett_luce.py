@@ -212,6 +212,34 @@ def _check_weights(weights, n_rankings: int) -> np.ndarray:
     return weights
 
 
+def _check_multiplicity(multiplicity, n_rankings: int) -> np.ndarray:
+    """Frequency weights: ranking r stands for multiplicity[r] identical votes (0 = absent)."""
+    if multiplicity is None:
+        return np.ones(n_rankings)
+    multiplicity = np.asarray(multiplicity, dtype=float)
+    if multiplicity.shape != (n_rankings,):
+        raise ValueError(
+            f"multiplicity must have one entry per ranking ({n_rankings}), got shape {multiplicity.shape}")
+    if not np.all(np.isfinite(multiplicity)) or (multiplicity < 0).any() or (multiplicity != np.round(multiplicity)).any():
+        raise ValueError("multiplicity must be whole numbers >= 0 (how many times each ranking occurred)")
+    if multiplicity.sum() <= 0:
+        raise ValueError("multiplicity is all zero: nothing to fit")
+    return multiplicity
+
+
+def _vote_weights(weights, multiplicity, n_rankings: int) -> tuple[np.ndarray, np.ndarray]:
+    """(weight of each ranking in the likelihood, weight of its score outer product in the meat).
+
+    A ranking with importance weight w that occurred c times is c separate votes of weight w:
+    it adds c * w to the log-likelihood, and c independent scores w * s to the meat, i.e.
+    c * w^2 * s s^T -- not (c w s)(c w s)^T, which would treat the c votes as one perfectly
+    correlated vote and inflate the variance c-fold.
+    """
+    weights = _check_weights(weights, n_rankings)
+    multiplicity = _check_multiplicity(multiplicity, n_rankings)
+    return weights * multiplicity, multiplicity * weights ** 2
+
+
 def _check_estimable(design: _Design, weights: np.ndarray, names: list[str], alpha: float) -> None:
     """Same conditions as for Bradley-Terry (leaderboard.graph): a connected comparison graph,
     and, without a prior, a strongly connected "placed ahead of or tied with" graph (Hunter 2004,
@@ -234,9 +262,10 @@ def _check_estimable(design: _Design, weights: np.ndarray, names: list[str], alp
 
 
 def _evaluate(design: _Design, theta: np.ndarray, weights: np.ndarray, *, derivatives: bool = True,
-              meat: bool = False):
+              meat_weights: np.ndarray | None = None):
     """Weighted log-likelihood and, optionally, its gradient, the information (minus the Hessian)
-    and the meat sum_r (w_r score_r)(w_r score_r)^T of the sandwich, all over items.
+    and (given ``meat_weights``) the meat sum_r meat_weights_r score_r score_r^T of the sandwich,
+    all over items (see _vote_weights for what the meat weights are).
 
     Per ranking, with e_k = exp(theta_slot_k - max over the ranking's slots) and S_s the sum of e
     over choice set s: log-sum-exp_s = log S_s + max; the expected count of slot k is
@@ -248,6 +277,7 @@ def _evaluate(design: _Design, theta: np.ndarray, weights: np.ndarray, *, deriva
     loglik = 0.0
     gradient = np.zeros(n)
     information = np.zeros(n * n) if derivatives else None
+    meat = meat_weights is not None
     meat_sum = np.zeros(n * n) if meat else None
     for batch in design.batches:
         w = weights[batch.source]
@@ -280,9 +310,9 @@ def _evaluate(design: _Design, theta: np.ndarray, weights: np.ndarray, *, deriva
         if batch.set_weight.size:
             information += np.bincount(pair_index, (w[:, None, None] * curvature).ravel(), minlength=n * n)
         if meat:
-            weighted_score = w[:, None] * score
-            meat_sum += np.bincount(pair_index, (weighted_score[:, :, None] * weighted_score[:, None, :]).ravel(),
-                                    minlength=n * n)
+            meat_sum += np.bincount(
+                pair_index, (meat_weights[batch.source][:, None, None] * score[:, :, None] * score[:, None, :]).ravel(),
+                minlength=n * n)
     if not derivatives:
         return loglik
     information = information.reshape(n, n)
@@ -343,7 +373,7 @@ def _newton(design: _Design, weights: np.ndarray, alpha: float, initial_params, 
 
 
 def plackett_luce(n_items: int, rankings, *, alpha: float = 0.0, initial_params=None, max_iter: int = 200,
-                  tol: float = 1e-10, weights=None) -> np.ndarray:
+                  tol: float = 1e-10, weights=None, multiplicity=None) -> np.ndarray:
     """Maximum-likelihood Plackett-Luce strengths, natural-log units, mean 0.
 
     ``rankings``: a sequence of rankings; a ranking is a list of groups, best first, each group a
@@ -353,11 +383,14 @@ def plackett_luce(n_items: int, rankings, *, alpha: float = 0.0, initial_params=
 
     ``alpha``: L2 prior ``alpha / 2 * sum(theta**2)`` (0 = plain MLE, which needs every item to be
     placed both above and below others, see leaderboard.graph). ``weights``: one non-negative
-    weight per ranking (e.g. inverse selection probability). Stops when the largest component of
-    the gradient of the weighted *mean* log-likelihood is below ``tol`` (or no step changes theta).
+    weight per ranking (e.g. inverse selection probability). ``multiplicity``: one whole number per
+    ranking, how many identical votes it stands for (frequency weights: the fit equals the fit of
+    the list with each ranking repeated that often, without building it). Stops when the largest
+    component of the gradient of the weighted *mean* log-likelihood is below ``tol`` (or no step
+    changes theta).
     """
     design = _compile(n_items, rankings)
-    weights = _check_weights(weights, design.n_rankings)
+    weights, _ = _vote_weights(weights, multiplicity, design.n_rankings)
     alpha = _check_alpha(alpha)
     _check_estimable(design, weights, [f"item {i}" for i in range(design.n_items)], alpha)
     return _newton(design, weights, alpha, initial_params, max_iter, tol)
@@ -377,28 +410,30 @@ def _covariance_from(information: np.ndarray, meat: np.ndarray | None, alpha: fl
 
 
 def plackett_luce_covariance(n_items: int, rankings, theta, *, weights=None, kind: str = "sandwich",
-                             alpha: float = 0.0) -> np.ndarray:
+                             alpha: float = 0.0, multiplicity=None) -> np.ndarray:
     """Covariance (n_items x n_items, natural-log units) of the mean-zero strengths at ``theta``.
 
-    ``kind="sandwich"`` (default): H^-1 B H^-1 with B the sum over rankings of (weight * score)
+    ``kind="sandwich"`` (default): H^-1 B H^-1 with B the sum over votes of (weight * score)
     outer products -- robust to the tie reading and to weights being inverse probabilities.
     ``kind="fisher"``: H^-1, the model-based covariance (exact only if the model is right and the
     weights are 1). ``alpha`` must match the fit's (its prior curvature enters H).
+    ``multiplicity``: as in :func:`plackett_luce` (each of the c votes a ranking stands for adds its
+    own score outer product to B).
     """
     if kind not in ("sandwich", "fisher"):
         raise ValueError(f"kind must be 'sandwich' or 'fisher', got {kind!r}")
     design = _compile(n_items, rankings)
-    weights = _check_weights(weights, design.n_rankings)
+    weights, meat_weights = _vote_weights(weights, multiplicity, design.n_rankings)
     theta = np.asarray(theta, dtype=float)
     if theta.shape != (design.n_items,):
         raise ValueError(f"theta must have {design.n_items} entries, got shape {theta.shape}")
-    _, _, information, meat = _evaluate(design, theta, weights, meat=True)
+    _, _, information, meat = _evaluate(design, theta, weights, meat_weights=meat_weights)
     return _covariance_from(information, meat if kind == "sandwich" else None, _check_alpha(alpha))
 
 
 def fit_plackett_luce(rankings_by_name: list[list[list[str]]], *, ci: str = "sandwich", n_bootstrap: int = 0,
                       seed: int = 0, anchor: tuple[str, float] | None = None, weights=None,
-                      alpha: float = 0.0) -> dict:
+                      alpha: float = 0.0, multiplicity=None) -> dict:
     """Fit K-wise votes given by model name; ratings with 95% intervals on the rating scale.
 
     ``rankings_by_name``: one ranking per vote, a list of groups of model names, best first (the
@@ -406,12 +441,13 @@ def fit_plackett_luce(rankings_by_name: list[list[list[str]]], *, ci: str = "san
     intervals from ``n_bootstrap`` refits on rankings resampled with replacement, seeded by
     ``seed``). ``anchor``: (model, rating) pins that model's rating, as in
     ``leaderboard.fit.fit_leaderboard``; the others' ratings and intervals are then relative to it
-    (its own interval has zero width). Without an anchor the mean rating is 1000. ``alpha``: see
-    :func:`plackett_luce`.
+    (its own interval has zero width). Without an anchor the mean rating is 1000. ``alpha``,
+    ``weights`` and ``multiplicity`` (how many identical votes each ranking stands for): see
+    :func:`plackett_luce`; the bootstrap resamples votes, not distinct rankings.
 
     Returns a dict: "models" (sorted names), "theta" (nats, mean 0), "covariance" (nats, of theta;
     the bootstrap sample covariance when ci="bootstrap"), "rating", "lower", "upper" (rating
-    points), "votes" (number of rankings each model appears in).
+    points), "votes" (number of votes each model appears in, counting multiplicity).
     """
     if ci not in ("sandwich", "fisher", "bootstrap"):
         raise ValueError(f"ci must be 'sandwich', 'fisher' or 'bootstrap', got {ci!r}")
@@ -421,17 +457,21 @@ def fit_plackett_luce(rankings_by_name: list[list[list[str]]], *, ci: str = "san
     if anchor is not None and (isinstance(anchor, str) or len(anchor) != 2 or anchor[0] not in models):
         raise ValueError(f"anchor must be (model, rating) with a ranked model, got {anchor!r}")
     design = _compile(len(models), rankings)
-    weights = _check_weights(weights, design.n_rankings)
+    importance = _check_weights(weights, design.n_rankings)
+    frequency = _check_multiplicity(multiplicity, design.n_rankings)
+    weights, meat_weights = _vote_weights(importance, frequency, design.n_rankings)
     alpha = _check_alpha(alpha)
     _check_estimable(design, weights, models, alpha)
     theta = _newton(design, weights, alpha, None, 200, 1e-10)
-    _, _, information, meat = _evaluate(design, theta, weights, meat=True)
+    _, _, information, meat = _evaluate(design, theta, weights, meat_weights=meat_weights)
 
     if ci == "bootstrap":
         rng = np.random.default_rng(seed)
         replicates = np.empty((n_bootstrap, len(models)))
+        # resample the votes: ranking r is drawn with probability frequency[r] / n_votes
+        n_votes = int(frequency.sum())
         for b in range(n_bootstrap):
-            resampled = weights * rng.multinomial(design.n_rankings, np.full(design.n_rankings, 1.0 / design.n_rankings))
+            resampled = importance * rng.multinomial(n_votes, frequency / n_votes)
             # a resample can drop every loss of some model; a tiny prior keeps that replicate finite
             replicates[b] = _newton(design, resampled, max(alpha, 1e-6), theta, 200, 1e-10)
         covariance = np.cov(replicates, rowvar=False)
@@ -440,8 +480,10 @@ def fit_plackett_luce(rankings_by_name: list[list[list[str]]], *, ci: str = "san
 
     votes = np.zeros(len(models), dtype=np.int64)
     for batch in design.batches:
-        used = batch.items[weights[batch.source] > 0]
-        votes += np.bincount(used.ravel(), minlength=len(models))
+        used = weights[batch.source] > 0
+        per_slot = np.broadcast_to(frequency[batch.source][used, None], batch.items[used].shape)
+        votes += np.rint(np.bincount(batch.items[used].ravel(), per_slot.ravel(),
+                                     minlength=len(models))).astype(np.int64)
 
     transform, offset = rating_transform(models, anchor)
     rating = offset + transform @ theta

@@ -28,7 +28,8 @@ so a slow fit cannot crowd out consuming), if new votes arrived, the worker fits
 a Snapshot (SET ``snapshot_key``, PUBLISH ``snapshot_channel``): Bradley-Terry on the per-pair
 counts with sandwich intervals (warm-started from the previous theta). When K-wise votes exist,
 all votes are fitted together by Plackett-Luce (a pairwise vote is a two-item ranking and a tie a
-tied group, which is exactly Bradley-Terry with half-ties). With too few votes, a comparison
+tied group, which is exactly Bradley-Terry with half-ties; each (pair, outcome) goes in once with
+its count as a frequency weight, so the cost grows with the K-wise votes, not with all votes). With too few votes, a comparison
 graph in several pieces, or a failed fit, it publishes online Elo ratings instead, with a note
 saying why. Only anonymous and K-wise votes are rated (as on LMArena): in ``named`` mode the
 voter saw the names, so those votes are archived but not counted.
@@ -146,17 +147,22 @@ class VoteTally:
                     votes[name] = votes.get(name, 0) + 1
         return votes
 
-    def all_rankings(self) -> list[list[list[str]]]:
-        """Every rated vote as a ranking: pairwise votes as two-item rankings (a tie as one group)."""
+    def all_rankings(self) -> tuple[list[list[list[str]]], list[int]]:
+        """Every rated vote as a ranking, with how many votes each stands for: pairwise votes as
+        two-item rankings (a tie as one group), one per (pair, outcome) with its count -- so the
+        Plackett-Luce fit costs O(pairs + K-wise votes), not O(votes); K-wise votes one each."""
         arrays = self.pairs.arrays()
         models = self.pairs.models
         rankings: list[list[list[str]]] = []
+        multiplicity: list[int] = []
         for i, j, count in zip(arrays.pair_i.tolist(), arrays.pair_j.tolist(), arrays.count.tolist()):
             a, b = models[i], models[j]
-            rankings += [[[a], [b]]] * count[I_WINS]
-            rankings += [[[b], [a]]] * count[J_WINS]
-            rankings += [[[a, b]]] * count[TIE_CLASS]
-        return rankings + self.rankings
+            for ranking, votes in (([[a], [b]], count[I_WINS]), ([[b], [a]], count[J_WINS]),
+                                   ([[a, b]], count[TIE_CLASS])):
+                if votes:
+                    rankings.append(ranking)
+                    multiplicity.append(votes)
+        return rankings + self.rankings, multiplicity + [1] * len(self.rankings)
 
 
 def _broken_pairs(ranking: list[list[str]]):
@@ -212,7 +218,8 @@ def _bradley_terry_snapshot(tally: VoteTally, alpha: float, init_theta, generate
 
 
 def _plackett_luce_snapshot(tally: VoteTally, alpha: float, generated_at: float) -> Snapshot:
-    fit = fit_plackett_luce(tally.all_rankings(), ci="sandwich", alpha=alpha)
+    rankings, multiplicity = tally.all_rankings()
+    fit = fit_plackett_luce(rankings, multiplicity=multiplicity, ci="sandwich", alpha=alpha)
     rows = [SnapshotRow(**row) for row in leaderboard_rows(fit["models"], fit["rating"], fit["lower"], fit["upper"],
                                                             fit["votes"])]
     return Snapshot(
@@ -554,7 +561,7 @@ class VoteWorker:
             self._last_theta = dict(zip(snapshot.models, snapshot.theta))
         self._new_votes = False
         self._last_refit = time.monotonic()
-        # A slow fit (Plackett-Luce over many K-wise votes is O(N)) must not crowd out consuming:
+        # A slow fit (Plackett-Luce is O(number of K-wise votes)) must not crowd out consuming:
         # keep refits to at most about a fifth of the time.
         self._refit_wait = max(self.refit_interval, 4.0 * (self._last_refit - started_monotonic))
         self.last_snapshot = snapshot

@@ -167,6 +167,69 @@ def test_integer_weights_equal_repeated_rankings():
     np.testing.assert_allclose(plackett_luce(3, rankings, weights=weights), plackett_luce(3, repeated), atol=1e-10)
 
 
+def test_multiplicity_equals_the_expanded_list_of_votes_including_the_sandwich():
+    # known answer: a ranking with multiplicity c is c identical votes, so theta and both
+    # covariances must equal those of the list with each ranking written out c times
+    rankings = [[[0], [1], [2]], [[1], [2, 0]], [[2], [0]], [[1], [0]], [[0], [2], [1]], [[2], [1]], [[0, 1]],
+                [[3], [0]], [[1], [3], [2]], [[2], [3]]]
+    multiplicity = np.array([5, 1, 3, 2, 1, 4, 2, 3, 1, 2])
+    importance = np.array([1.0, 2.0, 0.5, 1.5, 1.0, 3.0, 1.0, 0.7, 2.5, 1.0])
+    repeated = [r for r, c in zip(rankings, multiplicity) for _ in range(c)]
+    repeated_importance = np.repeat(importance, multiplicity)
+    for weights, expanded_weights in ((None, None), (importance, repeated_importance)):
+        for alpha in (0.0, 0.1):
+            theta = plackett_luce(4, rankings, multiplicity=multiplicity, weights=weights, alpha=alpha)
+            expected = plackett_luce(4, repeated, weights=expanded_weights, alpha=alpha)
+            np.testing.assert_allclose(theta, expected, atol=1e-10)
+            for kind in ("sandwich", "fisher"):
+                np.testing.assert_allclose(
+                    plackett_luce_covariance(4, rankings, theta, multiplicity=multiplicity, weights=weights,
+                                             alpha=alpha, kind=kind),
+                    plackett_luce_covariance(4, repeated, expected, weights=expanded_weights, alpha=alpha, kind=kind),
+                    rtol=1e-10, atol=1e-12)
+
+    names = ["a", "b", "c", "d"]
+    by_name = [[[names[i] for i in group] for group in ranking] for ranking in rankings]
+    fit = fit_plackett_luce(by_name, multiplicity=multiplicity, alpha=0.01)
+    expanded = fit_plackett_luce([r for r, c in zip(by_name, multiplicity) for _ in range(c)], alpha=0.01)
+    for key in ("theta", "covariance", "rating", "lower", "upper"):
+        np.testing.assert_allclose(fit[key], expanded[key], rtol=1e-10, atol=1e-10, err_msg=key)
+    np.testing.assert_array_equal(fit["votes"], expanded["votes"])
+
+
+def test_multiplicity_is_not_an_importance_weight_in_the_sandwich():
+    # Integer importance weights give the same theta as repeats but a different meat (sum w^2 s s^T:
+    # one vote counted w times, not w independent votes), so the sandwich must differ; only
+    # multiplicity reproduces the repeated list's sandwich.
+    rankings = [[[0], [1], [2]], [[1], [2, 0]], [[2], [0]], [[1], [0]], [[0], [2], [1]], [[2], [1]]]
+    counts = np.array([3, 1, 2, 1, 1, 2])
+    repeated = [r for r, c in zip(rankings, counts) for _ in range(c)]
+    theta = plackett_luce(3, repeated)
+    np.testing.assert_allclose(plackett_luce(3, rankings, weights=counts), theta, atol=1e-10)
+    np.testing.assert_allclose(plackett_luce(3, rankings, multiplicity=counts), theta, atol=1e-10)
+    expanded = plackett_luce_covariance(3, repeated, theta)
+    as_frequency = plackett_luce_covariance(3, rankings, theta, multiplicity=counts)
+    as_importance = plackett_luce_covariance(3, rankings, theta, weights=counts)
+    np.testing.assert_allclose(as_frequency, expanded, rtol=1e-10, atol=1e-12)
+    assert np.all(np.diag(as_importance) > np.diag(expanded) * 1.2)
+
+
+def test_bootstrap_with_multiplicity_resamples_votes():
+    rng = np.random.default_rng(9)
+    names = ["alpha", "beta", "gamma", "delta"]
+    strengths = np.array([0.6, 0.2, -0.1, -0.7])
+    ranked = simulate_rankings(rng, strengths, 3000, 2)
+    distinct, counts = np.unique(ranked, axis=0, return_counts=True)  # 12 classes, ~250 votes each
+    rankings = [[[names[i]] for i in row] for row in distinct]
+    sandwich = fit_plackett_luce(rankings, multiplicity=counts)
+    boot = fit_plackett_luce(rankings, multiplicity=counts, ci="bootstrap", n_bootstrap=60, seed=2)
+    np.testing.assert_allclose(boot["theta"], sandwich["theta"])
+    width_ratio = (boot["upper"] - boot["lower"]) / (sandwich["upper"] - sandwich["lower"])
+    # resampling the 12 classes instead of the 3000 votes would give intervals ~16x wider
+    assert np.all((width_ratio > 0.6) & (width_ratio < 1.5))
+    assert sandwich["votes"].sum() == 2 * 3000
+
+
 def test_prior_shrinks_and_makes_an_undefeated_item_finite():
     rankings = [[[0], [1], [2]], [[0], [2]], [[1], [2]], [[2], [1]]]  # item 0 never loses
     with pytest.raises(NoMaximumLikelihoodError, match="never lost"):
@@ -201,6 +264,12 @@ def test_other_bad_input():
         plackett_luce(0, [[[0], [1]]])
     with pytest.raises(ValueError, match="weights must have one entry per ranking"):
         plackett_luce(2, [[[0], [1]], [[1], [0]]], weights=[1.0])
+    with pytest.raises(ValueError, match="multiplicity must have one entry per ranking"):
+        plackett_luce(2, [[[0], [1]], [[1], [0]]], multiplicity=[1])
+    with pytest.raises(ValueError, match="multiplicity must be whole numbers"):
+        plackett_luce(2, [[[0], [1]], [[1], [0]]], multiplicity=[1, 1.5])
+    with pytest.raises(ValueError, match="multiplicity is all zero"):
+        plackett_luce(2, [[[0], [1]], [[1], [0]]], multiplicity=[0, 0])
     with pytest.raises(ValueError, match="alpha must be"):
         plackett_luce(2, [[[0], [1]], [[1], [0]]], alpha=-1)
     with pytest.raises(ValueError, match="kind must be"):

@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import redis
 
@@ -22,7 +23,8 @@ from leaderboard.redis_keys import (
     worker_lock_key,
 )
 from leaderboard.snapshot import Snapshot
-from leaderboard.worker import MIN_VOTES_TO_FIT, VoteWorker, main
+from leaderboard.plackett_luce import fit_plackett_luce
+from leaderboard.worker import DEFAULT_ALPHA, MIN_VOTES_TO_FIT, VoteWorker, main
 from tests.test_archive import make_vote
 
 STREAM = vote_stream_key("arena")
@@ -161,6 +163,39 @@ def test_kwise_votes_are_fitted_by_plackett_luce_with_the_pairwise_ones(redis_cl
     assert "2 K-wise vote(s)" in snapshot.note
     assert {row.model: row.votes for row in snapshot.rows} == {"alpha": 10, "beta": 10, "gamma": 10}
     assert len(archived_ids(tmp_path)) == 15
+
+
+def test_plackett_luce_snapshot_with_pair_multiplicities_equals_the_fit_of_every_vote(redis_client, tmp_path):
+    # The worker passes each (pair, outcome) once with its count; the published snapshot must be
+    # the one the fit of every vote written out as its own ranking gives (the old path).
+    pairwise = cycle_votes(120)  # each of the 6 cycle votes 20 times
+    kwise = [make_vote(ranking=[["alpha"], ["beta"], ["gamma"], ["delta"]]),
+             make_vote(ranking=[["delta"], ["gamma", "alpha"], ["beta"]]),
+             make_vote(ranking=[["beta"], ["delta"], ["alpha"], ["gamma"]]),
+             make_vote(ranking=[["gamma"], ["delta"], ["beta"], ["alpha"]])]
+    xadd_votes(redis_client, pairwise + kwise)
+    worker = VoteWorker(redis_client, tmp_path)
+    drain(worker)
+    worker.refit_and_publish()
+    snapshot = snapshot_in_redis(redis_client)
+    assert snapshot.method == "plackett-luce+sandwich" and snapshot.total_votes == 124
+
+    rankings, multiplicity = worker.tally.all_rankings()
+    assert len(rankings) == 6 + 4 and sorted(multiplicity) == [1] * 4 + [20] * 6  # 6 classes of 20 pairwise votes
+    every_vote = [[[a], [b]] if v.outcome == "model_a" else [[b], [a]] if v.outcome == "model_b" else [[a, b]]
+                  for v in pairwise for a, b in [v.models]]
+    every_vote += [[list(group) for group in v.ranking] for v in kwise]
+    expected = fit_plackett_luce(every_vote, ci="sandwich", alpha=DEFAULT_ALPHA)
+    assert snapshot.models == expected["models"]
+    np.testing.assert_allclose(snapshot.theta, expected["theta"], atol=1e-10)
+    np.testing.assert_allclose(snapshot.covariance, expected["covariance"], rtol=1e-10, atol=1e-12)
+    rows = {row.model: row for row in snapshot.rows}
+    for k, name in enumerate(expected["models"]):
+        assert rows[name].rating == pytest.approx(expected["rating"][k], abs=1e-8)
+        assert rows[name].lower == pytest.approx(expected["lower"][k], abs=1e-8)
+        assert rows[name].upper == pytest.approx(expected["upper"][k], abs=1e-8)
+        assert rows[name].votes == expected["votes"][k]
+    assert {name: row.votes for name, row in rows.items()} == {"alpha": 84, "beta": 84, "gamma": 84, "delta": 4}
 
 
 def test_duplicate_and_malformed_entries(redis_client, tmp_path, caplog):
