@@ -10,6 +10,7 @@ import pytest
 from scipy.stats import chisquare, kendalltau
 
 from arena.matchmaker import STRATEGIES, FairnessPolicy, RatingState, StrategyOptions, build_matchmaker
+from arena.matchmaker.fairness import capped_pair_weights
 from arena.matchmaker.policy import selection_distribution
 from arena.matchmaker.sets import MixtureSets, PinnedSets, UniformSets, WeightedSets, inclusion_probabilities
 from arena.matchmaker.state import online_pair_update, online_ranking_update
@@ -140,6 +141,45 @@ def test_active_picks_a_model_with_a_huge_interval_far_more_often_than_uniform()
     uniform = inclusion_probabilities(selection_distribution("uniform", state, 2))[4]
     assert uniform == pytest.approx(2 / n)
     assert active > 3 * uniform
+
+
+def test_no_pair_takes_most_battles_in_a_small_arena():
+    # 5 models, one pair of equal means with wide intervals, the rest far apart and settled:
+    # uncapped, active would spend nearly every battle on that pair.
+    state = RatingState.prior([f"m{i}" for i in range(5)])
+    state.mean = np.array([0.0, 0.0, 3.0, -3.0, 6.0])
+    state.covariance = np.eye(5) * 0.001
+    state.covariance[0, 0] = state.covariance[1, 1] = 0.5
+    state.votes = np.full(5, 500.0)
+    uncapped = FairnessPolicy(max_pair_share=1.0)
+    loose = selection_distribution("active", state, 2, StrategyOptions(fairness=uncapped))
+    assert loose.probability((0, 1)) > 0.5  # so the cap below is what holds it down
+    capped = selection_distribution("active", state, 2)
+    policy = FairnessPolicy()
+    ceiling = policy.floor / 10 + (1 - policy.floor) * policy.max_pair_share
+    probabilities = [capped.probability(pair) for pair in itertools.combinations(range(5), 2)]
+    assert max(probabilities) == pytest.approx(ceiling)
+    assert sum(probabilities) == pytest.approx(1.0)
+
+
+def test_capped_pair_weights_water_fill():
+    weights = np.zeros((4, 4))
+    weights[0, 1], weights[2, 3], weights[1, 2] = 90.0, 6.0, 4.0
+    weights = weights + weights.T
+    capped = capped_pair_weights(weights, 0.4)
+    upper = capped[np.triu_indices(4, 1)]
+    assert upper.sum() == pytest.approx(1.0)
+    assert upper.max() == pytest.approx(0.4)
+    # (0, 1) capped at 0.4; the 0.6 left goes 6:4 to (2, 3) and (1, 2); the zero pairs stay zero
+    assert capped[2, 3] == pytest.approx(0.36) and capped[1, 2] == pytest.approx(0.24)
+    assert capped[0, 2] == 0.0 and np.allclose(capped, capped.T)
+    spread = np.random.default_rng(1).random((30, 30))
+    assert np.array_equal(capped_pair_weights(spread + spread.T, 0.2), spread + spread.T)  # never binds
+    three = np.ones((3, 3))
+    three[0, 1] = three[1, 0] = 50.0
+    assert capped_pair_weights(three, 0.2)[0, 1] == pytest.approx(2 / 3)  # 3 pairs: twice an equal share
+    with pytest.raises(ValueError, match="max_pair_share"):
+        FairnessPolicy(max_pair_share=0.0)
 
 
 def test_new_model_is_boosted_until_it_has_enough_votes():

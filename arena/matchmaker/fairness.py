@@ -5,6 +5,10 @@
 - new models: a model with fewer than ``new_model_votes`` battles (and fewer than half the
   median model's) whose 95% interval is still wider than +-``new_model_ci`` rating points is boosted: a ``boost_share`` part of the mixture
   seats a boosted model first and fills the other seats by the strategy's pair weights.
+- ``max_pair_share``: no pair gets more than this share of the strategy's own battles (a cap on
+  its normalised pair weights, excess spread over the other pairs in proportion to their
+  weights; at least twice an equal share, so 2/3 with 3 models). With 50 models it never binds; with 5 (10 pairs) an adaptive strategy would
+  otherwise show voters the same two models in most battles.
 - ``pins``: operator-pinned sets, each with the share of battles it must get; a pin with fewer
   than k models has its other seats filled uniformly.
 - exclusions (failing, over capacity, paused) are applied before any of this: excluded models are
@@ -29,6 +33,7 @@ class FairnessPolicy:
     boost_share: float = 0.5
     new_model_votes: int = 300
     new_model_ci: float = 40.0
+    max_pair_share: float = 0.2
     pins: tuple[tuple[tuple[str, ...], float], ...] = ()
 
     def __post_init__(self):
@@ -36,6 +41,8 @@ class FairnessPolicy:
             raise ValueError(f"floor={self.floor}: must be a share between 0 and 1")
         if not 0.0 <= self.boost_share <= 1.0:
             raise ValueError(f"boost_share={self.boost_share}: must be a share between 0 and 1")
+        if not 0.0 < self.max_pair_share <= 1.0:
+            raise ValueError(f"max_pair_share={self.max_pair_share}: must be a share in (0, 1]")
         if self.new_model_votes < 0 or self.new_model_ci < 0:
             raise ValueError("new_model_votes and new_model_ci must be >= 0")
         pinned_total = 0.0
@@ -55,6 +62,37 @@ class FairnessPolicy:
         half_width = Z_95 * np.sqrt(np.maximum(variance, 0.0)) * ELO_PER_NAT
         newcomer = votes < 0.5 * np.median(votes)
         return (votes < self.new_model_votes) & (half_width > self.new_model_ci) & newcomer
+
+
+def capped_pair_weights(weights: np.ndarray, max_share: float) -> np.ndarray:
+    """``weights`` (symmetric, n x n) with no pair above ``max_share`` of the total, the excess
+    handed to the uncapped pairs in proportion to their weights (water-filling). With very few
+    pairs the cap is raised to twice an equal share (3 models: 2/3), so a strategy still has room
+    to prefer one pair."""
+    n = weights.shape[0]
+    upper = np.triu_indices(n, 1)
+    values = np.maximum(weights[upper], 0.0)
+    total = values.sum()
+    if len(values) == 0:
+        return weights
+    max_share = max(max_share, min(1.0, 2.0 / len(values)))
+    if total <= 0 or values.max() <= max_share * total:
+        return weights
+    shares = values / total
+    capped = np.zeros(len(values), dtype=bool)
+    while True:
+        over = ~capped & (shares > max_share * (1.0 + 1e-12))
+        if not over.any():
+            break
+        capped |= over
+        free = ~capped
+        shares[capped] = max_share
+        # The uncapped pairs share what is left, in proportion to their original weights.
+        base = values[free] if values[free].sum() > 0 else np.ones(free.sum())
+        shares[free] = base / base.sum() * (1.0 - max_share * capped.sum())
+    out = np.zeros_like(weights, dtype=float)
+    out[upper] = shares
+    return out + out.T
 
 
 def fair_distribution(

@@ -9,7 +9,7 @@ import numpy as np
 
 from arena.matchmaker.active import active_pair_weights
 from arena.matchmaker.ci_reduction import ci_reduction_pair_weights
-from arena.matchmaker.fairness import FairnessPolicy, fair_distribution
+from arena.matchmaker.fairness import FairnessPolicy, capped_pair_weights, fair_distribution
 from arena.matchmaker.sets import SetDistribution, UniformSets, WeightedSets
 from arena.matchmaker.state import RatingState
 from arena.matchmaker.topk import top_k_pair_weights
@@ -61,6 +61,7 @@ def selection_distribution(
     else:
         weights = ucb_pair_weights(state, options.closeness, options.bonus)
         first = least_played_first(state)
+    weights = capped_pair_weights(weights, options.fairness.max_pair_share)
     component = WeightedSets(weights, k, first_weights=first)
     boosted = options.fairness.boosted(state.votes, state.variance)
     return fair_distribution(options.fairness, state.models, k, component, component.pair_weights, boosted)

@@ -99,24 +99,26 @@ class WeightedSets:
         if len(set(members)) != self.k:
             raise ValueError(f"expected {self.k} distinct members, got {members}")
         w = self.pair_weights[np.ix_(members, members)]
-        rows = self.row_sums[members]
+        # Each member's weight to the models outside the set, summed directly: computing it as
+        # row sum minus the weight inside the set cancels catastrophically when one pair holds
+        # nearly all of its models' weight.
+        outside = np.ones(self.n_items, dtype=bool)
+        outside[members] = False
+        out = self.pair_weights[np.ix_(members, np.flatnonzero(outside))].sum(axis=1)
         total = 0.0
         for order in itertools.permutations(range(self.k)):
             first = order[0]
             p = self.first_weights[members[first]] / self._first_total
             if p == 0.0:
                 continue
-            # Affinity mass available at step t: sum over chosen c of (row sum of c) minus the
-            # weight among the chosen themselves (those models are no longer candidates).
-            chosen_rows = rows[first]
-            chosen_internal = 0.0
+            # Affinity mass available at step t: the chosen models' weight to every model not yet
+            # chosen (outside the set, or members still to come).
             affinity = w[first].copy()
             for step in range(1, self.k):
+                chosen, rest = list(order[:step]), list(order[step:])
+                available = out[chosen].sum() + w[np.ix_(chosen, rest)].sum()
                 nxt = order[step]
-                p *= affinity[nxt] / (chosen_rows - chosen_internal)
-                prefix = order[:step]
-                chosen_internal += 2.0 * w[nxt, list(prefix)].sum()
-                chosen_rows += rows[nxt]
+                p *= affinity[nxt] / available
                 affinity += w[nxt]
             total += p
         return float(total)
