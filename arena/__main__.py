@@ -1,4 +1,4 @@
-"""``python -m arena serve|simulate``."""
+"""``python -m arena serve|simulate|matchmaker``."""
 
 from __future__ import annotations
 
@@ -15,11 +15,17 @@ def main(argv: list[str] | None = None) -> int:
 
     add_serve_arguments(serve_parser)
     commands.add_parser("simulate", help="compare matchmaking strategies in simulation (see --help)", add_help=False)
+    commands.add_parser("matchmaker", help="pause/resume models, pin pairs, show status of a running arena (see --help)",
+                        add_help=False)
 
     if argv[:1] == ["simulate"]:
         from arena.simulate import main as simulate_main
 
         return simulate_main(argv[1:])
+    if argv[:1] == ["matchmaker"]:
+        from arena.operator_cli import main as operator_main
+
+        return operator_main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "serve":
         from arena.serve import serve

@@ -46,6 +46,11 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
+def embedded_url_file(data_dir: Path) -> Path:
+    """Where a running EmbeddedRedis leaves its address, so operator commands can find it."""
+    return Path(data_dir) / "redis.url"
+
+
 class EmbeddedRedis:
     """A redis-server child process bound to loopback, persisting to ``data_dir``.
 
@@ -98,9 +103,11 @@ class EmbeddedRedis:
                 raise RedisUnavailableError(f"embedded redis-server did not answer on port {self.port} within {timeout}s")
             time.sleep(0.05)
         client.close()
+        embedded_url_file(self.data_dir).write_text(self.url + "\n")
         return self
 
     def stop(self) -> None:
+        embedded_url_file(self.data_dir).unlink(missing_ok=True)
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return

@@ -28,7 +28,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from arena.matchmaker.active import active_pair_weights
-from arena.matchmaker.keys import excluded_models_key, online_state_key, pair_battles_key, pair_field, pins_key
+from arena.matchmaker.keys import PAIR_SEPARATOR, excluded_models_key, online_state_key, pair_battles_key, pair_field, pins_key
 from arena.matchmaker.policy import StrategyOptions, check_strategy, selection_distribution
 from arena.matchmaker.selection import Selection, check_available, shuffled_display_order
 from arena.matchmaker.state import (
@@ -115,6 +115,11 @@ def ranking_from_outcome(model_a: str, model_b: str, outcome: str) -> list[list[
         return [[model_b], [model_a]]
     assert outcome in (TIE, TIE_BOTHBAD)
     return [[model_a, model_b]]
+
+
+def _parse_pins(raw: dict) -> dict[tuple[str, ...], float]:
+    """The pins hash as set -> share."""
+    return {tuple(_text(k).split(PAIR_SEPARATOR)): float(v) for k, v in raw.items()}
 
 
 def _text(value) -> str:
@@ -205,8 +210,7 @@ class LiveMatchmaker:
         online = json.loads(online_raw)["m"] if online_raw else {}
         if not isinstance(online, dict):  # cjson writes an empty object as []
             online = {}
-        pins = {tuple(_text(k).split("\t")): float(v) for k, v in pins_raw.items()}
-        return online, {_text(m) for m in excluded_raw}, pins
+        return online, {_text(m) for m in excluded_raw}, _parse_pins(pins_raw)
 
     def _pair_battles(self, names: Sequence[str]) -> np.ndarray:
         """Battles per pair of ``names`` (ci-reduction), re-read after ``pair_counts_ttl``."""
@@ -360,16 +364,30 @@ class LiveMatchmaker:
         every choice fail) is refused here rather than stored."""
         client = self._require_redis()
         pin_field = pair_field(models)
-        stored = {_text(k): float(v) for k, v in client.hgetall(pins_key(self.prefix)).items()}
-        stored.pop(pin_field, None)  # re-pinning the same set replaces its share
-        pins = (tuple(self.options.fairness.pins)
-                + tuple((tuple(k.split("\t")), v) for k, v in stored.items())
-                + ((tuple(models), float(share)),))
-        try:  # FairnessPolicy.__post_init__ checks each pin and that pins plus floor fit
-            replace(self.options.fairness, pins=pins)
-        except ValueError as error:
-            raise ValueError(f"pin {list(models)!r} share {share} refused: {error}; unpin or lower a share") from error
-        client.hset(pins_key(self.prefix), pin_field, repr(float(share)))
+        key = pins_key(self.prefix)
+
+        def check_and_store(pipe) -> None:
+            # WATCHed read, then MULTI/EXEC: a pin stored by another process in between makes
+            # EXEC fail and redis-py re-runs this, so two pins can never together overfill.
+            stored = _parse_pins(pipe.hgetall(key))
+            stored.pop(tuple(sorted(models)), None)  # re-pinning the same set replaces its share
+            pins = tuple(self.options.fairness.pins) + tuple(stored.items()) + ((tuple(models), float(share)),)
+            try:  # FairnessPolicy.__post_init__ checks each pin and that pins plus floor fit
+                replace(self.options.fairness, pins=pins)
+            except ValueError as error:
+                raise ValueError(f"pin {list(models)!r} share {share} refused: {error}; unpin or lower a share") from error
+            pipe.multi()
+            pipe.hset(key, pin_field, repr(float(share)))
+
+        client.transaction(check_and_store, key)
+
+    def pins(self) -> dict[tuple[str, ...], float]:
+        """Pins stored in Redis (shared by every process), set -> share."""
+        return _parse_pins(self._require_redis().hgetall(pins_key(self.prefix)))
+
+    def excluded_models(self) -> set[str]:
+        """Models excluded (paused) in Redis, shared by every process."""
+        return {_text(m) for m in self._require_redis().smembers(excluded_models_key(self.prefix))}
 
     def unpin(self, models: Sequence[str]) -> None:
         self._require_redis().hdel(pins_key(self.prefix), pair_field(models))

@@ -1,0 +1,110 @@
+"""``python -m arena matchmaker ...``: the operator's hands on a running arena's matchmaking.
+
+    python -m arena matchmaker status
+    python -m arena matchmaker pause MODEL        # out of every new battle at once, in every process
+    python -m arena matchmaker resume MODEL
+    python -m arena matchmaker pin MODEL [MODEL ...] --share 0.1   # that set gets >= 10% of battles
+    python -m arena matchmaker unpin MODEL [MODEL ...]
+
+Everything lives in the arena's Redis, so a change reaches every web process with their next
+choice. The Redis is ``--redis-url`` / REDIS_URL, or else the embedded one a running
+``python -m arena serve`` started in ``--data-dir`` (it leaves its address there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import redis
+
+from arena.keys import model_failing_key
+from arena.matchmaker import build_matchmaker
+from arena.redis_server import RedisUnavailableError, connect, embedded_url_file
+from leaderboard.redis_keys import snapshot_key
+from leaderboard.snapshot import Snapshot
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    env = os.environ
+    parser = argparse.ArgumentParser(prog="python -m arena matchmaker", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--redis-url", default=env.get("REDIS_URL") or None, help="the arena's Redis [REDIS_URL]")
+    parser.add_argument("--data-dir", type=Path, default=Path(env.get("ARENA_DATA_DIR", "data")),
+                        help="where a running `serve` keeps its embedded Redis [ARENA_DATA_DIR]")
+    parser.add_argument("--prefix", default=env.get("ARENA_PREFIX", "arena"), help="Redis key prefix [ARENA_PREFIX]")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("status", help="paused, failing and pinned models, and the latest ratings")
+    for name, text in (("pause", "exclude a model from new battles"), ("resume", "undo pause")):
+        commands.add_parser(name, help=text).add_argument("model")
+    pin = commands.add_parser("pin", help="give a set of models a minimum share of battles")
+    pin.add_argument("models", nargs="+")
+    pin.add_argument("--share", type=float, required=True, help="fraction of all battles, e.g. 0.1")
+    commands.add_parser("unpin", help="remove a pin").add_argument("models", nargs="+")
+    return parser.parse_args(argv)
+
+
+def redis_url_for(args: argparse.Namespace) -> str:
+    if args.redis_url:
+        return args.redis_url
+    url_file = embedded_url_file(args.data_dir / "redis")
+    try:
+        return url_file.read_text().strip()
+    except FileNotFoundError:
+        raise RedisUnavailableError(
+            f"no running arena found: {url_file} does not exist; start `python -m arena serve` "
+            f"(with --data-dir {args.data_dir}) or pass --redis-url"
+        ) from None
+
+
+def status_lines(client: redis.Redis, prefix: str, matchmaker) -> list[str]:
+    head, tail = model_failing_key(prefix, "\0").split("\0")
+    failing = sorted(key.decode()[len(head):-len(tail)] for key in client.scan_iter(match=model_failing_key(prefix, "*")))
+    paused = sorted(matchmaker.excluded_models())
+    lines = [f"paused: {', '.join(paused) or '-'}", f"failing (out for a cool-down): {', '.join(failing) or '-'}"]
+    pins = matchmaker.pins()
+    lines.append("pins: " + ("; ".join(f"{' + '.join(members)} >= {share:.0%}" for members, share in sorted(pins.items()))
+                             if pins else "-"))
+    raw = client.get(snapshot_key(prefix))
+    if not raw:
+        lines.append("leaderboard: no snapshot yet (no votes counted)")
+        return lines
+    snapshot = Snapshot.model_validate_json(raw)
+    lines.append(f"leaderboard: {snapshot.total_votes} votes, {snapshot.method}")
+    for row in snapshot.rows:
+        flags = [label for label, on in (("paused", row.model in paused), ("failing", row.model in failing)) if on]
+        lines.append(f"  {row.rank:>3}  {row.model:<32} {row.rating:>7.0f}  {row.votes:>7} votes  {' '.join(flags)}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        client = connect(redis_url_for(args))
+    except RedisUnavailableError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    matchmaker = build_matchmaker("uniform", client, prefix=args.prefix)
+    try:
+        if args.command == "status":
+            print("\n".join(status_lines(client, args.prefix, matchmaker)))
+        elif args.command == "pause":
+            matchmaker.exclude(args.model)
+            print(f"paused {args.model}: it is left out of every new battle")
+        elif args.command == "resume":
+            matchmaker.include(args.model)
+            print(f"resumed {args.model}")
+        elif args.command == "pin":
+            matchmaker.pin(args.models, args.share)
+            print(f"pinned {' + '.join(args.models)} to at least {args.share:.0%} of battles")
+        elif args.command == "unpin":
+            matchmaker.unpin(args.models)
+            print(f"unpinned {' + '.join(args.models)}")
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except redis.exceptions.ConnectionError as error:
+        print(f"error: Redis went away: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,73 @@
+"""``python -m arena matchmaker ...`` against a real Redis: what an operator changes reaches every
+web process's next choice."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from arena.matchmaker import build_matchmaker
+from arena.operator_cli import main
+from arena.redis_server import EmbeddedRedis, embedded_url_file
+from tests.test_matchmaker_live import make_snapshot, publish
+
+MODELS = [f"m{i}" for i in range(6)]
+
+
+def run(redis_url, *argv):
+    return main(["--redis-url", redis_url, *argv])
+
+
+def test_pause_and_resume_reach_another_process(redis_url, redis_client, capsys):
+    web = build_matchmaker("active", redis_client)  # a web process, already running
+    assert run(redis_url, "pause", "m2") == 0
+    picks = [web.choose(MODELS, 2, np.random.default_rng(seed)).models for seed in range(200)]
+    assert not any("m2" in models for models in picks)
+    assert run(redis_url, "status") == 0
+    assert "paused: m2" in capsys.readouterr().out
+    assert run(redis_url, "resume", "m2") == 0
+    picks = [web.choose(MODELS, 2, np.random.default_rng(seed)).models for seed in range(200)]
+    assert any("m2" in models for models in picks)
+
+
+def test_pin_shows_in_status_and_an_overfull_pin_is_refused(redis_url, redis_client, capsys):
+    publish(redis_client, make_snapshot(MODELS, np.linspace(1, -1, 6), np.eye(6) * 0.05, [100] * 6))
+    redis_client.set("arena:model:m4:failing", "1", ex=60)
+    web = build_matchmaker("active", redis_client)
+    assert run(redis_url, "pin", "m0", "m5", "--share", "0.5") == 0
+    picks = [web.choose(MODELS, 2, np.random.default_rng(seed)) for seed in range(300)]
+    assert sum(set(s.models) == {"m0", "m5"} for s in picks) > 0.4 * len(picks)
+    capsys.readouterr()
+    assert run(redis_url, "status") == 0
+    out = capsys.readouterr().out
+    assert "pins: m0 + m5 >= 50%" in out
+    assert "failing (out for a cool-down): m4" in out
+    assert "300 votes" in out
+    assert [line.split()[-1] for line in out.splitlines() if " m4 " in line] == ["failing"]
+    # 0.5 + 0.5 pinned + the 0.1 floor > all battles: refused, nothing stored
+    assert run(redis_url, "pin", "m1", "m2", "--share", "0.5") == 2
+    assert "refused" in capsys.readouterr().err
+    assert web.pins() == {("m0", "m5"): 0.5}
+    assert run(redis_url, "unpin", "m5", "m0") == 0
+    assert web.pins() == {}
+
+
+def test_finds_the_embedded_redis_of_a_running_arena(tmp_path):
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    env.pop("REDIS_URL", None)
+    command = [sys.executable, "-m", "arena", "matchmaker", "--data-dir", str(data_dir), "status"]
+    stopped = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert stopped.returncode == 2 and "no running arena found" in stopped.stderr
+    server = EmbeddedRedis(data_dir / "redis", appendfsync="everysec").start()  # as `serve` starts it
+    try:
+        assert embedded_url_file(data_dir / "redis").read_text().strip() == server.url
+        found = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+        assert found.returncode == 0, found.stderr
+        assert "no snapshot yet" in found.stdout
+    finally:
+        server.stop()
+    assert not embedded_url_file(data_dir / "redis").exists()
