@@ -44,7 +44,8 @@ class EndpointError(RuntimeError):
 
     ``kind`` is one of: "unreachable" (refused, unknown host), "disconnected" (connection lost
     mid-answer), "timeout", "auth" (HTTP 401/403), "http" (any other HTTP error status),
-    "empty" (no text), "protocol" (not the chat-completions format), "error" (anything else);
+    "empty" (no text), "protocol" (not the chat-completions format), "closed" (the pool was
+    closed: the arena is shutting down), "error" (anything else);
     ``status_code`` is the HTTP status when there was one. The message names the model, so
     show it to a voter only after the vote.
     """
@@ -63,6 +64,7 @@ class _Backend:
     api_key: str = field(repr=False)
     open_stream: Callable[[list[dict[str, Any]]], AsyncIterator[str]]
     close: Callable[[], Any]
+    is_closed: Callable[[], bool]
 
 
 class EndpointPool:
@@ -70,6 +72,7 @@ class EndpointPool:
 
     def __init__(self, specs: Sequence[ModelSpec]):
         self._backends: dict[str, _Backend] = {}
+        self._closing = False
         for spec in specs:
             if spec.name in self._backends:
                 raise ValueError(f"duplicate model name {spec.name!r}: display names must be unique")
@@ -84,6 +87,11 @@ class EndpointPool:
     @property
     def names(self) -> list[str]:
         return list(self._backends)
+
+    @property
+    def closed(self) -> bool:
+        """True once ``aclose()`` has run and every model's client reports itself closed."""
+        return self._closing and all(backend.is_closed() for backend in self._backends.values())
 
     def spec(self, name: str) -> ModelSpec:
         return self._backend(name).spec
@@ -102,6 +110,9 @@ class EndpointPool:
         """
         backend = self._backend(name)
         spec = backend.spec
+        if self._closing:
+            # a closed Hugging Face client would quietly open a new connection pool; refuse instead
+            raise EndpointError(spec.name, "closed", "the endpoint clients are closed (the arena is shutting down)")
         if spec.system_prompt:
             messages = [{"role": "system", "content": spec.system_prompt}, *messages]
         loop = asyncio.get_running_loop()
@@ -134,6 +145,10 @@ class EndpointPool:
         return "".join([delta async for delta in self.stream(name, messages)])
 
     async def aclose(self) -> None:
+        """Close every model's client (idempotent); after this, ``stream`` raises EndpointError."""
+        if self._closing:
+            return
+        self._closing = True
         for backend in self._backends.values():
             with contextlib.suppress(Exception):
                 await backend.close()
@@ -187,7 +202,8 @@ def _openai_backend(spec: ModelSpec, api_key: str) -> _Backend:
             async for text in _text_deltas(chunks):
                 yield text
 
-    return _Backend(spec=spec, api_key=api_key, open_stream=open_stream, close=client.close)
+    return _Backend(spec=spec, api_key=api_key, open_stream=open_stream, close=client.close,
+                    is_closed=client.is_closed)
 
 
 class _RecyclingInferenceClient:
@@ -203,6 +219,7 @@ class _RecyclingInferenceClient:
         self._streams_on_current = 0
         self._in_flight: dict[int, int] = {}
         self._retired: dict[int, AsyncInferenceClient] = {}
+        self._closed = False
 
     @contextlib.asynccontextmanager
     async def lease(self) -> AsyncIterator[AsyncInferenceClient]:
@@ -224,9 +241,14 @@ class _RecyclingInferenceClient:
                     await retired.close()
 
     async def close(self) -> None:
+        self._closed = True
         for client in [self._current, *self._retired.values()]:
             await client.close()
         self._retired.clear()
+
+    def is_closed(self) -> bool:
+        # AsyncInferenceClient has no public "closed" flag; close() above closed every client made
+        return self._closed
 
 
 def _huggingface_backend(spec: ModelSpec, api_key: str) -> _Backend:
@@ -243,7 +265,8 @@ def _huggingface_backend(spec: ModelSpec, api_key: str) -> _Backend:
                 async for text in _text_deltas(chunks):
                     yield text
 
-    return _Backend(spec=spec, api_key=api_key, open_stream=open_stream, close=clients.close)
+    return _Backend(spec=spec, api_key=api_key, open_stream=open_stream, close=clients.close,
+                    is_closed=clients.is_closed)
 
 
 # ---------------------------------------------------------------------------------------

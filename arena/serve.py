@@ -3,6 +3,7 @@ the leaderboard worker, and the web app (API + Gradio page) under uvicorn."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 import sys
@@ -103,7 +104,7 @@ class ArenaStack:
     def start(self, timeout: float = 30.0) -> "ArenaStack":
         """Prepare and run the web server in a background thread; return once it accepts requests."""
         self.prepare()
-        self.server_thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
+        self.server_thread = threading.Thread(target=self._run_server, name="uvicorn", daemon=True)
         self.server_thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
@@ -117,13 +118,31 @@ class ArenaStack:
     def serve_forever(self) -> None:
         self.prepare()
         print(f"Arena is up: {self.url}  (API docs at {self.url}/api/docs; Ctrl-C stops)", flush=True)
-        self.server.run()
+        self._run_server()
+
+    def _run_server(self) -> None:
+        """uvicorn's Server.run, plus closing the endpoint clients on the same event loop: their
+        connections belong to the loop that served the answers, and it is gone once run returns."""
+        async def serve_then_close() -> None:
+            try:
+                await self.server.serve()
+            finally:
+                await self.endpoints.aclose()
+
+        with asyncio.Runner(loop_factory=self.server.config.get_loop_factory()) as runner:
+            runner.run(serve_then_close())
 
     def stop(self) -> None:
+        """Stop everything that was started, in reverse order; safe to call more than once."""
         if self.server is not None:
             self.server.should_exit = True
         if self.server_thread is not None:
             self.server_thread.join(timeout=10)
+        server_running = self.server_thread is not None and self.server_thread.is_alive()
+        if self.endpoints is not None and not server_running:
+            # the server closes them when it stops; this covers a stack prepared but never served
+            # (aclose is idempotent, so a second stop() does nothing)
+            asyncio.run(self.endpoints.aclose())
         self.worker_stop.set()
         if self.worker_thread is not None:
             self.worker_thread.join(timeout=10)

@@ -3,6 +3,7 @@ and the real worker publishing the leaderboard."""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import json
 import math
@@ -13,6 +14,7 @@ import httpx
 import pytest
 import redis
 
+from arena.endpoints import EndpointError
 from arena.keys import battle_key
 from arena.serve import ArenaStack
 from leaderboard.events import PAIRWISE_OUTCOMES, VoteEvent
@@ -154,6 +156,29 @@ def test_vote_lands_on_the_leaderboard(client):
     for row in board["models"]:
         assert set(row) >= {"model", "rating", "lower", "upper", "rank", "votes"}
         assert row["lower"] <= row["rating"] <= row["upper"]
+
+
+def test_stop_closes_the_endpoint_clients(redis_url, tmp_path):
+    stack = ArenaStack(arena_settings(redis_url, tmp_path, run_worker=False)).start()
+    pool = stack.endpoints
+    try:
+        with httpx.Client(base_url=stack.url, timeout=30) as http:
+            new_battle(http)  # two of the clients have answered and hold connections
+        assert not pool.closed
+    finally:
+        stack.stop()
+    assert pool.closed
+    stack.stop()  # a second stop is harmless
+    with pytest.raises(EndpointError, match="shutting down"):
+        asyncio.run(pool.complete(pool.names[0], [{"role": "user", "content": "hello"}]))
+
+
+def test_stop_closes_the_endpoint_clients_of_a_stack_that_never_served(redis_url, tmp_path):
+    stack = ArenaStack(arena_settings(redis_url, tmp_path, run_worker=False))
+    stack.prepare()
+    assert not stack.endpoints.closed
+    stack.stop()
+    assert stack.endpoints.closed
 
 
 @pytest.fixture

@@ -274,6 +274,20 @@ async def test_huggingface_clients_are_replaced_and_closed_after_a_number_of_ans
     assert is_closed(made[2])
 
 
+async def test_a_closed_pool_has_closed_its_clients_and_refuses_requests(demo_server):
+    pool = EndpointPool([spec_for(demo_server.url, "demo-echo", provider) for provider in PROVIDERS])
+    for name in pool.names:
+        assert await pool.complete(name, QUESTION)  # each client now holds a connection
+    assert not pool.closed
+    await pool.aclose()
+    assert pool.closed
+    await pool.aclose()  # idempotent
+    assert pool.closed
+    for name in pool.names:  # the server is still up: only the closed clients stop these
+        error = await error_from_complete(pool, name)
+        assert error.kind == "closed" and "shutting down" in str(error)
+
+
 @contextlib.asynccontextmanager
 async def one_reply_server(reply: bytes):
     """A bare HTTP server on 127.0.0.1 that answers every request with ``reply`` and hangs up."""
