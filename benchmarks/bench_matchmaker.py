@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_matchmaker.py online             # our update vs openskill (if installed)
     .venv/bin/python benchmarks/bench_matchmaker.py simulate --jobs 2  # the defaults; ~1 h on 2 busy cores, resumable
     .venv/bin/python benchmarks/bench_matchmaker.py ratios benchmarks/results/sim_defaults.json
+    .venv/bin/python benchmarks/bench_matchmaker.py oracle             # best pair designs knowing the truth
 
 ``simulate`` runs the simulator at the issue's defaults (50 models, spread 175, 5% noise,
 100,000-vote budget, K = 2 and 4, 10 seeds, every strategy) and prints the ratios the issue
@@ -126,6 +127,72 @@ def bench_online(n_models: int = 50, n_votes: int = 5000, seed: int = 0) -> None
         print(f"  openskill {model_class.__name__}: tau {kendalltau(mu, truth).statistic:.3f}, {per_vote:.1f} us/vote")
 
 
+def _oracle_design(name: str, truth: np.ndarray) -> np.ndarray:
+    """Pair weights of a static design that knows the true strengths (nats)."""
+    n = len(truth)
+    if name == "uniform":
+        weights = np.ones((n, n))
+    elif name.startswith("band"):  # pairs within about +-width nats of each other
+        width = float(name[len("band"):])
+        gap = truth[:, None] - truth[None, :]
+        weights = np.exp(-0.5 * (gap / width) ** 2)
+    else:  # "knn<m>": each model against its m nearest in true rank on each side
+        reach = int(name[len("knn"):])
+        rank = np.argsort(np.argsort(truth))
+        weights = (np.abs(rank[:, None] - rank[None, :]) <= reach).astype(float)
+    np.fill_diagonal(weights, 0.0)
+    return weights
+
+
+def bench_oracle(models: int = 50, spread: float = 175.0, noise: float = 0.05, reps: int = 30) -> None:
+    """How far can any pair design go? Static designs that *know* the true strengths, rated by
+    the engine's Bradley-Terry fit, at the simulator's defaults: votes until the mean number of
+    discordant pairs falls to tau 0.9's (1225 pairs x 0.05 = 61.25 for 50 models)."""
+    from scipy.stats import kendalltau
+
+    from leaderboard.bradley_terry import bradley_terry
+    from leaderboard.worker import DEFAULT_ALPHA
+
+    pairs_total = models * (models - 1) / 2
+    allowed = 0.05 * pairs_total  # tau = 1 - 2 D / pairs
+    grid = np.arange(1000, 12001, 500)
+    designs = ["uniform", "band0.3", "band0.45", "band0.6", "band0.8", "band1.0", "knn4", "knn6", "knn8", "knn10", "knn14"]
+    upper = np.triu_indices(models, 1)
+    print(f"{models} models, spread {spread:.0f}, {noise:.0%} flipped, {reps} reps; votes until mean discordant pairs <= {allowed:.2f}")
+    print(f"{'design':>9} {'votes':>7} {'vs uniform':>10}   mean discordant pairs at 3,500 / 5,000 / 7,000 votes")
+    baseline = None
+    for design in designs:
+        discordant = np.zeros((reps, len(grid)))
+        for rep in range(reps):
+            rng = np.random.default_rng(rep)
+            truth = rng.normal(0.0, spread / (400 / np.log(10)), models)
+            share = _oracle_design(design, truth)[upper]
+            share = share / share.sum()
+            for col, votes in enumerate(grid):
+                pick = rng.choice(len(share), votes, p=share)
+                first, second = upper[0][pick], upper[1][pick]
+                first_wins = rng.random(votes) < 1.0 / (1.0 + np.exp(truth[second] - truth[first]))
+                first_wins ^= rng.random(votes) < noise
+                wins = np.zeros((models, models))
+                np.add.at(wins, (np.where(first_wins, first, second), np.where(first_wins, second, first)), 1.0)
+                totals = wins + wins.T
+                pi, pj = np.nonzero(np.triu(totals, 1))
+                theta = bradley_terry(models, pi, pj, wins[pi, pj], totals[pi, pj], alpha=DEFAULT_ALPHA).theta
+                discordant[rep, col] = (1.0 - kendalltau(theta, truth).statistic) * pairs_total / 2.0
+        mean = discordant.mean(axis=0)
+        below = np.flatnonzero(mean <= allowed)
+        if len(below) == 0 or below[0] == 0:
+            needed = None
+        else:  # linear interpolation between the grid points around the crossing
+            i = below[0]
+            needed = grid[i - 1] + (mean[i - 1] - allowed) / (mean[i - 1] - mean[i]) * (grid[i] - grid[i - 1])
+        baseline = needed if design == "uniform" else baseline
+        at = [mean[np.flatnonzero(grid == v)[0]] for v in (3500, 5000, 7000)]
+        ratio = f"{needed / baseline:.2f}" if needed and baseline else "-"
+        shown = f"{needed:.0f}" if needed else "> grid"
+        print(f"{design:>9} {shown:>7} {ratio:>10}   {at[0]:.1f} / {at[1]:.1f} / {at[2]:.1f}", flush=True)
+
+
 def _ratio(numerator, denominator, budget):
     """numerator / denominator; a None (never reached) denominator is at least the budget."""
     if numerator is None:
@@ -182,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     latency = sub.add_parser("latency")
     latency.add_argument("--models", type=int, default=200)
     sub.add_parser("online")
+    oracle = sub.add_parser("oracle")
+    oracle.add_argument("--reps", type=int, default=30)
     simulate = sub.add_parser("simulate")
     simulate.add_argument("--jobs", type=int, default=2)
     simulate.add_argument("--seeds", type=int, default=10)
@@ -193,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         bench_latency(args.models)
     elif args.command == "online":
         bench_online()
+    elif args.command == "oracle":
+        bench_oracle(reps=args.reps)
     elif args.command == "simulate":
         from arena.simulate import main as simulate_main
 
