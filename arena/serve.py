@@ -40,6 +40,7 @@ class ArenaStack:
         self.redis_url: str | None = None
         self.demo_server = None
         self.endpoints = None
+        self.matchmaker = None
         self.worker_stop = threading.Event()
         self.worker_thread: threading.Thread | None = None
         self.server: uvicorn.Server | None = None
@@ -79,7 +80,11 @@ class ArenaStack:
         from arena.matchmaker import build_matchmaker
 
         self.endpoints = EndpointPool(specs)
-        matchmaker = build_matchmaker(settings.matchmaker, sync_redis, prefix=settings.prefix)
+        self.matchmaker = matchmaker = build_matchmaker(settings.matchmaker, sync_redis, prefix=settings.prefix,
+                                                        floor=settings.matchmaker_floor,
+                                                        max_pair_share=settings.max_pair_share,
+                                                        new_model_votes=settings.new_model_votes,
+                                                        new_model_ci=settings.new_model_ci)
         async_redis = aioredis.Redis.from_url(self.redis_url)
         identity = VoterIdentity(shared_voter_secret(sync_redis, settings.prefix, settings.voter_secret))
         battles = BattleService(async_redis, self.endpoints, matchmaker, prefix=settings.prefix,

@@ -24,6 +24,10 @@ class Settings:
     demo_first_token_delay: float = 0.0   # seconds before a demo answer starts (to mimic a slow model)
     prefix: str = "arena"                 # Redis key prefix (several arenas can share one Redis)
     matchmaker: str = "active"
+    matchmaker_floor: float = 0.1         # every model keeps >= this x an equal share of battles
+    max_pair_share: float = 0.2           # no pair gets more than this share of the strategy's battles
+    new_model_votes: int = 300            # a new model is boosted until it has this many battles ...
+    new_model_ci: float = 40.0            # ... or its 95% interval is within +- this many rating points
     run_worker: bool = True               # run the leaderboard worker in-process
     refit_interval: float = 2.0
     battle_ttl: int = 24 * 3600           # seconds a battle stays votable
@@ -47,6 +51,34 @@ def _env_bool(value: str | None, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1")
+    return value
+
+
+def _pair_share(text: str) -> float:
+    value = _share(text)
+    if value == 0.0:
+        raise argparse.ArgumentTypeError("0 would leave no pair any battles: give a share in (0, 1]")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
+    return value
+
+
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     env = os.environ
     parser.add_argument("--host", default=env.get("ARENA_HOST", "127.0.0.1"), help="listen address [ARENA_HOST]")
@@ -68,6 +100,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", default=env.get("ARENA_PREFIX", "arena"), help="Redis key prefix [ARENA_PREFIX]")
     parser.add_argument("--matchmaker", choices=MATCHMAKER_STRATEGIES, default=env.get("ARENA_MATCHMAKER", "active"),
                         help="pair selection strategy [ARENA_MATCHMAKER]")
+    parser.add_argument("--matchmaker-floor", type=_share, default=env.get("ARENA_MATCHMAKER_FLOOR", "0.1"),
+                        help="every model keeps at least this times an equal share of battles [ARENA_MATCHMAKER_FLOOR]")
+    parser.add_argument("--max-pair-share", type=_pair_share, default=env.get("ARENA_MAX_PAIR_SHARE", "0.2"),
+                        help="no pair gets more than this share of the strategy's battles [ARENA_MAX_PAIR_SHARE]")
+    parser.add_argument("--new-model-votes", type=_count, default=env.get("ARENA_NEW_MODEL_VOTES", "300"),
+                        help="boost a new model until it has this many battles [ARENA_NEW_MODEL_VOTES]")
+    parser.add_argument("--new-model-ci", type=_non_negative, default=env.get("ARENA_NEW_MODEL_CI", "40"),
+                        help="... or its 95%% interval is within +- this many rating points [ARENA_NEW_MODEL_CI]")
     parser.add_argument("--no-worker", dest="run_worker", action="store_false",
                         default=_env_bool(env.get("ARENA_RUN_WORKER"), True),
                         help="do not run the leaderboard worker in this process [ARENA_RUN_WORKER=0]")
@@ -90,6 +130,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         demo_first_token_delay=args.demo_first_token_delay,
         prefix=args.prefix,
         matchmaker=args.matchmaker,
+        matchmaker_floor=args.matchmaker_floor,
+        max_pair_share=args.max_pair_share,
+        new_model_votes=args.new_model_votes,
+        new_model_ci=args.new_model_ci,
         run_worker=args.run_worker,
         refit_interval=args.refit_interval,
         voter_secret=os.environ.get("ARENA_VOTER_SECRET") or None,

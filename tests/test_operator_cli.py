@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from arena.matchmaker import build_matchmaker
 from arena.operator_cli import main
@@ -53,6 +54,28 @@ def test_pin_shows_in_status_and_an_overfull_pin_is_refused(redis_url, redis_cli
     assert web.pins() == {("m0", "m5"): 0.5}
     assert run(redis_url, "unpin", "m5", "m0") == 0
     assert web.pins() == {}
+
+
+def test_fairness_flags_and_environment_reach_the_live_matchmaker(redis_url, tmp_path, monkeypatch):
+    import argparse
+
+    from arena.serve import ArenaStack
+    from arena.settings import add_serve_arguments, settings_from_args
+    from tests.conftest import arena_settings
+
+    monkeypatch.setenv("ARENA_MAX_PAIR_SHARE", "0.35")
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    parsed = settings_from_args(parser.parse_args(["--matchmaker-floor", "0.25", "--new-model-votes", "50"]))
+    assert (parsed.matchmaker_floor, parsed.max_pair_share, parsed.new_model_votes, parsed.new_model_ci) == (0.25, 0.35, 50, 40.0)
+    for bad in (["--matchmaker-floor", "1.5"], ["--max-pair-share", "0"], ["--new-model-votes", "-1"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(bad)
+    settings = arena_settings(redis_url, tmp_path, matchmaker_floor=0.25, max_pair_share=0.35, new_model_votes=50,
+                              new_model_ci=12.0)
+    with ArenaStack(settings) as stack:
+        fairness = stack.matchmaker.options.fairness
+        assert (fairness.floor, fairness.max_pair_share, fairness.new_model_votes, fairness.new_model_ci) == (0.25, 0.35, 50, 12.0)
 
 
 def test_finds_the_embedded_redis_of_a_running_arena(tmp_path):

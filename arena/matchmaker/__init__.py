@@ -16,7 +16,7 @@ from arena.matchmaker.policy import DEFAULT_STRATEGY, STRATEGIES, StrategyOption
 from arena.matchmaker.selection import Matchmaker, Selection
 from arena.matchmaker.state import RatingState
 
-_FAIRNESS_OPTIONS = ("floor", "boost_share", "new_model_votes", "new_model_ci", "pins")
+_FAIRNESS_OPTIONS = ("floor", "boost_share", "new_model_votes", "new_model_ci", "max_pair_share", "pins")
 _STRATEGY_OPTIONS = ("criterion", "top", "closeness", "bonus")
 _LIVE_OPTIONS = ("excluded", "snapshot_ttl", "pair_counts_ttl")
 
@@ -27,7 +27,7 @@ def build_matchmaker(strategy: str = DEFAULT_STRATEGY, redis_client=None, *, pre
 
     Options: fairness ``floor`` (each model's minimum share of battles, as a fraction of an equal
     share; default 0.1), ``boost_share`` (0.5), ``new_model_votes`` (300), ``new_model_ci`` (40
-    rating points), ``pins`` (((model, ...), share), ...); strategy ``criterion`` ('kg'),
+    rating points), ``max_pair_share`` (0.2), ``pins`` (((model, ...), share), ...); strategy ``criterion`` ('kg'),
     ``top`` (5), ``closeness``, ``bonus``; live ``excluded`` (model names), ``snapshot_ttl``
     (seconds, 30), ``pair_counts_ttl`` (5). Without ``redis_client`` the belief lives in this
     process (single process, scripts, tests).
