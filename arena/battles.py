@@ -283,11 +283,16 @@ class BattleService:
 
     async def vote(self, battle_id: str, session_id: str, voter_id: str, *, outcome: str | None = None,
                    ranking: Sequence[Sequence[str]] | None = None) -> VoteReceipt:
-        """Accept the one vote of a battle whose answers have all finished, and XADD it."""
+        """Accept the one vote of a battle whose answers have all finished, and XADD it.
+
+        A malformed vote is refused (InvalidVote, 422) whatever the battle's state: the input is
+        wrong however often it is sent, while a state conflict (409) is about *when* it was sent.
+        """
         battle, state = await self.load(battle_id, session_id)
+        outcome_value, ranking_names = _checked_choice(battle, outcome, ranking)
         if state != "ready":
             raise _state_error(battle_id, state)
-        event = self._vote_event(battle, voter_id, outcome, ranking)
+        event = self._vote_event(battle, voter_id, outcome_value, ranking_names)
         verdict = (await self._cast_vote(
             keys=[battle_key(self.prefix, battle_id), vote_stream_key(self.prefix)],
             args=[event.vote_id, event.model_dump_json()],
@@ -306,27 +311,16 @@ class BattleService:
         except Exception as exc:
             log.warning("vote %s accepted, but the matchmaker's online update failed: %s", event.vote_id, exc)
 
-    def _vote_event(self, battle: Battle, voter_id: str, outcome, ranking) -> VoteEvent:
-        if battle.mode == "kwise":
-            if outcome is not None or ranking is None:
-                raise InvalidVote("a K-way battle takes a 'ranking': groups of labels (A, B, ...), best first")
-            ranking_names = _ranking_by_label(battle, ranking)
-            outcome_value = None
-        else:
-            if ranking is not None or outcome is None:
-                raise InvalidVote(f"a two-way battle takes an 'outcome', one of {', '.join(PAIRWISE_OUTCOMES)}")
-            try:
-                outcome_value = check_outcome(outcome)
-            except UnknownOutcomeError as exc:
-                raise InvalidVote(str(exc)) from exc
-            ranking_names = None
+    def _vote_event(self, battle: Battle, voter_id: str, outcome: str | None,
+                    ranking: list[list[str]] | None) -> VoteEvent:
+        """The event for a vote already checked by _checked_choice (a ranking by model name)."""
         return VoteEvent(
             vote_id=uuid.uuid4().hex,
             battle_id=battle.battle_id,
             mode=battle.mode,
             models=battle.models,
-            outcome=outcome_value,
-            ranking=ranking_names,
+            outcome=outcome,
+            ranking=ranking,
             voter_id=voter_id,
             served_at=battle.served_at or battle.created_at,
             voted_at=time.time(),
@@ -335,6 +329,27 @@ class BattleService:
             categories=prompt_categories([turn.prompt for turn in battle.turns]),
             turns=max(1, len(battle.turns)),
         )
+
+
+def _checked_choice(battle: Battle, outcome, ranking) -> tuple[str | None, list[list[str]] | None]:
+    """(outcome, ranking by model name) of a well-formed vote for this battle's mode; else InvalidVote."""
+    if battle.mode == "kwise":
+        labels = ", ".join(battle.labels)
+        if outcome is not None:
+            raise InvalidVote(f"a K-way battle takes a 'ranking' (groups of the labels {labels}, best first), "
+                              "not an 'outcome'")
+        if ranking is None:
+            raise InvalidVote(f"the vote has no 'ranking': send groups of the labels {labels}, best first")
+        return None, _ranking_by_label(battle, ranking)
+    outcomes = ", ".join(PAIRWISE_OUTCOMES)
+    if ranking is not None:
+        raise InvalidVote(f"a two-way battle takes an 'outcome' (one of {outcomes}), not a 'ranking'")
+    if outcome is None:
+        raise InvalidVote(f"the vote has no 'outcome': send one of {outcomes}")
+    try:
+        return check_outcome(outcome), None
+    except UnknownOutcomeError as exc:
+        raise InvalidVote(str(exc)) from exc
 
 
 def _shown_answers(turn: Turn) -> list[str]:

@@ -111,6 +111,46 @@ def test_malformed_outcome_is_rejected_and_loses_nothing(client, outcome):
     assert cast(client, battle, "model_a").status_code == 200
 
 
+@pytest.mark.parametrize(("body", "detail"), [
+    ({"outcome": "model_c"}, "unknown outcome 'model_c'"),
+    ({"outcome": ""}, "unknown outcome ''"),
+    ({}, "the vote has no 'outcome'"),
+    ({"ranking": [["A"], ["B"]]}, "a two-way battle takes an 'outcome'"),
+    ({"outcome": "model_a", "ranking": [["A"], ["B"]]}, "not a 'ranking'"),
+])
+def test_malformed_vote_is_422_even_on_a_battle_already_voted(client, redis_client, body, detail):
+    # The input is wrong whatever the battle's state, so it is 422 (fix the request), not 409.
+    battle = new_battle(client)
+    assert cast(client, battle, "model_b").status_code == 200
+    response = client.post(f"/api/battles/{battle['battle_id']}/vote", json=body,
+                           headers={"X-Arena-Session": battle["session"]})
+    assert response.status_code == 422, response.text
+    assert detail in response.json()["detail"]
+    events = [VoteEvent.model_validate_json(f[b"event"]) for _, f in redis_client.xrange(vote_stream_key("arena"))]
+    assert [e.outcome for e in events if e.battle_id == battle["battle_id"]] == ["model_b"]
+    assert cast(client, battle, "tie").status_code == 409  # a well-formed second vote is still a conflict
+
+
+def test_malformed_vote_is_422_while_the_answers_are_still_streaming(slow_stack):
+    with httpx.Client(base_url=slow_stack.url, timeout=60) as http:
+        battle = new_battle(http)
+        headers = {"X-Arena-Session": battle["session"]}
+        follow_up = threading.Thread(target=http.post, args=(f"/api/battles/{battle['battle_id']}/turns",),
+                                     kwargs={"json": {"prompt": "Tell me much more, in detail."}, "headers": headers})
+        follow_up.start()
+        store = redis.Redis.from_url(slow_stack.redis_url)
+        state_key = battle_key("arena", battle["battle_id"])
+        deadline = time.monotonic() + 10
+        while store.hget(state_key, "state") != b"streaming" and time.monotonic() < deadline:
+            time.sleep(0.005)
+        malformed = cast(http, battle, "A")
+        follow_up.join()
+        assert malformed.status_code == 422 and "unknown outcome 'A'" in malformed.json()["detail"]
+        assert store.hget(state_key, "state") == b"ready"  # nothing recorded: still votable
+        store.close()
+        assert cast(http, battle, "model_a").status_code == 200
+
+
 def test_vote_body_must_be_an_object_with_known_fields(client):
     battle = new_battle(client)
     response = client.post(f"/api/battles/{battle['battle_id']}/vote", json={"outcome": "model_a", "winner": "x"},

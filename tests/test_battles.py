@@ -1,0 +1,44 @@
+"""The battle engine's vote checks for K-way battles (the JSON API only creates two-way ones):
+real Redis, real demo endpoints through the openai client, the real matchmaker."""
+
+from __future__ import annotations
+
+import pytest
+import redis.asyncio as aioredis
+
+from arena.battles import BattleConflict, BattleService, InvalidVote
+from arena.demo_server import DemoServer, demo_model_specs
+from arena.endpoints import EndpointPool
+from arena.matchmaker import build_matchmaker
+from leaderboard.redis_keys import vote_stream_key
+
+
+@pytest.fixture(scope="module")
+def demo_server():
+    with DemoServer(token_delay=0.001) as server:
+        yield server
+
+
+@pytest.mark.parametrize(("ranking", "outcome", "detail"), [
+    ([["A"], ["B"], ["C"]], None, "must place each of A, B, C, D exactly once"),
+    ([["A"], ["B"], ["C"], ["E"]], None, "unknown label 'E'"),
+    ([["A"], [], ["B", "C", "D"]], None, "a ranking group is empty"),
+    (None, "model_a", "not an 'outcome'"),
+    (None, None, "the vote has no 'ranking'"),
+])
+async def test_malformed_kway_vote_is_invalid_before_and_after_the_vote(redis_url, demo_server, ranking, outcome,
+                                                                        detail):
+    client = aioredis.Redis.from_url(redis_url)
+    async with EndpointPool(demo_model_specs(demo_server.url)) as pool:
+        service = BattleService(client, pool, build_matchmaker("uniform"))
+        battle = await service.create("session-1", k=4)
+        await service.run_turn(battle.battle_id, "session-1", "Name a colour.")
+        with pytest.raises(InvalidVote, match=detail):
+            await service.vote(battle.battle_id, "session-1", "voter", outcome=outcome, ranking=ranking)
+        await service.vote(battle.battle_id, "session-1", "voter", ranking=[["B"], ["A", "C"], ["D"]])
+        with pytest.raises(InvalidVote, match=detail):  # malformed input is 422 even once voted, not 409
+            await service.vote(battle.battle_id, "session-1", "voter", outcome=outcome, ranking=ranking)
+        with pytest.raises(BattleConflict, match="already has a vote"):
+            await service.vote(battle.battle_id, "session-1", "voter", ranking=[["A"], ["B"], ["C"], ["D"]])
+    assert await client.xlen(vote_stream_key("arena")) == 1
+    await client.aclose()
