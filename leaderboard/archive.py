@@ -25,6 +25,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +44,37 @@ class ArchiveCorruptError(ValueError):
 
 class ArchiveBusyError(RuntimeError):
     """Another process has the archive open for appending."""
+
+
+class ArchiveMovedError(RuntimeError):
+    """The archive is not the file a resume position was taken from (replaced, truncated or
+    rewritten), so it must be read from the start."""
+
+
+# At most this many bytes before a resume position (normally its whole last line, which holds a
+# unique vote id) must still be there, unchanged, to resume from it.
+_RESUME_CHECK_BYTES = 65536
+
+
+@dataclass(frozen=True)
+class ArchivePosition:
+    """Where a writer left an archive: the file (device, inode), the end of its last complete
+    line, the bytes just before that end, and the vote ids up to it. See ``VoteArchive(resume_from=)``."""
+
+    device: int
+    inode: int
+    offset: int
+    tail: bytes  # the last line before offset
+    ids: frozenset[str]
+
+
+def _count_lines(reader, end: int, chunk: int = 1 << 20) -> int:
+    """Newlines in the first ``end`` bytes of ``reader``, which is left at ``end``."""
+    reader.seek(0)
+    count = 0
+    while reader.tell() < end:
+        count += reader.read(min(chunk, end - reader.tell())).count(b"\n")
+    return count
 
 
 def archive_path(data_dir: Path) -> Path:
@@ -67,13 +99,22 @@ class VoteArchive:
     that scan, so a caller can rebuild its state without reading the file twice. Use :meth:`append` / :meth:`extend` to add votes,
     :meth:`load` or iteration to read them back in archive order. Close with :meth:`close` or use
     as a context manager.
+
+    ``resume_from``: a :meth:`position` taken before an earlier close. Only the lines appended
+    since (by another writer on the same file) are scanned and passed to ``on_event``; raises
+    :class:`ArchiveMovedError` (before reading anything) if the file is no longer the one the
+    position was taken from.
     """
 
-    def __init__(self, path: Path, *, read_only: bool = False, on_event: Callable[[VoteEvent], None] | None = None):
+    def __init__(self, path: Path, *, read_only: bool = False, on_event: Callable[[VoteEvent], None] | None = None,
+                 resume_from: ArchivePosition | None = None):
         self.path = Path(path)
         self.read_only = read_only
         self.ids: set[str] = set()
         self._file = None
+        self._end = 0  # end of the last complete line, while we hold the write lock
+        if read_only and resume_from is not None:
+            raise ValueError("resume_from is for a writer: a reader scans the whole file")
         if read_only:
             if not self.path.exists():
                 raise FileNotFoundError(f"no vote archive at {self.path}: nothing has been archived there yet")
@@ -93,28 +134,68 @@ class VoteArchive:
             if created:
                 _fsync_directory(self.path.parent)
         try:
-            for _line_number, event in self._scan(repair=not read_only):
+            start = 0
+            if resume_from is not None:
+                self._check_resumable(resume_from)
+                start = resume_from.offset
+                self.ids = set(resume_from.ids)
+            for event in self._scan(repair=not read_only, start=start, seen=self.ids):
                 self.ids.add(event.vote_id)
                 if on_event is not None:
                     on_event(event)
+            if self._file is not None:
+                # we hold the write lock and any torn tail is cut off: the file ends at a line end
+                self._end = os.fstat(self._file.fileno()).st_size
         except BaseException:
             self.close()
             raise
 
     # -- reading -------------------------------------------------------------------------------
 
-    def _scan(self, repair: bool) -> Iterator[tuple[int, VoteEvent]]:
-        """Yield ``(line_number, event)`` for every archived vote; handle a torn last line.
+    def _check_resumable(self, position: ArchivePosition) -> None:
+        status = os.fstat(self._file.fileno())
+        same_file = (status.st_dev, status.st_ino) == (position.device, position.inode)
+        if same_file and status.st_size >= position.offset:
+            with open(self.path, "rb") as reader:
+                reader.seek(position.offset - len(position.tail))
+                if reader.read(len(position.tail)) == position.tail:
+                    return
+        self.close()
+        raise ArchiveMovedError(
+            f"the vote archive {self.path} was replaced or rewritten since byte {position.offset} was read; "
+            "read it from the start")
 
-        Duplicate ids (possible only if two writers ever overlapped) are skipped after the first.
-        """
-        seen: set[str] = set()
-        offset = 0
+    def position(self) -> ArchivePosition:
+        """Where this writer's archive ends now, to reopen it later with ``resume_from``."""
+        if self._file is None:
+            raise RuntimeError(f"the vote archive {self.path} is {'read-only' if self.read_only else 'closed'}")
+        status = os.fstat(self._file.fileno())
         with open(self.path, "rb") as reader:
-            for line_number, line in enumerate(reader, start=1):
+            reader.seek(max(0, self._end - _RESUME_CHECK_BYTES))
+            tail = reader.read(self._end - reader.tell())
+        tail = tail[tail.rfind(b"\n", 0, len(tail) - 1) + 1:]
+        return ArchivePosition(status.st_dev, status.st_ino, self._end, tail, frozenset(self.ids))
+
+    def _scan(self, repair: bool, start: int = 0, seen: set[str] | None = None) -> Iterator[VoteEvent]:
+        """Yield every archived vote from byte ``start`` (a line boundary); handle a torn last line.
+
+        Duplicate ids (possible only if two writers ever overlapped) are skipped after the first;
+        ids in ``seen`` count as already read, and each yielded id is added to it.
+        """
+        seen = set() if seen is None else seen
+        offset = start
+
+        def line_number(counted_from_start: int) -> int:
+            # only for messages: counting the lines before ``start`` re-reads that part of the file
+            with open(self.path, "rb") as again:
+                return counted_from_start + (_count_lines(again, start) if start else 0)
+
+        with open(self.path, "rb") as reader:
+            reader.seek(start)
+            for counted, line in enumerate(reader, start=1):
                 if not line.endswith(b"\n"):
                     # Only the last line can lack its newline: a write cut short by a crash.
-                    self._torn_tail(offset, line_number, len(line), repair)
+                    self._torn_tail(offset, line_number(counted), len(line), repair)
                     return
                 offset += len(line)
                 if not line.strip():
@@ -125,13 +206,13 @@ class VoteArchive:
                     first = error.errors()[0]
                     where = ".".join(str(part) for part in first["loc"]) or "line"
                     raise ArchiveCorruptError(
-                        f"{self.path}, line {line_number}: not a valid vote ({where}: {first['msg']}); "
+                        f"{self.path}, line {line_number(counted)}: not a valid vote ({where}: {first['msg']}); "
                         "the file was edited or damaged: restore it from a backup or remove that line"
                     ) from None
                 if event.vote_id in seen:
                     continue
                 seen.add(event.vote_id)
-                yield line_number, event
+                yield event
 
     def _torn_tail(self, offset: int, line_number: int, length: int, repair: bool) -> None:
         if not repair:
@@ -146,7 +227,7 @@ class VoteArchive:
 
     def __iter__(self) -> Iterator[VoteEvent]:
         """Every archived vote, in archive order (reads the file again; a torn tail is skipped)."""
-        for _line_number, event in self._scan(repair=False):
+        for event in self._scan(repair=False):
             yield event
 
     def load(self) -> list[VoteEvent]:
@@ -184,9 +265,11 @@ class VoteArchive:
         if lines:
             # One write of whole lines: a crash can only tear the last of them, which the next
             # open cuts off (none of these votes has been acknowledged yet).
-            self._file.write(b"".join(lines))
+            data = b"".join(lines)
+            self._file.write(data)
             self._file.flush()
             os.fsync(self._file.fileno())
+            self._end += len(data)
             self.ids |= batch_ids
         return fresh
 

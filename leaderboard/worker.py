@@ -17,8 +17,10 @@ One active worker. Every web process may start a worker (behind a load balancer 
 several), but only the holder of a lease (``worker_lock_key(prefix)``: SET NX PX, renewed every
 third of its TTL by a compare-and-renew script) consumes, refits and publishes; the others stand
 by and poll the lease, taking over within one TTL of the holder dying. On taking over, a worker
-re-reads its archive from disk (another process on the same data directory may have appended;
-the archive's flock keeps two processes from appending at once) and then copies from the stream
+reads its archive from disk (another process on the same data directory may have appended;
+the archive's flock keeps two processes from appending at once) -- a worker that held the lease
+before reads only what was appended since it let go, unless the file was replaced, in which case
+it reads it all again -- and then copies from the stream
 any vote its archive lacks (when workers on different machines have different data directories,
 the previous holder consumed those votes into its own archive). That catch-up relies on the
 stream keeping its history; trimming the vote stream would need a shared data directory instead.
@@ -59,7 +61,7 @@ import numpy as np
 import redis
 from pydantic import ValidationError
 
-from leaderboard.archive import ArchiveBusyError, VoteArchive, archive_path
+from leaderboard.archive import ArchiveBusyError, ArchiveMovedError, ArchivePosition, VoteArchive, archive_path
 from leaderboard.counts import I_WINS, J_WINS, TIE_CLASS, PairCounts
 from leaderboard.elo import OnlineElo
 from leaderboard.events import MODEL_A, TIE, VoteEvent
@@ -303,6 +305,7 @@ class WorkerStats:
     dead_lettered: int = 0  # malformed entries moved to the dead-letter stream
     claimed: int = 0  # entries taken over from idle consumers (XAUTOCLAIM)
     published: int = 0  # snapshots published
+    read_from_archive: int = 0  # votes read from the archive file when (re)opening it
 
 
 def _text(value) -> str:
@@ -341,6 +344,8 @@ class VoteWorker:
         self.tally = VoteTally()
         self.last_snapshot: Snapshot | None = None
         self._archive: VoteArchive | None = None
+        # where our archive ended when we last let go of it; self.tally counts exactly the votes up to there
+        self._resume_from: ArchivePosition | None = None
         self._group_ready = False
         self._caught_up = False
         self._own_pending_possible = True  # after a start or a failed batch: re-read our PEL first
@@ -360,21 +365,11 @@ class VoteWorker:
         Idempotent: each step runs once, and a step that failed (Redis down) runs again next time.
         """
         if self._archive is None:
-            started = time.perf_counter()
-            tally = VoteTally()
-
-            def count_archived(event: VoteEvent) -> None:
-                tally.add(event)
-                self._keep_lease()  # a big archive takes a while: don't let the lease lapse meanwhile
-
-            archive = VoteArchive(archive_path(self.data_dir), on_event=count_archived)
-            self.tally = tally
-            self._archive = archive
+            if self._resume_from is None or not self._resume_archive(self._resume_from):
+                self._read_whole_archive()
+            self._resume_from = None
             self._new_votes = True  # publish what the archive holds, even if no vote arrives
             self._own_pending_possible = True
-            self._last_theta = None
-            log.info("vote archive %s: %d votes (%d rated), counts rebuilt in %.2fs",
-                     archive.path, self.tally.archived, self.tally.rated, time.perf_counter() - started)
         if not self._group_ready:
             try:
                 self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
@@ -386,6 +381,46 @@ class VoteWorker:
         if self.catch_up and not self._caught_up:
             self._catch_up_from_stream()
             self._caught_up = True
+
+    def _read_whole_archive(self) -> None:
+        started = time.perf_counter()
+        tally = VoteTally()
+
+        def count_archived(event: VoteEvent) -> None:
+            tally.add(event)
+            self._keep_lease()  # a big archive takes a while: don't let the lease lapse meanwhile
+
+        archive = VoteArchive(archive_path(self.data_dir), on_event=count_archived)
+        self.tally = tally
+        self._archive = archive
+        self._last_theta = None
+        self.stats.read_from_archive += tally.archived
+        log.info("vote archive %s: %d votes (%d rated), counts rebuilt in %.2fs",
+                 archive.path, self.tally.archived, self.tally.rated, time.perf_counter() - started)
+
+    def _resume_archive(self, position: ArchivePosition) -> bool:
+        """Reopen the archive we let go of, reading only the votes appended since; False if it was
+        replaced or rewritten meanwhile (then it must be read whole)."""
+        started = time.perf_counter()
+        appended: list[VoteEvent] = []
+
+        def collect(event: VoteEvent) -> None:
+            appended.append(event)
+            self._keep_lease()
+
+        try:
+            archive = VoteArchive(archive_path(self.data_dir), on_event=collect, resume_from=position)
+        except ArchiveMovedError as error:
+            log.warning("%s: rebuilding the counts from the whole archive", error)
+            return False
+        # counted only once the archive is open: a failed reopen leaves the tally matching position
+        for event in appended:
+            self.tally.add(event)
+        self._archive = archive
+        self.stats.read_from_archive += len(appended)
+        log.info("vote archive %s reopened: %d vote(s) appended since we let go, %d in all (%.2fs)",
+                 archive.path, len(appended), self.tally.archived, time.perf_counter() - started)
+        return True
 
     def _catch_up_from_stream(self, page: int = 2000) -> None:
         """Archive and count every valid vote in the stream that the archive lacks."""
@@ -420,10 +455,14 @@ class VoteWorker:
             raise LeaseLostError(f"another worker took the refit lease {self.lease.key}")
 
     def _stop_consuming(self) -> None:
-        """Close the archive (releasing its lock) so another worker can take over; state is
-        rebuilt from disk at the next start."""
+        """Close the archive (releasing its lock) so another worker can take over; at the next
+        start, only what was appended to it meanwhile is read (see _resume_archive)."""
         archive, self._archive = self._archive, None
         if archive is not None:
+            try:
+                self._resume_from = archive.position()
+            except OSError:
+                self._resume_from = None  # read it whole next time
             archive.close()
         self._caught_up = False
         self._group_ready = False

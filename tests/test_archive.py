@@ -6,6 +6,7 @@ import pytest
 from leaderboard.archive import (
     ArchiveBusyError,
     ArchiveCorruptError,
+    ArchiveMovedError,
     VoteArchive,
     archive_path,
     export_lmarena,
@@ -113,6 +114,66 @@ def test_duplicate_lines_in_the_file_count_once(tmp_path):
     assert archive.load() == [vote]
     assert archive.append(vote) is False
     archive.close()
+
+
+def test_resume_reads_only_what_another_writer_appended(tmp_path, caplog):
+    path = archive_path(tmp_path)
+    first = [make_vote(), make_vote("beta", "gamma", "tie")]
+    archive = VoteArchive(path)
+    archive.extend(first)
+    position = archive.position()
+    archive.close()
+    assert position.offset == path.stat().st_size and position.ids == {v.vote_id for v in first}
+
+    later = [make_vote(ranking=[["a"], ["b", "c"]]), make_vote()]
+    with VoteArchive(path) as other:  # another worker on the same data directory
+        other.extend(later)
+        other.append(first[0])  # already archived: not written again
+    with open(path, "ab") as handle:  # and a write of its cut short by a crash
+        handle.write(make_vote().model_dump_json().encode()[:40])
+
+    seen = []
+    with caplog.at_level(logging.WARNING, logger="leaderboard.archive"):
+        resumed = VoteArchive(path, on_event=seen.append, resume_from=position)
+    assert seen == later  # the first votes were not read again
+    assert "line 5 is incomplete" in caplog.text  # counted from the top of the file
+    assert resumed.ids == {v.vote_id for v in first + later}
+    assert resumed.extend([first[1], later[0], fresh := make_vote()]) == [False, False, True]
+    resumed_again = resumed.position()
+    resumed.close()
+    assert resumed_again.offset == path.stat().st_size
+    assert VoteArchive(path, read_only=True).load() == first + later + [fresh]
+    reopened = []
+    VoteArchive(path, on_event=reopened.append, resume_from=resumed_again).close()
+    assert reopened == []
+
+
+def test_resume_refuses_a_replaced_or_rewritten_file(tmp_path):
+    path = archive_path(tmp_path)
+    votes = [make_vote(), make_vote(), make_vote()]
+    with VoteArchive(path) as archive:
+        archive.extend(votes)
+        position = archive.position()
+    content = path.read_bytes()
+
+    replaced = tmp_path / "restored.jsonl"  # e.g. restored from a backup: another inode
+    replaced.write_bytes(content)
+    replaced.replace(path)
+    with pytest.raises(ArchiveMovedError, match="replaced or rewritten"):
+        VoteArchive(path, on_event=lambda event: pytest.fail("nothing may be read"), resume_from=position)
+    VoteArchive(path).close()  # the failed resume released the lock
+
+    with VoteArchive(path) as archive:
+        position = archive.position()
+    lines = path.read_bytes().splitlines(keepends=True)
+    with open(path, "r+b") as handle:  # same inode, same length, different last vote
+        handle.write(b"".join(lines[:2]) + make_vote().model_dump_json().encode()[:len(lines[2]) - 1] + b"\n")
+    with pytest.raises(ArchiveMovedError):
+        VoteArchive(path, resume_from=position)
+    with open(path, "r+b") as handle:  # truncated below the position
+        handle.truncate(len(lines[0]))
+    with pytest.raises(ArchiveMovedError):
+        VoteArchive(path, resume_from=position)
 
 
 def test_export_lmarena_columns(tmp_path):

@@ -479,6 +479,50 @@ def test_holder_that_loses_its_lease_stops_consuming_until_it_wins_it_back(redis
     assert len(archived_ids(tmp_path)) == 18
 
 
+def _tally_of_archive(data_dir):
+    from leaderboard.worker import VoteTally
+
+    return VoteTally.from_events(VoteArchive(archive_path(data_dir), read_only=True))
+
+
+def _same_counts(tally, other):
+    return (tally.pairs.arrays().count.tolist() == other.pairs.arrays().count.tolist()
+            and tally.pairs.models == other.pairs.models and tally.rankings == other.rankings
+            and tally.named == other.named)
+
+
+@pytest.mark.parametrize("replaced", [False, True])
+def test_a_worker_that_wins_its_lease_back_reads_only_what_was_appended_meanwhile(redis_client, tmp_path, caplog,
+                                                                                  replaced):
+    worker = VoteWorker(redis_client, tmp_path, consumer="one", refit_interval=0.05, lease_ttl_ms=300)
+    stop, thread = _run_in_thread(worker)
+    try:
+        with caplog.at_level(logging.INFO, logger="leaderboard.worker"):
+            xadd_votes(redis_client, cycle_votes(12))
+            wait_for(lambda: worker.tally.rated == 12)
+            assert worker.stats.read_from_archive == 0  # a fresh data directory
+            redis_client.set(worker_lock_key("arena"), "intruder", px=60_000)
+            wait_for(lambda: worker._archive is None)
+            # meanwhile another worker on the same data directory archives 6 more votes
+            xadd_votes(redis_client, cycle_votes(5) + [make_vote(ranking=[["alpha"], ["gamma"], ["beta"]])])
+            other = VoteWorker(redis_client, tmp_path, consumer="two")
+            assert drain(other) == 6
+            other.close()
+            if replaced:  # e.g. restored from a backup: another file, so it must be read whole
+                copy = tmp_path / "copy.jsonl"
+                copy.write_bytes(archive_path(tmp_path).read_bytes())
+                copy.replace(archive_path(tmp_path))
+            redis_client.delete(worker_lock_key("arena"))
+            wait_for(lambda: worker.last_snapshot is not None and worker.last_snapshot.total_votes == 18)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert worker.stats.read_from_archive == (18 if replaced else 6)
+    assert ("rebuilding the counts from the whole archive" in caplog.text) == replaced
+    assert _same_counts(worker.tally, _tally_of_archive(tmp_path))
+    assert worker.last_snapshot.method == "plackett-luce+sandwich"
+
+
 def test_main_with_unreachable_redis_exits_2_with_one_line(tmp_path, capsys):
     port = free_port()
     code = main(["--redis-url", f"redis://:secret@127.0.0.1:{port}/0", "--data-dir", str(tmp_path)])
