@@ -22,8 +22,9 @@ the archive's flock keeps two processes from appending at once) -- a worker that
 before reads only what was appended since it let go, unless the file was replaced, in which case
 it reads it all again -- and then copies from the stream
 any vote its archive lacks (when workers on different machines have different data directories,
-the previous holder consumed those votes into its own archive). That catch-up relies on the
-stream keeping its history; trimming the vote stream would need a shared data directory instead.
+the previous holder consumed those votes into its own archive; a worker taking the lease back
+checks only the entries added since its last catch-up). That catch-up relies on the stream
+keeping its history; trimming the vote stream would need a shared data directory instead.
 
 Snapshots. Every ``refit_interval`` seconds (or four times the last fit's duration, if longer,
 so a slow fit cannot crowd out consuming), if new votes arrived, the worker fits and publishes
@@ -306,6 +307,7 @@ class WorkerStats:
     claimed: int = 0  # entries taken over from idle consumers (XAUTOCLAIM)
     published: int = 0  # snapshots published
     read_from_archive: int = 0  # votes read from the archive file when (re)opening it
+    stream_checked: int = 0  # stream entries the catch-up compared with the archive
 
 
 def _text(value) -> str:
@@ -346,6 +348,8 @@ class VoteWorker:
         self._archive: VoteArchive | None = None
         # where our archive ended when we last let go of it; self.tally counts exactly the votes up to there
         self._resume_from: ArchivePosition | None = None
+        # XRANGE start of the next catch-up: every valid vote up to here is known to be in our archive
+        self._stream_checked_to = "-"
         self._group_ready = False
         self._caught_up = False
         self._own_pending_possible = True  # after a start or a failed batch: re-read our PEL first
@@ -394,6 +398,7 @@ class VoteWorker:
         self.tally = tally
         self._archive = archive
         self._last_theta = None
+        self._stream_checked_to = "-"  # a file we had not read (or that was replaced): check the whole stream
         self.stats.read_from_archive += tally.archived
         log.info("vote archive %s: %d votes (%d rated), counts rebuilt in %.2fs",
                  archive.path, self.tally.archived, self.tally.rated, time.perf_counter() - started)
@@ -423,10 +428,14 @@ class VoteWorker:
         return True
 
     def _catch_up_from_stream(self, page: int = 2000) -> None:
-        """Archive and count every valid vote in the stream that the archive lacks."""
+        """Archive and count every valid vote in the stream that the archive lacks.
+
+        Starts after the last entry the previous catch-up checked: the archive only grows (a
+        replaced file is read whole, which resets the start), so those entries are still in it.
+        """
         started = time.perf_counter()
         added = 0
-        cursor = "-"
+        cursor = self._stream_checked_to
         while True:
             entries = self.redis.xrange(self.stream, min=cursor, count=page)
             missing = []
@@ -440,10 +449,12 @@ class VoteWorker:
                 except (TypeError, ValueError, KeyError):
                     continue  # malformed: the consumer that reads it dead-letters it
             added += self._archive_and_count(missing)
+            self.stats.stream_checked += len(entries)
+            if entries:
+                cursor = self._stream_checked_to = "(" + _text(entries[-1][0])
             self._keep_lease()
             if len(entries) < page:
                 break
-            cursor = "(" + _text(entries[-1][0])
         if added:
             log.info("caught up %d vote(s) from the stream that this archive lacked (%.2fs)",
                      added, time.perf_counter() - started)

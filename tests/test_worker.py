@@ -494,13 +494,14 @@ def _same_counts(tally, other):
 @pytest.mark.parametrize("replaced", [False, True])
 def test_a_worker_that_wins_its_lease_back_reads_only_what_was_appended_meanwhile(redis_client, tmp_path, caplog,
                                                                                   replaced):
+    xadd_votes(redis_client, cycle_votes(12))
     worker = VoteWorker(redis_client, tmp_path, consumer="one", refit_interval=0.05, lease_ttl_ms=300)
     stop, thread = _run_in_thread(worker)
     try:
         with caplog.at_level(logging.INFO, logger="leaderboard.worker"):
-            xadd_votes(redis_client, cycle_votes(12))
             wait_for(lambda: worker.tally.rated == 12)
             assert worker.stats.read_from_archive == 0  # a fresh data directory
+            assert worker.stats.stream_checked == 12  # the catch-up at start (copying all 12)
             redis_client.set(worker_lock_key("arena"), "intruder", px=60_000)
             wait_for(lambda: worker._archive is None)
             # meanwhile another worker on the same data directory archives 6 more votes
@@ -518,6 +519,8 @@ def test_a_worker_that_wins_its_lease_back_reads_only_what_was_appended_meanwhil
         stop.set()
         thread.join(timeout=10)
     assert worker.stats.read_from_archive == (18 if replaced else 6)
+    # the catch-up after taking the lease back checks only the stream entries added since the last one
+    assert worker.stats.stream_checked == 12 + (18 if replaced else 6)
     assert ("rebuilding the counts from the whole archive" in caplog.text) == replaced
     assert _same_counts(worker.tally, _tally_of_archive(tmp_path))
     assert worker.last_snapshot.method == "plackett-luce+sandwich"
