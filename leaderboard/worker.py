@@ -17,14 +17,14 @@ One active worker. Every web process may start a worker (behind a load balancer 
 several), but only the holder of a lease (``worker_lock_key(prefix)``: SET NX PX, renewed every
 third of its TTL by a compare-and-renew script) consumes, refits and publishes; the others stand
 by and poll the lease, taking over within one TTL of the holder dying. On taking over, a worker
-reads its archive from disk (another process on the same data directory may have appended;
-the archive's flock keeps two processes from appending at once) -- a worker that held the lease
+reads its archive from disk (another process on the same data directory may have appended; the
+archive's flock keeps two processes from appending at once) -- a worker that held the lease
 before reads only what was appended since it let go, unless the file was replaced, in which case
-it reads it all again -- and then copies from the stream
-any vote its archive lacks (when workers on different machines have different data directories,
-the previous holder consumed those votes into its own archive; a worker taking the lease back
-checks only the entries added since its last catch-up). That catch-up relies on the stream
-keeping its history; trimming the vote stream would need a shared data directory instead.
+it reads it all again -- and then copies from the stream any vote its archive lacks (when
+workers on different machines have different data directories, the previous holder consumed
+those votes into its own archive; a worker taking the lease back checks only the entries added
+since its last catch-up). That catch-up relies on the stream keeping its history; trimming the
+vote stream would need a shared data directory instead.
 
 Snapshots. Every ``refit_interval`` seconds (or four times the last fit's duration, if longer,
 so a slow fit cannot crowd out consuming), if new votes arrived, the worker fits and publishes
