@@ -499,9 +499,9 @@ def test_a_worker_that_wins_its_lease_back_reads_only_what_was_appended_meanwhil
     stop, thread = _run_in_thread(worker)
     try:
         with caplog.at_level(logging.INFO, logger="leaderboard.worker"):
-            wait_for(lambda: worker.tally.rated == 12)
-            assert worker.stats.read_from_archive == 0  # a fresh data directory
-            assert worker.stats.stream_checked == 12  # the catch-up at start (copying all 12)
+            # the catch-up at start copies all 12 (the data directory is fresh)
+            wait_for(lambda: worker.tally.rated == 12 and worker.stats.stream_checked == 12)
+            assert worker.stats.read_from_archive == 0
             redis_client.set(worker_lock_key("arena"), "intruder", px=60_000)
             wait_for(lambda: worker._archive is None)
             # meanwhile another worker on the same data directory archives 6 more votes
