@@ -468,13 +468,14 @@ class VoteWorker:
     def _stop_consuming(self) -> None:
         """Close the archive (releasing its lock) so another worker can take over; at the next
         start, only what was appended to it meanwhile is read (see _resume_archive)."""
-        archive, self._archive = self._archive, None
+        archive = self._archive
         if archive is not None:
             try:
                 self._resume_from = archive.position()
             except OSError:
                 self._resume_from = None  # read it whole next time
             archive.close()
+        self._archive = None  # only now: another thread seeing None may open the file for writing
         self._caught_up = False
         self._group_ready = False
 
