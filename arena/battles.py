@@ -12,13 +12,15 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Literal
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from pydantic import BaseModel, Field
 
-from arena.keys import battle_key, model_failing_key
+from arena.keys import battle_key, model_failing_key, model_inflight_key
 from arena.rate_limit import RateLimiter
 from arena.style import prompt_categories, style_features
 from leaderboard.events import PAIRWISE_OUTCOMES, UnknownOutcomeError, VoteEvent, check_outcome
@@ -41,6 +43,17 @@ return 'ok'
 """
 
 # The vote marker and the stream entry are written together or not at all.
+# One answer fewer in flight; the counter is deleted at zero so an expired-then-decremented key
+# can never go negative and hold a model out of battles.
+_LEAVE = """
+local left = redis.call('DECR', KEYS[1])
+if left <= 0 then redis.call('DEL', KEYS[1]) end
+return left
+"""
+# Seconds an in-flight count outlives an answer's own time limit before it expires by itself
+# (a web process that died mid-answer cannot decrement it).
+INFLIGHT_GRACE_SECONDS = 60
+
 _CAST_VOTE = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'missing' end
@@ -149,20 +162,41 @@ class BattleService:
         self.battle_limit = RateLimiter(redis_client, prefix, "battles", battles_per_minute)
         self._begin_turn = redis_client.register_script(_BEGIN_TURN)
         self._cast_vote = redis_client.register_script(_CAST_VOTE)
+        self._leave = redis_client.register_script(_LEAVE)
 
     # -- models ---------------------------------------------------------------------------
 
     async def available_models(self) -> list[str]:
-        """Configured models whose endpoints are not failing right now. (Models an owner or the
-        operator paused are left out by the matchmaker's shared exclusion set.)"""
+        """Configured models whose endpoints are not failing and not at their ``max_concurrent``
+        answers right now. (Models an owner or the operator paused are left out by the
+        matchmaker's shared exclusion set.)"""
         names = list(self.endpoints.names)
         if not names:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for name in names:
             pipe.exists(model_failing_key(self.prefix, name))
-        failing = await pipe.execute()
-        return [name for name, down in zip(names, failing) if not down]
+            pipe.get(model_inflight_key(self.prefix, name))
+        replies = await pipe.execute()
+        available = []
+        for name, down, inflight in zip(names, replies[0::2], replies[1::2]):
+            limit = self.endpoints.spec(name).max_concurrent
+            if not down and (limit is None or int(inflight or 0) < limit):
+                available.append(name)
+        return available
+
+    @asynccontextmanager
+    async def _answering(self, model: str):
+        """Count one answer of ``model`` in flight (capacity) for the duration of the block."""
+        key = model_inflight_key(self.prefix, model)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, int(self.endpoints.spec(model).max_answer_seconds) + INFLIGHT_GRACE_SECONDS)
+        await pipe.execute()
+        try:
+            yield
+        finally:
+            await self._leave(keys=[key])
 
     # -- battles --------------------------------------------------------------------------
 
@@ -234,14 +268,19 @@ class BattleService:
                 messages.append({"role": "user", "content": earlier.prompt})
                 messages.append({"role": "assistant", "content": earlier.answers[position]})
             messages.append({"role": "user", "content": prompt})
+            failed = True
             try:
-                async for delta in self.endpoints.stream(model, messages):
-                    await updates.put((position, delta, False))
-                await updates.put((position, None, False))
+                async with self._answering(model):
+                    async for delta in self.endpoints.stream(model, messages):
+                        await updates.put((position, delta, False))
+                failed = False
             except Exception as exc:  # an endpoint failure must not end the other streams
-                log.warning("battle %s: endpoint of %s failed: %s", battle_id, model, exc)
-                await self.redis.set(model_failing_key(self.prefix, model), "1", ex=FAILING_COOLDOWN_SECONDS)
-                await updates.put((position, None, True))
+                log.warning("battle %s: answer of %s failed: %s", battle_id, model, exc)
+                if not isinstance(exc, RedisError):  # a Redis outage is not the model's fault
+                    with suppress(RedisError):
+                        await self.redis.set(model_failing_key(self.prefix, model), "1", ex=FAILING_COOLDOWN_SECONDS)
+            finally:  # always report the end, or the turn would wait for this answer forever
+                await updates.put((position, None, failed))
 
         tasks = [asyncio.create_task(run_one(pos, name)) for pos, name in enumerate(battle.models)]
         try:

@@ -16,6 +16,12 @@ def model_failing_key(prefix: str, model: str) -> str:
     return f"{prefix}:model:{model}:failing"
 
 
+def model_inflight_key(prefix: str, model: str) -> str:
+    """Counter of answers the model is generating right now, across processes (capacity); it
+    expires on its own if a process dies mid-answer."""
+    return f"{prefix}:model:{model}:inflight"
+
+
 def rate_limit_key(prefix: str, action: str, voter_id: str, window_start: int) -> str:
     """Counter of one voter's actions of one kind in one time window."""
     return f"{prefix}:rate:{action}:{voter_id}:{window_start}"

@@ -57,6 +57,12 @@ class ModelSpec(BaseModel):
         description="seconds to wait for the connection, the first token and each later chunk",
     )
     max_answer_seconds: float = Field(default=300.0, gt=0, description="wall-clock limit for a whole answer")
+    max_concurrent: int | None = Field(
+        default=None,
+        gt=0,
+        description="most answers this endpoint may be generating at once; while it is at that many the "
+                    "matchmaker leaves the model out of new battles (unset: no limit)",
+    )
     max_retries: int = Field(
         default=1,
         ge=0,

@@ -3,12 +3,15 @@ real Redis, real demo endpoints through the openai client, the real matchmaker."
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis.asyncio as aioredis
 
-from arena.battles import BattleConflict, BattleService, InvalidVote
+from arena.battles import INFLIGHT_GRACE_SECONDS, BattleConflict, BattleService, InvalidVote
 from arena.demo_server import DemoServer, demo_model_specs
 from arena.endpoints import EndpointPool
+from arena.keys import model_inflight_key
 from arena.matchmaker import build_matchmaker
 from leaderboard.redis_keys import vote_stream_key
 
@@ -41,4 +44,30 @@ async def test_malformed_kway_vote_is_invalid_before_and_after_the_vote(redis_ur
         with pytest.raises(BattleConflict, match="already has a vote"):
             await service.vote(battle.battle_id, "session-1", "voter", ranking=[["A"], ["B"], ["C"], ["D"]])
     assert await client.xlen(vote_stream_key("arena")) == 1
+    await client.aclose()
+
+
+async def test_a_model_at_its_max_concurrent_answers_is_left_out_until_one_finishes(redis_url):
+    client = aioredis.Redis.from_url(redis_url)
+    with DemoServer(token_delay=0.001, first_token_delay=1.0) as slow:
+        specs = demo_model_specs(slow.url)
+        specs[0] = specs[0].model_copy(update={"max_concurrent": 1})
+        capped = specs[0].name
+        async with EndpointPool(specs) as pool:
+            service = BattleService(client, pool, build_matchmaker("uniform"))
+            everyone = sorted(spec.name for spec in specs)
+            assert sorted(await service.available_models()) == everyone
+            battle = await service.create("session-1", k=len(specs))  # every model answers
+            turn = asyncio.create_task(service.run_turn(battle.battle_id, "session-1", "Name a colour."))
+            key = model_inflight_key("arena", capped)
+            for _ in range(100):
+                if await client.get(key) is not None:
+                    break
+                await asyncio.sleep(0.01)
+            assert int(await client.get(key)) == 1
+            assert 0 < await client.ttl(key) <= specs[0].max_answer_seconds + INFLIGHT_GRACE_SECONDS
+            assert sorted(await service.available_models()) == sorted(set(everyone) - {capped})
+            await turn
+            assert await client.get(key) is None  # back to zero: the counter is gone
+            assert sorted(await service.available_models()) == everyone
     await client.aclose()
