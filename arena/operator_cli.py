@@ -71,11 +71,20 @@ def status_lines(client: redis.Redis, prefix: str, matchmaker) -> list[str]:
         lines.append("leaderboard: no snapshot yet (no votes counted)")
         return lines
     snapshot = Snapshot.model_validate_json(raw)
-    lines.append(f"leaderboard: {snapshot.total_votes} votes, {snapshot.method}")
+    lines.append(f"leaderboard: {snapshot.total_votes} votes, {snapshot.method} (rank range, rating, 95% interval)")
     for row in snapshot.rows:
         flags = [label for label, on in (("paused", row.model in paused), ("failing", row.model in failing)) if on]
-        lines.append(f"  {row.rank:>3}  {row.model:<32} {row.rating:>7.0f}  {row.votes:>7} votes  {' '.join(flags)}")
+        ranks = f"{row.rank}" if row.rank == row.rank_lower else f"{row.rank}-{row.rank_lower}"
+        lines.append(f"  {ranks:>7}  {row.model:<32} {row.rating:>7.0f} ({row.lower:.0f} to {row.upper:.0f})"
+                     f"  {row.votes:>7} votes  {' '.join(flags)}")
     return lines
+
+
+def unknown_models(client: redis.Redis, prefix: str, models: list[str]) -> list[str]:
+    """Names not on the latest leaderboard (a typo, or a model with no votes yet)."""
+    raw = client.get(snapshot_key(prefix))
+    known = {row.model for row in Snapshot.model_validate_json(raw).rows} if raw else set()
+    return [m for m in models if m not in known]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     matchmaker = build_matchmaker("uniform", client, prefix=args.prefix)
     try:
+        named = args.models if args.command in ("pin", "unpin") else [args.model] if args.command != "status" else []
+        for model in unknown_models(client, args.prefix, named):
+            print(f"note: {model!r} is not on the leaderboard (no votes yet, or a typo?): "
+                  "names must match the configured model names exactly", file=sys.stderr)
         if args.command == "status":
             print("\n".join(status_lines(client, args.prefix, matchmaker)))
         elif args.command == "pause":

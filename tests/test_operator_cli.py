@@ -54,6 +54,10 @@ def test_pin_shows_in_status_and_an_overfull_pin_is_refused(redis_url, redis_cli
     assert web.pins() == {("m0", "m5"): 0.5}
     assert run(redis_url, "unpin", "m5", "m0") == 0
     assert web.pins() == {}
+    capsys.readouterr()
+    assert run(redis_url, "pause", "m9") == 0  # a typo still works (a model may have no votes yet) but is pointed out
+    err = capsys.readouterr().err
+    assert "'m9' is not on the leaderboard" in err and "'m0'" not in err
 
 
 def test_fairness_flags_and_environment_reach_the_live_matchmaker(redis_url, tmp_path, monkeypatch):
