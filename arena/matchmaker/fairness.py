@@ -70,15 +70,18 @@ def capped_pair_weights(weights: np.ndarray, max_share: float) -> np.ndarray:
     pairs the cap is raised to twice an equal share (3 models: 2/3), so a strategy still has room
     to prefer one pair."""
     n = weights.shape[0]
+    n_pairs = n * (n - 1) // 2
+    if n_pairs == 0:
+        return weights
+    max_share = max(max_share, min(1.0, 2.0 / n_pairs))
+    # Fast path, every choice at 200 models: the weights are symmetric with a zero diagonal, so
+    # the pairs' total is half the matrix's and the cap rarely binds.
+    total = 0.5 * (weights.sum() - np.trace(weights))
+    if total <= 0 or weights.max() <= max_share * total:
+        return weights
     upper = np.triu_indices(n, 1)
     values = np.maximum(weights[upper], 0.0)
-    total = values.sum()
-    if len(values) == 0:
-        return weights
-    max_share = max(max_share, min(1.0, 2.0 / len(values)))
-    if total <= 0 or values.max() <= max_share * total:
-        return weights
-    shares = values / total
+    shares = values / values.sum()
     capped = np.zeros(len(values), dtype=bool)
     while True:
         over = ~capped & (shares > max_share * (1.0 + 1e-12))
