@@ -7,8 +7,9 @@
   seats a boosted model first and fills the other seats by the strategy's pair weights.
 - ``max_pair_share``: no pair gets more than this share of the strategy's own battles (a cap on
   its normalised pair weights, excess spread over the other pairs in proportion to their
-  weights; at least twice an equal share, so 2/3 with 3 models). With 50 models it never binds; with 5 (10 pairs) an adaptive strategy would
-  otherwise show voters the same two models in most battles.
+  weights; at least twice an equal share, so 2/3 with 3 models). With 50 models it binds only for
+  ``top-k``; with 5 (10 pairs) an adaptive strategy would otherwise show voters the same two
+  models in most battles.
 - ``pins``: operator-pinned sets, each with the share of battles it must get; a pin with fewer
   than k models has its other seats filled uniformly.
 - exclusions (failing, over capacity, paused) are applied before any of this: excluded models are
