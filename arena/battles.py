@@ -42,7 +42,6 @@ redis.call('HSET', KEYS[1], 'state', 'streaming')
 return 'ok'
 """
 
-# The vote marker and the stream entry are written together or not at all.
 # One answer fewer in flight; the counter is deleted at zero so an expired-then-decremented key
 # can never go negative and hold a model out of battles.
 _LEAVE = """
@@ -54,6 +53,7 @@ return left
 # (a web process that died mid-answer cannot decrement it).
 INFLIGHT_GRACE_SECONDS = 60
 
+# The vote marker and the stream entry are written together or not at all.
 _CAST_VOTE = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'missing' end
@@ -173,25 +173,29 @@ class BattleService:
         names = list(self.endpoints.names)
         if not names:
             return []
+        limits = {name: self.endpoints.spec(name).max_concurrent for name in names}
+        capped = [name for name in names if limits[name] is not None]
         pipe = self.redis.pipeline(transaction=False)
         for name in names:
             pipe.exists(model_failing_key(self.prefix, name))
+        for name in capped:  # models without a limit are not counted (see _answering)
             pipe.get(model_inflight_key(self.prefix, name))
         replies = await pipe.execute()
-        available = []
-        for name, down, inflight in zip(names, replies[0::2], replies[1::2]):
-            limit = self.endpoints.spec(name).max_concurrent
-            if not down and (limit is None or int(inflight or 0) < limit):
-                available.append(name)
-        return available
+        full = {name for name, inflight in zip(capped, replies[len(names):]) if int(inflight or 0) >= limits[name]}
+        return [name for name, down in zip(names, replies[:len(names)]) if not down and name not in full]
 
     @asynccontextmanager
     async def _answering(self, model: str):
-        """Count one answer of ``model`` in flight (capacity) for the duration of the block."""
+        """Count one answer of ``model`` in flight for the duration of the block, if the model has
+        a ``max_concurrent`` limit (otherwise there is nothing to count it against: no round trips)."""
+        spec = self.endpoints.spec(model)
+        if spec.max_concurrent is None:
+            yield
+            return
         key = model_inflight_key(self.prefix, model)
         pipe = self.redis.pipeline(transaction=True)
         pipe.incr(key)
-        pipe.expire(key, int(self.endpoints.spec(model).max_answer_seconds) + INFLIGHT_GRACE_SECONDS)
+        pipe.expire(key, int(spec.max_answer_seconds) + INFLIGHT_GRACE_SECONDS)
         await pipe.execute()
         try:
             yield

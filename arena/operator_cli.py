@@ -37,7 +37,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("status", help="paused, failing and pinned models, and the latest ratings")
     for name, text in (("pause", "exclude a model from new battles"), ("resume", "undo pause")):
-        commands.add_parser(name, help=text).add_argument("model")
+        commands.add_parser(name, help=text).add_argument("models", nargs=1, metavar="MODEL")
     pin = commands.add_parser("pin", help="give a set of models a minimum share of battles")
     pin.add_argument("models", nargs="+")
     pin.add_argument("--share", type=float, required=True, help="fraction of all battles, e.g. 0.1")
@@ -96,18 +96,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     matchmaker = build_matchmaker("uniform", client, prefix=args.prefix)
     try:
-        named = args.models if args.command in ("pin", "unpin") else [args.model] if args.command != "status" else []
-        for model in unknown_models(client, args.prefix, named):
+        for model in unknown_models(client, args.prefix, getattr(args, "models", [])):
             print(f"note: {model!r} is not on the leaderboard (no votes yet, or a typo?): "
                   "names must match the configured model names exactly", file=sys.stderr)
         if args.command == "status":
             print("\n".join(status_lines(client, args.prefix, matchmaker)))
         elif args.command == "pause":
-            matchmaker.exclude(args.model)
-            print(f"paused {args.model}: it is left out of every new battle")
+            matchmaker.exclude(args.models[0])
+            print(f"paused {args.models[0]}: it is left out of every new battle")
         elif args.command == "resume":
-            matchmaker.include(args.model)
-            print(f"resumed {args.model}")
+            matchmaker.include(args.models[0])
+            print(f"resumed {args.models[0]}")
         elif args.command == "pin":
             matchmaker.pin(args.models, args.share)
             print(f"pinned {' + '.join(args.models)} to at least {args.share:.0%} of battles")

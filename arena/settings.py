@@ -51,32 +51,18 @@ def _env_bool(value: str | None, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-def _share(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is not a share between 0 and 1")
-    return value
+def _bounded(convert, low: float, high: float | None = None, *, above: bool = False):
+    """An argparse type: ``convert(text)`` within [low, high] (or (low, high] with ``above``), so a
+    bad flag or environment value stops start-up with one line naming it."""
+    def parse(text: str):
+        value = convert(text)
+        if (value <= low if above else value < low) or (high is not None and value > high):
+            bounds = f"{'>' if above else '>='} {low}" + (f" and <= {high}" if high is not None else "")
+            raise argparse.ArgumentTypeError(f"{text} must be {bounds}")
+        return value
 
-
-def _pair_share(text: str) -> float:
-    value = _share(text)
-    if value == 0.0:
-        raise argparse.ArgumentTypeError("0 would leave no pair any battles: give a share in (0, 1]")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
-    return value
+    parse.__name__ = convert.__name__  # argparse names it in "invalid float value: 'x'"
+    return parse
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,13 +86,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", default=env.get("ARENA_PREFIX", "arena"), help="Redis key prefix [ARENA_PREFIX]")
     parser.add_argument("--matchmaker", choices=MATCHMAKER_STRATEGIES, default=env.get("ARENA_MATCHMAKER", "active"),
                         help="pair selection strategy [ARENA_MATCHMAKER]")
-    parser.add_argument("--matchmaker-floor", type=_share, default=env.get("ARENA_MATCHMAKER_FLOOR", "0.1"),
+    parser.add_argument("--matchmaker-floor", type=_bounded(float, 0.0, 1.0),
+                        default=env.get("ARENA_MATCHMAKER_FLOOR", "0.1"),
                         help="every model keeps at least this times an equal share of battles [ARENA_MATCHMAKER_FLOOR]")
-    parser.add_argument("--max-pair-share", type=_pair_share, default=env.get("ARENA_MAX_PAIR_SHARE", "0.2"),
+    parser.add_argument("--max-pair-share", type=_bounded(float, 0.0, 1.0, above=True),
+                        default=env.get("ARENA_MAX_PAIR_SHARE", "0.2"),
                         help="no pair gets more than this share of the strategy's battles [ARENA_MAX_PAIR_SHARE]")
-    parser.add_argument("--new-model-votes", type=_count, default=env.get("ARENA_NEW_MODEL_VOTES", "300"),
+    parser.add_argument("--new-model-votes", type=_bounded(int, 0), default=env.get("ARENA_NEW_MODEL_VOTES", "300"),
                         help="boost a new model until it has this many battles [ARENA_NEW_MODEL_VOTES]")
-    parser.add_argument("--new-model-ci", type=_non_negative, default=env.get("ARENA_NEW_MODEL_CI", "40"),
+    parser.add_argument("--new-model-ci", type=_bounded(float, 0.0), default=env.get("ARENA_NEW_MODEL_CI", "40"),
                         help="... or its 95%% interval is within +- this many rating points [ARENA_NEW_MODEL_CI]")
     parser.add_argument("--no-worker", dest="run_worker", action="store_false",
                         default=_env_bool(env.get("ARENA_RUN_WORKER"), True),

@@ -227,17 +227,16 @@ def _check_multiplicity(multiplicity, n_rankings: int) -> np.ndarray:
     return multiplicity
 
 
-def _vote_weights(weights, multiplicity, n_rankings: int) -> tuple[np.ndarray, np.ndarray]:
-    """(weight of each ranking in the likelihood, weight of its score outer product in the meat).
+def _vote_weights(importance: np.ndarray, frequency: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(weight of each ranking in the likelihood, weight of its score outer product in the meat),
+    from checked importance weights and multiplicities.
 
     A ranking with importance weight w that occurred c times is c separate votes of weight w:
     it adds c * w to the log-likelihood, and c independent scores w * s to the meat, i.e.
     c * w^2 * s s^T -- not (c w s)(c w s)^T, which would treat the c votes as one perfectly
     correlated vote and inflate the variance c-fold.
     """
-    weights = _check_weights(weights, n_rankings)
-    multiplicity = _check_multiplicity(multiplicity, n_rankings)
-    return weights * multiplicity, multiplicity * weights ** 2
+    return importance * frequency, frequency * importance ** 2
 
 
 def _check_estimable(design: _Design, weights: np.ndarray, names: list[str], alpha: float) -> None:
@@ -395,7 +394,7 @@ def plackett_luce(n_items: int, rankings, *, alpha: float = 0.0, initial_params=
     changes theta).
     """
     design = _compile(n_items, rankings)
-    weights, _ = _vote_weights(weights, multiplicity, design.n_rankings)
+    weights = _check_weights(weights, design.n_rankings) * _check_multiplicity(multiplicity, design.n_rankings)
     alpha = _check_alpha(alpha)
     _check_estimable(design, weights, [f"item {i}" for i in range(design.n_items)], alpha)
     return _newton(design, weights, alpha, initial_params, max_iter, tol)
@@ -428,7 +427,8 @@ def plackett_luce_covariance(n_items: int, rankings, theta, *, weights=None, kin
     if kind not in ("sandwich", "fisher"):
         raise ValueError(f"kind must be 'sandwich' or 'fisher', got {kind!r}")
     design = _compile(n_items, rankings)
-    weights, meat_weights = _vote_weights(weights, multiplicity, design.n_rankings)
+    weights, meat_weights = _vote_weights(_check_weights(weights, design.n_rankings),
+                                          _check_multiplicity(multiplicity, design.n_rankings))
     theta = np.asarray(theta, dtype=float)
     if theta.shape != (design.n_items,):
         raise ValueError(f"theta must have {design.n_items} entries, got shape {theta.shape}")
@@ -464,7 +464,7 @@ def fit_plackett_luce(rankings_by_name: list[list[list[str]]], *, ci: str = "san
     design = _compile(len(models), rankings)
     importance = _check_weights(weights, design.n_rankings)
     frequency = _check_multiplicity(multiplicity, design.n_rankings)
-    weights, meat_weights = _vote_weights(importance, frequency, design.n_rankings)
+    weights, meat_weights = _vote_weights(importance, frequency)
     alpha = _check_alpha(alpha)
     _check_estimable(design, weights, models, alpha)
     theta = _newton(design, weights, alpha, None, 200, 1e-10)
