@@ -318,6 +318,7 @@ def test_unreachable_endpoint_fails_the_round_without_naming_it(stack_with_broke
         assert http.get("/healthz").json()["models_available"] == 5
         models = {m["model"]: m["available"] for m in http.get("/api/models").json()["models"]}
         assert models["broken-model"] is False
+        assert {m["model"]: m["status"] for m in http.get("/api/models").json()["models"]}["broken-model"] == "failing"
         for _ in range(10):
             assert new_battle(http, "hello again")["votable"] is True
     assert redis_client.xlen(vote_stream_key("arena")) == 0

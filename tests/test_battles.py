@@ -67,6 +67,7 @@ async def test_a_model_at_its_max_concurrent_answers_is_left_out_until_one_finis
             assert int(await client.get(key)) == 1
             assert 0 < await client.ttl(key) <= specs[0].max_answer_seconds + INFLIGHT_GRACE_SECONDS
             assert sorted(await service.available_models()) == sorted(set(everyone) - {capped})
+            assert (await service.model_status())[capped] == "full"
             assert await client.get(model_inflight_key("arena", specs[1].name)) is None  # no limit: not counted
             await turn
             assert await client.get(key) is None  # back to zero: the counter is gone

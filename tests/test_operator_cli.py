@@ -82,6 +82,18 @@ def test_fairness_flags_and_environment_reach_the_live_matchmaker(redis_url, tmp
         assert (fairness.floor, fairness.max_pair_share, fairness.new_model_votes, fairness.new_model_ci) == (0.25, 0.35, 50, 12.0)
 
 
+def test_a_paused_model_shows_as_paused_and_is_not_counted_available(arena_stack):
+    import httpx
+
+    with httpx.Client(base_url=arena_stack.url, timeout=30) as http:
+        assert http.get("/healthz").json()["models_available"] == 5
+        assert run(arena_stack.redis_url, "pause", "demo-echo") == 0
+        models = {m["model"]: m for m in http.get("/api/models").json()["models"]}
+        assert models["demo-echo"] == {"model": "demo-echo", "available": False, "status": "paused"}
+        assert {m["status"] for name, m in models.items() if name != "demo-echo"} == {"available"}
+        assert http.get("/healthz").json()["models_available"] == 4
+
+
 def test_finds_the_embedded_redis_of_a_running_arena(tmp_path):
     data_dir = tmp_path / "data"
     env = {**os.environ, "PYTHONPATH": os.getcwd()}

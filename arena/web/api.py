@@ -120,5 +120,6 @@ async def leaderboard(context: Context):
 
 @router.get("/api/models")
 async def models(context: Context):
-    available = set(await context.battles.available_models())
-    return {"models": [{"model": name, "available": name in available} for name in context.battles.endpoints.names]}
+    status = await context.battles.model_status()
+    return {"models": [{"model": name, "available": state == "available", "status": state}
+                       for name, state in status.items()]}
