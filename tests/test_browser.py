@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from arena.matchmaker.keys import excluded_models_key
+
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 pytestmark = pytest.mark.browser
@@ -186,3 +188,12 @@ def test_six_voters_in_their_own_browsers_are_answered_at_once(slow_start_stack,
         playwright_sync.expect(page.locator("#vote-model_a")).to_be_enabled(timeout=60_000)
         finished.append(time.monotonic())
     assert finished[-1] - finished[0] < 3.0, f"answers finished {finished[-1] - finished[0]:.1f} s apart"
+
+
+def test_the_page_counts_only_models_in_rotation(arena_stack, browser, redis_client):
+    page = browser.new_page()
+    page.goto(arena_stack.url, wait_until="domcontentloaded")
+    playwright_sync.expect(page.locator("#rotation-note")).to_contain_text("5 models in rotation", timeout=15_000)
+    redis_client.sadd(excluded_models_key("arena"), "demo-echo")  # what `arena matchmaker pause` does
+    page.reload(wait_until="domcontentloaded")
+    playwright_sync.expect(page.locator("#rotation-note")).to_contain_text("4 models in rotation", timeout=15_000)

@@ -47,6 +47,10 @@ def leaderboard_frame(snapshot) -> tuple[pd.DataFrame, str]:
     return frame, note
 
 
+def rotation_note(available: int) -> str:
+    return f"<small>{available} models in rotation. Answers are anonymous until you vote.</small>"
+
+
 def build_page(context: ArenaContext) -> gr.Blocks:
     battles = context.battles
     model_count = len(battles.endpoints.names)
@@ -55,7 +59,7 @@ def build_page(context: ArenaContext) -> gr.Blocks:
         with gr.Tab("⚔️ Battle", id="battle"):
             gr.Markdown(INTRO)
             BattleView(battles, context.identity, k=2).render()
-            gr.Markdown(f"<small>{model_count} models in rotation. Answers are anonymous until you vote.</small>")
+            rotation = gr.Markdown(rotation_note(model_count), elem_id="rotation-note")
 
         if model_count >= KWAY_SIZE:
             with gr.Tab(f"🔢 {KWAY_SIZE}-way battle", id="kway"):
@@ -73,6 +77,11 @@ def build_page(context: ArenaContext) -> gr.Blocks:
         refresh_timer.tick(refresh_board, None, [board, board_note], show_progress="hidden", **PAGE_ONLY)
         leaderboard_tab.select(refresh_board, None, [board, board_note], **PAGE_ONLY)
         page.load(refresh_board, None, [board, board_note], **PAGE_ONLY)
+
+        async def refresh_rotation():  # paused, failing or full models are out of rotation for now
+            return rotation_note(len(await battles.available_models()))
+
+        page.load(refresh_rotation, None, rotation, show_progress="hidden", **PAGE_ONLY)
 
     # Every voter's battle streams at once: lift Gradio's default of one running event per listener.
     page.queue(default_concurrency_limit=None)
