@@ -313,7 +313,7 @@ def test_worker_crash_mid_batch_then_another_worker_finishes(redis_client, tmp_p
     doomed.process_once(block_ms=0)
     with pytest.raises(SimulatedCrash):
         doomed.process_once(block_ms=0)
-    doomed._stop_consuming()  # the process is gone: its archive lock goes with it
+    doomed.let_go()  # the process is gone: its archive lock goes with it
     time.sleep(0.02)
     survivor = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
     drain(survivor)
@@ -345,7 +345,7 @@ def test_same_consumer_rereads_its_own_pending_entries(redis_client, tmp_path):
     doomed.process_once(block_ms=0)
     with pytest.raises(SimulatedCrash):
         doomed.process_once(block_ms=0)
-    doomed._stop_consuming()
+    doomed.let_go()
     # restarted under the same name (claim_idle_ms large: nothing is claimed from others)
     again = VoteWorker(redis_client, tmp_path, consumer="w1", claim_idle_ms=60_000, catch_up=False)
     drain(again)
@@ -550,3 +550,21 @@ def test_main_without_a_redis_url(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("REDIS_URL", raising=False)
     assert main(["--data-dir", str(tmp_path)]) == 2
     assert "pass --redis-url" in capsys.readouterr().err
+
+
+def test_losing_the_lease_while_starting_is_a_state_not_an_exception(redis_client, tmp_path, caplog):
+    xadd_votes(redis_client, cycle_votes(12))
+    worker = VoteWorker(redis_client, tmp_path, consumer="one", lease_ttl_ms=300)
+    worker.state.lease_held()  # as run_forever does once it holds the lease...
+    redis_client.set(worker_lock_key("arena"), "intruder", px=60_000)  # ...which then went to another worker
+    with caplog.at_level(logging.WARNING, logger="leaderboard.worker"):
+        assert worker.process_once(block_ms=0) == 0
+    assert worker._archive is None and worker.state.phase.value == "closed"
+    assert "another worker took the refit lease" in caplog.text
+    # it read nothing from the group under another worker's lease (the catch-up's page only went to its own archive)
+    assert redis_client.xinfo_groups(STREAM)[0]["last-delivered-id"] == b"0-0"
+    with pytest.raises(RuntimeError, match="not consuming"):
+        worker.refit_and_publish()
+    worker.state.lease_not_needed()
+    assert drain(worker) == 12  # it resumes where it let go: nothing lost, nothing counted twice
+    assert worker.tally.rated == 12 and worker.stats.duplicates == 12 and pending_count(redis_client) == 0

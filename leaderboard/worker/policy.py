@@ -1,0 +1,159 @@
+"""The worker's policy, as pure functions and plain state (no Redis, no files).
+
+- :func:`build_snapshot`: which fit the votes in a tally get, and the fallback to online Elo
+  (with a note saying why) when there are too few votes, the comparison graph is in pieces, or
+  the fit fails. Bradley-Terry on the per-pair counts with sandwich intervals (warm-started
+  from the previous theta); when K-wise votes exist, all votes are fitted together by
+  Plackett-Luce (a pairwise vote is a two-item ranking and a tie a tied group, which is exactly
+  Bradley-Terry with half-ties; each (pair, outcome) goes in once with its count as a frequency
+  weight, so the cost grows with the K-wise votes, not with all votes). Only anonymous and
+  K-wise votes are rated (as on LMArena): in ``named`` mode the voter saw the names.
+- :class:`RefitSchedule`: when the next refit is due, and how long a read may block until then.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from leaderboard.fit import DisconnectedGraphError, NoMaximumLikelihoodError, NoVotesError, fit_leaderboard
+from leaderboard.intervals import normal_bounds
+from leaderboard.plackett_luce import fit_plackett_luce
+from leaderboard.ranks import leaderboard_rows
+from leaderboard.scale import ELO_PER_NAT, elo_to_nats
+from leaderboard.snapshot import Snapshot, SnapshotRow
+from leaderboard.worker.tally import VoteTally
+
+log = logging.getLogger(__name__)
+
+# Prior precision per rating, in nats^-2: a N(0, 1/alpha) prior on each theta. 0.01 (sd 10 nats,
+# ~1700 rating points) weighs as much as 1/25 of one vote between equals (a vote carries 1/4 nat^-2
+# of information), so it changes nothing once a model has a few dozen votes, yet keeps every
+# rating finite when a new model has won (or lost) all its votes so far.
+DEFAULT_ALPHA = 0.01
+# Below this many rated votes the sandwich intervals are not worth much; Elo is shown instead.
+MIN_VOTES_TO_FIT = 10
+# A slow fit (Plackett-Luce is O(number of K-wise votes)) must not crowd out consuming: the wait
+# between refits is at least this many times the last fit's duration (refits take <= ~1/5 of the time).
+REFIT_WAIT_PER_FIT_SECOND = 4.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Tally in, Snapshot out
+
+
+def build_snapshot(tally: VoteTally, *, alpha: float = DEFAULT_ALPHA, init_theta: dict[str, float] | None = None,
+                   now: float | None = None) -> Snapshot:
+    """The leaderboard for the votes in ``tally``; Elo (with a note) when no fit is possible."""
+    generated_at = time.time() if now is None else now
+    notes = []
+    if tally.named:
+        notes.append(f"{tally.named} named-mode vote(s) archived but not rated (the voter saw the names)")
+    if tally.rated < MIN_VOTES_TO_FIT:
+        reason = f"only {tally.rated} rated vote(s) so far; a fit needs at least {MIN_VOTES_TO_FIT}"
+        return _elo_snapshot(tally, reason, notes, generated_at, alpha)
+    try:
+        if tally.rankings:
+            snapshot = _plackett_luce_snapshot(tally, alpha, generated_at)
+            notes.append(
+                f"{len(tally.rankings)} K-wise vote(s): all votes fitted jointly by Plackett-Luce "
+                "(a pairwise vote is a two-item ranking; same model as Bradley-Terry)")
+        else:
+            snapshot = _bradley_terry_snapshot(tally, alpha, init_theta, generated_at)
+    except (NoVotesError, DisconnectedGraphError, NoMaximumLikelihoodError) as error:
+        return _elo_snapshot(tally, str(error), notes, generated_at, alpha)
+    # ArithmeticError: numpy floating-point errors (e.g. FloatingPointError) from a fit
+    except (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError) as error:
+        log.warning("leaderboard fit failed, publishing online Elo instead: %s", error)
+        return _elo_snapshot(tally, f"the fit failed ({error})", notes, generated_at, alpha)
+    snapshot.note = "; ".join(notes)
+    return snapshot
+
+
+def is_fitted(snapshot: Snapshot) -> bool:
+    """True for a likelihood fit (its theta warm-starts the next one), False for the Elo fallback."""
+    return snapshot.method != "elo"
+
+
+def _bradley_terry_snapshot(tally: VoteTally, alpha: float, init_theta, generated_at: float) -> Snapshot:
+    fit = fit_leaderboard(tally.pairs, ci="sandwich", alpha=alpha, init_theta=init_theta)
+    return Snapshot(
+        generated_at=generated_at, total_votes=fit.n_votes, method=fit.method,
+        rows=[SnapshotRow(**row) for row in fit.rows()],
+        models=list(fit.models), theta=fit.theta.tolist(), covariance=fit.covariance.tolist(),
+    )
+
+
+def _plackett_luce_snapshot(tally: VoteTally, alpha: float, generated_at: float) -> Snapshot:
+    rankings, multiplicity = tally.all_rankings()
+    fit = fit_plackett_luce(rankings, multiplicity=multiplicity, ci="sandwich", alpha=alpha)
+    rows = [SnapshotRow(**row) for row in leaderboard_rows(fit["models"], fit["rating"], fit["lower"], fit["upper"],
+                                                            fit["votes"])]
+    return Snapshot(
+        generated_at=generated_at, total_votes=tally.rated, method="plackett-luce+sandwich", rows=rows,
+        models=list(fit["models"]), theta=np.asarray(fit["theta"]).tolist(),
+        covariance=np.asarray(fit["covariance"]).tolist(),
+    )
+
+
+def _elo_snapshot(tally: VoteTally, reason: str, notes: list[str], generated_at: float, alpha: float) -> Snapshot:
+    """Online Elo ratings, with rough intervals: a model with n votes against equals has Fisher
+    information n/4 nat^-2, so we show +-1.96 / sqrt(n/4 + alpha) nats (there is no Elo interval)."""
+    ratings = tally.elo.ratings()
+    votes_by_model = tally.votes_per_model()
+    models = sorted(ratings)
+    rating = np.array([ratings[name] for name in models])
+    votes = np.array([votes_by_model.get(name, 0) for name in models])
+    variance = 1.0 / (votes / 4.0 + max(alpha, 1e-3))
+    lower, upper = normal_bounds(rating, ELO_PER_NAT ** 2 * np.diag(variance))
+    note = (f"online Elo ratings, not a Bradley-Terry fit: {reason}. Elo has no confidence interval; "
+            "the bounds shown are a rough +-1.96/sqrt(votes/4) nats")
+    return Snapshot(
+        generated_at=generated_at, total_votes=tally.rated, method="elo",
+        rows=[SnapshotRow(**row) for row in leaderboard_rows(models, rating, lower, upper, votes)],
+        models=models, theta=elo_to_nats(rating).tolist(),
+        covariance=np.diag(variance).tolist() if models else [],
+        note="; ".join(notes + [note]),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# When to refit
+
+
+@dataclass
+class RefitSchedule:
+    """Refit every ``interval`` seconds while there is something new to publish, or every
+    ``REFIT_WAIT_PER_FIT_SECOND`` x the last fit's duration if that is longer. Times are
+    ``time.monotonic()`` seconds, passed in, so the schedule is a pure function of its inputs."""
+
+    interval: float
+    unpublished: bool = False  # votes (or a freshly read archive) not in a published snapshot yet
+    last_refit: float = -math.inf
+    wait: float = math.nan
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.wait):
+            self.wait = self.interval
+
+    def votes_arrived(self) -> None:
+        self.unpublished = True
+
+    def due(self, now: float) -> bool:
+        return self.unpublished and now - self.last_refit >= self.wait
+
+    def published(self, fit_started: float, fit_ended: float) -> None:
+        self.unpublished = False
+        self.last_refit = fit_ended
+        self.wait = max(self.interval, REFIT_WAIT_PER_FIT_SECOND * (fit_ended - fit_started))
+
+    def block_ms(self, now: float, limit_ms: int) -> int:
+        """How long a blocking read may wait: ``limit_ms`` at most, and not past a due refit."""
+        if not self.unpublished:
+            return limit_ms
+        until_refit = self.last_refit + self.wait - now
+        return min(limit_ms, max(1, int(until_refit * 1000)))
