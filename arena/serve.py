@@ -17,7 +17,8 @@ import uvicorn
 
 from arena.battles import BattleService
 from arena.model_config import ModelConfigError, load_model_specs
-from arena.demo_server import DEMO_MODELS, DemoServer, demo_model_specs
+from arena.demo_models import DEMO_MODELS, demo_model_specs
+from arena.demo_server import DemoServer
 from arena.identity import VoterIdentity, shared_voter_secret
 from arena.redis_server import EmbeddedRedis, RedisUnavailableError, connect
 from arena.settings import Settings

@@ -9,7 +9,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from arena.battles import INFLIGHT_GRACE_SECONDS, BattleConflict, BattleService, InvalidVote
-from arena.demo_server import DemoServer, demo_model_specs
+from arena.demo_models import demo_model_specs
+from arena.demo_server import DemoServer
 from arena.endpoints import EndpointPool
 from arena.keys import model_inflight_key
 from arena.matchmaker import build_matchmaker

@@ -12,14 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from arena.demo_server import (
-    DEMO_MODELS,
-    DemoServer,
-    demo_model_specs,
-    make_conversation,
-    split_tokens,
-    topic_words,
-)
+from arena.demo_models import DEMO_MODELS, demo_model_specs, make_conversation, topic_words
+from arena.demo_server import DemoServer, split_tokens
 from arena.redis_server import free_port
 
 PROMPT = [{"role": "user", "content": "What is the best way to learn the violin as an adult?"}]
@@ -131,7 +125,7 @@ def test_answers_are_deterministic_and_depend_on_prompt_and_history(http, demo_s
 def test_demo_model_functions_are_stable_across_processes():
     # Python's hash() is salted per process; the demo models must not depend on it.
     code = (
-        "from arena.demo_server import DEMO_MODELS, make_conversation;"
+        "from arena.demo_models import DEMO_MODELS, make_conversation;"
         "print(repr(DEMO_MODELS['demo-terse'](make_conversation([('user', 'Why is the sea salty?')]))))"
     )
     root = Path(__file__).resolve().parents[1]

@@ -10,7 +10,8 @@ import time
 import openai
 import pytest
 
-from arena.demo_server import DemoServer, demo_model_specs
+from arena.demo_models import demo_model_specs
+from arena.demo_server import DemoServer
 from arena.endpoints import NO_API_KEY, EndpointError, EndpointPool
 from arena.model_config import PROVIDERS, ModelConfigError, ModelSpec
 from arena.redis_server import free_port
