@@ -25,6 +25,7 @@ from arena.matchmaker.keys import excluded_models_key
 from arena.rate_limit import RateLimiter
 from arena.style import prompt_categories, style_features
 from leaderboard.events import PAIRWISE_OUTCOMES, UnknownOutcomeError, VoteEvent, check_outcome
+from leaderboard.rankings import RankingError, check_ranking
 from leaderboard.redis_keys import vote_stream_key
 
 log = logging.getLogger(__name__)
@@ -420,24 +421,20 @@ def _shown_answers(turn: Turn) -> list[str]:
 
 
 def _ranking_by_label(battle: Battle, ranking) -> list[list[str]]:
+    """A ranking of the battle's labels as a ranking of its model names; else InvalidVote."""
     by_label = dict(zip(battle.labels, battle.models))
-    seen: list[str] = []
-    groups = []
-    for group in ranking:
-        if isinstance(group, str):
-            group = [group]
-        names = []
+    groups = [[group] if isinstance(group, str) else list(group) for group in ranking]
+    for group in groups:
+        if not group:
+            break  # check_ranking names the empty group
         for label in group:
             if label not in by_label:
                 raise InvalidVote(f"unknown label {label!r} in the ranking: use {', '.join(battle.labels)}")
-            names.append(by_label[label])
-            seen.append(label)
-        if not names:
-            raise InvalidVote("a ranking group is empty")
-        groups.append(names)
-    if sorted(seen) != sorted(battle.labels):
-        raise InvalidVote(f"the ranking must place each of {', '.join(battle.labels)} exactly once")
-    return groups
+    try:
+        check_ranking(groups, battle.labels)
+    except RankingError as exc:
+        raise InvalidVote(str(exc)) from exc
+    return [[by_label[label] for label in group] for group in groups]
 
 
 def _state_error(battle_id: str, state: str) -> BattleError:

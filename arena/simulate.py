@@ -49,6 +49,7 @@ from leaderboard.bradley_terry import bradley_terry, bt_information, constrained
 from leaderboard.elo import OnlineElo
 from leaderboard.intervals import centred
 from leaderboard.plackett_luce import plackett_luce, plackett_luce_covariance
+from leaderboard.rankings import all_pairs, order_to_ranking
 from leaderboard.scale import ELO_PER_NAT
 from leaderboard.worker import DEFAULT_ALPHA
 
@@ -259,20 +260,20 @@ def run_one(strategy: str, k: int, seed: int, config: SimConfig) -> RunResult:
             distribution_age = 0
         members = np.array(distribution.sample(choice_rng))
         shown = members[choice_rng.permutation(k)]
-        ranking = voters.rank(shown)
+        order = voters.rank(shown)
         distribution_age += 1
         votes += 1
         battles[members] += 1
         if present > n:
             battles_since_join[members] += 1
-        engine.record(ranking)
-        if elo is not None:
-            for a_pos, a in enumerate(ranking):
-                for b in ranking[a_pos + 1 :]:
-                    elo.update(names[a], names[b], "model_a")
+        engine.record(order)
+        ranking = order_to_ranking(order)
+        if elo is not None:  # Elo has no K-wise form: every pair of the ranking is one Elo vote
+            for ahead, behind, outcome in all_pairs(ranking):
+                elo.update(names[ahead], names[behind], outcome)
         # online Bayesian step (the matchmaker's own belief between refits)
         variance = np.diag(state.covariance).copy()
-        online_ranking_update(state.mean, variance, [[i] for i in ranking])
+        online_ranking_update(state.mean, variance, ranking)
         np.fill_diagonal(state.covariance, variance)
         state.votes[members] += 1
         for a_pos in range(k):

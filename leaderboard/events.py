@@ -76,9 +76,10 @@ class VoteEvent(BaseModel):
         if self.mode == "kwise":
             if self.ranking is None or self.outcome is not None:
                 raise ValueError("a kwise vote carries 'ranking' and no 'outcome'")
-            flat = [name for group in self.ranking for name in group]
-            if any(not group for group in self.ranking) or sorted(flat) != sorted(self.models):
-                raise ValueError(f"ranking {self.ranking} must list each of {self.models} exactly once")
+            # imported here: leaderboard.rankings builds on this module's outcome strings
+            from leaderboard.rankings import check_ranking
+
+            check_ranking(self.ranking, self.models)
         else:
             if len(self.models) != 2 or self.outcome is None or self.ranking is not None:
                 raise ValueError("a pairwise vote carries two models, an 'outcome' and no 'ranking'")

@@ -49,14 +49,11 @@ import numpy as np
 from leaderboard.bradley_terry import ConvergenceError, constrained_inverse
 from leaderboard.graph import check_connected, check_mle_exists
 from leaderboard.intervals import centred, normal_bounds, percentile_bounds
+from leaderboard.rankings import RankingError
 from leaderboard.scale import rating_transform
 
 # 2**group_size - 1 choice sets per tied group: beyond this a tie is too big to expand.
 MAX_TIED_GROUP = 12
-
-
-class RankingError(ValueError):
-    """A ranking that cannot be used; the message names the ranking (by position) and the fix."""
 
 
 @dataclass(frozen=True)

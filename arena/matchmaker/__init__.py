@@ -11,7 +11,7 @@ votes into the online belief. Strategies: ``uniform``, ``ci-reduction``, ``activ
 from __future__ import annotations
 
 from arena.matchmaker.fairness import FairnessPolicy
-from arena.matchmaker.live import LiveMatchmaker, ranking_from_outcome
+from arena.matchmaker.live import LiveMatchmaker
 from arena.matchmaker.policy import DEFAULT_STRATEGY, STRATEGIES, StrategyOptions, selection_distribution
 from arena.matchmaker.selection import Matchmaker, Selection
 from arena.matchmaker.state import RatingState
@@ -49,5 +49,5 @@ def build_matchmaker(strategy: str = DEFAULT_STRATEGY, redis_client=None, *, pre
 
 __all__ = [
     "DEFAULT_STRATEGY", "FairnessPolicy", "LiveMatchmaker", "Matchmaker", "RatingState", "STRATEGIES", "Selection",
-    "StrategyOptions", "build_matchmaker", "ranking_from_outcome", "selection_distribution",
+    "StrategyOptions", "build_matchmaker", "selection_distribution",
 ]

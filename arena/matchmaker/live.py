@@ -39,8 +39,9 @@ from arena.matchmaker.state import (
     ranking_pair_steps,
     rescaled_covariance,
 )
-from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD, VoteEvent, check_outcome
+from leaderboard.events import VoteEvent
 from leaderboard.intervals import centred
+from leaderboard.rankings import check_ranking, outcome_to_ranking
 from leaderboard.redis_keys import snapshot_channel, snapshot_key
 from leaderboard.snapshot import Snapshot
 
@@ -104,17 +105,6 @@ while p <= #ARGV do
 end
 return belief.v
 """
-
-
-def ranking_from_outcome(model_a: str, model_b: str, outcome: str) -> list[list[str]]:
-    """A pairwise LMArena outcome as a ranking (groups best first; a tie is one group)."""
-    check_outcome(outcome)
-    if outcome == MODEL_A:
-        return [[model_a], [model_b]]
-    if outcome == MODEL_B:
-        return [[model_b], [model_a]]
-    assert outcome in (TIE, TIE_BOTHBAD)
-    return [[model_a, model_b]]
 
 
 def _parse_pins(raw: dict) -> dict[tuple[str, ...], float]:
@@ -303,9 +293,8 @@ class LiveMatchmaker:
     def record_vote(self, models: Sequence[str], ranking: Sequence[Sequence[str]]) -> None:
         """Apply one accepted vote to the online belief: ``ranking`` is groups of model names,
         best first (a group of several is a tie), covering ``models``."""
+        check_ranking(ranking, models)
         flat = [m for group in ranking for m in group]
-        if sorted(flat) != sorted(models) or len(set(flat)) != len(flat) or len(flat) < 2:
-            raise ValueError(f"ranking {ranking!r} must list each of {list(models)} exactly once")
         with self._lock:
             self._refresh_snapshot()
             base = self._snapshot_state or RatingState.prior([])
@@ -341,7 +330,7 @@ class LiveMatchmaker:
 
     def record_outcome(self, model_a: str, model_b: str, outcome: str) -> None:
         """A pairwise vote with an LMArena outcome string."""
-        self.record_vote([model_a, model_b], ranking_from_outcome(model_a, model_b, outcome))
+        self.record_vote([model_a, model_b], outcome_to_ranking((model_a, model_b), outcome))
 
     def record_event(self, event: VoteEvent) -> None:
         if event.mode == "kwise":

@@ -15,6 +15,9 @@ from typing import Sequence
 
 import numpy as np
 
+from leaderboard.elo import SCORE_A
+from leaderboard.rankings import adjacent_pairs
+
 # Prior for a model the last fit has not seen: centred on the field, with a standard deviation of
 # one natural-log unit (about 174 rating points, the spread of a public leaderboard).
 PRIOR_SD_NATS = 1.0
@@ -111,17 +114,9 @@ def online_pair_update(
 def ranking_pair_steps(ranking: Sequence[Sequence[int]]) -> list[tuple[int, int, float]]:
     """A K-wise ranking (groups of indices, best first) as pairwise steps (winner, loser, score):
     members of one group tie (0.5), every member of a group beats every member of the next group.
-    Adjacent groups only, so a K-wise vote is not counted as K(K-1)/2 independent votes."""
-    steps = []
-    for group in ranking:
-        for a_pos, a in enumerate(group):
-            for b in group[a_pos + 1 :]:
-                steps.append((a, b, 0.5))
-    for better, worse in zip(ranking, ranking[1:]):
-        for w in better:
-            for l in worse:
-                steps.append((w, l, 1.0))
-    return steps
+    Adjacent groups only (adjacent rank-breaking), so a K-wise vote is not counted as K(K-1)/2
+    independent votes."""
+    return [(ahead, behind, SCORE_A[outcome]) for ahead, behind, outcome in adjacent_pairs(ranking)]
 
 
 def online_ranking_update(mean: np.ndarray, variance: np.ndarray, ranking: Sequence[Sequence[int]]) -> None:
