@@ -10,7 +10,11 @@ from collections.abc import Iterable
 
 from leaderboard.counts import I_WINS, J_WINS, TIE_CLASS, PairCounts
 from leaderboard.elo import OnlineElo
-from leaderboard.events import MODEL_A, TIE, VoteEvent
+from leaderboard.events import MODEL_A, MODEL_B, TIE, VoteEvent
+from leaderboard.rankings import all_pairs, outcome_to_ranking
+
+# Each outcome class of the pair counts as the outcome it counts (seen from the pair's first model).
+_OUTCOME_OF_CLASS = ((MODEL_A, I_WINS), (MODEL_B, J_WINS), (TIE, TIE_CLASS))
 
 
 class VoteTally:
@@ -35,7 +39,7 @@ class VoteTally:
         elif event.mode == "kwise":
             self.rankings.append([list(group) for group in event.ranking])
             # Elo sees a K-wise vote as its pairwise comparisons (it has no K-wise form).
-            for ahead, behind, outcome in _broken_pairs(event.ranking):
+            for ahead, behind, outcome in all_pairs(event.ranking):
                 self.elo.update(ahead, behind, outcome)
         else:
             model_a, model_b = event.models
@@ -69,20 +73,8 @@ class VoteTally:
         multiplicity: list[int] = []
         for i, j, count in zip(arrays.pair_i.tolist(), arrays.pair_j.tolist(), arrays.count.tolist()):
             a, b = models[i], models[j]
-            for ranking, votes in (([[a], [b]], count[I_WINS]), ([[b], [a]], count[J_WINS]),
-                                   ([[a, b]], count[TIE_CLASS])):
-                if votes:
-                    rankings.append(ranking)
-                    multiplicity.append(votes)
+            for outcome, outcome_class in _OUTCOME_OF_CLASS:
+                if count[outcome_class]:
+                    rankings.append(outcome_to_ranking((a, b), outcome))
+                    multiplicity.append(count[outcome_class])
         return rankings + self.rankings, multiplicity + [1] * len(self.rankings)
-
-
-def _broken_pairs(ranking: list[list[str]]):
-    """(ahead, behind, outcome) for every pair in a ranking; models in one group tie."""
-    for g, group in enumerate(ranking):
-        for k, name in enumerate(group):
-            for other in group[k + 1:]:
-                yield name, other, TIE
-            for later in ranking[g + 1:]:
-                for other in later:
-                    yield name, other, MODEL_A
