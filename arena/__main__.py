@@ -12,6 +12,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="run the arena (web page, API, worker; embedded Redis unless REDIS_URL)")
     from arena.settings import add_serve_arguments, settings_from_args
+    from leaderboard.config import SettingError
 
     add_serve_arguments(serve_parser)
     commands.add_parser("simulate", help="compare matchmaking strategies in simulation (see --help)", add_help=False)
@@ -30,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from arena.serve import serve
 
-        return serve(settings_from_args(args))
+        try:
+            settings = settings_from_args(args)
+        except SettingError as error:
+            error.exit(serve_parser)
+        return serve(settings)
     return 2
 
 

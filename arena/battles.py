@@ -26,7 +26,7 @@ from arena.rate_limit import RateLimiter
 from arena.style import prompt_categories, style_features
 from leaderboard.events import PAIRWISE_OUTCOMES, UnknownOutcomeError, VoteEvent, check_outcome
 from leaderboard.rankings import RankingError, check_ranking
-from leaderboard.redis_keys import vote_stream_key
+from leaderboard.redis_keys import DEFAULT_PREFIX, vote_stream_key
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ class VoteReceipt:
 class BattleService:
     """Creates battles, streams their turns, and takes their votes."""
 
-    def __init__(self, redis_client: aioredis.Redis, endpoints, matchmaker, *, prefix: str = "arena",
+    def __init__(self, redis_client: aioredis.Redis, endpoints, matchmaker, *, prefix: str = DEFAULT_PREFIX,
                  battle_ttl: int = 24 * 3600, max_prompt_chars: int = 8000, max_turns: int = 8,
                  progress_interval: float = 0.05, battles_per_minute: int = 0):
         self.redis = redis_client

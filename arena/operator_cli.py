@@ -14,35 +14,43 @@ choice. The Redis is ``--redis-url`` / REDIS_URL, or else the embedded one a run
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
+from dataclasses import replace
 
 import redis
 
 from arena.keys import model_failing_key
 from arena.matchmaker import build_matchmaker
 from arena.redis_server import RedisUnavailableError, connect, embedded_url_file
+from leaderboard.config import DATA_DIR, PREFIX, REDIS_URL, add_arguments, values_or_exit
 from leaderboard.redis_keys import snapshot_key
 from leaderboard.snapshot import Snapshot
 
 
+# Accepted before the subcommand and after it (``matchmaker status --data-dir X``).
+OPERATOR_SETTINGS = (replace(REDIS_URL, unset="the embedded Redis of a running `serve` in the data dir"), DATA_DIR,
+                     PREFIX)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    env = os.environ
     parser = argparse.ArgumentParser(prog="python -m arena matchmaker", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--redis-url", default=env.get("REDIS_URL") or None, help="the arena's Redis [REDIS_URL]")
-    parser.add_argument("--data-dir", type=Path, default=Path(env.get("ARENA_DATA_DIR", "data")),
-                        help="where a running `serve` keeps its embedded Redis [ARENA_DATA_DIR]")
-    parser.add_argument("--prefix", default=env.get("ARENA_PREFIX", "arena"), help="Redis key prefix [ARENA_PREFIX]")
+    add_arguments(parser, OPERATOR_SETTINGS)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("status", help="paused, failing and pinned models, and the latest ratings")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text)
+        add_arguments(sub, OPERATOR_SETTINGS)
+        return sub
+
+    command("status", "paused, failing and pinned models, and the latest ratings")
     for name, text in (("pause", "exclude a model from new battles"), ("resume", "undo pause")):
-        commands.add_parser(name, help=text).add_argument("models", nargs=1, metavar="MODEL")
-    pin = commands.add_parser("pin", help="give a set of models a minimum share of battles")
+        command(name, text).add_argument("models", nargs=1, metavar="MODEL")
+    pin = command("pin", "give a set of models a minimum share of battles")
     pin.add_argument("models", nargs="+")
     pin.add_argument("--share", type=float, required=True, help="fraction of all battles, e.g. 0.1")
-    commands.add_parser("unpin", help="remove a pin").add_argument("models", nargs="+")
-    return parser.parse_args(argv)
+    command("unpin", "remove a pin").add_argument("models", nargs="+")
+    args = parser.parse_args(argv)
+    return argparse.Namespace(**{**vars(args), **values_or_exit(parser, args, OPERATOR_SETTINGS)})
 
 
 def redis_url_for(args: argparse.Namespace) -> str:

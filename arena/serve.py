@@ -21,7 +21,7 @@ from arena.demo_models import DEMO_MODELS, demo_model_specs
 from arena.demo_server import DemoServer
 from arena.identity import VoterIdentity, shared_voter_secret
 from arena.redis_server import EmbeddedRedis, RedisUnavailableError, connect
-from arena.settings import Settings
+from arena.settings import Settings, fairness_options
 from arena.web.app import create_app
 from arena.web.context import ArenaContext
 
@@ -82,10 +82,7 @@ class ArenaStack:
 
         self.endpoints = EndpointPool(specs)
         self.matchmaker = matchmaker = build_matchmaker(settings.matchmaker, sync_redis, prefix=settings.prefix,
-                                                        floor=settings.matchmaker_floor,
-                                                        max_pair_share=settings.max_pair_share,
-                                                        new_model_votes=settings.new_model_votes,
-                                                        new_model_ci=settings.new_model_ci)
+                                                        **fairness_options(vars(settings)))
         async_redis = aioredis.Redis.from_url(self.redis_url)
         identity = VoterIdentity(shared_voter_secret(sync_redis, settings.prefix, settings.voter_secret))
         battles = BattleService(async_redis, self.endpoints, matchmaker, prefix=settings.prefix,

@@ -1,129 +1,117 @@
-"""One settings object, built from CLI flags and environment variables, printed (secrets masked) at start-up."""
+"""The arena's settings, one table (``SERVE_SETTINGS``): the ``Settings`` dataclass, the flags of
+``python -m arena serve`` with their environment variables, the start-up banner (secrets masked)
+and the README's configuration table (``python -m arena.settings`` prints it) are all derived
+from its rows. The rows shared with other command lines come from ``leaderboard.config``.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import field, make_dataclass, replace
 from pathlib import Path
+from typing import Any, Mapping
 
-from arena.redis_server import redact_url
-
-MATCHMAKER_STRATEGIES = ("active", "uniform", "ci-reduction", "top-k", "ucb")
-
-
-@dataclass(frozen=True)
-class Settings:
-    host: str = "127.0.0.1"
-    port: int = 7860
-    data_dir: Path = Path("data")
-    redis_url: str | None = None          # None: start the embedded Redis in data_dir
-    models_file: Path | None = None       # None: demo endpoints
-    demo: bool = True
-    demo_token_delay: float = 0.02        # seconds between demo tokens: answers visibly stream
-    demo_first_token_delay: float = 0.0   # seconds before a demo answer starts (to mimic a slow model)
-    prefix: str = "arena"                 # Redis key prefix (several arenas can share one Redis)
-    matchmaker: str = "active"
-    matchmaker_floor: float = 0.1         # every model keeps >= this x an equal share of battles
-    max_pair_share: float = 0.2           # no pair gets more than this share of the strategy's battles
-    new_model_votes: int = 300            # a new model is boosted until it has this many battles ...
-    new_model_ci: float = 40.0            # ... or its 95% interval is within +- this many rating points
-    run_worker: bool = True               # run the leaderboard worker in-process
-    refit_interval: float = 2.0
-    battle_ttl: int = 24 * 3600           # seconds a battle stays votable
-    max_prompt_chars: int = 8000
-    max_turns: int = 8
-    battles_per_minute: int = 60          # new battles per voter (client address) per minute; 0: no limit
-    voter_secret: str | None = field(default=None, repr=False)  # HMAC key for pseudonymous voter ids
-
-    def describe(self) -> str:
-        """One line per setting, secrets masked, for the start-up banner."""
-        shown = asdict(self)
-        shown["redis_url"] = redact_url(self.redis_url) if self.redis_url else "(embedded, started in data dir)"
-        shown["voter_secret"] = "***" if self.voter_secret else "(generated, kept in Redis)"
-        shown["models_file"] = str(self.models_file) if self.models_file else "(demo endpoints)"
-        return "\n".join(f"  {name:24} {value}" for name, value in shown.items())
+from arena.matchmaker.fairness import FairnessPolicy
+from arena.matchmaker.policy import DEFAULT_STRATEGY, STRATEGIES
+from leaderboard.config import (
+    DATA_DIR,
+    PREFIX,
+    REDIS_URL,
+    REFIT_INTERVAL,
+    Setting,
+    add_arguments,
+    bounded,
+    describe,
+    markdown_table,
+    read_values,
+    yes_no,
+)
 
 
-def _env_bool(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in ("1", "true", "yes", "on")
+def _hidden(value: str) -> str:
+    return "***"
 
 
-def _bounded(convert, low: float, high: float | None = None, *, above: bool = False):
-    """An argparse type: ``convert(text)`` within [low, high] (or (low, high] with ``above``), so a
-    bad flag or environment value stops start-up with one line naming it."""
-    def parse(text: str):
-        value = convert(text)
-        if (value <= low if above else value < low) or (high is not None and value > high):
-            bounds = f"{'>' if above else '>='} {low}" + (f" and <= {high}" if high is not None else "")
-            raise argparse.ArgumentTypeError(f"{text} must be {bounds}")
-        return value
+# The matchmaker's fairness knobs, shared with the simulator; their defaults are the policy's own.
+MATCHMAKER_FLOOR = Setting("matchmaker_floor", FairnessPolicy.floor,
+                           "every model keeps at least this times an equal share of battles (a uniform part of the mixture)",
+                           parse=bounded(float, 0.0, 1.0), flag="--matchmaker-floor", env="ARENA_MATCHMAKER_FLOOR")
+MAX_PAIR_SHARE = Setting("max_pair_share", FairnessPolicy.max_pair_share,
+                         "no pair gets more than this share of the strategy's battles (at least twice an equal share; "
+                         "binds only in small arenas)",
+                         parse=bounded(float, 0.0, 1.0, above=True), flag="--max-pair-share", env="ARENA_MAX_PAIR_SHARE")
+NEW_MODEL_VOTES = Setting("new_model_votes", FairnessPolicy.new_model_votes,
+                          "a new model is boosted (seated in half of the strategy's battles) until it has this many "
+                          "battles...", parse=bounded(int, 0), flag="--new-model-votes", env="ARENA_NEW_MODEL_VOTES")
+NEW_MODEL_CI = Setting("new_model_ci", FairnessPolicy.new_model_ci,
+                       "...or its 95% interval is within +- this many rating points",
+                       parse=bounded(float, 0.0), flag="--new-model-ci", env="ARENA_NEW_MODEL_CI")
+MATCHMAKER_FAIRNESS = (MATCHMAKER_FLOOR, MAX_PAIR_SHARE, NEW_MODEL_VOTES, NEW_MODEL_CI)
 
-    parse.__name__ = convert.__name__  # argparse names it in "invalid float value: 'x'"
-    return parse
+
+def fairness_options(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``MATCHMAKER_FAIRNESS`` values (of a Settings or a parsed command line) as the
+    matchmaker's fairness options (``FairnessPolicy`` fields, ``build_matchmaker`` options)."""
+    return dict(floor=values["matchmaker_floor"], max_pair_share=values["max_pair_share"],
+                new_model_votes=values["new_model_votes"], new_model_ci=values["new_model_ci"])
+
+
+SERVE_SETTINGS = (
+    Setting("host", "127.0.0.1", "listen address", flag="--host", env="ARENA_HOST"),
+    Setting("port", 7860, "listen port (page, API and docs)", parse=int, flag="--port", env="ARENA_PORT"),
+    DATA_DIR,
+    replace(REDIS_URL, unset="embedded, started in the data dir"),
+    Setting("models_file", None, "YAML or JSON model list, see `docs/models.md`", parse=Path, flag="--models",
+            env="ARENA_MODELS", metavar="FILE", unset="unset (demo endpoints)"),
+    Setting("demo", None, "start the built-in demo endpoints", parse=yes_no, flag="--demo", off_flag="--no-demo",
+            unset="on when no `--models`"),
+    Setting("demo_token_delay", 0.02, "seconds between demo tokens", parse=float, flag="--demo-token-delay",
+            env="ARENA_DEMO_TOKEN_DELAY"),
+    Setting("demo_first_token_delay", 0.0, "seconds before each demo answer starts (mimics a slow model)", parse=float,
+            flag="--demo-first-token-delay", env="ARENA_DEMO_FIRST_TOKEN_DELAY"),
+    PREFIX,
+    Setting("matchmaker", DEFAULT_STRATEGY, "pair selection strategy", flag="--matchmaker", env="ARENA_MATCHMAKER",
+            choices=STRATEGIES),
+    *MATCHMAKER_FAIRNESS,
+    Setting("run_worker", True, "run the leaderboard worker in this process", parse=yes_no,
+            off_flag="--no-worker", env="ARENA_RUN_WORKER"),
+    REFIT_INTERVAL,
+    Setting("battles_per_minute", 60, "new battles one voter (client address) may start per minute, counted in Redis "
+            "across processes; `0` turns it off", parse=int, flag="--battles-per-minute", env="ARENA_BATTLES_PER_MINUTE"),
+    Setting("voter_secret", None, "HMAC key for pseudonymous voter ids", env="ARENA_VOTER_SECRET",
+            unset="generated, kept in Redis", mask=_hidden),
+    # fixed for now: in the banner, not configurable
+    Setting("battle_ttl", 24 * 3600, "seconds a battle stays votable", parse=int),
+    Setting("max_prompt_chars", 8000, "longest prompt accepted, in characters", parse=int),
+    Setting("max_turns", 8, "turns in one battle's conversation", parse=int),
+)
+
+
+def _describe(self) -> str:
+    """One line per setting, secrets masked, for the start-up banner."""
+    return describe(vars(self), SERVE_SETTINGS)
+
+
+Settings = make_dataclass(
+    "Settings",
+    [(setting.name, Any, field(default=setting.default, repr=not setting.secret)) for setting in SERVE_SETTINGS],
+    frozen=True,
+    namespace={"describe": _describe, "__doc__": "The arena's settings, one field per row of SERVE_SETTINGS."},
+)
+Settings.__module__ = __name__
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    env = os.environ
-    parser.add_argument("--host", default=env.get("ARENA_HOST", "127.0.0.1"), help="listen address [ARENA_HOST]")
-    parser.add_argument("--port", type=int, default=int(env.get("ARENA_PORT", "7860")), help="listen port [ARENA_PORT]")
-    parser.add_argument("--data-dir", type=Path, default=Path(env.get("ARENA_DATA_DIR", "data")),
-                        help="embedded Redis files and the vote archive [ARENA_DATA_DIR]")
-    parser.add_argument("--redis-url", default=env.get("REDIS_URL") or None,
-                        help="use this Redis instead of starting one [REDIS_URL]")
-    parser.add_argument("--models", dest="models_file", type=Path, default=env.get("ARENA_MODELS") or None,
-                        help="YAML/JSON model config (see docs/models.md) [ARENA_MODELS]")
-    parser.add_argument("--demo", dest="demo", action="store_true", default=None,
-                        help="also start the built-in demo endpoints (default when no --models)")
-    parser.add_argument("--no-demo", dest="demo", action="store_false")
-    parser.add_argument("--demo-token-delay", type=float, default=float(env.get("ARENA_DEMO_TOKEN_DELAY", "0.02")),
-                        help="seconds between demo tokens [ARENA_DEMO_TOKEN_DELAY]")
-    parser.add_argument("--demo-first-token-delay", type=float,
-                        default=float(env.get("ARENA_DEMO_FIRST_TOKEN_DELAY", "0")),
-                        help="seconds before each demo answer starts [ARENA_DEMO_FIRST_TOKEN_DELAY]")
-    parser.add_argument("--prefix", default=env.get("ARENA_PREFIX", "arena"), help="Redis key prefix [ARENA_PREFIX]")
-    parser.add_argument("--matchmaker", choices=MATCHMAKER_STRATEGIES, default=env.get("ARENA_MATCHMAKER", "active"),
-                        help="pair selection strategy [ARENA_MATCHMAKER]")
-    parser.add_argument("--matchmaker-floor", type=_bounded(float, 0.0, 1.0),
-                        default=env.get("ARENA_MATCHMAKER_FLOOR", "0.1"),
-                        help="every model keeps at least this times an equal share of battles [ARENA_MATCHMAKER_FLOOR]")
-    parser.add_argument("--max-pair-share", type=_bounded(float, 0.0, 1.0, above=True),
-                        default=env.get("ARENA_MAX_PAIR_SHARE", "0.2"),
-                        help="no pair gets more than this share of the strategy's battles [ARENA_MAX_PAIR_SHARE]")
-    parser.add_argument("--new-model-votes", type=_bounded(int, 0), default=env.get("ARENA_NEW_MODEL_VOTES", "300"),
-                        help="boost a new model until it has this many battles [ARENA_NEW_MODEL_VOTES]")
-    parser.add_argument("--new-model-ci", type=_bounded(float, 0.0), default=env.get("ARENA_NEW_MODEL_CI", "40"),
-                        help="... or its 95%% interval is within +- this many rating points [ARENA_NEW_MODEL_CI]")
-    parser.add_argument("--no-worker", dest="run_worker", action="store_false",
-                        default=_env_bool(env.get("ARENA_RUN_WORKER"), True),
-                        help="do not run the leaderboard worker in this process [ARENA_RUN_WORKER=0]")
-    parser.add_argument("--refit-interval", type=float, default=float(env.get("ARENA_REFIT_INTERVAL", "2.0")),
-                        help="seconds between leaderboard refits [ARENA_REFIT_INTERVAL]")
-    parser.add_argument("--battles-per-minute", type=int, default=int(env.get("ARENA_BATTLES_PER_MINUTE", "60")),
-                        help="new battles one voter may start per minute, 0 for no limit [ARENA_BATTLES_PER_MINUTE]")
+    add_arguments(parser, SERVE_SETTINGS)
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    demo = args.demo if args.demo is not None else args.models_file is None
-    return Settings(
-        host=args.host,
-        port=args.port,
-        data_dir=Path(args.data_dir),
-        redis_url=args.redis_url,
-        models_file=Path(args.models_file) if args.models_file else None,
-        demo=demo,
-        demo_token_delay=args.demo_token_delay,
-        demo_first_token_delay=args.demo_first_token_delay,
-        prefix=args.prefix,
-        matchmaker=args.matchmaker,
-        matchmaker_floor=args.matchmaker_floor,
-        max_pair_share=args.max_pair_share,
-        new_model_votes=args.new_model_votes,
-        new_model_ci=args.new_model_ci,
-        run_worker=args.run_worker,
-        refit_interval=args.refit_interval,
-        voter_secret=os.environ.get("ARENA_VOTER_SECRET") or None,
-        battles_per_minute=args.battles_per_minute,
-    )
+def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
+    """Flags over environment over defaults; raises ``SettingError`` for a bad environment value."""
+    values = read_values(args, SERVE_SETTINGS, environ)
+    if values["demo"] is None:  # the demo endpoints come with no model file, unless asked for either way
+        values["demo"] = values["models_file"] is None
+    return Settings(**values)
+
+
+if __name__ == "__main__":
+    print(markdown_table(SERVE_SETTINGS))

@@ -43,9 +43,12 @@ from typing import Sequence
 import numpy as np
 from scipy.stats import kendalltau
 
+from arena.matchmaker.fairness import FairnessPolicy
 from arena.matchmaker.policy import STRATEGIES, StrategyOptions, selection_distribution
 from arena.matchmaker.state import PRIOR_SD_NATS, RatingState, online_ranking_update, rescaled_covariance
+from arena.settings import MATCHMAKER_FAIRNESS, MATCHMAKER_FLOOR, fairness_options
 from leaderboard.bradley_terry import bradley_terry, bt_information, constrained_inverse
+from leaderboard.config import add_arguments, values_or_exit
 from leaderboard.elo import OnlineElo
 from leaderboard.intervals import centred
 from leaderboard.plackett_luce import plackett_luce, plackett_luce_covariance
@@ -481,14 +484,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--refresh", type=int, default=10, help="votes between rebuilding the selection distribution")
-    parser.add_argument("--floor", type=float, default=None, help="fairness floor (default: the live default)")
+    add_arguments(parser, MATCHMAKER_FAIRNESS)  # the live matchmaker's knobs, flags, variables and defaults
+    parser.add_argument("--floor", dest=MATCHMAKER_FLOOR.name, type=MATCHMAKER_FLOOR.parse, default=argparse.SUPPRESS,
+                        help=f"the same as {MATCHMAKER_FLOOR.flag}")
     parser.add_argument("--no-early-stop", action="store_true")
     parser.add_argument("--jobs", type=int, default=1, help="processes")
     parser.add_argument("--out", help="write results JSON here")
     parser.add_argument("--runs-file", help="JSON lines of finished runs: saved as they finish, reused on a re-run")
     parser.add_argument("--plot", help="write a PNG of tau and rank error over votes")
     parser.add_argument("--quiet", action="store_true")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    return argparse.Namespace(**{**vars(args), **values_or_exit(parser, args, MATCHMAKER_FAIRNESS)})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -504,9 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bad arguments: strategies must be among {', '.join(SIM_STRATEGIES)} (got unknown {unknown}); "
               f"k between 2 and 5 and at most --models; --models at least 3", file=sys.stderr)
         return 2
-    options = StrategyOptions()
-    if args.floor is not None:
-        options = replace(options, fairness=replace(options.fairness, floor=args.floor))
+    options = StrategyOptions(fairness=FairnessPolicy(**fairness_options(vars(args))))
     config = SimConfig(models=args.models, spread=args.spread, votes=args.votes, noise=args.noise,
                        position_bias=args.position_bias, length_bias=args.length_bias, refresh=args.refresh,
                        early_stop=not args.no_early_stop, options=options)
@@ -530,7 +534,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = {"config": {"models": args.models, "spread": args.spread, "votes": args.votes, "noise": args.noise,
                               "position_bias": args.position_bias, "length_bias": args.length_bias, "k": ks,
                               "refresh": args.refresh, "early_stop": not args.no_early_stop,
-                              "floor": options.fairness.floor},
+                              **fairness_options(vars(args))},
                    "results": results, "curves": rank_error_curves(runs)}
         with open(args.out, "w") as handle:
             json.dump(payload, handle, indent=1)

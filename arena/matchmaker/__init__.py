@@ -15,13 +15,14 @@ from arena.matchmaker.live import LiveMatchmaker
 from arena.matchmaker.policy import DEFAULT_STRATEGY, STRATEGIES, StrategyOptions, selection_distribution
 from arena.matchmaker.selection import Matchmaker, Selection
 from arena.matchmaker.state import RatingState
+from leaderboard.redis_keys import DEFAULT_PREFIX
 
 _FAIRNESS_OPTIONS = ("floor", "boost_share", "new_model_votes", "new_model_ci", "max_pair_share", "pins")
 _STRATEGY_OPTIONS = ("criterion", "top", "closeness", "bonus")
 _LIVE_OPTIONS = ("excluded", "snapshot_ttl", "pair_counts_ttl")
 
 
-def build_matchmaker(strategy: str = DEFAULT_STRATEGY, redis_client=None, *, prefix: str = "arena",
+def build_matchmaker(strategy: str = DEFAULT_STRATEGY, redis_client=None, *, prefix: str = DEFAULT_PREFIX,
                      **options) -> LiveMatchmaker:
     """The configured matchmaker.
 

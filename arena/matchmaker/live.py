@@ -42,7 +42,7 @@ from arena.matchmaker.state import (
 from leaderboard.events import VoteEvent
 from leaderboard.intervals import centred
 from leaderboard.rankings import check_ranking, outcome_to_ranking
-from leaderboard.redis_keys import snapshot_channel, snapshot_key
+from leaderboard.redis_keys import DEFAULT_PREFIX, snapshot_channel, snapshot_key
 from leaderboard.snapshot import Snapshot
 
 ONLINE_STATE_TTL = 7 * 24 * 3600
@@ -120,7 +120,7 @@ class LiveMatchmaker:
     """``choose`` / ``record_vote`` over a belief kept in Redis (or, without Redis, in this
     process: for a single process, scripts and tests)."""
 
-    def __init__(self, strategy: str, redis_client=None, *, prefix: str = "arena",
+    def __init__(self, strategy: str, redis_client=None, *, prefix: str = DEFAULT_PREFIX,
                  options: StrategyOptions | None = None, excluded: Iterable[str] = (),
                  snapshot_ttl: float = 30.0, pair_counts_ttl: float = 5.0):
         self.strategy = check_strategy(strategy)
