@@ -510,7 +510,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bad arguments: strategies must be among {', '.join(SIM_STRATEGIES)} (got unknown {unknown}); "
               f"k between 2 and 5 and at most --models; --models at least 3", file=sys.stderr)
         return 2
-    options = StrategyOptions(fairness=FairnessPolicy(**fairness_options(vars(args))))
+    fairness = fairness_options(vars(args))
+    options = StrategyOptions(fairness=FairnessPolicy(**fairness))
     config = SimConfig(models=args.models, spread=args.spread, votes=args.votes, noise=args.noise,
                        position_bias=args.position_bias, length_bias=args.length_bias, refresh=args.refresh,
                        early_stop=not args.no_early_stop, options=options)
@@ -534,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         payload = {"config": {"models": args.models, "spread": args.spread, "votes": args.votes, "noise": args.noise,
                               "position_bias": args.position_bias, "length_bias": args.length_bias, "k": ks,
                               "refresh": args.refresh, "early_stop": not args.no_early_stop,
-                              **fairness_options(vars(args))},
+                              **fairness},
                    "results": results, "curves": rank_error_curves(runs)}
         with open(args.out, "w") as handle:
             json.dump(payload, handle, indent=1)

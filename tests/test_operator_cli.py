@@ -99,14 +99,31 @@ def test_finds_the_embedded_redis_of_a_running_arena(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     env.pop("REDIS_URL", None)
     command = [sys.executable, "-m", "arena", "matchmaker", "--data-dir", str(data_dir), "status"]
+    flag_after = [sys.executable, "-m", "arena", "matchmaker", "status", "--data-dir", str(data_dir)]
     stopped = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
     assert stopped.returncode == 2 and "no running arena found" in stopped.stderr
     server = EmbeddedRedis(data_dir / "redis", appendfsync="everysec").start()  # as `serve` starts it
     try:
         assert embedded_url_file(data_dir / "redis").read_text().strip() == server.url
-        found = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
-        assert found.returncode == 0, found.stderr
-        assert "no snapshot yet" in found.stdout
+        for given in (command, flag_after):
+            found = subprocess.run(given, capture_output=True, text=True, env=env, timeout=60)
+            assert found.returncode == 0, found.stderr
+            assert "no snapshot yet" in found.stdout
     finally:
         server.stop()
     assert not embedded_url_file(data_dir / "redis").exists()
+
+
+def test_shared_flags_after_the_subcommand_and_from_the_environment(redis_url, redis_client, capsys, monkeypatch):
+    assert main(["pause", "m2", "--redis-url", redis_url, "--prefix", "other"]) == 0
+    assert build_matchmaker("uniform", redis_client, prefix="other").excluded_models() == {"m2"}
+    assert build_matchmaker("uniform", redis_client).excluded_models() == set()
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("ARENA_PREFIX", "other")
+    capsys.readouterr()
+    assert main(["status"]) == 0
+    assert "paused: m2" in capsys.readouterr().out
+    assert main(["--prefix", "arena", "status"]) == 0  # a flag wins over the variable
+    assert "paused: -" in capsys.readouterr().out
+    assert main(["--prefix", "arena", "status", "--prefix", "other"]) == 0  # the one after the subcommand wins
+    assert "paused: m2" in capsys.readouterr().out

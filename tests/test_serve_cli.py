@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -11,8 +12,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from arena.redis_server import free_port
+from arena.settings import SERVE_SETTINGS, Settings, add_serve_arguments, settings_from_args
+from leaderboard.config import SettingError, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,3 +119,75 @@ def test_embedded_default_keeps_votes_across_a_restart(tmp_path):
         stop(process)
     assert len(archive.read_text().splitlines()) == 1
     json.loads(archive.read_text().splitlines()[0])
+
+
+def serve_settings(argv: list[str], environ: dict[str, str]) -> Settings:
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    return settings_from_args(parser.parse_args(argv), environ)
+
+
+def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
+    environ = {"ARENA_HOST": "0.0.0.0", "ARENA_PORT": "8000", "ARENA_DATA_DIR": "/srv/arena",
+               "REDIS_URL": "redis://db:6379/1", "ARENA_MODELS": "models.yaml", "ARENA_DEMO_TOKEN_DELAY": "0.5",
+               "ARENA_DEMO_FIRST_TOKEN_DELAY": "1.5", "ARENA_PREFIX": "other", "ARENA_MATCHMAKER": "ucb",
+               "ARENA_MATCHMAKER_FLOOR": "0.3", "ARENA_MAX_PAIR_SHARE": "0.5", "ARENA_NEW_MODEL_VOTES": "7",
+               "ARENA_NEW_MODEL_CI": "9", "ARENA_RUN_WORKER": "0", "ARENA_REFIT_INTERVAL": "4.5",
+               "ARENA_BATTLES_PER_MINUTE": "3", "ARENA_VOTER_SECRET": "s3cret"}
+    assert set(environ) == {setting.env for setting in SERVE_SETTINGS if setting.env}  # every variable tried
+    assert serve_settings([], environ) == Settings(
+        host="0.0.0.0", port=8000, data_dir=Path("/srv/arena"), redis_url="redis://db:6379/1",
+        models_file=Path("models.yaml"), demo=False, demo_token_delay=0.5, demo_first_token_delay=1.5, prefix="other",
+        matchmaker="ucb", matchmaker_floor=0.3, max_pair_share=0.5, new_model_votes=7, new_model_ci=9.0,
+        run_worker=False, refit_interval=4.5, battles_per_minute=3, voter_secret="s3cret")
+    flagged = serve_settings(["--port", "9000", "--prefix", "mine", "--demo", "--matchmaker-floor", "0"], environ)
+    assert (flagged.port, flagged.prefix, flagged.demo, flagged.matchmaker_floor, flagged.host) == (9000, "mine", True, 0.0, "0.0.0.0")
+    # nothing set: the table's defaults, with the demo on since there is no model file; empty is unset
+    assert serve_settings([], {"ARENA_PORT": "", "REDIS_URL": ""}) == Settings(demo=True)
+    assert serve_settings(["--no-demo", "--no-worker"], {"ARENA_RUN_WORKER": "yes"}) == Settings(demo=False, run_worker=False)
+
+
+@pytest.mark.parametrize("variable, text, reason", [
+    ("ARENA_PORT", "abc", "invalid int value"),
+    ("ARENA_MATCHMAKER", "bogus", "invalid choice"),
+    ("ARENA_MATCHMAKER_FLOOR", "1.5", "1.5 must be >= 0.0 and <= 1.0"),
+    ("ARENA_MAX_PAIR_SHARE", "0", "0 must be > 0.0 and <= 1.0"),
+    ("ARENA_NEW_MODEL_VOTES", "-1", "-1 must be >= 0"),
+    ("ARENA_RUN_WORKER", "maybe", "maybe is not one of"),
+])
+def test_a_bad_variable_is_refused_by_name(variable, text, reason):
+    with pytest.raises(SettingError) as refused:
+        serve_settings([], {variable: text})
+    assert str(refused.value).startswith(f"{variable}={text!r}: ") and reason in str(refused.value)
+
+
+def test_a_bad_variable_stops_serve_with_one_line_naming_it(tmp_path):
+    env = {**os.environ, "ARENA_MATCHMAKER_FLOOR": "1.5"}
+    process = subprocess.run([sys.executable, "-m", "arena", "serve", "--data-dir", str(tmp_path / "data"),
+                              "--port", str(free_port())], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert process.returncode == 2
+    lines = [line for line in process.stderr.splitlines() if line.strip()]
+    assert lines == ["python -m arena serve: error: ARENA_MATCHMAKER_FLOOR='1.5': 1.5 must be >= 0.0 and <= 1.0"]
+    assert not (tmp_path / "data").exists()  # stopped before anything was started
+
+
+def test_the_banner_shows_every_setting_with_secrets_masked():
+    settings = Settings(redis_url="redis://:hunter2@db:6379/0", voter_secret="s3cret")
+    banner = settings.describe()
+    assert [line.split()[0] for line in banner.splitlines()] == [setting.name for setting in SERVE_SETTINGS]
+    assert "redis://:***@db:6379/0" in banner and "hunter2" not in banner and "s3cret" not in banner
+    assert "hunter2" not in repr(settings) and "s3cret" not in repr(settings)
+    assert "generated, kept in Redis" in Settings().describe()
+
+
+def test_readme_configuration_table_is_the_settings_table():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Configuration"):readme.index("\n## ", readme.index("## Configuration") + 1)]
+    table = markdown_table(SERVE_SETTINGS)
+    assert table in section, "README's configuration table is out of date: paste `python -m arena.settings` over it"
+    rows = [line for line in section.splitlines() if line.startswith("| `") or line.startswith("|  | `")]
+    assert len(rows) == sum(setting.configurable for setting in SERVE_SETTINGS)
+    for setting, row in zip((s for s in SERVE_SETTINGS if s.configurable), rows):
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert (setting.flag or setting.off_flag or "") in cells[0] and cells[1] == (f"`{setting.env_text}`" if setting.env else "")
+        assert setting.default_text in cells[2]
