@@ -22,7 +22,7 @@ import redis
 from arena.keys import model_failing_key
 from arena.matchmaker import build_matchmaker
 from arena.redis_server import RedisUnavailableError, connect, embedded_url_file
-from leaderboard.config import DATA_DIR, PREFIX, REDIS_URL, add_arguments, values_or_exit
+from leaderboard.config import DATA_DIR, PREFIX, REDIS_URL, add_arguments, parse_with_settings
 from leaderboard.redis_keys import snapshot_key
 from leaderboard.snapshot import Snapshot
 
@@ -49,8 +49,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     pin.add_argument("models", nargs="+")
     pin.add_argument("--share", type=float, required=True, help="fraction of all battles, e.g. 0.1")
     command("unpin", "remove a pin").add_argument("models", nargs="+")
-    args = parser.parse_args(argv)
-    return argparse.Namespace(**{**vars(args), **values_or_exit(parser, args, OPERATOR_SETTINGS)})
+    return parse_with_settings(parser, argv, OPERATOR_SETTINGS)
 
 
 def redis_url_for(args: argparse.Namespace) -> str:

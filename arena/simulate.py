@@ -48,7 +48,7 @@ from arena.matchmaker.policy import STRATEGIES, StrategyOptions, selection_distr
 from arena.matchmaker.state import PRIOR_SD_NATS, RatingState, online_ranking_update, rescaled_covariance
 from arena.settings import MATCHMAKER_FAIRNESS, MATCHMAKER_FLOOR, fairness_options
 from leaderboard.bradley_terry import bradley_terry, bt_information, constrained_inverse
-from leaderboard.config import add_arguments, values_or_exit
+from leaderboard.config import add_arguments, parse_with_settings
 from leaderboard.elo import OnlineElo
 from leaderboard.intervals import centred
 from leaderboard.plackett_luce import plackett_luce, plackett_luce_covariance
@@ -493,8 +493,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs-file", help="JSON lines of finished runs: saved as they finish, reused on a re-run")
     parser.add_argument("--plot", help="write a PNG of tau and rank error over votes")
     parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    return argparse.Namespace(**{**vars(args), **values_or_exit(parser, args, MATCHMAKER_FAIRNESS)})
+    return parse_with_settings(parser, argv, MATCHMAKER_FAIRNESS)
 
 
 def main(argv: list[str] | None = None) -> int:

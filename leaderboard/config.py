@@ -178,13 +178,16 @@ def read_values(args: argparse.Namespace, settings: Iterable[Setting],
     return values
 
 
-def values_or_exit(parser: argparse.ArgumentParser, args: argparse.Namespace,
-                   settings: Iterable[Setting]) -> dict[str, Any]:
-    """``read_values``, or stop the command with one line naming the bad variable."""
+def parse_with_settings(parser: argparse.ArgumentParser, argv: list[str] | None,
+                        settings: Iterable[Setting]) -> argparse.Namespace:
+    """``parser.parse_args(argv)`` with every setting's value filled in (``read_values``); a bad
+    environment value stops the command with one line naming it."""
+    args = parser.parse_args(argv)
     try:
-        return read_values(args, settings)
+        values = read_values(args, settings)
     except SettingError as error:
         error.exit(parser)
+    return argparse.Namespace(**{**vars(args), **values})
 
 
 def describe(values: Mapping[str, Any], settings: Iterable[Setting]) -> str:

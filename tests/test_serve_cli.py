@@ -191,3 +191,48 @@ def test_readme_configuration_table_is_the_settings_table():
         cells = [cell.strip() for cell in row.strip("|").split("|")]
         assert (setting.flag or setting.off_flag or "") in cells[0] and cells[1] == (f"`{setting.env_text}`" if setting.env else "")
         assert setting.default_text in cells[2]
+
+
+def test_the_shared_settings_mean_the_same_in_every_command_line(monkeypatch):
+    from arena.operator_cli import parse_args as operator_args
+    from leaderboard.worker.cli import parse_args as worker_args
+
+    monkeypatch.setenv("REDIS_URL", "redis://db:6379/2")
+    monkeypatch.setenv("ARENA_DATA_DIR", "/srv/arena")
+    monkeypatch.setenv("ARENA_PREFIX", "other")
+    monkeypatch.setenv("ARENA_REFIT_INTERVAL", "0.7")
+    expected = ("redis://db:6379/2", Path("/srv/arena"), "other")
+    served = serve_settings([], dict(os.environ))
+    worker = worker_args([])
+    operator = operator_args(["status"])
+    for parsed in (served, worker, operator):
+        assert (parsed.redis_url, parsed.data_dir, parsed.prefix) == expected
+    assert served.refit_interval == worker.refit_interval == 0.7
+    assert worker_args(["--refit-interval", "3", "--prefix", "mine"]).refit_interval == 3.0
+    monkeypatch.setenv("ARENA_REFIT_INTERVAL", "soon")
+    with pytest.raises(SystemExit):
+        worker_args([])
+
+
+def test_the_worker_command_runs_the_worker_with_its_settings(redis_url, tmp_path, monkeypatch):
+    import leaderboard.worker.cli as worker_cli
+
+    started = {}
+
+    class RecordingWorker:
+        def __init__(self, client, data_dir, **options):
+            started.update(options, data_dir=data_dir)
+
+        def run_forever(self, stop):
+            started["ran"] = True
+
+    monkeypatch.setattr(worker_cli, "VoteWorker", RecordingWorker)
+    monkeypatch.setenv("ARENA_REFIT_INTERVAL", "0.7")
+    monkeypatch.setenv("ARENA_PREFIX", "other")
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert worker_cli.main(["--redis-url", redis_url, "--data-dir", str(tmp_path)]) == 0
+    finally:  # main installs its stop handlers; give pytest its own back
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert started == {"data_dir": tmp_path, "prefix": "other", "consumer": None, "refit_interval": 0.7, "ran": True}
