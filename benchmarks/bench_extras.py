@@ -101,8 +101,8 @@ def bench_style_control(rng, n_votes: int, n_models: int, repeat: int) -> None:
     frame["winner"] = np.where(rng.random(n_votes) < 1.0 / (1.0 + np.exp(-margin)), "model_a", "model_b")
     seconds, fit = best_time(lambda: fit_style_control(frame), repeat)
     print(f"fit_style_control     {n_votes:>9,} votes, {n_models} models: {seconds:6.2f} s "
-          f"({fit['newton_iterations']} Newton steps, incl. the plain BT reference fit); "
-          f"beta_tokens = {fit['beta']['tokens']:.4f} +- {1.96 * fit['beta_se']['tokens']:.4f} "
+          f"({fit.settings['newton_iterations']} Newton steps, max |gradient| {fit.settings['max_abs_gradient']:.1e}); "
+          f"beta_tokens = {fit.style_coefficients['tokens']:.4f} +- {1.96 * fit.style_coefficient_se['tokens']:.4f} "
           f"(truth {true_tokens_effect})")
 
 

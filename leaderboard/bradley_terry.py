@@ -3,7 +3,7 @@
 Model: P(i beats j) = 1 / (1 + exp(theta_j - theta_i)). Data per unordered pair (i, j), i < j:
 ``wins`` = weighted score of i against j (wins + half of the ties, LMArena's convention) and
 ``totals`` = weighted number of votes. The log-likelihood is concave, so Newton's method with a
-backtracking line search converges from any start, quadratically near the solution; each step
+backtracking line search (leaderboard.optim, shared by every fit) converges from any start, quadratically near the solution; each step
 costs O(pairs) to build the gradient and information matrix plus one M x M Cholesky solve, so a
 fit never touches individual votes. The Davidson tie model is the option ``davidson``.
 
@@ -22,23 +22,19 @@ import scipy.linalg
 from scipy.special import expit, log_expit
 
 from leaderboard.counts import I_WINS, TIE_CLASS, PairArrays
-
-DEFAULT_TOL = 1e-10
-DEFAULT_MAX_ITER = 100
-
-
-class ConvergenceError(RuntimeError):
-    """Newton's method did not reach the gradient tolerance."""
+from leaderboard.optim import GRADIENT_TOL, MAX_ITERATIONS, ConvergenceError, newton_ascent
 
 
 @dataclass(frozen=True)
 class BTSolution:
     """theta: (M,) natural-log strengths; log_nu: Davidson tie parameter (None for half-ties);
-    gradient: (M,) log-likelihood gradient at theta; iterations: Newton steps taken."""
+    gradient: (M,) log-likelihood gradient at theta; iterations: Newton steps taken;
+    max_abs_gradient: over every fitted parameter (theta and, for Davidson, log_nu)."""
 
     theta: np.ndarray
     gradient: np.ndarray
     iterations: int
+    max_abs_gradient: float
     log_nu: float | None = None
 
 
@@ -107,74 +103,29 @@ def _spd_inverse(matrix: np.ndarray) -> np.ndarray:
         return np.linalg.pinv(matrix, hermitian=True)
 
 
-def _newton_direction(info: np.ndarray, gradient: np.ndarray, n_theta: int, alpha: float) -> np.ndarray:
-    matrix = info
-    if alpha == 0:
-        matrix = info.copy()
-        matrix[:n_theta, :n_theta] += 1.0 / n_theta
-    try:
-        factor = scipy.linalg.cho_factor(matrix, check_finite=False)
-        return scipy.linalg.cho_solve(factor, gradient, check_finite=False)
-    except np.linalg.LinAlgError:  # near-singular (probabilities at 0/1 in float): least squares
-        return np.linalg.lstsq(matrix, gradient, rcond=None)[0]
-
-
-def newton_ascent(objective, gradient_and_info, start: np.ndarray, n_theta: int, alpha: float, tol: float, max_iter: int):
-    """Damped Newton ascent on a concave objective; returns (params, gradient, iterations)."""
-    params = start.copy()
-    value = objective(params)
-    for iteration in range(1, max_iter + 1):
-        gradient, info = gradient_and_info(params)
-        if np.max(np.abs(gradient)) <= tol:
-            return params, gradient, iteration - 1
-        direction = _newton_direction(info, gradient, n_theta, alpha)
-        step = 1.0
-        while True:
-            candidate = params + step * direction
-            if alpha == 0:
-                candidate[:n_theta] -= candidate[:n_theta].mean()
-            new_value = objective(candidate)
-            # accept any non-decrease (up to float noise, which matters once at the optimum)
-            if new_value >= value - 1e-12 * max(1.0, abs(value)) or step < 1e-10:
-                break
-            step *= 0.5
-        if np.max(np.abs(candidate - params)) < 1e-15 * max(1.0, np.max(np.abs(params))):
-            params = candidate
-            gradient, _ = gradient_and_info(params)
-            return params, gradient, iteration  # at float resolution: nothing left to gain
-        params, value = candidate, new_value
-    gradient, _ = gradient_and_info(params)
-    if np.max(np.abs(gradient)) > max(tol, 1e-6):
-        raise ConvergenceError(
-            f"Newton's method stopped after {max_iter} iterations with max |gradient| "
-            f"{np.max(np.abs(gradient)):.3g}; the data may be nearly separable: try alpha > 0"
-        )
-    return params, gradient, max_iter
-
-
 def bradley_terry(n_models: int, pair_i: np.ndarray, pair_j: np.ndarray, wins: np.ndarray, totals: np.ndarray,
                   *, alpha: float = 0.0, initial_params: np.ndarray | None = None,
-                  tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER) -> BTSolution:
+                  tol: float = GRADIENT_TOL, max_iter: int = MAX_ITERATIONS) -> BTSolution:
     """Exact (penalised) Bradley-Terry MLE from per-pair scores.
 
     ``wins[p]``: weighted score of pair_i[p] against pair_j[p]; ``totals[p]``: weighted votes.
-    Returns theta in natural-log units with mean 0 (alpha = 0) and the gradient at the solution
-    (max |gradient| <= tol unless float resolution stops it first).
+    Returns theta in natural-log units with mean 0 and the gradient at the solution
+    (max |gradient| <= tol unless float resolution stops it first; see leaderboard.optim).
     The caller checks that the MLE exists (leaderboard.graph) when alpha = 0.
     """
-    start = np.zeros(n_models) if initial_params is None else np.asarray(initial_params, dtype=np.float64).copy()
-    if alpha == 0:
-        start -= start.mean()
+    start = np.zeros(n_models) if initial_params is None else np.asarray(initial_params, dtype=np.float64)
 
-    def objective(theta):
-        return bt_log_likelihood(theta, pair_i, pair_j, wins, totals, alpha)
-
-    def gradient_and_info(theta):
-        return (bt_gradient(theta, pair_i, pair_j, wins, totals, alpha),
+    def evaluate(theta, derivatives):
+        value = bt_log_likelihood(theta, pair_i, pair_j, wins, totals, alpha)
+        if not derivatives:
+            return value
+        return (value, bt_gradient(theta, pair_i, pair_j, wins, totals, alpha),
                 bt_information(theta, pair_i, pair_j, totals, alpha))
 
-    theta, gradient, iterations = newton_ascent(objective, gradient_and_info, start, n_models, alpha, tol, max_iter)
-    return BTSolution(theta=theta, gradient=gradient, iterations=iterations)
+    solution = newton_ascent(evaluate, start, n_centred=n_models, tol=tol, max_iter=max_iter,
+                             what="Bradley-Terry fit")
+    return BTSolution(theta=solution.params, gradient=solution.gradient, iterations=solution.iterations,
+                      max_abs_gradient=solution.max_abs_gradient)
 
 
 # ---- Davidson (1970) ties: P(i) : P(j) : P(tie) = pi_i : pi_j : nu * sqrt(pi_i * pi_j) ----------------
@@ -188,7 +139,8 @@ def davidson_probabilities(diff: np.ndarray, log_nu: float) -> tuple[np.ndarray,
     return a / total, b / total, t / total
 
 
-def _davidson_parts(params, pair_i, pair_j, wins_i, wins_j, ties, alpha, with_info: bool):
+def _davidson_parts(params, pair_i, pair_j, wins_i, wins_j, ties, alpha):
+    """(gradient, information) of the Davidson log-likelihood in (theta, log_nu)."""
     n_models = params.shape[0] - 1
     theta, log_nu = params[:n_models], params[n_models]
     p_i, p_j, p_t = davidson_probabilities(theta[pair_i] - theta[pair_j], log_nu)
@@ -199,8 +151,6 @@ def _davidson_parts(params, pair_i, pair_j, wins_i, wins_j, ties, alpha, with_in
     gradient = np.empty(n_models + 1)
     gradient[:n_models] = scatter_pairs(n_models, pair_i, pair_j, score_d) - alpha * theta
     gradient[n_models] = score_nu.sum()
-    if not with_info:
-        return gradient, None
     info = np.zeros((n_models + 1, n_models + 1))
     curvature_d = totals * (0.25 * (p_i + p_j) - 0.25 * (p_i - p_j) ** 2)
     info[:n_models, :n_models] = laplacian(n_models, pair_i, pair_j, curvature_d)
@@ -224,32 +174,32 @@ def davidson_log_likelihood(params, pair_i, pair_j, wins_i, wins_j, ties, alpha:
 
 def davidson(n_models: int, pair_i: np.ndarray, pair_j: np.ndarray, wins_i: np.ndarray, wins_j: np.ndarray,
              ties: np.ndarray, *, alpha: float = 0.0, initial_params: np.ndarray | None = None,
-             tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER) -> BTSolution:
+             tol: float = GRADIENT_TOL, max_iter: int = MAX_ITERATIONS) -> BTSolution:
     """Davidson tie-model MLE. Per pair: weighted wins of i, wins of j, ties. Needs at least one tie
     and one decisive vote (else nu has no finite MLE); returns theta (mean 0) and log_nu."""
     start = np.zeros(n_models + 1)
     if initial_params is not None:
         start[:n_models] = np.asarray(initial_params, dtype=np.float64)
-        if alpha == 0:
-            start[:n_models] -= start[:n_models].mean()
     tie_share = ties.sum() / max((wins_i + wins_j + ties).sum(), 1e-300)
     # at equal strengths P(tie) = nu / (2 + nu): start from the observed tie share
     start[n_models] = np.log(2.0 * tie_share / (1.0 - tie_share))
 
-    def objective(params):
-        return davidson_log_likelihood(params, pair_i, pair_j, wins_i, wins_j, ties, alpha)
+    def evaluate(params, derivatives):
+        value = davidson_log_likelihood(params, pair_i, pair_j, wins_i, wins_j, ties, alpha)
+        if not derivatives:
+            return value
+        return (value, *_davidson_parts(params, pair_i, pair_j, wins_i, wins_j, ties, alpha))
 
-    def gradient_and_info(params):
-        return _davidson_parts(params, pair_i, pair_j, wins_i, wins_j, ties, alpha, True)
-
-    params, gradient, iterations = newton_ascent(objective, gradient_and_info, start, n_models, alpha, tol, max_iter)
-    return BTSolution(theta=params[:n_models], gradient=gradient[:n_models], iterations=iterations,
-                      log_nu=float(params[n_models]))
+    solution = newton_ascent(evaluate, start, n_centred=n_models, tol=tol, max_iter=max_iter,
+                             what="Davidson tie-model fit")
+    return BTSolution(theta=solution.params[:n_models], gradient=solution.gradient[:n_models],
+                      iterations=solution.iterations, max_abs_gradient=solution.max_abs_gradient,
+                      log_nu=float(solution.params[n_models]))
 
 
 def davidson_information(theta, log_nu, pair_i, pair_j, wins_i, wins_j, ties, alpha: float = 0.0) -> np.ndarray:
     params = np.append(theta, log_nu)
-    return _davidson_parts(params, pair_i, pair_j, wins_i, wins_j, ties, alpha, True)[1]
+    return _davidson_parts(params, pair_i, pair_j, wins_i, wins_j, ties, alpha)[1]
 
 
 def davidson_class_scores(theta, log_nu, pair_i, pair_j) -> tuple[np.ndarray, np.ndarray]:

@@ -14,19 +14,23 @@ import json
 import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from leaderboard.counts import PairCounts
+from leaderboard.elo import elo_result, online_elo
 from leaderboard.filters import filter_votes
-from leaderboard.fit import fit_leaderboard
+from leaderboard.fit import CI_METHODS, fit_leaderboard
 from leaderboard.loading import load_rankings, load_votes
-from leaderboard.ranks import leaderboard_rows
+from leaderboard.plackett_luce import fit_plackett_luce
+from leaderboard.result import BOOTSTRAP, BRADLEY_TERRY, ELO, PLACKETT_LUCE, SANDWICH, RatingResult
+from leaderboard.style_control import fit_style_control
 from leaderboard.weights import vote_weights
 
-METHODS = ("bradley-terry", "elo", "plackett-luce")
+METHODS = (BRADLEY_TERRY, ELO, PLACKETT_LUCE)
 
 
 class UsageError(ValueError):
@@ -40,9 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="fit ratings with 95%% intervals from a vote file",
                               description="Fit a leaderboard from votes (our archive, or LMArena CSV/JSON/JSONL/Parquet).")
     fit.add_argument("file", type=Path, help="vote file: .csv, .jsonl, .json or .parquet (optionally .gz)")
-    fit.add_argument("--method", choices=METHODS, default="bradley-terry",
+    fit.add_argument("--method", choices=METHODS, default=BRADLEY_TERRY,
                      help="bradley-terry (default); elo (online Elo, no intervals); plackett-luce (K-wise votes of our archive)")
-    fit.add_argument("--ci", choices=("sandwich", "bootstrap", "none"), default=None,
+    fit.add_argument("--ci", choices=CI_METHODS, default=None,
                      help="interval method (default sandwich; bootstrap if --bootstrap is given)")
     fit.add_argument("--bootstrap", type=int, default=None, metavar="N", help="bootstrap replicates (default 1000)")
     fit.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -79,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
         print(f"error: {message}", file=sys.stderr)
         return 2
+    warning = result.interval_warning()
+    if warning:  # printed even with --quiet: it says how to read the output
+        print(warning, file=sys.stderr)
     if args.out is None:
         try:
             print(format_table(result))
@@ -87,52 +94,51 @@ def main(argv: list[str] | None = None) -> int:
     else:
         write_result(result, args.out)
         if not args.quiet:
-            print(f"wrote {len(result['models'])} models to {args.out}", file=sys.stderr)
+            print(f"wrote {len(result.models)} models to {args.out}", file=sys.stderr)
     return 0
 
 
-def run_fit(args: argparse.Namespace) -> dict:
-    """Load, filter, weight and fit; returns the output document (JSON-ready dict)."""
-    ci = args.ci or ("bootstrap" if args.bootstrap is not None else "sandwich")
+def run_fit(args: argparse.Namespace) -> RatingResult:
+    """Load, filter, weight and fit; the result's settings also record the command line's choices."""
+    ci = args.ci or (BOOTSTRAP if args.bootstrap is not None else SANDWICH)
     n_bootstrap = 1000 if args.bootstrap is None else args.bootstrap
     anchor = parse_anchor(args.anchor) if args.anchor else None
     say = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
     started = time.perf_counter()
 
-    if args.method == "plackett-luce":
-        return _fit_plackett_luce(args, ci, n_bootstrap, anchor, say)
-
-    votes = load_votes(args.file)
-    n_loaded = len(votes)
-    if args.where:
-        votes = filter_votes(votes, args.where)
-        if len(votes) == 0:
-            raise UsageError(f"no votes match {' and '.join(args.where)} (of {n_loaded} loaded)")
-    say(f"loaded {n_loaded} votes from {args.file}" + (f", {len(votes)} match {args.where}" if args.where else ""))
-    weights = vote_weights(votes, inverse_propensity=not args.no_ipw, voter_cap=args.voter_cap)
-    weighted = not np.allclose(weights, 1.0)
+    if args.method == PLACKETT_LUCE:
+        result, table = _fit_plackett_luce(args, ci, n_bootstrap, anchor, say)
+    else:
+        table = load_votes(args.file)
+        n_loaded = len(table)
+        if args.where:
+            table = filter_votes(table, args.where)
+            if len(table) == 0:
+                raise UsageError(f"no votes match {' and '.join(args.where)} (of {n_loaded} loaded)")
+        say(f"loaded {n_loaded} votes from {args.file}" + (f", {len(table)} match {args.where}" if args.where else ""))
+        weights = vote_weights(table, inverse_propensity=not args.no_ipw, voter_cap=args.voter_cap)
+        weighted = not np.allclose(weights, 1.0)
+        if args.method == ELO:
+            result = _fit_elo(table, args, anchor)
+        elif args.style_control:
+            if ci == BOOTSTRAP:
+                raise UsageError("--style-control supports sandwich intervals only; drop --bootstrap/--ci bootstrap")
+            # an anchor outside the fitted models is a ValueError naming it, reported by main()
+            result = fit_style_control(table, ties="half", weights=weights if weighted else None, ci=ci, anchor=anchor)
+        else:
+            frame = table.assign(__weight__=weights) if weighted else table
+            counts = PairCounts.from_frame(frame, "__weight__" if weighted else None)
+            result = fit_leaderboard(counts, ci=ci, n_bootstrap=n_bootstrap, seed=args.seed, anchor=anchor,
+                                     ties=args.ties, alpha=args.alpha, progress=not args.quiet)
     settings = {
         "file": str(args.file), "where": args.where, "method": args.method, "ci": ci, "ties": args.ties,
         "alpha": args.alpha, "anchor": list(anchor) if anchor else None, "style_control": args.style_control,
-        "inverse_propensity": (not args.no_ipw) and "selection_probability" in votes.columns,
+        "inverse_propensity": (not args.no_ipw) and "selection_probability" in table.columns,
         "voter_cap": args.voter_cap,
     }
-
-    if args.method == "elo":
-        document = _fit_elo(votes, args, anchor)
-    elif args.style_control:
-        document = _fit_style_control(votes, weights if weighted else None, args, ci, anchor)
-    else:
-        frame = votes.assign(__weight__=weights) if weighted else votes
-        counts = PairCounts.from_frame(frame, "__weight__" if weighted else None)
-        fit = fit_leaderboard(counts, ci=ci, n_bootstrap=n_bootstrap, seed=args.seed, anchor=anchor,
-                              ties=args.ties, alpha=args.alpha, progress=not args.quiet)
-        document = fit.to_dict()
-        settings.update({key: value for key, value in fit.settings.items() if key not in settings})
-    document["settings"] = {**settings, **{k: v for k, v in document.get("settings", {}).items() if k not in settings}}
-    document["n_votes"] = int(len(votes))
-    document["settings"]["seconds"] = round(time.perf_counter() - started, 3)
-    return document
+    settings.update({key: value for key, value in result.settings.items() if key not in settings})
+    settings["seconds"] = round(time.perf_counter() - started, 3)
+    return replace(result, settings=settings)
 
 
 def parse_anchor(text: str) -> tuple[str, float]:
@@ -146,52 +152,17 @@ def parse_anchor(text: str) -> tuple[str, float]:
     return model, value
 
 
-def _fit_style_control(votes, weights, args, ci, anchor) -> dict:
-    from leaderboard.style_control import fit_style_control
-
-    if ci == "bootstrap":
-        raise UsageError("--style-control supports sandwich intervals only; drop --bootstrap/--ci bootstrap")
-    # an anchor outside the fitted models is a ValueError naming it, reported by main() like a UsageError
-    result = fit_style_control(votes, ties="half", weights=weights, ci="sandwich" if ci != "none" else "fisher",
-                               anchor=anchor)
-    rating, lower, upper = result["rating"], result["lower"], result["upper"]
-    if ci == "none":
-        lower, upper = rating, rating
-    rows = leaderboard_rows(result["models"], rating, lower, upper, result["votes"])
-    for row in rows:
-        # Positive: the model ranks better once style is controlled for; negative: it drops.
-        row["rank_change"] = int(result["rank_change"][row["model"]])
-    return {
-        "models": rows,
-        "method": "bradley-terry+style-control",
-        "settings": {
-            "style_coefficients": {k: float(v) for k, v in result["beta"].items()},
-            "style_coefficient_se": {k: float(v) for k, v in result["beta_se"].items()},
-        },
-    }
-
-
-def _fit_elo(votes, args, anchor) -> dict:
-    from leaderboard.elo import online_elo
-
+def _fit_elo(votes, args, anchor) -> RatingResult:
     ratings = online_elo(votes["model_a"], votes["model_b"], votes["winner"], k=args.elo_k, base=args.elo_base,
                          scale=args.elo_scale, initial=args.elo_initial)
-    models = sorted(ratings)
-    rating = np.array([ratings[m] for m in models])
-    if anchor is not None:
-        if anchor[0] not in ratings:
-            raise UsageError(f"anchor model {anchor[0]!r} is not among the rated models")
-        rating = rating - ratings[anchor[0]] + anchor[1]
-    counts = pd.concat([votes["model_a"], votes["model_b"]]).value_counts()
-    per_model = np.array([int(counts.get(m, 0)) for m in models])
-    return {"models": leaderboard_rows(models, rating, rating, rating, per_model), "method": "online-elo",
-            "settings": {"elo_k": args.elo_k, "elo_base": args.elo_base, "elo_scale": args.elo_scale,
-                         "elo_initial": args.elo_initial, "intervals": "none (online Elo has no intervals)"}}
+    votes_per_model = pd.concat([votes["model_a"], votes["model_b"]]).value_counts().to_dict()
+    return elo_result(ratings, votes_per_model, len(votes), anchor=anchor,
+                      settings={"elo_k": args.elo_k, "elo_base": args.elo_base, "elo_scale": args.elo_scale,
+                                "elo_initial": args.elo_initial, "intervals": "none (online Elo has no intervals)"})
 
 
-def _fit_plackett_luce(args, ci, n_bootstrap, anchor, say) -> dict:
-    from leaderboard.plackett_luce import fit_plackett_luce
-
+def _fit_plackett_luce(args, ci, n_bootstrap, anchor, say) -> tuple[RatingResult, pd.DataFrame]:
+    """The fit and the votes' metadata (one row per K-wise vote)."""
     rankings, metadata = load_rankings(args.file)
     if args.where:
         keep = filter_votes(metadata.reset_index(drop=True), args.where).index
@@ -201,45 +172,42 @@ def _fit_plackett_luce(args, ci, n_bootstrap, anchor, say) -> dict:
         raise UsageError(f"{args.file}: no K-wise votes to fit")
     say(f"loaded {len(rankings)} K-wise votes from {args.file}")
     weights = vote_weights(metadata, inverse_propensity=not args.no_ipw, voter_cap=args.voter_cap)
-    result = fit_plackett_luce(rankings, ci=ci if ci != "none" else "fisher", n_bootstrap=n_bootstrap if ci == "bootstrap" else 0,
+    result = fit_plackett_luce(rankings, ci=ci, n_bootstrap=n_bootstrap if ci == BOOTSTRAP else 0,
                                seed=args.seed, anchor=anchor, weights=weights, alpha=args.alpha)
-    models = list(result["models"])
-    lower, upper = np.asarray(result["lower"]), np.asarray(result["upper"])
-    if ci == "none":
-        lower = upper = np.asarray(result["rating"])
-    return {"models": leaderboard_rows(models, np.asarray(result["rating"]), lower, upper, np.asarray(result["votes"])),
-            "method": "plackett-luce" + ("" if ci == "none" else f"+{ci}"),
-            "n_votes": len(rankings),
-            "settings": {"file": str(args.file), "where": args.where, "ci": ci, "alpha": args.alpha,
-                         "anchor": list(anchor) if anchor else None,
-                         **({"n_bootstrap": n_bootstrap, "seed": args.seed} if ci == "bootstrap" else {})}}
+    return result, metadata
 
 
-def write_result(document: dict, out: Path) -> None:
+def write_result(result: RatingResult, out: Path) -> None:
+    """OUT.json: the result's document; OUT.csv: its rows (an unbounded end is an empty cell)."""
     suffix = out.suffix.lower()
     if suffix == ".json":
-        out.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        out.write_text(json.dumps(result.to_document(), indent=2) + "\n", encoding="utf-8")
     elif suffix == ".csv":
-        pd.DataFrame(document["models"]).to_csv(out, index=False)
+        pd.DataFrame(result.to_document()["models"]).to_csv(out, index=False)
     else:
         raise UsageError(f"--out must end in .json or .csv, got {out}")
 
 
-def format_table(document: dict) -> str:
-    rows = document["models"]
+def format_table(result: RatingResult) -> str:
+    """The table printed without --out: one line per model, then totals and style coefficients."""
+    rows = result.rows()
     name_width = max([len("model")] + [len(r["model"]) for r in rows])
     lines = [f"{'rank':>4}  {'model':<{name_width}}  {'rating':>7}  {'95% CI':>17}  {'votes':>8}"]
     for row in rows:
-        interval = f"[{row['lower']:.1f}, {row['upper']:.1f}]"
+        interval = f"[{_bound(row['lower'])}, {_bound(row['upper'])}]"
         rank = f"{row['rank']}" if row["rank"] == row["rank_lower"] else f"{row['rank']}-{row['rank_lower']}"
         lines.append(f"{rank:>4}  {row['model']:<{name_width}}  {row['rating']:7.1f}  {interval:>17}  {row['votes']:8d}")
-    lines.append(f"{document.get('n_votes', 0)} votes, {document.get('method', '')}")
-    coefficients = document.get("settings", {}).get("style_coefficients")
-    if coefficients:
-        errors = document["settings"].get("style_coefficient_se", {})
+    lines.append(f"{result.n_votes} votes, {result.method}")
+    if result.style_coefficients:
+        errors = result.style_coefficient_se
         lines.append("style coefficients (nats per standard deviation): " + ", ".join(
             f"{name} {value:+.3f}" + (f" ± {1.96 * errors[name]:.3f}" if name in errors else "")
-            for name, value in coefficients.items()))
+            for name, value in result.style_coefficients.items()))
         moved = [f"{row['model']} {row['rank_change']:+d}" for row in rows if row.get("rank_change")]
         lines.append("rank change under style control: " + (", ".join(moved) if moved else "none"))
     return "\n".join(lines)
+
+
+def _bound(value: float) -> str:
+    """An interval end for the table: one decimal, or -inf/+inf when unbounded."""
+    return f"{value:.1f}" if np.isfinite(value) else ("-inf" if value < 0 else "+inf")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 
 from leaderboard.blas import blas_threads_for
@@ -17,63 +15,38 @@ from leaderboard.intervals import (
     percentile_bounds,
     sandwich_cov,
 )
-from leaderboard.ranks import leaderboard_rows, rank_intervals
-from leaderboard.scale import ELO_CENTER, ELO_PER_NAT, rating_transform
+from leaderboard.result import (
+    BOOTSTRAP,
+    BRADLEY_TERRY,
+    BRADLEY_TERRY_DAVIDSON,
+    NO_INTERVALS,
+    SANDWICH,
+    RatingResult,
+    fit_settings,
+    method_name,
+)
+from leaderboard.scale import ELO_PER_NAT, rating_transform
 
-CI_METHODS = ("sandwich", "bootstrap", "none")
+CI_METHODS = (SANDWICH, BOOTSTRAP, NO_INTERVALS)
 TIE_MODELS = ("half", "davidson")
 
-__all__ = ["fit_leaderboard", "LeaderboardFit", "DisconnectedGraphError", "NoMaximumLikelihoodError", "NoVotesError"]
+__all__ = ["fit_leaderboard", "DisconnectedGraphError", "NoMaximumLikelihoodError", "NoVotesError"]
 
 
 class NoVotesError(ValueError):
     """Nothing to fit: fewer than two models have votes."""
 
 
-@dataclass
-class LeaderboardFit:
-    """A fitted leaderboard. Arrays are in ``models`` order (the order of PairCounts.models).
-
-    theta: (M,) natural-log strengths, mean 0. covariance: (M, M) covariance of theta (nats).
-    rating, lower, upper: rating points (400/ln10 per nat; mean 1000, or the anchor's rating).
-    rank, rank_lower: best and worst plausible rank (see leaderboard.ranks).
-    """
-
-    models: list[str]
-    theta: np.ndarray
-    covariance: np.ndarray
-    rating: np.ndarray
-    lower: np.ndarray
-    upper: np.ndarray
-    rank: np.ndarray
-    rank_lower: np.ndarray
-    votes: np.ndarray
-    n_votes: int
-    method: str
-    settings: dict = field(default_factory=dict)
-
-    def rows(self) -> list[dict]:
-        """One dict per model, best rating first (ties broken by name)."""
-        return leaderboard_rows(self.models, self.rating, self.lower, self.upper, self.votes)
-
-    def to_dict(self) -> dict:
-        """The JSON document the CLI writes: rows, settings, totals. An unbounded interval end
-        (bootstrap resamples in which the model never lost, or never won) is written as null."""
-        rows = [{key: (None if isinstance(value, float) and not np.isfinite(value) else value) for key, value in row.items()}
-                for row in self.rows()]
-        return {"models": rows, "n_votes": self.n_votes, "method": self.method, "settings": self.settings}
-
-
 def fit_leaderboard(counts: PairCounts, *, ci: str = "sandwich", n_bootstrap: int = 1000, seed: int = 0,
                     anchor: tuple[str, float] | None = None, init_theta: dict[str, float] | None = None,
-                    ties: str = "half", alpha: float = 0.0, progress: bool = False) -> LeaderboardFit:
+                    ties: str = "half", alpha: float = 0.0, progress: bool = False) -> RatingResult:
     with blas_threads_for(counts.n_models):
         return _fit_leaderboard(counts, ci=ci, n_bootstrap=n_bootstrap, seed=seed, anchor=anchor,
                                 init_theta=init_theta, ties=ties, alpha=alpha, progress=progress)
 
 
 def _fit_leaderboard(counts: PairCounts, *, ci: str, n_bootstrap: int, seed: int, anchor, init_theta,
-                     ties: str, alpha: float, progress: bool) -> LeaderboardFit:
+                     ties: str, alpha: float, progress: bool) -> RatingResult:
     """Fit Bradley-Terry ratings with 95% intervals and rank intervals.
 
     ci: "sandwich" (robust normal intervals), "bootstrap" (percentile intervals from ``n_bootstrap``
@@ -129,8 +102,8 @@ def _fit_leaderboard(counts: PairCounts, *, ci: str, n_bootstrap: int, seed: int
 
     transform, offset = rating_transform(models, anchor)
     rating = offset + transform @ theta
-    method = "bradley-terry" if ties == "half" else "bradley-terry-davidson"
-    if ci == "bootstrap":
+    bounds, details = None, {}
+    if ci == BOOTSTRAP:
         from leaderboard.bootstrap import bootstrap_thetas  # heavy batched code, only when asked for
 
         replicates = bootstrap_thetas(theta, arrays, n_bootstrap=n_bootstrap, seed=seed, alpha=alpha, progress=progress)
@@ -139,37 +112,26 @@ def _fit_leaderboard(counts: PairCounts, *, ci: str, n_bootstrap: int, seed: int
         # elementwise, not a matrix product: replicates may hold +-inf (unbounded in that resample)
         reference = replicates[:, [models.index(anchor[0])]] if anchor is not None else 0.0
         with np.errstate(invalid="ignore"):
-            lower, upper = percentile_bounds(offset + ELO_PER_NAT * (replicates - reference))
-        settings_extra = {"bootstrap_replicates_with_unbounded_models": int((~finite).sum())}
-        method += "+bootstrap"
+            bounds = percentile_bounds(offset + ELO_PER_NAT * (replicates - reference))
+        details = {"n_bootstrap": n_bootstrap, "seed": seed,
+                   "bootstrap_replicates_with_unbounded_models": int((~finite).sum())}
+    elif ties == "davidson":
+        covariance = davidson_sandwich_cov(theta, log_nu, arrays, alpha=alpha)
+    elif ci == SANDWICH:
+        covariance = sandwich_cov(theta, arrays, alpha=alpha)
     else:
-        if ties == "davidson":
-            covariance = davidson_sandwich_cov(theta, log_nu, arrays, alpha=alpha)
-        elif ci == "sandwich":
-            covariance = sandwich_cov(theta, arrays, alpha=alpha)
-        else:
-            covariance = model_based_cov(theta, arrays, alpha=alpha)
-        if ci == "sandwich":
-            lower, upper = normal_bounds(rating, transform @ covariance @ transform.T)
-            method += "+sandwich"
-        else:
-            lower, upper = rating.copy(), rating.copy()
-    rank, rank_lower = rank_intervals(lower, upper)
-
-    settings = {
-        "ci": ci, "ties": ties, "alpha": alpha, "anchor": list(anchor) if anchor else None,
-        "scale": {"points_per_nat": ELO_PER_NAT, "center": ELO_CENTER if anchor is None else None},
-        "newton_iterations": solution.iterations,
-        "max_abs_gradient": float(np.max(np.abs(solution.gradient))),
-    }
-    if ci == "bootstrap":
-        settings.update(n_bootstrap=n_bootstrap, seed=seed, **settings_extra)
+        covariance = model_based_cov(theta, arrays, alpha=alpha)
+    if ci == SANDWICH:
+        bounds = normal_bounds(rating, transform @ covariance @ transform.T)
     if log_nu is not None:
-        settings["davidson_nu"] = float(np.exp(log_nu))
-    return LeaderboardFit(
+        details["davidson_nu"] = float(np.exp(log_nu))
+
+    lower, upper = bounds if bounds is not None else (None, None)
+    return RatingResult(
         models=models, theta=theta, covariance=covariance, rating=rating, lower=lower, upper=upper,
-        rank=rank, rank_lower=rank_lower, votes=counts.model_vote_counts(), n_votes=counts.n_votes,
-        method=method, settings=settings,
+        votes=counts.model_vote_counts(), n_votes=counts.n_votes,
+        method=method_name(BRADLEY_TERRY if ties == "half" else BRADLEY_TERRY_DAVIDSON, ci),
+        settings=fit_settings(ci=ci, anchor=anchor, solution=solution, ties=ties, alpha=alpha, **details),
     )
 
 

@@ -32,168 +32,43 @@ Partial rankings (any subset of the items, at least two) are allowed: a ranking 
 the items in it compare with each other.
 
 The log-likelihood is linear in theta minus a weighted sum of log-sum-exp terms over "choice
-sets", so it is concave and Newton's method (with step halving) converges in a few iterations.
-Rankings are grouped by their shape (the sizes of their groups); every ranking of one shape has
-the same choice-set template, so each Newton step is a few dense numpy operations per shape, plus
-one bincount to scatter the gradient and Hessian onto the items.
+sets", so it is concave and Newton's method (with step halving, leaderboard.optim, shared by
+every fit) converges in a few iterations. Rankings are grouped by their shape (the sizes of their
+groups; leaderboard.plackett_luce_design); every ranking of one shape has the same choice-set
+template, so each Newton step is a few dense numpy operations per shape, plus one bincount to
+scatter the gradient and Hessian onto the items.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from leaderboard.bradley_terry import ConvergenceError, constrained_inverse
-from leaderboard.graph import check_connected, check_mle_exists
+from leaderboard.bradley_terry import constrained_inverse
 from leaderboard.intervals import centred, normal_bounds, percentile_bounds
-from leaderboard.rankings import RankingError
+from leaderboard.optim import GRADIENT_TOL, MAX_ITERATIONS, NewtonSolution, newton_ascent
+from leaderboard.plackett_luce_design import (
+    MAX_TIED_GROUP,
+    RankingDesign,
+    RankingError,
+    check_estimable,
+    compile_rankings,
+    index_rankings,
+)
+from leaderboard.result import (
+    BOOTSTRAP,
+    FISHER,
+    NO_INTERVALS,
+    PLACKETT_LUCE,
+    SANDWICH,
+    RatingResult,
+    fit_settings,
+    method_name,
+)
 from leaderboard.scale import rating_transform
 
-# 2**group_size - 1 choice sets per tied group: beyond this a tie is too big to expand.
-MAX_TIED_GROUP = 12
-
-
-@dataclass(frozen=True)
-class _ShapeBatch:
-    """All rankings with one shape (sequence of group sizes), as dense arrays.
-
-    items: (n, K) item index per slot, best group first.
-    source: (n,) position of each ranking in the caller's input (for weights and errors).
-    linear: (K,) coefficient of theta[slot] in a ranking's log-likelihood.
-    set_mask: (S, K) 1.0 where a slot is in a choice set (sets of size >= 2 only).
-    pair_mask: (S, K*K) 1.0 where both slots of a pair are in the set.
-    set_weight: (S,) weight of log-sum-exp over each choice set (subtracted).
-    ahead: (K, K) ahead[a, b]: slot a was placed ahead of, or tied with, slot b (a != b).
-    """
-
-    items: np.ndarray
-    source: np.ndarray
-    linear: np.ndarray
-    set_mask: np.ndarray
-    pair_mask: np.ndarray
-    set_weight: np.ndarray
-    ahead: np.ndarray
-
-
-@dataclass(frozen=True)
-class _Design:
-    n_items: int
-    n_rankings: int
-    batches: tuple[_ShapeBatch, ...]
-
-
-def _shape_template(shape: tuple[int, ...]):
-    """Linear coefficients, choice sets and precedence for one ranking shape (see module doc)."""
-    n_slots = sum(shape)
-    linear = np.zeros(n_slots)
-    masks, weights = [], []
-    ahead = np.zeros((n_slots, n_slots), dtype=bool)
-    start = 0
-    for size in shape:
-        tied = range(start, start + size)
-        rest = list(range(start + size, n_slots))
-        linear[start:start + size] += 1.0
-        ahead[start:start + size, start:] = True
-        for subset_size in range(1, size + 1):
-            weight = 1.0 / math.comb(size, subset_size)
-            for subset in itertools.combinations(tied, subset_size):
-                members = list(subset) + rest
-                if len(members) == 1:
-                    # log(exp(theta_i)) = theta_i: linear, no need for a log-sum-exp
-                    linear[members[0]] -= weight
-                    continue
-                mask = np.zeros(n_slots, dtype=bool)
-                mask[members] = True
-                masks.append(mask)
-                weights.append(weight)
-        start += size
-    np.fill_diagonal(ahead, False)
-    set_mask = np.array(masks, dtype=float).reshape(len(masks), n_slots)
-    pair_mask = (set_mask[:, :, None] * set_mask[:, None, :]).reshape(len(masks), n_slots * n_slots)
-    return linear, set_mask, pair_mask, np.array(weights, dtype=float), ahead
-
-
-def _compile(n_items: int, rankings) -> _Design:
-    """Validate rankings of item indices and group them by shape."""
-    if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 1:
-        raise ValueError(f"n_items must be a positive integer, got {n_items!r}")
-    n_items = int(n_items)
-    if isinstance(rankings, np.ndarray) and rankings.ndim == 2:
-        # fast path: each row a strict ranking of item indices, best first
-        if rankings.shape[1] < 2:
-            raise RankingError(f"rankings array has {rankings.shape[1]} column(s): a ranking needs at least two items")
-        by_shape = {(1,) * rankings.shape[1]: (list(range(len(rankings))), rankings)}
-        n_rankings = len(rankings)
-    else:
-        grouped: dict[tuple[int, ...], tuple[list[int], list[list]]] = {}
-        n_rankings = 0
-        for position, ranking in enumerate(rankings):
-            n_rankings += 1
-            if isinstance(ranking, (str, bytes)) or not hasattr(ranking, "__iter__"):
-                raise RankingError(
-                    f"ranking {position} is {ranking!r}: a ranking must be a list of groups (lists of "
-                    "item indices), best first")
-            shape, flat = [], []
-            for group in ranking:
-                if isinstance(group, (int, np.integer)):
-                    # a bare index is a group of one
-                    flat.append(group)
-                    shape.append(1)
-                    continue
-                if isinstance(group, (str, bytes)) or not hasattr(group, "__iter__"):
-                    raise RankingError(
-                        f"ranking {position} has the group {group!r}: a group must be a list of item "
-                        "indices (or a single index)")
-                members = list(group)
-                if not members:
-                    raise RankingError(f"ranking {position} has an empty group; remove it")
-                flat.extend(members)
-                shape.append(len(members))
-            if len(flat) < 2:
-                raise RankingError(
-                    f"ranking {position} is {ranking!r}: a ranking needs at least two items to "
-                    "compare; drop it")
-            if max(shape) > MAX_TIED_GROUP:
-                raise RankingError(
-                    f"ranking {position} ties {max(shape)} items in one group; at most "
-                    f"{MAX_TIED_GROUP} can be tied")
-            sources, rows = grouped.setdefault(tuple(shape), ([], []))
-            sources.append(position)
-            rows.append(flat)
-        by_shape = grouped
-    if n_rankings == 0:
-        raise RankingError("no rankings given: a fit needs at least one ranking")
-
-    batches = []
-    for shape, (sources, rows) in by_shape.items():
-        items = np.asarray(rows)
-        source = np.asarray(sources, dtype=np.int64)
-        if items.dtype.kind not in "iu":
-            bad = next(i for i, row in enumerate(rows)
-                       if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in row))
-            raise RankingError(
-                f"ranking {source[bad]} contains {rows[bad]!r}: items must be integer indices "
-                f"0..{n_items - 1}")
-        items = items.astype(np.int64, copy=False)
-        out_of_range = (items < 0) | (items >= n_items)
-        if out_of_range.any():
-            row, col = np.argwhere(out_of_range)[0]
-            raise RankingError(
-                f"ranking {source[row]} contains item {items[row, col]}, outside 0..{n_items - 1} "
-                f"(n_items={n_items}); fix the index or raise n_items")
-        ordered = np.sort(items, axis=1)
-        repeated = (ordered[:, 1:] == ordered[:, :-1]).any(axis=1)
-        if repeated.any():
-            row = int(np.flatnonzero(repeated)[0])
-            raise RankingError(
-                f"ranking {source[row]} lists an item more than once ({items[row].tolist()}); "
-                "each item may appear once per ranking")
-        linear, set_mask, pair_mask, set_weight, ahead = _shape_template(shape)
-        batches.append(_ShapeBatch(items, source, linear, set_mask, pair_mask, set_weight, ahead))
-    return _Design(n_items, n_rankings, tuple(batches))
+__all__ = ["MAX_TIED_GROUP", "RankingError", "plackett_luce", "plackett_luce_covariance", "fit_plackett_luce"]
 
 
 def _check_weights(weights, n_rankings: int) -> np.ndarray:
@@ -236,28 +111,7 @@ def _vote_weights(importance: np.ndarray, frequency: np.ndarray) -> tuple[np.nda
     return importance * frequency, frequency * importance ** 2
 
 
-def _check_estimable(design: _Design, weights: np.ndarray, names: list[str], alpha: float) -> None:
-    """Same conditions as for Bradley-Terry (leaderboard.graph): a connected comparison graph,
-    and, without a prior, a strongly connected "placed ahead of or tied with" graph (Hunter 2004,
-    Assumption 1), else the maximum-likelihood strengths are infinite."""
-    n = design.n_items
-    edge_seen = np.zeros(n * n, dtype=bool)
-    for batch in design.batches:
-        used = batch.items[weights[batch.source] > 0]
-        first, second = np.nonzero(batch.ahead)
-        edge_seen[(used[:, first] * n + used[:, second]).ravel()] = True
-    sources, targets = np.divmod(np.flatnonzero(edge_seen), n)
-    forward = sources < targets
-    pair_i = np.concatenate([sources[forward], targets[~forward]])
-    pair_j = np.concatenate([targets[forward], sources[~forward]])
-    pair_key = np.unique(pair_i * n + pair_j)
-    pair_i, pair_j = np.divmod(pair_key, n)
-    check_connected(names, pair_i, pair_j)
-    if alpha == 0.0:
-        check_mle_exists(names, pair_i, pair_j, edge_seen[pair_i * n + pair_j], edge_seen[pair_j * n + pair_i])
-
-
-def _evaluate(design: _Design, theta: np.ndarray, weights: np.ndarray, *, derivatives: bool = True,
+def _evaluate(design: RankingDesign, theta: np.ndarray, weights: np.ndarray, *, derivatives: bool = True,
               meat_weights: np.ndarray | None = None):
     """Weighted log-likelihood and, optionally, its gradient, the information (minus the Hessian)
     and (given ``meat_weights``) the meat sum_r meat_weights_r score_r score_r^T of the sandwich,
@@ -322,59 +176,28 @@ def _evaluate(design: _Design, theta: np.ndarray, weights: np.ndarray, *, deriva
     return loglik, gradient, information
 
 
-def _newton(design: _Design, weights: np.ndarray, alpha: float, initial_params, max_iter: int,
-            tol: float) -> np.ndarray:
-    """Damped Newton ascent on the concave (penalised) log-likelihood; theta kept at mean 0."""
+def _newton(design: RankingDesign, weights: np.ndarray, alpha: float, initial_params, max_iter: int,
+            tol: float) -> NewtonSolution:
+    """The (penalised) maximum-likelihood strengths by the shared Newton solver (leaderboard.optim)."""
     n = design.n_items
-    theta = np.zeros(n) if initial_params is None else np.array(initial_params, dtype=float)
-    if theta.shape != (n,) or not np.all(np.isfinite(theta)):
-        raise ValueError(f"initial_params must be {n} finite numbers, got shape {theta.shape}")
-    theta -= theta.mean()
-    total_weight = weights.sum()
-    # the likelihood is flat along the all-ones direction; adding u u^T (u = 1/sqrt(n)) makes the
-    # Newton system solvable and leaves the step orthogonal to it (the gradient always is)
-    system_shift = np.full((n, n), 1.0 / n) + alpha * np.eye(n)
+    start = np.zeros(n) if initial_params is None else np.array(initial_params, dtype=float)
+    if start.shape != (n,) or not np.all(np.isfinite(start)):
+        raise ValueError(f"initial_params must be {n} finite numbers, got shape {start.shape}")
 
-    def penalised(values, evaluation):
-        loglik, gradient, information = evaluation
-        return loglik - 0.5 * alpha * values @ values, gradient - alpha * values, information
+    def evaluate(theta, derivatives):
+        penalty = 0.5 * alpha * theta @ theta
+        if not derivatives:
+            return _evaluate(design, theta, weights, derivatives=False) - penalty
+        loglik, gradient, information = _evaluate(design, theta, weights)
+        information[np.diag_indices(n)] += alpha
+        return loglik - penalty, gradient - alpha * theta, information
 
-    loglik, gradient, information = penalised(theta, _evaluate(design, theta, weights))
-    for _ in range(max_iter):
-        if np.max(np.abs(gradient)) / total_weight < tol:
-            return theta
-        step = np.linalg.solve(information + system_shift, gradient)
-        # The full step is evaluated with derivatives (it is almost always accepted, and they are
-        # needed next); shorter steps only need the log-likelihood.
-        step_size, evaluation = 1.0, None
-        while True:
-            candidate = theta + step_size * step
-            candidate -= candidate.mean()
-            if step_size == 1.0:
-                evaluation = penalised(candidate, _evaluate(design, candidate, weights))
-                candidate_loglik = evaluation[0]
-            else:
-                candidate_loglik = (_evaluate(design, candidate, weights, derivatives=False)
-                                    - 0.5 * alpha * candidate @ candidate)
-            # accept any non-decrease up to float noise (which is all that is left at the optimum)
-            if candidate_loglik >= loglik - 1e-13 * max(1.0, abs(loglik)) or step_size < 1e-10:
-                break
-            step_size *= 0.5
-        if np.max(np.abs(candidate - theta)) < 1e-15 * max(1.0, np.max(np.abs(theta))):
-            return candidate  # no representable progress left: at the optimum up to rounding
-        theta = candidate
-        if step_size != 1.0:
-            evaluation = penalised(theta, _evaluate(design, theta, weights))
-        loglik, gradient, information = evaluation
-    if np.max(np.abs(gradient)) / total_weight < tol:
-        return theta
-    raise ConvergenceError(
-        f"Plackett-Luce fit did not converge in {max_iter} Newton iterations (mean gradient "
-        f"{np.max(np.abs(gradient)) / total_weight:.3g} > tol={tol}); raise max_iter or pass alpha > 0")
+    return newton_ascent(evaluate, start, n_centred=n, tol=tol, max_iter=max_iter, what="Plackett-Luce fit",
+                         hint="raise max_iter or pass alpha > 0")
 
 
-def plackett_luce(n_items: int, rankings, *, alpha: float = 0.0, initial_params=None, max_iter: int = 200,
-                  tol: float = 1e-10, weights=None, multiplicity=None) -> np.ndarray:
+def plackett_luce(n_items: int, rankings, *, alpha: float = 0.0, initial_params=None, max_iter: int = MAX_ITERATIONS,
+                  tol: float = GRADIENT_TOL, weights=None, multiplicity=None) -> np.ndarray:
     """Maximum-likelihood Plackett-Luce strengths, natural-log units, mean 0.
 
     ``rankings``: a sequence of rankings; a ranking is a list of groups, best first, each group a
@@ -387,14 +210,14 @@ def plackett_luce(n_items: int, rankings, *, alpha: float = 0.0, initial_params=
     weight per ranking (e.g. inverse selection probability). ``multiplicity``: one whole number per
     ranking, how many identical votes it stands for (frequency weights: the fit equals the fit of
     the list with each ranking repeated that often, without building it). Stops when the largest
-    component of the gradient of the weighted *mean* log-likelihood is below ``tol`` (or no step
-    changes theta).
+    component of the gradient of the weighted log-likelihood (a sum over rankings) is at most
+    ``tol`` (or no step changes theta), the rule of every fit (leaderboard.optim).
     """
-    design = _compile(n_items, rankings)
+    design = compile_rankings(n_items, rankings)
     weights = _check_weights(weights, design.n_rankings) * _check_multiplicity(multiplicity, design.n_rankings)
     alpha = _check_alpha(alpha)
-    _check_estimable(design, weights, [f"item {i}" for i in range(design.n_items)], alpha)
-    return _newton(design, weights, alpha, initial_params, max_iter, tol)
+    check_estimable(design, weights, [f"item {i}" for i in range(design.n_items)], alpha)
+    return _newton(design, weights, alpha, initial_params, max_iter, tol).params
 
 
 def _check_alpha(alpha: float) -> float:
@@ -423,7 +246,7 @@ def plackett_luce_covariance(n_items: int, rankings, theta, *, weights=None, kin
     """
     if kind not in ("sandwich", "fisher"):
         raise ValueError(f"kind must be 'sandwich' or 'fisher', got {kind!r}")
-    design = _compile(n_items, rankings)
+    design = compile_rankings(n_items, rankings)
     weights, meat_weights = _vote_weights(_check_weights(weights, design.n_rankings),
                                           _check_multiplicity(multiplicity, design.n_rankings))
     theta = np.asarray(theta, dtype=float)
@@ -433,93 +256,75 @@ def plackett_luce_covariance(n_items: int, rankings, theta, *, weights=None, kin
     return _covariance_from(information, meat if kind == "sandwich" else None, _check_alpha(alpha))
 
 
-def fit_plackett_luce(rankings_by_name: list[list[list[str]]], *, ci: str = "sandwich", n_bootstrap: int = 0,
+def fit_plackett_luce(rankings_by_name: list[list[list[str]]], *, ci: str = SANDWICH, n_bootstrap: int = 0,
                       seed: int = 0, anchor: tuple[str, float] | None = None, weights=None,
-                      alpha: float = 0.0, multiplicity=None) -> dict:
+                      alpha: float = 0.0, multiplicity=None) -> RatingResult:
     """Fit K-wise votes given by model name; ratings with 95% intervals on the rating scale.
 
     ``rankings_by_name``: one ranking per vote, a list of groups of model names, best first (the
-    K-wise vote contract). ``ci``: "sandwich" (default), "fisher", or "bootstrap" (percentile
+    K-wise vote contract). ``ci``: "sandwich" (default), "fisher", "bootstrap" (percentile
     intervals from ``n_bootstrap`` refits on rankings resampled with replacement, seeded by
-    ``seed``). ``anchor``: (model, rating) pins that model's rating, as in
-    ``leaderboard.fit.fit_leaderboard``; the others' ratings and intervals are then relative to it
-    (its own interval has zero width). Without an anchor the mean rating is 1000. ``alpha``,
-    ``weights`` and ``multiplicity`` (how many identical votes each ranking stands for): see
-    :func:`plackett_luce`; the bootstrap resamples votes, not distinct rankings.
+    ``seed``) or "none" (Fisher covariance, no intervals). ``anchor``: (model, rating) pins that
+    model's rating, as in ``leaderboard.fit.fit_leaderboard``; the others' ratings and intervals
+    are then relative to it (its own interval has zero width). Without an anchor the mean rating
+    is 1000. ``alpha``, ``weights`` and ``multiplicity`` (how many identical votes each ranking
+    stands for): see :func:`plackett_luce`; the bootstrap resamples votes, not distinct rankings.
 
-    Returns a dict: "models" (sorted names), "theta" (nats, mean 0), "covariance" (nats, of theta;
-    the bootstrap sample covariance when ci="bootstrap"), "rating", "lower", "upper" (rating
-    points), "votes" (number of votes each model appears in, counting multiplicity).
+    Returns a RatingResult, models sorted by name; its covariance is the bootstrap sample
+    covariance when ci="bootstrap"; ``votes`` counts the votes each model appears in and
+    ``n_votes`` all votes, both counting multiplicity.
     """
-    if ci not in ("sandwich", "fisher", "bootstrap"):
-        raise ValueError(f"ci must be 'sandwich', 'fisher' or 'bootstrap', got {ci!r}")
-    if ci == "bootstrap" and n_bootstrap < 2:
+    if ci not in (SANDWICH, FISHER, BOOTSTRAP, NO_INTERVALS):
+        raise ValueError(f"ci must be 'sandwich', 'fisher', 'bootstrap' or 'none', got {ci!r}")
+    if ci == BOOTSTRAP and n_bootstrap < 2:
         raise ValueError("ci='bootstrap' needs n_bootstrap >= 2 (e.g. 200)")
-    models, rankings = _index_rankings(rankings_by_name)
+    models, rankings = index_rankings(rankings_by_name)
     if anchor is not None and (isinstance(anchor, str) or len(anchor) != 2 or anchor[0] not in models):
         raise ValueError(f"anchor must be (model, rating) with a ranked model, got {anchor!r}")
-    design = _compile(len(models), rankings)
+    design = compile_rankings(len(models), rankings)
     importance = _check_weights(weights, design.n_rankings)
     frequency = _check_multiplicity(multiplicity, design.n_rankings)
     weights, meat_weights = _vote_weights(importance, frequency)
     alpha = _check_alpha(alpha)
-    _check_estimable(design, weights, models, alpha)
-    theta = _newton(design, weights, alpha, None, 200, 1e-10)
-    _, _, information, meat = _evaluate(design, theta, weights, meat_weights=meat_weights)
+    check_estimable(design, weights, models, alpha)
+    solution = _newton(design, weights, alpha, None, MAX_ITERATIONS, GRADIENT_TOL)
+    theta = solution.params
+    n_votes = int(frequency.sum())
 
-    if ci == "bootstrap":
+    transform, offset = rating_transform(models, anchor)
+    rating = offset + transform @ theta
+    lower = upper = None
+    details = {}
+    if ci == BOOTSTRAP:
         rng = np.random.default_rng(seed)
         replicates = np.empty((n_bootstrap, len(models)))
-        # resample the votes: ranking r is drawn with probability frequency[r] / n_votes
-        n_votes = int(frequency.sum())
         for b in range(n_bootstrap):
+            # resample the votes: ranking r is drawn with probability frequency[r] / n_votes
             resampled = importance * rng.multinomial(n_votes, frequency / n_votes)
             # a resample can drop every loss of some model; a tiny prior keeps that replicate finite
-            replicates[b] = _newton(design, resampled, max(alpha, 1e-6), theta, 200, 1e-10)
+            replicates[b] = _newton(design, resampled, max(alpha, 1e-6), theta, MAX_ITERATIONS, GRADIENT_TOL).params
         covariance = np.cov(replicates, rowvar=False)
+        lower, upper = percentile_bounds(offset + replicates @ transform.T)
+        details = {"n_bootstrap": n_bootstrap, "seed": seed}
     else:
-        covariance = _covariance_from(information, meat if ci == "sandwich" else None, alpha)
+        _, _, information, meat = _evaluate(design, theta, weights, meat_weights=meat_weights)
+        covariance = _covariance_from(information, meat if ci == SANDWICH else None, alpha)
+        if ci != NO_INTERVALS:
+            lower, upper = normal_bounds(rating, transform @ covariance @ transform.T)
 
-    votes = np.zeros(len(models), dtype=np.int64)
+    return RatingResult(
+        models=models, theta=theta, covariance=covariance, rating=rating, lower=lower, upper=upper,
+        votes=_votes_per_model(design, weights, frequency), n_votes=n_votes, method=method_name(PLACKETT_LUCE, ci),
+        settings=fit_settings(ci=ci, anchor=anchor, solution=solution, alpha=alpha, **details),
+    )
+
+
+def _votes_per_model(design: RankingDesign, weights: np.ndarray, frequency: np.ndarray) -> np.ndarray:
+    """Votes each item appears in (counting multiplicity; rankings of weight 0 left out)."""
+    votes = np.zeros(design.n_items, dtype=np.int64)
     for batch in design.batches:
         used = weights[batch.source] > 0
         per_slot = np.broadcast_to(frequency[batch.source][used, None], batch.items[used].shape)
         votes += np.rint(np.bincount(batch.items[used].ravel(), per_slot.ravel(),
-                                     minlength=len(models))).astype(np.int64)
-
-    transform, offset = rating_transform(models, anchor)
-    rating = offset + transform @ theta
-    if ci == "bootstrap":
-        lower, upper = percentile_bounds(offset + replicates @ transform.T)
-    else:
-        lower, upper = normal_bounds(rating, transform @ covariance @ transform.T)
-    return {
-        "models": models,
-        "theta": theta,
-        "covariance": covariance,
-        "rating": rating,
-        "lower": lower,
-        "upper": upper,
-        "votes": votes,
-    }
-
-
-def _index_rankings(rankings_by_name) -> tuple[list[str], list[list[list[int]]]]:
-    """Names -> indices in sorted-name order; rankings keep their group structure."""
-    rankings_by_name = list(rankings_by_name)
-    names = set()
-    for position, ranking in enumerate(rankings_by_name):
-        if isinstance(ranking, (str, bytes)) or not hasattr(ranking, "__iter__"):
-            raise RankingError(f"ranking {position} is {ranking!r}: expected a list of groups of model names")
-        for group in ranking:
-            if isinstance(group, str):
-                raise RankingError(
-                    f"ranking {position} has the bare name {group!r}: each group must be a list of "
-                    f"model names, e.g. [[{group!r}], ...]")
-            for name in group:
-                if not isinstance(name, str) or not name:
-                    raise RankingError(f"ranking {position} contains {name!r}: model names must be non-empty strings")
-            names.update(group)
-    models = sorted(names)
-    index = {name: i for i, name in enumerate(models)}
-    return models, [[[index[name] for name in group] for group in ranking] for ranking in rankings_by_name]
+                                     minlength=design.n_items)).astype(np.int64)
+    return votes

@@ -28,12 +28,14 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, log_expit
 
-from leaderboard.bradley_terry import constrained_inverse, laplacian, newton_ascent, scatter_pairs
+from leaderboard.bradley_terry import constrained_inverse, laplacian, scatter_pairs
 from leaderboard.counts import PairCounts
 from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
 from leaderboard.fit import fit_leaderboard
 from leaderboard.intervals import centred, normal_bounds
+from leaderboard.optim import newton_ascent
 from leaderboard.ranks import rank_intervals
+from leaderboard.result import BRADLEY_TERRY, FISHER, NO_INTERVALS, SANDWICH, RatingResult, fit_settings, method_name
 from leaderboard.scale import ELO_PER_NAT, rating_transform
 
 STYLE_COLUMNS = ("tokens", "headers", "lists", "bold")
@@ -111,62 +113,57 @@ def _outer_sum(n_models: int, model_a, model_b, covariates, vote_weight) -> np.n
 
 
 def _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, weights, alpha_covariates):
-    """Exact penalised MLE of (theta, beta) by damped Newton (shared with leaderboard.bradley_terry)."""
+    """Exact penalised MLE of (theta, beta) by the shared Newton solver (leaderboard.optim)."""
     n_features = covariates.shape[1]
-    total_weight = float(weights.sum())
 
-    def split(params):
-        return params[:n_models], params[n_models:]
-
-    def objective(params):
-        theta, beta = split(params)
+    def evaluate(params, derivatives):
+        theta, beta = params[:n_models], params[n_models:]
         margin = theta[model_a] - theta[model_b] + covariates @ beta
-        loglik = weights @ (score_a * log_expit(margin) + (1.0 - score_a) * log_expit(-margin))
-        return float(loglik - 0.5 * alpha_covariates * beta @ beta)
-
-    def gradient_and_info(params):
-        theta, beta = split(params)
-        p_a = expit(theta[model_a] - theta[model_b] + covariates @ beta)
+        value = float(weights @ (score_a * log_expit(margin) + (1.0 - score_a) * log_expit(-margin))
+                      - 0.5 * alpha_covariates * beta @ beta)
+        if not derivatives:
+            return value
+        p_a = expit(margin)
         residual = weights * (score_a - p_a)
         gradient = np.empty(n_models + n_features)
         gradient[:n_models] = scatter_pairs(n_models, model_a, model_b, residual)
         gradient[n_models:] = covariates.T @ residual - alpha_covariates * beta
         info = _outer_sum(n_models, model_a, model_b, covariates, weights * p_a * (1.0 - p_a))
         info[n_models:, n_models:] += alpha_covariates * np.eye(n_features)
-        return gradient, info
+        return value, gradient, info
 
-    # theta has no prior (alpha = 0 for its block: mean-zero constraint); beta's prior is in info
-    params, gradient, iterations = newton_ascent(
-        objective, gradient_and_info, np.zeros(n_models + n_features), n_models, 0.0,
-        1e-10 * max(total_weight, 1.0), 100)
-    return params, gradient, iterations
+    # theta has no prior (the solver keeps it at mean zero); beta's prior is in the objective
+    return newton_ascent(evaluate, np.zeros(n_models + n_features), n_centred=n_models,
+                         what="style-controlled fit")
 
 
 def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
-                      alpha_covariates: float = DEFAULT_ALPHA_COVARIATES, ci: str = "sandwich",
-                      anchor: tuple[str, float] | None = None) -> dict:
+                      alpha_covariates: float = DEFAULT_ALPHA_COVARIATES, ci: str = SANDWICH,
+                      anchor: tuple[str, float] | None = None) -> RatingResult:
     """Style-controlled Bradley-Terry ratings from a votes frame.
 
     ``df``: columns model_a, model_b, winner (LMArena strings) and the per-answer style columns
     ``{tokens,headers,lists,bold}_{a,b}``. ``ties``: "half" (a tie is half a win each way) or
     "drop". ``weights``: one non-negative weight per row (e.g. inverse selection probability),
     treated as sampling weights in the sandwich. ``alpha_covariates``: L2 penalty on beta only
-    (default 1.0: negligible next to thousands of votes). ``ci``: "sandwich" or "fisher".
+    (default 1.0: negligible next to thousands of votes). ``ci``: "sandwich", "fisher" (the
+    inverse information) or "none" (Fisher covariance, no intervals). ``anchor`` = (model,
+    rating) pins that model at its rating, as in leaderboard.fit.fit_leaderboard; otherwise the
+    mean rating is 1000.
 
-    Returns a dict: "models" (sorted names), "theta" (nats, mean 0), "covariance" (of theta,
-    nats), "rating", "lower", "upper" (rating points, mean 1000; with ``anchor`` = (model, rating)
-    that model is pinned at its rating, as in leaderboard.fit.fit_leaderboard), "rank",
-    "rank_lower" (rank intervals from lower/upper, leaderboard.ranks), "votes", "beta" and "beta_se" (feature -> nats per standard
+    Returns a RatingResult (models sorted by name) whose ``style_coefficients`` and
+    ``style_coefficient_se`` are beta and its standard error (feature -> nats per standard
     deviation of the covariate; positive = voters favour the answer with more of it),
-    "covariate_mean"/"covariate_std" (the normalisation used, feature -> value), "rating_without_style"
-    (plain Bradley-Terry, same votes), and "rank_change" (model -> rank without style control minus
-    rank with; negative = the model drops once style is accounted for). Ranks are the leaderboard's
-    "rank (upper bound)".
+    ``rating_without_style`` the plain Bradley-Terry ratings of the same votes, and
+    ``rank_change`` model -> rank without style control minus rank with (negative = the model
+    drops once style is accounted for; ranks are the leaderboard's "rank (upper bound)", from
+    the ``ci`` covariance, Fisher for "none"). ``settings`` carries the normalisation used
+    (covariate_mean, covariate_std: feature -> value).
     """
     if ties not in ("half", "drop"):
         raise ValueError(f"ties must be 'half' or 'drop' for style control, got {ties!r}")
-    if ci not in ("sandwich", "fisher"):
-        raise ValueError(f"ci must be 'sandwich' or 'fisher', got {ci!r}")
+    if ci not in (SANDWICH, FISHER, NO_INTERVALS):
+        raise ValueError(f"ci must be 'sandwich', 'fisher' or 'none', got {ci!r}")
     alpha_covariates = float(alpha_covariates)
     if not (math.isfinite(alpha_covariates) and alpha_covariates >= 0.0):
         raise ValueError(f"alpha_covariates must be a finite number >= 0, got {alpha_covariates!r}")
@@ -185,7 +182,7 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
     differences = _style_differences(frame)
     # validates names and outcomes, and is the plain Bradley-Terry reference fit
     counts = PairCounts.from_frame(frame, weight_column)
-    plain = fit_leaderboard(counts, ci="sandwich" if ci == "sandwich" else "none", ties="half")
+    plain = fit_leaderboard(counts, ci=SANDWICH if ci == SANDWICH else NO_INTERVALS, ties="half")
     models = plain.models
     n_models = len(models)
     if anchor is not None and anchor[0] not in models:
@@ -198,15 +195,13 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
     score_a = np.select([winner == MODEL_A, winner == MODEL_B], [1.0, 0.0], 0.5)
     vote_weights = np.ones(len(frame)) if weight_column is None else frame[weight_column].to_numpy(dtype=np.float64)
 
-    params, gradient, iterations = _fit_theta_beta(n_models, model_a, model_b, covariates, score_a,
-                                                   vote_weights, alpha_covariates)
-    theta, beta = params[:n_models], params[n_models:]
+    solution = _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, vote_weights, alpha_covariates)
+    theta, beta = solution.params[:n_models], solution.params[n_models:]
 
-    p_a = expit(theta[model_a] - theta[model_b] + covariates @ beta)
-    info = _outer_sum(n_models, model_a, model_b, covariates, vote_weights * p_a * (1.0 - p_a))
-    info[n_models:, n_models:] += alpha_covariates * np.eye(len(STYLE_COLUMNS))
-    bread = constrained_inverse(info, n_free=n_models)
-    if ci == "sandwich":
+    # the solver's information at the solution (prior on beta included) is the sandwich's bread
+    bread = constrained_inverse(solution.information, n_free=n_models)
+    if ci == SANDWICH:
+        p_a = expit(theta[model_a] - theta[model_b] + covariates @ beta)
         meat = _outer_sum(n_models, model_a, model_b, covariates, (vote_weights * (score_a - p_a)) ** 2)
         joint = bread @ meat @ bread
     else:
@@ -217,28 +212,21 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
     transform, offset = rating_transform(models, anchor)
     rating = offset + transform @ theta
     lower, upper = normal_bounds(rating, transform @ covariance @ transform.T)
-    rank, rank_lower = rank_intervals(lower, upper)
     # rank_change compares like with like: both rankings from the unanchored (mean 1000) intervals
-    styled_rank = rank if anchor is None else rank_intervals(
+    styled_rank = rank_intervals(lower, upper)[0] if anchor is None else rank_intervals(
         *normal_bounds(ELO_PER_NAT * theta, ELO_PER_NAT ** 2 * covariance))[0]
-    plain_lower, plain_upper = normal_bounds(plain.rating, ELO_PER_NAT ** 2 * plain.covariance)
-    plain_rank, _ = rank_intervals(plain_lower, plain_upper)
-    return {
-        "models": models,
-        "theta": theta,
-        "covariance": covariance,
-        "rating": rating,
-        "lower": lower,
-        "upper": upper,
-        "rank": rank,
-        "rank_lower": rank_lower,
-        "votes": counts.model_vote_counts(),
-        "beta": dict(zip(STYLE_COLUMNS, beta.tolist())),
-        "beta_se": dict(zip(STYLE_COLUMNS, beta_se.tolist())),
-        "covariate_mean": dict(zip(STYLE_COLUMNS, covariate_mean.tolist())),
-        "covariate_std": dict(zip(STYLE_COLUMNS, covariate_std.tolist())),
-        "rating_without_style": plain.rating,
-        "rank_change": {name: int(plain_rank[k] - styled_rank[k]) for k, name in enumerate(models)},
-        "newton_iterations": iterations,
-        "max_abs_gradient": float(np.max(np.abs(gradient))),
-    }
+    plain_rank = rank_intervals(*normal_bounds(plain.rating, ELO_PER_NAT ** 2 * plain.covariance))[0]
+    if ci == NO_INTERVALS:
+        lower = upper = None
+    return RatingResult(
+        models=models, theta=theta, covariance=covariance, rating=rating, lower=lower, upper=upper,
+        votes=counts.model_vote_counts(), n_votes=counts.n_votes,
+        method=method_name(BRADLEY_TERRY, ci, style_control=True),
+        settings=fit_settings(ci=ci, anchor=anchor, solution=solution, ties=ties, alpha_covariates=alpha_covariates,
+                              covariate_mean=dict(zip(STYLE_COLUMNS, covariate_mean.tolist())),
+                              covariate_std=dict(zip(STYLE_COLUMNS, covariate_std.tolist()))),
+        style_coefficients=dict(zip(STYLE_COLUMNS, beta.tolist())),
+        style_coefficient_se=dict(zip(STYLE_COLUMNS, beta_se.tolist())),
+        rank_change={name: int(plain_rank[k] - styled_rank[k]) for k, name in enumerate(models)},
+        rating_without_style=plain.rating,
+    )

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from leaderboard.cli import main
+from leaderboard.result import ELO
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,3 +89,90 @@ def test_python_m_leaderboard_runs_and_dispatches_the_worker(votes_file):
     worker = subprocess.run([sys.executable, "-m", "leaderboard", "worker", "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert worker.returncode == 0 and "python -m leaderboard worker" in worker.stdout
+
+
+@pytest.mark.parametrize("extra, method", [
+    ([], "bradley-terry+sandwich"),
+    (["--ci", "none"], "bradley-terry"),
+    (["--ties", "davidson"], "bradley-terry-davidson+sandwich"),
+    (["--style-control"], "bradley-terry+style-control+sandwich"),
+    (["--style-control", "--ci", "none"], "bradley-terry+style-control"),
+    (["--method", "elo"], ELO),
+])
+def test_every_method_writes_the_one_documented_document(votes_file, tmp_path, extra, method):
+    out = tmp_path / "board.json"
+    assert main(["fit", str(votes_file), "--out", str(out), "--quiet", *extra]) == 0
+    document = json.loads(out.read_text())
+    assert set(document) == {"models", "method", "settings", "n_votes"}
+    assert document["method"] == method and document["n_votes"] == 3000
+    style_control = "--style-control" in extra
+    row_fields = {"model", "rating", "lower", "upper", "rank", "rank_lower", "votes"} | ({"rank_change"} if style_control else set())
+    assert all(set(row) == row_fields for row in document["models"])
+    assert ("style_coefficients" in document["settings"]) == style_control
+    if style_control:
+        assert set(document["settings"]["style_coefficient_se"]) == {"tokens", "headers", "lists", "bold"}
+    intervals = "+" in method.replace("+style-control", "")
+    assert all((row["lower"] < row["rating"] < row["upper"]) == intervals for row in document["models"])
+    if method != ELO:  # every fit reports what its Newton solver did
+        assert document["settings"]["max_abs_gradient"] < 1e-8 and document["settings"]["newton_iterations"] >= 1
+
+
+def test_plackett_luce_method_writes_the_same_document(tmp_path):
+    path = tmp_path / "votes.jsonl"
+    rng = np.random.default_rng(1)
+    lines = []
+    for k in range(300):
+        order = [str(name) for name in rng.permutation(["p", "q", "r", "s"])]
+        event = make_kwise_event(k, order)
+        lines.append(json.dumps(event))
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "board.json"
+    assert main(["fit", str(path), "--method", "plackett-luce", "--out", str(out), "--quiet"]) == 0
+    document = json.loads(out.read_text())
+    assert document["method"] == "plackett-luce+sandwich" and document["n_votes"] == 300
+    assert {row["model"] for row in document["models"]} == {"p", "q", "r", "s"}
+    assert document["settings"]["file"] == str(path) and document["settings"]["max_abs_gradient"] < 1e-8
+
+
+def make_kwise_event(k: int, order: list[str]) -> dict:
+    """One K-wise vote of our archive, strict ranking ``order`` (best first)."""
+    style = {"tokens": 10, "headers": 0, "list_items": 0, "bold": 0}
+    return {"vote_id": f"{k:032x}", "battle_id": f"{k:032x}", "mode": "kwise", "models": sorted(order),
+            "outcome": None, "ranking": [[name] for name in order], "voter_id": "v_1", "served_at": 1.0,
+            "voted_at": 2.0, "selection_probability": 0.5, "style": [style] * len(order)}
+
+
+@pytest.fixture
+def unbounded_file(tmp_path):
+    """A model with 1 win and 6 losses: it loses its only win in about a third of the bootstrap
+    resamples, so its lower bound is unbounded (see test_intervals)."""
+    rng = np.random.default_rng(12)
+    names = np.array(["m0", "m1", "m2", "m3"], dtype=object)
+    a = rng.integers(0, 4, 2000)
+    b = (a + rng.integers(1, 4, 2000)) % 4
+    frame = pd.DataFrame({"model_a": names[a], "model_b": names[b], "winner": rng.choice(["model_a", "model_b"], 2000)})
+    extra = pd.DataFrame({"model_a": ["new"] * 7, "model_b": ["m0", "m1", "m2", "m3", "m0", "m1", "m2"],
+                          "winner": ["model_a"] + ["model_b"] * 6})
+    path = tmp_path / "votes.csv"
+    pd.concat([frame, extra], ignore_index=True).to_csv(path, index=False)
+    return path
+
+
+def test_unbounded_bootstrap_intervals_are_shown_and_warned_about(unbounded_file, tmp_path, capsys):
+    assert main(["fit", str(unbounded_file), "--bootstrap", "200", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    new = next(line for line in captured.out.splitlines() if " new " in line)
+    assert "[-inf, " in new
+    assert "warning: 1 model(s) have unbounded 95% intervals" in captured.err
+    assert "won every comparison or lost every one" in captured.err
+
+    out = tmp_path / "board.json"
+    assert main(["fit", str(unbounded_file), "--bootstrap", "200", "--quiet", "--out", str(out)]) == 0
+    assert "warning: 1 model(s) have unbounded" in capsys.readouterr().err
+    row = next(r for r in json.loads(out.read_text())["models"] if r["model"] == "new")
+    assert row["lower"] is None and row["upper"] is not None
+
+
+def test_no_warning_when_every_interval_is_bounded(votes_file, capsys):
+    assert main(["fit", str(votes_file), "--quiet"]) == 0
+    assert "warning" not in capsys.readouterr().err

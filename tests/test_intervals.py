@@ -230,11 +230,11 @@ def test_bootstrap_survives_resamples_without_an_mle():
     others = np.arange(len(fit.models)) != new
     assert np.all(np.isfinite(fit.lower[others])) and np.all(fit.upper[others] - fit.lower[others] < 100)
     assert 30 < fit.settings["bootstrap_replicates_with_unbounded_models"] < 120
-    row = next(r for r in fit.to_dict()["models"] if r["model"] == "new")
+    row = next(r for r in fit.to_document()["models"] if r["model"] == "new")
     assert row["lower"] is None and row["rank_lower"] == 5
     import json
 
-    json.dumps(fit.to_dict(), allow_nan=False)  # strict JSON
+    json.dumps(fit.to_document(), allow_nan=False)  # strict JSON
 
 
 def test_a_replicate_without_mle_fits_its_identified_group_exactly():

@@ -193,8 +193,8 @@ def test_multiplicity_equals_the_expanded_list_of_votes_including_the_sandwich()
     fit = fit_plackett_luce(by_name, multiplicity=multiplicity, alpha=0.01)
     expanded = fit_plackett_luce([r for r, c in zip(by_name, multiplicity) for _ in range(c)], alpha=0.01)
     for key in ("theta", "covariance", "rating", "lower", "upper"):
-        np.testing.assert_allclose(fit[key], expanded[key], rtol=1e-10, atol=1e-10, err_msg=key)
-    np.testing.assert_array_equal(fit["votes"], expanded["votes"])
+        np.testing.assert_allclose(getattr(fit, key), getattr(expanded, key), rtol=1e-10, atol=1e-10, err_msg=key)
+    np.testing.assert_array_equal(fit.votes, expanded.votes)
 
 
 def test_multiplicity_is_not_an_importance_weight_in_the_sandwich():
@@ -223,11 +223,11 @@ def test_bootstrap_with_multiplicity_resamples_votes():
     rankings = [[[names[i]] for i in row] for row in distinct]
     sandwich = fit_plackett_luce(rankings, multiplicity=counts)
     boot = fit_plackett_luce(rankings, multiplicity=counts, ci="bootstrap", n_bootstrap=60, seed=2)
-    np.testing.assert_allclose(boot["theta"], sandwich["theta"])
-    width_ratio = (boot["upper"] - boot["lower"]) / (sandwich["upper"] - sandwich["lower"])
+    np.testing.assert_allclose(boot.theta, sandwich.theta)
+    width_ratio = (boot.upper - boot.lower) / (sandwich.upper - sandwich.lower)
     # resampling the 12 classes instead of the 3000 votes would give intervals ~16x wider
     assert np.all((width_ratio > 0.6) & (width_ratio < 1.5))
-    assert sandwich["votes"].sum() == 2 * 3000
+    assert sandwich.votes.sum() == 2 * 3000
 
 
 def test_prior_shrinks_and_makes_an_undefeated_item_finite():
@@ -287,24 +287,24 @@ def test_fit_by_name_reports_the_rating_scale_anchor_and_bootstrap():
     ranked = simulate_rankings(rng, strengths, 1500, 3)
     rankings = [[[str(names[i])] for i in row] for row in ranked]
     fit = fit_plackett_luce(rankings)
-    assert fit["models"] == sorted(names.tolist())
-    order = [fit["models"].index(n) for n in names]
-    np.testing.assert_allclose(fit["rating"], 1000.0 + ELO_PER_NAT * fit["theta"])
-    assert fit["rating"].mean() == pytest.approx(1000.0)
-    assert np.all(fit["lower"] < fit["rating"]) and np.all(fit["rating"] < fit["upper"])
-    assert list(np.argsort(-fit["rating"][order])) == [0, 1, 2, 3, 4]
-    assert fit["votes"].sum() == 1500 * 3
-    assert fit["covariance"].shape == (5, 5)
+    assert fit.models == sorted(names.tolist())
+    order = [fit.models.index(n) for n in names]
+    np.testing.assert_allclose(fit.rating, 1000.0 + ELO_PER_NAT * fit.theta)
+    assert fit.rating.mean() == pytest.approx(1000.0)
+    assert np.all(fit.lower < fit.rating) and np.all(fit.rating < fit.upper)
+    assert list(np.argsort(-fit.rating[order])) == [0, 1, 2, 3, 4]
+    assert fit.votes.sum() == 1500 * 3
+    assert fit.covariance.shape == (5, 5)
 
     anchored = fit_plackett_luce(rankings, anchor=("gamma", 1200.0))
-    gamma = anchored["models"].index("gamma")
-    assert anchored["rating"][gamma] == pytest.approx(1200.0)
-    assert anchored["lower"][gamma] == pytest.approx(1200.0) == anchored["upper"][gamma]
-    np.testing.assert_allclose(anchored["rating"] - anchored["rating"][gamma], fit["rating"] - fit["rating"][gamma])
+    gamma = anchored.models.index("gamma")
+    assert anchored.rating[gamma] == pytest.approx(1200.0)
+    assert anchored.lower[gamma] == pytest.approx(1200.0) == anchored.upper[gamma]
+    np.testing.assert_allclose(anchored.rating - anchored.rating[gamma], fit.rating - fit.rating[gamma])
 
     boot = fit_plackett_luce(rankings, ci="bootstrap", n_bootstrap=40, seed=1)
-    np.testing.assert_allclose(boot["theta"], fit["theta"])
-    width_ratio = (boot["upper"] - boot["lower"]) / (fit["upper"] - fit["lower"])
+    np.testing.assert_allclose(boot.theta, fit.theta)
+    width_ratio = (boot.upper - boot.lower) / (fit.upper - fit.lower)
     assert np.all((width_ratio > 0.6) & (width_ratio < 1.5))
     again = fit_plackett_luce(rankings, ci="bootstrap", n_bootstrap=40, seed=1)
-    np.testing.assert_array_equal(boot["lower"], again["lower"])
+    np.testing.assert_array_equal(boot.lower, again.lower)

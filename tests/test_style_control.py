@@ -60,15 +60,15 @@ def test_recovers_a_known_length_effect():
     frame["winner"] = draw_winners(rng, strengths[a] - strengths[b] + x @ true_beta)
     fit = fit_style_control(frame)
     for k, feature in enumerate(STYLE_COLUMNS):
-        assert abs(fit["beta"][feature] - true_beta[k]) < 1.96 * fit["beta_se"][feature], feature
-    assert fit["beta_se"]["tokens"] < 0.05
-    order = [fit["models"].index(n) for n in names]
-    np.testing.assert_allclose(fit["theta"][order], strengths, atol=0.1)
+        assert abs(fit.style_coefficients[feature] - true_beta[k]) < 1.96 * fit.style_coefficient_se[feature], feature
+    assert fit.style_coefficient_se["tokens"] < 0.05
+    order = [fit.models.index(n) for n in names]
+    np.testing.assert_allclose(fit.theta[order], strengths, atol=0.1)
     # the model is true and unweighted: robust and model-based errors agree
     fisher = fit_style_control(frame, ci="fisher")
     for feature in STYLE_COLUMNS:
-        assert fisher["beta_se"][feature] == pytest.approx(fit["beta_se"][feature], rel=0.1)
-    np.testing.assert_allclose(np.sqrt(np.diag(fisher["covariance"])), np.sqrt(np.diag(fit["covariance"])), rtol=0.1)
+        assert fisher.style_coefficient_se[feature] == pytest.approx(fit.style_coefficient_se[feature], rel=0.1)
+    np.testing.assert_allclose(np.sqrt(np.diag(fisher.covariance)), np.sqrt(np.diag(fit.covariance)), rtol=0.1)
 
 
 def test_style_balanced_within_every_outcome_gives_plain_bradley_terry_exactly():
@@ -83,12 +83,12 @@ def test_style_balanced_within_every_outcome_gives_plain_bradley_terry_exactly()
         swapped[f"{feature}_a"], swapped[f"{feature}_b"] = frame[f"{feature}_b"], frame[f"{feature}_a"]
     both = pd.concat([frame, swapped], ignore_index=True)
     fit = fit_style_control(both)
-    assert max(abs(v) for v in fit["beta"].values()) < 1e-9
+    assert max(abs(v) for v in fit.style_coefficients.values()) < 1e-9
     plain = fit_leaderboard(PairCounts.from_frame(both))
-    assert fit["models"] == plain.models
-    np.testing.assert_allclose(fit["theta"], plain.theta, atol=1e-9)
-    np.testing.assert_allclose(fit["rating"], fit["rating_without_style"], atol=1e-6)
-    assert set(fit["rank_change"].values()) == {0}
+    assert fit.models == plain.models
+    np.testing.assert_allclose(fit.theta, plain.theta, atol=1e-9)
+    np.testing.assert_allclose(fit.rating, fit.rating_without_style, atol=1e-6)
+    assert set(fit.rank_change.values()) == {0}
 
 
 def test_no_style_effect_leaves_ratings_close_to_plain_bradley_terry():
@@ -99,9 +99,9 @@ def test_no_style_effect_leaves_ratings_close_to_plain_bradley_terry():
     frame["winner"] = draw_winners(rng, strengths[a] - strengths[b])
     fit = fit_style_control(frame)
     for feature in STYLE_COLUMNS:
-        assert abs(fit["beta"][feature]) < 3.0 * fit["beta_se"][feature], feature
-    half_width = (fit["upper"] - fit["lower"]) / 2
-    assert np.all(np.abs(fit["rating"] - fit["rating_without_style"]) < 0.2 * half_width)
+        assert abs(fit.style_coefficients[feature]) < 3.0 * fit.style_coefficient_se[feature], feature
+    half_width = (fit.upper - fit.lower) / 2
+    assert np.all(np.abs(fit.rating - fit.rating_without_style) < 0.2 * half_width)
 
 
 def test_a_model_that_wins_by_length_alone_drops_under_style_control():
@@ -113,15 +113,15 @@ def test_a_model_that_wins_by_length_alone_drops_under_style_control():
     x = style_covariates(frame)
     frame["winner"] = draw_winners(rng, strengths[a] - strengths[b] + 0.8 * x[:, 0])
     fit = fit_style_control(frame)
-    verbose = fit["models"].index("verbose")
-    plain_rank = np.argsort(np.argsort(-fit["rating_without_style"]))[verbose] + 1
+    verbose = fit.models.index("verbose")
+    plain_rank = np.argsort(np.argsort(-fit.rating_without_style))[verbose] + 1
     assert plain_rank == 1  # length alone makes it look best
-    assert fit["rank_change"]["verbose"] <= -3  # confidently behind m1, m2, m3 once style is controlled
-    assert fit["rating"][verbose] < fit["rating_without_style"][verbose] - 50
-    assert abs(fit["beta"]["tokens"] - 0.8) < 1.96 * fit["beta_se"]["tokens"]
+    assert fit.rank_change["verbose"] <= -3  # confidently behind m1, m2, m3 once style is controlled
+    assert fit.rating[verbose] < fit.rating_without_style[verbose] - 50
+    assert abs(fit.style_coefficients["tokens"] - 0.8) < 1.96 * fit.style_coefficient_se["tokens"]
     # the others' order is the true order
-    others = [fit["models"].index(n) for n in names[1:]]
-    assert list(np.argsort(-fit["rating"][others])) == [0, 1, 2, 3, 4]
+    others = [fit.models.index(n) for n in names[1:]]
+    assert list(np.argsort(-fit.rating[others])) == [0, 1, 2, 3, 4]
 
 
 def test_exact_fit_matches_an_independent_weighted_logistic_fit_with_ties():
@@ -135,8 +135,8 @@ def test_exact_fit_matches_an_independent_weighted_logistic_fit_with_ties():
     alpha = 2.0
     fit = fit_style_control(frame, weights=weights, alpha_covariates=alpha)
 
-    codes_a = np.searchsorted(fit["models"], frame["model_a"])
-    codes_b = np.searchsorted(fit["models"], frame["model_b"])
+    codes_a = np.searchsorted(fit.models, frame["model_a"])
+    codes_b = np.searchsorted(fit.models, frame["model_b"])
     score = frame["winner"].map({"model_a": 1.0, "model_b": 0.0, "tie": 0.5}).to_numpy()
 
     def loss(params):
@@ -147,9 +147,9 @@ def test_exact_fit_matches_an_independent_weighted_logistic_fit_with_ties():
 
     result = minimize(loss, np.zeros(8), method="BFGS", options={"gtol": 1e-9})
     theta = result.x[:4] - result.x[:4].mean()
-    np.testing.assert_allclose(fit["theta"], theta, atol=1e-5)
-    np.testing.assert_allclose([fit["beta"][f] for f in STYLE_COLUMNS], result.x[4:], atol=1e-5)
-    assert fit["max_abs_gradient"] < 1e-6
+    np.testing.assert_allclose(fit.theta, theta, atol=1e-5)
+    np.testing.assert_allclose([fit.style_coefficients[f] for f in STYLE_COLUMNS], result.x[4:], atol=1e-5)
+    assert fit.settings["max_abs_gradient"] < 1e-6
 
 
 def test_dropping_ties_equals_fitting_the_decisive_votes():
@@ -159,8 +159,8 @@ def test_dropping_ties_equals_fitting_the_decisive_votes():
     frame["winner"] = rng.choice(["model_a", "model_b", "tie", "tie (bothbad)"], 900)
     dropped = fit_style_control(frame, ties="drop")
     decisive = fit_style_control(frame[frame["winner"].isin(["model_a", "model_b"])])
-    np.testing.assert_allclose(dropped["theta"], decisive["theta"], atol=1e-10)
-    assert dropped["beta"] == pytest.approx(decisive["beta"], abs=1e-10)
+    np.testing.assert_allclose(dropped.theta, decisive.theta, atol=1e-10)
+    assert dropped.style_coefficients == pytest.approx(decisive.style_coefficients, abs=1e-10)
 
 
 def test_bad_input_gives_clear_errors():
