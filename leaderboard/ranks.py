@@ -23,22 +23,3 @@ def rank_intervals(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np
     # a model's own upper bound exceeds its own lower bound unless the interval is a point
     possibly_better -= (upper > lower).astype(np.int64)
     return (1 + confidently_better).astype(np.int64), (1 + possibly_better).astype(np.int64)
-
-
-def leaderboard_rows(models, rating, lower, upper, votes) -> list[dict]:
-    """One dict per model (model, rating, lower, upper, rank, rank_lower, votes), best rating
-    first, ties broken by name; ranks from the intervals [lower, upper] (see rank_intervals)."""
-    rank, rank_lower = rank_intervals(lower, upper)
-    order = sorted(range(len(models)), key=lambda k: (-rating[k], models[k]))
-    return [
-        {
-            "model": models[k],
-            "rating": float(rating[k]),
-            "lower": float(lower[k]),
-            "upper": float(upper[k]),
-            "rank": int(rank[k]),
-            "rank_lower": int(rank_lower[k]),
-            "votes": int(votes[k]),
-        }
-        for k in order
-    ]

@@ -22,6 +22,7 @@ from leaderboard.redis_keys import (
     vote_stream_key,
     worker_lock_key,
 )
+from leaderboard.result import BRADLEY_TERRY, ELO, PLACKETT_LUCE, SANDWICH, method_name
 from leaderboard.snapshot import Snapshot
 from leaderboard.plackett_luce import fit_plackett_luce
 from leaderboard.worker import DEFAULT_ALPHA, MIN_VOTES_TO_FIT, VoteWorker, main
@@ -94,7 +95,7 @@ def test_votes_flow_to_archive_and_published_snapshot(redis_client, tmp_path):
     snapshot = snapshot_in_redis(redis_client)
     assert snapshot == published
     assert snapshot.total_votes == 24
-    assert snapshot.method == "bradley-terry+sandwich"
+    assert snapshot.method == method_name(BRADLEY_TERRY, SANDWICH)
     # each of the 6 cycle votes involves two of the three models; alpha/beta/gamma take part in 4 each
     assert {row.model: row.votes for row in snapshot.rows} == {"alpha": 16, "beta": 16, "gamma": 16}
     assert [row.rating for row in snapshot.rows] == sorted((row.rating for row in snapshot.rows), reverse=True)
@@ -129,7 +130,7 @@ def test_few_votes_fall_back_to_online_elo_with_a_note(redis_client, tmp_path):
     worker = VoteWorker(redis_client, tmp_path)
     drain(worker)
     snapshot = worker.refit_and_publish()
-    assert snapshot.method == "elo"
+    assert snapshot.method == ELO
     assert f"only 3 rated vote(s) so far; a fit needs at least {MIN_VOTES_TO_FIT}" in snapshot.note
     assert snapshot.total_votes == 3
     assert {row.model for row in snapshot.rows} == {"alpha", "beta", "gamma"}
@@ -144,7 +145,7 @@ def test_disconnected_graph_falls_back_to_online_elo(redis_client, tmp_path):
     worker = VoteWorker(redis_client, tmp_path)
     drain(worker)
     snapshot = worker.refit_and_publish()
-    assert snapshot.method == "elo"
+    assert snapshot.method == ELO
     assert "2 groups that were never compared" in snapshot.note
     assert snapshot.total_votes == 12
 
@@ -157,7 +158,7 @@ def test_kwise_votes_are_fitted_by_plackett_luce_with_the_pairwise_ones(redis_cl
     worker = VoteWorker(redis_client, tmp_path)
     drain(worker)
     snapshot = worker.refit_and_publish()
-    assert snapshot.method == "plackett-luce+sandwich"
+    assert snapshot.method == method_name(PLACKETT_LUCE, SANDWICH)
     assert snapshot.total_votes == 14  # the named-mode vote is archived, not rated
     assert "1 named-mode vote(s) archived but not rated" in snapshot.note
     assert "2 K-wise vote(s)" in snapshot.note
@@ -178,7 +179,7 @@ def test_plackett_luce_snapshot_with_pair_multiplicities_equals_the_fit_of_every
     drain(worker)
     worker.refit_and_publish()
     snapshot = snapshot_in_redis(redis_client)
-    assert snapshot.method == "plackett-luce+sandwich" and snapshot.total_votes == 124
+    assert snapshot.method == method_name(PLACKETT_LUCE, SANDWICH) and snapshot.total_votes == 124
 
     rankings, multiplicity = worker.tally.all_rankings()
     assert len(rankings) == 6 + 4 and sorted(multiplicity) == [1] * 4 + [20] * 6  # 6 classes of 20 pairwise votes
@@ -186,15 +187,15 @@ def test_plackett_luce_snapshot_with_pair_multiplicities_equals_the_fit_of_every
                   for v in pairwise for a, b in [v.models]]
     every_vote += [[list(group) for group in v.ranking] for v in kwise]
     expected = fit_plackett_luce(every_vote, ci="sandwich", alpha=DEFAULT_ALPHA)
-    assert snapshot.models == expected["models"]
-    np.testing.assert_allclose(snapshot.theta, expected["theta"], atol=1e-10)
-    np.testing.assert_allclose(snapshot.covariance, expected["covariance"], rtol=1e-10, atol=1e-12)
+    assert snapshot.models == expected.models
+    np.testing.assert_allclose(snapshot.theta, expected.theta, atol=1e-10)
+    np.testing.assert_allclose(snapshot.covariance, expected.covariance, rtol=1e-10, atol=1e-12)
     rows = {row.model: row for row in snapshot.rows}
-    for k, name in enumerate(expected["models"]):
-        assert rows[name].rating == pytest.approx(expected["rating"][k], abs=1e-8)
-        assert rows[name].lower == pytest.approx(expected["lower"][k], abs=1e-8)
-        assert rows[name].upper == pytest.approx(expected["upper"][k], abs=1e-8)
-        assert rows[name].votes == expected["votes"][k]
+    for k, name in enumerate(expected.models):
+        assert rows[name].rating == pytest.approx(expected.rating[k], abs=1e-8)
+        assert rows[name].lower == pytest.approx(expected.lower[k], abs=1e-8)
+        assert rows[name].upper == pytest.approx(expected.upper[k], abs=1e-8)
+        assert rows[name].votes == expected.votes[k]
     assert {name: row.votes for name, row in rows.items()} == {"alpha": 84, "beta": 84, "gamma": 84, "delta": 4}
 
 
@@ -523,7 +524,7 @@ def test_a_worker_that_wins_its_lease_back_reads_only_what_was_appended_meanwhil
     assert worker.stats.stream_checked == 12 + (18 if replaced else 6)
     assert ("rebuilding the counts from the whole archive" in caplog.text) == replaced
     assert _same_counts(worker.tally, _tally_of_archive(tmp_path))
-    assert worker.last_snapshot.method == "plackett-luce+sandwich"
+    assert worker.last_snapshot.method == method_name(PLACKETT_LUCE, SANDWICH)
 
 
 def test_main_with_unreachable_redis_exits_2_with_one_line(tmp_path, capsys):

@@ -1,8 +1,8 @@
 """The worker's policy, as pure functions and plain state (no Redis, no files).
 
-- :func:`build_snapshot`: which fit the votes in a tally get, and the fallback to online Elo
-  (with a note saying why) when there are too few votes, the comparison graph is in pieces, or
-  the fit fails. Bradley-Terry on the per-pair counts with sandwich intervals (warm-started
+- :func:`rate` / :func:`build_snapshot`: which fit the votes in a tally get (a RatingResult, and
+  the Snapshot rendered from it), and the fallback to online Elo (with a note saying why) when
+  there are too few votes, the comparison graph is in pieces, or the fit fails. Bradley-Terry on the per-pair counts with sandwich intervals (warm-started
   from the previous theta); when K-wise votes exist, all votes are fitted together by
   Plackett-Luce (a pairwise vote is a two-item ranking and a tie a tied group, which is exactly
   Bradley-Terry with half-ties; each (pair, outcome) goes in once with its count as a frequency
@@ -16,16 +16,15 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from leaderboard.elo import elo_result
 from leaderboard.fit import DisconnectedGraphError, NoMaximumLikelihoodError, NoVotesError, fit_leaderboard
-from leaderboard.intervals import normal_bounds
 from leaderboard.plackett_luce import fit_plackett_luce
-from leaderboard.ranks import leaderboard_rows
-from leaderboard.scale import ELO_PER_NAT, elo_to_nats
-from leaderboard.snapshot import Snapshot, SnapshotRow
+from leaderboard.result import ELO, SANDWICH, RatingResult
+from leaderboard.snapshot import Snapshot
 from leaderboard.worker.tally import VoteTally
 
 log = logging.getLogger(__name__)
@@ -53,72 +52,42 @@ def build_snapshot(tally: VoteTally, *, alpha: float = DEFAULT_ALPHA, init_theta
     notes = []
     if tally.named:
         notes.append(f"{tally.named} named-mode vote(s) archived but not rated (the voter saw the names)")
+    result = rate(tally, alpha=alpha, init_theta=init_theta)
+    return result.to_snapshot(generated_at=generated_at, note="; ".join(notes + [result.note] if result.note else notes))
+
+
+def rate(tally: VoteTally, *, alpha: float = DEFAULT_ALPHA, init_theta: dict[str, float] | None = None) -> RatingResult:
+    """The rating result for the votes in ``tally``: Plackett-Luce when there are K-wise votes,
+    else Bradley-Terry, both with sandwich intervals; online Elo (its note says why) otherwise."""
     if tally.rated < MIN_VOTES_TO_FIT:
-        reason = f"only {tally.rated} rated vote(s) so far; a fit needs at least {MIN_VOTES_TO_FIT}"
-        return _elo_snapshot(tally, reason, notes, generated_at, alpha)
+        return _elo_result(tally, f"only {tally.rated} rated vote(s) so far; a fit needs at least {MIN_VOTES_TO_FIT}",
+                           alpha)
     try:
         if tally.rankings:
-            snapshot = _plackett_luce_snapshot(tally, alpha, generated_at)
-            notes.append(
+            rankings, multiplicity = tally.all_rankings()
+            result = fit_plackett_luce(rankings, multiplicity=multiplicity, ci=SANDWICH, alpha=alpha)
+            return replace(result, note=(
                 f"{len(tally.rankings)} K-wise vote(s): all votes fitted jointly by Plackett-Luce "
-                "(a pairwise vote is a two-item ranking; same model as Bradley-Terry)")
-        else:
-            snapshot = _bradley_terry_snapshot(tally, alpha, init_theta, generated_at)
+                "(a pairwise vote is a two-item ranking; same model as Bradley-Terry)"))
+        return fit_leaderboard(tally.pairs, ci=SANDWICH, alpha=alpha, init_theta=init_theta)
     except (NoVotesError, DisconnectedGraphError, NoMaximumLikelihoodError) as error:
-        return _elo_snapshot(tally, str(error), notes, generated_at, alpha)
+        return _elo_result(tally, str(error), alpha)
     # ArithmeticError: numpy floating-point errors (e.g. FloatingPointError) from a fit
     except (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError) as error:
         log.warning("leaderboard fit failed, publishing online Elo instead: %s", error)
-        return _elo_snapshot(tally, f"the fit failed ({error})", notes, generated_at, alpha)
-    snapshot.note = "; ".join(notes)
-    return snapshot
+        return _elo_result(tally, f"the fit failed ({error})", alpha)
 
 
 def is_fitted(snapshot: Snapshot) -> bool:
     """True for a likelihood fit (its theta warm-starts the next one), False for the Elo fallback."""
-    return snapshot.method != "elo"
+    return snapshot.method != ELO
 
 
-def _bradley_terry_snapshot(tally: VoteTally, alpha: float, init_theta, generated_at: float) -> Snapshot:
-    fit = fit_leaderboard(tally.pairs, ci="sandwich", alpha=alpha, init_theta=init_theta)
-    return Snapshot(
-        generated_at=generated_at, total_votes=fit.n_votes, method=fit.method,
-        rows=[SnapshotRow(**row) for row in fit.rows()],
-        models=list(fit.models), theta=fit.theta.tolist(), covariance=fit.covariance.tolist(),
-    )
-
-
-def _plackett_luce_snapshot(tally: VoteTally, alpha: float, generated_at: float) -> Snapshot:
-    rankings, multiplicity = tally.all_rankings()
-    fit = fit_plackett_luce(rankings, multiplicity=multiplicity, ci="sandwich", alpha=alpha)
-    rows = [SnapshotRow(**row) for row in leaderboard_rows(fit["models"], fit["rating"], fit["lower"], fit["upper"],
-                                                            fit["votes"])]
-    return Snapshot(
-        generated_at=generated_at, total_votes=tally.rated, method="plackett-luce+sandwich", rows=rows,
-        models=list(fit["models"]), theta=np.asarray(fit["theta"]).tolist(),
-        covariance=np.asarray(fit["covariance"]).tolist(),
-    )
-
-
-def _elo_snapshot(tally: VoteTally, reason: str, notes: list[str], generated_at: float, alpha: float) -> Snapshot:
-    """Online Elo ratings, with rough intervals: a model with n votes against equals has Fisher
-    information n/4 nat^-2, so we show +-1.96 / sqrt(n/4 + alpha) nats (there is no Elo interval)."""
-    ratings = tally.elo.ratings()
-    votes_by_model = tally.votes_per_model()
-    models = sorted(ratings)
-    rating = np.array([ratings[name] for name in models])
-    votes = np.array([votes_by_model.get(name, 0) for name in models])
-    variance = 1.0 / (votes / 4.0 + max(alpha, 1e-3))
-    lower, upper = normal_bounds(rating, ELO_PER_NAT ** 2 * np.diag(variance))
-    note = (f"online Elo ratings, not a Bradley-Terry fit: {reason}. Elo has no confidence interval; "
-            "the bounds shown are a rough +-1.96/sqrt(votes/4) nats")
-    return Snapshot(
-        generated_at=generated_at, total_votes=tally.rated, method="elo",
-        rows=[SnapshotRow(**row) for row in leaderboard_rows(models, rating, lower, upper, votes)],
-        models=models, theta=elo_to_nats(rating).tolist(),
-        covariance=np.diag(variance).tolist() if models else [],
-        note="; ".join(notes + [note]),
-    )
+def _elo_result(tally: VoteTally, reason: str, alpha: float) -> RatingResult:
+    """Online Elo with rough intervals (see leaderboard.elo.elo_result): there is no Elo interval."""
+    return elo_result(tally.elo.ratings(), tally.votes_per_model(), tally.rated, rough_intervals=True, alpha=alpha,
+                      note=(f"online Elo ratings, not a Bradley-Terry fit: {reason}. Elo has no confidence interval; "
+                            "the bounds shown are a rough +-1.96/sqrt(votes/4) nats"))
 
 
 # ---------------------------------------------------------------------------------------------
