@@ -3,9 +3,10 @@
 Model: P(i beats j) = 1 / (1 + exp(theta_j - theta_i)). Data per unordered pair (i, j), i < j:
 ``wins`` = weighted score of i against j (wins + half of the ties, LMArena's convention) and
 ``totals`` = weighted number of votes. The log-likelihood is concave, so Newton's method with a
-backtracking line search (leaderboard.optim, shared by every fit) converges from any start, quadratically near the solution; each step
-costs O(pairs) to build the gradient and information matrix plus one M x M Cholesky solve, so a
-fit never touches individual votes. The Davidson tie model is the option ``davidson``.
+backtracking line search (leaderboard.optim, shared by every fit) converges from any start,
+quadratically near the solution; each step costs O(pairs) to build the gradient and information
+matrix plus one M x M Cholesky solve, so a fit never touches individual votes. The Davidson tie
+model is the option ``davidson``.
 
 ``alpha`` adds an independent Gaussian prior N(0, 1/alpha) on every theta (a ridge penalty
 alpha/2 * |theta|^2): it keeps ratings finite when the MLE does not exist (a model that never

@@ -45,6 +45,7 @@ import math
 
 import numpy as np
 
+from leaderboard.blas import blas_threads_for
 from leaderboard.bradley_terry import constrained_inverse
 from leaderboard.intervals import centred, normal_bounds, percentile_bounds
 from leaderboard.optim import GRADIENT_TOL, MAX_ITERATIONS, NewtonSolution, newton_ascent
@@ -287,36 +288,38 @@ def fit_plackett_luce(rankings_by_name: list[list[list[str]]], *, ci: str = SAND
     weights, meat_weights = _vote_weights(importance, frequency)
     alpha = _check_alpha(alpha)
     check_estimable(design, weights, models, alpha)
-    solution = _newton(design, weights, alpha, None, MAX_ITERATIONS, GRADIENT_TOL)
-    theta = solution.params
-    n_votes = int(frequency.sum())
+    # one BLAS thread: on a shared 2-core machine threaded Cholesky solves cost more than they save
+    with blas_threads_for(len(models)):
+        solution = _newton(design, weights, alpha, None, MAX_ITERATIONS, GRADIENT_TOL)
+        theta = solution.params
+        n_votes = int(frequency.sum())
 
-    transform, offset = rating_transform(models, anchor)
-    rating = offset + transform @ theta
-    lower = upper = None
-    details = {}
-    if ci == BOOTSTRAP:
-        rng = np.random.default_rng(seed)
-        replicates = np.empty((n_bootstrap, len(models)))
-        for b in range(n_bootstrap):
-            # resample the votes: ranking r is drawn with probability frequency[r] / n_votes
-            resampled = importance * rng.multinomial(n_votes, frequency / n_votes)
-            # a resample can drop every loss of some model; a tiny prior keeps that replicate finite
-            replicates[b] = _newton(design, resampled, max(alpha, 1e-6), theta, MAX_ITERATIONS, GRADIENT_TOL).params
-        covariance = np.cov(replicates, rowvar=False)
-        lower, upper = percentile_bounds(offset + replicates @ transform.T)
-        details = {"n_bootstrap": n_bootstrap, "seed": seed}
-    else:
-        _, _, information, meat = _evaluate(design, theta, weights, meat_weights=meat_weights)
-        covariance = _covariance_from(information, meat if ci == SANDWICH else None, alpha)
-        if ci != NO_INTERVALS:
-            lower, upper = normal_bounds(rating, transform @ covariance @ transform.T)
+        transform, offset = rating_transform(models, anchor)
+        rating = offset + transform @ theta
+        lower = upper = None
+        details = {}
+        if ci == BOOTSTRAP:
+            rng = np.random.default_rng(seed)
+            replicates = np.empty((n_bootstrap, len(models)))
+            for b in range(n_bootstrap):
+                # resample the votes: ranking r is drawn with probability frequency[r] / n_votes
+                resampled = importance * rng.multinomial(n_votes, frequency / n_votes)
+                # a resample can drop every loss of some model; a tiny prior keeps that replicate finite
+                replicates[b] = _newton(design, resampled, max(alpha, 1e-6), theta, MAX_ITERATIONS, GRADIENT_TOL).params
+            covariance = np.cov(replicates, rowvar=False)
+            lower, upper = percentile_bounds(offset + replicates @ transform.T)
+            details = {"n_bootstrap": n_bootstrap, "seed": seed}
+        else:
+            _, _, information, meat = _evaluate(design, theta, weights, meat_weights=meat_weights)
+            covariance = _covariance_from(information, meat if ci == SANDWICH else None, alpha)
+            if ci != NO_INTERVALS:
+                lower, upper = normal_bounds(rating, transform @ covariance @ transform.T)
 
-    return RatingResult(
-        models=models, theta=theta, covariance=covariance, rating=rating, lower=lower, upper=upper,
-        votes=_votes_per_model(design, weights, frequency), n_votes=n_votes, method=method_name(PLACKETT_LUCE, ci),
-        settings=fit_settings(ci=ci, anchor=anchor, solution=solution, alpha=alpha, **details),
-    )
+        return RatingResult(
+            models=models, theta=theta, covariance=covariance, rating=rating, lower=lower, upper=upper,
+            votes=_votes_per_model(design, weights, frequency), n_votes=n_votes, method=method_name(PLACKETT_LUCE, ci),
+            settings=fit_settings(ci=ci, anchor=anchor, solution=solution, alpha=alpha, **details),
+        )
 
 
 def _votes_per_model(design: RankingDesign, weights: np.ndarray, frequency: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, log_expit
 
+from leaderboard.blas import blas_threads_for
 from leaderboard.bradley_terry import constrained_inverse, laplacian, scatter_pairs
 from leaderboard.counts import PairCounts
 from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
@@ -195,19 +196,21 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
     score_a = np.select([winner == MODEL_A, winner == MODEL_B], [1.0, 0.0], 0.5)
     vote_weights = np.ones(len(frame)) if weight_column is None else frame[weight_column].to_numpy(dtype=np.float64)
 
-    solution = _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, vote_weights, alpha_covariates)
-    theta, beta = solution.params[:n_models], solution.params[n_models:]
+    # one BLAS thread (leaderboard.blas): as in fit_leaderboard
+    with blas_threads_for(n_models):
+        solution = _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, vote_weights, alpha_covariates)
+        theta, beta = solution.params[:n_models], solution.params[n_models:]
 
-    # the solver's information at the solution (prior on beta included) is the sandwich's bread
-    bread = constrained_inverse(solution.information, n_free=n_models)
-    if ci == SANDWICH:
-        p_a = expit(theta[model_a] - theta[model_b] + covariates @ beta)
-        meat = _outer_sum(n_models, model_a, model_b, covariates, (vote_weights * (score_a - p_a)) ** 2)
-        joint = bread @ meat @ bread
-    else:
-        joint = bread
-    covariance = centred(joint[:n_models, :n_models])
-    beta_se = np.sqrt(np.clip(np.diag(joint)[n_models:], 0.0, None))
+        # the solver's information at the solution (prior on beta included) is the sandwich's bread
+        bread = constrained_inverse(solution.information, n_free=n_models)
+        if ci == SANDWICH:
+            p_a = expit(theta[model_a] - theta[model_b] + covariates @ beta)
+            meat = _outer_sum(n_models, model_a, model_b, covariates, (vote_weights * (score_a - p_a)) ** 2)
+            joint = bread @ meat @ bread
+        else:
+            joint = bread
+        covariance = centred(joint[:n_models, :n_models])
+        beta_se = np.sqrt(np.clip(np.diag(joint)[n_models:], 0.0, None))
 
     transform, offset = rating_transform(models, anchor)
     rating = offset + transform @ theta

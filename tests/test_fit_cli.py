@@ -106,7 +106,8 @@ def test_every_method_writes_the_one_documented_document(votes_file, tmp_path, e
     assert set(document) == {"models", "method", "settings", "n_votes"}
     assert document["method"] == method and document["n_votes"] == 3000
     style_control = "--style-control" in extra
-    row_fields = {"model", "rating", "lower", "upper", "rank", "rank_lower", "votes"} | ({"rank_change"} if style_control else set())
+    row_fields = {"model", "rating", "lower", "upper", "rank", "rank_lower", "votes"}
+    row_fields |= {"rank_change"} if style_control else set()
     assert all(set(row) == row_fields for row in document["models"])
     assert ("style_coefficients" in document["settings"]) == style_control
     if style_control:

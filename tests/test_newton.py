@@ -58,7 +58,8 @@ def half_tie_gradient(frame, result, alpha):
 
     def log_likelihood(theta):
         margin = theta[first] - theta[second]
-        return np.sum(score_a * log_sigmoid(margin) + (1.0 - score_a) * log_sigmoid(-margin)) - 0.5 * alpha * theta @ theta
+        return (np.sum(score_a * log_sigmoid(margin) + (1.0 - score_a) * log_sigmoid(-margin))
+                - 0.5 * alpha * theta @ theta)
 
     return complex_step_gradient(log_likelihood, result.theta)
 

@@ -2,12 +2,13 @@
 
 - :func:`rate` / :func:`build_snapshot`: which fit the votes in a tally get (a RatingResult, and
   the Snapshot rendered from it), and the fallback to online Elo (with a note saying why) when
-  there are too few votes, the comparison graph is in pieces, or the fit fails. Bradley-Terry on the per-pair counts with sandwich intervals (warm-started
-  from the previous theta); when K-wise votes exist, all votes are fitted together by
-  Plackett-Luce (a pairwise vote is a two-item ranking and a tie a tied group, which is exactly
-  Bradley-Terry with half-ties; each (pair, outcome) goes in once with its count as a frequency
-  weight, so the cost grows with the K-wise votes, not with all votes). Only anonymous and
-  K-wise votes are rated (as on LMArena): in ``named`` mode the voter saw the names.
+  there are too few votes, the comparison graph is in pieces, or the fit fails. Bradley-Terry
+  on the per-pair counts with sandwich intervals (warm-started from the previous theta); when
+  K-wise votes exist, all votes are fitted together by Plackett-Luce (a pairwise vote is a
+  two-item ranking and a tie a tied group, which is exactly Bradley-Terry with half-ties; each
+  (pair, outcome) goes in once with its count as a frequency weight, so the cost grows with the
+  K-wise votes, not with all votes). Only anonymous and K-wise votes are rated (as on LMArena):
+  in ``named`` mode the voter saw the names.
 - :class:`RefitSchedule`: when the next refit is due, and how long a read may block until then.
 """
 
@@ -53,7 +54,9 @@ def build_snapshot(tally: VoteTally, *, alpha: float = DEFAULT_ALPHA, init_theta
     if tally.named:
         notes.append(f"{tally.named} named-mode vote(s) archived but not rated (the voter saw the names)")
     result = rate(tally, alpha=alpha, init_theta=init_theta)
-    return result.to_snapshot(generated_at=generated_at, note="; ".join(notes + [result.note] if result.note else notes))
+    if result.note:
+        notes.append(result.note)
+    return result.to_snapshot(generated_at=generated_at, note="; ".join(notes))
 
 
 def rate(tally: VoteTally, *, alpha: float = DEFAULT_ALPHA, init_theta: dict[str, float] | None = None) -> RatingResult:
