@@ -107,33 +107,33 @@ def run_fit(args: argparse.Namespace) -> RatingResult:
     started = time.perf_counter()
 
     if args.method == PLACKETT_LUCE:
-        result, table = _fit_plackett_luce(args, ci, n_bootstrap, anchor, say)
+        result, votes = _fit_plackett_luce(args, ci, n_bootstrap, anchor, say)
     else:
-        table = load_votes(args.file)
-        n_loaded = len(table)
+        votes = load_votes(args.file)
+        n_loaded = len(votes)
         if args.where:
-            table = filter_votes(table, args.where)
-            if len(table) == 0:
+            votes = filter_votes(votes, args.where)
+            if len(votes) == 0:
                 raise UsageError(f"no votes match {' and '.join(args.where)} (of {n_loaded} loaded)")
-        say(f"loaded {n_loaded} votes from {args.file}" + (f", {len(table)} match {args.where}" if args.where else ""))
-        weights = vote_weights(table, inverse_propensity=not args.no_ipw, voter_cap=args.voter_cap)
+        say(f"loaded {n_loaded} votes from {args.file}" + (f", {len(votes)} match {args.where}" if args.where else ""))
+        weights = vote_weights(votes, inverse_propensity=not args.no_ipw, voter_cap=args.voter_cap)
         weighted = not np.allclose(weights, 1.0)
         if args.method == ELO:
-            result = _fit_elo(table, args, anchor)
+            result = _fit_elo(votes, args, anchor)
         elif args.style_control:
             if ci == BOOTSTRAP:
                 raise UsageError("--style-control supports sandwich intervals only; drop --bootstrap/--ci bootstrap")
             # an anchor outside the fitted models is a ValueError naming it, reported by main()
-            result = fit_style_control(table, ties="half", weights=weights if weighted else None, ci=ci, anchor=anchor)
+            result = fit_style_control(votes, ties="half", weights=weights if weighted else None, ci=ci, anchor=anchor)
         else:
-            frame = table.assign(__weight__=weights) if weighted else table
+            frame = votes.assign(__weight__=weights) if weighted else votes
             counts = PairCounts.from_frame(frame, "__weight__" if weighted else None)
             result = fit_leaderboard(counts, ci=ci, n_bootstrap=n_bootstrap, seed=args.seed, anchor=anchor,
                                      ties=args.ties, alpha=args.alpha, progress=not args.quiet)
     settings = {
         "file": str(args.file), "where": args.where, "method": args.method, "ci": ci, "ties": args.ties,
         "alpha": args.alpha, "anchor": list(anchor) if anchor else None, "style_control": args.style_control,
-        "inverse_propensity": (not args.no_ipw) and "selection_probability" in table.columns,
+        "inverse_propensity": (not args.no_ipw) and "selection_probability" in votes.columns,
         "voter_cap": args.voter_cap,
     }
     settings.update({key: value for key, value in result.settings.items() if key not in settings})
