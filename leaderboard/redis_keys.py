@@ -29,7 +29,7 @@ def snapshot_key(prefix: str = DEFAULT_PREFIX) -> str:
 
 
 def snapshot_channel(prefix: str = DEFAULT_PREFIX) -> str:
-    """Pub/sub channel announcing a new snapshot (payload: its ``generated_at``)."""
+    """Pub/sub channel announcing a new snapshot (payload: its ``Snapshot.id``)."""
     return f"{prefix}:leaderboard:updates"
 
 

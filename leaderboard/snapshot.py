@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class SnapshotRow(BaseModel):
@@ -31,3 +31,13 @@ class Snapshot(BaseModel):
     theta: list[float] = Field(default_factory=list)
     covariance: list[list[float]] = Field(default_factory=list)
     note: str = ""
+    id: str = Field(default="", description=(
+        "names this fit: the worker announces it on snapshot_channel and the matchmaker's online belief "
+        "key is derived from it (arena.matchmaker.keys.online_belief_key); when absent, as in snapshots "
+        "written before the field existed, it is repr(generated_at), the name those belief keys were given"))
+
+    @model_validator(mode="after")
+    def _id_defaults_to_generated_at(self) -> "Snapshot":
+        if not self.id:
+            self.id = repr(self.generated_at)
+        return self

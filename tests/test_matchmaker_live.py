@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from arena.matchmaker import build_matchmaker
-from arena.matchmaker.keys import online_state_key, pins_key
+from arena.matchmaker.keys import online_belief_key, pins_key
 from arena.matchmaker.state import PRIOR_SD_NATS, online_ranking_update
 from leaderboard.intervals import centred
 from leaderboard.redis_keys import snapshot_channel, snapshot_key
@@ -80,7 +80,7 @@ def test_a_new_snapshot_starts_a_fresh_online_belief(redis_client):
     for _ in range(5):
         matchmaker.record_outcome("c", "a", "model_a")
     assert matchmaker.belief(models).mean[2] > matchmaker.belief(models).mean[0]
-    assert redis_client.exists(online_state_key("arena", repr(1.0)))
+    assert redis_client.exists(online_belief_key("arena", repr(1.0)))
     publish(redis_client, make_snapshot(models, [0.4, 0.0, -0.4], np.eye(3) * 0.01, [20] * 3, generated_at=2.0))
     belief = matchmaker.belief(models)  # the announcement on the channel triggers the re-read
     assert belief.mean.tolist() == pytest.approx([0.4, 0.0, -0.4])
@@ -158,3 +158,22 @@ def test_a_pin_that_leaves_no_room_for_the_floor_is_refused_when_pinned(redis_cl
     rng = np.random.default_rng(2)
     picks = [matchmaker.choose(models, 2, rng) for _ in range(200)]
     assert sum(set(s.models) == {"a", "b"} for s in picks) > 0.8 * len(picks)
+
+
+def test_the_belief_key_is_derived_from_the_snapshot_id(redis_client):
+    """A snapshot's explicit id names the online belief; one written before the field existed
+    (no id in its JSON) keeps the name its belief key had: repr(generated_at)."""
+    models = ["a", "b"]
+    snapshot = make_snapshot(models, [0.1, -0.1], np.eye(2) * 0.1, [10, 10], generated_at=5.0)
+    redis_client.set(snapshot_key("arena"), snapshot.model_copy(update={"id": "fit-7"}).model_dump_json())
+    matchmaker = build_matchmaker("active", redis_client)
+    matchmaker.record_outcome("a", "b", "model_b")
+    assert redis_client.exists(online_belief_key("arena", "fit-7"))
+    assert not redis_client.exists(online_belief_key("arena", repr(5.0)))
+
+    old_json = snapshot.model_dump_json(exclude={"id"})
+    assert '"id"' not in old_json and Snapshot.model_validate_json(old_json).id == repr(5.0)
+    redis_client.set(snapshot_key("arena"), old_json)
+    redis_client.publish(snapshot_channel("arena"), "new snapshot")
+    matchmaker.record_outcome("a", "b", "model_b")
+    assert redis_client.exists(online_belief_key("arena", repr(5.0)))

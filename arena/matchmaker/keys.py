@@ -5,9 +5,11 @@ from __future__ import annotations
 PAIR_SEPARATOR = "\t"
 
 
-def online_state_key(prefix: str, snapshot_id: str) -> str:
-    """The online belief since snapshot ``snapshot_id``: a JSON string
-    ``{"v": votes applied, "m": {model: [mean, variance, battles since the snapshot]}}``."""
+def online_belief_key(prefix: str, snapshot_id: str) -> str:
+    """The online belief since the snapshot whose ``Snapshot.id`` is ``snapshot_id`` (the id the
+    worker announces on ``snapshot_channel``): a JSON string
+    ``{"v": votes applied, "m": {model: [mean, variance, battles since the snapshot]}}``. Every
+    process reading or moving the belief derives the key here, so they agree on it."""
     return f"{prefix}:matchmaker:online:{snapshot_id}"
 
 

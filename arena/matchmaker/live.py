@@ -6,10 +6,10 @@ State that matters is in Redis, so any number of web processes choose from the s
   covariance of the last full fit; each process caches it and re-reads it when
   ``snapshot_channel`` announces a new one (polled without blocking on every choice) or after
   ``snapshot_ttl`` seconds;
-- the online belief since that snapshot (``keys.online_state_key``): per-model mean, variance
-  and battle count, moved by every recorded vote in one Lua script (atomic, so concurrent
-  votes from several processes are all applied). A new snapshot starts a new key: its fit
-  already contains the votes, and the old key expires;
+- the online belief since that snapshot (``keys.online_belief_key`` of ``Snapshot.id``):
+  per-model mean, variance and battle count, moved by every recorded vote in one Lua script
+  (atomic, so concurrent votes from several processes are all applied). A new snapshot starts a
+  new key: its fit already contains the votes, and the old key expires;
 - operator exclusions and pins, and per-pair battle counts (ci-reduction).
 
 ``choose`` reads the small per-model hashes in one pipelined round trip and builds the
@@ -28,7 +28,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from arena.matchmaker.active import active_pair_weights
-from arena.matchmaker.keys import PAIR_SEPARATOR, excluded_models_key, online_state_key, pair_battles_key, pair_field, pins_key
+from arena.matchmaker.keys import PAIR_SEPARATOR, excluded_models_key, online_belief_key, pair_battles_key, pair_field, pins_key
 from arena.matchmaker.policy import StrategyOptions, check_strategy, selection_distribution
 from arena.matchmaker.selection import Selection, check_available, shuffled_display_order
 from arena.matchmaker.state import (
@@ -170,9 +170,9 @@ class LiveMatchmaker:
             list(snapshot.models), np.asarray(snapshot.theta, dtype=float), centred(covariance),
             np.array([votes.get(m, 0) for m in snapshot.models], dtype=float), np.zeros((n, n)),
         )
-        if self._snapshot_id != repr(snapshot.generated_at):
+        if self._snapshot_id != snapshot.id:
             self._memory_online.clear()
-        self._snapshot_id = repr(snapshot.generated_at)
+        self._snapshot_id = snapshot.id
 
     def _refresh_snapshot(self) -> None:
         if self.redis is None:
@@ -193,7 +193,7 @@ class LiveMatchmaker:
         if self.redis is None:
             return dict(self._memory_online), set(), {}
         pipe = self.redis.pipeline(transaction=False)
-        pipe.get(online_state_key(self.prefix, self._snapshot_id))
+        pipe.get(online_belief_key(self.prefix, self._snapshot_id))
         pipe.smembers(excluded_models_key(self.prefix))
         pipe.hgetall(pins_key(self.prefix))
         online_raw, excluded_raw, pins_raw = pipe.execute()
@@ -312,7 +312,7 @@ class LiveMatchmaker:
         for w, l, score in steps:
             args += [w + 1, l + 1, score]
         args += [pair_field((m, other)) for i, m in enumerate(flat) for other in flat[i + 1 :]]
-        self._update_script(keys=[online_state_key(self.prefix, snapshot_id), pair_battles_key(self.prefix)],
+        self._update_script(keys=[online_belief_key(self.prefix, snapshot_id), pair_battles_key(self.prefix)],
                             args=args)
 
     def _record_in_memory(self, flat: list[str], ranking, prior: RatingState) -> None:
