@@ -20,8 +20,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from pydantic import BaseModel, Field
 
+from arena import availability
+from arena.availability import ModelStatus
 from arena.keys import battle_key, model_failing_key, model_inflight_key
-from arena.matchmaker.keys import excluded_models_key
 from arena.rate_limit import RateLimiter
 from arena.style import prompt_categories, style_features
 from leaderboard.events import PAIRWISE_OUTCOMES, UnknownOutcomeError, VoteEvent, check_outcome
@@ -168,38 +169,15 @@ class BattleService:
 
     # -- models ---------------------------------------------------------------------------
 
-    async def model_status(self) -> dict[str, str]:
-        """Each configured model's standing for new battles, in one Redis round trip:
-        "available", "paused" (by the operator, the matchmaker's shared exclusion set),
-        "failing" (its endpoint failed lately) or "full" (at its ``max_concurrent`` answers)."""
-        names = list(self.endpoints.names)
-        if not names:
-            return {}
-        limits = {name: self.endpoints.spec(name).max_concurrent for name in names}
-        capped = [name for name in names if limits[name] is not None]
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.smembers(excluded_models_key(self.prefix))
-        for name in names:
-            pipe.exists(model_failing_key(self.prefix, name))
-        for name in capped:  # models without a limit are not counted (see _answering)
-            pipe.get(model_inflight_key(self.prefix, name))
-        replies = await pipe.execute()
-        paused = {m.decode() if isinstance(m, bytes) else m for m in replies[0]}
-        failing = {name for name, down in zip(names, replies[1:1 + len(names)]) if down}
-        full = {name for name, inflight in zip(capped, replies[1 + len(names):]) if int(inflight or 0) >= limits[name]}
-        status = {}
-        for name in names:  # the first that applies: a paused model is paused whatever else holds
-            for state, members in (("paused", paused), ("failing", failing), ("full", full)):
-                if name in members:
-                    status[name] = state
-                    break
-            else:
-                status[name] = "available"
-        return status
+    async def model_status(self) -> dict[str, ModelStatus]:
+        """Each configured model's standing for new battles, in one Redis round trip: "available",
+        "paused", "failing" or "full" (arena.availability says what each means)."""
+        limits = {name: self.endpoints.spec(name).max_concurrent for name in self.endpoints.names}
+        return await availability.read_statuses(self.redis, self.prefix, limits)
 
     async def available_models(self) -> list[str]:
         """Configured models that may be seated in a new battle right now (see model_status)."""
-        return [name for name, status in (await self.model_status()).items() if status == "available"]
+        return availability.available_models(await self.model_status())
 
     @asynccontextmanager
     async def _answering(self, model: str):

@@ -11,8 +11,15 @@ def voter_secret_key(prefix: str) -> str:
     return f"{prefix}:secret:voter"
 
 
+def paused_models_key(prefix: str) -> str:
+    """Set of models the operator paused (out of every new battle, in every process at once; see
+    arena.availability). Named ``matchmaker:excluded`` since before availability had its own module:
+    kept, so pauses made before an upgrade still hold."""
+    return f"{prefix}:matchmaker:excluded"
+
+
 def model_failing_key(prefix: str, model: str) -> str:
-    """Set (with a TTL) while a model's endpoint is failing; the matchmaker skips it."""
+    """Set (with a TTL) while a model's endpoint is failing; new battles leave it out (arena.availability)."""
     return f"{prefix}:model:{model}:failing"
 
 

@@ -19,7 +19,8 @@ from dataclasses import replace
 
 import redis
 
-from arena.keys import model_failing_key
+from arena import availability
+from arena.availability import ModelStatus
 from arena.matchmaker import build_matchmaker
 from arena.redis_server import RedisUnavailableError, connect, embedded_url_file
 from leaderboard.config import DATA_DIR, PREFIX, REDIS_URL, add_arguments, parse_with_settings
@@ -66,9 +67,8 @@ def redis_url_for(args: argparse.Namespace) -> str:
 
 
 def status_lines(client: redis.Redis, prefix: str, matchmaker) -> list[str]:
-    head, tail = model_failing_key(prefix, "\0").split("\0")
-    failing = sorted(key.decode()[len(head):-len(tail)] for key in client.scan_iter(match=model_failing_key(prefix, "*")))
-    paused = sorted(matchmaker.excluded_models())
+    conditions = availability.known_conditions(client, prefix)
+    paused, failing = sorted(conditions.paused), sorted(conditions.failing)
     lines = [f"paused: {', '.join(paused) or '-'}", f"failing (out for a cool-down): {', '.join(failing) or '-'}"]
     pins = matchmaker.pins()
     lines.append("pins: " + ("; ".join(f"{' + '.join(members)} >= {share:.0%}" for members, share in sorted(pins.items()))
@@ -80,7 +80,8 @@ def status_lines(client: redis.Redis, prefix: str, matchmaker) -> list[str]:
     snapshot = Snapshot.model_validate_json(raw)
     lines.append(f"leaderboard: {snapshot.total_votes} votes, {snapshot.method} (rank range, rating, 95% interval)")
     for row in snapshot.rows:
-        flags = [label for label, on in (("paused", row.model in paused), ("failing", row.model in failing)) if on]
+        flags = [status for status, members in ((ModelStatus.PAUSED, paused), (ModelStatus.FAILING, failing))
+                 if row.model in members]
         ranks = f"{row.rank}" if row.rank == row.rank_lower else f"{row.rank}-{row.rank_lower}"
         lines.append(f"  {ranks:>7}  {row.model:<32} {row.rating:>7.0f} ({row.lower:.0f} to {row.upper:.0f})"
                      f"  {row.votes:>7} votes  {' '.join(flags)}")
@@ -109,10 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             print("\n".join(status_lines(client, args.prefix, matchmaker)))
         elif args.command == "pause":
-            matchmaker.exclude(args.models[0])
+            availability.pause(client, args.prefix, args.models[0])
             print(f"paused {args.models[0]}: it is left out of every new battle")
         elif args.command == "resume":
-            matchmaker.include(args.models[0])
+            availability.resume(client, args.prefix, args.models[0])
             print(f"resumed {args.models[0]}")
         elif args.command == "pin":
             matchmaker.pin(args.models, args.share)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from arena.matchmaker.keys import excluded_models_key
+from arena import availability
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
@@ -194,6 +194,6 @@ def test_the_page_counts_only_models_in_rotation(arena_stack, browser, redis_cli
     page = browser.new_page()
     page.goto(arena_stack.url, wait_until="domcontentloaded")
     playwright_sync.expect(page.locator("#rotation-note")).to_contain_text("5 models in rotation", timeout=15_000)
-    redis_client.sadd(excluded_models_key("arena"), "demo-echo")  # what `arena matchmaker pause` does
+    availability.pause(redis_client, "arena", "demo-echo")  # what `arena matchmaker pause` does
     page.reload(wait_until="domcontentloaded")
     playwright_sync.expect(page.locator("#rotation-note")).to_contain_text("4 models in rotation", timeout=15_000)

@@ -1,4 +1,5 @@
-"""Redis keys the matchmaker owns (the snapshot keys are leaderboard.redis_keys')."""
+"""Redis keys the matchmaker owns (the snapshot keys are leaderboard.redis_keys', the paused set
+arena.keys')."""
 
 from __future__ import annotations
 
@@ -16,11 +17,6 @@ def online_belief_key(prefix: str, snapshot_id: str) -> str:
 def pair_battles_key(prefix: str) -> str:
     """Hash ``<model a>\\t<model b>`` (sorted names) -> battles that pair has had (ci-reduction)."""
     return f"{prefix}:matchmaker:pair-battles"
-
-
-def excluded_models_key(prefix: str) -> str:
-    """Set of models an operator excluded from matchmaking, effective at once in every process."""
-    return f"{prefix}:matchmaker:excluded"
 
 
 def pins_key(prefix: str) -> str:

@@ -10,7 +10,8 @@ State that matters is in Redis, so any number of web processes choose from the s
   per-model mean, variance and battle count, moved by every recorded vote in one Lua script
   (atomic, so concurrent votes from several processes are all applied). A new snapshot starts a
   new key: its fit already contains the votes, and the old key expires;
-- operator exclusions and pins, and per-pair battle counts (ci-reduction).
+- the operator's paused models (``arena.availability``), pins, and per-pair battle counts
+  (ci-reduction).
 
 ``choose`` reads the small per-model hashes in one pipelined round trip and builds the
 selection distribution (arena.matchmaker.policy, the same code the simulator measures).
@@ -27,8 +28,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from arena import availability
 from arena.matchmaker.active import active_pair_weights
-from arena.matchmaker.keys import PAIR_SEPARATOR, excluded_models_key, online_belief_key, pair_battles_key, pair_field, pins_key
+from arena.matchmaker.keys import PAIR_SEPARATOR, online_belief_key, pair_battles_key, pair_field, pins_key
 from arena.matchmaker.policy import StrategyOptions, check_strategy, selection_distribution
 from arena.matchmaker.selection import Selection, check_available, shuffled_display_order
 from arena.matchmaker.state import (
@@ -188,19 +190,19 @@ class LiveMatchmaker:
             raw = self.redis.get(snapshot_key(self.prefix))
             self._install(Snapshot.model_validate_json(raw) if raw else None)
 
-    def _read_shared(self) -> tuple[dict[str, list[float]], set[str], dict[tuple[str, ...], float]]:
-        """Online belief, exclusions and pins: one round trip."""
+    def _read_shared(self) -> tuple[dict[str, list[float]], frozenset[str], dict[tuple[str, ...], float]]:
+        """Online belief, paused models and pins: one round trip."""
         if self.redis is None:
-            return dict(self._memory_online), set(), {}
+            return dict(self._memory_online), frozenset(), {}
         pipe = self.redis.pipeline(transaction=False)
         pipe.get(online_belief_key(self.prefix, self._snapshot_id))
-        pipe.smembers(excluded_models_key(self.prefix))
+        availability.queue_paused(pipe, self.prefix)
         pipe.hgetall(pins_key(self.prefix))
-        online_raw, excluded_raw, pins_raw = pipe.execute()
+        online_raw, paused_raw, pins_raw = pipe.execute()
         online = json.loads(online_raw)["m"] if online_raw else {}
         if not isinstance(online, dict):  # cjson writes an empty object as []
             online = {}
-        return online, {_text(m) for m in excluded_raw}, _parse_pins(pins_raw)
+        return online, availability.paused_from(paused_raw), _parse_pins(pins_raw)
 
     def _pair_battles(self, names: Sequence[str]) -> np.ndarray:
         """Battles per pair of ``names`` (ci-reduction), re-read after ``pair_counts_ttl``."""
@@ -256,8 +258,8 @@ class LiveMatchmaker:
         rng = rng if rng is not None else np.random.default_rng()
         with self._lock:
             self._refresh_snapshot()
-            online, excluded, shared_pins = self._read_shared()
-            names = check_available([m for m in available if m not in self.excluded and m not in excluded], k)
+            online, paused, shared_pins = self._read_shared()
+            names = check_available([m for m in available if m not in self.excluded and m not in paused], k)
             options = self.options
             if shared_pins:
                 pins = tuple(options.fairness.pins) + tuple(shared_pins.items())
@@ -339,11 +341,11 @@ class LiveMatchmaker:
             self.record_outcome(event.models[0], event.models[1], event.outcome)
 
     def exclude(self, model: str) -> None:
-        """Exclude ``model`` from matchmaking in every process at once (until ``include``)."""
-        self._require_redis().sadd(excluded_models_key(self.prefix), model)
+        """Pause ``model``: out of matchmaking in every process at once (until ``include``)."""
+        availability.pause(self._require_redis(), self.prefix, model)
 
     def include(self, model: str) -> None:
-        self._require_redis().srem(excluded_models_key(self.prefix), model)
+        availability.resume(self._require_redis(), self.prefix, model)
 
     def pin(self, models: Sequence[str], share: float) -> None:
         """Give the set ``models`` at least ``share`` of battles (seats beyond it filled uniformly).
@@ -375,8 +377,8 @@ class LiveMatchmaker:
         return _parse_pins(self._require_redis().hgetall(pins_key(self.prefix)))
 
     def excluded_models(self) -> set[str]:
-        """Models excluded (paused) in Redis, shared by every process."""
-        return {_text(m) for m in self._require_redis().smembers(excluded_models_key(self.prefix))}
+        """Models paused in Redis, shared by every process (arena.availability's paused set)."""
+        return set(availability.paused_models(self._require_redis(), self.prefix))
 
     def unpin(self, models: Sequence[str]) -> None:
         self._require_redis().hdel(pins_key(self.prefix), pair_field(models))

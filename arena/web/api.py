@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from arena.availability import ModelStatus
 from arena.battles import TurnProgress, battle_result, position_labels
 from arena.identity import new_session_id
 from arena.web.context import ArenaContext, client_address, get_context
@@ -121,5 +122,5 @@ async def leaderboard(context: Context):
 @router.get("/api/models")
 async def models(context: Context):
     status = await context.battles.model_status()
-    return {"models": [{"model": name, "available": state == "available", "status": state}
+    return {"models": [{"model": name, "available": state == ModelStatus.AVAILABLE, "status": state}
                        for name, state in status.items()]}
