@@ -160,6 +160,33 @@ def test_a_pin_that_leaves_no_room_for_the_floor_is_refused_when_pinned(redis_cl
     assert sum(set(s.models) == {"a", "b"} for s in picks) > 0.8 * len(picks)
 
 
+def test_lua_pair_update_equals_the_python_one(redis_client):
+    """state.ONLINE_PAIR_UPDATE_LUA against state.online_pair_update, one step at a time, on wins
+    and ties, confident and uncertain pairs, and steps that hit the MIN_VARIANCE floor."""
+    from arena.matchmaker.state import MIN_VARIANCE, ONLINE_PAIR_UPDATE_LUA, online_pair_update
+
+    one_step = redis_client.register_script(ONLINE_PAIR_UPDATE_LUA + """
+local mu = {tonumber(ARGV[1]), tonumber(ARGV[2])}
+local var = {tonumber(ARGV[3]), tonumber(ARGV[4])}
+online_pair_update(mu, var, 1, 2, tonumber(ARGV[5]), tonumber(ARGV[6]))
+return {string.format('%.17g', mu[1]), string.format('%.17g', mu[2]),
+        string.format('%.17g', var[1]), string.format('%.17g', var[2])}
+""")
+    rng = np.random.default_rng(3)
+    cases = [(rng.normal(0, 2), rng.normal(0, 2), rng.uniform(1e-4, 2), rng.uniform(1e-4, 2), score)
+             for score in (1.0, 0.5) for _ in range(40)]
+    cases += [(3.0, -3.0, MIN_VARIANCE, MIN_VARIANCE, 1.0), (-5.0, 5.0, 1e-3, 1e-3, 1.0)]
+    floored = np.zeros(2)
+    for mu_w, mu_l, var_w, var_l, score in cases:
+        mean, variance = np.array([mu_w, mu_l]), np.array([var_w, var_l])
+        online_pair_update(mean, variance, 0, 1, score)
+        floored += variance == MIN_VARIANCE
+        in_redis = [float(x) for x in one_step(args=[repr(float(v)) for v in (mu_w, mu_l, var_w, var_l, score)]
+                                                + [repr(MIN_VARIANCE)])]
+        assert in_redis == pytest.approx([*mean, *variance], rel=1e-14, abs=1e-300)
+    assert floored.all()  # the floor was exercised on both sides
+
+
 def test_the_belief_key_is_derived_from_the_snapshot_id(redis_client):
     """A snapshot's explicit id names the online belief; one written before the field existed
     (no id in its JSON) keeps the name its belief key had: repr(generated_at)."""

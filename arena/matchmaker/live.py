@@ -35,6 +35,7 @@ from arena.matchmaker.policy import StrategyOptions, check_strategy, selection_d
 from arena.matchmaker.selection import Selection, check_available, shuffled_display_order
 from arena.matchmaker.state import (
     MIN_VARIANCE,
+    ONLINE_PAIR_UPDATE_LUA,
     PRIOR_SD_NATS,
     RatingState,
     online_ranking_update,
@@ -49,14 +50,15 @@ from leaderboard.snapshot import Snapshot
 
 ONLINE_STATE_TTL = 7 * 24 * 3600
 
-# The same Kalman step as state.online_pair_update, applied atomically inside Redis, plus the
-# per-pair battle counts, in one round trip. The online belief is one JSON string
+# The Kalman step of state.online_pair_update (its Lua twin, state.ONLINE_PAIR_UPDATE_LUA, is
+# prepended) applied atomically inside Redis, plus the per-pair battle counts, in one round trip.
+# The online belief is one JSON string
 # {"v": votes applied, "m": {model: [mean, variance, battles]}} so a choice reads it with one GET
 # and one json.loads (a hash of 3 fields per model took milliseconds to parse in Python).
 # KEYS: online belief, pair battles. ARGV: ttl, m, min_variance, then m x (name, prior mean,
 # prior variance), then (winner, loser, winner score) triples (1-based positions into the names),
 # then the pair-battle fields.
-_ONLINE_UPDATE = """
+_ONLINE_UPDATE = ONLINE_PAIR_UPDATE_LUA + """
 local ttl = tonumber(ARGV[1])
 local m = tonumber(ARGV[2])
 local min_var = tonumber(ARGV[3])
@@ -79,18 +81,7 @@ local p = 4 + 3 * m
 local n_steps = tonumber(ARGV[p])
 p = p + 1
 for step = 1, n_steps do
-  local w, l, score = tonumber(ARGV[p]), tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
-  local var_w, var_l = var[w], var[l]
-  local spread = var_w + var_l
-  local gap = (mu[w] - mu[l]) / math.sqrt(1.0 + math.pi * spread / 8.0)
-  local expected = 1.0 / (1.0 + math.exp(-gap))
-  local information = expected * (1.0 - expected)
-  local denominator = 1.0 + information * spread
-  local surprise = (score - expected) / denominator
-  mu[w] = mu[w] + var_w * surprise
-  mu[l] = mu[l] - var_l * surprise
-  var[w] = math.max(var_w - var_w * var_w * information / denominator, min_var)
-  var[l] = math.max(var_l - var_l * var_l * information / denominator, min_var)
+  online_pair_update(mu, var, tonumber(ARGV[p]), tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), min_var)
   p = p + 3
 end
 for i = 1, m do

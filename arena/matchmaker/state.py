@@ -89,6 +89,28 @@ class RatingState:
         return RatingState(list(names), mean, cov, votes, pair_votes)
 
 
+# online_pair_update in Lua, line for line: the live matchmaker applies it inside Redis (the
+# script in live.py), atomically, so votes recorded by several web processes are all applied.
+# ``mu`` and ``var`` are Lua arrays (1-based), changed in place; ``min_var`` is MIN_VARIANCE.
+# Change the two together: tests/test_matchmaker_live.py::test_lua_pair_update_equals_the_python_one
+# and ::test_online_update_in_redis_matches_the_python_update hold them equal.
+ONLINE_PAIR_UPDATE_LUA = """
+local function online_pair_update(mu, var, w, l, score, min_var)
+  local var_w, var_l = var[w], var[l]
+  local spread = var_w + var_l
+  local gap = (mu[w] - mu[l]) / math.sqrt(1.0 + math.pi * spread / 8.0)
+  local expected = 1.0 / (1.0 + math.exp(-gap))
+  local information = expected * (1.0 - expected)
+  local denominator = 1.0 + information * spread
+  local surprise = (score - expected) / denominator
+  mu[w] = mu[w] + var_w * surprise
+  mu[l] = mu[l] - var_l * surprise
+  var[w] = math.max(var_w - var_w * var_w * information / denominator, min_var)
+  var[l] = math.max(var_l - var_l * var_l * information / denominator, min_var)
+end
+"""
+
+
 def online_pair_update(
     mean: np.ndarray, variance: np.ndarray, winner: int, loser: int, score: float = 1.0
 ) -> None:
@@ -97,6 +119,11 @@ def online_pair_update(
     ``score`` is the winner's score (1 win, 0.5 tie). The predicted probability uses the
     probit-corrected logistic (MacKay), so an uncertain pair moves less confidently; the update
     is the Kalman step for the linearised likelihood on the difference theta_w - theta_l.
+
+    Its twin in Lua, ``ONLINE_PAIR_UPDATE_LUA`` (just above), is what the live matchmaker runs
+    inside Redis; test_lua_pair_update_equals_the_python_one and
+    test_online_update_in_redis_matches_the_python_update (tests/test_matchmaker_live.py) hold
+    the two equal.
     """
     var_w, var_l = variance[winner], variance[loser]
     spread = var_w + var_l
