@@ -211,3 +211,51 @@ def test_fast_and_line_by_line_archive_readers_agree(tmp_path):
     assert len(fast_pairs) == 30 and len(fast_kwise) == 1
     pd.testing.assert_frame_equal(fast_pairs[slow_pairs.columns].astype(object), slow_pairs.astype(object))
     assert fast_kwise["ranking"].tolist() == slow_kwise["ranking"].tolist() == [[["b"], ["a"], ["c"]]]
+
+
+def test_the_arrow_schema_has_every_vote_event_field_with_its_type(tmp_path):
+    """The fast archive path reads with a schema derived from VoteEvent: every field, in order,
+    with a type that reads the field's JSON back unchanged (a kwise and a pairwise event with
+    every field set)."""
+    import pyarrow as pa
+    import pyarrow.json as pa_json
+
+    from leaderboard.arrow_schema import arrow_schema
+
+    schema = arrow_schema(VoteEvent)
+    assert schema.names == list(VoteEvent.model_fields)
+    assert schema.field("style").type == pa.list_(pa.struct([(name, pa.int64()) for name in StyleFeatures.model_fields]))
+    assert schema.field("ranking").type == pa.list_(pa.list_(pa.string()))
+    assert (schema.field("served_at").type, schema.field("turns").type) == (pa.float64(), pa.int64())
+    events = [make_event(0, ["a", "b"], "model_a", categories=["coding"], turns=3, selection_probability=0.125),
+              make_event(1, ["a", "b", "c"], ranking=[["b"], ["a", "c"]], mode="kwise")]
+    path = tmp_path / "votes.jsonl"
+    path.write_text("".join(event.model_dump_json() + "\n" for event in events))
+    table = pa_json.read_json(path, parse_options=pa_json.ParseOptions(explicit_schema=schema,
+                                                                       unexpected_field_behavior="error"))
+    assert table.schema == schema
+    assert table.to_pylist() == [json.loads(event.model_dump_json()) for event in events]
+
+
+def test_a_field_added_to_the_model_is_in_the_schema_and_an_unmapped_type_is_refused():
+    from typing import Literal
+
+    import pyarrow as pa
+
+    from leaderboard.arrow_schema import arrow_schema
+
+    class LaterVoteEvent(VoteEvent):
+        language: str | None = None
+        judge_score: float = 0.0
+        flags: list[Literal["spam", "ok"]] = []
+
+    schema = arrow_schema(LaterVoteEvent)
+    assert schema.names[-3:] == ["language", "judge_score", "flags"]
+    assert [schema.field(n).type for n in schema.names[-3:]] == [pa.string(), pa.float64(), pa.list_(pa.string())]
+
+    class WithAMapping(VoteEvent):
+        extras: dict[str, int] = {}
+
+    with pytest.raises(TypeError, match=r"WithAMapping.extras: no arrow type"):
+        arrow_schema(WithAMapping)
+
