@@ -16,6 +16,9 @@ the archive stops with an error naming the line.
 Only one process appends at a time: the writer holds an exclusive ``flock`` on the file for as long
 as it is open (a second writer gets :class:`ArchiveBusyError`; a killed writer's lock goes with
 it). Readers (``read_only=True``) take no lock and never repair; they skip a torn last line.
+
+The file's format (what a line, a torn tail and corruption are) is leaderboard.archive_reader's,
+the one reader every other reader of the file is built on.
 """
 
 from __future__ import annotations
@@ -29,17 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from pydantic import ValidationError
 
+# ArchiveCorruptError is raised by opening a VoteArchive too, so callers find it here as well.
+from leaderboard.archive_reader import ArchiveCorruptError, archive_events  # noqa: F401
 from leaderboard.events import VoteEvent
 
 ARCHIVE_FILE_NAME = "votes.jsonl"
 
 log = logging.getLogger(__name__)
-
-
-class ArchiveCorruptError(ValueError):
-    """A complete line of the archive is not a valid vote (not something a crash can produce)."""
 
 
 class ArchiveBusyError(RuntimeError):
@@ -66,15 +66,6 @@ class ArchivePosition:
     offset: int
     tail: bytes  # the last line before offset
     ids: frozenset[str]
-
-
-def _count_lines(reader, end: int, chunk: int = 1 << 20) -> int:
-    """Newlines in the first ``end`` bytes of ``reader``, which is left at ``end``."""
-    reader.seek(0)
-    count = 0
-    while reader.tell() < end:
-        count += reader.read(min(chunk, end - reader.tell())).count(b"\n")
-    return count
 
 
 def archive_path(data_dir: Path) -> Path:
@@ -177,46 +168,11 @@ class VoteArchive:
         return ArchivePosition(status.st_dev, status.st_ino, self._end, tail, frozenset(self.ids))
 
     def _scan(self, repair: bool, start: int = 0, seen: set[str] | None = None) -> Iterator[VoteEvent]:
-        """Yield every archived vote from byte ``start`` (a line boundary); handle a torn last line.
+        """Every archived vote from byte ``start`` (archive_reader's rules); a writer
+        (``repair``) cuts a torn last line off, a reader skips it."""
+        return archive_events(self.path, start=start, seen=seen, on_torn_tail=self._torn_tail if repair else None)
 
-        Duplicate ids (possible only if two writers ever overlapped) are skipped after the first;
-        ids in ``seen`` count as already read, and each yielded id is added to it.
-        """
-        seen = set() if seen is None else seen
-        offset = start
-
-        def line_number(counted_from_start: int) -> int:
-            # only for messages: counting the lines before ``start`` re-reads that part of the file
-            with open(self.path, "rb") as again:
-                return counted_from_start + (_count_lines(again, start) if start else 0)
-
-        with open(self.path, "rb") as reader:
-            reader.seek(start)
-            for counted, line in enumerate(reader, start=1):
-                if not line.endswith(b"\n"):
-                    # Only the last line can lack its newline: a write cut short by a crash.
-                    self._torn_tail(offset, line_number(counted), len(line), repair)
-                    return
-                offset += len(line)
-                if not line.strip():
-                    continue
-                try:
-                    event = VoteEvent.model_validate_json(line)
-                except ValidationError as error:
-                    first = error.errors()[0]
-                    where = ".".join(str(part) for part in first["loc"]) or "line"
-                    raise ArchiveCorruptError(
-                        f"{self.path}, line {line_number(counted)}: not a valid vote ({where}: {first['msg']}); "
-                        "the file was edited or damaged: restore it from a backup or remove that line"
-                    ) from None
-                if event.vote_id in seen:
-                    continue
-                seen.add(event.vote_id)
-                yield event
-
-    def _torn_tail(self, offset: int, line_number: int, length: int, repair: bool) -> None:
-        if not repair:
-            return
+    def _torn_tail(self, offset: int, line_number: int, length: int) -> None:
         log.warning(
             "vote archive %s: line %d is incomplete (%d bytes, a write interrupted by a crash); "
             "truncating it away: that vote was never acknowledged and Redis will deliver it again",

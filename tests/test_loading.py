@@ -199,18 +199,19 @@ def test_aggregation_keeps_weights_and_squared_weights_per_outcome():
 
 
 def test_fast_and_line_by_line_archive_readers_agree(tmp_path):
-    from leaderboard.loading import _read_archive_columnar, _read_archive_lines
+    from leaderboard.archive_reader import _columnar_frames, _frames_from_events, archive_events
 
     events = [make_event(k, ["a", "b"] if k % 3 else ["c", "a"], ["model_a", "tie", "model_b"][k % 3],
                          categories=["x"] if k % 2 else []) for k in range(30)]
     events.append(make_event(99, ["a", "b", "c"], ranking=[["b"], ["a"], ["c"]], mode="kwise"))
     path = tmp_path / "votes.jsonl"
     path.write_text("".join(event.model_dump_json() + "\n" for event in events + events[:5]))  # 5 duplicates
-    fast_pairs, fast_kwise = _read_archive_columnar(path)
-    slow_pairs, slow_kwise = _read_archive_lines(path)
+    fast_pairs, fast_kwise = _columnar_frames(path)
+    slow_pairs, slow_kwise = _frames_from_events(archive_events(path))
     assert len(fast_pairs) == 30 and len(fast_kwise) == 1
     pd.testing.assert_frame_equal(fast_pairs[slow_pairs.columns].astype(object), slow_pairs.astype(object))
     assert fast_kwise["ranking"].tolist() == slow_kwise["ranking"].tolist() == [[["b"], ["a"], ["c"]]]
+    pd.testing.assert_frame_equal(fast_kwise.astype(object), slow_kwise.astype(object))
 
 
 def test_the_arrow_schema_has_every_vote_event_field_with_its_type(tmp_path):
@@ -259,3 +260,16 @@ def test_a_field_added_to_the_model_is_in_the_schema_and_an_unmapped_type_is_ref
     with pytest.raises(TypeError, match=r"WithAMapping.extras: no arrow type"):
         arrow_schema(WithAMapping)
 
+
+def test_a_compressed_archive_and_a_damaged_one_go_through_the_one_reader(tmp_path):
+    import gzip
+
+    events = [make_event(0, ["a", "b"], "model_a"), make_event(1, ["b", "c"], "tie")]
+    packed = tmp_path / "votes.jsonl.gz"
+    with gzip.open(packed, "wt") as handle:
+        handle.write("".join(event.model_dump_json() + "\n" for event in events))
+    assert load_votes(packed)["vote_id"].tolist() == ["vote-000000", "vote-000001"]
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_text(events[0].model_dump_json() + "\n" + events[1].model_dump_json().replace('"turns":1', '"turns":"x"') + "\n")
+    with pytest.raises(VoteFileError, match=r"damaged.jsonl, line 2: not a valid vote \(turns: Input should be a valid integer"):
+        load_votes(damaged)
