@@ -15,21 +15,13 @@ from arena.web.context import ArenaContext, get_context
 from leaderboard.archive import LMARENA_COLUMNS, export_lmarena
 from leaderboard.events import VoteEvent
 from leaderboard.redis_keys import vote_stream_key
+from leaderboard.stream import stream_pages_async
 
 router = APIRouter()
 
-PAGE = 2000
-
 
 async def _event_pages(context: ArenaContext) -> AsyncIterator[list[VoteEvent]]:
-    stream = vote_stream_key(context.settings.prefix)
-    after = "-"
-    while True:
-        entries = await context.redis.xrange(stream, min=after, max="+", count=PAGE)
-        if after != "-":
-            entries = entries[1:]  # XRANGE's lower bound is inclusive: drop the entry we ended on
-        if not entries:
-            return
+    async for entries in stream_pages_async(context.redis, vote_stream_key(context.settings.prefix)):
         events = []
         for _, fields in entries:
             try:
@@ -37,7 +29,6 @@ async def _event_pages(context: ArenaContext) -> AsyncIterator[list[VoteEvent]]:
             except (KeyError, ValidationError):
                 continue  # the worker's dead-letter stream keeps such entries with the reason
         yield events
-        after = entries[-1][0].decode()
 
 
 def _csv_cell(value):
