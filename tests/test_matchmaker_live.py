@@ -204,3 +204,44 @@ def test_the_belief_key_is_derived_from_the_snapshot_id(redis_client):
     redis_client.publish(snapshot_channel("arena"), "new snapshot")
     matchmaker.record_outcome("a", "b", "model_b")
     assert redis_client.exists(online_belief_key("arena", repr(5.0)))
+
+
+def test_the_worker_announces_the_snapshot_id_the_matchmaker_names_its_belief_after(redis_client, tmp_path,
+                                                                                      monkeypatch):
+    """Both sides of the contract: the worker publishes Snapshot.id on snapshot_channel (here an
+    id that is not repr(generated_at), so a worker still announcing the time would fail), and the
+    matchmaker's belief for that snapshot is at online_belief_key(prefix, that id)."""
+    import leaderboard.worker.consumer as consumer
+    from leaderboard.events import StyleFeatures, VoteEvent
+    from leaderboard.redis_keys import vote_stream_key
+    from leaderboard.worker import VoteWorker
+
+    fitted = consumer.build_snapshot
+    monkeypatch.setattr(consumer, "build_snapshot",
+                        lambda *args, **kwargs: fitted(*args, **kwargs).model_copy(update={"id": "fit-42"}))
+    style = [StyleFeatures(tokens=10, headers=0, list_items=0, bold=0)] * 2
+    for k, (models, outcome) in enumerate([(["a", "b"], "model_a"), (["b", "c"], "model_b"), (["c", "a"], "tie")]):
+        vote = VoteEvent(vote_id=f"vote-{k:04d}", battle_id=f"battle-{k:04d}", mode="anonymous", models=models,
+                         outcome=outcome, voter_id="voter", served_at=1.0, voted_at=2.0, selection_probability=0.5,
+                         style=style)
+        redis_client.xadd(vote_stream_key("arena"), {"event": vote.model_dump_json()})
+    announcements = redis_client.pubsub(ignore_subscribe_messages=True)
+    announcements.subscribe(snapshot_channel("arena"))
+    worker = VoteWorker(redis_client, tmp_path, prefix="arena")
+    try:
+        while worker.process_once(block_ms=0):
+            pass
+        published = worker.refit_and_publish()
+    finally:
+        worker.close()
+    message = None
+    for _ in range(100):
+        message = announcements.get_message(timeout=0.1)
+        if message is not None:
+            break
+    announcements.close()
+    assert message is not None and message["data"].decode() == published.id == "fit-42"
+    assert Snapshot.model_validate_json(redis_client.get(snapshot_key("arena"))).id == "fit-42"
+    matchmaker = build_matchmaker("active", redis_client)
+    matchmaker.record_outcome("a", "c", "model_b")
+    assert redis_client.exists(online_belief_key("arena", message["data"].decode()))

@@ -33,6 +33,7 @@ from leaderboard.redis_keys import (
     worker_lock_key,
 )
 from leaderboard.snapshot import Snapshot
+from leaderboard.stream import stream_pages
 from leaderboard.worker.entries import event_field, parse_entry, stream_entries, text
 from leaderboard.worker.lease import LEASE_TTL_MS, RefitLease
 from leaderboard.worker.loop import run_forever
@@ -184,8 +185,8 @@ class VoteWorker:
         """
         started = time.perf_counter()
         added = 0
-        while True:
-            entries = self.redis.xrange(self.stream, min=self.state.stream_checked_to, count=CATCH_UP_PAGE)
+        for entries in stream_pages(self.redis, self.stream, start=self.state.stream_checked_to,
+                                    page_size=CATCH_UP_PAGE):
             missing = []
             for _entry_id, fields in entries:
                 raw = event_field(fields)
@@ -198,9 +199,8 @@ class VoteWorker:
                     continue  # malformed: the consumer that reads it dead-letters it
             added += self._archive_and_count(missing)
             self.stats.stream_checked += len(entries)
-            if entries:
-                self.state.checked_stream_to(text(entries[-1][0]))
-            if not self._keep_lease() or len(entries) < CATCH_UP_PAGE:
+            self.state.checked_stream_to(text(entries[-1][0]))
+            if not self._keep_lease():
                 break
         if added:
             log.info("caught up %d vote(s) from the stream that this archive lacked (%.2fs)",
@@ -357,7 +357,7 @@ class VoteWorker:
         snapshot = build_snapshot(self.tally, alpha=self.alpha, init_theta=self.state.warm_start)
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(snapshot_key(self.prefix), snapshot.model_dump_json())
-        pipe.publish(snapshot_channel(self.prefix), repr(snapshot.generated_at))
+        pipe.publish(snapshot_channel(self.prefix), snapshot.id)  # the matchmaker's belief key is named after it
         pipe.execute()
         if is_fitted(snapshot):
             self.state.fitted(dict(zip(snapshot.models, snapshot.theta)))

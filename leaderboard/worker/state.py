@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass
 
 from leaderboard.archive import ArchivePosition
+from leaderboard.stream import STREAM_START, start_after
 
 
 class Phase(enum.Enum):
@@ -31,8 +32,8 @@ class Lease(enum.Enum):
     LOST = "lost"
 
 
-# XRANGE start meaning "from the first entry"; XAUTOCLAIM start meaning "a new pass over the PEL"
-STREAM_START = "-"
+# XAUTOCLAIM start meaning "a new pass over the PEL" (STREAM_START, the XRANGE start meaning
+# "from the first entry", is leaderboard.stream's)
 CLAIM_PASS_START = "0-0"
 
 
@@ -74,7 +75,7 @@ class ConsumerState:
         self.phase = Phase.CONSUMING
 
     def checked_stream_to(self, entry_id: str) -> None:
-        self.stream_checked_to = "(" + entry_id  # exclusive: the next catch-up starts after it
+        self.stream_checked_to = start_after(entry_id)  # the next catch-up starts after it
 
     # -- consuming -----------------------------------------------------------------------------
 
