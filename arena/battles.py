@@ -13,25 +13,34 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
-from typing import Literal
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
-from pydantic import BaseModel, Field
 
 from arena import availability
 from arena.availability import ModelStatus
+from arena.battle_types import (
+    Battle,
+    BattleConflict,
+    BattleError,
+    BattleNotFound,
+    BattleState,
+    NoModelsAvailable,
+    RateLimited,
+    Turn,
+    TurnProgress,
+    VoteReceipt,
+    WrongSession,
+    position_labels,
+    state_error,
+)
 from arena.keys import battle_key, model_failing_key, model_inflight_key
 from arena.rate_limit import RateLimiter
-from arena.style import prompt_categories, style_features
-from leaderboard.events import PAIRWISE_OUTCOMES, UnknownOutcomeError, VoteEvent, check_outcome
-from leaderboard.rankings import RankingError, check_ranking
+from arena.votes import checked_choice, vote_event
+from leaderboard.events import VoteEvent
 from leaderboard.redis_keys import DEFAULT_PREFIX, vote_stream_key
 
 log = logging.getLogger(__name__)
-
-BattleState = Literal["open", "streaming", "ready", "failed", "voted"]
 
 # A model whose endpoint fails is left out of new battles for this long.
 FAILING_COOLDOWN_SECONDS = 60
@@ -65,87 +74,6 @@ redis.call('HSET', KEYS[1], 'state', 'voted', 'vote_id', ARGV[1])
 redis.call('XADD', KEYS[2], '*', 'event', ARGV[2])
 return 'ok'
 """
-
-
-class BattleError(Exception):
-    """A request the battle engine refuses; ``status`` is the HTTP status that fits."""
-
-    status = 400
-
-
-class BattleNotFound(BattleError):
-    status = 404
-
-
-class WrongSession(BattleError):
-    status = 403
-
-
-class BattleConflict(BattleError):
-    status = 409
-
-
-class InvalidVote(BattleError):
-    status = 422
-
-
-class NoModelsAvailable(BattleError):
-    status = 503
-
-
-class RateLimited(BattleError):
-    status = 429
-
-
-def position_labels(k: int) -> list[str]:
-    """The anonymous names of a battle's answers, in display order: A, B, C, ..."""
-    return [chr(ord("A") + index) for index in range(k)]
-
-
-class Turn(BaseModel):
-    prompt: str
-    answers: list[str]
-    failed: list[bool]
-    started_at: float
-    finished_at: float | None = None
-
-
-class Battle(BaseModel):
-    battle_id: str
-    session_id: str
-    mode: Literal["anonymous", "named", "kwise"]
-    models: list[str] = Field(description="display order: A, B, ...")
-    selection_probability: float
-    strategy: str
-    created_at: float
-    served_at: float | None = None
-    turns: list[Turn] = Field(default_factory=list)
-
-    @property
-    def labels(self) -> list[str]:
-        return position_labels(len(self.models))
-
-
-@dataclass(frozen=True)
-class TurnProgress:
-    """What the browser may see while a turn streams: answers by position, never names."""
-
-    turn: int  # 1 for the first prompt of the battle
-    answers: list[str]
-    finished: list[bool]
-    failed: list[bool]
-
-    @property
-    def done(self) -> bool:
-        return all(self.finished)
-
-
-@dataclass(frozen=True)
-class VoteReceipt:
-    vote_id: str
-    models: list[str]
-    outcome: str | None
-    ranking: list[list[str]] | None
 
 
 class BattleService:
@@ -254,7 +182,7 @@ class BattleService:
         key = battle_key(self.prefix, battle_id)
         verdict = (await self._begin_turn(keys=[key])).decode()
         if verdict != "ok":
-            raise _state_error(battle_id, verdict)
+            raise state_error(battle_id, verdict)
 
         turn = Turn(prompt=prompt, answers=[""] * len(battle.models), failed=[False] * len(battle.models),
                     started_at=time.time())
@@ -327,16 +255,16 @@ class BattleService:
         wrong however often it is sent, while a state conflict (409) is about *when* it was sent.
         """
         battle, state = await self.load(battle_id, session_id)
-        outcome_value, ranking_names = _checked_choice(battle, outcome, ranking)
+        outcome_value, ranking_names = checked_choice(battle, outcome, ranking)
         if state != "ready":
-            raise _state_error(battle_id, state)
-        event = self._vote_event(battle, voter_id, outcome_value, ranking_names)
+            raise state_error(battle_id, state)
+        event = vote_event(battle, voter_id, outcome_value, ranking_names)
         verdict = (await self._cast_vote(
             keys=[battle_key(self.prefix, battle_id), vote_stream_key(self.prefix)],
             args=[event.vote_id, event.model_dump_json()],
         )).decode()
         if verdict != "ok":
-            raise _state_error(battle_id, verdict)
+            raise state_error(battle_id, verdict)
         await self._teach_matchmaker(event)
         return VoteReceipt(vote_id=event.vote_id, models=battle.models, outcome=event.outcome, ranking=event.ranking)
 
@@ -349,45 +277,6 @@ class BattleService:
         except Exception as exc:
             log.warning("vote %s accepted, but the matchmaker's online update failed: %s", event.vote_id, exc)
 
-    def _vote_event(self, battle: Battle, voter_id: str, outcome: str | None,
-                    ranking: list[list[str]] | None) -> VoteEvent:
-        """The event for a vote already checked by _checked_choice (a ranking by model name)."""
-        return VoteEvent(
-            vote_id=uuid.uuid4().hex,
-            battle_id=battle.battle_id,
-            mode=battle.mode,
-            models=battle.models,
-            outcome=outcome,
-            ranking=ranking,
-            voter_id=voter_id,
-            served_at=battle.served_at or battle.created_at,
-            voted_at=time.time(),
-            selection_probability=battle.selection_probability,
-            style=[style_features([turn.answers[pos] for turn in battle.turns]) for pos in range(len(battle.models))],
-            categories=prompt_categories([turn.prompt for turn in battle.turns]),
-            turns=max(1, len(battle.turns)),
-        )
-
-
-def _checked_choice(battle: Battle, outcome, ranking) -> tuple[str | None, list[list[str]] | None]:
-    """(outcome, ranking by model name) of a well-formed vote for this battle's mode; else InvalidVote."""
-    if battle.mode == "kwise":
-        labels = ", ".join(battle.labels)
-        if outcome is not None:
-            raise InvalidVote(f"a K-way battle takes a 'ranking' (groups of the labels {labels}, best first), "
-                              "not an 'outcome'")
-        if ranking is None:
-            raise InvalidVote(f"the vote has no 'ranking': send groups of the labels {labels}, best first")
-        return None, _ranking_by_label(battle, ranking)
-    outcomes = ", ".join(PAIRWISE_OUTCOMES)
-    if ranking is not None:
-        raise InvalidVote(f"a two-way battle takes an 'outcome' (one of {outcomes}), not a 'ranking'")
-    if outcome is None:
-        raise InvalidVote(f"the vote has no 'outcome': send one of {outcomes}")
-    try:
-        return check_outcome(outcome), None
-    except UnknownOutcomeError as exc:
-        raise InvalidVote(str(exc)) from exc
 
 
 def _shown_answers(turn: Turn) -> list[str]:
@@ -396,39 +285,3 @@ def _shown_answers(turn: Turn) -> list[str]:
         answer + ("\n\n*(This model's endpoint failed to answer. Start a new round.)*" if failed else "")
         for answer, failed in zip(turn.answers, turn.failed)
     ]
-
-
-def _ranking_by_label(battle: Battle, ranking) -> list[list[str]]:
-    """A ranking of the battle's labels as a ranking of its model names; else InvalidVote."""
-    by_label = dict(zip(battle.labels, battle.models))
-    groups = [[group] if isinstance(group, str) else list(group) for group in ranking]
-    for group in groups:
-        if not group:
-            break  # check_ranking names the empty group
-        for label in group:
-            if label not in by_label:
-                raise InvalidVote(f"unknown label {label!r} in the ranking: use {', '.join(battle.labels)}")
-    try:
-        check_ranking(groups, battle.labels)
-    except RankingError as exc:
-        raise InvalidVote(str(exc)) from exc
-    return [[by_label[label] for label in group] for group in groups]
-
-
-def _state_error(battle_id: str, state: str) -> BattleError:
-    messages = {
-        "missing": (BattleNotFound, f"no battle {battle_id!r} (unknown or expired)"),
-        "open": (BattleConflict, f"battle {battle_id} has no answers yet: send a prompt before voting"),
-        "streaming": (BattleConflict, f"battle {battle_id} is still answering: wait until both answers finish"),
-        "failed": (BattleConflict, f"a model in battle {battle_id} failed to answer, so it cannot be voted on: start a new round"),
-        "voted": (BattleConflict, f"battle {battle_id} already has a vote: each battle takes one vote; start a new round"),
-    }
-    cls, message = messages.get(state, (BattleConflict, f"battle {battle_id} is in state {state!r}"))
-    return cls(message)
-
-
-def battle_result(receipt: VoteReceipt) -> dict:
-    """The revealed names, keyed by side, as the API returns them."""
-    return {f"model_{label.lower()}": name for label, name in zip(position_labels(len(receipt.models)), receipt.models)}
-
-

@@ -8,7 +8,8 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from arena.battles import INFLIGHT_GRACE_SECONDS, BattleConflict, BattleService, InvalidVote
+from arena.battle_types import BattleConflict, InvalidVote
+from arena.battles import INFLIGHT_GRACE_SECONDS, BattleService
 from arena.demo_models import demo_model_specs
 from arena.demo_server import DemoServer
 from arena.endpoints import EndpointPool

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from arena.battles import BattleError
+from arena.battle_types import BattleError
 from arena.identity import VoterIdentity
 from arena.style import prompt_categories, style_features
 from arena.web.battle_view import ranking_from_places

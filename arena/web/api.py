@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from arena.availability import ModelStatus
-from arena.battles import TurnProgress, battle_result, position_labels
+from arena.battle_types import TurnProgress, position_labels
+from arena.votes import battle_result
 from arena.identity import new_session_id
 from arena.web.context import ArenaContext, client_address, get_context
 

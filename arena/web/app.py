@@ -9,7 +9,7 @@ import redis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from arena.battles import BattleError
+from arena.battle_types import BattleError
 from arena.web.api import router
 from arena.web.votes_api import router as votes_router
 from arena.web.context import ArenaContext

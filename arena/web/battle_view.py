@@ -6,7 +6,8 @@ from __future__ import annotations
 import gradio as gr
 import redis
 
-from arena.battles import BattleError, BattleService, position_labels
+from arena.battle_types import BattleError, position_labels
+from arena.battles import BattleService
 from arena.identity import VoterIdentity
 from arena.web.context import client_address
 from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD

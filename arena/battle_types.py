@@ -1,0 +1,107 @@
+"""What a battle is: its stored shape (``Battle``, ``Turn``), what the browser may see of a
+turn in progress, the receipt of a vote, and the errors the battle engine refuses requests with.
+Shared by the engine (:mod:`arena.battles`), vote intake (:mod:`arena.votes`) and the web layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+BattleState = Literal["open", "streaming", "ready", "failed", "voted"]
+
+
+class BattleError(Exception):
+    """A request the battle engine refuses; ``status`` is the HTTP status that fits."""
+
+    status = 400
+
+
+class BattleNotFound(BattleError):
+    status = 404
+
+
+class WrongSession(BattleError):
+    status = 403
+
+
+class BattleConflict(BattleError):
+    status = 409
+
+
+class InvalidVote(BattleError):
+    status = 422
+
+
+class NoModelsAvailable(BattleError):
+    status = 503
+
+
+class RateLimited(BattleError):
+    status = 429
+
+
+def position_labels(k: int) -> list[str]:
+    """The anonymous names of a battle's answers, in display order: A, B, C, ..."""
+    return [chr(ord("A") + index) for index in range(k)]
+
+
+class Turn(BaseModel):
+    prompt: str
+    answers: list[str]
+    failed: list[bool]
+    started_at: float
+    finished_at: float | None = None
+
+
+class Battle(BaseModel):
+    battle_id: str
+    session_id: str
+    mode: Literal["anonymous", "named", "kwise"]
+    models: list[str] = Field(description="display order: A, B, ...")
+    selection_probability: float
+    strategy: str
+    created_at: float
+    served_at: float | None = None
+    turns: list[Turn] = Field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        return position_labels(len(self.models))
+
+
+@dataclass(frozen=True)
+class TurnProgress:
+    """What the browser may see while a turn streams: answers by position, never names."""
+
+    turn: int  # 1 for the first prompt of the battle
+    answers: list[str]
+    finished: list[bool]
+    failed: list[bool]
+
+    @property
+    def done(self) -> bool:
+        return all(self.finished)
+
+
+@dataclass(frozen=True)
+class VoteReceipt:
+    vote_id: str
+    models: list[str]
+    outcome: str | None
+    ranking: list[list[str]] | None
+
+
+def state_error(battle_id: str, state: str) -> BattleError:
+    """The error for a request that met the battle in ``state`` (a Redis script's verdict)."""
+    messages = {
+        "missing": (BattleNotFound, f"no battle {battle_id!r} (unknown or expired)"),
+        "open": (BattleConflict, f"battle {battle_id} has no answers yet: send a prompt before voting"),
+        "streaming": (BattleConflict, f"battle {battle_id} is still answering: wait until both answers finish"),
+        "failed": (BattleConflict, f"a model in battle {battle_id} failed to answer, so it cannot be voted on: start a new round"),
+        "voted": (BattleConflict, f"battle {battle_id} already has a vote: each battle takes one vote; start a new round"),
+    }
+    cls, message = messages.get(state, (BattleConflict, f"battle {battle_id} is in state {state!r}"))
+    return cls(message)

@@ -1,0 +1,79 @@
+"""Vote intake: a vote checked against its stored battle, and the vote event it becomes.
+
+A malformed vote is refused (``InvalidVote``, 422) naming what is missing or wrong; a well-formed
+one becomes a :class:`~leaderboard.events.VoteEvent` carrying everything the rating engine and the
+public export need (mode, models in display order, selection probability, style features,
+categories). Writing it is the battle engine's job (one Lua script with the battle's state).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from arena.battle_types import Battle, InvalidVote, VoteReceipt, position_labels
+from arena.style import prompt_categories, style_features
+from leaderboard.events import PAIRWISE_OUTCOMES, UnknownOutcomeError, VoteEvent, check_outcome
+from leaderboard.rankings import RankingError, check_ranking
+
+
+def checked_choice(battle: Battle, outcome, ranking) -> tuple[str | None, list[list[str]] | None]:
+    """(outcome, ranking by model name) of a well-formed vote for this battle's mode; else InvalidVote."""
+    if battle.mode == "kwise":
+        labels = ", ".join(battle.labels)
+        if outcome is not None:
+            raise InvalidVote(f"a K-way battle takes a 'ranking' (groups of the labels {labels}, best first), "
+                              "not an 'outcome'")
+        if ranking is None:
+            raise InvalidVote(f"the vote has no 'ranking': send groups of the labels {labels}, best first")
+        return None, ranking_by_label(battle, ranking)
+    outcomes = ", ".join(PAIRWISE_OUTCOMES)
+    if ranking is not None:
+        raise InvalidVote(f"a two-way battle takes an 'outcome' (one of {outcomes}), not a 'ranking'")
+    if outcome is None:
+        raise InvalidVote(f"the vote has no 'outcome': send one of {outcomes}")
+    try:
+        return check_outcome(outcome), None
+    except UnknownOutcomeError as exc:
+        raise InvalidVote(str(exc)) from exc
+
+
+def ranking_by_label(battle: Battle, ranking) -> list[list[str]]:
+    """A ranking of the battle's labels as a ranking of its model names; else InvalidVote."""
+    by_label = dict(zip(battle.labels, battle.models))
+    groups = [[group] if isinstance(group, str) else list(group) for group in ranking]
+    for group in groups:
+        if not group:
+            break  # check_ranking names the empty group
+        for label in group:
+            if label not in by_label:
+                raise InvalidVote(f"unknown label {label!r} in the ranking: use {', '.join(battle.labels)}")
+    try:
+        check_ranking(groups, battle.labels)
+    except RankingError as exc:
+        raise InvalidVote(str(exc)) from exc
+    return [[by_label[label] for label in group] for group in groups]
+
+
+def vote_event(battle: Battle, voter_id: str, outcome: str | None, ranking: list[list[str]] | None) -> VoteEvent:
+    """The event for a vote already checked by checked_choice (a ranking by model name)."""
+    return VoteEvent(
+        vote_id=uuid.uuid4().hex,
+        battle_id=battle.battle_id,
+        mode=battle.mode,
+        models=battle.models,
+        outcome=outcome,
+        ranking=ranking,
+        voter_id=voter_id,
+        served_at=battle.served_at or battle.created_at,
+        voted_at=time.time(),
+        selection_probability=battle.selection_probability,
+        style=[style_features([turn.answers[pos] for turn in battle.turns]) for pos in range(len(battle.models))],
+        categories=prompt_categories([turn.prompt for turn in battle.turns]),
+        turns=max(1, len(battle.turns)),
+    )
+
+
+def battle_result(receipt: VoteReceipt) -> dict:
+    """The revealed names, keyed by side, as the API returns them."""
+    return {f"model_{label.lower()}": name for label, name in zip(position_labels(len(receipt.models)), receipt.models)}
