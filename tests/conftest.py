@@ -6,6 +6,7 @@ import pytest
 import redis
 
 from arena.redis_server import EmbeddedRedis
+from tests.helpers import arena_settings
 
 
 @pytest.fixture(scope="session")
@@ -30,18 +31,6 @@ def redis_client(redis_url):
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
-
-
-def arena_settings(redis_url: str, data_dir, **overrides):
-    """Settings for an arena under test: shared test Redis, fast demo answers, quick refits."""
-    from arena.redis_server import free_port
-    from arena.settings import Settings
-
-    values = dict(port=free_port(), data_dir=data_dir, redis_url=redis_url, demo=True, demo_token_delay=0.001,
-                  refit_interval=0.3, matchmaker="active", voter_secret="test-secret-0123456789",
-                  battles_per_minute=0)
-    values.update(overrides)
-    return Settings(**values)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from arena.keys import battle_key
 from arena.serve import ArenaStack
 from leaderboard.events import PAIRWISE_OUTCOMES, VoteEvent
 from leaderboard.redis_keys import vote_stream_key
-from tests.conftest import arena_settings
+from tests.helpers import arena_settings
 
 
 def new_battle(client: httpx.Client, prompt: str = "What is a good name for a cat?") -> dict:

@@ -1,5 +1,4 @@
 import logging
-import uuid
 
 import pytest
 
@@ -11,28 +10,7 @@ from leaderboard.archive import (
     archive_path,
     export_lmarena,
 )
-from leaderboard.events import StyleFeatures, VoteEvent
-
-
-def make_vote(model_a="alpha", model_b="beta", outcome="model_a", *, vote_id=None, ranking=None,
-              models=None, voted_at=1_700_000_000.0) -> VoteEvent:
-    """A valid VoteEvent built with the pydantic model (pairwise unless ``ranking`` is given)."""
-    if ranking is not None:
-        names = models or [name for group in ranking for name in group]
-        return VoteEvent(
-            vote_id=vote_id or uuid.uuid4().hex, battle_id=uuid.uuid4().hex, mode="kwise",
-            models=names, ranking=ranking, voter_id="voter-1", served_at=voted_at - 5.0,
-            voted_at=voted_at, selection_probability=0.1,
-            style=[StyleFeatures(tokens=100, headers=0, list_items=0, bold=0) for _ in names],
-        )
-    return VoteEvent(
-        vote_id=vote_id or uuid.uuid4().hex, battle_id=uuid.uuid4().hex, mode="anonymous",
-        models=[model_a, model_b], outcome=outcome, voter_id="voter-1", served_at=voted_at - 5.0,
-        voted_at=voted_at, selection_probability=0.25,
-        style=[StyleFeatures(tokens=120, headers=1, list_items=3, bold=2),
-               StyleFeatures(tokens=80, headers=0, list_items=0, bold=1)],
-        categories=["coding"],
-    )
+from tests.helpers import make_vote
 
 
 def test_append_load_roundtrip_and_idempotence(tmp_path):

@@ -164,7 +164,7 @@ def test_four_way_ranking_in_the_browser(arena_stack, browser, redis_client, tmp
 @pytest.fixture
 def slow_start_stack(redis_url, tmp_path):
     from arena.serve import ArenaStack
-    from tests.conftest import arena_settings
+    from tests.helpers import arena_settings
 
     with ArenaStack(arena_settings(redis_url, tmp_path, demo_first_token_delay=1.0, demo_token_delay=0.002)) as stack:
         yield stack

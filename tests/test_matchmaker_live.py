@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import numpy as np
@@ -13,25 +12,8 @@ from arena.matchmaker.keys import online_belief_key, pins_key
 from arena.matchmaker.state import PRIOR_SD_NATS, online_ranking_update
 from leaderboard.intervals import centred
 from leaderboard.redis_keys import snapshot_channel, snapshot_key
-from leaderboard.scale import nats_to_elo
-from leaderboard.snapshot import Snapshot, SnapshotRow
-
-
-def make_snapshot(models, theta, covariance, votes, generated_at=None) -> Snapshot:
-    theta = np.asarray(theta, dtype=float)
-    rows = [
-        SnapshotRow(model=m, rating=float(nats_to_elo(t)), lower=float(nats_to_elo(t)) - 10,
-                    upper=float(nats_to_elo(t)) + 10, rank=i + 1, rank_lower=i + 1, votes=int(v))
-        for i, (m, t, v) in enumerate(zip(models, theta, votes))
-    ]
-    return Snapshot(generated_at=generated_at or time.time(), total_votes=int(sum(votes)) // 2,
-                    method="bradley-terry+sandwich", rows=rows, models=list(models), theta=theta.tolist(),
-                    covariance=np.asarray(covariance).tolist())
-
-
-def publish(redis_client, snapshot: Snapshot, prefix="arena") -> None:
-    redis_client.set(snapshot_key(prefix), snapshot.model_dump_json())
-    redis_client.publish(snapshot_channel(prefix), repr(snapshot.generated_at))
+from leaderboard.snapshot import Snapshot
+from tests.helpers import make_snapshot, publish
 
 
 def test_choice_follows_the_published_snapshot(redis_client):

@@ -13,7 +13,7 @@ import pytest
 from arena.matchmaker import build_matchmaker
 from arena.operator_cli import main
 from arena.redis_server import EmbeddedRedis, embedded_url_file
-from tests.test_matchmaker_live import make_snapshot, publish
+from tests.helpers import arena_settings, make_snapshot, publish
 
 MODELS = [f"m{i}" for i in range(6)]
 
@@ -65,7 +65,6 @@ def test_fairness_flags_and_environment_reach_the_live_matchmaker(redis_url, tmp
 
     from arena.serve import ArenaStack
     from arena.settings import add_serve_arguments, settings_from_args
-    from tests.conftest import arena_settings
 
     monkeypatch.setenv("ARENA_MAX_PAIR_SHARE", "0.35")
     parser = argparse.ArgumentParser()

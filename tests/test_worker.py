@@ -26,7 +26,7 @@ from leaderboard.result import BRADLEY_TERRY, ELO, PLACKETT_LUCE, SANDWICH, meth
 from leaderboard.snapshot import Snapshot
 from leaderboard.plackett_luce import fit_plackett_luce
 from leaderboard.worker import DEFAULT_ALPHA, MIN_VOTES_TO_FIT, VoteWorker, main
-from tests.test_archive import make_vote
+from tests.helpers import make_vote
 
 STREAM = vote_stream_key("arena")
 GROUP = vote_consumer_group("arena")
