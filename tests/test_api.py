@@ -19,7 +19,7 @@ from arena.keys import battle_key
 from arena.serve import ArenaStack
 from leaderboard.events import PAIRWISE_OUTCOMES, VoteEvent
 from leaderboard.redis_keys import vote_stream_key
-from tests.helpers import arena_settings
+from tests.helpers import arena_settings, wait_until
 
 
 def new_battle(client: httpx.Client, prompt: str = "What is a good name for a cat?") -> dict:
@@ -161,13 +161,8 @@ def test_multi_turn_keeps_each_models_history(client):
 def test_vote_lands_on_the_leaderboard(client):
     battle = new_battle(client)
     revealed = cast(client, battle, "model_a").json()["models"]
-    deadline = time.monotonic() + 30
-    board = {}
-    while time.monotonic() < deadline:
-        board = client.get("/api/leaderboard").json()
-        if board["total_votes"] >= 1:
-            break
-        time.sleep(0.1)
+    board = wait_until(lambda board: board["total_votes"] >= 1, observe=lambda: client.get("/api/leaderboard").json(),
+                       interval=0.1, what="the vote on the leaderboard")
     assert board["total_votes"] == 1
     rows = {row["model"]: row for row in board["models"]}
     assert set(rows) >= {revealed["model_a"], revealed["model_b"]}
@@ -203,7 +198,8 @@ def test_stop_closes_the_endpoint_clients_of_a_stack_that_never_served(redis_url
 
 @pytest.fixture
 def slow_stack(redis_url, tmp_path):
-    with ArenaStack(arena_settings(redis_url, tmp_path, demo_token_delay=0.02)) as stack:
+    """Every answer streams for over 2 s: time to send two requests while it does, even on a busy box."""
+    with ArenaStack(arena_settings(redis_url, tmp_path, demo_token_delay=0.005, demo_first_token_delay=2.0)) as stack:
         yield stack
 
 
@@ -216,9 +212,8 @@ def test_vote_while_answers_stream_is_409_and_a_malformed_one_422(slow_stack):
         follow_up.start()
         state_key = battle_key("arena", battle["battle_id"])
         store = redis.Redis.from_url(slow_stack.redis_url)
-        deadline = time.monotonic() + 10
-        while store.hget(state_key, "state") != b"streaming" and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_until(lambda state: state == b"streaming", observe=lambda: store.hget(state_key, "state"), interval=0.005,
+                   what="the follow-up turn to start streaming")
         malformed = cast(http, battle, "A")
         early = cast(http, battle, "model_a")
         follow_up.join()

@@ -4,18 +4,20 @@ real Redis, real demo endpoints through the openai client, the real matchmaker."
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 import redis.asyncio as aioredis
 
 from arena.battle_types import BattleConflict, InvalidVote
 from arena.battles import INFLIGHT_GRACE_SECONDS, BattleService
-from arena.demo_models import demo_model_specs
+from arena.demo_models import DEMO_MODELS, demo_model_specs
 from arena.demo_server import DemoServer
 from arena.endpoints import EndpointPool
 from arena.keys import model_inflight_key
 from arena.matchmaker import build_matchmaker
 from leaderboard.redis_keys import vote_stream_key
+from tests.helpers import WAIT_SECONDS, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +51,23 @@ async def test_malformed_kway_vote_is_invalid_before_and_after_the_vote(redis_ur
     await client.aclose()
 
 
-async def test_a_model_at_its_max_concurrent_answers_is_left_out_until_one_finishes(redis_url):
+def answers_held_until(released: threading.Event) -> dict:
+    """The demo models, each answering only once ``released`` is set: a test checks what holds
+    while answers are in flight without guessing how long an answer takes."""
+    def held(answer):
+        def answer_when_released(conversation):
+            released.wait(WAIT_SECONDS)  # blocks the demo server's loop: every answer waits
+            return answer(conversation)
+        return answer_when_released
+
+    return {name: held(answer) for name, answer in DEMO_MODELS.items()}
+
+
+async def test_a_model_at_its_max_concurrent_answers_is_left_out_until_one_finishes(redis_url, redis_client):
     client = aioredis.Redis.from_url(redis_url)
-    with DemoServer(token_delay=0.001, first_token_delay=1.0) as slow:
-        specs = demo_model_specs(slow.url)
+    released = threading.Event()
+    with DemoServer(token_delay=0.001, models=answers_held_until(released)) as held:
+        specs = demo_model_specs(held.url)
         specs[0] = specs[0].model_copy(update={"max_concurrent": 1})
         capped = specs[0].name
         async with EndpointPool(specs) as pool:
@@ -61,16 +76,17 @@ async def test_a_model_at_its_max_concurrent_answers_is_left_out_until_one_finis
             assert sorted(await service.available_models()) == everyone
             battle = await service.create("session-1", k=len(specs))  # every model answers
             turn = asyncio.create_task(service.run_turn(battle.battle_id, "session-1", "Name a colour."))
-            key = model_inflight_key("arena", capped)
-            for _ in range(100):
-                if await client.get(key) is not None:
-                    break
-                await asyncio.sleep(0.01)
-            assert int(await client.get(key)) == 1
-            assert 0 < await client.ttl(key) <= specs[0].max_answer_seconds + INFLIGHT_GRACE_SECONDS
-            assert sorted(await service.available_models()) == sorted(set(everyone) - {capped})
-            assert (await service.model_status())[capped] == "full"
-            assert await client.get(model_inflight_key("arena", specs[1].name)) is None  # no limit: not counted
+            try:
+                key = model_inflight_key("arena", capped)
+                await asyncio.to_thread(wait_until, lambda: redis_client.get(key) is not None,
+                                        what=f"{capped}'s answer to be counted in flight")
+                assert int(await client.get(key)) == 1
+                assert 0 < await client.ttl(key) <= specs[0].max_answer_seconds + INFLIGHT_GRACE_SECONDS
+                assert sorted(await service.available_models()) == sorted(set(everyone) - {capped})
+                assert (await service.model_status())[capped] == "full"
+                assert await client.get(model_inflight_key("arena", specs[1].name)) is None  # no limit: not counted
+            finally:
+                released.set()  # even when a check failed: the server could not stop otherwise
             await turn
             assert await client.get(key) is None  # back to zero: the counter is gone
             assert sorted(await service.available_models()) == everyone

@@ -12,10 +12,14 @@ import time
 import pytest
 
 from arena import availability
+from tests.helpers import WAIT_SECONDS, arena_settings, wait_until
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 pytestmark = pytest.mark.browser
+
+# Playwright counts in milliseconds; its own default (5 s for an expect) is short for a busy machine.
+BROWSER_WAIT_MS = int(WAIT_SECONDS * 1000)
 
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -93,7 +97,7 @@ def test_vote_in_the_browser_reveals_names_and_reaches_the_leaderboard(arena_sta
     page.locator("#send").click()
     vote_a = page.locator("#vote-model_a")
     # Both answers finished: the vote buttons become clickable.
-    playwright_sync.expect(vote_a).to_be_enabled(timeout=30_000)
+    playwright_sync.expect(vote_a).to_be_enabled(timeout=BROWSER_WAIT_MS)
     for side in ("#chat-a", "#chat-b"):
         assert "juggl" in page.locator(side).inner_text().lower() or page.locator(side).inner_text().strip()
 
@@ -105,28 +109,23 @@ def test_vote_in_the_browser_reveals_names_and_reaches_the_leaderboard(arena_sta
 
     vote_a.click()
     reveal = page.locator("#reveal")
-    playwright_sync.expect(reveal).to_contain_text("Model A:", timeout=15_000)
+    playwright_sync.expect(reveal).to_contain_text("Model A:", timeout=BROWSER_WAIT_MS)
     revealed = [name for name in names if name in reveal.inner_text()]
     assert len(revealed) == 2
     # The recorder does see what arrives after the vote, so the check above could have failed.
-    deadline = time.monotonic() + 5
-    while not all(name in recorder.text() for name in revealed) and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
+    wait_until(lambda: all(name in recorder.text() for name in revealed), interval=0.1,
+               pause=lambda seconds: page.wait_for_timeout(seconds * 1000),  # keeps the DevTools events coming
+               what=f"the recorder to see the revealed names {revealed}")
     assert all(name in recorder.text() for name in revealed)
-    playwright_sync.expect(vote_a).to_be_disabled()
+    playwright_sync.expect(vote_a).to_be_disabled(timeout=BROWSER_WAIT_MS)
     page.screenshot(path=str(tmp_path / "after-vote.png"), full_page=True)
 
     page.get_by_role("tab", name="🏆 Leaderboard").click()
     table = page.locator("#leaderboard-table")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        text = table.inner_text()
-        if all(name in text for name in revealed):
-            break
-        time.sleep(0.25)
-    text = table.inner_text()
+    text = wait_until(lambda text: all(name in text for name in revealed), observe=table.inner_text, interval=0.25,
+                      what=f"the leaderboard table to list {revealed}")
     assert all(name in text for name in revealed), text
-    playwright_sync.expect(page.locator("#leaderboard-note")).to_contain_text("1 vote ·")
+    playwright_sync.expect(page.locator("#leaderboard-note")).to_contain_text("1 vote ·", timeout=BROWSER_WAIT_MS)
     page.screenshot(path=str(tmp_path / "leaderboard.png"), full_page=True)
 
 
@@ -142,7 +141,7 @@ def test_four_way_ranking_in_the_browser(arena_stack, browser, redis_client, tmp
     page.locator("#kway-prompt textarea").fill("How do bees make honey?")
     page.locator("#kway-send").click()
     submit = page.locator("#kway-submit-ranking")
-    playwright_sync.expect(submit).to_be_enabled(timeout=30_000)
+    playwright_sync.expect(submit).to_be_enabled(timeout=BROWSER_WAIT_MS)
     assert [name for name in names if name in recorder.text()] == []
 
     # B best, A and D tied second, C last.
@@ -151,7 +150,7 @@ def test_four_way_ranking_in_the_browser(arena_stack, browser, redis_client, tmp
         page.locator(f"#kway-place-{label}").get_by_role("option", name=place, exact=True).click()
     submit.click()
     reveal = page.locator("#kway-reveal")
-    playwright_sync.expect(reveal).to_contain_text("Model D:", timeout=15_000)
+    playwright_sync.expect(reveal).to_contain_text("Model D:", timeout=BROWSER_WAIT_MS)
     page.screenshot(path=str(tmp_path / "kway.png"), full_page=True)
     shown = {label: name for label in "ABCD" for name in names if f"Model {label}: {name}" in reveal.inner_text()}
     assert len(shown) == 4
@@ -164,7 +163,6 @@ def test_four_way_ranking_in_the_browser(arena_stack, browser, redis_client, tmp
 @pytest.fixture
 def slow_start_stack(redis_url, tmp_path):
     from arena.serve import ArenaStack
-    from tests.helpers import arena_settings
 
     with ArenaStack(arena_settings(redis_url, tmp_path, demo_first_token_delay=1.0, demo_token_delay=0.002)) as stack:
         yield stack
@@ -177,7 +175,7 @@ def test_six_voters_in_their_own_browsers_are_answered_at_once(slow_start_stack,
     for _ in range(6):
         page = browser.new_context().new_page()
         page.goto(slow_start_stack.url, wait_until="domcontentloaded")
-        page.locator("#prompt textarea").wait_for()
+        page.locator("#prompt textarea").wait_for(timeout=BROWSER_WAIT_MS)
         pages.append(page)
     for index, page in enumerate(pages):
         page.locator("#prompt textarea").fill(f"Voter {index} asks about tides.")
@@ -185,7 +183,7 @@ def test_six_voters_in_their_own_browsers_are_answered_at_once(slow_start_stack,
         page.locator("#send").click()
     finished = []
     for page in pages:
-        playwright_sync.expect(page.locator("#vote-model_a")).to_be_enabled(timeout=60_000)
+        playwright_sync.expect(page.locator("#vote-model_a")).to_be_enabled(timeout=BROWSER_WAIT_MS)
         finished.append(time.monotonic())
     assert finished[-1] - finished[0] < 3.0, f"answers finished {finished[-1] - finished[0]:.1f} s apart"
 
@@ -193,7 +191,8 @@ def test_six_voters_in_their_own_browsers_are_answered_at_once(slow_start_stack,
 def test_the_page_counts_only_models_in_rotation(arena_stack, browser, redis_client):
     page = browser.new_page()
     page.goto(arena_stack.url, wait_until="domcontentloaded")
-    playwright_sync.expect(page.locator("#rotation-note")).to_contain_text("5 models in rotation", timeout=15_000)
+    rotation_note = playwright_sync.expect(page.locator("#rotation-note"))
+    rotation_note.to_contain_text("5 models in rotation", timeout=BROWSER_WAIT_MS)
     availability.pause(redis_client, "arena", "demo-echo")  # what `arena matchmaker pause` does
     page.reload(wait_until="domcontentloaded")
-    playwright_sync.expect(page.locator("#rotation-note")).to_contain_text("4 models in rotation", timeout=15_000)
+    rotation_note.to_contain_text("4 models in rotation", timeout=BROWSER_WAIT_MS)

@@ -6,8 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,6 +13,7 @@ import pytest
 from arena.demo_models import DEMO_MODELS, demo_model_specs, make_conversation, topic_words
 from arena.demo_server import DemoServer, split_tokens
 from arena.redis_server import free_port
+from tests.helpers import PROJECT_ROOT, wait_until
 
 PROMPT = [{"role": "user", "content": "What is the best way to learn the violin as an adult?"}]
 
@@ -128,10 +127,9 @@ def test_demo_model_functions_are_stable_across_processes():
         "from arena.demo_models import DEMO_MODELS, make_conversation;"
         "print(repr(DEMO_MODELS['demo-terse'](make_conversation([('user', 'Why is the sea salty?')]))))"
     )
-    root = Path(__file__).resolve().parents[1]
     outputs = {
         subprocess.run(
-            [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+            [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
             env={**os.environ, "PYTHONHASHSEED": seed},
         ).stdout
         for seed in ("1", "2")
@@ -207,21 +205,18 @@ def test_specs_point_at_the_server(demo_server):
 
 def test_runs_alone_from_the_command_line():
     port = free_port()
-    root = Path(__file__).resolve().parents[1]
     process = subprocess.Popen(
         [sys.executable, "-m", "arena.demo_server", "--port", str(port), "--token-delay", "0"],
-        cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+
+    def models_listed() -> httpx.Response:
+        assert process.poll() is None, process.stderr.read()
+        return httpx.get(f"http://127.0.0.1:{port}/v1/models")
+
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/v1/models")
-                break
-            except httpx.ConnectError:
-                assert process.poll() is None, process.stderr.read()
-                assert time.monotonic() < deadline, "the demo server did not start within 20s"
-                time.sleep(0.1)
+        response = wait_until(models_listed, ignoring=(httpx.ConnectError,), interval=0.1,
+                              what=f"the demo server to listen on port {port}")
         assert [model["id"] for model in response.json()["data"]] == list(DEMO_MODELS)
     finally:
         process.terminate()

@@ -39,14 +39,17 @@ def imports_in(path: Path, root: Path) -> list[tuple[int, str, list[str]]]:
             base = package[:len(package) - node.level + 1] if node.level else []
             module = ".".join(base + ([node.module] if node.module else []))
             names = [f"{module}.{alias.name}" for alias in node.names]
-        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
-              and isinstance(node.args[0].value, str)
-              and (getattr(node.func, "attr", None) == "import_module" or getattr(node.func, "id", None) == "__import__")):
+        elif isinstance(node, ast.Call) and _literal_import_call(node):
             names = [node.args[0].value]
         else:
             continue
         found.append((node.lineno, ast.unparse(node), names))
     return found
+
+
+def _literal_import_call(call: ast.Call) -> bool:
+    named = getattr(call.func, "attr", None) == "import_module" or getattr(call.func, "id", None) == "__import__"
+    return named and bool(call.args) and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str)
 
 
 def within(package: str):

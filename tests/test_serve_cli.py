@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,8 +16,7 @@ import pytest
 from arena.redis_server import free_port
 from arena.settings import SERVE_SETTINGS, Settings, add_serve_arguments, settings_from_args
 from leaderboard.config import SettingError, markdown_table
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import PROJECT_ROOT as ROOT, wait_until
 
 
 def start_serve(data_dir: Path, port: int, *extra: str) -> subprocess.Popen:
@@ -29,18 +27,14 @@ def start_serve(data_dir: Path, port: int, *extra: str) -> subprocess.Popen:
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_healthy(url: str, process: subprocess.Popen) -> None:
+    def healthz_status() -> int:
         if process.poll() is not None:
             raise AssertionError(f"serve exited early ({process.returncode}): {process.stderr.read()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("serve did not become healthy")
+        return httpx.get(f"{url}/healthz", timeout=5).status_code
+
+    wait_until(lambda status: status == 200, observe=healthz_status, ignoring=(httpx.HTTPError,), interval=0.2,
+               what=f"serve to answer {url}/healthz with 200")
 
 
 def stop(process: subprocess.Popen) -> str:
@@ -53,15 +47,10 @@ def stop(process: subprocess.Popen) -> str:
     return stderr
 
 
-def wait_votes(url: str, count: int, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    board = {}
-    while time.monotonic() < deadline:
-        board = httpx.get(f"{url}/api/leaderboard", timeout=5).json()
-        if board["total_votes"] >= count:
-            return board
-        time.sleep(0.1)
-    raise AssertionError(f"leaderboard never reached {count} votes: {board}")
+def wait_votes(url: str, count: int) -> dict:
+    return wait_until(lambda board: board["total_votes"] >= count, interval=0.1,
+                      observe=lambda: httpx.get(f"{url}/api/leaderboard", timeout=5).json(),
+                      what=f"the leaderboard to count {count} vote(s)")
 
 
 def test_unreachable_redis_is_one_line_and_exit_2(tmp_path):

@@ -6,7 +6,6 @@ import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,11 +25,10 @@ from leaderboard.result import BRADLEY_TERRY, ELO, PLACKETT_LUCE, SANDWICH, meth
 from leaderboard.snapshot import Snapshot
 from leaderboard.plackett_luce import fit_plackett_luce
 from leaderboard.worker import DEFAULT_ALPHA, MIN_VOTES_TO_FIT, VoteWorker, main
-from tests.helpers import make_vote
+from tests.helpers import PROJECT_ROOT, make_vote, wait_until
 
 STREAM = vote_stream_key("arena")
 GROUP = vote_consumer_group("arena")
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # A connected set of pairwise votes with known per-model counts: every model wins and loses.
 CYCLE = [("alpha", "beta", "model_a"), ("beta", "gamma", "model_a"), ("gamma", "alpha", "model_a"),
@@ -71,13 +69,19 @@ def snapshot_in_redis(client, prefix="arena"):
     return None if raw is None else Snapshot.model_validate_json(raw)
 
 
-def wait_for(condition, timeout=20.0, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {condition}")
+def wait_until_idle(client, idle_ms, prefix="arena"):
+    """Until every pending entry has gone unacknowledged for longer than ``idle_ms``: from then
+    on a worker with ``claim_idle_ms=idle_ms`` reclaims them all."""
+    wait_until(lambda pending: all(entry["time_since_delivered"] > idle_ms for entry in pending),
+               observe=lambda: client.xpending_range(vote_stream_key(prefix), vote_consumer_group(prefix),
+                                                     "-", "+", 10_000),
+               what=f"every pending entry to be idle for more than {idle_ms} ms")
+
+
+def wait_for_snapshot(worker, total_votes):
+    """Until the worker has published a snapshot of ``total_votes`` votes; returns it."""
+    return wait_until(lambda snapshot: snapshot is not None and snapshot.total_votes == total_votes,
+                      observe=lambda: worker.last_snapshot, what=f"a snapshot of {total_votes} votes")
 
 
 def test_votes_flow_to_archive_and_published_snapshot(redis_client, tmp_path):
@@ -237,7 +241,7 @@ def test_crash_before_archiving_loses_nothing(redis_client, tmp_path):
     xadd_votes(redis_client, votes)
     taken = _read_as_crashed_consumer(redis_client, 8)
     assert len(taken) == 8 and pending_count(redis_client) == 8
-    time.sleep(0.02)
+    wait_until_idle(redis_client, 10)
     fresh = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
     drain(fresh)
     assert fresh.stats.claimed == 8
@@ -253,7 +257,7 @@ def test_crash_after_archiving_before_ack_counts_once(redis_client, tmp_path):
     taken = _read_as_crashed_consumer(redis_client, 8)
     with VoteArchive(archive_path(tmp_path)) as archive:  # the crashed worker got this far
         archive.extend([votes[k] for k in range(8)])
-    time.sleep(0.02)
+    wait_until_idle(redis_client, 10)
     fresh = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
     drain(fresh)
     assert len(taken) == 8
@@ -272,7 +276,7 @@ def test_crash_mid_write_torn_line_is_repaired_and_the_vote_redelivered(redis_cl
         archive.extend(votes[:7])
     with open(archive_path(tmp_path), "ab") as handle:  # the 8th line was being written
         handle.write(votes[7].model_dump_json().encode()[:50])
-    time.sleep(0.02)
+    wait_until_idle(redis_client, 10)
     with caplog.at_level(logging.WARNING, logger="leaderboard.archive"):
         fresh = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
         drain(fresh)
@@ -315,7 +319,7 @@ def test_worker_crash_mid_batch_then_another_worker_finishes(redis_client, tmp_p
     with pytest.raises(SimulatedCrash):
         doomed.process_once(block_ms=0)
     doomed.let_go()  # the process is gone: its archive lock goes with it
-    time.sleep(0.02)
+    wait_until_idle(redis_client, 10)
     survivor = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
     drain(survivor)
     assert survivor.stats.claimed == 10
@@ -330,7 +334,7 @@ def test_entry_deleted_while_pending_is_acknowledged(redis_client, tmp_path, cap
     xadd_votes(redis_client, cycle_votes(12))
     taken = _read_as_crashed_consumer(redis_client, 3)
     redis_client.xdel(STREAM, taken[0][0])
-    time.sleep(0.02)
+    wait_until_idle(redis_client, 10)
     worker = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
     with caplog.at_level(logging.WARNING, logger="leaderboard.worker"):
         drain(worker)
@@ -374,13 +378,13 @@ def test_sigkill_mid_stream_then_restart_is_exactly_once(redis_client, redis_url
     process = _start_worker_process(redis_url, tmp_path, "p1")
     try:
         # keep voting while the worker consumes, and kill it in the middle of that
-        deadline = time.monotonic() + 30
-        while len(archived_ids(tmp_path)) < 30:
+        def vote_and_check():
             batch = cycle_votes(3)
             xadd_votes(redis_client, batch)
-            sent += batch
-            assert time.monotonic() < deadline, "the worker process never archived anything"
-            time.sleep(0.005)
+            sent.extend(batch)
+            return len(archived_ids(tmp_path)) >= 30
+
+        wait_until(vote_and_check, interval=0.005, what="the worker process to archive 30 votes as they keep coming")
         process.send_signal(signal.SIGKILL)
         process.wait()
     finally:
@@ -392,8 +396,10 @@ def test_sigkill_mid_stream_then_restart_is_exactly_once(redis_client, redis_url
     assert archived_at_kill < len(sent)
     restarted = _start_worker_process(redis_url, tmp_path, "p2")
     try:
-        wait_for(lambda: (snapshot_in_redis(redis_client) or Snapshot(generated_at=0, total_votes=0, method="", rows=[]))
-                 .total_votes == len(sent) and pending_count(redis_client) == 0)
+        wait_until(lambda seen: seen == (len(sent), 0),
+                   observe=lambda: (getattr(snapshot_in_redis(redis_client), "total_votes", None),
+                                    pending_count(redis_client)),
+                   what=f"a published snapshot of all {len(sent)} votes and nothing pending")
     finally:
         restarted.send_signal(signal.SIGTERM)
         restarted.wait(timeout=10)
@@ -416,12 +422,14 @@ def test_worker_survives_a_redis_restart(tmp_path, caplog):
     try:
         with caplog.at_level(logging.INFO, logger="leaderboard.worker"):
             xadd_votes(client, cycle_votes(12))
-            wait_for(lambda: worker.last_snapshot is not None and worker.last_snapshot.total_votes == 12)
+            wait_for_snapshot(worker, 12)
             server.stop()
-            time.sleep(0.5)  # the worker meets the outage
+            wait_until(lambda: "Redis is not answering" in caplog.text, what="the worker to log the outage")
             server = EmbeddedRedis(tmp_path / "redis", port=server.port, appendfsync="always").start()
             xadd_votes(client, cycle_votes(12))
-            wait_for(lambda: (snapshot_in_redis(client) or worker.last_snapshot).total_votes == 24)
+            # "answering again" is logged after the step that published: wait for both
+            wait_for_snapshot(worker, 24)
+            wait_until(lambda: "Redis is answering again" in caplog.text, what="the worker to log the recovery")
     finally:
         stop.set()
         thread.join(timeout=10)
@@ -433,22 +441,25 @@ def test_worker_survives_a_redis_restart(tmp_path, caplog):
 
 
 def test_one_worker_holds_the_lease_and_a_standby_takes_over(redis_client, tmp_path, caplog):
-    first = VoteWorker(redis_client, tmp_path / "one", consumer="one", refit_interval=0.05, lease_ttl_ms=300)
-    second = VoteWorker(redis_client, tmp_path / "two", consumer="two", refit_interval=0.05, lease_ttl_ms=300)
+    # A lease long enough that a holder starved of CPU for a while (a busy CI box) keeps it: the
+    # standby must take over because the holder left, not because its thread was not scheduled.
+    first = VoteWorker(redis_client, tmp_path / "one", consumer="one", refit_interval=0.05, lease_ttl_ms=1500)
+    second = VoteWorker(redis_client, tmp_path / "two", consumer="two", refit_interval=0.05, lease_ttl_ms=1500)
     stop_first, thread_first = _run_in_thread(first)
-    wait_for(lambda: redis_client.get(worker_lock_key("arena")) is not None)
+    wait_until(lambda: redis_client.get(worker_lock_key("arena")) is not None,
+               what="the first worker to take the lease")
     stop_second, thread_second = _run_in_thread(second)
     try:
         early = cycle_votes(12)
         xadd_votes(redis_client, early)
-        wait_for(lambda: first.tally.rated == 12)
+        wait_until(lambda: first.tally.rated == 12, what="the holder to count the 12 early votes")
         assert second.stats.counted == 0  # on standby
         stop_first.set()  # the holder leaves (releasing its lease)
         thread_first.join(timeout=10)
         late = cycle_votes(6)
         xadd_votes(redis_client, late)
         # the standby takes over, copies the 12 early votes its own data dir lacks, consumes the rest
-        wait_for(lambda: second.last_snapshot is not None and second.last_snapshot.total_votes == 18)
+        wait_for_snapshot(second, 18)
     finally:
         stop_first.set()
         stop_second.set()
@@ -458,21 +469,40 @@ def test_one_worker_holds_the_lease_and_a_standby_takes_over(redis_client, tmp_p
     assert sorted(archived_ids(tmp_path / "two")) == sorted(v.vote_id for v in early + late)
 
 
+def record_lease_refusals(worker) -> list:
+    """A list that grows by one each time the worker finds the lease held by another: a test that
+    checks nothing happens on standby waits for the worker to have looked, not for a guessed time."""
+    refusals = []
+    hold = worker.lease.hold
+
+    def hold_and_record() -> bool:
+        held = hold()
+        if not held:
+            refusals.append(time.monotonic())
+        return held
+
+    worker.lease.hold = hold_and_record
+    return refusals
+
+
 def test_holder_that_loses_its_lease_stops_consuming_until_it_wins_it_back(redis_client, tmp_path, caplog):
     worker = VoteWorker(redis_client, tmp_path, consumer="one", refit_interval=0.05, lease_ttl_ms=300)
+    refusals = record_lease_refusals(worker)
     stop, thread = _run_in_thread(worker)
     try:
         with caplog.at_level(logging.INFO, logger="leaderboard.worker"):
             xadd_votes(redis_client, cycle_votes(12))
-            wait_for(lambda: worker.tally.rated == 12)
+            wait_until(lambda: worker.tally.rated == 12, what="the holder to count 12 votes")
             # the lease lapsed (say the process was paused) and another worker took it
             redis_client.set(worker_lock_key("arena"), "intruder", px=60_000)
-            wait_for(lambda: worker._archive is None)
+            wait_until(lambda: worker._archive is None, what="the worker to stop consuming")
             xadd_votes(redis_client, cycle_votes(6))
-            time.sleep(0.3)
+            looked_since = len(refusals)  # the next look may have begun before the votes came: wait for two
+            wait_until(lambda: len(refusals) >= looked_since + 2,
+                       what="the standby worker to find the lease taken twice more after the votes came")
             assert worker.stats.counted == 12  # on standby: the new votes wait in the stream
             redis_client.delete(worker_lock_key("arena"))  # the other worker went away
-            wait_for(lambda: worker.last_snapshot is not None and worker.last_snapshot.total_votes == 18)
+            wait_for_snapshot(worker, 18)
     finally:
         stop.set()
         thread.join(timeout=10)
@@ -501,10 +531,11 @@ def test_a_worker_that_wins_its_lease_back_reads_only_what_was_appended_meanwhil
     try:
         with caplog.at_level(logging.INFO, logger="leaderboard.worker"):
             # the catch-up at start copies all 12 (the data directory is fresh)
-            wait_for(lambda: worker.tally.rated == 12 and worker.stats.stream_checked == 12)
+            wait_until(lambda: worker.tally.rated == 12 and worker.stats.stream_checked == 12,
+                       what="the start-up catch-up to copy the 12 votes")
             assert worker.stats.read_from_archive == 0
             redis_client.set(worker_lock_key("arena"), "intruder", px=60_000)
-            wait_for(lambda: worker._archive is None)
+            wait_until(lambda: worker._archive is None, what="the worker to stop consuming")
             # meanwhile another worker on the same data directory archives 6 more votes
             xadd_votes(redis_client, cycle_votes(5) + [make_vote(ranking=[["alpha"], ["gamma"], ["beta"]])])
             other = VoteWorker(redis_client, tmp_path, consumer="two")
@@ -515,7 +546,7 @@ def test_a_worker_that_wins_its_lease_back_reads_only_what_was_appended_meanwhil
                 copy.write_bytes(archive_path(tmp_path).read_bytes())
                 copy.replace(archive_path(tmp_path))
             redis_client.delete(worker_lock_key("arena"))
-            wait_for(lambda: worker.last_snapshot is not None and worker.last_snapshot.total_votes == 18)
+            wait_for_snapshot(worker, 18)
     finally:
         stop.set()
         thread.join(timeout=10)
