@@ -99,9 +99,9 @@ def make_snapshot(models, theta, covariance, votes, generated_at=None) -> Snapsh
 
 
 def publish(redis_client, snapshot: Snapshot, prefix="arena") -> None:
-    """Store and announce a snapshot the way the worker publishes one."""
+    """Store and announce a snapshot the way the worker publishes one (announcing its id)."""
     redis_client.set(snapshot_key(prefix), snapshot.model_dump_json())
-    redis_client.publish(snapshot_channel(prefix), repr(snapshot.generated_at))
+    redis_client.publish(snapshot_channel(prefix), snapshot.id)
 
 
 def arena_settings(redis_url: str, data_dir, **overrides):
