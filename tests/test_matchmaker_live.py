@@ -13,7 +13,7 @@ from arena.matchmaker.state import PRIOR_SD_NATS, online_ranking_update
 from leaderboard.intervals import centred
 from leaderboard.redis_keys import snapshot_channel, snapshot_key
 from leaderboard.snapshot import Snapshot
-from tests.helpers import make_snapshot, publish
+from tests.helpers import make_snapshot, publish, wait_until
 
 
 def test_choice_follows_the_published_snapshot(redis_client):
@@ -58,13 +58,15 @@ def test_online_update_in_redis_matches_the_python_update(redis_client):
 def test_a_new_snapshot_starts_a_fresh_online_belief(redis_client):
     models = ["a", "b", "c"]
     publish(redis_client, make_snapshot(models, [0.1, 0.0, -0.1], np.eye(3) * 0.1, [10] * 3, generated_at=1.0))
-    matchmaker = build_matchmaker("active", redis_client)
+    matchmaker = build_matchmaker("active", redis_client, snapshot_ttl=3600)  # only an announcement re-reads
     for _ in range(5):
         matchmaker.record_outcome("c", "a", "model_a")
     assert matchmaker.belief(models).mean[2] > matchmaker.belief(models).mean[0]
     assert redis_client.exists(online_belief_key("arena", repr(1.0)))
     publish(redis_client, make_snapshot(models, [0.4, 0.0, -0.4], np.eye(3) * 0.01, [20] * 3, generated_at=2.0))
-    belief = matchmaker.belief(models)  # the announcement on the channel triggers the re-read
+    # the announcement on the channel triggers the re-read, once it reaches this process's subscription
+    belief = wait_until(lambda belief: belief.votes.tolist() == [20, 20, 20], observe=lambda: matchmaker.belief(models),
+                        what="the matchmaker to re-read the announced snapshot")
     assert belief.mean.tolist() == pytest.approx([0.4, 0.0, -0.4])
     assert belief.votes.tolist() == [20, 20, 20]
 
@@ -175,7 +177,7 @@ def test_the_belief_key_is_derived_from_the_snapshot_id(redis_client):
     models = ["a", "b"]
     snapshot = make_snapshot(models, [0.1, -0.1], np.eye(2) * 0.1, [10, 10], generated_at=5.0)
     redis_client.set(snapshot_key("arena"), snapshot.model_copy(update={"id": "fit-7"}).model_dump_json())
-    matchmaker = build_matchmaker("active", redis_client)
+    matchmaker = build_matchmaker("active", redis_client, snapshot_ttl=3600)  # only an announcement re-reads
     matchmaker.record_outcome("a", "b", "model_b")
     assert redis_client.exists(online_belief_key("arena", "fit-7"))
     assert not redis_client.exists(online_belief_key("arena", repr(5.0)))
@@ -184,6 +186,8 @@ def test_the_belief_key_is_derived_from_the_snapshot_id(redis_client):
     assert '"id"' not in old_json and Snapshot.model_validate_json(old_json).id == repr(5.0)
     redis_client.set(snapshot_key("arena"), old_json)
     redis_client.publish(snapshot_channel("arena"), "new snapshot")
+    wait_until(lambda belief: belief.votes.tolist() == [10, 10], observe=lambda: matchmaker.belief(models),
+               what="the matchmaker to re-read the announced snapshot (no online vote under its id yet)")
     matchmaker.record_outcome("a", "b", "model_b")
     assert redis_client.exists(online_belief_key("arena", repr(5.0)))
 
@@ -216,11 +220,8 @@ def test_the_worker_announces_the_snapshot_id_the_matchmaker_names_its_belief_af
         published = worker.refit_and_publish()
     finally:
         worker.close()
-    message = None
-    for _ in range(100):
-        message = announcements.get_message(timeout=0.1)
-        if message is not None:
-            break
+    message = wait_until(lambda message: message is not None, observe=lambda: announcements.get_message(timeout=0.1),
+                         what="the worker's announcement on snapshot_channel")
     announcements.close()
     assert message is not None and message["data"].decode() == published.id == "fit-42"
     assert Snapshot.model_validate_json(redis_client.get(snapshot_key("arena"))).id == "fit-42"
