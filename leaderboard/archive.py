@@ -130,8 +130,7 @@ class VoteArchive:
                 self._check_resumable(resume_from)
                 start = resume_from.offset
                 self.ids = set(resume_from.ids)
-            for event in self._scan(repair=not read_only, start=start, seen=self.ids):
-                self.ids.add(event.vote_id)
+            for event in self._scan(repair=not read_only, start=start, seen=self.ids):  # adds each id to seen
                 if on_event is not None:
                     on_event(event)
             if self._file is not None:

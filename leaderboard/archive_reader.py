@@ -36,7 +36,8 @@ import pandas as pd
 from pydantic import ValidationError
 
 from leaderboard.arrow_schema import arrow_schema
-from leaderboard.events import VoteEvent
+from leaderboard.events import StyleFeatures, VoteEvent
+from leaderboard.style_control import STYLE_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,10 @@ log = logging.getLogger(__name__)
 TornTailHandler = Callable[[int, int, int], None]
 
 _DECOMPRESSORS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
-# VoteEvent style field -> the frame's column stem (tokens_a, lists_b, ...)
-STYLE_COLUMNS = (("tokens", "tokens"), ("headers", "headers"), ("list_items", "lists"), ("bold", "bold"))
+# suffixes read through a decompressor (loading.file_format looks through the same ones)
+COMPRESSION_SUFFIXES = tuple(_DECOMPRESSORS)
+# VoteEvent style field -> the frame's column stem (tokens_a, lists_b, ...), in style control's order
+_STYLE_FIELDS = tuple(zip(StyleFeatures.model_fields, STYLE_COLUMNS))
 _METADATA = ("vote_id", "battle_id", "mode", "categories", "turns", "selection_probability", "voter_id",
              "served_at", "voted_at")
 
@@ -137,7 +140,7 @@ def _frames_from_events(events: Iterable[VoteEvent]) -> tuple[pd.DataFrame, pd.D
             continue
         row = {"model_a": event.models[0], "model_b": event.models[1], "winner": event.outcome, **common}
         for side, features in zip(("a", "b"), event.style):
-            for field, column in STYLE_COLUMNS:
+            for field, column in _STYLE_FIELDS:
                 row[f"{column}_{side}"] = getattr(features, field)
         pairwise.append(row)
     return pd.DataFrame(pairwise), pd.DataFrame(kwise)
@@ -166,7 +169,7 @@ def _columnar_frames(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             and pc.max(pc.list_value_length(style)).as_py() == 2:
         for position, side in ((0, "a"), (1, "b")):
             answer = pc.list_element(style, position)
-            for field, column in STYLE_COLUMNS:
+            for field, column in _STYLE_FIELDS:
                 columns[f"{column}_{side}"] = pc.struct_field(answer, field)
     frame = pd.DataFrame({name: values.to_pandas() for name, values in columns.items()})
     frame.insert(3, "categories", [list(c or []) for c in pairwise.column("categories").to_pylist()])

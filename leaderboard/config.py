@@ -14,6 +14,7 @@ and ``REFIT_INTERVAL``. The arena's own table (``arena.settings``) adds its rows
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ def bounded(convert: Callable[[str], float], low: float, high: float | None = No
     bad flag or environment value stops start-up with one line naming it."""
     def parse(text: str):
         value = convert(text)
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} must be a finite number")
         if (value <= low if above else value < low) or (high is not None and value > high):
             bounds = f"{'>' if above else '>='} {low}" + (f" and <= {high}" if high is not None else "")
             raise argparse.ArgumentTypeError(f"{text} must be {bounds}")
@@ -133,7 +136,7 @@ DATA_DIR = Setting("data_dir", Path("data"), "embedded Redis files (`redis/`) an
                    parse=Path, flag="--data-dir", env="ARENA_DATA_DIR")
 PREFIX = Setting("prefix", DEFAULT_PREFIX, "Redis key prefix, so several arenas can share one Redis",
                  flag="--prefix", env="ARENA_PREFIX")
-REFIT_INTERVAL = Setting("refit_interval", 2.0, "seconds between leaderboard refits", parse=float,
+REFIT_INTERVAL = Setting("refit_interval", 2.0, "seconds between leaderboard refits", parse=bounded(float, 0.0, above=True),
                          flag="--refit-interval", env="ARENA_REFIT_INTERVAL")
 
 

@@ -9,7 +9,7 @@ metadata the source has (``categories``, ``turns``, ``selection_probability``, `
 statistics take arrays.
 
 Formats, by file suffix: ``.csv``, ``.jsonl``/``.ndjson`` (JSON lines), ``.json`` (a list of
-records, or pandas' column layout), ``.parquet``; a ``.gz``/``.bz2``/``.zst`` suffix on top is
+records, or pandas' column layout), ``.parquet``; a ``.gz``/``.bz2``/``.xz`` suffix on top is
 decompressed. A JSON-lines file whose records carry ``vote_id`` and ``models`` is read as our
 archive of VoteEvents (by leaderboard.archive_reader, the archive's one reader).
 """
@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leaderboard.archive_reader import ArchiveCorruptError, archive_frames, open_decompressed
+from leaderboard.archive_reader import COMPRESSION_SUFFIXES, ArchiveCorruptError, archive_frames, open_decompressed
 from leaderboard.counts import REQUIRED_COLUMNS
 
-_COMPRESSION_SUFFIXES = {".gz", ".bz2", ".zst", ".xz", ".zip"}
 # LMArena conv_metadata key -> our column; dict-valued entries are summed over their keys
 # (h1..h6; ordered/unordered; "**"/"__"), scalar entries taken as they are
 _CONV_METADATA_COLUMNS = {
@@ -49,7 +48,7 @@ class VoteFileError(ValueError):
 def file_format(path: Path) -> str:
     """'csv' | 'jsonl' | 'json' | 'parquet' from the suffix (ignoring a compression suffix)."""
     suffixes = [s.lower() for s in path.suffixes]
-    while suffixes and suffixes[-1] in _COMPRESSION_SUFFIXES:
+    while suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
         suffixes.pop()
     suffix = suffixes[-1] if suffixes else ""
     formats = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}

@@ -8,7 +8,8 @@ after it are the next read's).
 
 Two forms share the rule (:class:`StreamCursor`): :func:`stream_pages` for a synchronous client
 (the worker's catch-up) and :func:`stream_pages_async` for an asyncio one (the vote download).
-Pages are lists of ``(entry id, fields)`` as redis-py returns them.
+Pages are lists of ``(entry id, fields)`` as redis-py returns them; :func:`parse_entry` reads an
+entry's vote (or why it is malformed), for every reader alike.
 """
 
 from __future__ import annotations
@@ -16,17 +17,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
+from leaderboard.events import VoteEvent
+
 PAGE_SIZE = 2000
 STREAM_START = "-"  # XRANGE start: the first entry
 
 
-def _text(value) -> str:
+def text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def start_after(entry_id: str | bytes) -> str:
     """The XRANGE start of the entries strictly after ``entry_id``."""
-    return "(" + _text(entry_id)
+    return "(" + text(entry_id)
 
 
 @dataclass
@@ -72,3 +77,39 @@ async def stream_pages_async(client, stream: str, *, start: str = STREAM_START,
         cursor.advance(page)
         if page:
             yield page
+
+
+# -- the entries ------------------------------------------------------------------------------
+
+
+def stream_entries(reply) -> list:
+    """The entries of a one-stream XREADGROUP reply (RESP2: [[key, entries]]; RESP3: {key: [entries]})."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        (entries,) = reply.values()
+        return entries[0] if entries and isinstance(entries[0], list) else entries
+    return reply[0][1]
+
+
+def event_field(fields: dict):
+    """The JSON vote event of a stream entry (None if the entry has no ``event`` field)."""
+    return fields.get(b"event", fields.get("event"))
+
+
+def parse_entry(fields: dict) -> tuple[VoteEvent | None, str | None]:
+    """(vote, None) for a valid entry, (None, reason) for a malformed one."""
+    raw = event_field(fields)
+    if raw is None:
+        return None, "the entry has no 'event' field"
+    try:
+        return VoteEvent.model_validate_json(raw), None
+    except ValidationError as error:
+        return None, validation_reason(error)
+
+
+def validation_reason(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    more = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"not a valid VoteEvent: {where + ': ' if where else ''}{first['msg']}{more}"

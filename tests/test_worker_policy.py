@@ -90,3 +90,21 @@ def test_a_claim_pass_runs_at_most_twice_per_idle_period_unless_in_progress():
     state.claim_pass_continues("7-0")  # a pass in progress continues at once
     assert state.claim_pass_due(now=1.0, idle_seconds=30.0)
     assert math.isinf(ConsumerState().last_claim_scan)
+
+
+def test_block_ms_when_a_refit_is_due_but_nothing_was_ever_published():
+    # a first publish that failed leaves last_refit at -inf: poll (1 ms), don't overflow
+    schedule = RefitSchedule(interval=2.0)
+    schedule.votes_arrived()
+    assert schedule.block_ms(now=50.0, limit_ms=1000) == 1
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-1", "0"])
+def test_the_refit_interval_must_be_a_positive_finite_number(text):
+    import argparse
+
+    from leaderboard.config import REFIT_INTERVAL
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        REFIT_INTERVAL.parse(text)
+    assert REFIT_INTERVAL.parse("0.5") == 0.5

@@ -9,26 +9,20 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
 
 from arena.web.context import ArenaContext, get_context
 from leaderboard.archive import LMARENA_COLUMNS, export_lmarena
 from leaderboard.events import VoteEvent
 from leaderboard.redis_keys import vote_stream_key
-from leaderboard.stream import stream_pages_async
+from leaderboard.stream import parse_entry, stream_pages_async
 
 router = APIRouter()
 
 
 async def _event_pages(context: ArenaContext) -> AsyncIterator[list[VoteEvent]]:
     async for entries in stream_pages_async(context.redis, vote_stream_key(context.settings.prefix)):
-        events = []
-        for _, fields in entries:
-            try:
-                events.append(VoteEvent.model_validate_json(fields[b"event"]))
-            except (KeyError, ValidationError):
-                continue  # the worker's dead-letter stream keeps such entries with the reason
-        yield events
+        # a malformed entry is left out: the worker's dead-letter stream keeps it with the reason
+        yield [vote for vote, _reason in (parse_entry(fields) for _, fields in entries) if vote is not None]
 
 
 def _csv_cell(value):

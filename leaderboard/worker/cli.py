@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
               "Start Redis or pass the right --redis-url / REDIS_URL.", file=sys.stderr)
         return 2
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.info("settings:\n%s", describe(vars(args), WORKER_SETTINGS))
+    log.info("settings: %s", "; ".join(line.strip() for line in describe(vars(args), WORKER_SETTINGS).splitlines()))
     worker = VoteWorker(client, args.data_dir, prefix=args.prefix, consumer=args.consumer,
                         refit_interval=args.refit_interval)
     stop = threading.Event()

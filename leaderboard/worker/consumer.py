@@ -33,8 +33,7 @@ from leaderboard.redis_keys import (
     worker_lock_key,
 )
 from leaderboard.snapshot import Snapshot
-from leaderboard.stream import stream_pages
-from leaderboard.worker.entries import event_field, parse_entry, stream_entries, text
+from leaderboard.stream import event_field, parse_entry, stream_entries, stream_pages, text
 from leaderboard.worker.lease import LEASE_TTL_MS, RefitLease
 from leaderboard.worker.loop import run_forever
 from leaderboard.worker.policy import DEFAULT_ALPHA, RefitSchedule, build_snapshot, is_fitted
@@ -44,7 +43,6 @@ from leaderboard.worker.tally import VoteTally
 log = logging.getLogger(__name__)
 
 MAX_BLOCK_MS = 1000
-CATCH_UP_PAGE = 2000
 
 
 @dataclass
@@ -185,8 +183,7 @@ class VoteWorker:
         """
         started = time.perf_counter()
         added = 0
-        for entries in stream_pages(self.redis, self.stream, start=self.state.stream_checked_to,
-                                    page_size=CATCH_UP_PAGE):
+        for entries in stream_pages(self.redis, self.stream, start=self.state.stream_checked_to):
             missing = []
             for _entry_id, fields in entries:
                 raw = event_field(fields)
@@ -199,7 +196,7 @@ class VoteWorker:
                     continue  # malformed: the consumer that reads it dead-letters it
             added += self._archive_and_count(missing)
             self.stats.stream_checked += len(entries)
-            self.state.checked_stream_to(text(entries[-1][0]))
+            self.state.checked_stream_to(entries[-1][0])
             if not self._keep_lease():
                 break
         if added:

@@ -34,7 +34,6 @@ REDIS_DOWN_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutE
 class LoopState:
     """What the loop remembers between steps, so that each condition is logged once."""
 
-    standing_by: bool = False
     outage_started: float | None = None  # monotonic time of the first failed step of an outage
     backoff: float = INITIAL_BACKOFF_S
     archive_busy_logged: bool = False
@@ -61,7 +60,7 @@ def run_forever(worker: "VoteWorker", stop: threading.Event) -> None:
     try:
         while not stop.is_set():
             try:
-                _step(worker, loop, stop)
+                _step(worker, stop)
                 lasted = loop.step_succeeded()
                 if lasted is not None:
                     log.info("Redis is answering again after %.1fs; resuming", lasted)
@@ -91,25 +90,22 @@ def run_forever(worker: "VoteWorker", stop: threading.Event) -> None:
         worker.close()
 
 
-def _step(worker: "VoteWorker", loop: LoopState, stop: threading.Event) -> None:
+def _step(worker: "VoteWorker", stop: threading.Event) -> None:
     """One turn: stand by while another worker holds the lease; otherwise one batch, and a refit if due."""
+    was_standing_by = worker.state.lease is Lease.LOST
     if not worker.lease.hold():
         worker.state.lease_lost()
         if worker.state.phase is not Phase.CLOSED:
             log.warning("another worker took the refit lease %s; standing by", worker.lease.key)
             worker.let_go()
-        elif not loop.standing_by:
+        elif not was_standing_by:
             log.info("standby: another worker holds the refit lease %s; taking over when it expires",
                      worker.lease.key)
-        loop.standing_by = True
         stop.wait(worker.lease.poll_seconds)
         return
     worker.state.lease_held()
-    if loop.standing_by:
+    if was_standing_by:
         log.info("holding the refit lease %s: consuming votes", worker.lease.key)
-        loop.standing_by = False
     worker.process_once(block_ms=worker.block_ms())
-    if worker.state.lease is Lease.LOST:  # lost while starting: it has let go already
-        loop.standing_by = True
-    elif worker.refit_due():
+    if worker.state.lease is not Lease.LOST and worker.refit_due():  # LOST: it let go while starting
         worker.refit_and_publish()

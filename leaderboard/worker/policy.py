@@ -127,5 +127,6 @@ class RefitSchedule:
         """How long a blocking read may wait: ``limit_ms`` at most, and not past a due refit."""
         if not self.unpublished:
             return limit_ms
-        until_refit = self.last_refit + self.wait - now
-        return min(limit_ms, max(1, int(until_refit * 1000)))
+        # in floats first: before the first publish last_refit is -inf (due at once: poll)
+        until_refit_ms = (self.last_refit + self.wait - now) * 1000
+        return int(min(limit_ms, max(1.0, until_refit_ms)))

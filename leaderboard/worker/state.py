@@ -74,7 +74,7 @@ class ConsumerState:
     def caught_up(self) -> None:
         self.phase = Phase.CONSUMING
 
-    def checked_stream_to(self, entry_id: str) -> None:
+    def checked_stream_to(self, entry_id: str | bytes) -> None:
         self.stream_checked_to = start_after(entry_id)  # the next catch-up starts after it
 
     # -- consuming -----------------------------------------------------------------------------
