@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 
 from leaderboard.counts import PairCounts
-from leaderboard.elo import elo_result, online_elo
+from leaderboard.elo import online_elo
 from leaderboard.filters import filter_votes
 from leaderboard.fit import CI_METHODS, fit_leaderboard
 from leaderboard.loading import load_rankings, load_votes
 from leaderboard.plackett_luce import fit_plackett_luce
-from leaderboard.result import BOOTSTRAP, BRADLEY_TERRY, ELO, PLACKETT_LUCE, SANDWICH, RatingResult
+from leaderboard.result import BOOTSTRAP, BRADLEY_TERRY, ELO, PLACKETT_LUCE, SANDWICH, RatingResult, elo_result
 from leaderboard.style_control import fit_style_control
 from leaderboard.weights import vote_weights
 
@@ -83,9 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
         print(f"error: {message}", file=sys.stderr)
         return 2
-    warning = result.interval_warning()
-    if warning:  # printed even with --quiet: it says how to read the output
-        print(warning, file=sys.stderr)
+    if result.n_unbounded:  # printed even with --quiet: it says how to read the output
+        print(f"warning: {result.n_unbounded} model(s) have unbounded 95% intervals (shown as -inf/+inf, "
+              "null in JSON): in more than 2.5% of the bootstrap resamples they won every comparison "
+              "or lost every one; more votes for them, or --alpha > 0, bound them", file=sys.stderr)
     if args.out is None:
         try:
             print(format_table(result))

@@ -12,8 +12,9 @@ of tie)::
     rating_a += k * (score_a - expected_a)
     rating_b -= k * (score_a - expected_a)
 
-Each update is zero-sum, so the mean rating stays at ``initial``. :func:`elo_result` turns the
-ratings into the RatingResult every fitter returns (method ``elo``).
+Each update is zero-sum, so the mean rating stays at ``initial``. ``leaderboard.result.elo_result``
+turns the ratings into the RatingResult every fitter returns (method ``elo``); this module stays
+the bare algorithm, light to import (the matchmaker and the simulator use it).
 """
 
 from __future__ import annotations
@@ -24,9 +25,6 @@ import numpy as np
 import pandas as pd
 
 from leaderboard.events import MODEL_A, MODEL_B, PAIRWISE_OUTCOMES, TIE, TIE_BOTHBAD, check_outcome
-from leaderboard.intervals import normal_bounds
-from leaderboard.result import ELO, RatingResult
-from leaderboard.scale import ELO_PER_NAT, elo_to_nats
 
 # Score of model A for each LMArena outcome string; both kinds of tie are half a win each way.
 SCORE_A = {MODEL_A: 1.0, MODEL_B: 0.0, TIE: 0.5, TIE_BOTHBAD: 0.5}
@@ -129,31 +127,3 @@ def online_elo(model_a, model_b, winner, *, k: float = 4.0, base: float = 10.0, 
         ratings[i] += delta
         ratings[j] -= delta
     return dict(zip(list(models), ratings))
-
-
-def elo_result(ratings: dict[str, float], votes_per_model: dict[str, int], n_votes: int, *,
-               rough_intervals: bool = False, alpha: float = 0.0, anchor: tuple[str, float] | None = None,
-               settings: dict | None = None, note: str = "") -> RatingResult:
-    """Online Elo ``ratings`` (model -> rating points) as a RatingResult, models sorted by name.
-
-    Elo has no confidence interval. theta is the rating in nats (default 400/ln 10 scale) and the
-    covariance a rough diagonal: a model with n votes against equals has Fisher information n/4
-    nats^-2, so variance 1 / (n/4 + max(alpha, 1e-3)). ``rough_intervals``: show +-1.96 of that as
-    the bounds (the live leaderboard before its first fit); otherwise there are no intervals.
-    ``anchor`` = (model, rating) shifts the ratings so that model has that rating.
-    """
-    models = sorted(ratings)
-    rating = np.array([ratings[name] for name in models], dtype=float)
-    votes = np.array([votes_per_model.get(name, 0) for name in models], dtype=np.int64)
-    variance = 1.0 / (votes / 4.0 + max(alpha, 1e-3))
-    theta = elo_to_nats(rating)
-    if anchor is not None:
-        if anchor[0] not in ratings:
-            raise ValueError(f"anchor model {anchor[0]!r} is not among the rated models")
-        rating = rating - ratings[anchor[0]] + anchor[1]
-    lower = upper = None
-    if rough_intervals:
-        lower, upper = normal_bounds(rating, ELO_PER_NAT ** 2 * np.diag(variance))
-    return RatingResult(models=models, theta=theta, covariance=np.diag(variance), rating=rating, lower=lower,
-                        upper=upper, votes=votes, n_votes=n_votes, method=ELO, settings=dict(settings or {}),
-                        note=note)

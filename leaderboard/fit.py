@@ -37,7 +37,7 @@ class NoVotesError(ValueError):
     """Nothing to fit: fewer than two models have votes."""
 
 
-def fit_leaderboard(counts: PairCounts, *, ci: str = "sandwich", n_bootstrap: int = 1000, seed: int = 0,
+def fit_leaderboard(counts: PairCounts, *, ci: str = SANDWICH, n_bootstrap: int = 1000, seed: int = 0,
                     anchor: tuple[str, float] | None = None, init_theta: dict[str, float] | None = None,
                     ties: str = "half", alpha: float = 0.0, progress: bool = False) -> RatingResult:
     with blas_threads_for(counts.n_models):
@@ -62,9 +62,9 @@ def _fit_leaderboard(counts: PairCounts, *, ci: str, n_bootstrap: int, seed: int
         raise ValueError(f"ties must be one of {TIE_MODELS}, got {ties!r}")
     if not alpha >= 0:
         raise ValueError(f"alpha must be >= 0, got {alpha!r}")
-    if ci == "bootstrap" and n_bootstrap < 2:
+    if ci == BOOTSTRAP and n_bootstrap < 2:
         raise ValueError(f"n_bootstrap must be at least 2, got {n_bootstrap}")
-    if ci == "bootstrap" and ties == "davidson":
+    if ci == BOOTSTRAP and ties == "davidson":
         raise ValueError("the batched bootstrap supports ties='half'; use ci='sandwich' with the Davidson model")
     models = list(counts.models)
     if anchor is not None and anchor[0] not in models:

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from leaderboard.intervals import normal_bounds
 from leaderboard.ranks import rank_intervals
-from leaderboard.scale import ELO_CENTER, ELO_PER_NAT
+from leaderboard.scale import ELO_CENTER, ELO_PER_NAT, elo_to_nats
 from leaderboard.snapshot import Snapshot, SnapshotRow
 
 BRADLEY_TERRY = "bradley-terry"
@@ -32,7 +33,7 @@ BOOTSTRAP = "bootstrap"
 FISHER = "fisher"  # model-based: the inverse information
 NO_INTERVALS = "none"
 
-ROW_FIELDS = ("model", "rating", "lower", "upper", "rank", "rank_lower", "votes")
+ROW_FIELDS = tuple(SnapshotRow.model_fields)  # a row's fields, as the Snapshot defines them
 
 
 def method_name(model: str, intervals: str = NO_INTERVALS, *, style_control: bool = False) -> str:
@@ -110,14 +111,6 @@ class RatingResult:
         """Number of models with an infinite interval end."""
         return int(np.sum(~(np.isfinite(self.lower) & np.isfinite(self.upper))))
 
-    def interval_warning(self) -> str | None:
-        """One line for people when some intervals are unbounded, else None."""
-        if not self.n_unbounded:
-            return None
-        return (f"warning: {self.n_unbounded} model(s) have unbounded 95% intervals (shown as -inf/+inf, "
-                "null in JSON): in more than 2.5% of the bootstrap resamples they won every comparison "
-                "or lost every one; more votes for them, or --alpha > 0, bound them")
-
     def rows(self) -> list[dict]:
         """One dict per model (ROW_FIELDS, plus rank_change under style control), best rating
         first, ties broken by name."""
@@ -144,12 +137,40 @@ class RatingResult:
             settings["style_coefficient_se"] = {name: float(v) for name, v in self.style_coefficient_se.items()}
         return {"models": rows, "method": self.method, "settings": settings, "n_votes": int(self.n_votes)}
 
-    def to_snapshot(self, *, generated_at: float, note: str | None = None) -> Snapshot:
-        """The worker's Snapshot of this result (``note`` replaces the result's own note)."""
+    def to_snapshot(self, *, generated_at: float, note: str) -> Snapshot:
+        """The worker's Snapshot of this result, with the worker's ``note`` (which includes the result's own)."""
         return Snapshot(
             generated_at=generated_at, total_votes=int(self.n_votes), method=self.method,
             rows=[SnapshotRow(**{key: row[key] for key in ROW_FIELDS}) for row in self.rows()],
             models=list(self.models), theta=np.asarray(self.theta, dtype=float).tolist(),
             covariance=np.asarray(self.covariance, dtype=float).tolist(),
-            note=self.note if note is None else note,
+            note=note,
         )
+
+
+def elo_result(ratings: dict[str, float], votes_per_model: dict[str, int], n_votes: int, *,
+               rough_intervals: bool = False, alpha: float = 0.0, anchor: tuple[str, float] | None = None,
+               settings: dict | None = None, note: str = "") -> RatingResult:
+    """Online Elo ``ratings`` (model -> rating points) as a RatingResult, models sorted by name.
+
+    Elo has no confidence interval. theta is the rating in nats (default 400/ln 10 scale) and the
+    covariance a rough diagonal: a model with n votes against equals has Fisher information n/4
+    nats^-2, so variance 1 / (n/4 + max(alpha, 1e-3)). ``rough_intervals``: show +-1.96 of that as
+    the bounds (the live leaderboard before its first fit); otherwise there are no intervals.
+    ``anchor`` = (model, rating) shifts the ratings so that model has that rating.
+    """
+    models = sorted(ratings)
+    rating = np.array([ratings[name] for name in models], dtype=float)
+    votes = np.array([votes_per_model.get(name, 0) for name in models], dtype=np.int64)
+    variance = 1.0 / (votes / 4.0 + max(alpha, 1e-3))
+    theta = elo_to_nats(rating)
+    if anchor is not None:
+        if anchor[0] not in ratings:
+            raise ValueError(f"anchor model {anchor[0]!r} is not among the rated models")
+        rating = rating - ratings[anchor[0]] + anchor[1]
+    lower = upper = None
+    if rough_intervals:
+        lower, upper = normal_bounds(rating, ELO_PER_NAT ** 2 * np.diag(variance))
+    return RatingResult(models=models, theta=theta, covariance=np.diag(variance), rating=rating, lower=lower,
+                        upper=upper, votes=votes, n_votes=n_votes, method=ELO, settings=dict(settings or {}),
+                        note=note)

@@ -216,8 +216,7 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
     rating = offset + transform @ theta
     lower, upper = normal_bounds(rating, transform @ covariance @ transform.T)
     # rank_change compares like with like: both rankings from the unanchored (mean 1000) intervals
-    styled_rank = rank_intervals(lower, upper)[0] if anchor is None else rank_intervals(
-        *normal_bounds(ELO_PER_NAT * theta, ELO_PER_NAT ** 2 * covariance))[0]
+    styled_rank = rank_intervals(*normal_bounds(ELO_PER_NAT * theta, ELO_PER_NAT ** 2 * covariance))[0]
     plain_rank = rank_intervals(*normal_bounds(plain.rating, ELO_PER_NAT ** 2 * plain.covariance))[0]
     if ci == NO_INTERVALS:
         lower = upper = None

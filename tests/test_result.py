@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from leaderboard.counts import PairCounts
-from leaderboard.elo import elo_result
 from leaderboard.fit import fit_leaderboard
 from leaderboard.result import (
     BOOTSTRAP,
@@ -19,6 +18,7 @@ from leaderboard.result import (
     PLACKETT_LUCE,
     SANDWICH,
     RatingResult,
+    elo_result,
     method_name,
 )
 from leaderboard.scale import ELO_PER_NAT

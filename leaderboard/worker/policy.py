@@ -21,10 +21,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from leaderboard.elo import elo_result
 from leaderboard.fit import DisconnectedGraphError, NoMaximumLikelihoodError, NoVotesError, fit_leaderboard
 from leaderboard.plackett_luce import fit_plackett_luce
-from leaderboard.result import ELO, SANDWICH, RatingResult
+from leaderboard.result import ELO, SANDWICH, RatingResult, elo_result
 from leaderboard.snapshot import Snapshot
 from leaderboard.worker.tally import VoteTally
 
