@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from arena.keys import model_failing_key, model_inflight_key, paused_models_key
+from leaderboard.stream import text
 
 
 class ModelStatus(StrEnum):
@@ -68,8 +69,6 @@ class Conditions:
         return ModelStatus.AVAILABLE
 
 
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # -- the paused set (what the matchmaker needs) -------------------------------------------------
@@ -80,7 +79,7 @@ def queue_paused(pipe, prefix: str) -> None:
 
 
 def paused_from(reply) -> frozenset[str]:
-    return frozenset(_text(model) for model in reply)
+    return frozenset(text(model) for model in reply)
 
 
 def paused_models(client, prefix: str) -> frozenset[str]:
@@ -148,6 +147,6 @@ def known_conditions(client, prefix: str) -> Conditions:
     every failing marker, found by SCAN. ``full`` needs the models' limits, which only the web
     processes know, so it is left empty."""
     head, tail = model_failing_key(prefix, "\0").split("\0")
-    failing = frozenset(_text(key)[len(head):len(_text(key)) - len(tail)]
-                        for key in client.scan_iter(match=model_failing_key(prefix, "*")))
+    keys = (text(key) for key in client.scan_iter(match=model_failing_key(prefix, "*")))
+    failing = frozenset(key[len(head):len(key) - len(tail)] for key in keys)
     return Conditions(paused=paused_models(client, prefix), failing=failing)

@@ -31,7 +31,6 @@ from arena.battle_types import (
     TurnProgress,
     VoteReceipt,
     WrongSession,
-    position_labels,
     state_error,
 )
 from arena.keys import battle_key, model_failing_key, model_inflight_key

@@ -87,6 +87,12 @@ SERVE_SETTINGS = (
 )
 
 
+def _resolve_demo(self) -> None:
+    # the demo endpoints come with no model file, unless asked for either way (flag or field)
+    if self.demo is None:
+        object.__setattr__(self, "demo", self.models_file is None)
+
+
 def _describe(self) -> str:
     """One line per setting, secrets masked, for the start-up banner."""
     return describe(vars(self), SERVE_SETTINGS)
@@ -96,7 +102,7 @@ Settings = make_dataclass(
     "Settings",
     [(setting.name, Any, field(default=setting.default, repr=not setting.secret)) for setting in SERVE_SETTINGS],
     frozen=True,
-    namespace={"describe": _describe, "__doc__": "The arena's settings, one field per row of SERVE_SETTINGS."},
+    namespace={"describe": _describe, "__post_init__": _resolve_demo, "__doc__": "The arena's settings, one field per row of SERVE_SETTINGS."},
 )
 Settings.__module__ = __name__
 
@@ -108,8 +114,6 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> Settings:
     """Flags over environment over defaults; raises ``SettingError`` for a bad environment value."""
     values = read_values(args, SERVE_SETTINGS, environ)
-    if values["demo"] is None:  # the demo endpoints come with no model file, unless asked for either way
-        values["demo"] = values["models_file"] is None
     return Settings(**values)
 
 

@@ -165,20 +165,23 @@ def plot(runs: list[RunResult], path: str) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m arena simulate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=int, default=50)
-    parser.add_argument("--spread", type=float, default=175.0, help="sd of true strengths, rating points")
-    parser.add_argument("--votes", type=int, default=100_000, help="vote budget per run")
-    parser.add_argument("--noise", type=float, default=0.05, help="probability a vote is flipped")
-    parser.add_argument("--position-bias", type=float, default=0.0, help="nats added to the first-shown answer")
-    parser.add_argument("--length-bias", type=float, default=0.0, help="nats per unit of answer-length difference")
+    defaults = SimConfig()
+    parser.add_argument("--models", type=int, default=defaults.models)
+    parser.add_argument("--spread", type=float, default=defaults.spread, help="sd of true strengths, rating points")
+    parser.add_argument("--votes", type=int, default=defaults.votes, help="vote budget per run")
+    parser.add_argument("--noise", type=float, default=defaults.noise, help="probability a vote is flipped")
+    parser.add_argument("--position-bias", type=float, default=defaults.position_bias,
+                        help="nats added to the first-shown answer")
+    parser.add_argument("--length-bias", type=float, default=defaults.length_bias,
+                        help="nats per unit of answer-length difference")
     parser.add_argument("--k", default="2", help="battle sizes, comma-separated, e.g. 2,4")
     parser.add_argument("--strategies", default=",".join(SIM_STRATEGIES))
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
     parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--refresh", type=int, default=10, help="votes between rebuilding the selection distribution")
+    parser.add_argument("--refresh", type=int, default=defaults.refresh, help="votes between rebuilding the selection distribution")
     add_arguments(parser, MATCHMAKER_FAIRNESS)  # the live matchmaker's knobs, flags, variables and defaults
     parser.add_argument("--floor", dest=MATCHMAKER_FLOOR.name, type=MATCHMAKER_FLOOR.parse, default=argparse.SUPPRESS,
-                        help=f"the same as {MATCHMAKER_FLOOR.flag}")
+                        help=f"the same as {MATCHMAKER_FLOOR.flag} (older name)")
     parser.add_argument("--no-early-stop", action="store_true")
     parser.add_argument("--jobs", type=int, default=1, help="processes")
     parser.add_argument("--out", help="write results JSON here")

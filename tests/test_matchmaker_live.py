@@ -7,11 +7,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from arena import availability
 from arena.matchmaker import build_matchmaker
 from arena.matchmaker.keys import online_belief_key, pins_key
 from arena.matchmaker.state import PRIOR_SD_NATS, online_ranking_update
 from leaderboard.intervals import centred
-from leaderboard.redis_keys import snapshot_channel, snapshot_key
+from leaderboard.redis_keys import DEFAULT_PREFIX, snapshot_channel, snapshot_key
 from leaderboard.snapshot import Snapshot
 from tests.helpers import make_snapshot, publish, wait_until
 
@@ -75,7 +76,7 @@ def test_operator_exclusion_and_pins_apply_across_processes(redis_client):
     models = [f"m{i}" for i in range(6)]
     web_one = build_matchmaker("active", redis_client)
     web_two = build_matchmaker("top-k", redis_client)
-    web_one.exclude("m2")
+    availability.pause(redis_client, DEFAULT_PREFIX, "m2")
     web_one.pin(["m0", "m5"], 0.5)
     rng = np.random.default_rng(4)
     picks = [web_two.choose(models, 2, rng) for _ in range(400)]
@@ -83,7 +84,7 @@ def test_operator_exclusion_and_pins_apply_across_processes(redis_client):
     pinned = [s for s in picks if set(s.models) == {"m0", "m5"}]
     assert len(pinned) > 0.4 * len(picks)
     assert all(s.probability >= 0.5 for s in pinned)
-    web_one.include("m2")
+    availability.resume(redis_client, DEFAULT_PREFIX, "m2")
     web_one.unpin(["m5", "m0"])
     picks = [web_two.choose(models, 2, rng) for _ in range(200)]
     assert any("m2" in s.models for s in picks)

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from arena import availability
 from arena.matchmaker import build_matchmaker
 from arena.operator_cli import main
 from arena.redis_server import EmbeddedRedis, embedded_url_file
@@ -115,8 +116,8 @@ def test_finds_the_embedded_redis_of_a_running_arena(tmp_path):
 
 def test_shared_flags_after_the_subcommand_and_from_the_environment(redis_url, redis_client, capsys, monkeypatch):
     assert main(["pause", "m2", "--redis-url", redis_url, "--prefix", "other"]) == 0
-    assert build_matchmaker("uniform", redis_client, prefix="other").excluded_models() == {"m2"}
-    assert build_matchmaker("uniform", redis_client).excluded_models() == set()
+    assert set(availability.paused_models(redis_client, "other")) == {"m2"}
+    assert set(availability.paused_models(redis_client, "arena")) == set()
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("ARENA_PREFIX", "other")
     capsys.readouterr()

@@ -47,6 +47,7 @@ from leaderboard.intervals import centred
 from leaderboard.rankings import check_ranking, outcome_to_ranking
 from leaderboard.redis_keys import DEFAULT_PREFIX, snapshot_channel, snapshot_key
 from leaderboard.snapshot import Snapshot
+from leaderboard.stream import text
 
 ONLINE_STATE_TTL = 7 * 24 * 3600
 
@@ -102,11 +103,9 @@ return belief.v
 
 def _parse_pins(raw: dict) -> dict[tuple[str, ...], float]:
     """The pins hash as set -> share."""
-    return {tuple(_text(k).split(PAIR_SEPARATOR)): float(v) for k, v in raw.items()}
+    return {tuple(text(k).split(PAIR_SEPARATOR)): float(v) for k, v in raw.items()}
 
 
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class LiveMatchmaker:
@@ -200,7 +199,7 @@ class LiveMatchmaker:
         now = time.monotonic()
         if self.redis is not None and now - self._pair_counts_loaded_at > self.pair_counts_ttl:
             raw = self.redis.hgetall(pair_battles_key(self.prefix))
-            self._pair_counts = {tuple(_text(k).split("\t")): float(v) for k, v in raw.items()}
+            self._pair_counts = {tuple(text(k).split(PAIR_SEPARATOR)): float(v) for k, v in raw.items()}
             self._pair_counts_loaded_at = now
             self._pair_matrix_cache = None
         key = tuple(names)
@@ -331,13 +330,6 @@ class LiveMatchmaker:
         else:
             self.record_outcome(event.models[0], event.models[1], event.outcome)
 
-    def exclude(self, model: str) -> None:
-        """Pause ``model``: out of matchmaking in every process at once (until ``include``)."""
-        availability.pause(self._require_redis(), self.prefix, model)
-
-    def include(self, model: str) -> None:
-        availability.resume(self._require_redis(), self.prefix, model)
-
     def pin(self, models: Sequence[str], share: float) -> None:
         """Give the set ``models`` at least ``share`` of battles (seats beyond it filled uniformly).
 
@@ -366,10 +358,6 @@ class LiveMatchmaker:
     def pins(self) -> dict[tuple[str, ...], float]:
         """Pins stored in Redis (shared by every process), set -> share."""
         return _parse_pins(self._require_redis().hgetall(pins_key(self.prefix)))
-
-    def excluded_models(self) -> set[str]:
-        """Models paused in Redis, shared by every process (arena.availability's paused set)."""
-        return set(availability.paused_models(self._require_redis(), self.prefix))
 
     def unpin(self, models: Sequence[str]) -> None:
         self._require_redis().hdel(pins_key(self.prefix), pair_field(models))
