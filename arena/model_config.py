@@ -71,6 +71,8 @@ class ModelSpec(BaseModel):
     )
     system_prompt: str | None = Field(default=None, description="sent as the first message of every conversation")
     description: str = Field(default="", max_length=2000, description="shown to voters after the vote")
+    organisation: str = Field(default="", max_length=200, description="who made the model; shown on the leaderboard and after the vote")
+    license: str = Field(default="", max_length=200, description="the model's licence, e.g. 'Apache-2.0' or 'proprietary'; shown on the leaderboard")
 
     @field_validator("name", "model_id")
     @classmethod

@@ -40,3 +40,15 @@ def arena_stack(redis_url, tmp_path):
 
     with ArenaStack(arena_settings(redis_url, tmp_path)) as stack:
         yield stack
+
+
+@pytest.fixture
+def browser():
+    """A real headless Chromium (Debian's, driven by Playwright), closed after the test."""
+    playwright_sync = pytest.importorskip("playwright.sync_api")
+    from tests.browser_support import CHROMIUM_ARGS, chromium_path
+
+    with playwright_sync.sync_playwright() as driver:
+        instance = driver.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()

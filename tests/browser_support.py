@@ -1,0 +1,72 @@
+"""Headless Chromium for the browser tests: the launch flags, where Chromium is, and a recorder of
+every byte a page receives (so tests can assert that nothing secret or remote reached it)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+
+import pytest
+
+from tests.helpers import WAIT_SECONDS
+
+# Playwright counts in milliseconds; its own default (5 s for an expect) is short for a busy machine.
+BROWSER_WAIT_MS = int(WAIT_SECONDS * 1000)
+
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("ARENA_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("Chromium not found: ./test.sh installs Debian's chromium (scripts/ensure_chromium.sh)")
+    return path
+
+
+class NetworkRecorder:
+    """Collects every response body and streamed chunk the page receives (DevTools Network domain)."""
+
+    def __init__(self, page):
+        self.chunks: list[str] = []
+        self.session = page.context.new_cdp_session(page)
+        self.session.on("Network.responseReceived", self._on_response)
+        self.session.on("Network.dataReceived", self._on_data)
+        self.session.on("Network.loadingFinished", self._on_finished)
+        self.session.on("Network.eventSourceMessageReceived", lambda e: self.chunks.append(e.get("data", "")))
+        self.session.on("Network.webSocketFrameReceived", lambda e: self.chunks.append(e["response"].get("payloadData", "")))
+        self.session.send("Network.enable", {"maxTotalBufferSize": 100_000_000, "maxResourceBufferSize": 50_000_000})
+        self._streamed: set[str] = set()
+
+    def _on_response(self, event):
+        if "text/event-stream" in event["response"].get("mimeType", ""):
+            request_id = event["requestId"]
+            try:
+                buffered = self.session.send("Network.streamResourceContent", {"requestId": request_id})
+                self.chunks.append(base64.b64decode(buffered.get("bufferedData", "")).decode(errors="replace"))
+                self._streamed.add(request_id)
+            except Exception as exc:
+                if "already finished" in str(exc):
+                    return  # a short stream: loadingFinished will fetch its whole body
+                self.chunks.append(f"<<streamResourceContent failed: {exc}>>")  # fails the test: nothing was checked
+
+    def _on_data(self, event):
+        if event["requestId"] in self._streamed and event.get("data"):
+            self.chunks.append(base64.b64decode(event["data"]).decode(errors="replace"))
+
+    def _on_finished(self, event):
+        if event["requestId"] in self._streamed:
+            return
+        try:
+            body = self.session.send("Network.getResponseBody", {"requestId": event["requestId"]})
+        except Exception:
+            return  # redirects, preflights and the like have no body
+        text = body.get("body", "")
+        self.chunks.append(base64.b64decode(text).decode(errors="replace") if body.get("base64Encoded") else text)
+
+    def text(self) -> str:
+        return "\n".join(self.chunks)
