@@ -26,7 +26,9 @@ bounds come out unbounded rather than at an arbitrary large number. The tests ch
 
 from __future__ import annotations
 
+import os
 import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 import scipy.sparse
@@ -34,7 +36,8 @@ from scipy.special import expit, log_expit
 
 from leaderboard.blas import blas_threads_for
 from leaderboard.bradley_terry import bt_information, constrained_inverse, half_tie_scores
-from leaderboard.counts import I_WINS, J_WINS, TIE_CLASS, PairArrays
+from leaderboard.counts import I_WINS, J_WINS, N_CLASSES, TIE_CLASS, PairArrays
+from leaderboard.poisson_sampling import poisson_draws
 
 CHUNK_REPLICATES = 100   # fixed, so results depend only on (seed, n_bootstrap), not on memory or threads
 DEFAULT_TOL = 1e-6       # nats per step; 1e-6 nats = 2e-4 rating points, far below the percentiles' Monte Carlo error
@@ -46,17 +49,18 @@ def poisson_cell_weights(arrays: PairArrays, n_replicates: int, rng: np.random.G
     Returns two (B, P) arrays; they are transposed views of (P, B) arrays, the layout the batched
     solver works in (one contiguous row per pair)."""
     weight, weight_sq = arrays.weight, arrays.weight_sq
-    wins = np.zeros((arrays.n_pairs, n_replicates))
-    totals = np.zeros((arrays.n_pairs, n_replicates))
-    for outcome_class, share_of_win in ((I_WINS, 1.0), (J_WINS, 0.0), (TIE_CLASS, 0.5)):
-        pairs = np.flatnonzero(weight[:, outcome_class] > 0)
-        cell_weight, cell_weight_sq = weight[pairs, outcome_class], weight_sq[pairs, outcome_class]
-        lam = cell_weight**2 / cell_weight_sq
-        draws = rng.poisson(lam[:, None], size=(pairs.size, n_replicates)).astype(np.float64)
-        draws *= (cell_weight_sq / cell_weight)[:, None]
-        totals[pairs] += draws
-        if share_of_win:
-            wins[pairs] += share_of_win * draws
+    played = weight > 0
+    means = np.zeros_like(weight)
+    scale = np.ones_like(weight)
+    means[played] = weight[played] ** 2 / weight_sq[played]
+    scale[played] = weight_sq[played] / weight[played]
+    draws = poisson_draws(means.ravel(), n_replicates, rng).reshape(arrays.n_pairs, N_CLASSES, n_replicates)
+    if np.any(scale != 1.0):  # weighted votes; unweighted cells have scale 1 exactly
+        draws *= scale[:, :, None]
+    totals = draws[:, I_WINS] + draws[:, J_WINS]
+    totals += draws[:, TIE_CLASS]
+    wins = draws[:, TIE_CLASS] * 0.5
+    wins += draws[:, I_WINS]
     return wins.T, totals.T
 
 
@@ -271,12 +275,29 @@ def _batched_newton(theta_hat, arrays: PairArrays, wins_pb, totals_pb, alphas, f
     return theta
 
 
+def bootstrap_threads() -> int:
+    """Default worker threads: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def bootstrap_thetas(theta_hat: np.ndarray, arrays: PairArrays, *, n_bootstrap: int = 1000, seed: int = 0,
-                     alpha: float = 0.0, tol: float = DEFAULT_TOL, progress: bool = False) -> np.ndarray:
-    """(n_bootstrap, M) bootstrap replicates of theta (nats, mean 0), seeded and reproducible."""
+                     alpha: float = 0.0, tol: float = DEFAULT_TOL, progress: bool = False,
+                     threads: int | None = None) -> np.ndarray:
+    """(n_bootstrap, M) bootstrap replicates of theta (nats, mean 0), seeded and reproducible.
+
+    Replicates come in chunks of CHUNK_REPLICATES, each drawn from its own generator (a child of
+    SeedSequence(seed)) and fitted on its own, so chunks run on ``threads`` worker threads (default:
+    the usable CPUs) and the result is the same whatever the number of threads. numpy's samplers,
+    ufuncs and BLAS and scipy's sparse products release the GIL, so the threads share the cores."""
     n_chunks = -(-n_bootstrap // CHUNK_REPLICATES)
     streams = np.random.SeedSequence(seed).spawn(n_chunks)
     out = np.empty((n_bootstrap, arrays.n_models))
+    threads = bootstrap_threads() if threads is None else int(threads)
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
     bar = None
     if progress:
         from tqdm import tqdm
@@ -284,14 +305,26 @@ def bootstrap_thetas(theta_hat: np.ndarray, arrays: PairArrays, *, n_bootstrap: 
         bar = tqdm(total=n_bootstrap, desc="bootstrap", unit="replicate", file=sys.stderr)
     with blas_threads_for(arrays.n_models):
         curvature = _FullDataCurvature(theta_hat, arrays, alpha)
-        for chunk, stream in enumerate(streams):
+
+        def run_chunk(chunk: int) -> int:
             start = chunk * CHUNK_REPLICATES
             size = min(CHUNK_REPLICATES, n_bootstrap - start)
-            wins, totals = poisson_cell_weights(arrays, size, np.random.default_rng(stream))
+            wins, totals = poisson_cell_weights(arrays, size, np.random.default_rng(streams[chunk]))
             out[start:start + size] = fit_replicates(theta_hat, arrays, wins, totals, alpha=alpha, tol=tol,
                                                      curvature=curvature)
-            if bar is not None:
-                bar.update(size)
+            return size
+
+        if threads == 1 or n_chunks == 1:
+            finished = map(run_chunk, range(n_chunks))
+            for size in finished:
+                if bar is not None:
+                    bar.update(size)
+        else:
+            with ThreadPoolExecutor(max_workers=min(threads, n_chunks)) as pool:
+                for done in as_completed([pool.submit(run_chunk, chunk) for chunk in range(n_chunks)]):
+                    size = done.result()
+                    if bar is not None:
+                        bar.update(size)
     if bar is not None:
         bar.close()
     return out
