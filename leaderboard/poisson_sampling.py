@@ -79,30 +79,53 @@ class _Scratch:
         return cls(np.empty(n), np.empty(n, np.intp), np.empty(n, np.intp), np.empty(n), np.empty(n, bool))
 
 
-def poisson_draws(means: np.ndarray, n_replicates: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_cells, n_replicates) float64 array: row c holds independent Poisson(means[c]) counts."""
-    means = np.asarray(means, dtype=np.float64)
-    if means.ndim != 1 or not np.all(np.isfinite(means)) or np.any(means < 0):
-        raise ValueError("means must be a 1-D array of finite non-negative numbers")
-    out = np.zeros((means.size, n_replicates))
-    values, inverse, sizes = np.unique(means, return_inverse=True, return_counts=True)
-    tabled = (values > 0) & (values <= TABLE_MAX_MEAN) & (sizes * n_replicates >= TABLE_MIN_DRAWS)
-    if tabled.any() and n_replicates > 0:
+class PoissonSampler:
+    """Independent Poisson(means[c]) counts for a fixed vector of means, drawn many times.
+
+    The grouping of cells by mean and the inversion tables are built once (the bootstrap draws
+    the same means for every chunk of replicates); read-only afterwards, so threads may share one
+    sampler, each with its own generator. ``expected_draws``: how many replicates will be drawn in
+    all, which decides whether a group of cells is worth a table."""
+
+    def __init__(self, means: np.ndarray, expected_draws: int):
+        means = np.asarray(means, dtype=np.float64)
+        if means.ndim != 1 or not np.all(np.isfinite(means)) or np.any(means < 0):
+            raise ValueError("means must be a 1-D array of finite non-negative numbers")
+        self.means = means
+        values, inverse, sizes = np.unique(means, return_inverse=True, return_counts=True)
+        tabled = (values > 0) & (values <= TABLE_MAX_MEAN) & (sizes * expected_draws >= TABLE_MIN_DRAWS)
         order = np.argsort(inverse, kind="stable")  # cells grouped by mean, in ascending mean order
         starts = np.concatenate([[0], np.cumsum(sizes)])
+        self.groups = [(InversionTable.for_mean(values[group]), order[starts[group]:starts[group + 1]])
+                       for group in np.flatnonzero(tabled)]
+        self.rest = np.flatnonzero(~tabled[inverse] & (means > 0))
+
+    def draw(self, n_replicates: int, rng: np.random.Generator, out: np.ndarray | None = None) -> np.ndarray:
+        """(n_cells, n_replicates) float64 counts, into ``out`` when given (overwritten)."""
+        shape = (self.means.size, n_replicates)
+        if out is None:
+            out = np.zeros(shape)
+        elif out.shape != shape or out.dtype != np.float64:
+            raise ValueError(f"out must be a float64 array of shape {shape}")
+        else:
+            out[...] = 0.0
+        if n_replicates == 0:
+            return out
         rows_per_block = max(1, BLOCK_DRAWS // n_replicates)
         scratch = _Scratch.of_size(rows_per_block * n_replicates)
         counts = np.empty((rows_per_block, n_replicates))
-        for group in np.flatnonzero(tabled):
-            table = InversionTable.for_mean(values[group])
-            group_rows = order[starts[group]:starts[group + 1]]
+        for table, group_rows in self.groups:
             for first in range(0, group_rows.size, rows_per_block):
                 rows = group_rows[first:first + rows_per_block]
                 uniform = rng.random(out=scratch.uniform[:rows.size * n_replicates])
                 block = counts[:rows.size]
                 table.counts(uniform, block.reshape(-1), scratch)
                 out[rows] = block
-    rest = np.flatnonzero(~tabled[inverse] & (means > 0))
-    if rest.size:
-        out[rest] = rng.poisson(means[rest, None], size=(rest.size, n_replicates))
-    return out
+        if self.rest.size:
+            out[self.rest] = rng.poisson(self.means[self.rest, None], size=(self.rest.size, n_replicates))
+        return out
+
+
+def poisson_draws(means: np.ndarray, n_replicates: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_cells, n_replicates) float64 array: row c holds independent Poisson(means[c]) counts."""
+    return PoissonSampler(means, n_replicates).draw(n_replicates, rng)
