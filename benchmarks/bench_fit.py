@@ -2,6 +2,9 @@
 
     .venv/bin/python benchmarks/bench_fit.py              # the headline figures (about a minute)
     .venv/bin/python benchmarks/bench_fit.py --scaling    # + N = 10k..10M and M = 20..1000 (several minutes)
+    .venv/bin/python benchmarks/bench_fit.py --dense      # LMArena-shaped: all 19,900 pairs played;
+                                                          # `fit --bootstrap 1000` end to end
+    .venv/bin/python benchmarks/bench_fit.py --dense --compare main~3   # same, old tree side by side
 
 Each figure is printed on its own line: wall seconds (and CPU seconds of this process, which is the
 fairer number when other work shares the machine's two cores).
@@ -10,7 +13,9 @@ fairer number when other work shares the machine's two cores).
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synthetic_votes import synthetic_votes  # noqa: E402
+from synthetic_votes import dense_votes, synthetic_votes  # noqa: E402
 
 from leaderboard.blas import blas_threads_for  # noqa: E402
 from leaderboard.bootstrap import bootstrap_thetas  # noqa: E402
@@ -149,6 +154,58 @@ def scaling(n_bootstrap: int, seed: int) -> None:
               f"{sandwich.wall:>9.3f} {bootstrap.wall:>10.3f}", flush=True)
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def dense(n_votes: int, n_models: int, n_bootstrap: int, seed: int, compare: str | None, rounds: int) -> None:
+    """The dense case: every pair played, skewed pair frequencies (benchmarks/synthetic_votes.dense_votes).
+
+    Times `python -m leaderboard fit FILE --bootstrap N` end to end (a fresh process: imports,
+    Parquet, aggregation, fit, bootstrap, output), then the bootstrap alone on 1 thread and on the
+    default number of threads. With --compare, the same command runs from a `git archive` of that
+    tree, alternating with this one, so both see the same machine load."""
+    frame, _ = dense_votes(n_votes, n_models, seed=seed)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "dense.parquet"
+        frame.to_parquet(path)
+        counts = PairCounts.from_frame(frame)
+        del frame
+        arrays = counts.arrays()
+        per_pair = counts.arrays().count.sum(axis=1)
+        print(f"# dense: {n_votes:,} votes, {n_models} models, {arrays.n_pairs:,} pairs played "
+              f"(votes per pair: min {per_pair.min()}, median {int(np.median(per_pair))}, max {per_pair.max()}), seed {seed}")
+        fit = fit_leaderboard(counts, ci="none")
+        for threads in (1, None):
+            label = f"{n_bootstrap}-replicate bootstrap, " + ("1 thread" if threads == 1 else "default threads")
+            with Timer(label):
+                bootstrap_thetas(fit.theta, arrays, n_bootstrap=n_bootstrap, seed=seed, threads=threads)
+        trees = {"this tree": REPO}
+        if compare:
+            old = Path(scratch) / "compare"
+            old.mkdir()
+            archive = subprocess.run(["git", "-C", str(REPO), "archive", compare], check=True, capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+            trees = {compare: old, "this tree": REPO}
+        command = [sys.executable, "-m", "leaderboard", "fit", str(path), "--bootstrap", str(n_bootstrap),
+                   "--seed", str(seed), "--quiet", "--out", str(Path(scratch) / "out.json")]
+        walls: dict[str, list[float]] = {name: [] for name in trees}
+        for _ in range(rounds):
+            for name, tree in trees.items():
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                started = time.perf_counter()
+                subprocess.run(command, cwd=tree, check=True, env={**os.environ, "PYTHONPATH": str(tree)})
+                wall = time.perf_counter() - started
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+                walls[name].append(wall)
+                print(f"{'fit --bootstrap ' + str(n_bootstrap) + ' end to end (' + name + ')':<46} {wall:8.3f} s wall  "
+                      f"{cpu:8.3f} s cpu", flush=True)
+        best = {name: min(values) for name, values in walls.items()}
+        print("# best of %d: " % rounds + ", ".join(f"{name} {value:.2f} s" for name, value in best.items()))
+        if compare:
+            print(f"# ratio {compare} / this tree (best of {rounds}): {best[compare] / best['this tree']:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--votes", type=int, default=1_000_000)
@@ -156,7 +213,17 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scaling", action="store_true", help="also run the N x M scaling table (slow)")
+    parser.add_argument("--dense", action="store_true",
+                        help="only the dense case: every pair played, `fit --bootstrap` end to end")
+    parser.add_argument("--compare", default=None, metavar="GIT_TREE",
+                        help="with --dense: also time a git tree (commit, branch) of this repository, alternating")
+    parser.add_argument("--rounds", type=int, default=3, help="with --dense: end-to-end runs per tree (default 3)")
     args = parser.parse_args()
+    if args.dense:
+        dense(args.votes, args.models, args.bootstrap, args.seed, args.compare, args.rounds)
+        return
+    if args.compare:
+        parser.error("--compare needs --dense")
     headline(args.votes, args.models, args.bootstrap, args.seed)
     if args.scaling:
         scaling(args.bootstrap, args.seed)
