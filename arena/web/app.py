@@ -7,15 +7,19 @@ import logging
 import gradio as gr
 import redis
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.responses import JSONResponse
 
 from arena.battle_types import BattleError
 from arena.web.api import router
+from arena.web.api_docs import add_redoc
 from arena.web.votes_api import router as votes_router
 from arena.web.context import ArenaContext
 from arena.web.ui import build_page
 
 log = logging.getLogger(__name__)
+
+DOCS_ASSETS_URL = "/api/docs-assets"
 
 
 async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -30,8 +34,12 @@ async def _battle_refused(request: Request, exc: BattleError) -> JSONResponse:
 
 
 def create_app(context: ArenaContext) -> FastAPI:
-    app = FastAPI(title="Arena", summary="Anonymous model battles and a live rating leaderboard",
-                  docs_url="/api/docs", openapi_url="/api/openapi.json")
+    # API docs (Swagger UI at /api/docs, ReDoc at /redoc) from assets shipped in the pinned
+    # fastapi-offline package, served under /api/docs-assets: the pages work with no internet
+    app = FastAPIOffline(title="Arena", summary="Anonymous model battles and a live rating leaderboard",
+                         docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
+                         static_url=DOCS_ASSETS_URL)
+    add_redoc(app, "/redoc", DOCS_ASSETS_URL)
     app.state.arena = context
     app.include_router(router)
     app.include_router(votes_router)
