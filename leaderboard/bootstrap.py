@@ -60,8 +60,9 @@ class PoissonResampler:
         means[played] = weight[played] ** 2 / weight_sq[played]
         scale[played] = weight_sq[played] / weight[played]
         self.n_pairs = arrays.n_pairs
-        self.sampler = PoissonSampler(means.ravel(), expected_replicates)
-        self.scale = scale[:, :, None] if np.any(scale != 1.0) else None  # unweighted cells: exactly 1
+        # class-major cells (class, pair): each class's draws are one contiguous (P, B) block
+        self.sampler = PoissonSampler(means.T.ravel(), expected_replicates)
+        self.scale = scale.T[:, :, None].copy() if np.any(scale != 1.0) else None  # unweighted: exactly 1
 
     def draw(self, n_replicates: int, rng: np.random.Generator,
              workspace: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -71,16 +72,16 @@ class PoissonResampler:
         shape = (self.n_pairs, n_replicates)
         space = workspace if workspace is not None else {}
         if space.get("shape") != shape:
-            space.update(shape=shape, draws=np.empty((self.n_pairs * N_CLASSES, n_replicates)),
+            space.update(shape=shape, draws=np.empty((N_CLASSES * self.n_pairs, n_replicates)),
                          wins=np.empty(shape), totals=np.empty(shape))
-        draws = self.sampler.draw(n_replicates, rng, out=space["draws"]).reshape(self.n_pairs, N_CLASSES, n_replicates)
+        draws = self.sampler.draw(n_replicates, rng, out=space["draws"]).reshape(N_CLASSES, self.n_pairs, n_replicates)
         if self.scale is not None:
             draws *= self.scale
         wins, totals = space["wins"], space["totals"]
-        np.add(draws[:, I_WINS], draws[:, J_WINS], out=totals)
-        totals += draws[:, TIE_CLASS]
-        np.multiply(draws[:, TIE_CLASS], 0.5, out=wins)
-        wins += draws[:, I_WINS]
+        np.add(draws[I_WINS], draws[J_WINS], out=totals)
+        totals += draws[TIE_CLASS]
+        np.multiply(draws[TIE_CLASS], 0.5, out=wins)
+        wins += draws[I_WINS]
         return wins, totals
 
 
