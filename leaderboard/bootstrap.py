@@ -2,8 +2,9 @@
 
 Resampling. Resampling N votes with replacement is a multinomial over the (pair, outcome) cells.
 We use the Poisson bootstrap instead (each vote appears Poisson(1) times, independently; Hanley &
-MacGibbon 2006): the cells become independent Poisson(n_cell) counts, so all replicates of all
-cells are drawn in a few vectorised calls, and the total vote count varies by O(sqrt(N)), which does
+MacGibbon 2006): the cells become independent Poisson(n_cell) counts, drawn in vectorised blocks
+(leaderboard/poisson_sampling.py: exact inversion tables for the many cells that share a small
+count), and the total vote count varies by O(sqrt(N)), which does
 not change the Bradley-Terry estimate's distribution to first order. Weighted votes (IPW, caps):
 a cell's replicate weight sum_v m_v w_v is drawn as c * Poisson(lambda) with lambda = (sum w)^2 /
 sum w^2 and c = sum w^2 / sum w, which matches its mean and variance and is exact when the
@@ -22,6 +23,13 @@ every replicate to 1e-6 nats, against ~180 ms for one iteration of batched exact
 damped Newton, batched over such replicates; a replicate whose MLE does not exist gets its exact
 limit instead (see _replicate_without_mle): the runaway models at +-inf, so their percentile
 bounds come out unbounded rather than at an arbitrary large number. The tests check replicates against the one-at-a-time solver.
+
+Threads. Replicates come in chunks of CHUNK_REPLICATES, each drawn from its own child of
+SeedSequence(seed) and fitted on its own; chunks run on worker threads (numpy's samplers and
+ufuncs, BLAS and scipy's sparse products release the GIL), so the result for a seed is the same on
+any number of threads. On LMArena-shaped data (1M votes, 200 models, all 19,900 pairs played) the
+1,000 replicates cost ~1.3 s of CPU, against ~3.9 s with numpy's own Poisson sampler over whole
+(P, B) arrays (benchmarks/bench_fit.py --dense).
 """
 
 from __future__ import annotations
