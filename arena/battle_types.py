@@ -14,9 +14,26 @@ BattleState = Literal["open", "streaming", "ready", "failed", "voted"]
 
 
 class BattleError(Exception):
-    """A request the battle engine refuses; ``status`` is the HTTP status that fits."""
+    """A request the battle engine refuses; ``status`` is the HTTP status that fits.
+
+    ``retry_after`` (seconds), when set, becomes the response's Retry-After header. A message that
+    names the battle keeps its id out of ``page_message``, the text the page shows (the page never
+    shows a battle id: it is the handle a script would need to drive the battle elsewhere).
+    """
 
     status = 400
+
+    def __init__(self, message: str, *, retry_after: int | None = None, battle_id: str | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.battle_id = battle_id
+
+    @property
+    def page_message(self) -> str:
+        text = str(self)
+        if self.battle_id:
+            text = text.replace(f"battle {self.battle_id!r}", "this battle").replace(f"battle {self.battle_id}", "this battle")
+        return text
 
 
 class BattleNotFound(BattleError):
@@ -41,6 +58,16 @@ class NoModelsAvailable(BattleError):
 
 class RateLimited(BattleError):
     status = 429
+
+
+class ArenaBusy(BattleError):
+    """This web process is already generating as many answers as it may (its answer budget)."""
+
+    status = 503
+
+
+class RequestTooLarge(BattleError):
+    status = 413
 
 
 def position_labels(k: int) -> list[str]:
@@ -104,4 +131,4 @@ def state_error(battle_id: str, state: str) -> BattleError:
         "voted": (BattleConflict, f"battle {battle_id} already has a vote: each battle takes one vote; start a new round"),
     }
     cls, message = messages.get(state, (BattleConflict, f"battle {battle_id} is in state {state!r}"))
-    return cls(message)
+    return cls(message, battle_id=battle_id)

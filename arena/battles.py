@@ -20,13 +20,13 @@ from redis.exceptions import RedisError
 from arena import availability
 from arena.availability import ModelStatus
 from arena.battle_types import (
+    ArenaBusy,
     Battle,
     BattleConflict,
     BattleError,
     BattleNotFound,
     BattleState,
     NoModelsAvailable,
-    RateLimited,
     Turn,
     TurnProgress,
     VoteReceipt,
@@ -34,12 +34,16 @@ from arena.battle_types import (
     state_error,
 )
 from arena.keys import battle_key, model_failing_key, model_inflight_key
-from arena.rate_limit import RateLimiter
+from arena.rate_limit import DAY, LIMIT_FUNCTIONS, MINUTE, Limit, Rate, RateLimiter, subject
+from arena.text_checks import lone_surrogate_at, quoted
 from arena.votes import checked_choice, vote_event
 from leaderboard.events import VoteEvent
 from leaderboard.redis_keys import DEFAULT_PREFIX, vote_stream_key
 
 log = logging.getLogger(__name__)
+
+# Matchmaker updates that may wait at once behind accepted votes (see _teach_matchmaker_soon).
+MAX_PENDING_LESSONS = 1024
 
 # A model whose endpoint fails is left out of new battles for this long.
 FAILING_COOLDOWN_SECONDS = 60
@@ -64,14 +68,21 @@ return left
 # (a web process that died mid-answer cannot decrement it).
 INFLIGHT_GRACE_SECONDS = 60
 
-# The vote marker and the stream entry are written together or not at all.
-_CAST_VOTE = """
+# The vote marker, the stream entry and the voter's rate limits are written together or not at
+# all (one round trip): KEYS battle, stream, then the limits' keys; ARGV vote id, event, then the
+# limits' arguments (arena.rate_limit). Returns {'ok'}, {state} or {'limited', i, retry_us}.
+_CAST_VOTE = LIMIT_FUNCTIONS + """
 local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return 'missing' end
-if state ~= 'ready' then return state end
+if not state then return {'missing'} end
+if state ~= 'ready' then return {state} end
+local slices = tonumber(ARGV[#ARGV])
+local now = redis_now()
+local refused = check_limits(KEYS, 3, ARGV, 3, slices, now)
+if refused then return {'limited', refused[1], refused[2]} end
 redis.call('HSET', KEYS[1], 'state', 'voted', 'vote_id', ARGV[1])
 redis.call('XADD', KEYS[2], '*', 'event', ARGV[2])
-return 'ok'
+spend_limits(KEYS, 3, ARGV, 3, slices, now)
+return {'ok'}
 """
 
 
@@ -80,7 +91,9 @@ class BattleService:
 
     def __init__(self, redis_client: aioredis.Redis, endpoints, matchmaker, *, prefix: str = DEFAULT_PREFIX,
                  battle_ttl: int = 24 * 3600, max_prompt_chars: int = 8000, max_turns: int = 8,
-                 progress_interval: float = 0.05, battles_per_minute: int = 0):
+                 progress_interval: float = 0.05, battles_per_minute: int = 0, battles_per_day: int = 0,
+                 votes_per_minute: int = 0, votes_per_day: int = 0, pair_votes_per_day: int = 0,
+                 max_concurrent_answers: int = 0):
         self.redis = redis_client
         self.endpoints = endpoints
         self.matchmaker = matchmaker
@@ -89,7 +102,16 @@ class BattleService:
         self.max_prompt_chars = max_prompt_chars
         self.max_turns = max_turns
         self.progress_interval = progress_interval
-        self.battle_limit = RateLimiter(redis_client, prefix, "battles", battles_per_minute)
+        self.battle_rates = (Rate(battles_per_minute, MINUTE), Rate(battles_per_day, DAY))
+        self.vote_rates = (Rate(votes_per_minute, MINUTE), Rate(votes_per_day, DAY))
+        self.pair_vote_rate = Rate(pair_votes_per_day, DAY)
+        self.battle_limit = RateLimiter(redis_client, prefix, "new battles")
+        self.vote_limit = RateLimiter(redis_client, prefix, "votes")
+        # Answers this process may generate at once (0: no budget); counted here, per process.
+        self.max_concurrent_answers = max_concurrent_answers
+        self.answers_in_flight = 0
+        self._lessons: set[asyncio.Task] = set()  # matchmaker updates still running (see _teach_matchmaker_soon)
+        self.lessons_skipped = 0
         self._begin_turn = redis_client.register_script(_BEGIN_TURN)
         self._cast_vote = redis_client.register_script(_CAST_VOTE)
         self._leave = redis_client.register_script(_LEAVE)
@@ -126,18 +148,50 @@ class BattleService:
 
     # -- battles --------------------------------------------------------------------------
 
-    async def create(self, session_id: str, k: int = 2, voter_id: str | None = None) -> Battle:
-        if voter_id is not None:
-            allowed, retry_after = await self.battle_limit.allow(voter_id)
-            if not allowed:
-                raise RateLimited(f"too many new battles: the limit is {self.battle_limit.limit} a minute; "
-                                  f"try again in {retry_after} s")
+    # -- checks that cost nothing: made before a battle is created or any budget is spent --
+
+    def checked_prompt(self, prompt) -> str:
+        """The prompt as it will be sent (stripped), or BattleError saying what is wrong with it."""
+        if not isinstance(prompt, str):
+            raise BattleError(f"the prompt must be text, not {type(prompt).__name__}")
+        prompt = prompt.strip()
+        if not prompt:
+            raise BattleError("the prompt is empty: type a question or an instruction")
+        if len(prompt) > self.max_prompt_chars:
+            raise BattleError(f"the prompt has {len(prompt)} characters; the limit is {self.max_prompt_chars}")
+        position = lone_surrogate_at(prompt)
+        if position is not None:
+            raise BattleError(f"the prompt has an invalid character at position {position} (a lone UTF-16 "
+                              "surrogate, which no model can read): send plain UTF-8 text")
+        return prompt
+
+    def check_size(self, k) -> None:
+        """K of a new battle: at least 2, and no more than the configured models."""
+        if not isinstance(k, int) or isinstance(k, bool) or not 2 <= k <= min(26, len(self.endpoints.names)):
+            raise BattleError(f"a battle has 2 to {min(26, len(self.endpoints.names))} models, not {quoted(k)}")
+
+    def _check_answer_budget(self, answers: int) -> None:
+        if self.max_concurrent_answers and self.answers_in_flight + answers > self.max_concurrent_answers:
+            raise ArenaBusy(f"the arena is answering {self.answers_in_flight} prompts at once, its limit "
+                            f"({self.max_concurrent_answers}); try again in a few seconds", retry_after=5)
+
+    async def create(self, session_id: str, k: int = 2, voter_id: str | None = None, prompt: str | None = None) -> Battle:
+        """A new battle of ``k`` models. With ``prompt`` (the first turn's), the prompt is checked
+        first: a prompt that would be refused creates nothing and spends no budget."""
+        if prompt is not None:
+            self.checked_prompt(prompt)
+        self.check_size(k)
+        self._check_answer_budget(k)
         available = await self.available_models()
         if len(available) < k:
             raise NoModelsAvailable(
                 f"a {k}-way battle needs {k} working models but only {len(available)} are available right now; "
                 "try again in a minute"
             )
+        if voter_id is not None:
+            await self.battle_limit.acquire(
+                [Limit(rate, subject("voter", voter_id), "from your address") for rate in self.battle_rates]
+                + [Limit(rate, subject("session", session_id), "in this session") for rate in self.battle_rates])
         # The matchmaker may read its snapshot and online belief from Redis with a synchronous
         # client: keep that off the event loop so other voters' streams do not stall.
         selection = await asyncio.to_thread(self.matchmaker.choose, available, k)
@@ -159,29 +213,32 @@ class BattleService:
 
     async def load(self, battle_id: str, session_id: str) -> tuple[Battle, BattleState]:
         if not isinstance(battle_id, str) or not battle_id.isalnum() or len(battle_id) > 64:
-            raise BattleNotFound(f"no battle {battle_id!r}: battle ids are the hex strings returned on creation")
+            raise BattleNotFound(f"no battle {quoted(battle_id)}: battle ids are the hex strings returned on creation",
+                                 battle_id=battle_id)
         stored = await self.redis.hmget(battle_key(self.prefix, battle_id), ["battle", "state"])
         if stored[0] is None:
-            raise BattleNotFound(f"no battle {battle_id!r} (unknown, or expired after {self.battle_ttl} s)")
+            raise BattleNotFound(f"no battle {battle_id!r} (unknown, or expired after {self.battle_ttl} s)",
+                                 battle_id=battle_id)
         battle = Battle.model_validate_json(stored[0])
         if battle.session_id != session_id:
-            raise WrongSession(f"battle {battle_id} belongs to another session: only the voter who saw it may continue or vote")
+            raise WrongSession(f"battle {battle_id} belongs to another session: only the voter who saw it may continue or vote",
+                               battle_id=battle_id)
         return battle, stored[1].decode()
 
     async def stream_turn(self, battle_id: str, session_id: str, prompt: str) -> AsyncIterator[TurnProgress]:
         """Send ``prompt`` to every model of the battle at once and yield the answers as they grow."""
-        prompt = (prompt or "").strip()
-        if not prompt:
-            raise BattleError("the prompt is empty: type a question or an instruction")
-        if len(prompt) > self.max_prompt_chars:
-            raise BattleError(f"the prompt has {len(prompt)} characters; the limit is {self.max_prompt_chars}")
+        prompt = self.checked_prompt(prompt)
         battle, _ = await self.load(battle_id, session_id)
         if len(battle.turns) >= self.max_turns:
             raise BattleConflict(f"this battle already has {self.max_turns} turns: vote, then start a new round")
+        self._check_answer_budget(len(battle.models))
         key = battle_key(self.prefix, battle_id)
         verdict = (await self._begin_turn(keys=[key])).decode()
         if verdict != "ok":
             raise state_error(battle_id, verdict)
+        # checked and reserved with no await in between: one event loop, so no other turn slips in
+        self._check_answer_budget(len(battle.models))
+        self.answers_in_flight += len(battle.models)
 
         turn = Turn(prompt=prompt, answers=[""] * len(battle.models), failed=[False] * len(battle.models),
                     started_at=time.time())
@@ -227,6 +284,7 @@ class BattleService:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            self.answers_in_flight -= len(battle.models)
             turn.finished_at = time.time()
             if not all(finished):
                 turn.failed = [failed or not done for failed, done in zip(turn.failed, finished)]
@@ -257,15 +315,41 @@ class BattleService:
         outcome_value, ranking_names = checked_choice(battle, outcome, ranking)
         if state != "ready":
             raise state_error(battle_id, state)
+        limits, limit_keys, limit_args = self.vote_limit.script_parts(self._vote_limits(battle, session_id, voter_id))
         event = vote_event(battle, voter_id, outcome_value, ranking_names)
-        verdict = (await self._cast_vote(
-            keys=[battle_key(self.prefix, battle_id), vote_stream_key(self.prefix)],
-            args=[event.vote_id, event.model_dump_json()],
-        )).decode()
-        if verdict != "ok":
-            raise state_error(battle_id, verdict)
-        await self._teach_matchmaker(event)
+        verdict = await self._cast_vote(
+            keys=[battle_key(self.prefix, battle_id), vote_stream_key(self.prefix), *limit_keys],
+            args=[event.vote_id, event.model_dump_json(), *limit_args],
+        )
+        outcome_of_cast = verdict[0].decode()
+        if outcome_of_cast == "limited":  # nothing written, nothing spent: the battle stays votable
+            raise self.vote_limit.refusal(limits, verdict[1], verdict[2])
+        if outcome_of_cast != "ok":
+            raise state_error(battle_id, outcome_of_cast)
+        self._teach_matchmaker_soon(event)
         return VoteReceipt(vote_id=event.vote_id, models=battle.models, outcome=event.outcome, ranking=event.ranking)
+
+    def _vote_limits(self, battle: Battle, session_id: str, voter_id: str) -> list[Limit]:
+        """Votes per voter and per session (a minute, a day), and per voter per model pair (a day)."""
+        pair = "|".join(sorted(battle.models))
+        return ([Limit(rate, subject("voter", voter_id), "from your address") for rate in self.vote_rates]
+                + [Limit(rate, subject("session", session_id), "in this session") for rate in self.vote_rates]
+                + [Limit(self.pair_vote_rate, subject("pair", voter_id, pair), "on this pair of models")])
+
+    def _teach_matchmaker_soon(self, event: VoteEvent) -> None:
+        """Teach the matchmaker after the vote is answered, not before: its update is a synchronous
+        Redis call in a thread, and waiting for it doubled a vote's latency under load. At most
+        MAX_PENDING_LESSONS wait at once; past that a lesson is skipped (logged), which only
+        delays what the matchmaker learns until the next refit."""
+        if len(self._lessons) >= MAX_PENDING_LESSONS:
+            self.lessons_skipped += 1
+            if self.lessons_skipped % 1000 == 1:
+                log.warning("the matchmaker's online updates fall behind the votes: %d skipped so far (the next "
+                            "refit catches up)", self.lessons_skipped)
+            return
+        task = asyncio.create_task(self._teach_matchmaker(event))
+        self._lessons.add(task)
+        task.add_done_callback(self._lessons.discard)
 
     async def _teach_matchmaker(self, event: VoteEvent) -> None:
         """Feed an accepted vote to the matchmaker's online belief, so the next choices use it

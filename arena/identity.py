@@ -27,7 +27,13 @@ class VoterIdentity:
 
 
 def new_session_id() -> str:
+    """A JSON API session (the page's are ``ui:`` + Gradio's session hash)."""
     return secrets.token_hex(16)
+
+
+def is_api_session(session: str) -> bool:
+    """Whether ``session`` has the shape new_session_id gives (32 lowercase hex digits)."""
+    return len(session) == 32 and all(c in "0123456789abcdef" for c in session)
 
 
 def shared_voter_secret(redis_client, prefix: str, configured: str | None) -> bytes:

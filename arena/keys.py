@@ -29,6 +29,7 @@ def model_inflight_key(prefix: str, model: str) -> str:
     return f"{prefix}:model:{model}:inflight"
 
 
-def rate_limit_key(prefix: str, action: str, voter_id: str, window_start: int) -> str:
-    """Counter of one voter's actions of one kind in one time window."""
-    return f"{prefix}:rate:{action}:{voter_id}:{window_start}"
+def rate_limit_key(prefix: str, action: str, bucket: str) -> str:
+    """Hash: one rate limit's sliding window, slice number -> actions counted in that slice
+    (arena.rate_limit); it expires once its newest slice has left the window."""
+    return f"{prefix}:rate:{action.replace(' ', '-')}:{bucket}"

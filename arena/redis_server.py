@@ -57,10 +57,12 @@ class EmbeddedRedis:
     Use as a context manager, or call ``start()`` / ``stop()``.
     """
 
-    def __init__(self, data_dir: Path, port: int | None = None, appendfsync: str = "always"):
+    def __init__(self, data_dir: Path, port: int | None = None, appendfsync: str = "always",
+                 maxmemory: str | None = None):
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.appendfsync = appendfsync
+        self.maxmemory = maxmemory
         self._process: subprocess.Popen | None = None
 
     @property
@@ -81,6 +83,10 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", str((self.data_dir / "redis.log").resolve()),
         ]
+        if self.maxmemory and self.maxmemory != "0":
+            # Full means refusing writes (a 503 the API names), never evicting: votes and battles
+            # must not vanish to make room, and every other key has a TTL of its own.
+            args += ["--maxmemory", str(self.maxmemory), "--maxmemory-policy", "noeviction"]
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + timeout

@@ -16,16 +16,21 @@ import redis.asyncio as aioredis
 import uvicorn
 
 from arena.battles import BattleService
+from arena.client_address import forwarded_allow_ips
 from arena.model_config import ModelConfigError, load_model_specs
 from arena.demo_models import DEMO_MODELS, demo_model_specs
 from arena.demo_server import DemoServer
 from arena.identity import VoterIdentity, shared_voter_secret
 from arena.redis_server import EmbeddedRedis, RedisUnavailableError, connect
-from arena.settings import Settings, fairness_options
+from arena.settings import Settings, fairness_options, limit_options
 from arena.web.app import create_app
 from arena.web.context import ArenaContext
 
 log = logging.getLogger("arena")
+
+# Redis connections one web process's request handlers share, and how long a request waits for one.
+REDIS_CONNECTIONS = 64
+REDIS_POOL_WAIT_SECONDS = 10
 
 
 class ArenaStack:
@@ -62,7 +67,8 @@ class ArenaStack:
         if settings.redis_url:
             self.redis_url = settings.redis_url
         else:
-            self.embedded_redis = EmbeddedRedis(Path(settings.data_dir) / "redis").start()
+            self.embedded_redis = EmbeddedRedis(Path(settings.data_dir) / "redis",
+                                                maxmemory=settings.redis_maxmemory).start()
             self.redis_url = self.embedded_redis.url
         sync_redis = connect(self.redis_url)
 
@@ -83,11 +89,14 @@ class ArenaStack:
         self.endpoints = EndpointPool(specs)
         self.matchmaker = matchmaker = build_matchmaker(settings.matchmaker, sync_redis, prefix=settings.prefix,
                                                         **fairness_options(vars(settings)))
-        async_redis = aioredis.Redis.from_url(self.redis_url)
+        # A blocking pool: past its size a request waits for a connection rather than failing with
+        # "Too many connections" (redis-py's default pool raises at 100 under load, a 503 per vote).
+        async_redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+            self.redis_url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_WAIT_SECONDS))
         identity = VoterIdentity(shared_voter_secret(sync_redis, settings.prefix, settings.voter_secret))
         battles = BattleService(async_redis, self.endpoints, matchmaker, prefix=settings.prefix,
                                 battle_ttl=settings.battle_ttl, max_prompt_chars=settings.max_prompt_chars,
-                                max_turns=settings.max_turns, battles_per_minute=settings.battles_per_minute)
+                                max_turns=settings.max_turns, **limit_options(vars(settings)))
         self.app = create_app(ArenaContext(settings=settings, redis=async_redis, battles=battles, identity=identity))
 
         if settings.run_worker:
@@ -99,8 +108,12 @@ class ArenaStack:
                                                   name="leaderboard-worker", daemon=True)
             self.worker_thread.start()
 
+        # Proxy headers only from the operator's trusted proxies (none by default), never uvicorn's
+        # own default trust of loopback (behind which any local process could name any address).
+        trusted = forwarded_allow_ips(settings.trusted_proxies)
         config = uvicorn.Config(self.app, host=settings.host, port=settings.port, log_level="warning",
-                                access_log=False, timeout_graceful_shutdown=3)
+                                access_log=False, timeout_graceful_shutdown=3,
+                                proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
         self.server = uvicorn.Server(config)
         return self
 

@@ -11,6 +11,7 @@ from dataclasses import field, make_dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from arena.client_address import parse_trusted_proxies
 from arena.matchmaker.fairness import FairnessPolicy
 from arena.matchmaker.policy import DEFAULT_STRATEGY, STRATEGIES
 from leaderboard.config import (
@@ -56,6 +57,15 @@ def fairness_options(values: Mapping[str, Any]) -> dict[str, Any]:
                 new_model_votes=values["new_model_votes"], new_model_ci=values["new_model_ci"])
 
 
+LIMIT_OPTIONS = ("battles_per_minute", "battles_per_day", "votes_per_minute", "votes_per_day", "pair_votes_per_day",
+                 "max_concurrent_answers")
+
+
+def limit_options(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The rate limits and the answer budget (of a Settings) as BattleService options."""
+    return {name: values[name] for name in LIMIT_OPTIONS}
+
+
 SERVE_SETTINGS = (
     Setting("host", "127.0.0.1", "listen address", flag="--host", env="ARENA_HOST"),
     Setting("port", 7860, "listen port (page, API and docs)", parse=int, flag="--port", env="ARENA_PORT"),
@@ -78,6 +88,34 @@ SERVE_SETTINGS = (
     REFIT_INTERVAL,
     Setting("battles_per_minute", 60, "new battles one voter (client address) may start per minute, counted in Redis "
             "across processes; `0` turns it off", parse=int, flag="--battles-per-minute", env="ARENA_BATTLES_PER_MINUTE"),
+    # Limits of the trust work (token buckets in Redis, arena.rate_limit): each counts per voter
+    # (client address; IPv6 per /64) and, separately, per session; `0` turns one off.
+    Setting("battles_per_day", 1000, "new battles one voter may start per day (and per session)",
+            parse=bounded(int, 0), flag="--battles-per-day", env="ARENA_BATTLES_PER_DAY"),
+    Setting("votes_per_minute", 60, "votes one voter may cast per minute (and per session); `0` turns it off",
+            parse=bounded(int, 0), flag="--votes-per-minute", env="ARENA_VOTES_PER_MINUTE"),
+    Setting("votes_per_day", 1000, "votes one voter may cast per day (and per session)",
+            parse=bounded(int, 0), flag="--votes-per-day", env="ARENA_VOTES_PER_DAY"),
+    Setting("pair_votes_per_day", 20, "votes one voter may cast on one pair of models per day",
+            parse=bounded(int, 0), flag="--pair-votes-per-day", env="ARENA_PAIR_VOTES_PER_DAY"),
+    Setting("max_concurrent_answers", 256, "answers this web process streams at once; past it a new battle or "
+            "turn is refused (503, Retry-After) before anything is spent; `0`: no budget",
+            parse=bounded(int, 0), flag="--max-concurrent-answers", env="ARENA_MAX_CONCURRENT_ANSWERS"),
+    Setting("max_body_bytes", 64 * 1024, "largest JSON API request body, in bytes (413 before it is read)",
+            parse=bounded(int, 1024), flag="--max-body-bytes", env="ARENA_MAX_BODY_BYTES"),
+    Setting("max_page_body_bytes", 1024 * 1024, "largest request body of the page's Gradio endpoints (they send "
+            "the conversation back with each prompt), in bytes", parse=bounded(int, 1024),
+            flag="--max-page-body-bytes", env="ARENA_MAX_PAGE_BODY_BYTES"),
+    Setting("flood_refusals", 30, "a client (address, IPv6 /64) refused this many times (400/404/413/422/429) within 10 s "
+            "is held off for 10 s: 429 after a 1 s delay, without reaching the app; `0` turns it off",
+            parse=bounded(int, 0), flag="--flood-refusals", env="ARENA_FLOOD_REFUSALS"),
+    Setting("redis_maxmemory", "1gb", "embedded Redis only: its `maxmemory`, with the `noeviction` policy (a full "
+            "store refuses new writes with a 503 and never drops a vote); `0`: no limit",
+            flag="--redis-maxmemory", env="ARENA_REDIS_MAXMEMORY"),
+    Setting("trusted_proxies", None, "addresses or CIDR networks of the reverse proxies (nginx) whose `X-Forwarded-For` "
+            "names the client; from any other peer the header is ignored", parse=parse_trusted_proxies,
+            flag="--trusted-proxies", env="ARENA_TRUSTED_PROXIES", metavar="CIDR,...",
+            unset="none: proxy headers ignored, the peer is the client"),
     Setting("voter_secret", None, "HMAC key for pseudonymous voter ids", env="ARENA_VOTER_SECRET",
             unset="generated, kept in Redis", mask=_hidden),
     # fixed for now: in the banner, not configurable

@@ -13,6 +13,7 @@ import uuid
 
 from arena.battle_types import Battle, InvalidVote, VoteReceipt, position_labels
 from arena.style import prompt_categories, style_features
+from arena.text_checks import QUOTE_CHARS, quoted
 from leaderboard.events import PAIRWISE_OUTCOMES, UnknownOutcomeError, VoteEvent, check_outcome
 from leaderboard.rankings import RankingError, check_ranking
 
@@ -32,6 +33,9 @@ def checked_choice(battle: Battle, outcome, ranking) -> tuple[str | None, list[l
         raise InvalidVote(f"a two-way battle takes an 'outcome' (one of {outcomes}), not a 'ranking'")
     if outcome is None:
         raise InvalidVote(f"the vote has no 'outcome': send one of {outcomes}")
+    if not isinstance(outcome, str) or len(outcome) > QUOTE_CHARS:
+        # refused here so the message quotes a bounded piece of it, not the whole input
+        raise InvalidVote(f"unknown outcome {quoted(outcome)}: use one of {outcomes}")
     try:
         return check_outcome(outcome), None
     except UnknownOutcomeError as exc:
@@ -47,7 +51,7 @@ def ranking_by_label(battle: Battle, ranking) -> list[list[str]]:
             break  # check_ranking names the empty group
         for label in group:
             if label not in by_label:
-                raise InvalidVote(f"unknown label {label!r} in the ranking: use {', '.join(battle.labels)}")
+                raise InvalidVote(f"unknown label {quoted(label)} in the ranking: use {', '.join(battle.labels)}")
     try:
         check_ranking(groups, battle.labels)
     except RankingError as exc:

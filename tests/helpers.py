@@ -111,6 +111,7 @@ def arena_settings(redis_url: str, data_dir, **overrides):
 
     values = dict(port=free_port(), data_dir=data_dir, redis_url=redis_url, demo=True, demo_token_delay=0.001,
                   refit_interval=0.3, matchmaker="active", voter_secret="test-secret-0123456789",
-                  battles_per_minute=0)
+                  battles_per_minute=0, battles_per_day=0, votes_per_minute=0, votes_per_day=0, pair_votes_per_day=0,
+                  flood_refusals=0)
     values.update(overrides)
     return Settings(**values)

@@ -123,12 +123,20 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
                "ARENA_MATCHMAKER_FLOOR": "0.3", "ARENA_MAX_PAIR_SHARE": "0.5", "ARENA_NEW_MODEL_VOTES": "7",
                "ARENA_NEW_MODEL_CI": "9", "ARENA_RUN_WORKER": "0", "ARENA_REFIT_INTERVAL": "4.5",
                "ARENA_BATTLES_PER_MINUTE": "3", "ARENA_VOTER_SECRET": "s3cret"}
+    environ.update({"ARENA_TRUSTED_PROXIES": "10.0.0.0/24, 127.0.0.1", "ARENA_BATTLES_PER_DAY": "11",
+                    "ARENA_VOTES_PER_MINUTE": "12", "ARENA_VOTES_PER_DAY": "13", "ARENA_PAIR_VOTES_PER_DAY": "14",
+                    "ARENA_MAX_CONCURRENT_ANSWERS": "15", "ARENA_MAX_BODY_BYTES": "16000",
+                    "ARENA_MAX_PAGE_BODY_BYTES": "170000", "ARENA_REDIS_MAXMEMORY": "256mb",
+                    "ARENA_FLOOD_REFUSALS": "17"})
+    trust = dict(trusted_proxies="10.0.0.0/24,127.0.0.1/32", battles_per_day=11, votes_per_minute=12, votes_per_day=13,
+                 pair_votes_per_day=14, max_concurrent_answers=15, max_body_bytes=16000, max_page_body_bytes=170000,
+                 redis_maxmemory="256mb", flood_refusals=17)
     assert set(environ) == {setting.env for setting in SERVE_SETTINGS if setting.env}  # every variable tried
     assert serve_settings([], environ) == Settings(
         host="0.0.0.0", port=8000, data_dir=Path("/srv/arena"), redis_url="redis://db:6379/1",
         models_file=Path("models.yaml"), demo=False, demo_token_delay=0.5, demo_first_token_delay=1.5, prefix="other",
         matchmaker="ucb", matchmaker_floor=0.3, max_pair_share=0.5, new_model_votes=7, new_model_ci=9.0,
-        run_worker=False, refit_interval=4.5, battles_per_minute=3, voter_secret="s3cret")
+        run_worker=False, refit_interval=4.5, battles_per_minute=3, voter_secret="s3cret", **trust)
     flagged = serve_settings(["--port", "9000", "--prefix", "mine", "--demo", "--matchmaker-floor", "0"], environ)
     assert (flagged.port, flagged.prefix, flagged.demo, flagged.matchmaker_floor, flagged.host) == (9000, "mine", True, 0.0, "0.0.0.0")
     # nothing set: the table's defaults, with the demo on since there is no model file; empty is unset
@@ -143,6 +151,9 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
     ("ARENA_MAX_PAIR_SHARE", "0", "0 must be > 0.0 and <= 1.0"),
     ("ARENA_NEW_MODEL_VOTES", "-1", "-1 must be >= 0"),
     ("ARENA_RUN_WORKER", "maybe", "maybe is not one of"),
+    ("ARENA_TRUSTED_PROXIES", "*", "'*' would let any client name its own address"),
+    ("ARENA_TRUSTED_PROXIES", "10.0.0.0/24,nginx", "'nginx' is not an IP address or CIDR network"),
+    ("ARENA_VOTES_PER_MINUTE", "-3", "-3 must be >= 0"),
 ])
 def test_a_bad_variable_is_refused_by_name(variable, text, reason):
     with pytest.raises(SettingError) as refused:

@@ -10,13 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from arena.availability import ModelStatus
 from arena.battle_types import TurnProgress, position_labels
 from arena.votes import battle_result
-from arena.identity import new_session_id
+from arena.identity import is_api_session, new_session_id
 from arena.web.context import ArenaContext, client_address, get_context
+from arena.web.store_memory import store_memory
+from arena.web.strict_json import StrictJSONRoute
 
 SESSION_HEADER = "X-Arena-Session"
 SESSION_COOKIE = "arena_session"
+# Stands in for a session the API did not issue: no battle ever has it (new_session_id is hex).
+FOREIGN_SESSION = "not-an-api-session"
 
-router = APIRouter()
+router = APIRouter(route_class=StrictJSONRoute)
 
 
 class BattleRequest(BaseModel):
@@ -55,10 +59,16 @@ class VoteResponse(BaseModel):
     models: dict[str, str] = Field(description="revealed names: model_a, model_b, ...")
 
 
-def request_session(request: Request,
+async def request_session(request: Request,
                     header: Annotated[str | None, Header(alias=SESSION_HEADER)] = None) -> str | None:
-    """The caller's session: the header, else the cookie set when its first battle was created."""
-    return header or request.cookies.get(SESSION_COOKIE)
+    """The caller's session: the header, else the cookie set when its first battle was created.
+    Only a session this API issued counts: any other (a page's ``ui:...`` one, say) is replaced by
+    one that matches no battle, so a page battle cannot be driven through the API (403, another
+    session's battle)."""
+    session = header or request.cookies.get(SESSION_COOKIE)
+    if session is not None and not is_api_session(session):
+        return FOREIGN_SESSION
+    return session
 
 
 Session = Annotated[str | None, Depends(request_session)]
@@ -83,14 +93,16 @@ async def healthz(context: Context):
     except Exception as exc:  # the health check reports, it does not raise
         raise HTTPException(status_code=503, detail=f"redis unreachable: {type(exc).__name__}") from exc
     models = await context.battles.available_models()
-    return {"status": "ok", "models_available": len(models)}
+    return {"status": "ok", "models_available": len(models), **await store_memory(context.redis)}
 
 
 @router.post("/api/battles", response_model=BattleResponse)
 async def create_battle(body: BattleRequest, request: Request, response: Response, context: Context,
                         session: Session):
-    session = session or new_session_id()
-    battle = await context.battles.create(session, voter_id=context.identity.voter_id(client_address(request)))
+    if session is None or session == FOREIGN_SESSION:
+        session = new_session_id()
+    battle = await context.battles.create(session, voter_id=context.identity.voter_id(client_address(request)),
+                                          prompt=body.prompt)
     progress = await context.battles.run_turn(battle.battle_id, session, body.prompt)
     response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="lax")
     return _battle_response(battle.battle_id, session, progress)

@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import logging
-
 import gradio as gr
-import redis
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
-from fastapi.responses import JSONResponse
 
-from arena.battle_types import BattleError
 from arena.web.api import router
 from arena.web.api_docs import add_redoc
 from arena.web.votes_api import router as votes_router
+from arena.web.body_limit import BodyLimitMiddleware
 from arena.web.context import ArenaContext
+from arena.web.flood_guard import FloodGuardMiddleware
+from arena.web.errors import install_error_handlers
+from arena.web.strict_json import StrictJSONMiddleware
 from arena.web.ui import build_page
-
-log = logging.getLogger(__name__)
 
 DOCS_ASSETS_URL = "/api/docs-assets"
 
 
-async def _redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.error("Redis unreachable during %s %s: %s", request.method, request.url.path, exc)
-    return JSONResponse(status_code=503, content={
-        "detail": "the arena's store (Redis) is unreachable right now, so nothing was recorded; retry in a few seconds"
-    })
-
-
-async def _battle_refused(request: Request, exc: BattleError) -> JSONResponse:
-    return JSONResponse(status_code=exc.status, content={"detail": str(exc)})
-
-
 def create_app(context: ArenaContext) -> FastAPI:
+    settings = context.settings
     # API docs (Swagger UI at /api/docs, ReDoc at /redoc) from assets shipped in the pinned
     # fastapi-offline package, served under /api/docs-assets: the pages work with no internet
     app = FastAPIOffline(title="Arena", summary="Anonymous model battles and a live rating leaderboard",
@@ -43,7 +30,10 @@ def create_app(context: ArenaContext) -> FastAPI:
     app.state.arena = context
     app.include_router(router)
     app.include_router(votes_router)
-    app.add_exception_handler(BattleError, _battle_refused)
-    app.add_exception_handler(redis.exceptions.ConnectionError, _redis_unavailable)
-    app.add_exception_handler(redis.exceptions.TimeoutError, _redis_unavailable)
+    app.add_middleware(StrictJSONMiddleware, skip_prefix="/api/")
+    # Bodies are capped before anything reads them...
+    app.add_middleware(BodyLimitMiddleware, api_bytes=settings.max_body_bytes, page_bytes=settings.max_page_body_bytes)
+    # ...and, outermost of ours (added last), a client whose requests keep being refused is held off.
+    app.add_middleware(FloodGuardMiddleware, refusals=settings.flood_refusals)
+    install_error_handlers(app)
     return gr.mount_gradio_app(app, build_page(context), path="/", show_error=True, footer_links=[])

@@ -133,10 +133,10 @@ class BattleView:
         histories = [list(history or []) for history in histories]
         if state is None or state.get("voted"):
             try:
-                battle = await self.battles.create(session, k=self.k,
+                battle = await self.battles.create(session, k=self.k, prompt=text,
                                                    voter_id=self.identity.voter_id(client_address(request)))
             except BattleError as error:
-                yield state, *histories, text, f"⚠️ {error}", *self._controls(False)
+                yield state, *histories, text, f"⚠️ {error.page_message}", *self._controls(False)
                 return
             except STORE_ERRORS:
                 yield state, *histories, text, STORE_DOWN, *self._controls(False)
@@ -157,7 +157,7 @@ class BattleView:
                 yield state, *histories, "", message, *self._controls(votable, reset=first_turn)
         except BattleError as error:
             histories = [h[:-2] for h in histories]
-            yield state, *histories, text, f"⚠️ {error}", *self._controls(False)
+            yield state, *histories, text, f"⚠️ {error.page_message}", *self._controls(False)
         except STORE_ERRORS:
             histories = [h[:-2] for h in histories]
             yield state, *histories, text, STORE_DOWN, *self._controls(False)
@@ -172,7 +172,7 @@ class BattleView:
         try:
             ranking = ranking_from_places(self.labels, list(places))
         except BattleError as error:
-            return state, f"⚠️ {error}", *self._controls(True)
+            return state, f"⚠️ {error.page_message}", *self._controls(True)
         order = " > ".join(" = ".join(f"**{label}**" for label in group) for group in ranking)
         return await self._cast(state, request, f"Your ranking: {order}.", ranking=ranking)
 
@@ -183,7 +183,7 @@ class BattleView:
             receipt = await self.battles.vote(state["id"], session_id(request),
                                               self.identity.voter_id(client_address(request)), **vote)
         except BattleError as error:
-            return state, f"⚠️ {error}", *self._controls(False)
+            return state, f"⚠️ {error.page_message}", *self._controls(False)
         except STORE_ERRORS:
             return state, STORE_DOWN, *self._controls(True)
         names = " &nbsp;·&nbsp; ".join(f"**Model {label}:** `{name}`" for label, name in zip(self.labels, receipt.models))

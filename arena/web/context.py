@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 from fastapi import Request
 
 from arena.battles import BattleService
+from arena.client_address import client_network
 from arena.identity import VoterIdentity
 from arena.settings import Settings
 from leaderboard.redis_keys import snapshot_key
@@ -27,11 +28,14 @@ class ArenaContext:
         return Snapshot.model_validate_json(raw) if raw else None
 
 
-def get_context(request: Request) -> ArenaContext:
+async def get_context(request: Request) -> ArenaContext:
+    # async: FastAPI runs a plain-def dependency in a worker thread, a thread hop per request
     return request.app.state.arena
 
 
-def client_address(request) -> str | None:
-    """The peer address of a FastAPI or Gradio request, only ever passed to
-    VoterIdentity.voter_id (never logged or stored)."""
-    return request.client.host if request.client else None
+def client_address(request) -> str:
+    """The client network of a FastAPI or Gradio request (an IPv4 address or an IPv6 /64, see
+    arena.client_address), only ever passed to VoterIdentity.voter_id (never logged or stored).
+    ``request.client`` is the peer, or the client a trusted proxy named (uvicorn's proxy headers
+    middleware, configured from --trusted-proxies in arena.serve)."""
+    return client_network(request.client.host if request.client else None)
