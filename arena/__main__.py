@@ -18,11 +18,16 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("simulate", help="compare matchmaking strategies in simulation (see --help)", add_help=False)
     commands.add_parser("matchmaker", help="pause/resume models, pin pairs, show status of a running arena (see --help)",
                         add_help=False)
+    commands.add_parser("voters", help="voters flagged as anomalous; unflag one (see --help)", add_help=False)
 
     if argv[:1] == ["simulate"]:
         from arena.simulate import main as simulate_main
 
         return simulate_main(argv[1:])
+    if argv[:1] == ["voters"]:
+        from arena.voters_cli import main as voters_main
+
+        return voters_main(argv[1:])
     if argv[:1] == ["matchmaker"]:
         from arena.operator_cli import main as operator_main
 

@@ -93,6 +93,8 @@ class Battle(BaseModel):
     created_at: float
     served_at: float | None = None
     turns: list[Turn] = Field(default_factory=list)
+    identity_flags: list[str] = Field(default_factory=list,
+                                      description="signs a model gave itself away (arena.self_identification)")
 
     @property
     def labels(self) -> list[str]:
@@ -119,6 +121,7 @@ class VoteReceipt:
     models: list[str]
     outcome: str | None
     ranking: list[list[str]] | None
+    identity_flags: tuple[str, ...] = ()  # the battle was de-anonymised: kept, not rated by default
 
 
 def state_error(battle_id: str, state: str) -> BattleError:

@@ -27,6 +27,7 @@ from arena.battle_types import (
     BattleNotFound,
     BattleState,
     NoModelsAvailable,
+    RateLimited,
     Turn,
     TurnProgress,
     VoteReceipt,
@@ -34,7 +35,9 @@ from arena.battle_types import (
     state_error,
 )
 from arena.keys import battle_key, model_failing_key, model_inflight_key
+from arena.metrics import NoMetrics
 from arena.rate_limit import DAY, LIMIT_FUNCTIONS, MINUTE, Limit, Rate, RateLimiter, subject
+from arena.self_identification import ModelIdentity, battle_flags
 from arena.text_checks import lone_surrogate_at, quoted
 from arena.votes import checked_choice, vote_event
 from leaderboard.events import VoteEvent
@@ -93,7 +96,7 @@ class BattleService:
                  battle_ttl: int = 24 * 3600, max_prompt_chars: int = 8000, max_turns: int = 8,
                  progress_interval: float = 0.05, battles_per_minute: int = 0, battles_per_day: int = 0,
                  votes_per_minute: int = 0, votes_per_day: int = 0, pair_votes_per_day: int = 0,
-                 max_concurrent_answers: int = 0):
+                 max_concurrent_answers: int = 0, metrics: NoMetrics | None = None):
         self.redis = redis_client
         self.endpoints = endpoints
         self.matchmaker = matchmaker
@@ -102,6 +105,7 @@ class BattleService:
         self.max_prompt_chars = max_prompt_chars
         self.max_turns = max_turns
         self.progress_interval = progress_interval
+        self.metrics = metrics or NoMetrics()
         self.battle_rates = (Rate(battles_per_minute, MINUTE), Rate(battles_per_day, DAY))
         self.vote_rates = (Rate(votes_per_minute, MINUTE), Rate(votes_per_day, DAY))
         self.pair_vote_rate = Rate(pair_votes_per_day, DAY)
@@ -189,9 +193,13 @@ class BattleService:
                 "try again in a minute"
             )
         if voter_id is not None:
-            await self.battle_limit.acquire(
-                [Limit(rate, subject("voter", voter_id), "from your address") for rate in self.battle_rates]
-                + [Limit(rate, subject("session", session_id), "in this session") for rate in self.battle_rates])
+            try:
+                await self.battle_limit.acquire(
+                    [Limit(rate, subject("voter", voter_id), "from your address") for rate in self.battle_rates]
+                    + [Limit(rate, subject("session", session_id), "in this session") for rate in self.battle_rates])
+            except RateLimited:
+                self.metrics.refused_by_limit("battles")
+                raise
         # The matchmaker may read its snapshot and online belief from Redis with a synchronous
         # client: keep that off the event loop so other voters' streams do not stall.
         selection = await asyncio.to_thread(self.matchmaker.choose, available, k)
@@ -209,6 +217,7 @@ class BattleService:
         pipe.hset(key, mapping={"battle": battle.model_dump_json(), "state": "open"})
         pipe.expire(key, self.battle_ttl)
         await pipe.execute()
+        self.metrics.battle_started(k)
         return battle
 
     async def load(self, battle_id: str, session_id: str) -> tuple[Battle, BattleState]:
@@ -252,12 +261,18 @@ class BattleService:
                 messages.append({"role": "assistant", "content": earlier.answers[position]})
             messages.append({"role": "user", "content": prompt})
             failed = True
+            started, first_token = time.monotonic(), None
             try:
                 async with self._answering(model):
                     async for delta in self.endpoints.stream(model, messages):
+                        if first_token is None:
+                            first_token = time.monotonic()
+                            self.metrics.first_token(model, first_token - started)
                         await updates.put((position, delta, False))
                 failed = False
+                self.metrics.answer_finished(model, time.monotonic() - started)
             except Exception as exc:  # an endpoint failure must not end the other streams
+                self.metrics.answer_failed(model)
                 log.warning("battle %s: answer of %s failed: %s", battle_id, model, exc)
                 if not isinstance(exc, RedisError):  # a Redis outage is not the model's fault
                     with suppress(RedisError):
@@ -289,9 +304,14 @@ class BattleService:
             if not all(finished):
                 turn.failed = [failed or not done for failed, done in zip(turn.failed, finished)]
             battle.turns.append(turn)
+            flags = self._identity_flags(battle)
+            self.metrics.battle_flagged(set(flags) - set(battle.identity_flags))
+            battle.identity_flags = flags
             if battle.served_at is None:
                 battle.served_at = turn.started_at
             state = "failed" if any(turn.failed) else "ready"
+            if state == "failed":
+                self.metrics.battle_failed(len(battle.models))
             pipe = self.redis.pipeline(transaction=True)
             pipe.hset(key, mapping={"battle": battle.model_dump_json(), "state": state})
             pipe.expire(key, self.battle_ttl)
@@ -311,6 +331,15 @@ class BattleService:
         A malformed vote is refused (InvalidVote, 422) whatever the battle's state: the input is
         wrong however often it is sent, while a state conflict (409) is about *when* it was sent.
         """
+        try:
+            receipt, mode = await self._vote(battle_id, session_id, voter_id, outcome, ranking)
+        except BattleError as error:
+            self.metrics.vote_rejected(error)
+            raise
+        self.metrics.vote_accepted(mode)
+        return receipt
+
+    async def _vote(self, battle_id, session_id, voter_id, outcome, ranking) -> tuple[VoteReceipt, str]:
         battle, state = await self.load(battle_id, session_id)
         outcome_value, ranking_names = checked_choice(battle, outcome, ranking)
         if state != "ready":
@@ -323,11 +352,20 @@ class BattleService:
         )
         outcome_of_cast = verdict[0].decode()
         if outcome_of_cast == "limited":  # nothing written, nothing spent: the battle stays votable
+            self.metrics.refused_by_limit("votes")
             raise self.vote_limit.refusal(limits, verdict[1], verdict[2])
         if outcome_of_cast != "ok":
             raise state_error(battle_id, outcome_of_cast)
-        self._teach_matchmaker_soon(event)
-        return VoteReceipt(vote_id=event.vote_id, models=battle.models, outcome=event.outcome, ranking=event.ranking)
+        if not event.identity_flags:  # the leaderboard leaves it out by default: so does the online belief
+            self._teach_matchmaker_soon(event)
+        return VoteReceipt(vote_id=event.vote_id, models=battle.models, outcome=event.outcome, ranking=event.ranking,
+                           identity_flags=tuple(event.identity_flags)), event.mode
+
+    def _identity_flags(self, battle: Battle) -> list[str]:
+        """Did a prompt ask who the models are, or an answer name its own model (see arena.self_identification)?"""
+        identities = [ModelIdentity.of(self.endpoints.spec(name)) for name in battle.models]
+        answers = [[turn.answers[position] for turn in battle.turns] for position in range(len(battle.models))]
+        return battle_flags([turn.prompt for turn in battle.turns], answers, identities, battle.labels)
 
     def _vote_limits(self, battle: Battle, session_id: str, voter_id: str) -> list[Limit]:
         """Votes per voter and per session (a minute, a day), and per voter per model pair (a day)."""

@@ -73,6 +73,19 @@ class ModelSpec(BaseModel):
     description: str = Field(default="", max_length=2000, description="shown to voters after the vote")
     organisation: str = Field(default="", max_length=200, description="who made the model; shown on the leaderboard and after the vote")
     license: str = Field(default="", max_length=200, description="the model's licence, e.g. 'Apache-2.0' or 'proprietary'; shown on the leaderboard")
+    # a list in the file; a tuple here so the frozen spec stays hashable
+    aliases: tuple[str, ...] = Field(default=(), max_length=50,
+                               description="other names the model may call itself (e.g. 'ChatGPT'); an answer naming "
+                                           "its own name, model id, organisation or an alias marks the battle "
+                                           "(arena.self_identification)")
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for alias in value:
+            if not alias.strip() or len(alias) > 100:
+                raise ValueError(f"each alias must be 1 to 100 characters and not blank, got {alias[:100]!r}")
+        return value
 
     @field_validator("name", "model_id")
     @classmethod

@@ -20,7 +20,8 @@ from arena.client_address import forwarded_allow_ips
 from arena.model_config import ModelConfigError, load_model_specs
 from arena.demo_models import DEMO_MODELS, demo_model_specs
 from arena.demo_server import DemoServer
-from arena.identity import VoterIdentity, shared_voter_secret
+from arena.metrics import ArenaMetrics
+from arena.identity import VoterIdentity, VoterSecret, forget_secret_in_redis
 from arena.redis_server import EmbeddedRedis, RedisUnavailableError, connect
 from arena.settings import Settings, fairness_options, limit_options
 from arena.web.app import create_app
@@ -93,17 +94,24 @@ class ArenaStack:
         # "Too many connections" (redis-py's default pool raises at 100 under load, a 503 per vote).
         async_redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
             self.redis_url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_WAIT_SECONDS))
-        identity = VoterIdentity(shared_voter_secret(sync_redis, settings.prefix, settings.voter_secret))
+        forget_secret_in_redis(sync_redis, settings.prefix)
+        metrics = ArenaMetrics()
+        identity = VoterIdentity(VoterSecret(configured=settings.voter_secret, data_dir=settings.data_dir,
+                                             rotation_days=settings.voter_id_rotation_days))
         battles = BattleService(async_redis, self.endpoints, matchmaker, prefix=settings.prefix,
                                 battle_ttl=settings.battle_ttl, max_prompt_chars=settings.max_prompt_chars,
-                                max_turns=settings.max_turns, **limit_options(vars(settings)))
-        self.app = create_app(ArenaContext(settings=settings, redis=async_redis, battles=battles, identity=identity))
+                                max_turns=settings.max_turns, metrics=metrics, **limit_options(vars(settings)))
+        self.app = create_app(ArenaContext(settings=settings, redis=async_redis, battles=battles, identity=identity,
+                                           metrics=metrics))
 
         if settings.run_worker:
             from leaderboard.worker import VoteWorker
 
             worker = VoteWorker(redis.Redis.from_url(self.redis_url), Path(settings.data_dir),
-                                prefix=settings.prefix, refit_interval=settings.refit_interval)
+                                prefix=settings.prefix, refit_interval=settings.refit_interval,
+                                rate_deanonymised=settings.rate_deanonymised,
+                                flagged_voter_weight=settings.flagged_voter_weight,
+                                voter_alpha=settings.voter_flag_alpha)
             self.worker_thread = threading.Thread(target=worker.run_forever, args=(self.worker_stop,),
                                                   name="leaderboard-worker", daemon=True)
             self.worker_thread.start()

@@ -16,9 +16,12 @@ from arena.matchmaker.fairness import FairnessPolicy
 from arena.matchmaker.policy import DEFAULT_STRATEGY, STRATEGIES
 from leaderboard.config import (
     DATA_DIR,
+    FLAGGED_VOTER_WEIGHT,
     PREFIX,
+    RATE_DEANONYMISED,
     REDIS_URL,
     REFIT_INTERVAL,
+    VOTER_FLAG_ALPHA,
     Setting,
     add_arguments,
     bounded,
@@ -31,6 +34,12 @@ from leaderboard.config import (
 
 def _hidden(value: str) -> str:
     return "***"
+
+
+def _voter_secret(text: str) -> str:
+    if len(text.encode()) < 16:
+        raise argparse.ArgumentTypeError("the voter-id secret must be at least 16 bytes (e.g. `openssl rand -hex 32`)")
+    return text
 
 
 # The matchmaker's fairness knobs, shared with the simulator; their defaults are the policy's own.
@@ -86,6 +95,9 @@ SERVE_SETTINGS = (
     Setting("run_worker", True, "run the leaderboard worker in this process", parse=yes_no,
             off_flag="--no-worker", env="ARENA_RUN_WORKER"),
     REFIT_INTERVAL,
+    RATE_DEANONYMISED,
+    FLAGGED_VOTER_WEIGHT,
+    VOTER_FLAG_ALPHA,
     Setting("battles_per_minute", 60, "new battles one voter (client address) may start per minute, counted in Redis "
             "across processes; `0` turns it off", parse=int, flag="--battles-per-minute", env="ARENA_BATTLES_PER_MINUTE"),
     # Limits of the trust work (token buckets in Redis, arena.rate_limit): each counts per voter
@@ -116,8 +128,16 @@ SERVE_SETTINGS = (
             "names the client; from any other peer the header is ignored", parse=parse_trusted_proxies,
             flag="--trusted-proxies", env="ARENA_TRUSTED_PROXIES", metavar="CIDR,...",
             unset="none: proxy headers ignored, the peer is the client"),
-    Setting("voter_secret", None, "HMAC key for pseudonymous voter ids", env="ARENA_VOTER_SECRET",
-            unset="generated, kept in Redis", mask=_hidden),
+    Setting("voter_secret", None, "HMAC key for pseudonymous voter ids (at least 16 bytes; give every web process "
+            "the same one); never stored in Redis", parse=_voter_secret, env="ARENA_VOTER_SECRET",
+            unset="random, in `<data-dir>/secrets/` (0600)", mask=_hidden),
+    Setting("voter_id_rotation_days", 30.0, "the voter-id key changes every this many days (ids change at each "
+            "boundary, so per-voter limits and the anomaly test start afresh); `0` never",
+            parse=bounded(float, 0.0), flag="--voter-id-rotation-days", env="ARENA_VOTER_ID_ROTATION_DAYS"),
+    Setting("metrics_token", None, "bearer token `GET /metrics` requires (`Authorization: Bearer ...`)",
+            env="ARENA_METRICS_TOKEN", unset="none: /metrics is open (keep it off the public internet)", mask=_hidden),
+    Setting("operator_token", None, "bearer token for the operator's JSON (`GET /api/operator/voters/flagged`)",
+            env="ARENA_OPERATOR_TOKEN", unset="none: operator endpoints off (404)", mask=_hidden),
     # fixed for now: in the banner, not configurable
     Setting("battle_ttl", 24 * 3600, "seconds a battle stays votable", parse=int),
     Setting("max_prompt_chars", 8000, "longest prompt accepted, in characters", parse=int),

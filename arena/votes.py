@@ -75,6 +75,7 @@ def vote_event(battle: Battle, voter_id: str, outcome: str | None, ranking: list
         style=[style_features([turn.answers[pos] for turn in battle.turns]) for pos in range(len(battle.models))],
         categories=prompt_categories([turn.prompt for turn in battle.turns]),
         turns=max(1, len(battle.turns)),
+        identity_flags=list(battle.identity_flags),
     )
 
 

@@ -139,6 +139,20 @@ PREFIX = Setting("prefix", DEFAULT_PREFIX, "Redis key prefix, so several arenas 
 REFIT_INTERVAL = Setting("refit_interval", 2.0, "seconds between leaderboard refits", parse=bounded(float, 0.0, above=True),
                          flag="--refit-interval", env="ARENA_REFIT_INTERVAL")
 
+RATE_DEANONYMISED = Setting("rate_deanonymised", False, "rate votes on battles where a prompt asked the models who "
+                            "they are or an answer named its own model (flagged `identity_flags` in the vote event; "
+                            "archived either way)", parse=yes_no, flag="--rate-deanonymised",
+                            env="ARENA_RATE_DEANONYMISED")
+
+FLAGGED_VOTER_WEIGHT = Setting("flagged_voter_weight", 0.0, "weight in the fit of each vote of a voter flagged as "
+                               "anomalous (`0` leaves them out, `1` counts them; the snapshot note says how many)",
+                               parse=bounded(float, 0.0, 1.0), flag="--flagged-voter-weight",
+                               env="ARENA_FLAGGED_VOTER_WEIGHT")
+VOTER_FLAG_ALPHA = Setting("voter_flag_alpha", 1e-3, "an honest voter is flagged with at most this probability over "
+                           "their whole history (the anomalous-voter test, docs/anomalous-voters.md)",
+                           parse=bounded(float, 0.0, 1.0, above=True), flag="--voter-flag-alpha",
+                           env="ARENA_VOTER_FLAG_ALPHA")
+
 
 def _flag_help(text: str) -> str:
     return text.replace("%", "%%")  # argparse formats help with %

@@ -163,6 +163,24 @@ class PairCounts:
         self._weight_sq[row, outcome_class] += weight * weight
         self._n_votes += 1
 
+    def remove(self, model_a: str, model_b: str, winner: str, weight: float = 1.0, times: int = 1) -> None:
+        """Take back ``times`` votes counted by ``add`` with this ``weight`` (e.g. a flagged voter's).
+        Raises ValueError if the pair does not hold that many such votes."""
+        check_outcome(winner)
+        a, b = self._model_index.get(model_a), self._model_index.get(model_b)
+        outcome_class = _OUTCOME_CLASS[winner]
+        if a is not None and b is not None and a > b:
+            a, b = b, a
+            if outcome_class != TIE_CLASS:
+                outcome_class = 1 - outcome_class
+        row = self._pair_row.get((a, b)) if a is not None and b is not None else None
+        if row is None or self._count[row, outcome_class] < times:
+            raise ValueError(f"cannot remove {times} {winner!r} vote(s) of {model_a!r} vs {model_b!r}: not counted")
+        self._count[row, outcome_class] -= times
+        self._weight[row, outcome_class] = max(0.0, self._weight[row, outcome_class] - weight * times)
+        self._weight_sq[row, outcome_class] = max(0.0, self._weight_sq[row, outcome_class] - weight * weight * times)
+        self._n_votes -= times
+
     def _model_id(self, name: str) -> int:
         index = self._model_index.get(name)
         if index is None:

@@ -66,6 +66,11 @@ class VoteEvent(BaseModel):
     style: list[StyleFeatures] = Field(description="one entry per model, display order")
     categories: list[str] = Field(default_factory=list)
     turns: int = Field(default=1, ge=1)
+    identity_flags: list[str] = Field(
+        default_factory=list,
+        description="optional: why the battle may have revealed a model's identity before the vote "
+                    "('prompt-asks-identity', 'names-itself:<label>'); such votes are archived but left out "
+                    "of the anonymous ratings unless the worker is told to rate them")
 
     @model_validator(mode="after")
     def _consistent(self) -> "VoteEvent":

@@ -36,3 +36,19 @@ def snapshot_channel(prefix: str = DEFAULT_PREFIX) -> str:
 def worker_lock_key(prefix: str = DEFAULT_PREFIX) -> str:
     """Lease held by the worker that currently refits and publishes snapshots."""
     return f"{prefix}:leaderboard:refit-lock"
+
+
+def voter_evidence_key(prefix: str, voter_id: str) -> str:
+    """Hash: one voter's anomaly evidence (leaderboard.voter_anomaly): ``m:<model>`` -> log-products
+    per delta, ``votes``. Expires when the voter has been quiet for a while."""
+    return f"{prefix}:voters:evidence:{voter_id}"
+
+
+def flagged_voters_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """Hash: flagged voter id -> JSON {flagged_at, model, delta, log_evidence, threshold, votes}."""
+    return f"{prefix}:voters:flagged"
+
+
+def refit_stats_key(prefix: str = DEFAULT_PREFIX) -> str:
+    """Hash: the worker's last refit (``duration_seconds``, ``finished_at`` unix time, ``votes``), for metrics."""
+    return f"{prefix}:leaderboard:refit-stats"

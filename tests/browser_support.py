@@ -70,3 +70,48 @@ class NetworkRecorder:
 
     def text(self) -> str:
         return "\n".join(self.chunks)
+
+
+class PixelServer:
+    """An HTTP server on 127.0.0.1 (its own port) that answers every GET with a 1x1 GIF and
+    records each hit: the stand-in for a model host that wants to see who reads its answers."""
+
+    GIF = base64.b64decode("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==")
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.hits: list[str] = []
+        recorder = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the stdlib's name)
+                recorder.hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/gif")
+                self.send_header("Content-Length", str(len(recorder.GIF)))
+                self.end_headers()
+                self.wfile.write(recorder.GIF)
+
+            do_HEAD = do_POST = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="pixel-server")
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "PixelServer":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)

@@ -57,6 +57,9 @@ class VoteResponse(BaseModel):
     outcome: str | None
     ranking: list[list[str]] | None
     models: dict[str, str] = Field(description="revealed names: model_a, model_b, ...")
+    identity_flags: list[str] = Field(default_factory=list, description=(
+        "non-empty when a model may have revealed itself before the vote ('prompt-asks-identity', "
+        "'names-itself:<label>'): the vote is kept but left out of the anonymous leaderboard"))
 
 
 async def request_session(request: Request,
@@ -119,7 +122,8 @@ async def vote(battle_id: str, body: VoteRequest, request: Request, context: Con
     voter = context.identity.voter_id(client_address(request))
     receipt = await context.battles.vote(battle_id, session or "", voter, outcome=body.outcome, ranking=body.ranking)
     return VoteResponse(vote_id=receipt.vote_id, battle_id=battle_id, outcome=receipt.outcome,
-                        ranking=receipt.ranking, models=battle_result(receipt))
+                        ranking=receipt.ranking, models=battle_result(receipt),
+                        identity_flags=list(receipt.identity_flags))
 
 
 @router.get("/api/leaderboard")

@@ -8,11 +8,14 @@ from fastapi_offline import FastAPIOffline
 
 from arena.web.api import router
 from arena.web.api_docs import add_redoc
+from arena.web.metrics_api import router as metrics_router
+from arena.web.operator_api import router as operator_router
 from arena.web.votes_api import router as votes_router
 from arena.web.body_limit import BodyLimitMiddleware
 from arena.web.context import ArenaContext
 from arena.web.flood_guard import FloodGuardMiddleware
 from arena.web.errors import install_error_handlers
+from arena.web.security import SecurityHeaders
 from arena.web.strict_json import StrictJSONMiddleware
 from arena.web.ui import build_page
 
@@ -30,10 +33,13 @@ def create_app(context: ArenaContext) -> FastAPI:
     app.state.arena = context
     app.include_router(router)
     app.include_router(votes_router)
+    app.include_router(metrics_router)
+    app.include_router(operator_router)
     app.add_middleware(StrictJSONMiddleware, skip_prefix="/api/")
     # Bodies are capped before anything reads them...
     app.add_middleware(BodyLimitMiddleware, api_bytes=settings.max_body_bytes, page_bytes=settings.max_page_body_bytes)
-    # ...and, outermost of ours (added last), a client whose requests keep being refused is held off.
+    # ...and, outside those (only the security headers wrap it), a client whose requests keep being refused is held off.
     app.add_middleware(FloodGuardMiddleware, refusals=settings.flood_refusals)
+    app.add_middleware(SecurityHeaders)  # CSP: the page fetches nothing from any other origin (also on refusals)
     install_error_handlers(app)
     return gr.mount_gradio_app(app, build_page(context), path="/", show_error=True, footer_links=[])

@@ -9,6 +9,8 @@ import redis
 from arena.battle_types import BattleError, position_labels
 from arena.battles import BattleService
 from arena.identity import VoterIdentity
+from arena.self_identification import flags_explained
+from arena.web.answer_safety import inert_markdown
 from arena.web.context import client_address
 from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
 
@@ -27,6 +29,14 @@ STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 PAGE_ONLY = {"api_visibility": "private"}
 
 FAILED_ROUND = "⚠️ One model failed to answer, so this round cannot be voted on. Start a new round."
+
+
+def deanonymised_note(flags) -> str:
+    """What the voter is told after the vote when a model may have revealed itself."""
+    if not flags:
+        return ""
+    return (f"ℹ️ Your vote is saved, but it does not count towards the anonymous leaderboard: "
+            f"{flags_explained(flags)}, so the models may not have been anonymous.\n\n")
 
 
 def session_id(request: gr.Request) -> str:
@@ -150,7 +160,7 @@ class BattleView:
         try:
             async for progress in self.battles.stream_turn(state["id"], session, text):
                 for history, answer in zip(histories, progress.answers):
-                    history[-1] = {"role": "assistant", "content": answer}
+                    history[-1] = {"role": "assistant", "content": inert_markdown(answer)}
                 failed = progress.done and any(progress.failed)
                 message = FAILED_ROUND if failed else ("" if progress.done else "Answering…")
                 votable = progress.done and not failed
@@ -187,7 +197,7 @@ class BattleView:
         except STORE_ERRORS:
             return state, STORE_DOWN, *self._controls(True)
         names = " &nbsp;·&nbsp; ".join(f"**Model {label}:** `{name}`" for label, name in zip(self.labels, receipt.models))
-        revealed = f"### {verdict}\n\n{names}\n\nThanks! Send another prompt or press *New round*."
+        revealed = f"### {verdict}\n\n{names}\n\n{deanonymised_note(receipt.identity_flags)}Thanks! Send another prompt or press *New round*."
         return {**state, "voted": True}, revealed, *self._controls(False)
 
     def clear(self):

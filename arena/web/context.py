@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from fastapi import Request
@@ -10,6 +10,7 @@ from fastapi import Request
 from arena.battles import BattleService
 from arena.client_address import client_network
 from arena.identity import VoterIdentity
+from arena.metrics import ArenaMetrics, NoMetrics
 from arena.settings import Settings
 from leaderboard.redis_keys import snapshot_key
 from leaderboard.snapshot import Snapshot
@@ -21,6 +22,7 @@ class ArenaContext:
     redis: aioredis.Redis
     battles: BattleService
     identity: VoterIdentity
+    metrics: ArenaMetrics = field(default_factory=NoMetrics)
 
     async def snapshot(self) -> Snapshot | None:
         """The latest leaderboard published by the worker, or None before the first one."""

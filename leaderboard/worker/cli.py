@@ -11,14 +11,26 @@ from dataclasses import replace
 
 import redis
 
-from leaderboard.config import DATA_DIR, PREFIX, REDIS_URL, REFIT_INTERVAL, add_arguments, describe, parse_with_settings
+from leaderboard.config import (
+    DATA_DIR,
+    FLAGGED_VOTER_WEIGHT,
+    PREFIX,
+    RATE_DEANONYMISED,
+    REDIS_URL,
+    REFIT_INTERVAL,
+    VOTER_FLAG_ALPHA,
+    add_arguments,
+    describe,
+    parse_with_settings,
+)
 from leaderboard.urls import redact_url
 from leaderboard.worker.consumer import VoteWorker
 
 log = logging.getLogger("leaderboard.worker")
 
 
-WORKER_SETTINGS = (replace(REDIS_URL, unset="required"), DATA_DIR, PREFIX, REFIT_INTERVAL)
+WORKER_SETTINGS = (replace(REDIS_URL, unset="required"), DATA_DIR, PREFIX, REFIT_INTERVAL, RATE_DEANONYMISED,
+                   FLAGGED_VOTER_WEIGHT, VOTER_FLAG_ALPHA)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("settings: %s", "; ".join(line.strip() for line in describe(vars(args), WORKER_SETTINGS).splitlines()))
     worker = VoteWorker(client, args.data_dir, prefix=args.prefix, consumer=args.consumer,
-                        refit_interval=args.refit_interval)
+                        refit_interval=args.refit_interval, rate_deanonymised=args.rate_deanonymised,
+                        flagged_voter_weight=args.flagged_voter_weight, voter_alpha=args.voter_flag_alpha)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -26,6 +26,7 @@ from leaderboard.events import VoteEvent
 from leaderboard.redis_keys import (
     DEFAULT_PREFIX,
     dead_letter_stream_key,
+    refit_stats_key,
     snapshot_channel,
     snapshot_key,
     vote_consumer_group,
@@ -34,11 +35,13 @@ from leaderboard.redis_keys import (
 )
 from leaderboard.snapshot import Snapshot
 from leaderboard.stream import event_field, parse_entry, stream_entries, stream_pages, text
+from leaderboard.voter_anomaly import DEFAULT_ALPHA as DEFAULT_VOTER_ALPHA
 from leaderboard.worker.lease import LEASE_TTL_MS, RefitLease
 from leaderboard.worker.loop import run_forever
 from leaderboard.worker.policy import DEFAULT_ALPHA, RefitSchedule, build_snapshot, is_fitted
 from leaderboard.worker.state import CLAIM_PASS_START, ConsumerState, Lease, Phase
 from leaderboard.worker.tally import VoteTally
+from leaderboard.worker.voters import VoterWatch
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +71,8 @@ class VoteWorker:
     def __init__(self, redis_client: redis.Redis, data_dir: Path, *, prefix: str = DEFAULT_PREFIX,
                  consumer: str | None = None, refit_interval: float = 2.0, claim_idle_ms: int = 30_000,
                  batch: int = 500, alpha: float = DEFAULT_ALPHA, lease_ttl_ms: int = LEASE_TTL_MS,
-                 catch_up: bool = True):
+                 catch_up: bool = True, rate_deanonymised: bool = False, flagged_voter_weight: float = 0.0,
+                 voter_alpha: float = DEFAULT_VOTER_ALPHA):
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
         self.redis = redis_client
@@ -85,7 +89,10 @@ class VoteWorker:
         self.dead_letter_stream = dead_letter_stream_key(prefix)
         self.lease = RefitLease(redis_client, worker_lock_key(prefix), self.consumer, lease_ttl_ms)
         self.stats = WorkerStats()
-        self.tally = VoteTally()
+        self.rate_deanonymised = rate_deanonymised
+        self.flagged_voter_weight = flagged_voter_weight
+        self.voters = VoterWatch(redis_client, prefix, alpha=voter_alpha)
+        self.tally = self._empty_tally()
         self.last_snapshot: Snapshot | None = None
         self.state = ConsumerState()
         self.schedule = RefitSchedule(refit_interval)
@@ -118,6 +125,9 @@ class VoteWorker:
             return False
         return True
 
+    def _empty_tally(self) -> VoteTally:
+        return VoteTally(rate_deanonymised=self.rate_deanonymised)
+
     def _open_archive(self) -> None:
         position = self.state.resume_from
         if position is None or not self._resume_archive(position):
@@ -126,7 +136,7 @@ class VoteWorker:
 
     def _read_whole_archive(self) -> None:
         started = time.perf_counter()
-        tally = VoteTally()
+        tally = self._empty_tally()
 
         def count_archived(event: VoteEvent) -> None:
             tally.add(event)
@@ -316,15 +326,17 @@ class VoteWorker:
     def _archive_and_count(self, votes: list[VoteEvent]) -> int:
         """Archive durably, then count the votes that were new; returns how many were new."""
         fresh = self._archive_votes(votes) if votes else []
-        counted = 0
+        counted = []
         for vote, new in zip(votes, fresh):
             if new:
                 self.tally.add(vote)
-                counted += 1
+                counted.append(vote)
         if counted:
             self.schedule.votes_arrived()
-            self.stats.counted += counted
-        return counted
+            self.stats.counted += len(counted)
+            if self.state.warm_start:  # each vote judged by the ratings fitted before it was read
+                self.voters.observe(counted, self.state.warm_start)
+        return len(counted)
 
     def _archive_votes(self, votes: list[VoteEvent]) -> list[bool]:
         return self._archive.extend(votes)
@@ -351,10 +363,14 @@ class VoteWorker:
             raise RuntimeError(f"the worker is {self.state.phase.value}, not consuming: "
                                "call process_once() (or run_forever) before publishing")
         started = time.monotonic()
-        snapshot = build_snapshot(self.tally, alpha=self.alpha, init_theta=self.state.warm_start)
+        tally, notes = self._tally_for_fit()
+        snapshot = build_snapshot(tally, alpha=self.alpha, init_theta=self.state.warm_start, notes=notes)
         pipe = self.redis.pipeline(transaction=True)
         pipe.set(snapshot_key(self.prefix), snapshot.model_dump_json())
         pipe.publish(snapshot_channel(self.prefix), snapshot.id)  # the matchmaker's belief key is named after it
+        pipe.hset(refit_stats_key(self.prefix), mapping={  # for the arena's /metrics
+            "duration_seconds": repr(time.monotonic() - started), "finished_at": repr(time.time()),
+            "votes": snapshot.total_votes})
         pipe.execute()
         if is_fitted(snapshot):
             self.state.fitted(dict(zip(snapshot.models, snapshot.theta)))
@@ -365,6 +381,17 @@ class VoteWorker:
         log.info("published leaderboard: %d votes, %d models, %s (%.3fs)", snapshot.total_votes,
                  len(snapshot.rows), snapshot.method, ended - started)
         return snapshot
+
+    def _tally_for_fit(self) -> tuple[VoteTally, list[str]]:
+        """The tally with flagged voters' votes down-weighted (or left out), and the note saying so."""
+        flagged = self.voters.flagged()
+        if not flagged:
+            return self.tally, []
+        tally, touched = self.tally.without_voters(flagged, self.flagged_voter_weight)
+        how = ("left out" if self.flagged_voter_weight == 0 else "counted in full" if self.flagged_voter_weight >= 1
+               else f"weighted {self.flagged_voter_weight:g}")
+        return tally, [f"{touched} vote(s) of {len(flagged)} flagged voter(s) (anomalous under the ratings; "
+                       f"`python -m arena voters flagged`) {how}"]
 
     def refit_due(self) -> bool:
         return self.schedule.due(time.monotonic())

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -46,12 +47,16 @@ REFIT_WAIT_PER_FIT_SECOND = 4.0
 
 
 def build_snapshot(tally: VoteTally, *, alpha: float = DEFAULT_ALPHA, init_theta: dict[str, float] | None = None,
-                   now: float | None = None) -> Snapshot:
-    """The leaderboard for the votes in ``tally``; Elo (with a note) when no fit is possible."""
+                   now: float | None = None, notes: Sequence[str] = ()) -> Snapshot:
+    """The leaderboard for the votes in ``tally``; Elo (with a note) when no fit is possible.
+    ``notes``: said first in the snapshot's note (e.g. how many flagged voters' votes were left out)."""
     generated_at = time.time() if now is None else now
-    notes = []
+    notes = list(notes)
     if tally.named:
         notes.append(f"{tally.named} named-mode vote(s) archived but not rated (the voter saw the names)")
+    if tally.deanonymised:
+        notes.append(f"{tally.deanonymised} vote(s) on battles where a model may have revealed itself archived "
+                     "but not rated (--rate-deanonymised rates them)")
     result = rate(tally, alpha=alpha, init_theta=init_theta)
     if result.note:
         notes.append(result.note)
