@@ -32,9 +32,15 @@ from tests.serve_support import (
 BATTLES_PER_MINUTE = 4
 
 
+SHARED_VOTER_SECRET = "one-key-for-every-web-process"
+
+
 def web_process(redis_url: str, data_dir, **variables: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = serve_env(ARENA_BATTLES_PER_MINUTE=str(BATTLES_PER_MINUTE), **variables)
+    # one voter-id key for every process, as the operator's guide says: the rate limits count per
+    # voter id, so processes with keys of their own would each give the same address its own budget
+    env = serve_env(ARENA_BATTLES_PER_MINUTE=str(BATTLES_PER_MINUTE), ARENA_VOTER_SECRET=SHARED_VOTER_SECRET,
+                    **variables)
     process = start_serve(data_dir, port, "--redis-url", redis_url, "--no-worker", env=env)
     return process, f"http://127.0.0.1:{port}"
 
