@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import aclosing, asynccontextmanager, suppress
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -34,6 +34,7 @@ from arena.battle_types import (
     WrongSession,
     state_error,
 )
+from arena.drain import Drain
 from arena.keys import battle_key, model_failing_key, model_inflight_key
 from arena.metrics import NoMetrics
 from arena.rate_limit import DAY, LIMIT_FUNCTIONS, MINUTE, Limit, Rate, RateLimiter, subject
@@ -96,8 +97,10 @@ class BattleService:
                  battle_ttl: int = 24 * 3600, max_prompt_chars: int = 8000, max_turns: int = 8,
                  progress_interval: float = 0.05, battles_per_minute: int = 0, battles_per_day: int = 0,
                  votes_per_minute: int = 0, votes_per_day: int = 0, pair_votes_per_day: int = 0,
-                 max_concurrent_answers: int = 0, metrics: NoMetrics | None = None):
+                 max_concurrent_answers: int = 0, metrics: NoMetrics | None = None,
+                 drain: Drain | None = None):
         self.redis = redis_client
+        self.drain = drain or Drain()  # closed when this process stops: new battles and turns refused
         self.endpoints = endpoints
         self.matchmaker = matchmaker
         self.prefix = prefix
@@ -182,6 +185,7 @@ class BattleService:
     async def create(self, session_id: str, k: int = 2, voter_id: str | None = None, prompt: str | None = None) -> Battle:
         """A new battle of ``k`` models. With ``prompt`` (the first turn's), the prompt is checked
         first: a prompt that would be refused creates nothing and spends no budget."""
+        self.drain.check_open()
         if prompt is not None:
             self.checked_prompt(prompt)
         self.check_size(k)
@@ -235,7 +239,16 @@ class BattleService:
         return battle, stored[1].decode()
 
     async def stream_turn(self, battle_id: str, session_id: str, prompt: str) -> AsyncIterator[TurnProgress]:
-        """Send ``prompt`` to every model of the battle at once and yield the answers as they grow."""
+        """Send ``prompt`` to every model of the battle at once and yield the answers as they grow.
+
+        Counted in flight by the drain (refused once the process is stopping; cancelled, and so
+        stored as failed, if it outlasts the grace period)."""
+        with self.drain.turn():
+            async with aclosing(self._stream_turn(battle_id, session_id, prompt)) as progress:
+                async for update in progress:
+                    yield update
+
+    async def _stream_turn(self, battle_id: str, session_id: str, prompt: str) -> AsyncIterator[TurnProgress]:
         prompt = self.checked_prompt(prompt)
         battle, _ = await self.load(battle_id, session_id)
         if len(battle.turns) >= self.max_turns:

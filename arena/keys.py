@@ -33,3 +33,9 @@ def rate_limit_key(prefix: str, action: str, bucket: str) -> str:
     """Hash: one rate limit's sliding window, slice number -> actions counted in that slice
     (arena.rate_limit); it expires once its newest slice has left the window."""
     return f"{prefix}:rate:{action.replace(' ', '-')}:{bucket}"
+
+
+def configured_models_key(prefix: str) -> str:
+    """Hash: model name -> when a web process last started with it configured (epoch seconds), so
+    operator commands that run outside any web process know which names exist (arena.model_names)."""
+    return f"{prefix}:models:configured"

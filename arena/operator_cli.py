@@ -9,12 +9,22 @@
 Everything lives in the arena's Redis, so a change reaches every web process with their next
 choice. The Redis is ``--redis-url`` / REDIS_URL, or else the embedded one a running
 ``python -m arena serve`` started in ``--data-dir`` (it leaves its address there).
+
+A model name must be one the arena knows (configured in a web process, or on the leaderboard):
+anything else is an error, exit code 2, and nothing is changed.
+
+What every operator command shares is here for the others to reuse (``owners``, ``models``):
+``operator_parser`` (the shared flags, before or after the subcommand), ``connect_to_arena``
+(finds the running arena, rides out a Redis restart) and ``run_operator_command`` (exit codes,
+one-line errors, quiet on a closed pipe such as ``| head``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 
 import redis
@@ -22,6 +32,7 @@ import redis
 from arena import availability
 from arena.availability import ModelStatus
 from arena.matchmaker import build_matchmaker
+from arena.model_names import known_models
 from arena.redis_server import RedisUnavailableError, connect, embedded_url_file
 from leaderboard.config import DATA_DIR, PREFIX, REDIS_URL, add_arguments, parse_with_settings
 from leaderboard.redis_keys import snapshot_key
@@ -31,18 +42,65 @@ from leaderboard.snapshot import Snapshot
 # Accepted before the subcommand and after it (``matchmaker status --data-dir X``).
 OPERATOR_SETTINGS = (replace(REDIS_URL, unset="the embedded Redis of a running `serve` in the data dir"), DATA_DIR,
                      PREFIX)
+# How long a command keeps trying a Redis that is restarting (the embedded one keeps its port).
+RECONNECT_SECONDS = 5.0
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m arena matchmaker", description=__doc__.split("\n\n")[0])
+class OperatorError(ValueError):
+    """An operator's request that cannot be carried out; the message says why and what to do."""
+
+
+def operator_parser(prog: str, description: str) -> tuple[argparse.ArgumentParser,
+                                                           Callable[[str, str], argparse.ArgumentParser]]:
+    """A parser with the shared flags, and ``command(name, help)`` adding a subcommand that accepts
+    them too (after the subcommand wins over before it); parse with ``parse_operator_args``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     add_arguments(parser, OPERATOR_SETTINGS)
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=text)
+        sub = commands.add_parser(name, help=text, description=text)
         add_arguments(sub, OPERATOR_SETTINGS)
         return sub
 
+    return parser, command
+
+
+def parse_operator_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The parsed command line with the shared settings resolved (flag, else environment, else default)."""
+    return parse_with_settings(parser, list(sys.argv[1:] if argv is None else argv), OPERATOR_SETTINGS)
+
+
+def connect_to_arena(args: argparse.Namespace) -> redis.Redis:
+    """A client for the running arena's Redis that reconnects if it restarts; RedisUnavailableError if none."""
+    return connect(redis_url_for(args), reconnect_seconds=RECONNECT_SECONDS)
+
+
+def run_operator_command(args: argparse.Namespace, body: Callable[[redis.Redis, argparse.Namespace], int | None]) -> int:
+    """Connect, run ``body(client, args)``, and turn what can go wrong into one line on stderr and
+    exit code 2 (no arena, Redis gone, an OperatorError or ValueError); a reader that stopped
+    reading (``| head``) ends the command quietly."""
+    try:
+        try:
+            client = connect_to_arena(args)
+            return body(client, args) or 0
+        except (RedisUnavailableError, ValueError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        except redis.exceptions.ConnectionError as error:
+            print(f"error: Redis went away: {error}", file=sys.stderr)
+            return 2
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would complain again when it flushes stdout at exit: point it at /dev/null
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser, command = operator_parser("python -m arena matchmaker", __doc__.split("\n\n")[0])
     command("status", "paused, failing and pinned models, and the latest ratings")
     for name, text in (("pause", "exclude a model from new battles"), ("resume", "undo pause")):
         command(name, text).add_argument("models", nargs=1, metavar="MODEL")
@@ -50,7 +108,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     pin.add_argument("models", nargs="+")
     pin.add_argument("--share", type=float, required=True, help="fraction of all battles, e.g. 0.1")
     command("unpin", "remove a pin").add_argument("models", nargs="+")
-    return parse_with_settings(parser, argv, OPERATOR_SETTINGS)
+    return parse_operator_args(parser, argv)
 
 
 def redis_url_for(args: argparse.Namespace) -> str:
@@ -88,43 +146,39 @@ def status_lines(client: redis.Redis, prefix: str, matchmaker) -> list[str]:
     return lines
 
 
-def unknown_models(client: redis.Redis, prefix: str, models: list[str]) -> list[str]:
-    """Names not on the latest leaderboard (a typo, or a model with no votes yet)."""
-    raw = client.get(snapshot_key(prefix))
-    known = {row.model for row in Snapshot.model_validate_json(raw).rows} if raw else set()
-    return [m for m in models if m not in known]
+def check_known(client: redis.Redis, prefix: str, models: list[str], *, also: set[str] = frozenset()) -> None:
+    """OperatorError naming every model the arena does not know (``also``: more accepted names)."""
+    known = known_models(client, prefix) | set(also)
+    unknown = [model for model in models if model not in known]
+    if not unknown:
+        return
+    listed = ", ".join(sorted(known)) if known else "none yet (no web process has started with this Redis and prefix)"
+    raise OperatorError(f"unknown model{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}: "
+                        f"names must match the configured model names exactly; known: {listed}")
+
+
+def _matchmaker_command(client: redis.Redis, args: argparse.Namespace) -> int:
+    matchmaker = build_matchmaker("uniform", client, prefix=args.prefix)
+    if args.command == "status":
+        print("\n".join(status_lines(client, args.prefix, matchmaker)))
+    elif args.command == "pause":
+        check_known(client, args.prefix, args.models)
+        availability.pause(client, args.prefix, args.models[0])
+        print(f"paused {args.models[0]}: it is left out of every new battle")
+    elif args.command == "resume":
+        # a paused model can always be resumed, even one no longer configured
+        check_known(client, args.prefix, args.models, also=availability.paused_models(client, args.prefix))
+        availability.resume(client, args.prefix, args.models[0])
+        print(f"resumed {args.models[0]}")
+    elif args.command == "pin":
+        check_known(client, args.prefix, args.models)
+        matchmaker.pin(args.models, args.share)
+        print(f"pinned {' + '.join(args.models)} to at least {args.share:.0%} of battles")
+    elif args.command == "unpin":
+        matchmaker.unpin(args.models)
+        print(f"unpinned {' + '.join(args.models)}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        client = connect(redis_url_for(args))
-    except RedisUnavailableError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    matchmaker = build_matchmaker("uniform", client, prefix=args.prefix)
-    try:
-        for model in unknown_models(client, args.prefix, getattr(args, "models", [])):
-            print(f"note: {model!r} is not on the leaderboard (no votes yet, or a typo?): "
-                  "names must match the configured model names exactly", file=sys.stderr)
-        if args.command == "status":
-            print("\n".join(status_lines(client, args.prefix, matchmaker)))
-        elif args.command == "pause":
-            availability.pause(client, args.prefix, args.models[0])
-            print(f"paused {args.models[0]}: it is left out of every new battle")
-        elif args.command == "resume":
-            availability.resume(client, args.prefix, args.models[0])
-            print(f"resumed {args.models[0]}")
-        elif args.command == "pin":
-            matchmaker.pin(args.models, args.share)
-            print(f"pinned {' + '.join(args.models)} to at least {args.share:.0%} of battles")
-        elif args.command == "unpin":
-            matchmaker.unpin(args.models)
-            print(f"unpinned {' + '.join(args.models)}")
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except redis.exceptions.ConnectionError as error:
-        print(f"error: Redis went away: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return run_operator_command(parse_args(list(sys.argv[1:] if argv is None else argv)), _matchmaker_command)

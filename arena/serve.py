@@ -1,10 +1,20 @@
 """Start the whole arena in one process: Redis (embedded unless REDIS_URL), demo endpoints,
-the leaderboard worker, and the web app (API + Gradio page) under uvicorn."""
+the leaderboard worker, and the web app (API + Gradio page) under uvicorn.
+
+Start-up binds the listening port first (a taken port is one line and exit code 2, before any
+Redis is started) and says "Arena is up" only once the server accepts requests. SIGTERM and
+SIGINT stop it in order: new battles refused and answers in flight finished (``arena.drain``),
+the web server, the worker, the demo endpoints, and the embedded Redis last (its append-only
+file flushed). A second signal ends the answers still streaming at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import signal
+import socket
 from collections import Counter
 import sys
 import threading
@@ -18,8 +28,10 @@ import uvicorn
 from arena.battles import BattleService
 from arena.client_address import forwarded_allow_ips
 from arena.model_config import ModelConfigError, load_model_specs
+from arena.model_names import announce_configured
 from arena.demo_models import DEMO_MODELS, demo_model_specs
 from arena.demo_server import DemoServer
+from arena.drain import Drain
 from arena.metrics import ArenaMetrics
 from arena.identity import VoterIdentity, VoterSecret, forget_secret_in_redis
 from arena.redis_server import EmbeddedRedis, RedisUnavailableError, connect
@@ -33,12 +45,39 @@ log = logging.getLogger("arena")
 REDIS_CONNECTIONS = 64
 REDIS_POOL_WAIT_SECONDS = 10
 
+# How long ended answers may take to store their failed turn once cancelled.
+CANCELLED_TURNS_SECONDS = 5.0
+
+
+class ListenError(RuntimeError):
+    """The listening address is taken or not allowed; the message names it and what to do."""
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for uvicorn (which listens on it), or a ListenError in one line."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        listener = socket.socket(family, kind, proto)
+    except OSError as error:
+        raise ListenError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        listener.bind(address)
+    except OSError as error:
+        listener.close()
+        reason = error.strerror or str(error)
+        hint = " (is another arena running? pass another --port / ARENA_PORT)" if error.errno == errno.EADDRINUSE else ""
+        raise ListenError(f"cannot listen on {host}:{port}: {reason.lower()}{hint}") from None
+    return listener
+
 
 class ArenaStack:
     """Everything ``serve`` runs, started in dependency order and stopped in reverse.
 
-    ``start(foreground=False)`` runs the web server in a background thread (tests, embedding);
-    ``serve_forever()`` runs it in the calling thread until Ctrl-C.
+    ``start()`` runs the web server in a background thread (tests, embedding) and returns once it
+    accepts requests; ``serve_forever()`` starts it and waits for SIGTERM or SIGINT; ``stop()``
+    drains and stops everything in reverse order.
     """
 
     def __init__(self, settings: Settings):
@@ -52,11 +91,19 @@ class ArenaStack:
         self.worker_thread: threading.Thread | None = None
         self.server: uvicorn.Server | None = None
         self.server_thread: threading.Thread | None = None
+        self.server_done = threading.Event()
+        self.listener: socket.socket | None = None
+        self.drain = Drain()
         self.app = None
 
     @property
+    def port(self) -> int:
+        """The bound port (``--port 0`` binds a free one)."""
+        return self.listener.getsockname()[1] if self.listener is not None else self.settings.port
+
+    @property
     def url(self) -> str:
-        return f"http://{self.settings.host}:{self.settings.port}"
+        return f"http://{self.settings.host}:{self.port}"
 
     def prepare(self) -> "ArenaStack":
         settings = self.settings
@@ -65,12 +112,18 @@ class ArenaStack:
         if len(configured) + (len(DEMO_MODELS) if settings.demo else 0) < 2:
             raise ModelConfigError(f"{settings.models_file}: {len(configured)} model(s) configured; "
                                    "a battle needs at least 2 (add models, or add --demo)")
+        # The port next: a taken one must not start a Redis, a worker or the demo endpoints.
+        self.listener = bind_listener(settings.host, settings.port)
         if settings.redis_url:
             self.redis_url = settings.redis_url
         else:
             self.embedded_redis = EmbeddedRedis(Path(settings.data_dir) / "redis",
                                                 maxmemory=settings.redis_maxmemory).start()
             self.redis_url = self.embedded_redis.url
+            if self.embedded_redis.took_over:
+                log.warning("data dir %s: the arena that owned it was killed; its redis-server (pid %d) was still "
+                            "running and has been stopped first (append-only file flushed)", settings.data_dir,
+                            self.embedded_redis.took_over)
         sync_redis = connect(self.redis_url)
 
         specs = []
@@ -88,6 +141,7 @@ class ArenaStack:
         from arena.matchmaker import build_matchmaker
 
         self.endpoints = EndpointPool(specs)
+        announce_configured(sync_redis, settings.prefix, [spec.name for spec in specs])  # for operator commands
         self.matchmaker = matchmaker = build_matchmaker(settings.matchmaker, sync_redis, prefix=settings.prefix,
                                                         **fairness_options(vars(settings)))
         # A blocking pool: past its size a request waits for a connection rather than failing with
@@ -100,7 +154,7 @@ class ArenaStack:
                                              rotation_days=settings.voter_id_rotation_days))
         battles = BattleService(async_redis, self.endpoints, matchmaker, prefix=settings.prefix,
                                 battle_ttl=settings.battle_ttl, max_prompt_chars=settings.max_prompt_chars,
-                                max_turns=settings.max_turns, metrics=metrics, **limit_options(vars(settings)))
+                                max_turns=settings.max_turns, metrics=metrics, drain=self.drain, **limit_options(vars(settings)))
         self.app = create_app(ArenaContext(settings=settings, redis=async_redis, battles=battles, identity=identity,
                                            metrics=metrics))
 
@@ -133,35 +187,79 @@ class ArenaStack:
         deadline = time.monotonic() + timeout
         while not self.server.started:
             if not self.server_thread.is_alive():
-                raise RuntimeError(f"the web server did not start on {self.url} (port in use?)")
+                raise RuntimeError(f"the web server did not start on {self.url} (see the log above)")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the web server did not start on {self.url} within {timeout}s")
             time.sleep(0.05)
         return self
 
     def serve_forever(self) -> None:
-        self.prepare()
-        print(f"Arena is up: {self.url}  (API docs at {self.url}/api/docs; Ctrl-C stops)", flush=True)
-        self._run_server()
+        """Start, say so, wait for SIGTERM or SIGINT (or the web server ending), then stop in
+        order. A second signal ends the answers still streaming (no more grace)."""
+        signals = (signal.SIGINT, signal.SIGTERM)
+
+        signalled = threading.Event()
+
+        def stop_requested(signum, frame) -> None:
+            if signalled.is_set():
+                self.drain.cancel_in_flight()
+            signalled.set()
+            self.server_done.set()  # wakes the wait below
+
+        previous = {signum: signal.signal(signum, stop_requested) for signum in signals}
+        try:
+            self.start()
+            print(f"Arena is up: {self.url}  (API docs at {self.url}/api/docs; Ctrl-C stops)", flush=True)
+            self.server_done.wait()
+            if not signalled.is_set():
+                raise RuntimeError("the web server stopped by itself (see the log above)")
+        finally:
+            self._stop_with(previous)
+
+    def _stop_with(self, previous_handlers: dict) -> None:
+        try:
+            self.stop()
+        finally:
+            for signum, handler in previous_handlers.items():
+                signal.signal(signum, handler)
 
     def _run_server(self) -> None:
-        """uvicorn's Server.run, plus closing the endpoint clients on the same event loop: their
-        connections belong to the loop that served the answers, and it is gone once run returns."""
+        """uvicorn's Server.serve on the bound socket, plus closing the endpoint clients on the same
+        event loop: their connections belong to the loop that served the answers, and it is gone
+        once serve returns."""
         async def serve_then_close() -> None:
             try:
-                await self.server.serve()
+                await self.server.serve(sockets=[self.listener])
             finally:
                 await self.endpoints.aclose()
 
-        with asyncio.Runner(loop_factory=self.server.config.get_loop_factory()) as runner:
-            runner.run(serve_then_close())
+        try:
+            with asyncio.Runner(loop_factory=self.server.config.get_loop_factory()) as runner:
+                runner.run(serve_then_close())
+        finally:
+            self.server_done.set()
+
+    def _drain(self) -> None:
+        """Refuse new battles; give the answers in flight the grace period, then end them."""
+        self.drain.close()
+        if self.drain.wait_idle(self.settings.shutdown_grace):
+            return
+        ended = self.drain.cancel_in_flight()
+        log.warning("stopping: ended %d answer(s) still streaming after the %gs grace period; "
+                    "their battles are marked failed (voters start a new round)", ended, self.settings.shutdown_grace)
+        self.drain.wait_idle(CANCELLED_TURNS_SECONDS)
 
     def stop(self) -> None:
         """Stop everything that was started, in reverse order; safe to call more than once."""
+        server_running = self.server_thread is not None and self.server_thread.is_alive()
+        if server_running:
+            self._drain()
         if self.server is not None:
             self.server.should_exit = True
         if self.server_thread is not None:
             self.server_thread.join(timeout=10)
+        elif self.listener is not None:
+            self.listener.close()  # prepared, never served (uvicorn closes it otherwise)
         server_running = self.server_thread is not None and self.server_thread.is_alive()
         if self.endpoints is not None and not server_running:
             # the server closes them when it stops; this covers a stack prepared but never served
@@ -191,12 +289,10 @@ def serve(settings: Settings) -> int:
     stack = ArenaStack(settings)
     try:
         stack.serve_forever()
-    except (RedisUnavailableError, ModelConfigError) as error:
+    except (RedisUnavailableError, ModelConfigError, ListenError) as error:
         print(f"arena: {error}", file=sys.stderr, flush=True)
         return 2
-    except KeyboardInterrupt:
-        pass
-    finally:
+    except KeyboardInterrupt:  # a Ctrl-C before the handlers were installed
         stack.stop()
     return 0
 

@@ -5,6 +5,7 @@
                                    [--ties half|davidson] [--alpha A] [--no-ipw] [--voter-cap N]
                                    [--method bradley-terry|elo|plackett-luce] [--out OUT.json|OUT.csv]
     python -m leaderboard worker ...      (see python -m leaderboard worker --help)
+    python -m leaderboard rebuild --data-dir DATA   (counts and snapshot again from the archive; see --help)
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--quiet", action="store_true", help="no progress output on stderr")
 
     commands.add_parser("worker", help="run the live vote worker (python -m leaderboard worker --help)", add_help=False)
+    commands.add_parser("rebuild", help="rebuild the counts and the snapshot from the archive (python -m leaderboard "
+                        "rebuild --help)", add_help=False)
     return parser
 
 
@@ -76,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         from leaderboard.worker import main as worker_main  # imported lazily: it needs Redis
 
         return worker_main(argv[1:])
+    if argv and argv[0] == "rebuild":
+        from leaderboard.rebuild import main as rebuild_main
+
+        return rebuild_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         result = run_fit(args)

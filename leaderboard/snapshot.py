@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from leaderboard.redis_keys import snapshot_channel, snapshot_key
+
 
 class SnapshotRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -41,3 +43,17 @@ class Snapshot(BaseModel):
         if not self.id:
             self.id = repr(self.generated_at)
         return self
+
+
+def publish_snapshot(client, prefix: str, snapshot: Snapshot) -> None:
+    """Store ``snapshot`` as the latest and announce its id, in one MULTI (sync client): how the
+    worker and ``python -m leaderboard rebuild`` publish (the matchmaker's belief key is named after the id)."""
+    pipe = client.pipeline(transaction=True)
+    queue_snapshot(pipe, prefix, snapshot)
+    pipe.execute()
+
+
+def queue_snapshot(pipe, prefix: str, snapshot: Snapshot) -> None:
+    """Queue on ``pipe`` what publish_snapshot does (the worker adds its refit figures to the same MULTI)."""
+    pipe.set(snapshot_key(prefix), snapshot.model_dump_json())
+    pipe.publish(snapshot_channel(prefix), snapshot.id)

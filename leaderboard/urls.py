@@ -1,6 +1,13 @@
-"""URLs as they may appear in messages and logs."""
+"""URLs as they may appear in messages and logs, and where a running embedded Redis leaves its URL."""
 
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+
+def embedded_url_file(redis_dir: Path) -> Path:
+    """Where a running embedded Redis (``arena.redis_server``) leaves its address in its directory
+    (``<data dir>/redis``), so commands on the same machine can find it."""
+    return Path(redis_dir) / "redis.url"
 
 
 def redact_url(url: str) -> str:

@@ -10,7 +10,7 @@ fi
 stamp=.venv/.requirements.sha256
 wanted="$(sha256sum requirements.txt | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$wanted" ]; then
-  echo "arena: installing pinned requirements into .venv (first time takes about a minute)" >&2
+  echo "arena: installing pinned requirements into .venv (the first time downloads them: 2-3 minutes)" >&2
   .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
   echo "$wanted" > "$stamp"
 fi

@@ -12,6 +12,7 @@ import pytest
 
 from arena import availability
 from arena.matchmaker import build_matchmaker
+from arena.model_names import announce_configured
 from arena.operator_cli import main
 from arena.redis_server import EmbeddedRedis, embedded_url_file
 from tests.helpers import arena_settings, make_snapshot, publish
@@ -25,6 +26,7 @@ def run(redis_url, *argv):
 
 def test_pause_and_resume_reach_another_process(redis_url, redis_client, capsys):
     web = build_matchmaker("active", redis_client)  # a web process, already running
+    announce_configured(redis_client, "arena", MODELS)  # as it does when it starts
     assert run(redis_url, "pause", "m2") == 0
     picks = [web.choose(MODELS, 2, np.random.default_rng(seed)).models for seed in range(200)]
     assert not any("m2" in models for models in picks)
@@ -56,9 +58,10 @@ def test_pin_shows_in_status_and_an_overfull_pin_is_refused(redis_url, redis_cli
     assert run(redis_url, "unpin", "m5", "m0") == 0
     assert web.pins() == {}
     capsys.readouterr()
-    assert run(redis_url, "pause", "m9") == 0  # a typo still works (a model may have no votes yet) but is pointed out
+    assert run(redis_url, "pause", "m9") == 2  # a typo is an error, and nothing is paused
     err = capsys.readouterr().err
-    assert "'m9' is not on the leaderboard" in err and "'m0'" not in err
+    assert err.startswith("error: unknown model 'm9': names must match the configured model names exactly; known: m0, m1")
+    assert availability.paused_models(redis_client, "arena") == frozenset()
 
 
 def test_fairness_flags_and_environment_reach_the_live_matchmaker(redis_url, tmp_path, monkeypatch):
@@ -115,6 +118,7 @@ def test_finds_the_embedded_redis_of_a_running_arena(tmp_path):
 
 
 def test_shared_flags_after_the_subcommand_and_from_the_environment(redis_url, redis_client, capsys, monkeypatch):
+    announce_configured(redis_client, "other", MODELS)
     assert main(["pause", "m2", "--redis-url", redis_url, "--prefix", "other"]) == 0
     assert set(availability.paused_models(redis_client, "other")) == {"m2"}
     assert set(availability.paused_models(redis_client, "arena")) == set()
@@ -127,3 +131,31 @@ def test_shared_flags_after_the_subcommand_and_from_the_environment(redis_url, r
     assert "paused: -" in capsys.readouterr().out
     assert main(["--prefix", "arena", "status", "--prefix", "other"]) == 0  # the one after the subcommand wins
     assert "paused: m2" in capsys.readouterr().out
+
+
+def test_unknown_models_are_refused_for_pause_resume_and_pin_but_a_paused_one_can_be_resumed(redis_url, redis_client,
+                                                                                              capsys):
+    assert run(redis_url, "pause", "m1") == 2  # nothing known yet: no web process has announced its models
+    assert "known: none yet" in capsys.readouterr().err
+    announce_configured(redis_client, "arena", MODELS)
+    for argv in (["pause", "typo"], ["resume", "typo"], ["pin", "m0", "typo", "--share", "0.1"]):
+        assert run(redis_url, *argv) == 2
+        assert "unknown model 'typo'" in capsys.readouterr().err
+    assert build_matchmaker("uniform", redis_client).pins() == {}
+    availability.pause(redis_client, "arena", "retired-model")  # paused before it left the configuration
+    assert run(redis_url, "resume", "retired-model") == 0
+    assert availability.paused_models(redis_client, "arena") == frozenset()
+
+
+def test_status_into_a_closed_pipe_ends_quietly(redis_url, redis_client):
+    publish(redis_client, make_snapshot(MODELS, np.zeros(6), np.eye(6) * 0.05, [10] * 6))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line, as `| head` is after its lines
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    try:
+        finished = subprocess.run([sys.executable, "-m", "arena", "matchmaker", "status", "--redis-url", redis_url],
+                                  stdout=write_end, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    finally:
+        os.close(write_end)
+    assert finished.returncode == 0
+    assert finished.stderr == ""

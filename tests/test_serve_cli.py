@@ -16,41 +16,8 @@ import pytest
 from arena.redis_server import free_port
 from arena.settings import SERVE_SETTINGS, Settings, add_serve_arguments, settings_from_args
 from leaderboard.config import SettingError, markdown_table
-from tests.helpers import PROJECT_ROOT as ROOT, wait_until
-
-
-def start_serve(data_dir: Path, port: int, *extra: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env["ARENA_REFIT_INTERVAL"] = "0.3"
-    env["ARENA_DEMO_TOKEN_DELAY"] = "0.001"
-    return subprocess.Popen([sys.executable, "-m", "arena", "serve", "--data-dir", str(data_dir), "--port", str(port), *extra],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_healthy(url: str, process: subprocess.Popen) -> None:
-    def healthz_status() -> int:
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited early ({process.returncode}): {process.stderr.read()}")
-        return httpx.get(f"{url}/healthz", timeout=5).status_code
-
-    wait_until(lambda status: status == 200, observe=healthz_status, ignoring=(httpx.HTTPError,), interval=0.2,
-               what=f"serve to answer {url}/healthz with 200")
-
-
-def stop(process: subprocess.Popen) -> str:
-    process.send_signal(signal.SIGINT)
-    try:
-        _, stderr = process.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        _, stderr = process.communicate()
-    return stderr
-
-
-def wait_votes(url: str, count: int) -> dict:
-    return wait_until(lambda board: board["total_votes"] >= count, interval=0.1,
-                      observe=lambda: httpx.get(f"{url}/api/leaderboard", timeout=5).json(),
-                      what=f"the leaderboard to count {count} vote(s)")
+from tests.helpers import PROJECT_ROOT as ROOT
+from tests.serve_support import start_serve, stop, wait_healthy, wait_votes
 
 
 def test_unreachable_redis_is_one_line_and_exit_2(tmp_path):
@@ -122,7 +89,7 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
                "ARENA_DEMO_FIRST_TOKEN_DELAY": "1.5", "ARENA_PREFIX": "other", "ARENA_MATCHMAKER": "ucb",
                "ARENA_MATCHMAKER_FLOOR": "0.3", "ARENA_MAX_PAIR_SHARE": "0.5", "ARENA_NEW_MODEL_VOTES": "7",
                "ARENA_NEW_MODEL_CI": "9", "ARENA_RUN_WORKER": "0", "ARENA_REFIT_INTERVAL": "4.5",
-               "ARENA_BATTLES_PER_MINUTE": "3", "ARENA_VOTER_SECRET": "s3cret-s3cret-s3cret",
+               "ARENA_SHUTDOWN_GRACE": "1.5", "ARENA_BATTLES_PER_MINUTE": "3", "ARENA_VOTER_SECRET": "s3cret-s3cret-s3cret",
                "ARENA_VOTER_ID_ROTATION_DAYS": "7", "ARENA_RATE_DEANONYMISED": "yes",
                "ARENA_FLAGGED_VOTER_WEIGHT": "0.25", "ARENA_VOTER_FLAG_ALPHA": "0.01",
                "ARENA_METRICS_TOKEN": "scrape-token", "ARENA_OPERATOR_TOKEN": "operator-token"}
@@ -139,7 +106,7 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
         host="0.0.0.0", port=8000, data_dir=Path("/srv/arena"), redis_url="redis://db:6379/1",
         models_file=Path("models.yaml"), demo=False, demo_token_delay=0.5, demo_first_token_delay=1.5, prefix="other",
         matchmaker="ucb", matchmaker_floor=0.3, max_pair_share=0.5, new_model_votes=7, new_model_ci=9.0,
-        run_worker=False, refit_interval=4.5, battles_per_minute=3, voter_secret="s3cret-s3cret-s3cret",
+        run_worker=False, refit_interval=4.5, shutdown_grace=1.5, battles_per_minute=3, voter_secret="s3cret-s3cret-s3cret",
         voter_id_rotation_days=7.0, rate_deanonymised=True, flagged_voter_weight=0.25, voter_flag_alpha=0.01,
         metrics_token="scrape-token", operator_token="operator-token", **trust)
     flagged = serve_settings(["--port", "9000", "--prefix", "mine", "--demo", "--matchmaker-floor", "0"], environ)

@@ -91,6 +91,8 @@ def _battle_response(battle_id: str, session: str, progress: TurnProgress) -> Ba
 
 @router.get("/healthz")
 async def healthz(context: Context):
+    if context.battles.drain.closed:  # stopping: a load balancer sends new voters elsewhere
+        raise HTTPException(status_code=503, detail="shutting down")
     try:
         await context.redis.ping()
     except Exception as exc:  # the health check reports, it does not raise

@@ -27,13 +27,11 @@ from leaderboard.redis_keys import (
     DEFAULT_PREFIX,
     dead_letter_stream_key,
     refit_stats_key,
-    snapshot_channel,
-    snapshot_key,
     vote_consumer_group,
     vote_stream_key,
     worker_lock_key,
 )
-from leaderboard.snapshot import Snapshot
+from leaderboard.snapshot import Snapshot, queue_snapshot
 from leaderboard.stream import event_field, parse_entry, stream_entries, stream_pages, text
 from leaderboard.voter_anomaly import DEFAULT_ALPHA as DEFAULT_VOTER_ALPHA
 from leaderboard.worker.lease import LEASE_TTL_MS, RefitLease
@@ -366,8 +364,7 @@ class VoteWorker:
         tally, notes = self._tally_for_fit()
         snapshot = build_snapshot(tally, alpha=self.alpha, init_theta=self.state.warm_start, notes=notes)
         pipe = self.redis.pipeline(transaction=True)
-        pipe.set(snapshot_key(self.prefix), snapshot.model_dump_json())
-        pipe.publish(snapshot_channel(self.prefix), snapshot.id)  # the matchmaker's belief key is named after it
+        queue_snapshot(pipe, self.prefix, snapshot)
         pipe.hset(refit_stats_key(self.prefix), mapping={  # for the arena's /metrics
             "duration_seconds": repr(time.monotonic() - started), "finished_at": repr(time.time()),
             "votes": snapshot.total_votes})
