@@ -100,6 +100,7 @@ def test_redis_sigkill_under_load_loses_no_acknowledged_vote(tmp_path):
         wait_until(lambda: tally.unavailable >= 20, what="voters to get 503s while Redis is down", interval=0.01)
         down_since = time.monotonic()
         health = httpx.get(f"{url}/healthz", timeout=10)
+        server.stop()  # the killed server's process is gone; this only gives up its lock on the data dir
         restarted = EmbeddedRedis(tmp_path / "redis", port=port).start()  # same port, same append-only file
         wait_until(lambda: len(tally.acknowledged) >= at_kill + 500, what="500 more votes after the restart",
                    interval=0.01)
