@@ -13,6 +13,11 @@ _OPERATORS = {"=": operator.eq, "==": operator.eq, "!=": operator.ne, ">=": oper
               ">": operator.gt, "<": operator.lt}
 
 
+# The category column has one name, ``categories`` (leaderboard.layouts); the older export's name
+# still filters, and on an LMArena file (its dict-valued ``category_tag``) each name finds the other.
+_ALIASES = {"category_tag": "categories", "categories": "category_tag"}
+
+
 class FilterError(ValueError):
     """A --where condition that does not fit the votes."""
 
@@ -32,6 +37,7 @@ def filter_votes(df: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
         if not match:
             raise FilterError(f"cannot read condition {condition!r}; write COLUMN=VALUE (or !=, >, >=, <, <=)")
         column, op, value = match.groups()
+        column = _ALIASES.get(column, column) if column not in df.columns else column
         if column not in df.columns:
             raise FilterError(f"condition {condition!r}: no column {column!r}; columns are {list(df.columns)}")
         mask &= _matches(df[column], op, value, condition)

@@ -24,6 +24,8 @@ import pandas as pd
 
 from leaderboard.archive_reader import COMPRESSION_SUFFIXES, ArchiveCorruptError, archive_frames, open_decompressed
 from leaderboard.counts import REQUIRED_COLUMNS
+from leaderboard.layouts import LayoutError, split_votes
+from leaderboard.tables import read_csv_exact, read_json_lines_exact, text_names
 
 # LMArena conv_metadata key -> our column; dict-valued entries are summed over their keys
 # (h1..h6; ordered/unordered; "**"/"__"), scalar entries taken as they are
@@ -60,9 +62,23 @@ def file_format(path: Path) -> str:
 
 
 def load_votes(path: str | Path) -> pd.DataFrame:
-    """Pairwise votes from a file, as a frame (see the module docstring). K-wise votes of our
-    archive are left out here (see ``load_rankings``). Raises VoteFileError for an empty file or
-    missing columns; outcome strings are checked when the frame is aggregated (PairCounts)."""
+    """Pairwise votes from a file, as a frame (see the module docstring). K-wise votes (of our
+    archive, our export or a rankings file) are left out here: see ``load_all`` and
+    ``load_rankings``. Raises VoteFileError for an empty file or missing columns; outcome strings
+    are checked when the frame is aggregated (PairCounts)."""
+    path = Path(path)
+    pairwise, kwise = load_all(path)
+    if len(pairwise) == 0:
+        raise VoteFileError(f"{path}: no pairwise votes in the file"
+                            + (f" ({len(kwise)} K-wise votes: fit them with --method plackett-luce)" if len(kwise) else ""))
+    return pairwise
+
+
+def load_all(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(pairwise votes, K-wise votes) of a file in any layout ``leaderboard.layouts`` reads. The
+    pairwise frame is ``load_votes``'s; the K-wise frame has one row per ranking, its ``ranking``
+    (groups of model names, best first) and whatever metadata the file has (``selection_probability``,
+    ``categories``, ``voter_id``/``judge``, ...). Either may be empty, not both."""
     path = Path(path)
     if not path.exists():
         raise VoteFileError(f"{path}: no such file")
@@ -70,33 +86,65 @@ def load_votes(path: str | Path) -> pd.DataFrame:
         raise VoteFileError(f"{path}: the file is empty; it holds no votes")
     fmt = file_format(path)
     if fmt == "jsonl" and _is_archive(path):
-        frame, _ = _read_archive(path)
+        pairwise, kwise = _read_archive(path)
     else:
         frame = _read_table(path, fmt)
         frame = _normalise_lmarena(frame)
-    if len(frame) == 0:
-        raise VoteFileError(f"{path}: no pairwise votes in the file")
-    missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
-    if missing:
-        raise VoteFileError(
-            f"{path}: missing column(s) {missing}; found {list(frame.columns)[:20]}. Pairwise vote files "
-            "need model_a, model_b and winner (LMArena's layout)."
-        )
-    return frame
+        try:
+            pairwise, kwise = split_votes(frame)
+        except LayoutError as error:
+            raise VoteFileError(f"{path}: {error}") from None
+        pairwise = text_names(pairwise)
+        if len(kwise):
+            kwise = _checked_rankings(path, kwise)
+    if len(pairwise) == 0 and len(kwise) == 0:
+        raise VoteFileError(f"{path}: no pairwise votes (and no K-wise votes) in the file")
+    if len(pairwise):
+        missing = [column for column in REQUIRED_COLUMNS if column not in pairwise.columns]
+        if missing:
+            raise VoteFileError(
+                f"{path}: missing column(s) {missing}; found {list(pairwise.columns)[:20]}. Pairwise vote files "
+                "need model_a, model_b and winner (LMArena's layout), or winner_model_a, winner_model_b and "
+                "winner_tie (the Kaggle layout); rankings files need a ranking column or first, second, ... columns."
+            )
+        _check_names(path, pairwise)
+    return pairwise, kwise
 
 
 def load_rankings(path: str | Path) -> tuple[list[list[list[str]]], pd.DataFrame]:
-    """K-wise votes from our archive: (rankings, metadata frame with one row per ranking).
+    """K-wise votes of a file: (rankings, metadata frame with one row per ranking).
 
     A ranking is a list of groups of model names, best first (the VoteEvent contract)."""
     path = Path(path)
-    if not path.exists():
-        raise VoteFileError(f"{path}: no such file")
-    if file_format(path) != "jsonl" or not _is_archive(path):
-        raise VoteFileError(f"{path}: K-wise rankings are read from our vote archive (JSON lines of VoteEvent)")
-    _, kwise = _read_archive(path)
+    _, kwise = load_all(path)
+    kwise = kwise.copy()
     rankings = kwise.pop("ranking").tolist() if len(kwise) else []
     return rankings, kwise
+
+
+def _check_names(path: Path, frame: pd.DataFrame) -> None:
+    """Every pairwise row names two models (a name is any non-empty text, "NaN" and "0" included)."""
+    for column in ("model_a", "model_b"):
+        names = frame[column]
+        bad = names.map(lambda name: not isinstance(name, str) or name == "").to_numpy(dtype=bool)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise VoteFileError(f"{path}: row {row + 1} has no {column} (an empty cell); "
+                                f"{int(bad.sum())} row(s) like it. Every pairwise vote names both models.")
+
+
+def _checked_rankings(path: Path, kwise: pd.DataFrame) -> pd.DataFrame:
+    for row, ranking in enumerate(kwise["ranking"]):
+        for group in ranking:
+            for position, name in enumerate(group):
+                if not isinstance(name, str):
+                    if isinstance(name, (int, float)) and not isinstance(name, bool) and np.isfinite(name):
+                        group[position] = str(int(name)) if float(name).is_integer() else str(name)
+                    else:
+                        raise VoteFileError(f"{path}: ranking {row + 1} has {name!r} where a model name belongs")
+                elif not name:
+                    raise VoteFileError(f"{path}: ranking {row + 1} has an empty model name")
+    return kwise
 
 
 # ---- our archive -----------------------------------------------------------------------------
@@ -130,11 +178,12 @@ def _first_record(path: Path):
 def _read_table(path: Path, fmt: str) -> pd.DataFrame:
     try:
         if fmt == "csv":
-            return pd.read_csv(path)
+            return read_csv_exact(path)
         if fmt == "parquet":
             return pd.read_parquet(path)
         if fmt == "jsonl":
-            return pd.read_json(path, lines=True, dtype=False)
+            with open_decompressed(path) as handle:
+                return read_json_lines_exact(handle)
         with open_decompressed(path) as handle:
             data = json.load(handle)
         if isinstance(data, dict) and "models" not in data and all(isinstance(v, (list, dict)) for v in data.values()):
