@@ -25,8 +25,8 @@ from leaderboard.counts import PairCounts
 from leaderboard.elo import online_elo
 from leaderboard.filters import filter_votes
 from leaderboard.fit import CI_METHODS, fit_leaderboard
-from leaderboard.loading import load_rankings, load_votes
-from leaderboard.plackett_luce import fit_plackett_luce
+from leaderboard.joint import check_comparisons_connected, elo_comparisons, fit_jointly, joint_note
+from leaderboard.loading import load_all
 from leaderboard.result import BOOTSTRAP, BRADLEY_TERRY, ELO, PLACKETT_LUCE, SANDWICH, RatingResult, elo_result
 from leaderboard.style_control import fit_style_control
 from leaderboard.weights import vote_weights
@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--elo-initial", type=float, default=1000.0)
     fit.add_argument("--out", type=Path, default=None, help="write OUT.json or OUT.csv instead of printing a table")
     fit.add_argument("--quiet", action="store_true", help="no progress output on stderr")
+    fit.add_argument("--progress", action="store_true",
+                     help="show a progress bar on stderr for long fits even when stderr is not a terminal")
 
     commands.add_parser("worker", help="run the live vote worker (python -m leaderboard worker --help)", add_help=False)
     commands.add_parser("rebuild", help="rebuild the counts and the snapshot from the archive (python -m leaderboard "
@@ -107,46 +109,79 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_fit(args: argparse.Namespace) -> RatingResult:
-    """Load, filter, weight and fit; the result's settings also record the command line's choices."""
+    """Load, filter, weight and fit; the result's settings also record the command line's choices.
+
+    Every vote of the file is fitted, or the output says how many were left out and why: K-wise
+    votes go into one Plackett-Luce fit with the pairwise ones (leaderboard.joint), except under
+    style control and Davidson ties, which have no K-wise form."""
     ci = args.ci or (BOOTSTRAP if args.bootstrap is not None else SANDWICH)
     n_bootstrap = 1000 if args.bootstrap is None else args.bootstrap
     anchor = parse_anchor(args.anchor) if args.anchor else None
     say = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
+    progress = not args.quiet and (args.progress or sys.stderr.isatty())
     started = time.perf_counter()
 
-    if args.method == PLACKETT_LUCE:
-        result, votes = _fit_plackett_luce(args, ci, n_bootstrap, anchor, say)
+    pairwise, kwise = load_all(args.file)
+    n_loaded = len(pairwise) + len(kwise)
+    if args.where:
+        pairwise = filter_votes(pairwise, args.where) if len(pairwise) else pairwise
+        kwise = filter_votes(kwise, args.where).reset_index(drop=True) if len(kwise) else kwise
+        if len(pairwise) + len(kwise) == 0:
+            raise UsageError(f"no votes match {' and '.join(args.where)} (of {n_loaded} loaded)")
+    kinds = f"{len(pairwise)} pairwise" + (f" and {len(kwise)} K-wise" if len(kwise) else "")
+    say(f"loaded {n_loaded} votes from {args.file}" + (f", {kinds} match {args.where}" if args.where else f" ({kinds})"))
+    left_out, n_left_out = "", 0
+    if len(kwise) and (args.style_control or (args.ties == "davidson" and args.method != PLACKETT_LUCE)):
+        why = "style control" if args.style_control else "the Davidson tie model"
+        left_out = (f"{len(kwise)} K-wise vote(s) left out: {why} fits pairwise votes only "
+                    "(drop --style-control / --ties davidson to fit every vote jointly by Plackett-Luce)")
+        n_left_out, kwise = len(kwise), kwise.iloc[0:0]
+    if len(pairwise) == 0 and args.method != PLACKETT_LUCE and not len(kwise):
+        raise UsageError(f"{args.file}: no pairwise votes to fit" + (f"; {left_out}" if left_out else ""))
+    votes = pd.concat([pairwise, kwise], ignore_index=True) if len(kwise) else pairwise
+    weights = vote_weights(votes, inverse_propensity=not args.no_ipw, voter_cap=args.voter_cap)
+    weighted = not np.allclose(weights, 1.0)
+    if "selection_probability" not in votes.columns and not args.no_ipw and args.method == PLACKETT_LUCE:
+        say("no selection probabilities in the file: the votes are fitted unweighted")
+
+    note = ""
+    if args.method == ELO:
+        result = _fit_elo(elo_comparisons(pairwise, kwise) if len(kwise) else pairwise, args, anchor,
+                          n_votes=len(pairwise) + len(kwise))
+        if len(kwise):
+            note = f"{len(kwise)} K-wise vote(s) read as all their pairwise comparisons (online Elo has no K-wise form)"
+    elif args.style_control:
+        if ci == BOOTSTRAP:
+            raise UsageError("--style-control supports sandwich intervals only; drop --bootstrap/--ci bootstrap")
+        # an anchor outside the fitted models is a ValueError naming it, reported by main()
+        result = fit_style_control(pairwise, ties="half", weights=weights if weighted else None, ci=ci, anchor=anchor)
+    elif args.method == PLACKETT_LUCE or len(kwise):
+        if args.ties == "davidson":
+            raise UsageError("--ties davidson is a Bradley-Terry option; Plackett-Luce reads a tie as half a win each way")
+        result = fit_jointly(pairwise, kwise, weights=weights if weighted else None, ci=ci,
+                             n_bootstrap=n_bootstrap if ci == BOOTSTRAP else 0, seed=args.seed, anchor=anchor,
+                             alpha=args.alpha, progress=progress)
+        if len(pairwise) and len(kwise):
+            note = joint_note(len(pairwise), len(kwise))
     else:
-        votes = load_votes(args.file)
-        n_loaded = len(votes)
-        if args.where:
-            votes = filter_votes(votes, args.where)
-            if len(votes) == 0:
-                raise UsageError(f"no votes match {' and '.join(args.where)} (of {n_loaded} loaded)")
-        say(f"loaded {n_loaded} votes from {args.file}" + (f", {len(votes)} match {args.where}" if args.where else ""))
-        weights = vote_weights(votes, inverse_propensity=not args.no_ipw, voter_cap=args.voter_cap)
-        weighted = not np.allclose(weights, 1.0)
-        if args.method == ELO:
-            result = _fit_elo(votes, args, anchor)
-        elif args.style_control:
-            if ci == BOOTSTRAP:
-                raise UsageError("--style-control supports sandwich intervals only; drop --bootstrap/--ci bootstrap")
-            # an anchor outside the fitted models is a ValueError naming it, reported by main()
-            result = fit_style_control(votes, ties="half", weights=weights if weighted else None, ci=ci, anchor=anchor)
-        else:
-            frame = votes.assign(__weight__=weights) if weighted else votes
-            counts = PairCounts.from_frame(frame, "__weight__" if weighted else None)
-            result = fit_leaderboard(counts, ci=ci, n_bootstrap=n_bootstrap, seed=args.seed, anchor=anchor,
-                                     ties=args.ties, alpha=args.alpha, progress=not args.quiet)
+        frame = pairwise.assign(__weight__=weights) if weighted else pairwise
+        counts = PairCounts.from_frame(frame, "__weight__" if weighted else None)
+        result = fit_leaderboard(counts, ci=ci, n_bootstrap=n_bootstrap, seed=args.seed, anchor=anchor,
+                                 ties=args.ties, alpha=args.alpha, progress=progress)
     settings = {
         "file": str(args.file), "where": args.where, "method": args.method, "ci": ci, "ties": args.ties,
         "alpha": args.alpha, "anchor": list(anchor) if anchor else None, "style_control": args.style_control,
         "inverse_propensity": (not args.no_ipw) and "selection_probability" in votes.columns,
         "voter_cap": args.voter_cap,
     }
+    notes = [text for text in (note, left_out) if text]
+    if notes:
+        settings["note"] = "; ".join(notes)
+    if left_out:
+        settings["left_out_votes"] = n_left_out
     settings.update({key: value for key, value in result.settings.items() if key not in settings})
     settings["seconds"] = round(time.perf_counter() - started, 3)
-    return replace(result, settings=settings)
+    return replace(result, settings=settings, note="; ".join(notes) or result.note)
 
 
 def parse_anchor(text: str) -> tuple[str, float]:
@@ -160,29 +195,18 @@ def parse_anchor(text: str) -> tuple[str, float]:
     return model, value
 
 
-def _fit_elo(votes, args, anchor) -> RatingResult:
+def _fit_elo(votes, args, anchor, *, n_votes: int) -> RatingResult:
+    """Online Elo over ``votes`` (model_a, model_b, winner) in their order; like Bradley-Terry it
+    refuses models in groups never compared with each other (one scale would mean nothing)."""
+    check_comparisons_connected(votes)
     ratings = online_elo(votes["model_a"], votes["model_b"], votes["winner"], k=args.elo_k, base=args.elo_base,
                          scale=args.elo_scale, initial=args.elo_initial)
     votes_per_model = pd.concat([votes["model_a"], votes["model_b"]]).value_counts().to_dict()
-    return elo_result(ratings, votes_per_model, len(votes), anchor=anchor,
+    ratings = {str(name): value for name, value in ratings.items()}
+    votes_per_model = {str(name): int(count) for name, count in votes_per_model.items()}
+    return elo_result(ratings, votes_per_model, n_votes, anchor=anchor,
                       settings={"elo_k": args.elo_k, "elo_base": args.elo_base, "elo_scale": args.elo_scale,
                                 "elo_initial": args.elo_initial, "intervals": "none (online Elo has no intervals)"})
-
-
-def _fit_plackett_luce(args, ci, n_bootstrap, anchor, say) -> tuple[RatingResult, pd.DataFrame]:
-    """The fit and the votes' metadata (one row per K-wise vote)."""
-    rankings, metadata = load_rankings(args.file)
-    if args.where:
-        keep = filter_votes(metadata.reset_index(drop=True), args.where).index
-        rankings = [rankings[k] for k in keep]
-        metadata = metadata.iloc[keep]
-    if not rankings:
-        raise UsageError(f"{args.file}: no K-wise votes to fit")
-    say(f"loaded {len(rankings)} K-wise votes from {args.file}")
-    weights = vote_weights(metadata, inverse_propensity=not args.no_ipw, voter_cap=args.voter_cap)
-    result = fit_plackett_luce(rankings, ci=ci, n_bootstrap=n_bootstrap if ci == BOOTSTRAP else 0,
-                               seed=args.seed, anchor=anchor, weights=weights, alpha=args.alpha)
-    return result, metadata
 
 
 def write_result(result: RatingResult, out: Path) -> None:
@@ -204,8 +228,15 @@ def format_table(result: RatingResult) -> str:
     for row in rows:
         interval = f"[{_bound(row['lower'])}, {_bound(row['upper'])}]"
         rank = f"{row['rank']}" if row["rank"] == row["rank_lower"] else f"{row['rank']}-{row['rank_lower']}"
-        lines.append(f"{rank:>4}  {row['model']:<{name_width}}  {row['rating']:7.1f}  {interval:>17}  {row['votes']:8d}")
+        mark = "  unbounded" if not (np.isfinite(row["lower"]) and np.isfinite(row["upper"])) else ""
+        lines.append(f"{rank:>4}  {row['model']:<{name_width}}  {row['rating']:7.1f}  {interval:>17}  {row['votes']:8d}"
+                     + mark)
     lines.append(f"{result.n_votes} votes, {result.method}")
+    if result.note:
+        lines.append(f"note: {result.note}")
+    for row in rows:
+        if "note" in row:
+            lines.append(f"{row['model']}: {row['note']}")
     if result.style_coefficients:
         errors = result.style_coefficient_se
         lines.append("style coefficients (nats per standard deviation): " + ", ".join(

@@ -102,7 +102,7 @@ def _fit_leaderboard(counts: PairCounts, *, ci: str, n_bootstrap: int, seed: int
 
     transform, offset = rating_transform(models, anchor)
     rating = offset + transform @ theta
-    bounds, details = None, {}
+    bounds, details, row_notes = None, {}, {}
     if ci == BOOTSTRAP:
         from leaderboard.bootstrap import bootstrap_thetas  # heavy batched code, only when asked for
 
@@ -115,6 +115,7 @@ def _fit_leaderboard(counts: PairCounts, *, ci: str, n_bootstrap: int, seed: int
             bounds = percentile_bounds(offset + ELO_PER_NAT * (replicates - reference))
         details = {"n_bootstrap": n_bootstrap, "seed": seed,
                    "bootstrap_replicates_with_unbounded_models": int((~finite).sum())}
+        row_notes = unbounded_notes(models, replicates, *bounds, alpha=alpha)
     elif ties == "davidson":
         covariance = davidson_sandwich_cov(theta, log_nu, arrays, alpha=alpha)
     elif ci == SANDWICH:
@@ -132,7 +133,25 @@ def _fit_leaderboard(counts: PairCounts, *, ci: str, n_bootstrap: int, seed: int
         votes=counts.model_vote_counts(), n_votes=counts.n_votes,
         method=method_name(BRADLEY_TERRY if ties == "half" else BRADLEY_TERRY_DAVIDSON, ci),
         settings=fit_settings(ci=ci, anchor=anchor, solution=solution, ties=ties, alpha=alpha, **details),
+        row_notes=row_notes,
     )
+
+
+def unbounded_notes(models: list[str], replicates: np.ndarray, lower: np.ndarray, upper: np.ndarray, *,
+                    alpha: float) -> dict[str, str]:
+    """model -> why its bootstrap interval is unbounded and what to do, for the models with an
+    infinite bound: how many of the (B, M) ``replicates`` had no finite estimate for it."""
+    without = (~np.isfinite(replicates)).sum(axis=0)
+    notes = {}
+    for k, name in enumerate(models):
+        ends = [end for end, value in (("lower", lower[k]), ("upper", upper[k])) if not np.isfinite(value)]
+        if not ends:
+            continue
+        prior = (f"a larger --alpha than {alpha:g}" if alpha > 0 else "--alpha > 0 (e.g. --alpha 0.01)")
+        notes[name] = (f"{' and '.join(ends)} bound unbounded: {int(without[k])} of {len(replicates)} bootstrap "
+                       "replicates had no finite estimate for this model (in them it won every comparison, or "
+                       f"lost every one); more votes for it, or {prior}, bound it")
+    return notes
 
 
 def _informative_pairs(arrays: PairArrays) -> PairArrays:

@@ -259,7 +259,7 @@ def plackett_luce_covariance(n_items: int, rankings, theta, *, weights=None, kin
 
 def fit_plackett_luce(rankings_by_name: list[list[list[str]]], *, ci: str = SANDWICH, n_bootstrap: int = 0,
                       seed: int = 0, anchor: tuple[str, float] | None = None, weights=None,
-                      alpha: float = 0.0, multiplicity=None) -> RatingResult:
+                      alpha: float = 0.0, multiplicity=None, progress: bool = False) -> RatingResult:
     """Fit K-wise votes given by model name; ratings with 95% intervals on the rating scale.
 
     ``rankings_by_name``: one ranking per vote, a list of groups of model names, best first (the
@@ -301,7 +301,7 @@ def fit_plackett_luce(rankings_by_name: list[list[list[str]]], *, ci: str = SAND
         if ci == BOOTSTRAP:
             rng = np.random.default_rng(seed)
             replicates = np.empty((n_bootstrap, len(models)))
-            for b in range(n_bootstrap):
+            for b in _progress(range(n_bootstrap), progress, "bootstrap (Plackett-Luce)"):
                 # resample the votes: ranking r is drawn with probability frequency[r] / n_votes
                 resampled = importance * rng.multinomial(n_votes, frequency / n_votes)
                 # a resample can drop every loss of some model; a tiny prior keeps that replicate finite
@@ -320,6 +320,17 @@ def fit_plackett_luce(rankings_by_name: list[list[list[str]]], *, ci: str = SAND
             votes=_votes_per_model(design, weights, frequency), n_votes=n_votes, method=method_name(PLACKETT_LUCE, ci),
             settings=fit_settings(ci=ci, anchor=anchor, solution=solution, alpha=alpha, **details),
         )
+
+
+def _progress(steps, shown: bool, description: str):
+    """``steps``, with a tqdm bar on stderr when ``shown`` (each Plackett-Luce replicate is a full refit)."""
+    if not shown:
+        return steps
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(steps, desc=description, unit="replicate", file=sys.stderr)
 
 
 def _votes_per_model(design: RankingDesign, weights: np.ndarray, frequency: np.ndarray) -> np.ndarray:

@@ -73,6 +73,9 @@ class RatingResult:
     turns that into lower = upper = rating, with ``has_intervals`` False (do not pass it yourself;
     it survives ``dataclasses.replace``).
 
+    row_notes: model -> a sentence for its row (``note`` in the JSON rows), e.g. why a bootstrap
+    bound is unbounded and what would bound it.
+
     Style control only: style_coefficients / style_coefficient_se (feature -> nats per standard
     deviation of the covariate), rank_change (model -> rank without style control minus rank
     with; negative = drops once style is accounted for), rating_without_style (plain
@@ -95,6 +98,7 @@ class RatingResult:
     rank_change: dict[str, int] | None = None
     rating_without_style: np.ndarray | None = None
     has_intervals: bool = True
+    row_notes: dict[str, str] = field(default_factory=dict)  # model -> why its row reads as it does (e.g. unbounded)
     rank: np.ndarray = field(init=False)
     rank_lower: np.ndarray = field(init=False)
 
@@ -123,6 +127,8 @@ class RatingResult:
             if self.rank_change is not None:
                 # positive: the model ranks better once style is controlled for; negative: it drops
                 row["rank_change"] = int(self.rank_change[self.models[k]])
+            if self.models[k] in self.row_notes:
+                row["note"] = self.row_notes[self.models[k]]
             rows.append(row)
         return rows
 
