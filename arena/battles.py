@@ -40,7 +40,7 @@ from arena.metrics import NoMetrics
 from arena.rate_limit import DAY, LIMIT_FUNCTIONS, MINUTE, Limit, Rate, RateLimiter, subject
 from arena.self_identification import ModelIdentity, battle_flags
 from arena.text_checks import lone_surrogate_at, quoted
-from arena.votes import checked_choice, vote_event
+from arena.votes import checked_choice, vote_event, vote_text
 from leaderboard.events import VoteEvent
 from leaderboard.redis_keys import DEFAULT_PREFIX, vote_stream_key
 
@@ -73,7 +73,8 @@ return left
 INFLIGHT_GRACE_SECONDS = 60
 
 # The vote marker, the stream entry and the voter's rate limits are written together or not at
-# all (one round trip): KEYS battle, stream, then the limits' keys; ARGV vote id, event, then the
+# all (one round trip): KEYS battle, stream, then the limits' keys; ARGV vote id, event, the vote's
+# text ('' unless the operator releases text: then it goes in the entry's 'text' field), then the
 # limits' arguments (arena.rate_limit). Returns {'ok'}, {state} or {'limited', i, retry_us}.
 _CAST_VOTE = LIMIT_FUNCTIONS + """
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -81,11 +82,15 @@ if not state then return {'missing'} end
 if state ~= 'ready' then return {state} end
 local slices = tonumber(ARGV[#ARGV])
 local now = redis_now()
-local refused = check_limits(KEYS, 3, ARGV, 3, slices, now)
+local refused = check_limits(KEYS, 3, ARGV, 4, slices, now)
 if refused then return {'limited', refused[1], refused[2]} end
 redis.call('HSET', KEYS[1], 'state', 'voted', 'vote_id', ARGV[1])
-redis.call('XADD', KEYS[2], '*', 'event', ARGV[2])
-spend_limits(KEYS, 3, ARGV, 3, slices, now)
+if ARGV[3] ~= '' then
+  redis.call('XADD', KEYS[2], '*', 'event', ARGV[2], 'text', ARGV[3])
+else
+  redis.call('XADD', KEYS[2], '*', 'event', ARGV[2])
+end
+spend_limits(KEYS, 3, ARGV, 4, slices, now)
 return {'ok'}
 """
 
@@ -98,9 +103,13 @@ class BattleService:
                  progress_interval: float = 0.05, battles_per_minute: int = 0, battles_per_day: int = 0,
                  votes_per_minute: int = 0, votes_per_day: int = 0, pair_votes_per_day: int = 0,
                  max_concurrent_answers: int = 0, metrics: NoMetrics | None = None,
-                 drain: Drain | None = None):
+                 drain: Drain | None = None, keep_text: bool = False):
         self.redis = redis_client
         self.drain = drain or Drain()  # closed when this process stops: new battles and turns refused
+        # the operator releases prompts and answers (--release-text): keep each vote's text beside
+        # its event in the stream (the export's only source of text; otherwise text lives only as
+        # long as the battle)
+        self.keep_text = keep_text
         self.endpoints = endpoints
         self.matchmaker = matchmaker
         self.prefix = prefix
@@ -361,7 +370,8 @@ class BattleService:
         event = vote_event(battle, voter_id, outcome_value, ranking_names)
         verdict = await self._cast_vote(
             keys=[battle_key(self.prefix, battle_id), vote_stream_key(self.prefix), *limit_keys],
-            args=[event.vote_id, event.model_dump_json(), *limit_args],
+            args=[event.vote_id, event.model_dump_json(),
+                  vote_text(battle).model_dump_json() if self.keep_text else "", *limit_args],
         )
         outcome_of_cast = verdict[0].decode()
         if outcome_of_cast == "limited":  # nothing written, nothing spent: the battle stays votable

@@ -154,7 +154,8 @@ class ArenaStack:
                                              rotation_days=settings.voter_id_rotation_days))
         battles = BattleService(async_redis, self.endpoints, matchmaker, prefix=settings.prefix,
                                 battle_ttl=settings.battle_ttl, max_prompt_chars=settings.max_prompt_chars,
-                                max_turns=settings.max_turns, metrics=metrics, drain=self.drain, **limit_options(vars(settings)))
+                                max_turns=settings.max_turns, metrics=metrics, drain=self.drain,
+                                keep_text=settings.release_text, **limit_options(vars(settings)))
         self.app = create_app(ArenaContext(settings=settings, redis=async_redis, battles=battles, identity=identity,
                                            metrics=metrics))
 

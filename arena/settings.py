@@ -141,6 +141,12 @@ SERVE_SETTINGS = (
             env="ARENA_METRICS_TOKEN", unset="none: /metrics is open (keep it off the public internet)", mask=_hidden),
     Setting("operator_token", None, "bearer token for the operator's JSON (`GET /api/operator/voters/flagged`)",
             env="ARENA_OPERATOR_TOKEN", unset="none: operator endpoints off (404)", mask=_hidden),
+    Setting("release_text", False, "put prompts and answers in the vote download (`/api/votes`); the text of "
+            "votes cast while it is on is kept in the vote stream", parse=yes_no, flag="--release-text",
+            env="ARENA_RELEASE_TEXT"),
+    Setting("release_key", None, "HMAC key for the voter pseudonyms of the vote download (not the voter secret); "
+            "set the same one on every web process", env="ARENA_RELEASE_KEY",
+            unset="generated once in the data dir (`release.key`, mode 0600)", mask=_hidden),
     # fixed for now: in the banner, not configurable
     Setting("battle_ttl", 24 * 3600, "seconds a battle stays votable", parse=int),
     Setting("max_prompt_chars", 8000, "longest prompt accepted, in characters", parse=int),

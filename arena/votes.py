@@ -15,6 +15,7 @@ from arena.battle_types import Battle, InvalidVote, VoteReceipt, position_labels
 from arena.style import prompt_categories, style_features
 from arena.text_checks import QUOTE_CHARS, quoted
 from leaderboard.events import PAIRWISE_OUTCOMES, UnknownOutcomeError, VoteEvent, check_outcome
+from leaderboard.export import VoteText
 from leaderboard.rankings import RankingError, check_ranking
 
 
@@ -77,6 +78,12 @@ def vote_event(battle: Battle, voter_id: str, outcome: str | None, ranking: list
         turns=max(1, len(battle.turns)),
         identity_flags=list(battle.identity_flags),
     )
+
+
+def vote_text(battle: Battle) -> VoteText:
+    """The battle's conversation as the voter saw it (kept only when the operator releases text)."""
+    return VoteText(prompts=[turn.prompt for turn in battle.turns],
+                    answers=[[turn.answers[pos] for turn in battle.turns] for pos in range(len(battle.models))])
 
 
 def battle_result(receipt: VoteReceipt) -> dict:

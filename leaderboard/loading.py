@@ -151,7 +151,8 @@ def _checked_rankings(path: Path, kwise: pd.DataFrame) -> pd.DataFrame:
 
 def _is_archive(path: Path) -> bool:
     first = _first_record(path)
-    return isinstance(first, dict) and "vote_id" in first and "models" in first
+    # the export has vote_id and models too, but names the battle question_id (LMArena's name)
+    return isinstance(first, dict) and "vote_id" in first and "models" in first and "battle_id" in first
 
 
 def _read_archive(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
