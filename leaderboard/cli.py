@@ -4,6 +4,7 @@
                                    [--style-control] [--where COLUMN=VALUE ...] [--anchor MODEL=RATING]
                                    [--ties half|davidson] [--alpha A] [--no-ipw] [--voter-cap N]
                                    [--method bradley-terry|elo|plackett-luce] [--out OUT.json|OUT.csv]
+    python -m leaderboard convert IN OUT --layout kaggle|conversation
     python -m leaderboard worker ...      (see python -m leaderboard worker --help)
     python -m leaderboard rebuild --data-dir DATA   (counts and snapshot again from the archive; see --help)
 """
@@ -21,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from leaderboard.convert import add_parser as add_convert_parser
+from leaderboard.convert import run_convert
 from leaderboard.counts import PairCounts
 from leaderboard.elo import online_elo
 from leaderboard.filters import filter_votes
@@ -69,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--progress", action="store_true",
                      help="show a progress bar on stderr for long fits even when stderr is not a terminal")
 
+    add_convert_parser(commands)
     commands.add_parser("worker", help="run the live vote worker (python -m leaderboard worker --help)", add_help=False)
     commands.add_parser("rebuild", help="rebuild the counts and the snapshot from the archive (python -m leaderboard "
                         "rebuild --help)", add_help=False)
@@ -87,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         return rebuild_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "convert":
+            return run_convert(args)
         result = run_fit(args)
     except (ValueError, KeyError) as error:  # every input problem raises a message meant for people
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)

@@ -220,7 +220,9 @@ def _column(frame: pd.DataFrame, names: tuple[str, ...]) -> list:
 
 
 def _conv_metadata(row: dict) -> dict | None:
-    """LMArena's conv_metadata from the style columns (header/list/bold counts as one total)."""
+    """The row's own conv_metadata, else LMArena's from the style columns (header/list/bold counts as one total)."""
+    if isinstance(row.get("conv_metadata"), dict) and row["conv_metadata"]:
+        return row["conv_metadata"]
     if row.get("tokens_a") is None or pd.isna(row.get("tokens_a")):
         return None
     meta = {"sum_assistant_a_tokens": row["tokens_a"], "sum_assistant_b_tokens": row["tokens_b"]}
@@ -232,7 +234,8 @@ def _conv_metadata(row: dict) -> dict | None:
 
 
 def _category_tag(row: dict):
-    """LMArena's dict when the row has one; else our tags as flags ``{tag: true}``."""
+    """LMArena's dict when the row has one; else our tags as flags ``{tag: true}`` (None without tags:
+    Parquet has no empty struct)."""
     if isinstance(row.get("category_tag"), dict):
         return row["category_tag"]
-    return {tag: True for tag in (row.get("categories") or [])}
+    return {tag: True for tag in row.get("categories") or []} or None

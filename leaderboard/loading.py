@@ -201,14 +201,14 @@ def _read_table(path: Path, fmt: str) -> pd.DataFrame:
 
 
 def _normalise_lmarena(frame: pd.DataFrame) -> pd.DataFrame:
-    """Flatten LMArena's ``conv_metadata`` into the style columns; leave everything else as is."""
+    """Flatten LMArena's ``conv_metadata`` into the style columns (keeping it, parsed); leave everything else as is."""
     if "conv_metadata" in frame.columns:
         frame = frame.copy()
         metadata = frame["conv_metadata"].map(_as_dict)
         for key, column in _CONV_METADATA_COLUMNS.items():
             if column not in frame.columns:
                 frame[column] = metadata.map(lambda meta, key=key: _count(meta.get(key)))
-        frame = frame.drop(columns=["conv_metadata"])
+        frame["conv_metadata"] = metadata  # kept as read (parsed), so a converted file carries it unchanged
     return frame
 
 
