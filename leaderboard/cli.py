@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
         print(f"error: {message}", file=sys.stderr)
         return 2
+    if result.settings.get("left_out_votes"):  # printed even with --quiet: no vote is dropped silently
+        print(f"warning: {result.settings['left_out']}", file=sys.stderr)
     if result.n_unbounded:  # printed even with --quiet: it says how to read the output
         print(f"warning: {result.n_unbounded} model(s) have unbounded 95% intervals (shown as -inf/+inf, "
               "null in JSON): in more than 2.5% of the bootstrap resamples they won every comparison "
@@ -184,7 +186,7 @@ def run_fit(args: argparse.Namespace) -> RatingResult:
     if notes:
         settings["note"] = "; ".join(notes)
     if left_out:
-        settings["left_out_votes"] = n_left_out
+        settings["left_out_votes"], settings["left_out"] = n_left_out, left_out
     settings.update({key: value for key, value in result.settings.items() if key not in settings})
     settings["seconds"] = round(time.perf_counter() - started, 3)
     return replace(result, settings=settings, note="; ".join(notes) or result.note)
