@@ -159,10 +159,9 @@ def run_fit(args: argparse.Namespace) -> RatingResult:
         if len(kwise):
             note = f"{len(kwise)} K-wise vote(s) read as all their pairwise comparisons (online Elo has no K-wise form)"
     elif args.style_control:
-        if ci == BOOTSTRAP:
-            raise UsageError("--style-control supports sandwich intervals only; drop --bootstrap/--ci bootstrap")
         # an anchor outside the fitted models is a ValueError naming it, reported by main()
-        result = fit_style_control(pairwise, ties="half", weights=weights if weighted else None, ci=ci, anchor=anchor)
+        result = fit_style_control(pairwise, ties="half", weights=weights if weighted else None, ci=ci, anchor=anchor,
+                                   n_bootstrap=n_bootstrap, seed=args.seed, progress=progress)
     elif args.method == PLACKETT_LUCE or len(kwise):
         if args.ties == "davidson":
             raise UsageError("--ties davidson is a Bradley-Terry option; Plackett-Luce reads a tie as half a win each way")

@@ -64,8 +64,6 @@ def _fit_leaderboard(counts: PairCounts, *, ci: str, n_bootstrap: int, seed: int
         raise ValueError(f"alpha must be >= 0, got {alpha!r}")
     if ci == BOOTSTRAP and n_bootstrap < 2:
         raise ValueError(f"n_bootstrap must be at least 2, got {n_bootstrap}")
-    if ci == BOOTSTRAP and ties == "davidson":
-        raise ValueError("the batched bootstrap supports ties='half'; use ci='sandwich' with the Davidson model")
     models = list(counts.models)
     if anchor is not None and anchor[0] not in models:
         raise ValueError(f"anchor model {anchor[0]!r} has no votes; models are {models[:10]}{'...' if len(models) > 10 else ''}")
@@ -104,9 +102,16 @@ def _fit_leaderboard(counts: PairCounts, *, ci: str, n_bootstrap: int, seed: int
     rating = offset + transform @ theta
     bounds, details, row_notes = None, {}, {}
     if ci == BOOTSTRAP:
-        from leaderboard.bootstrap import bootstrap_thetas  # heavy batched code, only when asked for
+        if ties == "half":
+            from leaderboard.bootstrap import bootstrap_thetas  # heavy batched code, only when asked for
 
-        replicates = bootstrap_thetas(theta, arrays, n_bootstrap=n_bootstrap, seed=seed, alpha=alpha, progress=progress)
+            replicates = bootstrap_thetas(theta, arrays, n_bootstrap=n_bootstrap, seed=seed, alpha=alpha,
+                                          progress=progress)
+        else:  # Davidson: one exact refit per replicate
+            from leaderboard.bootstrap_refit import davidson_replicates
+
+            replicates = davidson_replicates(theta, arrays, n_bootstrap=n_bootstrap, seed=seed, alpha=alpha,
+                                             progress=progress)
         finite = np.all(np.isfinite(replicates), axis=1)
         covariance = np.cov(replicates[finite], rowvar=False) if finite.sum() > 1 else np.full((len(models),) * 2, np.nan)
         # elementwise, not a matrix product: replicates may hold +-inf (unbounded in that resample)
