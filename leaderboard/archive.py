@@ -24,14 +24,11 @@ the one reader every other reader of the file is built on.
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
 
 # ArchiveCorruptError is raised by opening a VoteArchive too, so callers find it here as well.
 from leaderboard.archive_reader import ArchiveCorruptError, archive_events  # noqa: F401
@@ -238,57 +235,3 @@ class VoteArchive:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-# -- public export ------------------------------------------------------------------------------
-
-LMARENA_COLUMNS = [
-    "question_id", "model_a", "model_b", "winner", "judge", "turn", "anony", "tstamp",
-    "conv_metadata", "category_tag", "selection_probability", "served_at", "vote_id",
-]
-
-
-def export_lmarena(events: Iterable[VoteEvent]) -> pd.DataFrame:
-    """Pairwise votes as a table in the column layout of LMArena's public battle data sets.
-
-    One row per pairwise vote (K-wise votes are left out: that format has no place for them).
-    ``question_id`` is the battle id, ``judge`` the pseudonymous voter id, ``tstamp`` the vote
-    time (unix seconds), ``anony`` whether the names were hidden. ``conv_metadata`` follows
-    LMArena's key names for the style features we record (answer tokens, markdown headers, list
-    items, bold spans); we count each kind as one total, so the per-kind dicts have a single
-    ``"total"`` key. ``category_tag`` is the list of category names. The columns after
-    ``category_tag`` are ours (selection probability for inverse-propensity weighting, the time
-    the answers were shown, the vote id).
-    """
-    rows = []
-    for event in events:
-        if event.mode == "kwise":
-            continue
-        style_a, style_b = event.style
-        rows.append({
-            "question_id": event.battle_id,
-            "model_a": event.models[0],
-            "model_b": event.models[1],
-            "winner": event.outcome,
-            "judge": event.voter_id,
-            "turn": event.turns,
-            "anony": event.mode == "anonymous",
-            "tstamp": event.voted_at,
-            "conv_metadata": {
-                "sum_assistant_a_tokens": style_a.tokens,
-                "sum_assistant_b_tokens": style_b.tokens,
-                "header_count_a": {"total": style_a.headers},
-                "header_count_b": {"total": style_b.headers},
-                "list_count_a": {"total": style_a.list_items},
-                "list_count_b": {"total": style_b.list_items},
-                "bold_count_a": {"total": style_a.bold},
-                "bold_count_b": {"total": style_b.bold},
-                "turns": event.turns,
-            },
-            "category_tag": list(event.categories),
-            "selection_probability": event.selection_probability,
-            "served_at": event.served_at,
-            "vote_id": event.vote_id,
-        })
-    return pd.DataFrame(rows, columns=LMARENA_COLUMNS)
-

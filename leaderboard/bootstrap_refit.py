@@ -20,8 +20,17 @@ import sys
 
 import numpy as np
 
+from dataclasses import replace
+
+import pandas as pd
+
 from leaderboard.bradley_terry import davidson
-from leaderboard.counts import I_WINS, J_WINS, TIE_CLASS, PairArrays
+from leaderboard.counts import I_WINS, J_WINS, TIE_CLASS, PairArrays, PairCounts
+from leaderboard.events import MODEL_A, MODEL_B
+from leaderboard.intervals import percentile_bounds
+from leaderboard.ranks import rank_intervals
+from leaderboard.result import BOOTSTRAP, BRADLEY_TERRY, RatingResult, method_name
+from leaderboard.scale import ELO_PER_NAT, rating_transform
 from leaderboard.graph import components
 from leaderboard.optim import ConvergenceError
 
@@ -145,7 +154,7 @@ def style_control_replicates(params_hat: np.ndarray, n_models: int, model_a: np.
                                                              score_a[used] < 1))
             try:
                 solution = _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, resampled,
-                                           alpha_covariates, alpha_theta=0.0 if limits is None else _TINY_PRIOR,
+                                           alpha_covariates, alpha=0.0 if limits is None else _TINY_PRIOR,
                                            start=params_hat)
             except (ConvergenceError, FloatingPointError, np.linalg.LinAlgError):
                 out[start + b] = np.nan
@@ -157,3 +166,47 @@ def style_control_replicates(params_hat: np.ndarray, n_models: int, model_a: np.
     if bar is not None:
         bar.close()
     return out
+
+
+def style_control_bootstrap(df: pd.DataFrame, fitted: RatingResult, *, weights=None, n_bootstrap: int = 1000,
+                            seed: int = 0, anchor: tuple[str, float] | None = None,
+                            progress: bool = False) -> RatingResult:
+    """``fitted`` (``fit_style_control(df, weights=weights, anchor=anchor)``, half ties) with
+    bootstrap percentile intervals instead: bounds, covariance, the style coefficients' standard
+    errors, and rank_change (bootstrap ranks with style control against the plain fit's
+    bootstrap ranks, same seed)."""
+    from leaderboard.fit import fit_leaderboard, unbounded_notes
+    from leaderboard.style_control import DEFAULT_ALPHA_COVARIATES, STYLE_COLUMNS, style_covariates
+
+    models = list(fitted.models)
+    n_models = len(models)
+    model_a = pd.Categorical(df["model_a"], categories=models).codes.astype(np.int64)
+    model_b = pd.Categorical(df["model_b"], categories=models).codes.astype(np.int64)
+    winner = df["winner"].to_numpy()
+    score_a = np.select([winner == MODEL_A, winner == MODEL_B], [1.0, 0.0], 0.5)
+    vote_weights = np.ones(len(df)) if weights is None else np.asarray(weights, dtype=np.float64)
+    alpha_covariates = fitted.settings.get("alpha_covariates", DEFAULT_ALPHA_COVARIATES)
+    params_hat = np.concatenate([fitted.theta, [fitted.style_coefficients[name] for name in STYLE_COLUMNS]])
+    replicates = style_control_replicates(params_hat, n_models, model_a, model_b, style_covariates(df), score_a,
+                                          vote_weights, alpha_covariates=alpha_covariates, n_bootstrap=n_bootstrap,
+                                          seed=seed, progress=progress)
+    thetas = replicates[:, :n_models]
+    finite = np.all(np.isfinite(replicates), axis=1)
+    covariance, errors = fitted.covariance, dict(fitted.style_coefficient_se)
+    if finite.sum() > 1:
+        covariance = np.cov(thetas[finite], rowvar=False)
+        errors = dict(zip(STYLE_COLUMNS, replicates[finite, n_models:].std(axis=0, ddof=1).tolist()))
+    _, offset = rating_transform(models, anchor)
+    reference = thetas[:, [models.index(anchor[0])]] if anchor is not None else 0.0
+    with np.errstate(invalid="ignore"):
+        lower, upper = percentile_bounds(offset + ELO_PER_NAT * (thetas - reference))
+        styled_rank = rank_intervals(*percentile_bounds(ELO_PER_NAT * thetas))[0]
+    frame = df.assign(__weight__=vote_weights)
+    plain = fit_leaderboard(PairCounts.from_frame(frame, "__weight__"), ci=BOOTSTRAP, n_bootstrap=n_bootstrap, seed=seed)
+    plain_rank = [int(plain.rank[plain.models.index(name)]) for name in models]
+    settings = {**fitted.settings, "ci": BOOTSTRAP, "n_bootstrap": n_bootstrap, "seed": seed,
+                "bootstrap_replicates_with_unbounded_models": int((~finite).sum())}
+    return replace(fitted, covariance=covariance, lower=lower, upper=upper, style_coefficient_se=errors,
+                   method=method_name(BRADLEY_TERRY, BOOTSTRAP, style_control=True), settings=settings,
+                   rank_change={name: int(plain_rank[k] - styled_rank[k]) for k, name in enumerate(models)},
+                   row_notes=unbounded_notes(models, thetas, lower, upper, alpha=0.0))

@@ -160,8 +160,13 @@ def run_fit(args: argparse.Namespace) -> RatingResult:
             note = f"{len(kwise)} K-wise vote(s) read as all their pairwise comparisons (online Elo has no K-wise form)"
     elif args.style_control:
         # an anchor outside the fitted models is a ValueError naming it, reported by main()
-        result = fit_style_control(pairwise, ties="half", weights=weights if weighted else None, ci=ci, anchor=anchor,
-                                   n_bootstrap=n_bootstrap, seed=args.seed, progress=progress)
+        result = fit_style_control(pairwise, ties="half", weights=weights if weighted else None,
+                                   ci=SANDWICH if ci == BOOTSTRAP else ci, anchor=anchor)
+        if ci == BOOTSTRAP:
+            from leaderboard.bootstrap_refit import style_control_bootstrap  # one exact refit per replicate
+
+            result = style_control_bootstrap(pairwise, result, weights=weights if weighted else None,
+                                             n_bootstrap=n_bootstrap, seed=args.seed, anchor=anchor, progress=progress)
     elif args.method == PLACKETT_LUCE or len(kwise):
         if args.ties == "davidson":
             raise UsageError("--ties davidson is a Bradley-Terry option; Plackett-Luce reads a tie as half a win each way")

@@ -6,7 +6,7 @@ with LMArena's key names for our style counts; each markdown count is one total,
 the single key ``"total"``). A K-wise vote leaves ``model_a``, ``model_b``, ``winner`` and
 ``conv_metadata`` empty and fills ``ranking`` (groups of model names, best first: the VoteEvent
 contract) and ``style`` (one dict per model of ``models``). Every row has ``mode`` (``anonymous``,
-``named``, ``kwise``), ``models`` (display order), ``categories`` (the raw list of tags the vote
+``named``, ``kwise``), ``models`` (display order), ``language`` (when the vote event has one), ``categories`` (the raw list of tags the vote
 event carries: the one category column name, which ``fit --where categories=...`` matches),
 ``selection_probability``, ``served_at`` and ``vote_id``. ``python -m leaderboard fit`` reads
 every format back, K-wise rows included.
@@ -47,7 +47,7 @@ MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "a
 RELEASE_KEY_FILE = "release.key"
 EXPORT_COLUMNS = (
     "question_id", "model_a", "model_b", "winner", "judge", "turn", "anony", "tstamp", "conv_metadata",
-    "categories", "selection_probability", "served_at", "vote_id", "mode", "ranking", "models", "style",
+    "categories", "language", "selection_probability", "served_at", "vote_id", "mode", "ranking", "models", "style",
 )
 TEXT_COLUMNS = ("conversation_a", "conversation_b", "conversations")
 
@@ -132,6 +132,8 @@ def export_row(event: VoteEvent, pseudonyms: Pseudonyms, text: VoteText | None =
         "tstamp": event.voted_at,
         "conv_metadata": None if kwise else _conv_metadata(event),
         "categories": list(event.categories),
+        # the prompt's language when the vote event carries one (LMArena's column name)
+        "language": getattr(event, "language", None),
         "selection_probability": event.selection_probability,
         "served_at": event.served_at,
         "vote_id": event.vote_id,
@@ -179,6 +181,7 @@ def arrow_schema(release_text: bool):
     fields = [("question_id", pa.string()), ("model_a", pa.string()), ("model_b", pa.string()),
               ("winner", pa.string()), ("judge", pa.string()), ("turn", pa.int64()), ("anony", pa.bool_()),
               ("tstamp", pa.float64()), ("conv_metadata", metadata), ("categories", pa.list_(pa.string())),
+              ("language", pa.string()),
               ("selection_probability", pa.float64()), ("served_at", pa.float64()), ("vote_id", pa.string()),
               ("mode", pa.string()), ("ranking", pa.list_(pa.list_(pa.string()))),
               ("models", pa.list_(pa.string())), ("style", pa.list_(style))]

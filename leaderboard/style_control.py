@@ -36,16 +36,7 @@ from leaderboard.fit import fit_leaderboard
 from leaderboard.intervals import centred, normal_bounds
 from leaderboard.optim import newton_ascent
 from leaderboard.ranks import rank_intervals
-from leaderboard.result import (
-    BOOTSTRAP,
-    BRADLEY_TERRY,
-    FISHER,
-    NO_INTERVALS,
-    SANDWICH,
-    RatingResult,
-    fit_settings,
-    method_name,
-)
+from leaderboard.result import BRADLEY_TERRY, FISHER, NO_INTERVALS, SANDWICH, RatingResult, fit_settings, method_name
 from leaderboard.scale import ELO_PER_NAT, rating_transform
 
 STYLE_COLUMNS = ("tokens", "headers", "lists", "bold")
@@ -122,40 +113,37 @@ def _outer_sum(n_models: int, model_a, model_b, covariates, vote_weight) -> np.n
     return matrix
 
 
-def _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, weights, alpha_covariates, *,
-                    alpha_theta: float = 0.0, start=None):
-    """Exact penalised MLE of (theta, beta) by the shared Newton solver (leaderboard.optim).
-    ``alpha_theta`` (default 0) puts a ridge on theta too (the bootstrap's replicates without an
-    MLE); ``start`` warm-starts (theta, beta)."""
+def _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, weights, alpha_covariates, alpha=0.0,
+                    start=None):
+    """Exact penalised MLE of (theta, beta) by the shared Newton solver (leaderboard.optim)."""
     n_features = covariates.shape[1]
 
     def evaluate(params, derivatives):
         theta, beta = params[:n_models], params[n_models:]
         margin = theta[model_a] - theta[model_b] + covariates @ beta
         value = float(weights @ (score_a * log_expit(margin) + (1.0 - score_a) * log_expit(-margin))
-                      - 0.5 * alpha_covariates * beta @ beta - 0.5 * alpha_theta * theta @ theta)
+                      - 0.5 * alpha_covariates * beta @ beta - 0.5 * alpha * theta @ theta)
         if not derivatives:
             return value
         p_a = expit(margin)
         residual = weights * (score_a - p_a)
         gradient = np.empty(n_models + n_features)
-        gradient[:n_models] = scatter_pairs(n_models, model_a, model_b, residual) - alpha_theta * theta
+        gradient[:n_models] = scatter_pairs(n_models, model_a, model_b, residual) - alpha * theta
         gradient[n_models:] = covariates.T @ residual - alpha_covariates * beta
         info = _outer_sum(n_models, model_a, model_b, covariates, weights * p_a * (1.0 - p_a))
         info[n_models:, n_models:] += alpha_covariates * np.eye(n_features)
-        if alpha_theta:
-            info[np.arange(n_models), np.arange(n_models)] += alpha_theta
+        if alpha:
+            info[np.arange(n_models), np.arange(n_models)] += alpha
         return value, gradient, info
 
-    # theta has no prior unless asked (the solver keeps it at mean zero); beta's prior is in the objective
-    initial = np.zeros(n_models + n_features) if start is None else np.array(start, dtype=float)
+    # theta's prior (alpha, 0 by default) and beta's are in the objective; the solver keeps theta at mean zero
+    initial = np.zeros(n_models + n_features) if start is None else np.asarray(start, dtype=np.float64)
     return newton_ascent(evaluate, initial, n_centred=n_models, what="style-controlled fit")
 
 
 def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
                       alpha_covariates: float = DEFAULT_ALPHA_COVARIATES, ci: str = SANDWICH,
-                      anchor: tuple[str, float] | None = None, n_bootstrap: int = 1000, seed: int = 0,
-                      progress: bool = False) -> RatingResult:
+                      anchor: tuple[str, float] | None = None) -> RatingResult:
     """Style-controlled Bradley-Terry ratings from a votes frame.
 
     ``df``: columns model_a, model_b, winner (LMArena strings) and the per-answer style columns
@@ -163,9 +151,7 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
     "drop". ``weights``: one non-negative weight per row (e.g. inverse selection probability),
     treated as sampling weights in the sandwich. ``alpha_covariates``: L2 penalty on beta only
     (default 1.0: negligible next to thousands of votes). ``ci``: "sandwich", "fisher" (the
-    inverse information), "bootstrap" (percentile intervals from ``n_bootstrap`` Poisson-resampled
-    exact refits seeded by ``seed``, leaderboard.bootstrap_refit; rank_change then compares
-    bootstrap ranks with and without style) or "none" (Fisher covariance, no intervals). ``anchor`` = (model,
+    inverse information) or "none" (Fisher covariance, no intervals). ``anchor`` = (model,
     rating) pins that model at its rating, as in leaderboard.fit.fit_leaderboard; otherwise the
     mean rating is 1000.
 
@@ -180,8 +166,8 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
     """
     if ties not in ("half", "drop"):
         raise ValueError(f"ties must be 'half' or 'drop' for style control, got {ties!r}")
-    if ci not in (SANDWICH, FISHER, BOOTSTRAP, NO_INTERVALS):
-        raise ValueError(f"ci must be 'sandwich', 'fisher', 'bootstrap' or 'none', got {ci!r}")
+    if ci not in (SANDWICH, FISHER, NO_INTERVALS):
+        raise ValueError(f"ci must be 'sandwich', 'fisher' or 'none', got {ci!r}")
     alpha_covariates = float(alpha_covariates)
     if not (math.isfinite(alpha_covariates) and alpha_covariates >= 0.0):
         raise ValueError(f"alpha_covariates must be a finite number >= 0, got {alpha_covariates!r}")
@@ -200,8 +186,7 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
     differences = _style_differences(frame)
     # validates names and outcomes, and is the plain Bradley-Terry reference fit
     counts = PairCounts.from_frame(frame, weight_column)
-    plain = fit_leaderboard(counts, ci=ci if ci in (SANDWICH, BOOTSTRAP) else NO_INTERVALS, ties="half",
-                            n_bootstrap=n_bootstrap, seed=seed)
+    plain = fit_leaderboard(counts, ci=SANDWICH if ci == SANDWICH else NO_INTERVALS, ties="half")
     models = plain.models
     n_models = len(models)
     if anchor is not None and anchor[0] not in models:
@@ -233,32 +218,9 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
     transform, offset = rating_transform(models, anchor)
     rating = offset + transform @ theta
     lower, upper = normal_bounds(rating, transform @ covariance @ transform.T)
-    details, row_notes = {}, {}
-    if ci == BOOTSTRAP:
-        from leaderboard.bootstrap_refit import style_control_replicates
-        from leaderboard.fit import unbounded_notes
-        from leaderboard.intervals import percentile_bounds
-
-        replicates = style_control_replicates(solution.params, n_models, model_a, model_b, covariates, score_a,
-                                              vote_weights, alpha_covariates=alpha_covariates,
-                                              n_bootstrap=n_bootstrap, seed=seed, progress=progress)
-        thetas = replicates[:, :n_models]
-        finite = np.all(np.isfinite(replicates), axis=1)
-        if finite.sum() > 1:
-            covariance = np.cov(thetas[finite], rowvar=False)
-            beta_se = replicates[finite, n_models:].std(axis=0, ddof=1)
-        reference = thetas[:, [models.index(anchor[0])]] if anchor is not None else 0.0
-        with np.errstate(invalid="ignore"):
-            lower, upper = percentile_bounds(offset + ELO_PER_NAT * (thetas - reference))
-            styled_rank = rank_intervals(*percentile_bounds(ELO_PER_NAT * thetas))[0]
-        plain_rank = plain.rank
-        row_notes = unbounded_notes(models, thetas, lower, upper, alpha=0.0)
-        details = {"n_bootstrap": n_bootstrap, "seed": seed,
-                   "bootstrap_replicates_with_unbounded_models": int((~finite).sum())}
-    else:
-        # rank_change compares like with like: both rankings from the unanchored (mean 1000) intervals
-        styled_rank = rank_intervals(*normal_bounds(ELO_PER_NAT * theta, ELO_PER_NAT ** 2 * covariance))[0]
-        plain_rank = rank_intervals(*normal_bounds(plain.rating, ELO_PER_NAT ** 2 * plain.covariance))[0]
+    # rank_change compares like with like: both rankings from the unanchored (mean 1000) intervals
+    styled_rank = rank_intervals(*normal_bounds(ELO_PER_NAT * theta, ELO_PER_NAT ** 2 * covariance))[0]
+    plain_rank = rank_intervals(*normal_bounds(plain.rating, ELO_PER_NAT ** 2 * plain.covariance))[0]
     if ci == NO_INTERVALS:
         lower = upper = None
     return RatingResult(
@@ -266,12 +228,10 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
         votes=counts.model_vote_counts(), n_votes=counts.n_votes,
         method=method_name(BRADLEY_TERRY, ci, style_control=True),
         settings=fit_settings(ci=ci, anchor=anchor, solution=solution, ties=ties, alpha_covariates=alpha_covariates,
-                              **details,
                               covariate_mean=dict(zip(STYLE_COLUMNS, covariate_mean.tolist())),
                               covariate_std=dict(zip(STYLE_COLUMNS, covariate_std.tolist()))),
         style_coefficients=dict(zip(STYLE_COLUMNS, beta.tolist())),
         style_coefficient_se=dict(zip(STYLE_COLUMNS, beta_se.tolist())),
         rank_change={name: int(plain_rank[k] - styled_rank[k]) for k, name in enumerate(models)},
         rating_without_style=plain.rating,
-        row_notes=row_notes,
     )

@@ -8,7 +8,6 @@ from leaderboard.archive import (
     ArchiveMovedError,
     VoteArchive,
     archive_path,
-    export_lmarena,
 )
 from tests.helpers import make_vote
 
@@ -154,16 +153,23 @@ def test_resume_refuses_a_replaced_or_rewritten_file(tmp_path):
         VoteArchive(path, resume_from=position)
 
 
-def test_export_lmarena_columns(tmp_path):
+def test_export_rows_in_lmarena_columns(tmp_path):
+    # the public export (leaderboard.export) replaced export_lmarena: same columns, K-wise votes
+    # included, the voter a release pseudonym, the category column named categories
+    from leaderboard.export import EXPORT_COLUMNS, Pseudonyms, export_row
+
     votes = [make_vote("alpha", "beta", "model_b"), make_vote(ranking=[["a"], ["b"]])]
-    frame = export_lmarena(votes)
-    assert len(frame) == 1  # the K-wise vote has no place in the pairwise format
-    row = frame.iloc[0]
-    assert (row.model_a, row.model_b, row.winner) == ("alpha", "beta", "model_b")
-    assert row.question_id == votes[0].battle_id
-    assert row.judge == "voter-1"
-    assert row.anony
-    assert row.conv_metadata["sum_assistant_a_tokens"] == 120
-    assert row.conv_metadata["header_count_a"] == {"total": 1}
-    assert row.category_tag == ["coding"]
-    assert list(frame.columns[:8]) == ["question_id", "model_a", "model_b", "winner", "judge", "turn", "anony", "tstamp"]
+    pseudonyms = Pseudonyms(b"k" * 32)
+    rows = [export_row(vote, pseudonyms) for vote in votes]
+    row = rows[0]
+    assert (row["model_a"], row["model_b"], row["winner"]) == ("alpha", "beta", "model_b")
+    assert row["question_id"] == votes[0].battle_id
+    assert row["judge"] == pseudonyms.of("voter-1") != "voter-1"
+    assert row["anony"]
+    assert row["conv_metadata"]["sum_assistant_a_tokens"] == 120
+    assert row["conv_metadata"]["header_count_a"] == {"total": 1}
+    assert row["categories"] == ["coding"]
+    assert list(EXPORT_COLUMNS[:8]) == ["question_id", "model_a", "model_b", "winner", "judge", "turn", "anony", "tstamp"]
+    kwise = rows[1]
+    assert kwise["mode"] == "kwise" and kwise["ranking"] == [["a"], ["b"]]
+    assert kwise["model_a"] is None and kwise["winner"] is None

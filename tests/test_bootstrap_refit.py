@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leaderboard.bootstrap_refit import runaway_limits
+from leaderboard.bootstrap_refit import runaway_limits, style_control_bootstrap
 from leaderboard.cli import main
 from leaderboard.counts import PairCounts
 from leaderboard.fit import fit_leaderboard
@@ -52,7 +52,7 @@ def test_davidson_bootstrap_matches_its_sandwich_and_repeats_with_its_seed():
 def test_style_control_bootstrap_matches_its_sandwich():
     votes = davidson_votes(seed=1)
     sandwich = fit_style_control(votes)
-    boot = fit_style_control(votes, ci="bootstrap", n_bootstrap=200, seed=2)
+    boot = style_control_bootstrap(votes, sandwich, n_bootstrap=200, seed=2)
     assert boot.method == "bradley-terry+style-control+bootstrap"
     np.testing.assert_allclose(boot.rating, sandwich.rating)
     np.testing.assert_allclose(half_widths(boot), half_widths(sandwich), rtol=0.25)
