@@ -126,7 +126,12 @@ def _check_names(path: Path, frame: pd.DataFrame) -> None:
     """Every pairwise row names two models (a name is any non-empty text, "NaN" and "0" included)."""
     for column in ("model_a", "model_b"):
         names = frame[column]
-        bad = names.map(lambda name: not isinstance(name, str) or name == "").to_numpy(dtype=bool)
+        if names.dtype != object and pd.api.types.is_string_dtype(names.dtype):
+            bad = (names.isna() | (names == "")).to_numpy(dtype=bool)
+        else:
+            codes, uniques = pd.factorize(names, use_na_sentinel=True)
+            bad_name = np.array([not isinstance(name, str) or name == "" for name in uniques] + [True], dtype=bool)
+            bad = bad_name[codes]
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise VoteFileError(f"{path}: row {row + 1} has no {column} (an empty cell); "
