@@ -260,14 +260,12 @@ class ExportWriter:
         if not self._header_written:
             writer.writerow(self.columns)
             self._header_written = True
-        for row in rows:
-            writer.writerow([_csv_cell(row.get(column)) for column in self.columns])
+        columns, nested, dumps = self.columns, _NESTED_COLUMNS, json.dumps
+        writer.writerows([["" if (value := row.get(column)) is None
+                           else (dumps(value, ensure_ascii=False) if column in nested else value)
+                           for column in columns] for row in rows])
         return buffer.getvalue().encode()
 
 
-def _csv_cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    return value
+# cells a CSV holds as JSON text (the loader parses them back: leaderboard.tables.JSON_COLUMNS)
+_NESTED_COLUMNS = frozenset({"conv_metadata", "categories", "ranking", "models", "style", *TEXT_COLUMNS})
