@@ -28,7 +28,7 @@ from leaderboard.counts import PairCounts
 from leaderboard.elo import online_elo
 from leaderboard.filters import filter_votes
 from leaderboard.fit import CI_METHODS, fit_leaderboard
-from leaderboard.joint import check_comparisons_connected, elo_comparisons, fit_jointly, joint_note
+from leaderboard.mixed_votes import check_comparisons_connected, elo_comparisons, fit_jointly, joint_note
 from leaderboard.loading import load_all
 from leaderboard.result import BOOTSTRAP, BRADLEY_TERRY, ELO, PLACKETT_LUCE, SANDWICH, RatingResult, elo_result
 from leaderboard.style_control import fit_style_control
@@ -120,7 +120,7 @@ def run_fit(args: argparse.Namespace) -> RatingResult:
     """Load, filter, weight and fit; the result's settings also record the command line's choices.
 
     Every vote of the file is fitted, or the output says how many were left out and why: K-wise
-    votes go into one Plackett-Luce fit with the pairwise ones (leaderboard.joint), except under
+    votes go into one Plackett-Luce fit with the pairwise ones (leaderboard.mixed_votes), except under
     style control and Davidson ties, which have no K-wise form."""
     ci = args.ci or (BOOTSTRAP if args.bootstrap is not None else SANDWICH)
     n_bootstrap = 1000 if args.bootstrap is None else args.bootstrap
