@@ -124,3 +124,17 @@ def test_bootstrap_on_thirty_votes_with_an_unbeaten_model(tmp_path, capsys):
     assert 25 < count < 1000  # more than the 2.5% tail, fewer than all
     assert "more votes for it, or --alpha > 0" in note
     assert all("note" not in row for name, row in rows.items() if row["upper"] is not None and row["lower"] is not None)
+
+
+def test_a_progress_bar_only_when_asked_or_on_a_terminal(tmp_path, capsys):
+    frame = pd.read_csv(small_file(tmp_path, 1))
+    frame.loc[frame.index[::4], "winner"] = "tie"  # Davidson needs ties
+    path = str(tmp_path / "ties.csv")
+    frame.to_csv(path, index=False)
+    out = str(tmp_path / "board.json")
+    for extra in ([], ["--ties", "davidson"], ["--method", "plackett-luce"]):
+        assert main(["fit", path, "--ci", "bootstrap", "--bootstrap", "50", "--alpha", "0.01", "--out", out, *extra]) == 0
+        assert "replicate" not in capsys.readouterr().err  # stderr is not a terminal here
+        assert main(["fit", path, "--ci", "bootstrap", "--bootstrap", "50", "--alpha", "0.01", "--out", out,
+                     "--progress", *extra]) == 0
+        assert "50/50" in capsys.readouterr().err
