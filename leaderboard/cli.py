@@ -26,7 +26,7 @@ from leaderboard.convert import add_parser as add_convert_parser
 from leaderboard.convert import run_convert
 from leaderboard.counts import PairCounts
 from leaderboard.elo import online_elo
-from leaderboard.filters import filter_votes
+from leaderboard.filters import filter_votes, missing_columns
 from leaderboard.fit import CI_METHODS, fit_leaderboard
 from leaderboard.mixed_votes import check_comparisons_connected, elo_comparisons, fit_jointly, joint_note
 from leaderboard.loading import load_all
@@ -131,14 +131,21 @@ def run_fit(args: argparse.Namespace) -> RatingResult:
 
     pairwise, kwise = load_all(args.file)
     n_loaded = len(pairwise) + len(kwise)
+    left_out, n_left_out = "", 0
     if args.where:
         pairwise = filter_votes(pairwise, args.where) if len(pairwise) else pairwise
-        kwise = filter_votes(kwise, args.where).reset_index(drop=True) if len(kwise) else kwise
+        if len(kwise):
+            missing = missing_columns(kwise, args.where) if len(pairwise) else []
+            if missing:  # e.g. per-answer style columns, which K-wise rows do not have
+                left_out = (f"{len(kwise)} K-wise vote(s) left out: they have no column {', '.join(missing)} "
+                            f"to match {' and '.join(args.where)}")
+                n_left_out, kwise = len(kwise), kwise.iloc[0:0]
+            else:
+                kwise = filter_votes(kwise, args.where).reset_index(drop=True)
         if len(pairwise) + len(kwise) == 0:
             raise UsageError(f"no votes match {' and '.join(args.where)} (of {n_loaded} loaded)")
     kinds = f"{len(pairwise)} pairwise" + (f" and {len(kwise)} K-wise" if len(kwise) else "")
     say(f"loaded {n_loaded} votes from {args.file}" + (f", {kinds} match {args.where}" if args.where else f" ({kinds})"))
-    left_out, n_left_out = "", 0
     if len(kwise) and (args.style_control or (args.ties == "davidson" and args.method != PLACKETT_LUCE)):
         why = "style control" if args.style_control else "the Davidson tie model"
         left_out = (f"{len(kwise)} K-wise vote(s) left out: {why} fits pairwise votes only "

@@ -22,6 +22,12 @@ class FilterError(ValueError):
     """A --where condition that does not fit the votes."""
 
 
+def missing_columns(df: pd.DataFrame, conditions: list[str]) -> list[str]:
+    """The columns ``conditions`` name that ``df`` does not have (under either category name)."""
+    named = [match.group(1) for match in map(_CONDITION.match, conditions) if match]
+    return [column for column in named if column not in df.columns and _ALIASES.get(column) not in df.columns]
+
+
 def filter_votes(df: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
     """Rows matching every condition ``COLUMN<op>VALUE``, op in = != > >= < <=.
 
@@ -37,7 +43,7 @@ def filter_votes(df: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:
         if not match:
             raise FilterError(f"cannot read condition {condition!r}; write COLUMN=VALUE (or !=, >, >=, <, <=)")
         column, op, value = match.groups()
-        column = _ALIASES.get(column, column) if column not in df.columns else column
+        column = column if column in df.columns else _ALIASES.get(column, column)
         if column not in df.columns:
             raise FilterError(f"condition {condition!r}: no column {column!r}; columns are {list(df.columns)}")
         mask &= _matches(df[column], op, value, condition)

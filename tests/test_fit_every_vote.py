@@ -138,3 +138,16 @@ def test_a_progress_bar_only_when_asked_or_on_a_terminal(tmp_path, capsys):
         assert main(["fit", path, "--ci", "bootstrap", "--bootstrap", "50", "--alpha", "0.01", "--out", out,
                      "--progress", *extra]) == 0
         assert "50/50" in capsys.readouterr().err
+
+
+def test_a_condition_kwise_votes_cannot_meet_leaves_them_out_out_loud(mixed_archive, tmp_path, capsys):
+    path, _ = mixed_archive
+    out = tmp_path / "board.json"
+    assert main(["fit", str(path), "--quiet", "--where", "tokens_a>10", "--out", str(out)]) == 0
+    assert "warning: 30 K-wise vote(s) left out: they have no column tokens_a" in capsys.readouterr().err
+    document = json.loads(out.read_text())
+    assert document["settings"]["left_out_votes"] == 30 and 0 < document["n_votes"] <= 120
+    # a column both kinds have filters both
+    assert main(["fit", str(path), "--quiet", "--where", "voter_id=v_3", "--out", str(out)]) == 0
+    assert "left out" not in capsys.readouterr().err
+    assert json.loads(out.read_text())["n_votes"] == sum(1 for n in range(150) if n % 7 == 3)
