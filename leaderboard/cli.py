@@ -129,78 +129,90 @@ def run_fit(args: argparse.Namespace) -> RatingResult:
     progress = not args.quiet and (args.progress or sys.stderr.isatty())
     started = time.perf_counter()
 
-    pairwise, kwise = load_all(args.file)
-    n_loaded = len(pairwise) + len(kwise)
-    left_out, n_left_out = "", 0
-    if args.where:
-        pairwise = filter_votes(pairwise, args.where) if len(pairwise) else pairwise
-        if len(kwise):
-            missing = missing_columns(kwise, args.where) if len(pairwise) else []
-            if missing:  # e.g. per-answer style columns, which K-wise rows do not have
-                left_out = (f"{len(kwise)} K-wise vote(s) left out: they have no column {', '.join(missing)} "
-                            f"to match {' and '.join(args.where)}")
-                n_left_out, kwise = len(kwise), kwise.iloc[0:0]
-            else:
-                kwise = filter_votes(kwise, args.where).reset_index(drop=True)
-        if len(pairwise) + len(kwise) == 0:
-            raise UsageError(f"no votes match {' and '.join(args.where)} (of {n_loaded} loaded)")
-    kinds = f"{len(pairwise)} pairwise" + (f" and {len(kwise)} K-wise" if len(kwise) else "")
-    say(f"loaded {n_loaded} votes from {args.file}" + (f", {kinds} match {args.where}" if args.where else f" ({kinds})"))
-    if len(kwise) and (args.style_control or (args.ties == "davidson" and args.method != PLACKETT_LUCE)):
-        why = "style control" if args.style_control else "the Davidson tie model"
-        left_out = (f"{len(kwise)} K-wise vote(s) left out: {why} fits pairwise votes only "
-                    "(drop --style-control / --ties davidson to fit every vote jointly by Plackett-Luce)")
-        n_left_out, kwise = len(kwise), kwise.iloc[0:0]
-    if len(pairwise) == 0 and args.method != PLACKETT_LUCE and not len(kwise):
-        raise UsageError(f"{args.file}: no pairwise votes to fit" + (f"; {left_out}" if left_out else ""))
+    pairwise, kwise, left_out = _votes_to_fit(args, say)
     votes = pd.concat([pairwise, kwise], ignore_index=True) if len(kwise) else pairwise
     weights = vote_weights(votes, inverse_propensity=not args.no_ipw, voter_cap=args.voter_cap)
     weighted = not np.allclose(weights, 1.0)
     if "selection_probability" not in votes.columns and not args.no_ipw and args.method == PLACKETT_LUCE:
         say("no selection probabilities in the file: the votes are fitted unweighted")
+    result, note = _fit_votes(args, pairwise, kwise, weights if weighted else None, ci=ci, n_bootstrap=n_bootstrap,
+                              anchor=anchor, progress=progress)
 
-    note = ""
-    if args.method == ELO:
-        result = _fit_elo(elo_comparisons(pairwise, kwise) if len(kwise) else pairwise, args, anchor,
-                          n_votes=len(pairwise) + len(kwise))
-        if len(kwise):
-            note = f"{len(kwise)} K-wise vote(s) read as all their pairwise comparisons (online Elo has no K-wise form)"
-    elif args.style_control:
-        # an anchor outside the fitted models is a ValueError naming it, reported by main()
-        result = fit_style_control(pairwise, ties="half", weights=weights if weighted else None,
-                                   ci=SANDWICH if ci == BOOTSTRAP else ci, anchor=anchor)
-        if ci == BOOTSTRAP:
-            from leaderboard.bootstrap_refit import style_control_bootstrap  # one exact refit per replicate
-
-            result = style_control_bootstrap(pairwise, result, weights=weights if weighted else None,
-                                             n_bootstrap=n_bootstrap, seed=args.seed, anchor=anchor, progress=progress)
-    elif args.method == PLACKETT_LUCE or len(kwise):
-        if args.ties == "davidson":
-            raise UsageError("--ties davidson is a Bradley-Terry option; Plackett-Luce reads a tie as half a win each way")
-        result = fit_jointly(pairwise, kwise, weights=weights if weighted else None, ci=ci,
-                             n_bootstrap=n_bootstrap if ci == BOOTSTRAP else 0, seed=args.seed, anchor=anchor,
-                             alpha=args.alpha, progress=progress)
-        if len(pairwise) and len(kwise):
-            note = joint_note(len(pairwise), len(kwise))
-    else:
-        frame = pairwise.assign(__weight__=weights) if weighted else pairwise
-        counts = PairCounts.from_frame(frame, "__weight__" if weighted else None)
-        result = fit_leaderboard(counts, ci=ci, n_bootstrap=n_bootstrap, seed=args.seed, anchor=anchor,
-                                 ties=args.ties, alpha=args.alpha, progress=progress)
     settings = {
         "file": str(args.file), "where": args.where, "method": args.method, "ci": ci, "ties": args.ties,
         "alpha": args.alpha, "anchor": list(anchor) if anchor else None, "style_control": args.style_control,
         "inverse_propensity": (not args.no_ipw) and "selection_probability" in votes.columns,
         "voter_cap": args.voter_cap,
     }
-    notes = [text for text in (note, left_out) if text]
+    notes = [text for text in (note, left_out[1] if left_out else "") if text]
     if notes:
         settings["note"] = "; ".join(notes)
     if left_out:
-        settings["left_out_votes"], settings["left_out"] = n_left_out, left_out
+        settings["left_out_votes"], settings["left_out"] = left_out
     settings.update({key: value for key, value in result.settings.items() if key not in settings})
     settings["seconds"] = round(time.perf_counter() - started, 3)
     return replace(result, settings=settings, note="; ".join(notes) or result.note)
+
+
+def _votes_to_fit(args: argparse.Namespace, say) -> tuple[pd.DataFrame, pd.DataFrame, tuple[int, str] | None]:
+    """(pairwise votes, K-wise votes, (how many K-wise votes were left out, why) or None): the
+    file's votes that match ``--where``, the K-wise ones dropped only when the fit or a
+    condition cannot take them."""
+    pairwise, kwise = load_all(args.file)
+    n_loaded = len(pairwise) + len(kwise)
+    left_out = None
+    if args.where:
+        pairwise = filter_votes(pairwise, args.where) if len(pairwise) else pairwise
+        missing = missing_columns(kwise, args.where) if len(kwise) and len(pairwise) else []
+        if missing:  # e.g. per-answer style columns, which K-wise rows do not have
+            left_out = (len(kwise), f"{len(kwise)} K-wise vote(s) left out: they have no column "
+                                    f"{', '.join(missing)} to match {' and '.join(args.where)}")
+            kwise = kwise.iloc[0:0]
+        elif len(kwise):
+            kwise = filter_votes(kwise, args.where).reset_index(drop=True)
+        if len(pairwise) + len(kwise) == 0:
+            raise UsageError(f"no votes match {' and '.join(args.where)} (of {n_loaded} loaded)")
+    kinds = f"{len(pairwise)} pairwise" + (f" and {len(kwise)} K-wise" if len(kwise) else "")
+    say(f"loaded {n_loaded} votes from {args.file}" + (f", {kinds} match {args.where}" if args.where else f" ({kinds})"))
+    if len(kwise) and (args.style_control or (args.ties == "davidson" and args.method != PLACKETT_LUCE)):
+        why = "style control" if args.style_control else "the Davidson tie model"
+        left_out = (len(kwise), f"{len(kwise)} K-wise vote(s) left out: {why} fits pairwise votes only "
+                                "(drop --style-control / --ties davidson to fit every vote jointly by Plackett-Luce)")
+        kwise = kwise.iloc[0:0]
+    if len(pairwise) == 0 and args.method != PLACKETT_LUCE and not len(kwise):
+        raise UsageError(f"{args.file}: no pairwise votes to fit" + (f"; {left_out[1]}" if left_out else ""))
+    return pairwise, kwise, left_out
+
+
+def _fit_votes(args: argparse.Namespace, pairwise: pd.DataFrame, kwise: pd.DataFrame, weights: np.ndarray | None, *,
+               ci: str, n_bootstrap: int, anchor, progress: bool) -> tuple[RatingResult, str]:
+    """The fit the options ask for, and a note on how K-wise votes went into it ("" when none did).
+    ``weights``: one per vote (pairwise rows, then K-wise rows), None when all are 1."""
+    if args.method == ELO:
+        result = _fit_elo(elo_comparisons(pairwise, kwise) if len(kwise) else pairwise, args, anchor,
+                          n_votes=len(pairwise) + len(kwise))
+        return result, (f"{len(kwise)} K-wise vote(s) read as all their pairwise comparisons "
+                        "(online Elo has no K-wise form)" if len(kwise) else "")
+    if args.style_control:
+        # an anchor outside the fitted models is a ValueError naming it, reported by main()
+        result = fit_style_control(pairwise, ties="half", weights=weights, ci=SANDWICH if ci == BOOTSTRAP else ci,
+                                   anchor=anchor)
+        if ci == BOOTSTRAP:
+            from leaderboard.bootstrap_refit import style_control_bootstrap  # one exact refit per replicate
+
+            result = style_control_bootstrap(pairwise, result, weights=weights, n_bootstrap=n_bootstrap,
+                                             seed=args.seed, anchor=anchor, progress=progress)
+        return result, ""
+    if args.method == PLACKETT_LUCE or len(kwise):
+        if args.ties == "davidson":
+            raise UsageError("--ties davidson is a Bradley-Terry option; Plackett-Luce reads a tie as half a win each way")
+        result = fit_jointly(pairwise, kwise, weights=weights, ci=ci, n_bootstrap=n_bootstrap if ci == BOOTSTRAP else 0,
+                             seed=args.seed, anchor=anchor, alpha=args.alpha, progress=progress)
+        return result, joint_note(len(pairwise), len(kwise)) if len(pairwise) and len(kwise) else ""
+    frame = pairwise if weights is None else pairwise.assign(__weight__=weights)
+    counts = PairCounts.from_frame(frame, None if weights is None else "__weight__")
+    return fit_leaderboard(counts, ci=ci, n_bootstrap=n_bootstrap, seed=args.seed, anchor=anchor, ties=args.ties,
+                           alpha=args.alpha, progress=progress), ""
 
 
 def parse_anchor(text: str) -> tuple[str, float]:
