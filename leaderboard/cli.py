@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Fit a leaderboard from votes (our archive, or LMArena CSV/JSON/JSONL/Parquet).")
     fit.add_argument("file", type=Path, help="vote file: .csv, .jsonl, .json or .parquet (optionally .gz)")
     fit.add_argument("--method", choices=METHODS, default=BRADLEY_TERRY,
-                     help="bradley-terry (default); elo (online Elo, no intervals); plackett-luce (K-wise votes of our archive)")
+                     help="bradley-terry (default; with K-wise votes in the file every vote is fitted by Plackett-Luce); "
+                          "elo (online Elo, no intervals); plackett-luce (every vote: rankings and pairwise)")
     fit.add_argument("--ci", choices=CI_METHODS, default=None,
                      help="interval method (default sandwich; bootstrap if --bootstrap is given)")
     fit.add_argument("--bootstrap", type=int, default=None, metavar="N", help="bootstrap replicates (default 1000)")

@@ -21,7 +21,8 @@ from leaderboard.loading import VoteFileError, file_format, load_all
 
 def add_parser(commands) -> None:
     convert = commands.add_parser("convert", help="write a vote file in LMArena's Kaggle or conversation layout",
-                                  description=__doc__.splitlines()[0].split(": ", 1)[1])
+                                  description="Write a vote file (anything fit reads) in LMArena's Kaggle or "
+                                              "conversation layout; K-wise votes are left out and counted.")
     convert.add_argument("input", type=Path, help="vote file fit reads")
     convert.add_argument("output", type=Path, help="OUT.csv, OUT.jsonl, OUT.json or OUT.parquet")
     convert.add_argument("--layout", choices=LAYOUTS, required=True,
