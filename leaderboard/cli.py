@@ -28,8 +28,8 @@ from leaderboard.counts import PairCounts
 from leaderboard.elo import online_elo
 from leaderboard.filters import filter_votes, missing_columns
 from leaderboard.fit import CI_METHODS, fit_leaderboard
-from leaderboard.mixed_votes import check_comparisons_connected, elo_comparisons, fit_jointly, joint_note
 from leaderboard.loading import load_all
+from leaderboard.mixed_votes import check_comparisons_connected, elo_comparisons, fit_jointly, joint_note
 from leaderboard.result import BOOTSTRAP, BRADLEY_TERRY, ELO, PLACKETT_LUCE, SANDWICH, RatingResult, elo_result
 from leaderboard.style_control import fit_style_control
 from leaderboard.weights import vote_weights
