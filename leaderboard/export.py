@@ -8,7 +8,8 @@ the single key ``"total"``). A K-wise vote leaves ``model_a``, ``model_b``, ``wi
 contract) and ``style`` (one dict per model of ``models``). Every row has ``mode`` (``anonymous``,
 ``named``, ``kwise``), ``models`` (display order), ``language`` (when the vote event has one), ``categories`` (the raw list of tags the vote
 event carries: the one category column name, which ``fit --where categories=...`` matches),
-``selection_probability``, ``served_at`` and ``vote_id``. ``python -m leaderboard fit`` reads
+``selection_probability``, ``served_at``, ``vote_id`` and ``identity_flags`` (why the live board
+left a de-anonymised vote out of its ratings; empty for most votes). ``python -m leaderboard fit`` reads
 every format back, K-wise rows included.
 
 Text. Prompts and answers are in the export only when the operator releases them
@@ -48,6 +49,7 @@ RELEASE_KEY_FILE = "release.key"
 EXPORT_COLUMNS = (
     "question_id", "model_a", "model_b", "winner", "judge", "turn", "anony", "tstamp", "conv_metadata",
     "categories", "language", "selection_probability", "served_at", "vote_id", "mode", "ranking", "models", "style",
+    "identity_flags",
 )
 TEXT_COLUMNS = ("conversation_a", "conversation_b", "conversations")
 
@@ -141,6 +143,8 @@ def export_row(event: VoteEvent, pseudonyms: Pseudonyms, text: VoteText | None =
         "ranking": [list(group) for group in event.ranking] if kwise else None,
         "models": list(event.models),
         "style": [features.model_dump() for features in event.style] if kwise else None,
+        # why the live board left the vote out of its anonymous ratings (a model named itself ...), if it did
+        "identity_flags": list(getattr(event, "identity_flags", None) or []),
     }
     if release_text:
         conversations = [text.conversation(k) for k in range(len(event.models))] if text is not None else None
@@ -184,7 +188,8 @@ def arrow_schema(release_text: bool):
               ("language", pa.string()),
               ("selection_probability", pa.float64()), ("served_at", pa.float64()), ("vote_id", pa.string()),
               ("mode", pa.string()), ("ranking", pa.list_(pa.list_(pa.string()))),
-              ("models", pa.list_(pa.string())), ("style", pa.list_(style))]
+              ("models", pa.list_(pa.string())), ("style", pa.list_(style)),
+              ("identity_flags", pa.list_(pa.string()))]
     if release_text:
         message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
         fields += [("conversation_a", message), ("conversation_b", message), ("conversations", pa.list_(message))]
@@ -268,4 +273,5 @@ class ExportWriter:
 
 
 # cells a CSV holds as JSON text (the loader parses them back: leaderboard.tables.JSON_COLUMNS)
-_NESTED_COLUMNS = frozenset({"conv_metadata", "categories", "ranking", "models", "style", *TEXT_COLUMNS})
+_NESTED_COLUMNS = frozenset({"conv_metadata", "categories", "ranking", "models", "style", "identity_flags",
+                             *TEXT_COLUMNS})

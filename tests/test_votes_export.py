@@ -92,6 +92,7 @@ def test_every_vote_in_every_format_fits_back(stack, redis_client, tmp_path):
             empty = frame.loc[is_kwise, ["model_a", "model_b", "winner"]]
             assert empty.map(lambda cell: cell is None or cell == "" or cell != cell).all().all(), fmt
             assert "conversation_a" not in frame.columns  # text is not released by default
+            assert "identity_flags" in frame.columns
             pairwise, rankings = load_all(path)
             assert len(pairwise) == len(outcomes) and len(rankings) == len(kwise), fmt
             assert rankings["ranking"].tolist() == kwise_rankings(stack.endpoints.names), fmt
