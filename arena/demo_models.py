@@ -192,6 +192,16 @@ DEMO_DESCRIPTIONS: Mapping[str, str] = {
 }
 
 
+# Plausible made-up provenance, so the leaderboard's organisation and licence columns show something.
+DEMO_PROVENANCE: Mapping[str, tuple[str, str]] = {
+    "demo-terse": ("Arena demo lab", "Apache-2.0"),
+    "demo-verbose": ("Arena demo lab", "Apache-2.0"),
+    "demo-friendly": ("Friendly Models Co. (demo)", "CC-BY-4.0"),
+    "demo-steps": ("Stepwise Research (demo)", "MIT"),
+    "demo-echo": ("Arena demo lab", "proprietary"),
+}
+
+
 def demo_model_specs(base_url: str) -> list[ModelSpec]:
     """ModelSpecs for the demo models served at ``base_url`` (ending in /v1)."""
     return [
@@ -203,6 +213,8 @@ def demo_model_specs(base_url: str) -> list[ModelSpec]:
             max_tokens=512,
             timeout=30.0,
             description=DEMO_DESCRIPTIONS.get(name, ""),
+            organisation=DEMO_PROVENANCE.get(name, ("", ""))[0],
+            license=DEMO_PROVENANCE.get(name, ("", ""))[1],
         )
         for name in DEMO_MODELS
     ]

@@ -101,6 +101,9 @@ SERVE_SETTINGS = (
     Setting("shutdown_grace", 5.0, "seconds a stopping process (SIGTERM, Ctrl-C) lets the answers in flight finish "
             "(new battles are refused meanwhile); answers still streaming then are ended and their battles marked failed",
             parse=bounded(float, 0.0), flag="--shutdown-grace", env="ARENA_SHUTDOWN_GRACE"),
+    Setting("leaderboard_min_votes", 50, "the leaderboard marks a model *preliminary* below this many votes (the "
+            "page's minimum-votes box starts here)", parse=bounded(int, 0), flag="--leaderboard-min-votes",
+            env="ARENA_LEADERBOARD_MIN_VOTES"),
     Setting("battles_per_minute", 60, "new battles one voter (client address) may start per minute, counted in Redis "
             "across processes; `0` turns it off", parse=int, flag="--battles-per-minute", env="ARENA_BATTLES_PER_MINUTE"),
     # Limits of the trust work (token buckets in Redis, arena.rate_limit): each counts per voter

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -115,3 +116,113 @@ def arena_settings(redis_url: str, data_dir, **overrides):
                   flood_refusals=0)
     values.update(overrides)
     return Settings(**values)
+
+
+# -- leaderboard views (what the worker publishes per category and style setting) ---------------
+
+@dataclass
+class PublishedBoard:
+    """Every document of one worker cycle: the ViewIndex and, per view id, its Snapshot, ViewStats
+    and rating history (oldest first)."""
+
+    index: Any
+    snapshots: dict
+    stats: dict
+    history: dict
+
+
+STYLE_COEFFICIENTS = {"tokens": 0.0015, "headers": 0.12, "list_items": 0.05, "bold": 0.08}
+
+
+def make_view(view: str, ratings, *, battles_per_pair: int = 20, tie_share: float = 0.1, generated_at: float,
+              days: int = 3):
+    """(Snapshot, ViewStats) for one view whose fitted ratings are ``ratings`` (model -> rating points),
+    with every pair played ``battles_per_pair`` times and wins as the ratings predict (deterministic).
+    Intervals are asymmetric (+1.2 / -0.8 of a half-width shrinking with the votes)."""
+    from leaderboard.scale import ELO_PER_NAT, elo_to_nats
+    from leaderboard.views import STYLE_SUFFIX, ViewStats
+
+    models = sorted(ratings, key=lambda m: -ratings[m])
+    size = len(models)
+    rating = np.array([ratings[m] for m in models], dtype=float)
+    theta = elo_to_nats(rating)
+    battles = np.full((size, size), battles_per_pair, dtype=int)
+    np.fill_diagonal(battles, 0)
+    ties = np.full((size, size), round(battles_per_pair * tie_share), dtype=int)
+    np.fill_diagonal(ties, 0)
+    decided = battles - ties
+    win_probability = 1.0 / (1.0 + np.exp(theta[None, :] - theta[:, None]))
+    upper_wins = np.rint(decided * win_probability).astype(int)
+    wins = np.triu(upper_wins, 1)
+    wins = wins + np.tril((decided - wins.T), -1)
+    votes = battles.sum(axis=1)
+    half = 1.96 * ELO_PER_NAT * np.sqrt(4.0 / np.maximum(votes, 1))
+    lower, upper = rating - 0.8 * half, rating + 1.2 * half
+    rows = []
+    for i, model in enumerate(models):
+        rows.append(SnapshotRow(model=model, rating=float(rating[i]), lower=float(lower[i]), upper=float(upper[i]),
+                                rank=1 + int((lower > upper[i]).sum()),
+                                rank_lower=int((upper > lower[i]).sum()), votes=int(votes[i])))
+    covariance = np.diag((half / 1.96 / ELO_PER_NAT) ** 2)
+    snapshot = Snapshot(generated_at=generated_at, total_votes=int(battles.sum()) // 2,
+                        method="style-control+sandwich" if view.endswith(STYLE_SUFFIX) else "bradley-terry+sandwich",
+                        rows=rows, models=models, theta=theta.tolist(), covariance=covariance.tolist())
+    day_names = [time.strftime("%Y-%m-%d", time.gmtime(generated_at - 86400 * (days - 1 - d))) for d in range(days)]
+    by_day = [[int(v) // days + (1 if d < int(v) % days else 0) for d in range(days)] for v in votes]
+    style = view.endswith(STYLE_SUFFIX)
+    stats = ViewStats(
+        view=view, generated_at=generated_at, models=models, battles=battles.tolist(), wins=wins.tolist(),
+        ties=ties.tolist(), days=day_names, votes_by_day=by_day,
+        style_coefficients=dict(STYLE_COEFFICIENTS) if style else {},
+        style_means={m: {"tokens": 100.0 + 10 * i, "headers": i % 3, "list_items": float(i % 5), "bold": 1.0}
+                     for i, m in enumerate(models)} if style else {},
+    )
+    return snapshot, stats
+
+
+def make_board(ratings_by_view, *, generated_at: float | None = None, labels=None, history_points: int = 4,
+               battles_per_pair: int = 20, next_refit_in: float = 30.0, min_category_votes: int = 20) -> PublishedBoard:
+    """A whole cycle of views from ``ratings_by_view`` (view id -> model -> rating points), e.g.
+    ``{"overall": {...}, "overall+style": {...}, "coding": {...}}``; categories in the order given."""
+    from leaderboard.views import STYLE_SUFFIX, CategoryInfo, RatingPoint, ViewIndex
+
+    generated_at = generated_at or time.time()
+    labels = labels or {}
+    snapshots, stats, history = {}, {}, {}
+    for view, ratings in ratings_by_view.items():
+        snapshots[view], stats[view] = make_view(view, ratings, battles_per_pair=battles_per_pair,
+                                                 generated_at=generated_at)
+        history[view] = [RatingPoint(generated_at=generated_at - 60.0 * (history_points - 1 - k),
+                                     total_votes=snapshots[view].total_votes * (k + 1) // history_points,
+                                     ratings={m: r + 8.0 * (history_points - 1 - k) * (1 if i % 2 else -1)
+                                              for i, (m, r) in enumerate(ratings.items())})
+                         for k in range(history_points)]
+    categories = []
+    for view in ratings_by_view:
+        if view.endswith(STYLE_SUFFIX):
+            continue
+        kind = "overall" if view == "overall" else "derived"
+        categories.append(CategoryInfo(name=view, label=labels.get(view, view.replace("_", " ").capitalize()),
+                                       kind=kind, votes=snapshots[view].total_votes))
+    index = ViewIndex(generated_at=generated_at, categories=categories,
+                      style_control=any(view.endswith(STYLE_SUFFIX) for view in ratings_by_view),
+                      min_category_votes=min_category_votes, next_refit_at=generated_at + next_refit_in)
+    return PublishedBoard(index=index, snapshots=snapshots, stats=stats, history=history)
+
+
+def publish_board(redis_client, board: PublishedBoard, prefix="arena") -> None:
+    """Write a cycle's documents the way the worker does: views first, the index last, and the
+    overall snapshot also at snapshot_key (what the matchmaker and older readers use)."""
+    from leaderboard.views import rating_history_key, view_index_key, view_snapshot_key, view_stats_key
+
+    pipe = redis_client.pipeline()
+    for view, snapshot in board.snapshots.items():
+        pipe.set(view_snapshot_key(prefix, view), snapshot.model_dump_json())
+        pipe.set(view_stats_key(prefix, view), board.stats[view].model_dump_json())
+        pipe.delete(rating_history_key(prefix, view))
+        if board.history[view]:
+            pipe.rpush(rating_history_key(prefix, view), *[point.model_dump_json() for point in board.history[view]])
+    if "overall" in board.snapshots:
+        pipe.set(snapshot_key(prefix), board.snapshots["overall"].model_dump_json())
+    pipe.set(view_index_key(prefix), board.index.model_dump_json())
+    pipe.execute()

@@ -6,15 +6,12 @@ a ``gr.State``, which Gradio keeps on the server; names arrive only in the vote'
 
 from __future__ import annotations
 
-import datetime
-
 import gradio as gr
-import pandas as pd
 
 from arena.web.battle_view import PAGE_ONLY, BattleView
+from arena.web.board_data import BoardReader
+from arena.web.leaderboard_tab import LeaderboardTab, model_catalogue
 from arena.web.context import ArenaContext
-
-LEADERBOARD_COLUMNS = ("Rank", "Model", "Rating", "95% CI", "Rank range", "Votes")
 
 INTRO = """# ⚔️ Arena
 Ask anything. Two anonymous models answer side by side; vote for the better answer and their names are revealed.
@@ -27,28 +24,15 @@ one pairwise vote (it is fitted with a Plackett-Luce model)."""
 KWAY_SIZE = 4
 
 
-def leaderboard_frame(snapshot) -> tuple[pd.DataFrame, str]:
-    if snapshot is None or not snapshot.rows:
-        return (pd.DataFrame(columns=list(LEADERBOARD_COLUMNS)),
-                "No votes yet: the leaderboard appears a few seconds after the first vote.")
-    frame = pd.DataFrame(
-        [
-            [row.rank, row.model, round(row.rating), f"+{row.upper - row.rating:.0f} / -{row.rating - row.lower:.0f}",
-             f"{row.rank}–{row.rank_lower}" if row.rank_lower != row.rank else str(row.rank), row.votes]
-            for row in snapshot.rows
-        ],
-        columns=list(LEADERBOARD_COLUMNS),
-    )
-    when = datetime.datetime.fromtimestamp(snapshot.generated_at, tz=datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    votes = snapshot.total_votes
-    note = f"{votes} vote{'' if votes == 1 else 's'} · {snapshot.method} · updated {when}"
-    if snapshot.note:
-        note += f" · {snapshot.note}"
-    return frame, note
-
-
 def rotation_note(available: int) -> str:
     return f"<small>{available} models in rotation. Answers are anonymous until you vote.</small>"
+
+
+def wrap_tabs(page: gr.Blocks) -> None:
+    """Tabs that do not fit wrap onto a second row instead of hiding behind a "⋯" menu (a 390 px phone)."""
+    for block in page.blocks.values():
+        if isinstance(block, gr.Tabs):
+            block.overflow_behavior = "wrap"
 
 
 def build_page(context: ArenaContext) -> gr.Blocks:
@@ -66,23 +50,16 @@ def build_page(context: ArenaContext) -> gr.Blocks:
                 gr.Markdown(KWAY_INTRO.format(k=KWAY_SIZE))
                 BattleView(battles, context.identity, k=KWAY_SIZE, elem_prefix="kway-").render()
 
-        with gr.Tab("🏆 Leaderboard", id="leaderboard") as leaderboard_tab:
-            board_note = gr.Markdown("", elem_id="leaderboard-note")
-            board = gr.Dataframe(headers=list(LEADERBOARD_COLUMNS), interactive=False, elem_id="leaderboard-table")
-            refresh_timer = gr.Timer(3.0)
-
-        async def refresh_board():
-            return leaderboard_frame(await context.snapshot())
-
-        refresh_timer.tick(refresh_board, None, [board, board_note], show_progress="hidden", **PAGE_ONLY)
-        leaderboard_tab.select(refresh_board, None, [board, board_note], **PAGE_ONLY)
-        page.load(refresh_board, None, [board, board_note], **PAGE_ONLY)
+        LeaderboardTab(BoardReader(context.redis, context.settings.prefix), model_catalogue(battles.endpoints),
+                       min_votes=context.settings.leaderboard_min_votes,
+                       refit_interval=context.settings.refit_interval).render(page)
 
         async def refresh_rotation():  # paused, failing or full models are out of rotation for now
             return rotation_note(len(await battles.available_models()))
 
         page.load(refresh_rotation, None, rotation, show_progress="hidden", **PAGE_ONLY)
 
+    wrap_tabs(page)
     # Every voter's battle streams at once: lift Gradio's default of one running event per listener.
     page.queue(default_concurrency_limit=None)
     return page

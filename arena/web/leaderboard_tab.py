@@ -1,0 +1,244 @@
+"""The leaderboard tab: builds its components and wires them to arena.web.board_data (which reads
+the views the worker publishes) and arena.web.leaderboard_figures (which draws them). Nothing here
+fits or computes statistics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+import gradio as gr
+
+from arena.web import board_data as data
+from arena.web import leaderboard_figures as figures
+from arena.web.battle_view import PAGE_ONLY
+from arena.web.board_data import BoardReader, BoardView, Freshness, ModelInfo
+from leaderboard.views import OVERALL
+
+# How many models the figures show, best first: a 200 x 200 matrix is neither readable nor quick.
+TOP_N_CHOICES = (10, 20, 40, 80, "all")
+DEFAULT_TOP_N = 20
+HISTORY_DEFAULT_MODELS = 5
+POLL_SECONDS = 3.0
+
+HOW_IT_IS_COMPUTED = """
+**Ratings (Bradley-Terry).** Every vote says which answer a person preferred. The ratings are the
+numbers that best explain all the votes at once: when two models are 400 points apart, the higher
+one is expected to win about 10 times out of 11; 100 points apart, about 64% of the time. A tie
+counts as half a win for each side. Ratings are refitted from all votes on a schedule, not changed
+vote by vote, so the order of votes does not matter.
+
+**95% interval.** How far the rating could plausibly move with more votes like these: the range
+covers the true rating in 95% of cases. It shrinks as a model collects votes. It can be lopsided
+(more room above than below, say) when the votes are.
+
+**Rank.** A model's rank is 1 plus the number of models that are *clearly* better, that is, whose
+whole interval lies above this model's interval. Models whose intervals overlap can share a rank.
+
+**Style control.** Longer answers and answers with headers, lists and bold text tend to win votes
+whatever their content. With style control on, the fit also learns how much each of these style
+features sways a vote and takes it out, so the ratings compare models as if their answers had the
+same style. The rank change column says how a model's rank moves when style is taken out (▲ up,
+▼ down).
+
+**Rankings of several answers (K-wise votes).** In a 4-way battle a person ranks four answers at
+once. Such a ranking is fitted together with the pairwise votes (a Plackett-Luce model: first
+place is chosen among all four, second among the other three, and so on), which is the same model
+as Bradley-Terry when there are only two answers.
+
+**Categories.** Each category (a language, coding, long prompts, multi-turn conversations, hard
+prompts, tags) is fitted on its own votes only. A category appears once it has enough votes.
+
+**Status.** *preliminary*: fewer votes than the minimum you set, so the rating may still move a
+lot. *retired*: the model is no longer in rotation; its rating stays as it was when it left.
+
+**Figures.** The observed win rate is the share of its battles the row model won against the
+column model (ties count half). The predicted win rate is what the fitted ratings imply for the
+same pair, including pairs that never met. The battle count says how many comparisons each cell
+rests on.
+"""
+
+
+def model_catalogue(endpoints) -> dict[str, ModelInfo]:
+    """Organisation and licence of every configured model, from the models file (its ModelSpecs)."""
+    return {name: ModelInfo(organisation=endpoints.spec(name).organisation, license=endpoints.spec(name).license)
+            for name in endpoints.names}
+
+
+def _category_choices(board: BoardView) -> list[tuple[str, str]]:
+    return [(f"{info.label} ({info.votes:,} votes)", info.name) for info in board.categories]
+
+
+def _top(rows, top_n):
+    return list(rows) if top_n in (None, "all") else list(rows)[: int(top_n)]
+
+
+class LeaderboardTab:
+    """The components of the leaderboard tab and their events. ``retired`` names models the owners
+    retired (models the view rates but the arena does not serve are retired too)."""
+
+    def __init__(self, reader: BoardReader, catalogue: Mapping[str, ModelInfo], *, min_votes: int,
+                 refit_interval: float, retired: Callable[[], set[str]] = set,
+                 clock: Callable[[], float] = time.time):
+        self.reader = reader
+        self.catalogue = catalogue
+        self.min_votes = min_votes
+        self.refit_interval = refit_interval
+        self.retired = retired
+        self.clock = clock
+
+    # -- what each event computes -------------------------------------------------------------
+
+    def _freshness(self, freshness: Freshness | None) -> str:
+        return data.freshness_line(freshness, self.clock(), self.refit_interval)
+
+    def _board_outputs(self, board: BoardView, min_votes, show_retired, top_n, history_models):
+        retired = self.retired()
+        rows = data.shown_rows(board.snapshot, self.catalogue, show_retired=show_retired, retired=retired)
+        table = data.table_frame(board, self.catalogue, min_votes=int(min_votes or 0), show_retired=show_retired,
+                                 retired=retired)
+        top_rows = _top(rows, top_n)
+        top_models = [row.model for row in top_rows]
+        if board.stats is not None:
+            observed, battles = data.observed_win_rates(board.stats, top_models)
+            observed_figure = figures.matrix_figure(observed, top_models, kind="win rate", battles=battles)
+            battles_figure = figures.matrix_figure(battles, top_models, kind="battles")
+        else:
+            observed_figure = battles_figure = figures.empty_figure("Counts appear after the worker's next refit")
+        if board.snapshot is not None and board.snapshot.theta:
+            predicted_figure = figures.matrix_figure(data.predicted_win_rates(board.snapshot, top_models), top_models,
+                                                     kind="win rate")
+        else:
+            predicted_figure = figures.empty_figure("Predictions appear after the first full fit")
+        all_models = [row.model for row in rows]
+        picked = [model for model in (history_models or []) if model in all_models]
+        if not picked:
+            picked = all_models[:HISTORY_DEFAULT_MODELS]
+        style_note = "" if board.style_available else "Style control appears once the worker publishes it."
+        return (
+            gr.Dropdown(choices=_category_choices(board), value=board.category),
+            gr.Checkbox(value=board.style_control, interactive=board.style_available, info=style_note or None),
+            table,
+            figures.ratings_figure(top_rows),
+            observed_figure,
+            predicted_figure,
+            battles_figure,
+            gr.Dropdown(choices=all_models, value=picked),
+            figures.history_figure(board.history, picked),
+            gr.Dropdown(choices=all_models),
+        )
+
+    async def refresh(self, category, style_control, min_votes, show_retired, top_n, history_models, shown, force=True):
+        """Everything the tab shows; on a poll (``force`` False) only the freshness line when the
+        worker has not published since ``shown`` (the version the page last drew)."""
+        index = await self.reader.index()
+        if not force and shown and index is not None and shown["version"] == (
+                shown["view"], index.generated_at):
+            return (self._freshness(shown["freshness"]),) + (gr.skip(),) * 11
+        board = await self.reader.view(category or OVERALL, bool(style_control), index=index)
+        if not force and shown and shown["version"] == board.version:
+            return (self._freshness(shown["freshness"]),) + (gr.skip(),) * 11
+        freshness = Freshness.of(board)
+        state = {"version": board.version, "view": board.view, "freshness": freshness}
+        return (self._freshness(freshness), *self._board_outputs(board, min_votes, show_retired, top_n,
+                                                                 history_models), state)
+
+    async def poll(self, *inputs):
+        return await self.refresh(*inputs, force=False)
+
+    async def history(self, category, style_control, history_models):
+        board = await self.reader.view(category or OVERALL, bool(style_control))
+        return figures.history_figure(board.history, history_models or [])
+
+    async def detail(self, model, category, style_control):
+        """The detail of one model in the current view: record per opponent, votes per day, style, categories."""
+        if not model:
+            return (gr.Accordion(open=False), "Pick a model or click a row of the table.",
+                    figures.empty_figure("No model picked"), None, figures.empty_figure("No model picked"), None, None)
+        board = await self.reader.view(category or OVERALL, bool(style_control))
+        opponents = data.opponent_frame(board, model)
+        rates = [float(cell.rstrip("%")) / 100 for cell in opponents["Win rate"]]
+        opponents_figure = figures.opponents_figure(list(opponents["Opponent"]), rates, list(opponents["Votes"]))
+        style_stats, per_category = None, {}
+        if board.index is not None:
+            if board.index.style_control:
+                style_stats = await self.reader.stats(board.index, board.category, True)
+            per_category = await self.reader.category_snapshots(board.index, board.style_control)
+        elif board.snapshot is not None:
+            per_category = {OVERALL: board.snapshot}
+        labels = {info.name: info.label for info in board.categories}
+        return (
+            gr.Accordion(open=True, label=f"Model detail: {model}"),
+            data.model_summary(board, model, self.catalogue, self.retired()),
+            opponents_figure,
+            opponents,
+            figures.votes_over_time_figure(board.stats, model),
+            data.style_frame(style_stats, model),
+            data.category_ratings_frame(model, per_category, labels),
+        )
+
+    # -- the components -------------------------------------------------------------------------
+
+    def render(self, page: gr.Blocks) -> gr.Tab:
+        with gr.Tab("🏆 Leaderboard", id="leaderboard") as tab:
+            note = gr.Markdown("", elem_id="leaderboard-note")
+            with gr.Row(equal_height=True):
+                category = gr.Dropdown(choices=[("Overall", OVERALL)], value=OVERALL, label="Category",
+                                       elem_id="leaderboard-category", min_width=200, scale=3)
+                min_votes = gr.Number(value=self.min_votes, minimum=0, precision=0, label="Minimum votes",
+                                      elem_id="leaderboard-min-votes", min_width=110, scale=1)
+            with gr.Row(equal_height=True):
+                style_control = gr.Checkbox(value=False, label="Style control", elem_id="leaderboard-style",
+                                            min_width=140)
+                show_retired = gr.Checkbox(value=False, label="Show retired", elem_id="leaderboard-show-retired",
+                                           min_width=140)
+            table = gr.Dataframe(headers=list(data.TABLE_COLUMNS), datatype=list(data.TABLE_TYPES), interactive=False,
+                                 show_search="search", pinned_columns=2, max_height=640, wrap=False,
+                                 elem_id="leaderboard-table", label="Leaderboard", show_label=False)
+            gr.Markdown("<small>Click a row, or pick a model under *Model detail*, for its record. Sort by a "
+                        "column by clicking its name.</small>")
+            with gr.Accordion("Model detail", open=False, elem_id="leaderboard-detail") as detail_box:
+                detail_model = gr.Dropdown(choices=[], label="Model", elem_id="leaderboard-detail-model")
+                summary = gr.Markdown("Pick a model or click a row of the table.", elem_id="leaderboard-detail-summary")
+                opponents_plot = gr.Plot(label="Win rate against each opponent", elem_id="leaderboard-detail-opponents")
+                opponents_table = gr.Dataframe(interactive=False, label="Record against each opponent",
+                                               elem_id="leaderboard-detail-record", max_height=320)
+                votes_plot = gr.Plot(label="Votes per day", elem_id="leaderboard-detail-votes")
+                style_table = gr.Dataframe(interactive=False, label="Style control: coefficients and this model's style",
+                                           elem_id="leaderboard-detail-style")
+                category_table = gr.Dataframe(interactive=False, label="Ratings per category",
+                                              elem_id="leaderboard-detail-categories")
+            top_n = gr.Dropdown(choices=list(TOP_N_CHOICES), value=DEFAULT_TOP_N, label="Models in the figures (best first)",
+                                elem_id="leaderboard-top-n")
+            ratings_plot = gr.Plot(label="Ratings with 95% intervals", elem_id="leaderboard-ratings")
+            observed_plot = gr.Plot(label="Observed win rate (row beats column)", elem_id="leaderboard-observed")
+            predicted_plot = gr.Plot(label="Predicted win rate from the ratings", elem_id="leaderboard-predicted")
+            battles_plot = gr.Plot(label="Battles per pair", elem_id="leaderboard-battles")
+            history_models = gr.Dropdown(choices=[], multiselect=True, label="Rating over time for",
+                                         elem_id="leaderboard-history-models")
+            history_plot = gr.Plot(label="Rating over time", elem_id="leaderboard-history")
+            with gr.Accordion("How this is computed", open=False, elem_id="leaderboard-how"):
+                gr.Markdown(HOW_IT_IS_COMPUTED)
+            shown = gr.State(None)
+            timer = gr.Timer(POLL_SECONDS)
+
+        inputs = [category, style_control, min_votes, show_retired, top_n, history_models, shown]
+        outputs = [note, category, style_control, table, ratings_plot, observed_plot, predicted_plot, battles_plot,
+                   history_models, history_plot, detail_model, shown]
+        quiet = dict(show_progress="hidden", **PAGE_ONLY)
+        timer.tick(self.poll, inputs, outputs, **quiet)
+        tab.select(self.poll, inputs, outputs, **quiet)
+        for control in (category, style_control, min_votes, show_retired, top_n):
+            control.input(self.refresh, inputs, outputs, **quiet)
+        history_models.input(self.history, [category, style_control, history_models], history_plot, **quiet)
+
+        detail_outputs = [detail_box, summary, opponents_plot, opponents_table, votes_plot, style_table, category_table]
+        detail_model.input(self.detail, [detail_model, category, style_control], detail_outputs, **quiet)
+
+        def picked_row(event: gr.SelectData):
+            return event.row_value[data.TABLE_COLUMNS.index("Model")] if event.row_value else gr.skip()
+
+        table.select(picked_row, None, detail_model, **quiet).then(
+            self.detail, [detail_model, category, style_control], detail_outputs, **quiet)
+        page.load(self.poll, inputs, outputs, **quiet)
+        return tab
