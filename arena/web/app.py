@@ -16,6 +16,7 @@ from arena.web.context import ArenaContext
 from arena.web.flood_guard import FloodGuardMiddleware
 from arena.web.errors import install_error_handlers
 from arena.web.security import SecurityHeaders
+from arena.web.leaderboard_tab import PAGE_CSS as LEADERBOARD_CSS
 from arena.web.strict_json import StrictJSONMiddleware
 from arena.web.ui import build_page
 
@@ -42,4 +43,5 @@ def create_app(context: ArenaContext) -> FastAPI:
     app.add_middleware(FloodGuardMiddleware, refusals=settings.flood_refusals)
     app.add_middleware(SecurityHeaders)  # CSP: the page fetches nothing from any other origin (also on refusals)
     install_error_handlers(app)
-    return gr.mount_gradio_app(app, build_page(context), path="/", show_error=True, footer_links=[])
+    return gr.mount_gradio_app(app, build_page(context), path="/", show_error=True, footer_links=[],
+                               css=LEADERBOARD_CSS)

@@ -46,11 +46,11 @@ def ratings_figure(rows: Sequence[SnapshotRow]) -> go.Figure:
     above = np.array([row.upper for row in rows]) - ratings
     below = ratings - np.array([row.lower for row in rows])
     figure = go.Figure(go.Scatter(
-        x=ratings, y=models, mode="markers", marker=dict(size=8, color="#2563eb"),
-        error_x=dict(type="data", symmetric=False, array=np.nan_to_num(above, posinf=0.0),
-                     arrayminus=np.nan_to_num(below, posinf=0.0), thickness=1.5, width=3),
-        customdata=np.stack([[row.lower for row in rows], [row.upper for row in rows],
-                             [row.votes for row in rows]], axis=1),
+        # plain lists, not numpy arrays: Plotly would ship those base64-encoded, unreadable to page tests
+        x=ratings.tolist(), y=models, mode="markers", marker=dict(size=8, color="#2563eb"),
+        error_x=dict(type="data", symmetric=False, array=np.nan_to_num(above, posinf=0.0).tolist(),
+                     arrayminus=np.nan_to_num(below, posinf=0.0).tolist(), thickness=1.5, width=3),
+        customdata=[[row.lower, row.upper, row.votes] for row in rows],
         hovertemplate="%{y}: %{x:.0f} (95%: %{customdata[0]:.0f} to %{customdata[1]:.0f}), "
                       "%{customdata[2]} votes<extra></extra>",
     ))
@@ -78,7 +78,7 @@ def matrix_figure(values: np.ndarray, models: Sequence[str], *, kind: str,
         z=np.where(np.isnan(values), None, values).tolist(),
         x=list(models), y=list(models), customdata=battles.tolist() if battles is not None else None,
         text=labels.tolist() if labels is not None else None, texttemplate="%{text}" if labels is not None else None,
-        colorscale="RdBu" if rate else "Blues", zmin=0.0 if rate else None, zmax=1.0 if rate else None,
+        colorscale="RdBu" if rate else "Blues", zmin=0.0, zmax=1.0 if rate else None,
         hovertemplate=hover + "<extra></extra>", hoverongaps=False,
         colorbar=dict(thickness=10, tickformat=".0%" if rate else None, len=0.8),
         xgap=1, ygap=1,
@@ -126,5 +126,5 @@ def votes_over_time_figure(stats: ViewStats | None, model: str) -> go.Figure:
     figure = go.Figure(go.Bar(x=stats.days, y=counts, marker_color="#2563eb",
                               hovertemplate="%{x}: %{y} votes<extra></extra>"))
     figure.update_yaxes(title_text="votes")
-    figure.update_xaxes(type="date")
+    figure.update_xaxes(type="date", tickformat="%b %-d", dtick=86_400_000)  # one tick per day
     return _layout(figure, height=260)

@@ -20,6 +20,18 @@ TOP_N_CHOICES = (10, 20, 40, 80, "all")
 DEFAULT_TOP_N = 20
 HISTORY_DEFAULT_MODELS = 5
 POLL_SECONDS = 3.0
+# Fixed widths, so the first two columns (rank, model) can stay in place while the table scrolls sideways.
+# On a 390 px phone 140 px stay beside the pinned two, enough for any other column; long names wrap.
+COLUMN_WIDTHS = ("56px", "130px", "72px", "110px", "120px", "72px", "200px", "120px", "110px")
+PINNED = ((0, "0px"), (1, COLUMN_WIDTHS[0]))
+
+# Gradio's table draws its header cells as th[data-heading=N] and its body cells as gridcells with
+# data-col=N inside one scrolling viewport; sticky cells keep rank and model in view on a phone.
+PAGE_CSS = "\n".join(
+    f"""#leaderboard-table th[data-heading="{col}"], #leaderboard-table [role=gridcell][data-col="{col}"] {{
+  position: sticky; left: {left}; z-index: 2; background: var(--background-fill-primary); }}"""
+    for col, left in PINNED)
+
 
 HOW_IT_IS_COMPUTED = """
 **Ratings (Bradley-Terry).** Every vote says which answer a person preferred. The ratings are the
@@ -193,7 +205,7 @@ class LeaderboardTab:
                 show_retired = gr.Checkbox(value=False, label="Show retired", elem_id="leaderboard-show-retired",
                                            min_width=140)
             table = gr.Dataframe(headers=list(data.TABLE_COLUMNS), datatype=list(data.TABLE_TYPES), interactive=False,
-                                 show_search="search", pinned_columns=2, max_height=640, wrap=False,
+                                 show_search="search", column_widths=list(COLUMN_WIDTHS), max_height=640, wrap=True,
                                  elem_id="leaderboard-table", label="Leaderboard", show_label=False)
             gr.Markdown("<small>Click a row, or pick a model under *Model detail*, for its record. Sort by a "
                         "column by clicking its name.</small>")
