@@ -70,10 +70,9 @@ class BoardView:
         return view_id(self.category, self.style_control)
 
     @property
-    def version(self) -> tuple:
-        """Changes whenever the worker publishes this view again (what the page compares to skip redraws)."""
-        generated = self.index.generated_at if self.index else (self.snapshot.generated_at if self.snapshot else None)
-        return (self.view, generated)
+    def cycle(self) -> float | None:
+        """Changes whenever the worker publishes again (what a polling page compares to skip redraws)."""
+        return self.index.generated_at if self.index else (self.snapshot.generated_at if self.snapshot else None)
 
     @property
     def categories(self) -> list[CategoryInfo]:

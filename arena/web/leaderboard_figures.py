@@ -22,9 +22,17 @@ LABELLED_CELLS = 16
 MARGIN = dict(l=8, r=8, t=36, b=8)  # the top clears the gr.Plot label
 
 
+GRID = dict(showgrid=True, gridcolor="#e5e7eb", zeroline=False, linecolor="#d1d5db")
+
+
 def _layout(figure: go.Figure, *, height: int, **extra) -> go.Figure:
-    figure.update_layout(height=height, margin=MARGIN, template="plotly_white", font=dict(size=12),
+    # Template "none" plus a few colours: a named template such as "plotly_white" is deep-copied into
+    # every figure, which costs 30 ms a figure (five figures per refresh, every open page).
+    figure.update_layout(height=height, margin=MARGIN, template="none", font=dict(size=12),
+                         paper_bgcolor="white", plot_bgcolor="white",
                          showlegend=extra.pop("showlegend", False), **extra)
+    figure.update_xaxes(**GRID)
+    figure.update_yaxes(**GRID)
     return figure
 
 

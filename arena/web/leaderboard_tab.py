@@ -20,6 +20,7 @@ TOP_N_CHOICES = (10, 20, 40, 80, "all")
 DEFAULT_TOP_N = 20
 HISTORY_DEFAULT_MODELS = 5
 POLL_SECONDS = 3.0
+TAB_LABEL = "🏆 Leaderboard"
 # Fixed widths, so the first two columns (rank, model) can stay in place while the table scrolls sideways.
 # On a 390 px phone 140 px stay beside the pinned two, enough for any other column; long names wrap.
 COLUMN_WIDTHS = ("56px", "130px", "72px", "110px", "120px", "72px", "200px", "120px", "110px")
@@ -104,7 +105,9 @@ class LeaderboardTab:
     def _freshness(self, freshness: Freshness | None) -> str:
         return data.freshness_line(freshness, self.clock(), self.refit_interval)
 
-    def _board_outputs(self, board: BoardView, min_votes, show_retired, top_n, history_models):
+    def _board_outputs(self, board: BoardView, min_votes, show_retired, top_n, history_models, shown):
+        """The table, the figures and (only when they changed since ``shown``) the controls' choices:
+        resending a 200-model dropdown on every cycle costs the browser more than the whole table."""
         retired = self.retired()
         rows = data.shown_rows(board.snapshot, self.catalogue, show_retired=show_retired, retired=retired)
         table = data.table_frame(board, self.catalogue, min_votes=int(min_votes or 0), show_retired=show_retired,
@@ -123,37 +126,51 @@ class LeaderboardTab:
         else:
             predicted_figure = figures.empty_figure("Predictions appear after the first full fit")
         all_models = [row.model for row in rows]
-        picked = [model for model in (history_models or []) if model in all_models]
-        if not picked:
-            picked = all_models[:HISTORY_DEFAULT_MODELS]
-        style_note = "" if board.style_available else "Style control appears once the worker publishes it."
-        return (
-            gr.Dropdown(choices=_category_choices(board), value=board.category),
-            gr.Checkbox(value=board.style_control, interactive=board.style_available, info=style_note or None),
+        picked = [model for model in (history_models or []) if model in all_models] or all_models[:HISTORY_DEFAULT_MODELS]
+        controls = {"categories": tuple(_category_choices(board)), "category": board.category,
+                    "style": (board.style_control, board.style_available), "models": tuple(all_models),
+                    "picked": tuple(picked)}
+        before = (shown or {}).get("controls", {})
+
+        def changed(*keys):
+            return any(before.get(key) != controls[key] for key in keys)
+
+        style_note = None if board.style_available else "Style control appears once the worker publishes it."
+        outputs = (
+            gr.Dropdown(choices=list(controls["categories"]), value=board.category)
+            if changed("categories", "category") else gr.skip(),
+            gr.Checkbox(value=board.style_control, interactive=board.style_available, info=style_note)
+            if changed("style") else gr.skip(),
             table,
             figures.ratings_figure(top_rows),
             observed_figure,
             predicted_figure,
             battles_figure,
-            gr.Dropdown(choices=all_models, value=picked),
+            gr.Dropdown(choices=all_models, value=picked, multiselect=True) if changed("models", "picked") else gr.skip(),
             figures.history_figure(board.history, picked),
-            gr.Dropdown(choices=all_models),
+            gr.Dropdown(choices=all_models) if changed("models") else gr.skip(),
         )
+        return outputs, controls
 
-    async def refresh(self, category, style_control, min_votes, show_retired, top_n, history_models, shown, force=True):
+    async def refresh(self, category, style_control, min_votes, show_retired, top_n, history_models, shown,
+                      force=True):
         """Everything the tab shows; on a poll (``force`` False) only the freshness line when the
-        worker has not published since ``shown`` (the version the page last drew)."""
+        worker has not published since ``shown`` (what the page last drew). A poll redraws for a new
+        worker cycle only: a change of the controls is redrawn by the control's own event."""
         index = await self.reader.index()
-        if not force and shown and index is not None and shown["version"] == (
-                shown["view"], index.generated_at):
-            return (self._freshness(shown["freshness"]),) + (gr.skip(),) * 11
+        if not force and shown and index is not None and shown["cycle"] == index.generated_at:
+            return self._unchanged(shown)
         board = await self.reader.view(category or OVERALL, bool(style_control), index=index)
-        if not force and shown and shown["version"] == board.version:
-            return (self._freshness(shown["freshness"]),) + (gr.skip(),) * 11
+        if not force and shown and shown["cycle"] == board.cycle:
+            return self._unchanged(shown)
+        outputs, controls = self._board_outputs(board, min_votes, show_retired, top_n, history_models, shown)
         freshness = Freshness.of(board)
-        state = {"version": board.version, "view": board.view, "freshness": freshness}
-        return (self._freshness(freshness), *self._board_outputs(board, min_votes, show_retired, top_n,
-                                                                 history_models), state)
+        state = {"cycle": board.cycle, "freshness": freshness, "controls": controls}
+        return (self._freshness(freshness), *outputs, state)
+
+    def _unchanged(self, shown):
+        """A poll that found nothing new: only the freshness line moves (the controls' own events redraw)."""
+        return (self._freshness(shown["freshness"]),) + (gr.skip(),) * 11
 
     async def poll(self, *inputs):
         return await self.refresh(*inputs, force=False)
@@ -192,7 +209,7 @@ class LeaderboardTab:
     # -- the components -------------------------------------------------------------------------
 
     def render(self, page: gr.Blocks) -> gr.Tab:
-        with gr.Tab("🏆 Leaderboard", id="leaderboard") as tab:
+        with gr.Tab(TAB_LABEL, id="leaderboard") as tab:
             note = gr.Markdown("", elem_id="leaderboard-note")
             with gr.Row(equal_height=True):
                 category = gr.Dropdown(choices=[("Overall", OVERALL)], value=OVERALL, label="Category",
@@ -232,7 +249,7 @@ class LeaderboardTab:
             with gr.Accordion("How this is computed", open=False, elem_id="leaderboard-how"):
                 gr.Markdown(HOW_IT_IS_COMPUTED)
             shown = gr.State(None)
-            timer = gr.Timer(POLL_SECONDS)
+            timer = gr.Timer(POLL_SECONDS, active=False)  # ticks only while the tab is shown
 
         inputs = [category, style_control, min_votes, show_retired, top_n, history_models, shown]
         outputs = [note, category, style_control, table, ratings_plot, observed_plot, predicted_plot, battles_plot,
@@ -240,7 +257,10 @@ class LeaderboardTab:
         quiet = dict(show_progress="hidden", **PAGE_ONLY)
         timer.tick(self.poll, inputs, outputs, **quiet)
         tab.select(self.poll, inputs, outputs, **quiet)
-        for control in (category, style_control, min_votes, show_retired, top_n):
+        # One pick in a Gradio 6 dropdown sent "input" twice (two full redraws); "select" comes once.
+        for control in (category, top_n):
+            control.select(self.refresh, inputs, outputs, **quiet)
+        for control in (style_control, min_votes, show_retired):
             control.input(self.refresh, inputs, outputs, **quiet)
         history_models.input(self.history, [category, style_control, history_models], history_plot, **quiet)
 
@@ -252,5 +272,14 @@ class LeaderboardTab:
 
         table.select(picked_row, None, detail_model, **quiet).then(
             self.detail, [detail_model, category, style_control], detail_outputs, **quiet)
-        page.load(self.poll, inputs, outputs, **quiet)
+        self.tab, self.timer = tab, timer
         return tab
+
+    def poll_while_shown(self, page: gr.Blocks) -> None:
+        """Poll only while this tab is shown, so voters on other tabs cost nothing. Call it once the
+        page is built: Gradio puts the tabs into their gr.Tabs only when the page's block closes."""
+        with page:
+            self.tab.parent.select(self._timer_for_tab, None, self.timer, show_progress="hidden", **PAGE_ONLY)
+
+    def _timer_for_tab(self, event: gr.SelectData):
+        return gr.Timer(active=event.value == TAB_LABEL)

@@ -50,9 +50,11 @@ def build_page(context: ArenaContext) -> gr.Blocks:
                 gr.Markdown(KWAY_INTRO.format(k=KWAY_SIZE))
                 BattleView(battles, context.identity, k=KWAY_SIZE, elem_prefix="kway-").render()
 
-        LeaderboardTab(BoardReader(context.redis, context.settings.prefix), model_catalogue(battles.endpoints),
-                       min_votes=context.settings.leaderboard_min_votes,
-                       refit_interval=context.settings.refit_interval).render(page)
+        leaderboard = LeaderboardTab(BoardReader(context.redis, context.settings.prefix),
+                                     model_catalogue(battles.endpoints),
+                                     min_votes=context.settings.leaderboard_min_votes,
+                                     refit_interval=context.settings.refit_interval)
+        leaderboard.render(page)
 
         async def refresh_rotation():  # paused, failing or full models are out of rotation for now
             return rotation_note(len(await battles.available_models()))
@@ -60,6 +62,7 @@ def build_page(context: ArenaContext) -> gr.Blocks:
         page.load(refresh_rotation, None, rotation, show_progress="hidden", **PAGE_ONLY)
 
     wrap_tabs(page)
+    leaderboard.poll_while_shown(page)
     # Every voter's battle streams at once: lift Gradio's default of one running event per listener.
     page.queue(default_concurrency_limit=None)
     return page
