@@ -87,7 +87,7 @@ def time_server_side(spent: list[float]) -> None:
     async def timed(self, *args, **kwargs):
         started = time.perf_counter()
         result = await refresh(self, *args, **kwargs)
-        if isinstance(result[-1], dict) and "version" in result[-1]:  # a full redraw, not a poll that skipped
+        if isinstance(result[-1], dict) and "cycle" in result[-1]:  # a full redraw, not a poll that skipped
             spent.append(time.perf_counter() - started)
         return result
 

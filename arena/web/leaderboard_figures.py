@@ -1,17 +1,24 @@
 """Plotly figures for the leaderboard tab: pure functions from published numbers to a figure.
 
-Every figure sizes itself to its rows (the page's width is the browser's: Gradio's Plot makes
-Plotly responsive), carries no title of its own (the gr.Plot label names it) and keeps its margins
-small so it stays readable on a 390 px phone.
+A figure is built as Plotly's own JSON (a ``{"data": [...], "layout": {...}}`` dict) and handed to
+gr.Plot as ``PlotData``: building ``plotly.graph_objects`` validates every property on the way in,
+which cost 30-60 ms a figure, five figures a redraw, every open page. The tests check each figure
+against Plotly's schema (``plotly.graph_objects.Figure(figure)`` raises on any unknown property).
+
+Every figure sizes itself to its rows (Gradio's Plot makes Plotly responsive to the page's width),
+carries no title of its own (the gr.Plot label names it) and keeps its margins small so it stays
+readable on a 390 px phone.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
+import math
 from collections.abc import Sequence
 
 import numpy as np
-import plotly.graph_objects as go
+from gradio.components.plot import PlotData
 
 from leaderboard.snapshot import SnapshotRow
 from leaderboard.views import RatingPoint, ViewStats
@@ -19,56 +26,64 @@ from leaderboard.views import RatingPoint, ViewStats
 ROW_PIXELS = 22  # height per model on a figure's model axis
 # Cell labels are readable up to about this many models; beyond, the hover says the numbers.
 LABELLED_CELLS = 16
-MARGIN = dict(l=8, r=8, t=36, b=8)  # the top clears the gr.Plot label
+MARGIN = {"l": 8, "r": 8, "t": 36, "b": 8}  # the top clears the gr.Plot label
+BLUE = "#2563eb"
+GRID = {"showgrid": True, "gridcolor": "#e5e7eb", "zeroline": False, "linecolor": "#d1d5db", "automargin": True}
+# Red (loses) through white to blue (wins): Plotly's "RdBu".
+WIN_RATE_COLOURS = "RdBu"
+COUNT_COLOURS = "Blues"
 
 
-GRID = dict(showgrid=True, gridcolor="#e5e7eb", zeroline=False, linecolor="#d1d5db")
+def as_plot(figure: dict) -> PlotData:
+    """What gr.Plot shows: the figure's JSON (NaN is not JSON: missing values must already be None)."""
+    return PlotData(type="plotly", plot=json.dumps(figure, allow_nan=False))
 
 
-def _layout(figure: go.Figure, *, height: int, **extra) -> go.Figure:
-    # Template "none" plus a few colours: a named template such as "plotly_white" is deep-copied into
-    # every figure, which costs 30 ms a figure (five figures per refresh, every open page).
-    figure.update_layout(height=height, margin=MARGIN, template="none", font=dict(size=12),
-                         paper_bgcolor="white", plot_bgcolor="white",
-                         showlegend=extra.pop("showlegend", False), **extra)
-    figure.update_xaxes(**GRID)
-    figure.update_yaxes(**GRID)
-    return figure
+def _cells(matrix) -> list[list[float | None]]:
+    """A matrix as JSON rows, NaN as None (a gap Plotly leaves blank)."""
+    return [[None if value is None or (isinstance(value, float) and math.isnan(value)) else value for value in row]
+            for row in np.asarray(matrix, dtype=float).tolist()]
 
 
-def empty_figure(message: str) -> go.Figure:
-    figure = go.Figure()
-    figure.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    figure.update_xaxes(visible=False)
-    figure.update_yaxes(visible=False)
-    return _layout(figure, height=160)
+def _figure(traces: list[dict], *, height: int, xaxis: dict | None = None, yaxis: dict | None = None,
+            **layout) -> dict:
+    return {"data": traces, "layout": {
+        "height": height, "margin": MARGIN, "font": {"size": 12}, "paper_bgcolor": "white",
+        "plot_bgcolor": "white", "showlegend": layout.pop("showlegend", False),
+        "xaxis": {**GRID, **(xaxis or {})}, "yaxis": {**GRID, **(yaxis or {})}, **layout}}
 
 
-def ratings_figure(rows: Sequence[SnapshotRow]) -> go.Figure:
+def empty_figure(message: str) -> dict:
+    return _figure([], height=160, xaxis={"visible": False}, yaxis={"visible": False},
+                   annotations=[{"text": message, "showarrow": False, "x": 0.5, "y": 0.5,
+                                 "xref": "paper", "yref": "paper"}])
+
+
+def ratings_figure(rows: Sequence[SnapshotRow]) -> dict:
     """Each model's rating with its 95% interval as whiskers (asymmetric where the interval is), best on top."""
     if not rows:
         return empty_figure("No ratings yet")
     rows = list(rows)[::-1]  # Plotly draws the first category at the bottom
-    models = [row.model for row in rows]
-    ratings = np.array([row.rating for row in rows])
-    above = np.array([row.upper for row in rows]) - ratings
-    below = ratings - np.array([row.lower for row in rows])
-    figure = go.Figure(go.Scatter(
-        # plain lists, not numpy arrays: Plotly would ship those base64-encoded, unreadable to page tests
-        x=ratings.tolist(), y=models, mode="markers", marker=dict(size=8, color="#2563eb"),
-        error_x=dict(type="data", symmetric=False, array=np.nan_to_num(above, posinf=0.0).tolist(),
-                     arrayminus=np.nan_to_num(below, posinf=0.0).tolist(), thickness=1.5, width=3),
-        customdata=[[row.lower, row.upper, row.votes] for row in rows],
-        hovertemplate="%{y}: %{x:.0f} (95%: %{customdata[0]:.0f} to %{customdata[1]:.0f}), "
-                      "%{customdata[2]} votes<extra></extra>",
-    ))
-    figure.update_xaxes(title_text="rating", zeroline=False)
-    figure.update_yaxes(automargin=True, type="category")
-    return _layout(figure, height=80 + ROW_PIXELS * len(rows))
+
+    def finite(value: float) -> float:
+        return value if math.isfinite(value) else 0.0
+
+    trace = {
+        "type": "scatter", "mode": "markers", "x": [row.rating for row in rows], "y": [row.model for row in rows],
+        "marker": {"size": 8, "color": BLUE},
+        "error_x": {"type": "data", "symmetric": False, "thickness": 1.5, "width": 3,
+                    "array": [finite(row.upper - row.rating) for row in rows],
+                    "arrayminus": [finite(row.rating - row.lower) for row in rows]},
+        "customdata": [[finite(row.lower), finite(row.upper), row.votes] for row in rows],
+        "hovertemplate": "%{y}: %{x:.0f} (95%: %{customdata[0]:.0f} to %{customdata[1]:.0f}), "
+                         "%{customdata[2]} votes<extra></extra>",
+    }
+    return _figure([trace], height=80 + ROW_PIXELS * len(rows), xaxis={"title": {"text": "rating"}},
+                   yaxis={"type": "category"})
 
 
 def matrix_figure(values: np.ndarray, models: Sequence[str], *, kind: str,
-                  battles: np.ndarray | None = None) -> go.Figure:
+                  battles: np.ndarray | None = None) -> dict:
     """A models x models heat map. ``kind``: 'win rate' (0..1, row beats column) or 'battles' (counts)."""
     size = len(models)
     if size == 0:
@@ -76,63 +91,58 @@ def matrix_figure(values: np.ndarray, models: Sequence[str], *, kind: str,
     rate = kind != "battles"
     values = np.array(values, dtype=float)
     np.fill_diagonal(values, np.nan)  # a model never meets itself: a blank cell, not 0 or 50%
-    labels = None
+    trace = {
+        "type": "heatmap", "z": _cells(values), "x": list(models), "y": list(models),
+        "colorscale": WIN_RATE_COLOURS if rate else COUNT_COLOURS, "zmin": 0.0, "hoverongaps": False,
+        "xgap": 1, "ygap": 1, "colorbar": {"thickness": 10, "len": 0.8},
+        "hovertemplate": ("%{y} vs %{x}: %{z:.0%}" + (" of %{customdata:.0f} battles" if battles is not None else "")
+                          if rate else "%{y} vs %{x}: %{z:.0f} battles") + "<extra></extra>",
+    }
+    if rate:
+        trace["zmax"] = 1.0
+        trace["colorbar"]["tickformat"] = ".0%"
+    if battles is not None:
+        trace["customdata"] = _cells(battles)
     if size <= LABELLED_CELLS:
-        labels = np.where(np.isnan(values), "", np.vectorize(lambda v: f"{v:.0%}" if rate else f"{v:.0f}")(
-            np.nan_to_num(values)))
-    hover = ("%{y} vs %{x}: %{z:.0%}" + (" of %{customdata:.0f} battles" if battles is not None else "")
-             if rate else "%{y} vs %{x}: %{z:.0f} battles")
-    heat = go.Heatmap(
-        z=np.where(np.isnan(values), None, values).tolist(),
-        x=list(models), y=list(models), customdata=battles.tolist() if battles is not None else None,
-        text=labels.tolist() if labels is not None else None, texttemplate="%{text}" if labels is not None else None,
-        colorscale="RdBu" if rate else "Blues", zmin=0.0, zmax=1.0 if rate else None,
-        hovertemplate=hover + "<extra></extra>", hoverongaps=False,
-        colorbar=dict(thickness=10, tickformat=".0%" if rate else None, len=0.8),
-        xgap=1, ygap=1,
-    )
-    figure = go.Figure(heat)
-    figure.update_xaxes(side="top", tickangle=-45, automargin=True, type="category")
-    figure.update_yaxes(autorange="reversed", automargin=True, type="category")
-    return _layout(figure, height=140 + ROW_PIXELS * size)
+        trace["text"] = [["" if math.isnan(v) else (f"{v:.0%}" if rate else f"{v:.0f}") for v in row] for row in values]
+        trace["texttemplate"] = "%{text}"
+    return _figure([trace], height=140 + ROW_PIXELS * size,
+                   xaxis={"side": "top", "tickangle": -45, "type": "category", "showgrid": False},
+                   yaxis={"autorange": "reversed", "type": "category", "showgrid": False})
 
 
-def history_figure(history: Sequence[RatingPoint], models: Sequence[str]) -> go.Figure:
+def history_figure(history: Sequence[RatingPoint], models: Sequence[str]) -> dict:
     """Each picked model's rating after every refit, over time."""
     if not history or not models:
         return empty_figure("Pick models to see their ratings over time" if history else "No rating history yet")
-    times = [datetime.datetime.fromtimestamp(point.generated_at, tz=datetime.timezone.utc) for point in history]
-    figure = go.Figure()
-    for model in models:
-        figure.add_trace(go.Scatter(x=times, y=[point.ratings.get(model) for point in history], name=model,
-                                    mode="lines+markers" if len(history) < 40 else "lines", connectgaps=False,
-                                    hovertemplate=f"{model}: %{{y:.0f}}<extra>%{{x}}</extra>"))
-    figure.update_yaxes(title_text="rating")
-    return _layout(figure, height=340, showlegend=True,
-                   legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0))
+    times = [datetime.datetime.fromtimestamp(point.generated_at, tz=datetime.timezone.utc).isoformat()
+             for point in history]
+    traces = [{"type": "scatter", "x": times, "y": [point.ratings.get(model) for point in history], "name": model,
+               "mode": "lines+markers" if len(history) < 40 else "lines", "connectgaps": False,
+               "hovertemplate": f"{model}: %{{y:.0f}}<extra>%{{x}}</extra>"} for model in models]
+    return _figure(traces, height=340, showlegend=True, yaxis={"title": {"text": "rating"}}, xaxis={"type": "date"},
+                   legend={"orientation": "h", "yanchor": "top", "y": -0.15, "xanchor": "left", "x": 0})
 
 
-def opponents_figure(opponents: Sequence[str], win_rates: Sequence[float], votes: Sequence[int]) -> go.Figure:
+def opponents_figure(opponents: Sequence[str], win_rates: Sequence[float], votes: Sequence[int]) -> dict:
     """One model's observed win rate against each opponent (bars), with the votes behind each."""
     if not opponents:
         return empty_figure("No battles against other models in this view")
-    figure = go.Figure(go.Bar(
-        x=list(win_rates)[::-1], y=list(opponents)[::-1], orientation="h", marker_color="#2563eb",
-        customdata=list(votes)[::-1], hovertemplate="vs %{y}: %{x:.0%} of %{customdata} votes<extra></extra>",
-        text=[f"{rate:.0%} · {count}" for rate, count in zip(win_rates, votes)][::-1], textposition="auto",
-    ))
-    figure.update_xaxes(range=[0, 1], tickformat=".0%", title_text="win rate (a tie counts half)")
-    figure.update_yaxes(automargin=True, type="category")
-    return _layout(figure, height=80 + ROW_PIXELS * len(opponents))
+    trace = {"type": "bar", "orientation": "h", "x": list(win_rates)[::-1], "y": list(opponents)[::-1],
+             "marker": {"color": BLUE}, "customdata": [int(v) for v in votes][::-1],
+             "hovertemplate": "vs %{y}: %{x:.0%} of %{customdata} votes<extra></extra>",
+             "text": [f"{rate:.0%} · {int(count)}" for rate, count in zip(win_rates, votes)][::-1],
+             "textposition": "auto"}
+    return _figure([trace], height=80 + ROW_PIXELS * len(opponents), yaxis={"type": "category"},
+                   xaxis={"range": [0, 1], "tickformat": ".0%", "title": {"text": "win rate (a tie counts half)"}})
 
 
-def votes_over_time_figure(stats: ViewStats | None, model: str) -> go.Figure:
+def votes_over_time_figure(stats: ViewStats | None, model: str) -> dict:
     """Votes the model took part in, per day."""
     if stats is None or model not in stats.models or not stats.days or not stats.votes_by_day:
         return empty_figure("No votes per day published for this view yet")
     counts = stats.votes_by_day[stats.models.index(model)]
-    figure = go.Figure(go.Bar(x=stats.days, y=counts, marker_color="#2563eb",
-                              hovertemplate="%{x}: %{y} votes<extra></extra>"))
-    figure.update_yaxes(title_text="votes")
-    figure.update_xaxes(type="date", tickformat="%b %-d", dtick=86_400_000)  # one tick per day
-    return _layout(figure, height=260)
+    trace = {"type": "bar", "x": list(stats.days), "y": list(counts), "marker": {"color": BLUE},
+             "hovertemplate": "%{x}: %{y} votes<extra></extra>"}
+    return _figure([trace], height=260, yaxis={"title": {"text": "votes"}},
+                   xaxis={"type": "date", "tickformat": "%b %-d", "dtick": 86_400_000})  # one tick per day

@@ -142,12 +142,12 @@ class LeaderboardTab:
             gr.Checkbox(value=board.style_control, interactive=board.style_available, info=style_note)
             if changed("style") else gr.skip(),
             table,
-            figures.ratings_figure(top_rows),
-            observed_figure,
-            predicted_figure,
-            battles_figure,
+            figures.as_plot(figures.ratings_figure(top_rows)),
+            figures.as_plot(observed_figure),
+            figures.as_plot(predicted_figure),
+            figures.as_plot(battles_figure),
             gr.Dropdown(choices=all_models, value=picked, multiselect=True) if changed("models", "picked") else gr.skip(),
-            figures.history_figure(board.history, picked),
+            figures.as_plot(figures.history_figure(board.history, picked)),
             gr.Dropdown(choices=all_models) if changed("models") else gr.skip(),
         )
         return outputs, controls
@@ -177,13 +177,14 @@ class LeaderboardTab:
 
     async def history(self, category, style_control, history_models):
         board = await self.reader.view(category or OVERALL, bool(style_control))
-        return figures.history_figure(board.history, history_models or [])
+        return figures.as_plot(figures.history_figure(board.history, history_models or []))
 
     async def detail(self, model, category, style_control):
         """The detail of one model in the current view: record per opponent, votes per day, style, categories."""
         if not model:
             return (gr.Accordion(open=False), "Pick a model or click a row of the table.",
-                    figures.empty_figure("No model picked"), None, figures.empty_figure("No model picked"), None, None)
+                    figures.as_plot(figures.empty_figure("No model picked")), None,
+                    figures.as_plot(figures.empty_figure("No model picked")), None, None)
         board = await self.reader.view(category or OVERALL, bool(style_control))
         opponents = data.opponent_frame(board, model)
         rates = [float(cell.rstrip("%")) / 100 for cell in opponents["Win rate"]]
@@ -199,9 +200,9 @@ class LeaderboardTab:
         return (
             gr.Accordion(open=True, label=f"Model detail: {model}"),
             data.model_summary(board, model, self.catalogue, self.retired()),
-            opponents_figure,
+            figures.as_plot(opponents_figure),
             opponents,
-            figures.votes_over_time_figure(board.stats, model),
+            figures.as_plot(figures.votes_over_time_figure(board.stats, model)),
             data.style_frame(style_stats, model),
             data.category_ratings_frame(model, per_category, labels),
         )
