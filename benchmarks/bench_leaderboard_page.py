@@ -138,6 +138,7 @@ def main() -> None:
                     page.locator("#leaderboard-category input").click()
                     option = page.get_by_role("option").filter(has_text=board.index.categories[
                         [c.name for c in board.index.categories].index(target)].label + " (")
+                    option.first.wait_for()  # the list is open: the clock starts at the pick
                     started = time.perf_counter()
                     option.first.click()
                     page.wait_for_function(RENDERED_JS, arg=leader(board, target), timeout=60_000, polling="raf")

@@ -25,13 +25,19 @@ from leaderboard.views import RatingPoint, ViewStats
 
 ROW_PIXELS = 22  # height per model on a figure's model axis
 # Cell labels are readable up to about this many models; beyond, the hover says the numbers.
-LABELLED_CELLS = 16
+LABELLED_CELLS = 12
 MARGIN = {"l": 8, "r": 8, "t": 36, "b": 8}  # the top clears the gr.Plot label
 BLUE = "#2563eb"
-GRID = {"showgrid": True, "gridcolor": "#e5e7eb", "zeroline": False, "linecolor": "#d1d5db", "automargin": True}
-# Red (loses) through white to blue (wins): Plotly's "RdBu".
-WIN_RATE_COLOURS = "RdBu"
-COUNT_COLOURS = "Blues"
+GRID = {"showgrid": True, "gridcolor": "#e5e7eb", "zeroline": False, "linecolor": "#d1d5db"}
+# Margins sized from the labels here, not by Plotly's automargin: that redraws a figure again and
+# again until its labels fit, the better part of a second per redraw for four 20-model figures.
+LABEL_PIXELS_PER_CHARACTER = 7
+LONGEST_LABEL_PIXELS = 180
+# Red (loses) through white to blue (wins); white to dark blue for counts. Spelled out: Plotly's
+# named scales run in opposite directions in Python and in the browser.
+WIN_RATE_COLOURS = [[0.0, "#b2182b"], [0.5, "#f7f7f7"], [1.0, "#2166ac"]]
+COUNT_COLOURS = [[0.0, "#f7fbff"], [1.0, "#08306b"]]
+BOTTOM_AXIS_PIXELS = 44  # tick labels and an axis title below the plot
 
 
 def as_plot(figure: dict) -> PlotData:
@@ -45,10 +51,22 @@ def _cells(matrix) -> list[list[float | None]]:
             for row in np.asarray(matrix, dtype=float).tolist()]
 
 
+def _label_pixels(labels: Sequence[str]) -> int:
+    return min(LONGEST_LABEL_PIXELS, LABEL_PIXELS_PER_CHARACTER * max((len(label) for label in labels), default=0))
+
+
 def _figure(traces: list[dict], *, height: int, xaxis: dict | None = None, yaxis: dict | None = None,
-            **layout) -> dict:
+            left_labels: Sequence[str] = (), top_labels: Sequence[str] = (), **layout) -> dict:
+    margin = dict(MARGIN, l=MARGIN["l"] + _label_pixels(left_labels))
+    if top_labels:  # tick labels at -45 degrees above the plot
+        margin["t"] = MARGIN["t"] + int(0.72 * _label_pixels(top_labels))
+    elif (xaxis or {}).get("visible", True):
+        margin["b"] = MARGIN["b"] + BOTTOM_AXIS_PIXELS
+    if layout.get("showlegend"):
+        margin["b"] += 60  # the legend sits under the axis
+    height += margin["t"] - MARGIN["t"] + margin["b"] - MARGIN["b"]
     return {"data": traces, "layout": {
-        "height": height, "margin": MARGIN, "font": {"size": 12}, "paper_bgcolor": "white",
+        "height": height, "margin": margin, "font": {"size": 12}, "paper_bgcolor": "white",
         "plot_bgcolor": "white", "showlegend": layout.pop("showlegend", False),
         "xaxis": {**GRID, **(xaxis or {})}, "yaxis": {**GRID, **(yaxis or {})}, **layout}}
 
@@ -79,7 +97,7 @@ def ratings_figure(rows: Sequence[SnapshotRow]) -> dict:
                          "%{customdata[2]} votes<extra></extra>",
     }
     return _figure([trace], height=80 + ROW_PIXELS * len(rows), xaxis={"title": {"text": "rating"}},
-                   yaxis={"type": "category"})
+                   yaxis={"type": "category"}, left_labels=trace["y"])
 
 
 def matrix_figure(values: np.ndarray, models: Sequence[str], *, kind: str,
@@ -101,12 +119,14 @@ def matrix_figure(values: np.ndarray, models: Sequence[str], *, kind: str,
     if rate:
         trace["zmax"] = 1.0
         trace["colorbar"]["tickformat"] = ".0%"
+    else:  # Plotly honours zmin only with a zmax
+        trace["zmax"] = float(max(np.nanmax(values, initial=0.0), 1.0))
     if battles is not None:
         trace["customdata"] = _cells(battles)
     if size <= LABELLED_CELLS:
         trace["text"] = [["" if math.isnan(v) else (f"{v:.0%}" if rate else f"{v:.0f}") for v in row] for row in values]
         trace["texttemplate"] = "%{text}"
-    return _figure([trace], height=140 + ROW_PIXELS * size,
+    return _figure([trace], height=60 + ROW_PIXELS * size, left_labels=models, top_labels=models,
                    xaxis={"side": "top", "tickangle": -45, "type": "category", "showgrid": False},
                    yaxis={"autorange": "reversed", "type": "category", "showgrid": False})
 
@@ -121,7 +141,7 @@ def history_figure(history: Sequence[RatingPoint], models: Sequence[str]) -> dic
                "mode": "lines+markers" if len(history) < 40 else "lines", "connectgaps": False,
                "hovertemplate": f"{model}: %{{y:.0f}}<extra>%{{x}}</extra>"} for model in models]
     return _figure(traces, height=340, showlegend=True, yaxis={"title": {"text": "rating"}}, xaxis={"type": "date"},
-                   legend={"orientation": "h", "yanchor": "top", "y": -0.15, "xanchor": "left", "x": 0})
+                   legend={"orientation": "h", "yanchor": "top", "y": -0.12, "xanchor": "left", "x": 0})
 
 
 def opponents_figure(opponents: Sequence[str], win_rates: Sequence[float], votes: Sequence[int]) -> dict:
@@ -134,6 +154,7 @@ def opponents_figure(opponents: Sequence[str], win_rates: Sequence[float], votes
              "text": [f"{rate:.0%} · {int(count)}" for rate, count in zip(win_rates, votes)][::-1],
              "textposition": "auto"}
     return _figure([trace], height=80 + ROW_PIXELS * len(opponents), yaxis={"type": "category"},
+                   left_labels=trace["y"],
                    xaxis={"range": [0, 1], "tickformat": ".0%", "title": {"text": "win rate (a tie counts half)"}})
 
 
