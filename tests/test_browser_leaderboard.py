@@ -150,6 +150,14 @@ def test_the_leaderboard_tab_reads_the_published_views(board_stack, browser):
                what="the opponents figure (five opponents, the retired one included)")
     page.screenshot(path=str(SCREENSHOTS / "leaderboard-detail.png"), full_page=True)
 
+    # The method, in plain words, behind "How this is computed".
+    page.locator("#leaderboard-how").get_by_text("How this is computed").click()
+    how = page.locator("#leaderboard-how")
+    playwright_sync.expect(how).to_contain_text("Style control.", timeout=BROWSER_WAIT_MS)
+    playwright_sync.expect(page.locator("#leaderboard-method")).to_contain_text(
+        "This view: Bradley-Terry, robust (sandwich) 95% intervals", timeout=BROWSER_WAIT_MS)
+    assert "nats" not in how.inner_text() and "sandwich+" not in how.inner_text()
+
 
 def test_the_leaderboard_on_a_390_px_phone(board_stack, browser):
     SCREENSHOTS.mkdir(exist_ok=True)

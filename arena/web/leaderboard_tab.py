@@ -166,11 +166,13 @@ class LeaderboardTab:
         outputs, controls = self._board_outputs(board, min_votes, show_retired, top_n, history_models, shown)
         freshness = Freshness.of(board)
         state = {"cycle": board.cycle, "freshness": freshness, "controls": controls}
-        return (self._freshness(freshness), *outputs, state)
+        method = (f"<small>This view: {data.method_in_words(board.snapshot.method)}, "
+                  f"{board.snapshot.total_votes:,} votes.</small>" if board.snapshot else "")
+        return (self._freshness(freshness), *outputs, method, state)
 
     def _unchanged(self, shown):
         """A poll that found nothing new: only the freshness line moves (the controls' own events redraw)."""
-        return (self._freshness(shown["freshness"]),) + (gr.skip(),) * 11
+        return (self._freshness(shown["freshness"]),) + (gr.skip(),) * 12
 
     async def poll(self, *inputs):
         return await self.refresh(*inputs, force=False)
@@ -249,12 +251,13 @@ class LeaderboardTab:
             history_plot = gr.Plot(label="Rating over time", elem_id="leaderboard-history")
             with gr.Accordion("How this is computed", open=False, elem_id="leaderboard-how"):
                 gr.Markdown(HOW_IT_IS_COMPUTED)
+                method = gr.Markdown("", elem_id="leaderboard-method")
             shown = gr.State(None)
             timer = gr.Timer(POLL_SECONDS, active=False)  # ticks only while the tab is shown
 
         inputs = [category, style_control, min_votes, show_retired, top_n, history_models, shown]
         outputs = [note, category, style_control, table, ratings_plot, observed_plot, predicted_plot, battles_plot,
-                   history_models, history_plot, detail_model, shown]
+                   history_models, history_plot, detail_model, method, shown]
         quiet = dict(show_progress="hidden", **PAGE_ONLY)
         timer.tick(self.poll, inputs, outputs, **quiet)
         tab.select(self.poll, inputs, outputs, **quiet)
