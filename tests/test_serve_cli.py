@@ -104,6 +104,9 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
                  pair_votes_per_day=14, max_concurrent_answers=15, max_body_bytes=16000, max_page_body_bytes=170000,
                  redis_maxmemory="256mb", flood_refusals=17)
     release = dict(release_text=True, release_key="release-key-0123456789")
+    # the leaderboard page's preliminary mark
+    environ.update({"ARENA_LEADERBOARD_MIN_VOTES": "18"})
+    page = dict(leaderboard_min_votes=18)
     assert set(environ) == {setting.env for setting in SERVE_SETTINGS if setting.env}  # every variable tried
     assert serve_settings([], environ) == Settings(
         host="0.0.0.0", port=8000, data_dir=Path("/srv/arena"), redis_url="redis://db:6379/1",
@@ -111,7 +114,7 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
         matchmaker="ucb", matchmaker_floor=0.3, max_pair_share=0.5, new_model_votes=7, new_model_ci=9.0,
         run_worker=False, refit_interval=4.5, shutdown_grace=1.5, battles_per_minute=3, voter_secret="s3cret-s3cret-s3cret",
         voter_id_rotation_days=7.0, rate_deanonymised=True, flagged_voter_weight=0.25, voter_flag_alpha=0.01,
-        metrics_token="scrape-token", operator_token="operator-token", **trust, **release)
+        metrics_token="scrape-token", operator_token="operator-token", **trust, **release, **page)
     flagged = serve_settings(["--port", "9000", "--prefix", "mine", "--demo", "--matchmaker-floor", "0"], environ)
     assert (flagged.port, flagged.prefix, flagged.demo, flagged.matchmaker_floor, flagged.host) == (9000, "mine", True, 0.0, "0.0.0.0")
     # nothing set: the table's defaults, with the demo on since there is no model file; empty is unset
