@@ -40,7 +40,7 @@ from arena.metrics import NoMetrics
 from arena.rate_limit import DAY, LIMIT_FUNCTIONS, MINUTE, Limit, Rate, RateLimiter, subject
 from arena.self_identification import ModelIdentity, battle_flags
 from arena.text_checks import lone_surrogate_at, quoted
-from arena.votes import checked_choice, vote_event, vote_text
+from arena.votes import checked_choice, checked_feedback, vote_event, vote_text
 from leaderboard.events import VoteEvent
 from leaderboard.redis_keys import DEFAULT_PREFIX, vote_stream_key
 
@@ -191,9 +191,12 @@ class BattleService:
             raise ArenaBusy(f"the arena is answering {self.answers_in_flight} prompts at once, its limit "
                             f"({self.max_concurrent_answers}); try again in a few seconds", retry_after=5)
 
-    async def create(self, session_id: str, k: int = 2, voter_id: str | None = None, prompt: str | None = None) -> Battle:
-        """A new battle of ``k`` models. With ``prompt`` (the first turn's), the prompt is checked
-        first: a prompt that would be refused creates nothing and spends no budget."""
+    async def create(self, session_id: str, k: int = 2, voter_id: str | None = None, prompt: str | None = None,
+                     chooser=None) -> Battle:
+        """A new battle of ``k`` models chosen by the matchmaker, or by ``chooser`` (a named battle:
+        arena.battle_requests.NamedChoice, whose votes are recorded with mode ``named``). With
+        ``prompt`` (the first turn's), the prompt is checked first: a prompt that would be refused
+        creates nothing and spends no budget."""
         self.drain.check_open()
         if prompt is not None:
             self.checked_prompt(prompt)
@@ -215,11 +218,11 @@ class BattleService:
                 raise
         # The matchmaker may read its snapshot and online belief from Redis with a synchronous
         # client: keep that off the event loop so other voters' streams do not stall.
-        selection = await asyncio.to_thread(self.matchmaker.choose, available, k)
+        selection = await asyncio.to_thread((chooser or self.matchmaker).choose, available, k)
         battle = Battle(
             battle_id=uuid.uuid4().hex,
             session_id=session_id,
-            mode="anonymous" if k == 2 else "kwise",
+            mode="named" if chooser is not None else "anonymous" if k == 2 else "kwise",
             models=list(selection.models),
             selection_probability=float(selection.probability),
             strategy=selection.strategy,
@@ -347,27 +350,28 @@ class BattleService:
         return progress
 
     async def vote(self, battle_id: str, session_id: str, voter_id: str, *, outcome: str | None = None,
-                   ranking: Sequence[Sequence[str]] | None = None) -> VoteReceipt:
+                   ranking: Sequence[Sequence[str]] | None = None, feedback: str | None = None) -> VoteReceipt:
         """Accept the one vote of a battle whose answers have all finished, and XADD it.
 
         A malformed vote is refused (InvalidVote, 422) whatever the battle's state: the input is
         wrong however often it is sent, while a state conflict (409) is about *when* it was sent.
         """
         try:
-            receipt, mode = await self._vote(battle_id, session_id, voter_id, outcome, ranking)
+            receipt, mode = await self._vote(battle_id, session_id, voter_id, outcome, ranking, feedback)
         except BattleError as error:
             self.metrics.vote_rejected(error)
             raise
         self.metrics.vote_accepted(mode)
         return receipt
 
-    async def _vote(self, battle_id, session_id, voter_id, outcome, ranking) -> tuple[VoteReceipt, str]:
+    async def _vote(self, battle_id, session_id, voter_id, outcome, ranking, feedback=None) -> tuple[VoteReceipt, str]:
         battle, state = await self.load(battle_id, session_id)
         outcome_value, ranking_names = checked_choice(battle, outcome, ranking)
+        reason = checked_feedback(feedback)
         if state != "ready":
             raise state_error(battle_id, state)
         limits, limit_keys, limit_args = self.vote_limit.script_parts(self._vote_limits(battle, session_id, voter_id))
-        event = vote_event(battle, voter_id, outcome_value, ranking_names)
+        event = vote_event(battle, voter_id, outcome_value, ranking_names, reason)
         verdict = await self._cast_vote(
             keys=[battle_key(self.prefix, battle_id), vote_stream_key(self.prefix), *limit_keys],
             args=[event.vote_id, event.model_dump_json(),

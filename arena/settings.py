@@ -11,6 +11,7 @@ from dataclasses import field, make_dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from arena.battle_requests import KwaySizes, kway_sizes
 from arena.client_address import parse_trusted_proxies
 from arena.matchmaker.fairness import FairnessPolicy
 from arena.matchmaker.policy import DEFAULT_STRATEGY, STRATEGIES
@@ -106,6 +107,8 @@ SERVE_SETTINGS = (
             env="ARENA_LEADERBOARD_MIN_VOTES"),
     Setting("battles_per_minute", 60, "new battles one voter (client address) may start per minute, counted in Redis "
             "across processes; `0` turns it off", parse=int, flag="--battles-per-minute", env="ARENA_BATTLES_PER_MINUTE"),
+    Setting("kway_sizes", KwaySizes((4,)), "the K of K-way battles voters may choose (comma-separated, each 3 to 6; a two-way "
+            "battle is always offered)", parse=kway_sizes, flag="--kway-sizes", env="ARENA_KWAY_SIZES"),
     # Limits of the trust work (token buckets in Redis, arena.rate_limit): each counts per voter
     # (client address; IPv6 per /64) and, separately, per session; `0` turns one off.
     Setting("battles_per_day", 1000, "new battles one voter may start per day (and per session)",

@@ -14,7 +14,7 @@ import uuid
 from arena.battle_types import Battle, InvalidVote, VoteReceipt, position_labels
 from arena.style import prompt_categories, style_features
 from arena.text_checks import QUOTE_CHARS, quoted
-from leaderboard.events import PAIRWISE_OUTCOMES, UnknownOutcomeError, VoteEvent, check_outcome
+from leaderboard.events import MAX_FEEDBACK_CHARS, PAIRWISE_OUTCOMES, UnknownOutcomeError, VoteEvent, check_outcome
 from leaderboard.export import VoteText
 from leaderboard.rankings import RankingError, check_ranking
 
@@ -60,7 +60,20 @@ def ranking_by_label(battle: Battle, ranking) -> list[list[str]]:
     return [[by_label[label] for label in group] for group in groups]
 
 
-def vote_event(battle: Battle, voter_id: str, outcome: str | None, ranking: list[list[str]] | None) -> VoteEvent:
+def checked_feedback(feedback) -> str | None:
+    """The voter's optional reason, trimmed (empty: none); InvalidVote if it is not short text."""
+    if feedback is None:
+        return None
+    if not isinstance(feedback, str):
+        raise InvalidVote("'feedback' must be text")
+    feedback = feedback.strip()
+    if len(feedback) > MAX_FEEDBACK_CHARS:
+        raise InvalidVote(f"the feedback has {len(feedback)} characters; the limit is {MAX_FEEDBACK_CHARS}")
+    return feedback or None
+
+
+def vote_event(battle: Battle, voter_id: str, outcome: str | None, ranking: list[list[str]] | None,
+               feedback: str | None = None) -> VoteEvent:
     """The event for a vote already checked by checked_choice (a ranking by model name)."""
     return VoteEvent(
         vote_id=uuid.uuid4().hex,
@@ -77,6 +90,7 @@ def vote_event(battle: Battle, voter_id: str, outcome: str | None, ranking: list
         categories=prompt_categories([turn.prompt for turn in battle.turns]),
         turns=max(1, len(battle.turns)),
         identity_flags=list(battle.identity_flags),
+        feedback=feedback,
     )
 
 

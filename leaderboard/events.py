@@ -19,6 +19,9 @@ PAIRWISE_OUTCOMES = (MODEL_A, MODEL_B, TIE, TIE_BOTHBAD)
 
 VoteMode = Literal["anonymous", "named", "kwise"]
 
+# Longest free-text reason a voter may give with a vote.
+MAX_FEEDBACK_CHARS = 1000
+
 
 class UnknownOutcomeError(ValueError):
     """An outcome string outside the LMArena vocabulary."""
@@ -71,6 +74,8 @@ class VoteEvent(BaseModel):
         description="optional: why the battle may have revealed a model's identity before the vote "
                     "('prompt-asks-identity', 'names-itself:<label>'); such votes are archived but left out "
                     "of the anonymous ratings unless the worker is told to rate them")
+    feedback: str | None = Field(default=None, max_length=MAX_FEEDBACK_CHARS,
+                                 description="the voter's optional reason for the vote, in their words")
 
     @model_validator(mode="after")
     def _consistent(self) -> "VoteEvent":

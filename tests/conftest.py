@@ -52,3 +52,26 @@ def browser():
         instance = driver.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
         yield instance
         instance.close()
+
+
+@pytest.fixture
+def six_model_stack(redis_url, tmp_path):
+    """The arena with seven models (the five demo ones and two more from a models file, one with an
+    organisation), offering K-way battles of 3, 4 and 6."""
+    import json
+
+    from arena.battle_requests import kway_sizes
+    from arena.demo_server import DemoServer
+    from arena.serve import ArenaStack
+
+    with DemoServer(token_delay=0.001) as extra:
+        models_file = tmp_path / "models.json"
+        models_file.write_text(json.dumps({"models": [
+            {"name": "extra-verbose", "base_url": extra.url, "model_id": "demo-verbose",
+             "organisation": "Example Labs", "description": "A second verbose demo model."},
+            {"name": "extra-steps", "base_url": extra.url, "model_id": "demo-steps"},
+        ]}))
+        settings = arena_settings(redis_url, tmp_path, models_file=models_file, demo=True,
+                                  kway_sizes=kway_sizes("3,4,6"))
+        with ArenaStack(settings) as stack:
+            yield stack

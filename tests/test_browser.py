@@ -71,13 +71,16 @@ def test_four_way_ranking_in_the_browser(arena_stack, browser, redis_client, tmp
     page.locator("#kway-prompt textarea").fill("How do bees make honey?")
     page.locator("#kway-send").click()
     submit = page.locator("#kway-submit-ranking")
-    playwright_sync.expect(submit).to_be_enabled(timeout=BROWSER_WAIT_MS)
+    # all four answers finished: the ranking control becomes clickable (Submit once all are placed)
+    playwright_sync.expect(page.locator("#kway-rank-d")).to_be_enabled(timeout=BROWSER_WAIT_MS)
+    playwright_sync.expect(submit).to_be_disabled()
     assert [name for name in names if name in recorder.text()] == []
 
-    # B best, A and D tied second, C last.
-    for label, place in (("a", "2"), ("b", "1"), ("c", "3"), ("d", "2")):
-        page.locator(f"#kway-place-{label} input").click()
-        page.locator(f"#kway-place-{label}").get_by_role("option", name=place, exact=True).click()
+    # B best, A and D tied second, C last: clicked in that order with the click-to-rank control
+    # (which replaced the per-answer place dropdowns), Tie before D.
+    for control in ("#kway-rank-b", "#kway-rank-a", "#kway-rank-tie", "#kway-rank-d", "#kway-rank-c"):
+        page.locator(control).click()
+    playwright_sync.expect(page.locator("#kway-ranking")).to_contain_text("B > A = D > C", timeout=BROWSER_WAIT_MS)
     submit.click()
     reveal = page.locator("#kway-reveal")
     playwright_sync.expect(reveal).to_contain_text("Model D:", timeout=BROWSER_WAIT_MS)

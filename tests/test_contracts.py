@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from arena.battle_types import BattleError
 from arena.identity import VoterIdentity
 from arena.style import prompt_categories, style_features
-from arena.web.battle_view import ranking_from_places
+from arena.web.ranking_control import complete, place, ranking_text, undo
 from leaderboard.events import StyleFeatures, UnknownOutcomeError, VoteEvent, check_outcome
 
 
@@ -71,11 +70,17 @@ def test_prompt_categories():
     assert "long_prompt" in prompt_categories(["word " * 600])
 
 
-def test_ranking_from_places_groups_ties_best_first():
-    assert ranking_from_places(["A", "B", "C", "D"], ["2", "1", "3", "2"]) == [["B"], ["A", "D"], ["C"]]
-    assert ranking_from_places(["A", "B"], ["1", "1"]) == [["A", "B"]]
-    with pytest.raises(BattleError, match="C has none"):
-        ranking_from_places(["A", "B", "C"], ["1", "2", None])
+def test_click_ranking_groups_ties_best_first():
+    # the click-to-rank control replaced the per-answer place dropdowns: B, then A, Tie, D, then C
+    ranking = []
+    for label, tie in (("B", False), ("A", False), ("D", True), ("C", False)):
+        ranking = place(ranking, label, tie)
+    assert ranking == [["B"], ["A", "D"], ["C"]] and complete(ranking, ["A", "B", "C", "D"])
+    assert place(place([], "A"), "B", tie=True) == [["A", "B"]]
+    assert place(ranking, "A") == ranking  # an answer is placed once
+    assert undo(ranking) == [["B"], ["A", "D"]] and undo(undo(ranking)) == [["B"], ["A"]] and undo([]) == []
+    assert not complete([["A"], ["B"]], ["A", "B", "C"])
+    assert "still to place: C" in ranking_text([["A"], ["B"]], ["A", "B", "C"])
 
 
 def test_voter_ids_are_stable_pseudonyms():
@@ -85,3 +90,18 @@ def test_voter_ids_are_stable_pseudonyms():
     assert "10.1.2.3" not in identity.voter_id("10.1.2.3")
     assert VoterIdentity(b"t" * 32).voter_id("10.1.2.3") != identity.voter_id("10.1.2.3")
     assert "s" * 8 not in repr(identity)
+
+
+def test_reveal_lines_show_organisation_and_description_as_text():
+    from arena.model_config import ModelSpec
+    from arena.web.reveal import reveal_lines
+
+    specs = {
+        "x": ModelSpec(name="x", base_url="http://127.0.0.1:1/v1", model_id="x", organisation="Acme *Labs*",
+                       description="Fast.\nSecond line [link](http://e.example)"),
+        "y": ModelSpec(name="y", base_url="http://127.0.0.1:1/v1", model_id="y"),
+    }
+    text = reveal_lines(["A", "B"], ["x", "y"], specs.__getitem__)
+    line_a, line_b = text.splitlines()
+    assert line_a.startswith("- **Model A:** `x` · Acme \\*Labs\\* — Fast\\. Second line \\[link\\]")
+    assert line_b == "- **Model B:** `y`"

@@ -97,7 +97,7 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
                     "ARENA_VOTES_PER_MINUTE": "12", "ARENA_VOTES_PER_DAY": "13", "ARENA_PAIR_VOTES_PER_DAY": "14",
                     "ARENA_MAX_CONCURRENT_ANSWERS": "15", "ARENA_MAX_BODY_BYTES": "16000",
                     "ARENA_MAX_PAGE_BODY_BYTES": "170000", "ARENA_REDIS_MAXMEMORY": "256mb",
-                    "ARENA_FLOOD_REFUSALS": "17"})
+                    "ARENA_FLOOD_REFUSALS": "17", "ARENA_KWAY_SIZES": "6,3"})
     # the vote download's release settings
     environ.update({"ARENA_RELEASE_TEXT": "1", "ARENA_RELEASE_KEY": "release-key-0123456789"})
     trust = dict(trusted_proxies="10.0.0.0/24,127.0.0.1/32", battles_per_day=11, votes_per_minute=12, votes_per_day=13,
@@ -114,7 +114,7 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
         matchmaker="ucb", matchmaker_floor=0.3, max_pair_share=0.5, new_model_votes=7, new_model_ci=9.0,
         run_worker=False, refit_interval=4.5, shutdown_grace=1.5, battles_per_minute=3, voter_secret="s3cret-s3cret-s3cret",
         voter_id_rotation_days=7.0, rate_deanonymised=True, flagged_voter_weight=0.25, voter_flag_alpha=0.01,
-        metrics_token="scrape-token", operator_token="operator-token", **trust, **release, **page)
+        metrics_token="scrape-token", operator_token="operator-token", kway_sizes=(3, 6), **trust, **release, **page)
     flagged = serve_settings(["--port", "9000", "--prefix", "mine", "--demo", "--matchmaker-floor", "0"], environ)
     assert (flagged.port, flagged.prefix, flagged.demo, flagged.matchmaker_floor, flagged.host) == (9000, "mine", True, 0.0, "0.0.0.0")
     # nothing set: the table's defaults, with the demo on since there is no model file; empty is unset

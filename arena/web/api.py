@@ -8,8 +8,10 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from arena.availability import ModelStatus
+from arena.battle_requests import check_size, named_choice
 from arena.battle_types import TurnProgress, position_labels
 from arena.votes import battle_result
+from leaderboard.events import MAX_FEEDBACK_CHARS
 from arena.identity import is_api_session, new_session_id
 from arena.web.context import ArenaContext, client_address, get_context
 from arena.web.store_memory import store_memory
@@ -23,13 +25,15 @@ FOREIGN_SESSION = "not-an-api-session"
 router = APIRouter(route_class=StrictJSONRoute)
 
 
-class BattleRequest(BaseModel):
+class TurnRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     prompt: str = Field(min_length=1)
 
 
-class TurnRequest(BattleRequest):
-    pass
+class BattleRequest(TurnRequest):
+    k: int = Field(default=2, strict=True, description="answers in the battle: 2, or one of the arena's K-way sizes (--kway-sizes)")
+    models: list[str] | None = Field(default=None, description="named mode: the two models to compare, in display "
+                                     "order; votes are recorded with mode 'named' and left out of the ratings")
 
 
 class Answer(BaseModel):
@@ -49,6 +53,8 @@ class VoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outcome: str | None = Field(default=None, description="model_a | model_b | tie | tie (bothbad)")
     ranking: list[list[str]] | None = Field(default=None, description="K-way: groups of labels, best first")
+    feedback: str | None = Field(default=None, max_length=MAX_FEEDBACK_CHARS,
+                                 description="optional: why, in the voter's words (stored with the vote)")
 
 
 class VoteResponse(BaseModel):
@@ -106,8 +112,15 @@ async def create_battle(body: BattleRequest, request: Request, response: Respons
                         session: Session):
     if session is None or session == FOREIGN_SESSION:
         session = new_session_id()
-    battle = await context.battles.create(session, voter_id=context.identity.voter_id(client_address(request)),
-                                          prompt=body.prompt)
+    chooser = None
+    if body.models is not None:  # named mode: checked before anything is created or spent
+        battles = context.battles
+        chooser = named_choice(body.models, battles.endpoints.names, await battles.available_models())
+        k = len(chooser.models)
+    else:
+        k = check_size(body.k, context.settings.kway_sizes)
+    battle = await context.battles.create(session, k=k, voter_id=context.identity.voter_id(client_address(request)),
+                                          prompt=body.prompt, chooser=chooser)
     progress = await context.battles.run_turn(battle.battle_id, session, body.prompt)
     response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="lax")
     return _battle_response(battle.battle_id, session, progress)
@@ -122,7 +135,8 @@ async def continue_battle(battle_id: str, body: TurnRequest, context: Context, s
 @router.post("/api/battles/{battle_id}/vote", response_model=VoteResponse)
 async def vote(battle_id: str, body: VoteRequest, request: Request, context: Context, session: Session):
     voter = context.identity.voter_id(client_address(request))
-    receipt = await context.battles.vote(battle_id, session or "", voter, outcome=body.outcome, ranking=body.ranking)
+    receipt = await context.battles.vote(battle_id, session or "", voter, outcome=body.outcome, ranking=body.ranking,
+                                        feedback=body.feedback)
     return VoteResponse(vote_id=receipt.vote_id, battle_id=battle_id, outcome=receipt.outcome,
                         ranking=receipt.ranking, models=battle_result(receipt),
                         identity_flags=list(receipt.identity_flags))

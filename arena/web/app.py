@@ -18,6 +18,7 @@ from arena.web.errors import install_error_handlers
 from arena.web.security import SecurityHeaders
 from arena.web.leaderboard_tab import PAGE_CSS as LEADERBOARD_CSS
 from arena.web.strict_json import StrictJSONMiddleware
+from arena.web.page_assets import PAGE_CSS, page_head
 from arena.web.ui import build_page
 
 DOCS_ASSETS_URL = "/api/docs-assets"
@@ -44,4 +45,4 @@ def create_app(context: ArenaContext) -> FastAPI:
     app.add_middleware(SecurityHeaders)  # CSP: the page fetches nothing from any other origin (also on refusals)
     install_error_handlers(app)
     return gr.mount_gradio_app(app, build_page(context), path="/", show_error=True, footer_links=[],
-                               css=LEADERBOARD_CSS)
+                               css=LEADERBOARD_CSS + "\n" + PAGE_CSS, head=page_head())

@@ -6,13 +6,16 @@ from __future__ import annotations
 import gradio as gr
 import redis
 
+from arena.battle_requests import named_choice
 from arena.battle_types import BattleError, position_labels
 from arena.battles import BattleService
 from arena.identity import VoterIdentity
 from arena.self_identification import flags_explained
 from arena.web.answer_safety import inert_markdown
 from arena.web.context import client_address
-from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
+from arena.web.ranking_control import complete, place, placed, ranking_text, undo
+from arena.web.reveal import reveal_lines
+from leaderboard.events import MAX_FEEDBACK_CHARS, MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
 
 PAIRWISE_BUTTONS = (
     ("👈  A is better", MODEL_A, "You preferred **Model A**."),
@@ -43,17 +46,6 @@ def session_id(request: gr.Request) -> str:
     return "ui:" + (request.session_hash or "")
 
 
-def ranking_from_places(labels: list[str], places: list[str | None]) -> list[list[str]]:
-    """Places chosen per label ("1", "2", ...; equal places tie) -> groups of labels, best first."""
-    missing = [label for label, place in zip(labels, places) if not place]
-    if missing:
-        raise BattleError(f"give every answer a place: {', '.join(missing)} has none")
-    by_place: dict[int, list[str]] = {}
-    for label, place in zip(labels, places):
-        by_place.setdefault(int(place), []).append(label)
-    return [by_place[place] for place in sorted(by_place)]
-
-
 def _elem(prefix: str, name: str) -> str:
     return f"{prefix}{name}"
 
@@ -61,10 +53,13 @@ def _elem(prefix: str, name: str) -> str:
 class BattleView:
     """Builds the components of one battle tab and wires them to the battle engine."""
 
-    def __init__(self, battles: BattleService, identity: VoterIdentity, k: int, elem_prefix: str = ""):
+    def __init__(self, battles: BattleService, identity: VoterIdentity, k: int, elem_prefix: str = "",
+                 named: bool = False):
         self.battles = battles
         self.identity = identity
         self.k = k
+        self.named = named  # the voter picks the models (named side-by-side mode); else the matchmaker does
+        self.picks: list[gr.Dropdown] = []
         self.labels = position_labels(k)
         self.prefix = elem_prefix
 
@@ -72,13 +67,21 @@ class BattleView:
 
     def render(self) -> None:
         self.state = gr.State(None)  # {"id", "voted"}; Gradio keeps State on the server
-        columns = 2 if self.k == 2 else min(self.k, 2)
+        # Above the answers, so a refusal ("needs 4 working models", a rejected prompt) is seen
+        # where the voter is looking, not below the fold under New round.
+        self.status = gr.Markdown("", elem_id=_elem(self.prefix, "status"), elem_classes=["arena-status"])
+        if self.named:
+            with gr.Row():  # choices arrive when the tab is opened (see named_choices), never before
+                self.picks = [gr.Dropdown(choices=[], value=None, label=f"Model {label}",
+                                          elem_id=_elem(self.prefix, f"pick-{label.lower()}"))
+                              for label in self.labels]
         self.chats = []
-        for row_start in range(0, self.k, columns):
-            with gr.Row():
-                for label in self.labels[row_start:row_start + columns]:
-                    self.chats.append(gr.Chatbot(label=f"Model {label}", elem_id=_elem(self.prefix, f"chat-{label.lower()}"),
-                                                 height=420 if self.k == 2 else 320, buttons=["copy"]))
+        # K = 2: two columns side by side; K > 2: a grid as wide as the screen allows (one column on a phone).
+        with gr.Row(elem_classes=[] if self.k == 2 else ["arena-grid", f"arena-k{self.k}"]):
+            for label in self.labels:
+                self.chats.append(gr.Chatbot(label=f"Model {label}", elem_id=_elem(self.prefix, f"chat-{label.lower()}"),
+                                             elem_classes=["arena-chat"], height=420 if self.k == 2 else 320,
+                                             buttons=["copy"], feedback_options=None))
         self.reveal = gr.Markdown("", elem_id=_elem(self.prefix, "reveal"))
         self.vote_controls: list[gr.components.Component] = []
         if self.k == 2:
@@ -88,62 +91,102 @@ class BattleView:
                     for text, outcome, _ in PAIRWISE_BUTTONS
                 ]
             self.vote_controls = list(self.vote_buttons)
+            gr.Markdown("<small>Keyboard: <kbd>1</kbd> A is better · <kbd>2</kbd> B is better · <kbd>3</kbd> tie · "
+                        "<kbd>4</kbd> both bad · <kbd>Enter</kbd> sends, <kbd>Shift</kbd>+<kbd>Enter</kbd> a new line</small>",
+                        elem_id=_elem(self.prefix, "shortcuts"))
         else:
-            gr.Markdown("Rank the answers: 1 is best; give two answers the same place for a tie.")
+            gr.Markdown("Click the answers from best to worst. **Tie** puts the next answer level with the one "
+                        "before; **Undo** takes the last click back.")
             with gr.Row():
-                self.places = [
-                    gr.Dropdown(choices=[str(place) for place in range(1, self.k + 1)], value=None,
-                                label=f"Model {label}", interactive=False,
-                                elem_id=_elem(self.prefix, f"place-{label.lower()}"))
-                    for label in self.labels
-                ]
+                self.rank_buttons = [gr.Button(f"Model {label}", interactive=False, min_width=90,
+                                               elem_id=_elem(self.prefix, f"rank-{label.lower()}"))
+                                     for label in self.labels]
+            with gr.Row():
+                self.tie_next = gr.Button("🟰 Tie", interactive=False, elem_id=_elem(self.prefix, "rank-tie"))
+                self.undo = gr.Button("↩ Undo", interactive=False, elem_id=_elem(self.prefix, "rank-undo"))
                 self.submit_ranking = gr.Button("Submit ranking", interactive=False, variant="primary",
                                                 elem_id=_elem(self.prefix, "submit-ranking"))
-            self.vote_controls = [*self.places, self.submit_ranking]
+            self.ranking = gr.State([])  # groups of labels, best first, as built so far
+            self.tie_pending = gr.State(False)
+            self.ranking_shown = gr.Markdown(ranking_text([], self.labels), elem_id=_elem(self.prefix, "ranking"))
+            self.vote_controls = [*self.rank_buttons, self.tie_next, self.undo, self.submit_ranking,
+                                  self.ranking, self.ranking_shown]
+        self.feedback = gr.Textbox(placeholder="Why? (optional; stored with your vote)", show_label=False,
+                                   max_length=MAX_FEEDBACK_CHARS, elem_id=_elem(self.prefix, "feedback"))
         with gr.Row():
             self.prompt = gr.Textbox(placeholder="Type a prompt and press Enter", show_label=False, scale=8,
                                      elem_id=_elem(self.prefix, "prompt"), max_lines=8)
             self.send = gr.Button("Send", variant="primary", scale=1, elem_id=_elem(self.prefix, "send"))
         self.new_round = gr.Button("🎲 New round", elem_id=_elem(self.prefix, "new-round"))
-        self.status = gr.Markdown("", elem_id=_elem(self.prefix, "status"))
         self._wire()
 
     def _controls(self, enabled: bool, reset: bool = False) -> list:
-        updates = []
-        for control in self.vote_controls:
-            if reset and isinstance(control, gr.Dropdown):
-                updates.append(gr.update(interactive=enabled, value=None))
-            else:
-                updates.append(gr.update(interactive=enabled))
-        return updates
+        """Updates of the vote controls: enabled or not; ``reset`` also empties a K-way ranking."""
+        if self.k == 2:
+            return [gr.update(interactive=enabled) for _ in self.vote_controls]
+        ranking = [] if reset else gr.skip()
+        shown = ranking_text([], self.labels) if reset else gr.skip()
+        return [*[gr.update(interactive=enabled) for _ in self.rank_buttons], gr.update(interactive=enabled),
+                gr.update(interactive=enabled), gr.update(interactive=enabled and not reset), ranking, shown]
+
+    def _ranking_controls(self, ranking) -> list:
+        """After a click on the ranking control: what is placed, and which buttons are left."""
+        done = complete(ranking, self.labels)
+        return [ranking, False, ranking_text(ranking, self.labels),
+                *[gr.update(interactive=label not in placed(ranking)) for label in self.labels],
+                gr.update(interactive=bool(ranking) and not done), gr.update(interactive=bool(ranking)),
+                gr.update(interactive=done)]
 
     # -- events ---------------------------------------------------------------------------
 
     def _wire(self) -> None:
         stream_outputs = [self.state, *self.chats, self.prompt, self.status, *self.vote_controls]
+        answering = []  # the streaming events, which New round cancels
         for trigger in (self.send.click, self.prompt.submit):
-            trigger(lambda: (gr.update(interactive=False), ""), None, [self.send, self.reveal], queue=False,
-                    **PAGE_ONLY).then(
-                self.on_send, [self.prompt, self.state, *self.chats], stream_outputs, **PAGE_ONLY,
-            ).then(lambda: gr.update(interactive=True), None, [self.send], queue=False, **PAGE_ONLY)
+            started = trigger(lambda: (gr.update(interactive=False), ""), None, [self.send, self.reveal], queue=False,
+                              **PAGE_ONLY)
+            streaming = started.then(self.on_send, [self.prompt, self.state, *self.chats, *self.picks], stream_outputs,
+                                     **PAGE_ONLY)
+            answering.append(streaming)
+            streaming.then(lambda: gr.update(interactive=True), None, [self.send], queue=False, **PAGE_ONLY)
 
         vote_outputs = [self.state, self.reveal, *self.vote_controls]
         if self.k == 2:
             for button, (_, outcome, verdict) in zip(self.vote_buttons, PAIRWISE_BUTTONS):
-                button.click(self._pairwise_handler(outcome, verdict), [self.state], vote_outputs, **PAGE_ONLY)
+                button.click(self._pairwise_handler(outcome, verdict), [self.state, self.feedback], vote_outputs,
+                             **PAGE_ONLY)
         else:
-            self.submit_ranking.click(self.on_ranking, [self.state, *self.places], vote_outputs, **PAGE_ONLY)
+            rank_outputs = [self.ranking, self.tie_pending, self.ranking_shown, *self.rank_buttons, self.tie_next,
+                            self.undo, self.submit_ranking]
+            for button, label in zip(self.rank_buttons, self.labels):
+                button.click(lambda ranking, tie, label=label: self._ranking_controls(place(ranking, label, tie)),
+                             [self.ranking, self.tie_pending], rank_outputs, queue=False, **PAGE_ONLY)
+            self.undo.click(lambda ranking: self._ranking_controls(undo(ranking)), [self.ranking], rank_outputs,
+                            queue=False, **PAGE_ONLY)
+            self.tie_next.click(lambda: (True, gr.update(interactive=False)), None, [self.tie_pending, self.tie_next],
+                                queue=False, **PAGE_ONLY)
+            self.submit_ranking.click(self.on_ranking, [self.state, self.ranking, self.feedback], vote_outputs,
+                                      **PAGE_ONLY)
 
-        self.new_round.click(self.clear, None, [self.state, *self.chats, self.prompt, self.reveal, *self.vote_controls],
-                             queue=False, **PAGE_ONLY)
+        # New round first cancels a turn still streaming (on the server the cancelled turn ends the
+        # old battle as failed, so nothing of it can be voted on), then clears the page through the
+        # queue: the clearing arrives on the same event stream after the cancelled turn's last
+        # message, so no late answer can refill the chats or enable the vote.
+        self.new_round.click(None, None, None, cancels=answering, queue=False, **PAGE_ONLY).then(
+            self.clear, None, [self.state, *self.chats, self.prompt, self.reveal, self.status, self.send,
+                               self.feedback, *self.vote_controls], **PAGE_ONLY)
 
     # gr.Request comes first: Gradio injects it by position among the positional parameters.
-    async def on_send(self, request: gr.Request, text, state, *histories):
+    async def on_send(self, request: gr.Request, text, state, *chats_and_picks):
         session = session_id(request)
-        histories = [list(history or []) for history in histories]
-        if state is None or state.get("voted"):
+        histories = [list(history or []) for history in chats_and_picks[:self.k]]
+        picks = list(chats_and_picks[self.k:])  # named mode: the models the voter chose
+        # Empty chats mean a new round, whatever the state says: a turn cancelled by New round may
+        # still hand its (now failed) battle back to the state after the page was cleared.
+        if state is None or state.get("voted") or not any(histories):
             try:
-                battle = await self.battles.create(session, k=self.k, prompt=text,
+                chooser = await self._named_chooser(picks) if self.named else None
+                battle = await self.battles.create(session, k=self.k, prompt=text, chooser=chooser,
                                                    voter_id=self.identity.voter_id(client_address(request)))
             except BattleError as error:
                 yield state, *histories, text, f"⚠️ {error.page_message}", *self._controls(False)
@@ -172,19 +215,27 @@ class BattleView:
             histories = [h[:-2] for h in histories]
             yield state, *histories, text, STORE_DOWN, *self._controls(False)
 
+    async def _named_chooser(self, picks):
+        if not all(picks):
+            raise BattleError("pick a model for each side first")
+        return named_choice(picks, self.battles.endpoints.names, await self.battles.available_models())
+
+    async def named_choices(self):
+        """The models a voter may pick in named mode (sent only when the named tab is opened)."""
+        names = await self.battles.available_models()
+        return [gr.update(choices=names) for _ in self.picks]
+
     def _pairwise_handler(self, outcome: str, verdict: str):
-        async def handler(state, request: gr.Request):
-            return await self._cast(state, request, verdict, outcome=outcome)
+        async def handler(state, feedback, request: gr.Request):
+            return await self._cast(state, request, verdict, outcome=outcome, feedback=feedback)
 
         return handler
 
-    async def on_ranking(self, request: gr.Request, state, *places):
-        try:
-            ranking = ranking_from_places(self.labels, list(places))
-        except BattleError as error:
-            return state, f"⚠️ {error.page_message}", *self._controls(True)
+    async def on_ranking(self, request: gr.Request, state, ranking, feedback):
+        if not complete(ranking or [], self.labels):
+            return state, f"⚠️ {ranking_text(ranking or [], self.labels)}", *[gr.skip() for _ in self.vote_controls]
         order = " > ".join(" = ".join(f"**{label}**" for label in group) for group in ranking)
-        return await self._cast(state, request, f"Your ranking: {order}.", ranking=ranking)
+        return await self._cast(state, request, f"Your ranking: {order}.", ranking=ranking, feedback=feedback)
 
     async def _cast(self, state, request: gr.Request, verdict: str, **vote):
         if state is None:
@@ -196,9 +247,10 @@ class BattleView:
             return state, f"⚠️ {error.page_message}", *self._controls(False)
         except STORE_ERRORS:
             return state, STORE_DOWN, *self._controls(True)
-        names = " &nbsp;·&nbsp; ".join(f"**Model {label}:** `{name}`" for label, name in zip(self.labels, receipt.models))
+        names = reveal_lines(self.labels, receipt.models, self.battles.endpoints.spec)
         revealed = f"### {verdict}\n\n{names}\n\n{deanonymised_note(receipt.identity_flags)}Thanks! Send another prompt or press *New round*."
         return {**state, "voted": True}, revealed, *self._controls(False)
 
     def clear(self):
-        return None, *[[] for _ in self.chats], "", "", *self._controls(False, reset=True)
+        return (None, *[[] for _ in self.chats], "", "", "", gr.update(interactive=True), "",
+                *self._controls(False, reset=True))

@@ -20,8 +20,24 @@ Keep chatting with both before you vote if you like. Your vote feeds the live le
 KWAY_INTRO = """Ask once, read {k} anonymous answers, and rank them. One ranking tells the leaderboard more than
 one pairwise vote (it is fitted with a Plackett-Luce model)."""
 
-# K for the K-way tab: four answers, as in K-Sort Arena, when enough models are configured.
+NAMED_INTRO = """Pick two models and compare them with their names shown. These votes are kept apart: they
+do not count towards the leaderboard's ratings (the voter knew who was who)."""
+
+# The default K-way size (--kway-sizes): four answers, as in K-Sort Arena.
 KWAY_SIZE = 4
+
+
+def kway_tab_sizes(offered, model_count: int) -> list[int]:
+    return [k for k in offered if k <= model_count]
+
+
+def kway_tab_id(k: int) -> str:
+    # the default size keeps the ids it always had ("kway", "kway-...")
+    return "kway" if k == KWAY_SIZE else f"kway{k}"
+
+
+def kway_prefix(k: int) -> str:
+    return kway_tab_id(k) + "-"
 
 
 def rotation_note(available: int) -> str:
@@ -45,10 +61,17 @@ def build_page(context: ArenaContext) -> gr.Blocks:
             BattleView(battles, context.identity, k=2).render()
             rotation = gr.Markdown(rotation_note(model_count), elem_id="rotation-note")
 
-        if model_count >= KWAY_SIZE:
-            with gr.Tab(f"🔢 {KWAY_SIZE}-way battle", id="kway"):
-                gr.Markdown(KWAY_INTRO.format(k=KWAY_SIZE))
-                BattleView(battles, context.identity, k=KWAY_SIZE, elem_prefix="kway-").render()
+        # One tab per K-way size the operator offers (--kway-sizes) that the configured models can fill.
+        for k in kway_tab_sizes(context.settings.kway_sizes, model_count):
+            with gr.Tab(f"🔢 {k}-way battle", id=kway_tab_id(k)):
+                gr.Markdown(KWAY_INTRO.format(k=k))
+                BattleView(battles, context.identity, k=k, elem_prefix=kway_prefix(k)).render()
+
+        with gr.Tab("👥 Side by side (named)", id="named") as named_tab:
+            gr.Markdown(NAMED_INTRO)
+            named_view = BattleView(battles, context.identity, k=2, elem_prefix="named-", named=True)
+            named_view.render()
+        named_tab.select(named_view.named_choices, None, named_view.picks, **PAGE_ONLY)
 
         leaderboard = LeaderboardTab(BoardReader(context.redis, context.settings.prefix),
                                      model_catalogue(battles.endpoints),

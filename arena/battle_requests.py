@@ -1,0 +1,92 @@
+"""What a voter may ask for when starting a battle: how many answers (K) and, in named mode, which
+models. Checked before a battle is created, so a refused request creates nothing.
+
+The operator chooses the K-way sizes voters may pick (``--kway-sizes``, default 4); a two-way
+battle is always allowed. A named battle seats the two models the voter picked, in the order
+picked; its votes are recorded with mode ``named`` and left out of the ratings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from arena.battle_types import BattleError, NoModelsAvailable
+from arena.matchmaker.selection import Selection
+
+SMALLEST_KWAY = 3
+LARGEST_KWAY = 6
+# A named battle is a pairwise battle (the vote event's contract: named votes carry an outcome).
+NAMED_SIZE = 2
+
+
+class InvalidBattleRequest(BattleError):
+    status = 422
+
+
+class KwaySizes(tuple):
+    """The K-way sizes on offer, shown as they are written: ``3,4,6``."""
+
+    def __str__(self) -> str:
+        return ",".join(map(str, self))
+
+    def __format__(self, spec: str) -> str:  # the banner and the README table format values
+        return format(str(self), spec)
+
+
+def kway_sizes(text: str) -> KwaySizes:
+    """``"4"`` or ``"3,4,6"`` -> the sorted K-way sizes voters may choose, each 3 to 6."""
+    try:
+        sizes = sorted({int(part) for part in str(text).replace(" ", "").split(",") if part})
+    except ValueError:
+        raise ValueError(f"expected K values separated by commas, e.g. 4 or 3,4,6, got {text!r}") from None
+    if not sizes or any(not SMALLEST_KWAY <= size <= LARGEST_KWAY for size in sizes):
+        raise ValueError(f"each K-way size must be {SMALLEST_KWAY} to {LARGEST_KWAY}, got {text!r}")
+    return KwaySizes(sizes)
+
+
+def allowed_sizes(kway: Sequence[int]) -> tuple[int, ...]:
+    """Every K a new battle may have: 2 and the operator's K-way sizes."""
+    return (2, *sorted(set(kway) - {2}))
+
+
+def check_size(k, kway: Sequence[int]) -> int:
+    allowed = allowed_sizes(kway)
+    if isinstance(k, bool) or not isinstance(k, int) or k not in allowed:
+        raise InvalidBattleRequest(f"'k' must be one of {', '.join(map(str, allowed))} (the sizes this arena "
+                                   f"offers), not {k!r}")
+    return k
+
+
+@dataclass(frozen=True)
+class NamedChoice:
+    """Stands in for the matchmaker in a named battle: the voter's models, in the voter's order."""
+
+    models: tuple[str, ...]
+
+    def choose(self, available: Sequence[str], k: int) -> Selection:
+        missing = [name for name in self.models if name not in available]
+        if missing:
+            raise NoModelsAvailable(f"{', '.join(missing)} cannot answer right now (paused, failing or busy); "
+                                    "pick another model or try again in a minute")
+        return Selection(models=self.models, probability=1.0, strategy="named")
+
+
+def named_choice(models, configured: Sequence[str], available: Sequence[str]) -> NamedChoice:
+    """The voter's pick of models for a named battle; InvalidBattleRequest (422) naming what is wrong."""
+    if not isinstance(models, (list, tuple)) or not all(isinstance(name, str) for name in models):
+        raise InvalidBattleRequest("'models' must be a list of model names, e.g. [\"model-x\", \"model-y\"]")
+    if len(models) != NAMED_SIZE:
+        raise InvalidBattleRequest(f"a named battle has {NAMED_SIZE} models, got {len(models)}")
+    repeated = sorted({name for name in models if models.count(name) > 1})
+    if repeated:
+        raise InvalidBattleRequest(f"{', '.join(repeated)} is named twice: pick {NAMED_SIZE} different models")
+    unknown = [name for name in models if name not in configured]
+    if unknown:
+        raise InvalidBattleRequest(f"unknown model {', '.join(repr(name) for name in unknown)}: "
+                                   f"choose from {', '.join(configured)}")
+    unavailable = [name for name in models if name not in available]
+    if unavailable:
+        raise InvalidBattleRequest(f"{', '.join(unavailable)} cannot answer right now (paused, failing or busy): "
+                                   f"choose from {', '.join(available) or 'none at the moment'}")
+    return NamedChoice(tuple(models))

@@ -1,0 +1,71 @@
+"""What the battle page adds to Gradio's own CSS and scripts: the chat columns' layout rules and
+the vote shortcuts. Kept apart from the views so ``ui.py`` and ``battle_view.py`` only build
+components; ``app.py`` hands both strings to ``gr.mount_gradio_app``.
+
+The script is an inline ``<script>`` in the page head (the page's content security policy allows
+inline scripts, not ``eval``, so Gradio's ``js=`` hook, which evaluates a string, is not used).
+"""
+
+from __future__ import annotations
+
+import json
+
+# Every chat column of a battle carries the class "arena-chat".
+PAGE_CSS = """
+/* A chat column's own clear (trash) button would empty one side in the browser only, while its
+   model keeps answering from the whole conversation: one battle, one history, so no such button. */
+.arena-chat button[aria-label="Clear"] { display: none !important; }
+/* The floating "Model X" label gets its own strip: scrolled text no longer runs under it, and
+   the copy buttons of the first message no longer sit on it. */
+.arena-chat label[data-testid="block-label"] {
+  background: var(--block-background-fill); z-index: 5;
+}
+.arena-chat .bubble-wrap { margin-top: 2rem; height: calc(100% - 2rem) !important; }
+/* K-way battles: a grid of --arena-columns columns (K = 4: 2 x 2, K = 5 or 6: 3 across on a
+   laptop), two on a narrow window, one on a phone. */
+.arena-grid { display: grid !important; gap: var(--spacing-lg);
+  grid-template-columns: repeat(var(--arena-columns, 2), minmax(0, 1fr)); }
+.arena-grid > .arena-chat { min-width: 0 !important; }
+.arena-k3 { --arena-columns: 3; } .arena-k5, .arena-k6 { --arena-columns: 3; }
+@media (max-width: 1000px) { .arena-grid { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
+@media (max-width: 640px) { .arena-grid { grid-template-columns: 1fr; } }
+#status:empty, #kway-status:empty, #named-status:empty { display: none; }
+.arena-status { font-weight: 600; }
+"""
+
+# Vote shortcuts: 1 / 2 / 3 / 4 press "A is better" / "B is better" / "Tie" / "Both are bad" of the
+# battle on screen, while the focus is not in a text box (typing a "1" in a prompt stays a "1").
+# A shortcut presses the visible button only when it is enabled, so it can never vote earlier
+# than a click could.
+VOTE_SHORTCUTS = {"1": "model_a", "2": "model_b", "3": "tie", "4": "tie-bothbad"}
+
+_SHORTCUT_SCRIPT = """
+<script>
+(function () {
+  const shortcuts = %s;
+  function typing(target) {
+    if (!target) return false;
+    const tag = (target.tagName || "").toLowerCase();
+    return tag === "textarea" || tag === "input" || tag === "select" || target.isContentEditable;
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    const outcome = shortcuts[event.key];
+    if (!outcome) return;
+    const buttons = document.querySelectorAll('button[id$="vote-' + outcome + '"]');
+    for (const button of buttons) {
+      if (button.offsetParent !== null && !button.disabled) {
+        event.preventDefault();
+        button.click();
+        return;
+      }
+    }
+  });
+})();
+</script>
+"""
+
+
+def page_head() -> str:
+    """The ``head`` HTML of the page: the vote shortcuts."""
+    return _SHORTCUT_SCRIPT % json.dumps(VOTE_SHORTCUTS)
