@@ -122,6 +122,7 @@ def test_not_enough_models_is_said_in_view(arena_stack, browser, redis_client):
     page.locator("#kway-send").click()
     status = page.locator("#kway-status")
     expect(status).to_contain_text("needs 4 working models but only 3 are available", timeout=BROWSER_WAIT_MS)
+    shot(page, "not-enough-models.png")
     expect(status).to_be_in_viewport(ratio=1.0)
     box = status.bounding_box()
     assert box["y"] >= 0 and box["y"] + box["height"] <= 1000, box

@@ -30,7 +30,7 @@ PAGE_CSS = """
 @media (max-width: 1000px) { .arena-grid { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
 @media (max-width: 640px) { .arena-grid { grid-template-columns: 1fr; } }
 #status:empty, #kway-status:empty, #named-status:empty { display: none; }
-.arena-status { font-weight: 600; }
+.arena-status { font-weight: 600; scroll-margin: 1rem 0; }
 """
 
 # Vote shortcuts: 1 / 2 / 3 / 4 press "A is better" / "B is better" / "Tie" / "Both are bad" of the
@@ -48,6 +48,18 @@ _SHORTCUT_SCRIPT = """
     const tag = (target.tagName || "").toLowerCase();
     return tag === "textarea" || tag === "input" || tag === "select" || target.isContentEditable;
   }
+  // A refusal ("needs 4 working models", a rejected prompt) is scrolled into view: the status
+  // line sits above the answers, and the voter may have scrolled down to Send.
+  new MutationObserver(function (changes) {
+    for (const change of changes) {
+      const status = change.target.closest && change.target.closest(".arena-status");
+      const element = status || (change.target.parentElement && change.target.parentElement.closest(".arena-status"));
+      if (element && element.textContent.includes("\u26a0")) {
+        element.scrollIntoView({block: "nearest"});
+        return;
+      }
+    }
+  }).observe(document.documentElement, {subtree: true, childList: true, characterData: true});
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
     const outcome = shortcuts[event.key];
@@ -67,5 +79,5 @@ _SHORTCUT_SCRIPT = """
 
 
 def page_head() -> str:
-    """The ``head`` HTML of the page: the vote shortcuts."""
+    """The ``head`` HTML of the page: the vote shortcuts, refusals scrolled into view."""
     return _SHORTCUT_SCRIPT % json.dumps(VOTE_SHORTCUTS)
