@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -67,7 +69,8 @@ def test_named_battle_seats_the_chosen_models_and_is_not_rated(client, redis_cli
     # the worker archives it but does not rate it; the export says the names were shown
     exported = wait_until(lambda text: "extra-verbose" in text, observe=lambda: client.get("/api/votes").text,
                           what="the named vote in the export")
-    assert '"anony":false' in exported
+    [row] = [json.loads(line) for line in exported.splitlines() if "extra-verbose" in line]
+    assert row["anony"] is False and row["mode"] == "named"
     anonymous = client.post("/api/battles", json={"prompt": "Name a fruit."}).json()
     client.post(f"/api/battles/{anonymous['battle_id']}/vote", json={"outcome": "tie"},
                 headers={"X-Arena-Session": anonymous["session"]})
