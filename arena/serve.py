@@ -34,6 +34,7 @@ from arena.demo_server import DemoServer
 from arena.drain import Drain
 from arena.metrics import ArenaMetrics
 from arena.identity import VoterIdentity, VoterSecret, forget_secret_in_redis
+from arena.prompt_profile import load_language_identifier
 from arena.redis_server import EmbeddedRedis, RedisUnavailableError, connect
 from arena.settings import Settings, fairness_options, limit_options
 from arena.web.app import create_app
@@ -158,6 +159,7 @@ class ArenaStack:
                                 keep_text=settings.release_text, **limit_options(vars(settings)))
         self.app = create_app(ArenaContext(settings=settings, redis=async_redis, battles=battles, identity=identity,
                                            metrics=metrics))
+        load_language_identifier()  # now, not inside the first vote (about half a second)
 
         if settings.run_worker:
             from leaderboard.worker import VoteWorker
@@ -166,7 +168,8 @@ class ArenaStack:
                                 prefix=settings.prefix, refit_interval=settings.refit_interval,
                                 rate_deanonymised=settings.rate_deanonymised,
                                 flagged_voter_weight=settings.flagged_voter_weight,
-                                voter_alpha=settings.voter_flag_alpha)
+                                voter_alpha=settings.voter_flag_alpha,
+                                min_category_votes=settings.min_category_votes)
             self.worker_thread = threading.Thread(target=worker.run_forever, args=(self.worker_stop,),
                                                   name="leaderboard-worker", daemon=True)
             self.worker_thread.start()

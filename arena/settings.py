@@ -18,6 +18,7 @@ from arena.matchmaker.policy import DEFAULT_STRATEGY, STRATEGIES
 from leaderboard.config import (
     DATA_DIR,
     FLAGGED_VOTER_WEIGHT,
+    MIN_CATEGORY_VOTES,
     PREFIX,
     RATE_DEANONYMISED,
     REDIS_URL,
@@ -105,6 +106,7 @@ SERVE_SETTINGS = (
     Setting("leaderboard_min_votes", 50, "the leaderboard marks a model *preliminary* below this many votes (the "
             "page's minimum-votes box starts here)", parse=bounded(int, 0), flag="--leaderboard-min-votes",
             env="ARENA_LEADERBOARD_MIN_VOTES"),
+    MIN_CATEGORY_VOTES,
     Setting("battles_per_minute", 60, "new battles one voter (client address) may start per minute, counted in Redis "
             "across processes; `0` turns it off", parse=int, flag="--battles-per-minute", env="ARENA_BATTLES_PER_MINUTE"),
     Setting("kway_sizes", KwaySizes((4,)), "the K of K-way battles voters may choose (comma-separated, each 3 to 6; a two-way "

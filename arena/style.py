@@ -42,4 +42,9 @@ def prompt_categories(prompts: list[str]) -> list[str]:
         tags.append("multi_turn")
     if re.search(r"\d\s*[-+*/^=]\s*\d|\b(solve|integral|derivative|equation|prove)\b", joined, re.IGNORECASE):
         tags.append("math")
+    # imported here: arena.prompt_profile builds on this module's token count
+    from arena.prompt_profile import HARD_PROMPT_TAG, is_hard_prompt
+
+    if is_hard_prompt(prompts):
+        tags.append(HARD_PROMPT_TAG)
     return tags

@@ -12,6 +12,7 @@ import time
 import uuid
 
 from arena.battle_types import Battle, InvalidVote, VoteReceipt, position_labels
+from arena.prompt_profile import prompt_language
 from arena.style import prompt_categories, style_features
 from arena.text_checks import QUOTE_CHARS, quoted
 from leaderboard.events import MAX_FEEDBACK_CHARS, PAIRWISE_OUTCOMES, UnknownOutcomeError, VoteEvent, check_outcome
@@ -88,6 +89,7 @@ def vote_event(battle: Battle, voter_id: str, outcome: str | None, ranking: list
         selection_probability=battle.selection_probability,
         style=[style_features([turn.answers[pos] for turn in battle.turns]) for pos in range(len(battle.models))],
         categories=prompt_categories([turn.prompt for turn in battle.turns]),
+        language=prompt_language([turn.prompt for turn in battle.turns]),
         turns=max(1, len(battle.turns)),
         identity_flags=list(battle.identity_flags),
         feedback=feedback,

@@ -8,6 +8,11 @@ temporary directory. Prints one line per figure.
 
 ``mixed-refit`` times the Plackett-Luce refit when a few K-wise votes sit among many pairwise
 ones (every vote then goes into the joint fit); it needs no Redis.
+
+``views`` times one full publishing cycle of every leaderboard view (overall + 10 categories, each
+with and without style control: 22 fits, their ViewStats, one Redis transaction) at each size:
+
+    .venv/bin/python benchmarks/bench_worker.py --only views [--views-sizes 100000 300000 1000000]
 """
 
 from __future__ import annotations
@@ -180,6 +185,90 @@ def bench_latency(client: redis.Redis, work: Path, samples: int, refit_interval:
           f"median {statistics.median(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")
 
 
+VIEW_TAGS = (("code", 0.30), ("long_prompt", 0.15), ("hard_prompt", 0.20), ("math", 0.10), ("creative_writing", 0.10))
+VIEW_LANGUAGES = (("en", 0.6), ("de", 0.12), ("fr", 0.1), ("zh", 0.1))  # the rest: no language detected
+
+
+def view_votes(n_votes: int, n_models: int = 200, kwise_share: float = 0.01, seed: int = 0):
+    """Votes for the views benchmark: every pair of ``n_models`` played, Bradley-Terry outcomes with a
+    style effect, 10 categories (4 languages, coding, long prompt, hard prompts, multi-turn, math,
+    creative writing) and ``kwise_share`` 4-wise votes. Built without validation (it is not timed)."""
+    theta = np.random.default_rng(0).normal(size=n_models)  # one truth for every seed
+    rng = np.random.default_rng(seed)
+    names = [f"model-{k:03d}" for k in range(n_models)]
+    styles = [StyleFeatures.model_construct(tokens=int(t), headers=int(h), list_items=int(li), bold=int(b))
+              for t, h, li, b in zip(rng.poisson(400, 4096), rng.poisson(2, 4096), rng.poisson(3, 4096),
+                                     rng.poisson(2, 4096))]
+    tag_draws = rng.random((n_votes, len(VIEW_TAGS)))
+    language_draw = rng.random(n_votes)
+    cumulative = np.cumsum([share for _, share in VIEW_LANGUAGES])
+    start = time.time() - 30 * 86400
+    votes = []
+    for k in range(n_votes):
+        tags = [tag for (tag, share), u in zip(VIEW_TAGS, tag_draws[k]) if u < share]
+        spot = int(np.searchsorted(cumulative, language_draw[k]))
+        language = VIEW_LANGUAGES[spot][0] if spot < len(VIEW_LANGUAGES) else None
+        common = dict(vote_id=uuid.uuid4().hex, battle_id="b", voter_id="bench", served_at=start + k * 2.5,
+                      voted_at=start + k * 2.5, selection_probability=0.5, categories=tags,
+                      turns=2 if (k % 10) == 0 else 1, language=language)
+        if rng.random() < kwise_share:
+            picked = rng.choice(n_models, size=4, replace=False)
+            order = sorted(picked, key=lambda m: -(theta[m] + rng.gumbel()))
+            votes.append(VoteEvent.model_construct(
+                mode="kwise", models=[names[m] for m in picked], ranking=[[names[m]] for m in order], outcome=None,
+                style=[styles[int(x)] for x in rng.integers(0, 4096, 4)], **common))
+            continue
+        i, j = rng.choice(n_models, size=2, replace=False)
+        style_a, style_b = styles[int(rng.integers(4096))], styles[int(rng.integers(4096))]
+        margin = theta[i] - theta[j] + 0.5 * (style_a.tokens - style_b.tokens) / (style_a.tokens + style_b.tokens + 1)
+        u = rng.random()
+        outcome = "tie" if u < 0.1 else ("model_a" if rng.random() < 1.0 / (1.0 + np.exp(-margin)) else "model_b")
+        votes.append(VoteEvent.model_construct(mode="anonymous", models=[names[i], names[j]], outcome=outcome,
+                                               ranking=None, style=[style_a, style_b], **common))
+    return votes
+
+
+def bench_views(sizes: list[int], repeats: int = 3, arriving: int = 2000) -> None:
+    """One cold cycle, then ``repeats`` warm cycles each after ``arriving`` new votes (as in a busy
+    arena between two refits; counting them is not timed)."""
+    from leaderboard.reproduce import LiveVotes
+    from leaderboard.worker.publish import ViewPublisher
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EmbeddedRedis(Path(tmp) / "redis").start()
+        client = redis.Redis.from_url(server.url)
+        try:
+            for n_votes in sizes:
+                started = time.perf_counter()
+                votes = view_votes(n_votes, seed=n_votes)
+                made = time.perf_counter() - started
+                started = time.perf_counter()
+                live = LiveVotes.from_events(votes)
+                counted = time.perf_counter() - started
+                del votes
+                publisher = ViewPublisher(client, f"views{n_votes}", min_category_votes=50, history_spacing=0.0)
+                n_kwise = len(live.overall.rankings)
+                timings, cpu = [], []
+                for cycle in range(repeats + 1):
+                    if cycle:
+                        for vote in view_votes(arriving, seed=n_votes + cycle):
+                            live.add(vote)
+                    started, started_cpu = time.perf_counter(), time.process_time()
+                    overall = build_snapshot(live.overall, init_theta=publisher.warm_starts.get("overall", {}).get("theta"))
+                    publisher.warm_starts["overall"] = {"theta": dict(zip(overall.models, overall.theta))}
+                    index = publisher.publish(live, overall)
+                    timings.append(time.perf_counter() - started)
+                    cpu.append(time.process_time() - started_cpu)
+                print(f"views: {n_votes} votes ({n_votes - n_kwise} pairwise + {n_kwise} 4-wise), 200 models, "
+                      f"{len(index.categories)} categories x 2 (style control): first cycle (cold) {timings[0]:.2f}s "
+                      f"({cpu[0]:.2f}s CPU); then, {arriving} new votes before each, "
+                      f"{', '.join(f'{t:.2f}' for t in timings[1:])}s ({', '.join(f'{t:.2f}' for t in cpu[1:])}s CPU); "
+                      f"counting the votes {counted:.1f}s (making them {made:.1f}s, not part of the worker)")
+        finally:
+            client.close()
+            server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ingest", type=int, default=20000)
@@ -187,11 +276,15 @@ def main() -> None:
     parser.add_argument("--latency-samples", type=int, default=10)
     parser.add_argument("--mixed", type=int, nargs=2, default=[200000, 1000], metavar=("PAIRWISE", "KWISE"),
                         help="vote counts for mixed-refit (default 200000 1000)")
-    parser.add_argument("--only", choices=["mixed-refit"], default=None,
+    parser.add_argument("--views-sizes", type=int, nargs="+", default=[100000, 300000, 1000000])
+    parser.add_argument("--only", choices=["mixed-refit", "views"], default=None,
                         help="run one figure only (default: all but mixed-refit)")
     args = parser.parse_args()
     if args.only == "mixed-refit":
         bench_mixed_refit(*args.mixed)
+        return
+    if args.only == "views":
+        bench_views(args.views_sizes)
         return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

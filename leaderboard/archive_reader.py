@@ -50,7 +50,7 @@ COMPRESSION_SUFFIXES = tuple(_DECOMPRESSORS)
 # VoteEvent style field -> the frame's column stem (tokens_a, lists_b, ...), in style control's order
 _STYLE_FIELDS = tuple(zip(StyleFeatures.model_fields, STYLE_COLUMNS))
 _METADATA = ("vote_id", "battle_id", "mode", "categories", "turns", "selection_probability", "voter_id",
-             "served_at", "voted_at")
+             "served_at", "voted_at", "language")
 
 
 class ArchiveCorruptError(ValueError):
@@ -173,6 +173,8 @@ def _columnar_frames(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
                 columns[f"{column}_{side}"] = pc.struct_field(answer, field)
     frame = pd.DataFrame({name: values.to_pandas() for name, values in columns.items()})
     frame.insert(3, "categories", [list(c or []) for c in pairwise.column("categories").to_pylist()])
+    # optional text: None where absent, as the line-by-line reader gives (not pandas' NaN)
+    frame["language"] = pd.Series(pairwise.column("language").to_pylist(), dtype=object)
     frame["turns"] = frame["turns"].fillna(1).astype(np.int64)
     frame = frame.drop_duplicates("vote_id", keep="first").reset_index(drop=True)
 

@@ -5,6 +5,7 @@
                                    [--ties half|davidson] [--alpha A] [--no-ipw] [--voter-cap N]
                                    [--method bradley-terry|elo|plackett-luce] [--out OUT.json|OUT.csv]
     python -m leaderboard convert IN OUT --layout kaggle|conversation
+    python -m leaderboard fit EXPORT --live [--category NAME] [--style-control] [--out ...]
     python -m leaderboard worker ...      (see python -m leaderboard worker --help)
     python -m leaderboard rebuild --data-dir DATA   (counts and snapshot again from the archive; see --help)
 """
@@ -72,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--quiet", action="store_true", help="no progress output on stderr")
     fit.add_argument("--progress", action="store_true",
                      help="show a progress bar on stderr for long fits even when stderr is not a terminal")
+    fit.add_argument("--live", action="store_true",
+                     help="the live board's fit of one view (its settings, categories and joint Plackett-Luce for "
+                          "K-wise votes): reproduces /api/leaderboard from the vote export or archive")
+    fit.add_argument("--category", default=None, metavar="NAME",
+                     help="with --live: the category view (a name from /api/leaderboard/categories; default overall)")
 
     add_convert_parser(commands)
     commands.add_parser("worker", help="run the live vote worker (python -m leaderboard worker --help)", add_help=False)
@@ -130,6 +136,8 @@ def run_fit(args: argparse.Namespace) -> RatingResult:
     progress = not args.quiet and (args.progress or sys.stderr.isatty())
     started = time.perf_counter()
 
+    if args.live or args.category is not None:
+        return _fit_live(args, say, started)
     pairwise, kwise, left_out = _votes_to_fit(args, say)
     votes = pd.concat([pairwise, kwise], ignore_index=True) if len(kwise) else pairwise
     weights = vote_weights(votes, inverse_propensity=not args.no_ipw, voter_cap=args.voter_cap)
@@ -214,6 +222,32 @@ def _fit_votes(args: argparse.Namespace, pairwise: pd.DataFrame, kwise: pd.DataF
     counts = PairCounts.from_frame(frame, None if weights is None else "__weight__")
     return fit_leaderboard(counts, ci=ci, n_bootstrap=n_bootstrap, seed=args.seed, anchor=anchor, ties=args.ties,
                            alpha=args.alpha, progress=progress), ""
+
+
+# options --live replaces with the live board's own settings, and the value that means "not given"
+_NOT_WITH_LIVE = {"method": BRADLEY_TERRY, "ci": None, "bootstrap": None, "where": [], "anchor": None, "ties": "half",
+                  "alpha": 0.0, "no_ipw": False, "voter_cap": None}
+
+
+def _fit_live(args: argparse.Namespace, say, started: float) -> RatingResult:
+    from leaderboard.reproduce import LIVE_ALPHA, reproduce_view
+    from leaderboard.views import OVERALL, view_id
+
+    if not args.live:
+        raise UsageError("--category selects a view of the live board: add --live")
+    given = [name for name, unset in _NOT_WITH_LIVE.items() if getattr(args, name) != unset]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise UsageError(f"--live applies the live board's settings; drop {flags} (or drop --live to choose them)")
+    category = args.category or OVERALL
+    fit = reproduce_view(args.file, category, args.style_control)
+    say(f"{args.file}: view {view_id(category, args.style_control)}, {fit.result.n_votes} votes, {fit.result.method}"
+        + (f" ({fit.note})" if fit.note else ""))
+    settings = {"file": str(args.file), "live": True, "category": category, "style_control": args.style_control,
+                "alpha": LIVE_ALPHA, "ties": "half", "inverse_propensity": False, "voter_cap": None}
+    settings.update({key: value for key, value in fit.result.settings.items() if key not in settings})
+    settings["seconds"] = round(time.perf_counter() - started, 3)
+    return replace(fit.result, settings=settings)
 
 
 def parse_anchor(text: str) -> tuple[str, float]:

@@ -138,6 +138,9 @@ PREFIX = Setting("prefix", DEFAULT_PREFIX, "Redis key prefix, so several arenas 
                  flag="--prefix", env="ARENA_PREFIX")
 REFIT_INTERVAL = Setting("refit_interval", 2.0, "seconds between leaderboard refits", parse=bounded(float, 0.0, above=True),
                          flag="--refit-interval", env="ARENA_REFIT_INTERVAL")
+MIN_CATEGORY_VOTES = Setting("min_category_votes", 50, "a category leaderboard (language, coding, a tag, ...) is published "
+                             "once it has this many rated votes", parse=bounded(int, 1),
+                             flag="--min-category-votes", env="ARENA_MIN_CATEGORY_VOTES")
 
 RATE_DEANONYMISED = Setting("rate_deanonymised", False, "rate votes on battles where a prompt asked the models who "
                             "they are or an answer named its own model (flagged `identity_flags` in the vote event; "

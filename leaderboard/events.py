@@ -76,6 +76,9 @@ class VoteEvent(BaseModel):
                     "of the anonymous ratings unless the worker is told to rate them")
     feedback: str | None = Field(default=None, max_length=MAX_FEEDBACK_CHARS,
                                  description="the voter's optional reason for the vote, in their words")
+    language: str | None = Field(default=None, description=(
+        "ISO 639-1 code of the prompt's language, detected at vote time (arena.prompt_profile); "
+        "None when the prompt was too short to tell, or for votes recorded before the field existed"))
 
     @model_validator(mode="after")
     def _consistent(self) -> "VoteEvent":

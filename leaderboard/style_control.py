@@ -29,7 +29,7 @@ import pandas as pd
 from scipy.special import expit, log_expit
 
 from leaderboard.blas import blas_threads_for
-from leaderboard.bradley_terry import constrained_inverse, laplacian, scatter_pairs
+from leaderboard.bradley_terry import constrained_inverse
 from leaderboard.counts import PairCounts
 from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
 from leaderboard.fit import fit_leaderboard
@@ -76,11 +76,18 @@ def _style_differences(df: pd.DataFrame) -> np.ndarray:
 
 
 def _standardise(differences: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    mean = differences.mean(axis=0) if len(differences) else np.zeros(differences.shape[1])
-    std = differences.std(axis=0) if len(differences) else np.zeros(differences.shape[1])
+    """(z-scored differences, mean, population std). The z-scores are column-major: the fit reads
+    them a feature (column) at a time."""
+    n_features = differences.shape[1]
+    if not len(differences):
+        return np.zeros((0, n_features)), np.zeros(n_features), np.zeros(n_features)
+    mean = differences.mean(axis=0)
+    centred = np.empty(differences.shape, order="F")
+    np.subtract(differences, mean, out=centred)
+    std = np.sqrt(np.einsum("ij,ij->j", centred, centred) / len(differences))
     # a constant feature carries no information: leave it at 0 (its beta is then 0)
-    safe_std = np.where(std > 0, std, 1.0)
-    return (differences - mean) / safe_std, mean, std
+    centred /= np.where(std > 0, std, 1.0)
+    return centred, mean, std
 
 
 def style_covariates(df: pd.DataFrame) -> np.ndarray:
@@ -99,14 +106,29 @@ def style_covariates(df: pd.DataFrame) -> np.ndarray:
     return _standardise(_style_differences(df))[0]
 
 
-def _outer_sum(n_models: int, model_a, model_b, covariates, vote_weight) -> np.ndarray:
-    """sum_n c_n z_n z_n^T with z_n = (e_a - e_b, x_n), shape (M + F, M + F)."""
+def _pair_scatter(n_models: int, pair_code: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """(M, M) per-(a, b) sums of ``values``: one bincount over the votes' pair codes a * M + b."""
+    return np.bincount(pair_code, values, n_models * n_models).reshape(n_models, n_models)
+
+
+def _outer_sum(n_models: int, model_a, model_b, covariates, vote_weight, pair_code=None) -> np.ndarray:
+    """sum_n c_n z_n z_n^T with z_n = (e_a - e_b, x_n), shape (M + F, M + F).
+
+    One pass over the votes per block column: the theta block is the Laplacian of the per-pair
+    sums of c (off-diagonal -(C + C^T), diagonal the row plus column sums), and each theta-beta
+    column is row sums minus column sums of the per-pair sums of c x_k."""
+    if pair_code is None:
+        pair_code = model_a * n_models + model_b
     n_features = covariates.shape[1]
     matrix = np.zeros((n_models + n_features, n_models + n_features))
-    matrix[:n_models, :n_models] = laplacian(n_models, model_a, model_b, vote_weight)
+    cell = _pair_scatter(n_models, pair_code, vote_weight)
+    theta_block = -(cell + cell.T)
+    theta_block[np.diag_indices(n_models)] = cell.sum(axis=1) + cell.sum(axis=0)
+    matrix[:n_models, :n_models] = theta_block
     weighted = covariates * vote_weight[:, None]
     for k in range(n_features):
-        column = scatter_pairs(n_models, model_a, model_b, weighted[:, k])
+        cell = _pair_scatter(n_models, pair_code, weighted[:, k])
+        column = cell.sum(axis=1) - cell.sum(axis=0)
         matrix[:n_models, n_models + k] = column
         matrix[n_models + k, :n_models] = column
     matrix[n_models:, n_models:] = covariates.T @ weighted
@@ -117,20 +139,25 @@ def _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, weights, al
                     start=None):
     """Exact penalised MLE of (theta, beta) by the shared Newton solver (leaderboard.optim)."""
     n_features = covariates.shape[1]
+    pair_code = model_a * n_models + model_b
+    # log sigma(-m) = log sigma(m) - m: one transcendental per vote for the value, and p = exp(log sigma(m))
+    loss_weight = weights * (1.0 - score_a)
 
     def evaluate(params, derivatives):
         theta, beta = params[:n_models], params[n_models:]
         margin = theta[model_a] - theta[model_b] + covariates @ beta
-        value = float(weights @ (score_a * log_expit(margin) + (1.0 - score_a) * log_expit(-margin))
+        log_p = log_expit(margin)
+        value = float(weights @ log_p - loss_weight @ margin
                       - 0.5 * alpha_covariates * beta @ beta - 0.5 * alpha * theta @ theta)
         if not derivatives:
             return value
-        p_a = expit(margin)
+        p_a = np.exp(log_p)
         residual = weights * (score_a - p_a)
         gradient = np.empty(n_models + n_features)
-        gradient[:n_models] = scatter_pairs(n_models, model_a, model_b, residual) - alpha * theta
+        cell = _pair_scatter(n_models, pair_code, residual)
+        gradient[:n_models] = cell.sum(axis=1) - cell.sum(axis=0) - alpha * theta
         gradient[n_models:] = covariates.T @ residual - alpha_covariates * beta
-        info = _outer_sum(n_models, model_a, model_b, covariates, weights * p_a * (1.0 - p_a))
+        info = _outer_sum(n_models, model_a, model_b, covariates, weights * p_a * (1.0 - p_a), pair_code)
         info[n_models:, n_models:] += alpha_covariates * np.eye(n_features)
         if alpha:
             info[np.arange(n_models), np.arange(n_models)] += alpha
@@ -143,7 +170,7 @@ def _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, weights, al
 
 def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
                       alpha_covariates: float = DEFAULT_ALPHA_COVARIATES, ci: str = SANDWICH,
-                      anchor: tuple[str, float] | None = None) -> RatingResult:
+                      anchor: tuple[str, float] | None = None, alpha: float = 0.0) -> RatingResult:
     """Style-controlled Bradley-Terry ratings from a votes frame.
 
     ``df``: columns model_a, model_b, winner (LMArena strings) and the per-answer style columns
@@ -153,7 +180,8 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
     (default 1.0: negligible next to thousands of votes). ``ci``: "sandwich", "fisher" (the
     inverse information) or "none" (Fisher covariance, no intervals). ``anchor`` = (model,
     rating) pins that model at its rating, as in leaderboard.fit.fit_leaderboard; otherwise the
-    mean rating is 1000.
+    mean rating is 1000. ``alpha``: prior precision on each theta, nats^-2 (default 0: theta is
+    not penalised; the live board uses its own alpha, see leaderboard.reproduce).
 
     Returns a RatingResult (models sorted by name) whose ``style_coefficients`` and
     ``style_coefficient_se`` are beta and its standard error (feature -> nats per standard
@@ -184,27 +212,53 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
         frame = frame[~frame["winner"].isin([TIE, TIE_BOTHBAD])]
 
     differences = _style_differences(frame)
-    # validates names and outcomes, and is the plain Bradley-Terry reference fit
+    # validates names and outcomes, and counts the votes for the plain Bradley-Terry reference fit
     counts = PairCounts.from_frame(frame, weight_column)
-    plain = fit_leaderboard(counts, ci=SANDWICH if ci == SANDWICH else NO_INTERVALS, ties="half")
+    models = counts.models
+    model_a = pd.Categorical(frame["model_a"], categories=models).codes.astype(np.int64)
+    model_b = pd.Categorical(frame["model_b"], categories=models).codes.astype(np.int64)
+    winner = frame["winner"].to_numpy()
+    score_a = np.select([winner == MODEL_A, winner == MODEL_B], [1.0, 0.0], 0.5)
+    vote_weights = np.ones(len(frame)) if weight_column is None else frame[weight_column].to_numpy(dtype=np.float64)
+    return fit_style_arrays(models, model_a, model_b, differences, score_a, vote_weights, counts, ties=ties,
+                            alpha_covariates=alpha_covariates, ci=ci, anchor=anchor, alpha=alpha)
+
+
+def fit_style_arrays(models: list[str], model_a: np.ndarray, model_b: np.ndarray, differences: np.ndarray,
+                     score_a: np.ndarray, vote_weights: np.ndarray, counts: PairCounts, *, ties: str = "half",
+                     alpha_covariates: float = DEFAULT_ALPHA_COVARIATES, ci: str = SANDWICH,
+                     anchor: tuple[str, float] | None = None, alpha: float = 0.0,
+                     init: tuple[dict[str, float], np.ndarray] | None = None) -> RatingResult:
+    """The style-controlled fit of :func:`fit_style_control` on arrays (the live worker's form).
+
+    ``model_a``, ``model_b``: (N,) indices into ``models``; ``differences``: (N, 4) raw relative
+    style differences (a - b) / (a + b + 1) in STYLE_COLUMNS order (standardised here);
+    ``score_a``: 1, 0 or 0.5 (tie); ``vote_weights``: (N,); ``counts``: the same votes' pair counts
+    (for the plain fit and vote counts). ``alpha``: prior precision on each theta (nats^-2; 0 =
+    none). ``init``: warm start (theta by model name, beta) -- it changes the path, not the answer.
+    """
+    plain = fit_leaderboard(counts, ci=SANDWICH if ci == SANDWICH else NO_INTERVALS, ties="half", alpha=alpha)
+    # the plain fit's model order is the result's; re-index the votes to it
+    position = {name: k for k, name in enumerate(plain.models)}
+    remap = np.array([position.get(name, -1) for name in models], dtype=np.int64)
+    model_a, model_b = remap[np.asarray(model_a)], remap[np.asarray(model_b)]
     models = plain.models
     n_models = len(models)
     if anchor is not None and anchor[0] not in models:
         raise ValueError(f"anchor model {anchor[0]!r} is not among the fitted models")
 
     covariates, covariate_mean, covariate_std = _standardise(differences)
-    model_a = pd.Categorical(frame["model_a"], categories=models).codes.astype(np.int64)
-    model_b = pd.Categorical(frame["model_b"], categories=models).codes.astype(np.int64)
-    winner = frame["winner"].to_numpy()
-    score_a = np.select([winner == MODEL_A, winner == MODEL_B], [1.0, 0.0], 0.5)
-    vote_weights = np.ones(len(frame)) if weight_column is None else frame[weight_column].to_numpy(dtype=np.float64)
+    start = None
+    if init is not None:
+        start = np.concatenate([[float(init[0].get(name, 0.0)) for name in models], np.asarray(init[1], dtype=float)])
 
     # one BLAS thread (leaderboard.blas): as in fit_leaderboard
     with blas_threads_for(n_models):
-        solution = _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, vote_weights, alpha_covariates)
+        solution = _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, vote_weights, alpha_covariates,
+                                   alpha=alpha, start=start)
         theta, beta = solution.params[:n_models], solution.params[n_models:]
 
-        # the solver's information at the solution (prior on beta included) is the sandwich's bread
+        # the solver's information at the solution (priors included) is the sandwich's bread
         bread = constrained_inverse(solution.information, n_free=n_models)
         if ci == SANDWICH:
             p_a = expit(theta[model_a] - theta[model_b] + covariates @ beta)
@@ -223,13 +277,14 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
     plain_rank = rank_intervals(*normal_bounds(plain.rating, ELO_PER_NAT ** 2 * plain.covariance))[0]
     if ci == NO_INTERVALS:
         lower = upper = None
+    extra = {"alpha": alpha} if alpha else {}
     return RatingResult(
         models=models, theta=theta, covariance=covariance, rating=rating, lower=lower, upper=upper,
         votes=counts.model_vote_counts(), n_votes=counts.n_votes,
         method=method_name(BRADLEY_TERRY, ci, style_control=True),
         settings=fit_settings(ci=ci, anchor=anchor, solution=solution, ties=ties, alpha_covariates=alpha_covariates,
                               covariate_mean=dict(zip(STYLE_COLUMNS, covariate_mean.tolist())),
-                              covariate_std=dict(zip(STYLE_COLUMNS, covariate_std.tolist()))),
+                              covariate_std=dict(zip(STYLE_COLUMNS, covariate_std.tolist())), **extra),
         style_coefficients=dict(zip(STYLE_COLUMNS, beta.tolist())),
         style_coefficient_se=dict(zip(STYLE_COLUMNS, beta_se.tolist())),
         rank_change={name: int(plain_rank[k] - styled_rank[k]) for k, name in enumerate(models)},

@@ -142,14 +142,7 @@ async def vote(battle_id: str, body: VoteRequest, request: Request, context: Con
                         identity_flags=list(receipt.identity_flags))
 
 
-@router.get("/api/leaderboard")
-async def leaderboard(context: Context):
-    snapshot = await context.snapshot()
-    if snapshot is None:
-        return {"generated_at": None, "total_votes": 0, "method": None, "models": [],
-                "note": "no snapshot yet: the first appears a few seconds after the first vote"}
-    return {"generated_at": snapshot.generated_at, "total_votes": snapshot.total_votes, "method": snapshot.method,
-            "models": [row.model_dump() for row in snapshot.rows], "note": snapshot.note}
+# /api/leaderboard and its views: arena.web.leaderboard_api
 
 
 @router.get("/api/models")

@@ -10,6 +10,7 @@ from arena.web.api import router
 from arena.web.api_docs import add_redoc
 from arena.web.metrics_api import router as metrics_router
 from arena.web.operator_api import router as operator_router
+from arena.web.leaderboard_api import router as leaderboard_router
 from arena.web.votes_api import router as votes_router
 from arena.web.body_limit import BodyLimitMiddleware
 from arena.web.context import ArenaContext
@@ -34,6 +35,7 @@ def create_app(context: ArenaContext) -> FastAPI:
     add_redoc(app, "/redoc", DOCS_ASSETS_URL)
     app.state.arena = context
     app.include_router(router)
+    app.include_router(leaderboard_router)
     app.include_router(votes_router)
     app.include_router(metrics_router)
     app.include_router(operator_router)

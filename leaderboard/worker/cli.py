@@ -14,6 +14,7 @@ import redis
 from leaderboard.config import (
     DATA_DIR,
     FLAGGED_VOTER_WEIGHT,
+    MIN_CATEGORY_VOTES,
     PREFIX,
     RATE_DEANONYMISED,
     REDIS_URL,
@@ -30,7 +31,7 @@ log = logging.getLogger("leaderboard.worker")
 
 
 WORKER_SETTINGS = (replace(REDIS_URL, unset="required"), DATA_DIR, PREFIX, REFIT_INTERVAL, RATE_DEANONYMISED,
-                   FLAGGED_VOTER_WEIGHT, VOTER_FLAG_ALPHA)
+                   FLAGGED_VOTER_WEIGHT, VOTER_FLAG_ALPHA, MIN_CATEGORY_VOTES)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     log.info("settings: %s", "; ".join(line.strip() for line in describe(vars(args), WORKER_SETTINGS).splitlines()))
     worker = VoteWorker(client, args.data_dir, prefix=args.prefix, consumer=args.consumer,
                         refit_interval=args.refit_interval, rate_deanonymised=args.rate_deanonymised,
-                        flagged_voter_weight=args.flagged_voter_weight, voter_alpha=args.voter_flag_alpha)
+                        flagged_voter_weight=args.flagged_voter_weight, voter_alpha=args.voter_flag_alpha,
+                        min_category_votes=args.min_category_votes)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

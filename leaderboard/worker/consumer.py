@@ -31,15 +31,19 @@ from leaderboard.redis_keys import (
     vote_stream_key,
     worker_lock_key,
 )
-from leaderboard.snapshot import Snapshot, queue_snapshot
+from leaderboard.snapshot import Snapshot
 from leaderboard.stream import event_field, parse_entry, stream_entries, stream_pages, text
 from leaderboard.voter_anomaly import DEFAULT_ALPHA as DEFAULT_VOTER_ALPHA
 from leaderboard.worker.lease import LEASE_TTL_MS, RefitLease
 from leaderboard.worker.loop import run_forever
+from leaderboard.categories import DEFAULT_MIN_CATEGORY_VOTES
+from leaderboard import reproduce  # a module import: leaderboard.reproduce builds on this package's tallies
 from leaderboard.worker.policy import DEFAULT_ALPHA, RefitSchedule, build_snapshot, is_fitted
+from leaderboard.worker.publish import DEFAULT_HISTORY_SPACING, ViewPublisher
 from leaderboard.worker.state import CLAIM_PASS_START, ConsumerState, Lease, Phase
 from leaderboard.worker.tally import VoteTally
 from leaderboard.worker.voters import VoterWatch
+from leaderboard.worker.view_tally import ViewTally
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +74,8 @@ class VoteWorker:
                  consumer: str | None = None, refit_interval: float = 2.0, claim_idle_ms: int = 30_000,
                  batch: int = 500, alpha: float = DEFAULT_ALPHA, lease_ttl_ms: int = LEASE_TTL_MS,
                  catch_up: bool = True, rate_deanonymised: bool = False, flagged_voter_weight: float = 0.0,
-                 voter_alpha: float = DEFAULT_VOTER_ALPHA):
+                 voter_alpha: float = DEFAULT_VOTER_ALPHA, min_category_votes: int = DEFAULT_MIN_CATEGORY_VOTES,
+                 history_spacing: float = DEFAULT_HISTORY_SPACING):
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
         self.redis = redis_client
@@ -91,6 +96,9 @@ class VoteWorker:
         self.flagged_voter_weight = flagged_voter_weight
         self.voters = VoterWatch(redis_client, prefix, alpha=voter_alpha)
         self.tally = self._empty_tally()
+        self.views = self._empty_views()  # the category and style-control views' counts, beside the overall tally
+        self.publisher = ViewPublisher(redis_client, prefix, min_category_votes=min_category_votes,
+                                       history_spacing=history_spacing)
         self.last_snapshot: Snapshot | None = None
         self.state = ConsumerState()
         self.schedule = RefitSchedule(refit_interval)
@@ -126,6 +134,9 @@ class VoteWorker:
     def _empty_tally(self) -> VoteTally:
         return VoteTally(rate_deanonymised=self.rate_deanonymised)
 
+    def _empty_views(self) -> ViewTally:
+        return ViewTally(rate_deanonymised=self.rate_deanonymised)
+
     def _open_archive(self) -> None:
         position = self.state.resume_from
         if position is None or not self._resume_archive(position):
@@ -135,13 +146,17 @@ class VoteWorker:
     def _read_whole_archive(self) -> None:
         started = time.perf_counter()
         tally = self._empty_tally()
+        views = self._empty_views()
 
         def count_archived(event: VoteEvent) -> None:
             tally.add(event)
+            views.add(event)
             self._keep_lease()  # a big archive takes a while: don't let the lease lapse meanwhile
 
         archive = VoteArchive(archive_path(self.data_dir), on_event=count_archived)
         self.tally = tally
+        self.views = views
+        self.publisher.forget()
         self._archive = archive
         self.state.archive_read_whole()
         self.stats.read_from_archive += tally.archived
@@ -166,6 +181,7 @@ class VoteWorker:
         # counted only once the archive is open: a failed reopen leaves the tally matching position
         for event in appended:
             self.tally.add(event)
+            self.views.add(event)
         self._archive = archive
         self.state.archive_resumed()
         self.stats.read_from_archive += len(appended)
@@ -329,6 +345,7 @@ class VoteWorker:
             if new:
                 self.tally.add(vote)
                 counted.append(vote)
+                self.views.add(vote)
         if counted:
             self.schedule.votes_arrived()
             self.stats.counted += len(counted)
@@ -353,7 +370,8 @@ class VoteWorker:
     # -- publishing ----------------------------------------------------------------------------
 
     def refit_and_publish(self) -> Snapshot:
-        """Fit the current tally (warm start from the last theta) and publish the Snapshot.
+        """Fit the current tally (warm start from the last theta) and publish the Snapshot, then
+        every other view (leaderboard.worker.publish), all in one transaction.
 
         Needs a started worker (``process_once`` has run): before it, the tally does not hold
         the archive and publishing it would show an empty leaderboard."""
@@ -363,20 +381,22 @@ class VoteWorker:
         started = time.monotonic()
         tally, notes = self._tally_for_fit()
         snapshot = build_snapshot(tally, alpha=self.alpha, init_theta=self.state.warm_start, notes=notes)
-        pipe = self.redis.pipeline(transaction=True)
-        queue_snapshot(pipe, self.prefix, snapshot)
-        pipe.hset(refit_stats_key(self.prefix), mapping={  # for the arena's /metrics
+        # the overall snapshot at snapshot_key and its announcement go in the same transaction as the
+        # views; the category and style views are fitted from every rated vote (self.tally: flagged
+        # voters are taken out of the overall view only)
+        self.publisher.publish(reproduce.LiveVotes(self.tally, self.views), snapshot,
+                               next_refit_at=snapshot.generated_at + self.schedule.wait)
+        self.redis.hset(refit_stats_key(self.prefix), mapping={  # for the arena's /metrics
             "duration_seconds": repr(time.monotonic() - started), "finished_at": repr(time.time()),
             "votes": snapshot.total_votes})
-        pipe.execute()
         if is_fitted(snapshot):
             self.state.fitted(dict(zip(snapshot.models, snapshot.theta)))
         ended = time.monotonic()
         self.schedule.published(started, ended)
         self.last_snapshot = snapshot
         self.stats.published += 1
-        log.info("published leaderboard: %d votes, %d models, %s (%.3fs)", snapshot.total_votes,
-                 len(snapshot.rows), snapshot.method, ended - started)
+        log.info("published leaderboard: %d votes, %d models, %s, and its category/style views (%.3fs)",
+                 snapshot.total_votes, len(snapshot.rows), snapshot.method, ended - started)
         return snapshot
 
     def _tally_for_fit(self) -> tuple[VoteTally, list[str]]:

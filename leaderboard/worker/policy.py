@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from leaderboard.fit import DisconnectedGraphError, NoMaximumLikelihoodError, NoVotesError, fit_leaderboard
+from leaderboard.joint_fit import fit_joint_plackett_luce
 from leaderboard.plackett_luce import fit_plackett_luce
 from leaderboard.result import ELO, SANDWICH, RatingResult, elo_result
 from leaderboard.snapshot import Snapshot
@@ -71,8 +72,13 @@ def rate(tally: VoteTally, *, alpha: float = DEFAULT_ALPHA, init_theta: dict[str
                            alpha)
     try:
         if tally.rankings:
-            rankings, multiplicity = tally.all_rankings()
-            result = fit_plackett_luce(rankings, multiplicity=multiplicity, ci=SANDWICH, alpha=alpha)
+            if alpha > 0:  # the same joint fit at the cost of the counts (leaderboard.joint_fit)
+                result = fit_joint_plackett_luce(tally.pairs, tally.rankings, alpha=alpha, init_theta=init_theta,
+                                                 design_cache=tally.design_cache,
+                                                 ranking_weights=tally.ranking_weights)
+            else:
+                rankings, multiplicity = tally.all_rankings()
+                result = fit_plackett_luce(rankings, multiplicity=multiplicity, ci=SANDWICH, alpha=alpha)
             return replace(result, note=(
                 f"{len(tally.rankings)} K-wise vote(s): all votes fitted jointly by Plackett-Luce "
                 "(a pairwise vote is a two-item ranking; same model as Bradley-Terry)"))

@@ -33,6 +33,7 @@ class VoteTally:
         self.voter_pairs: dict[str, Counter] = {}  # voter -> Counter((model_a, model_b, outcome))
         self.ranking_voters: list[str] = []  # voter of each K-wise ranking, in order
         self.ranking_weights: list[float] | None = None  # None: every ranking counts once
+        self.design_cache: dict = {}  # the joint fit's compiled rankings (leaderboard.joint_fit); rankings only grow
 
     @classmethod
     def from_events(cls, events: Iterable[VoteEvent]) -> "VoteTally":
@@ -64,6 +65,7 @@ class VoteTally:
         if not 0.0 <= weight <= 1.0:
             raise ValueError(f"a flagged voter's weight must be in [0, 1], got {weight}")
         view = copy.copy(self)
+        view.design_cache = {}  # its rankings are not this tally's: nothing compiled for them
         touched = 0
         if weight >= 1.0:
             return view, 0
