@@ -199,13 +199,16 @@ def events_from_file(path: Path) -> Iterator[VoteEvent]:
     leaderboard.loading reads (the /api/votes export, LMArena files) row by row, pairwise rows
     from its LMArena columns and K-wise rows from a ``ranking`` column when there is one."""
     from leaderboard.archive_reader import archive_events
-    from leaderboard.loading import _is_archive, file_format, load_votes
+    import pandas as pd
+
+    from leaderboard.loading import _is_archive, file_format, load_all
 
     path = Path(path)
     if file_format(path) == "jsonl" and _is_archive(path):
         yield from archive_events(path)
         return
-    frame = load_votes(path)
+    pairwise, kwise = load_all(path)  # K-wise rows too: the live board fits them jointly
+    frame = pd.concat([frame for frame in (pairwise, kwise) if len(frame)], ignore_index=True)
     yield from _frame_events(frame)
 
 
@@ -229,13 +232,15 @@ def _frame_events(frame) -> Iterator[VoteEvent]:
         turns = row.get("turns", row.get("turn", 1))
         voted_at = row.get("voted_at", row.get("tstamp", 0.0))
         language = row.get("language")
+        flags = [str(flag) for flag in _listish(row.get("identity_flags"))]  # the live board leaves these out
         yield VoteEvent.model_construct(
             vote_id=str(row.get("vote_id", index)), battle_id=str(row.get("battle_id", index)), mode=mode,
             models=models, outcome=None if ranking else row["winner"], ranking=ranking or None,
             voter_id=str(row.get("voter_id", row.get("judge", ""))), served_at=_number(voted_at),
             voted_at=_number(voted_at), selection_probability=1.0, style=style,
             categories=[str(tag) for tag in _listish(tags)],
-            turns=int(_number(turns) or 1), language=language if isinstance(language, str) and language else None)
+            turns=int(_number(turns) or 1), language=language if isinstance(language, str) and language else None,
+            identity_flags=flags)
 
 
 def _listish(value) -> list:
