@@ -371,11 +371,12 @@ STYLE_FEATURE_WORDS = {"tokens": "answer length (tokens)", "length": "answer len
 
 
 def style_frame(stats: ViewStats | None, model: str) -> pd.DataFrame:
-    """Style control's coefficients (rating points per unit of each feature, as fitted) beside the model's
+    """Style control's coefficients (rating points per standard deviation of the normalised style
+    difference between two answers, as leaderboard.style_control fits them) beside the model's
     own mean feature values, from a style-control view's ViewStats."""
     from leaderboard.scale import ELO_PER_NAT
 
-    columns = ["Style feature", "Effect on rating (points per unit)", "This model's average"]
+    columns = ["Style feature", "Effect on rating (points per s.d. of the style difference)", "This model's average"]
     if stats is None or not stats.style_coefficients:
         return pd.DataFrame(columns=columns)
     means = stats.style_means.get(model, {})
