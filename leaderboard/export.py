@@ -14,7 +14,9 @@ every format back, K-wise rows included.
 
 Text. Prompts and answers are in the export only when the operator releases them
 (``--release-text``): then pairwise rows carry ``conversation_a`` / ``conversation_b`` (LMArena's
-``{"role", "content"}`` messages) and K-wise rows ``conversations`` (one per model of ``models``).
+``{"role", "content"}`` messages) and K-wise rows ``conversations`` (one per model of ``models``);
+every row then also carries ``feedback``, the voter's optional reason given with the vote (free
+text, so it is released with the prompts or not at all).
 The arena keeps a vote's text (:class:`VoteText`, in the stream entry's ``text`` field beside
 ``event``) only while release is on, so votes cast before it was turned on have none.
 
@@ -51,7 +53,7 @@ EXPORT_COLUMNS = (
     "categories", "language", "selection_probability", "served_at", "vote_id", "mode", "ranking", "models", "style",
     "identity_flags",
 )
-TEXT_COLUMNS = ("conversation_a", "conversation_b", "conversations")
+TEXT_COLUMNS = ("conversation_a", "conversation_b", "conversations", "feedback")
 
 
 class VoteText(BaseModel):
@@ -151,6 +153,7 @@ def export_row(event: VoteEvent, pseudonyms: Pseudonyms, text: VoteText | None =
         row["conversation_a"] = None if kwise or conversations is None else conversations[0]
         row["conversation_b"] = None if kwise or conversations is None else conversations[1]
         row["conversations"] = conversations if kwise else None
+        row["feedback"] = getattr(event, "feedback", None)
     return row
 
 
@@ -192,7 +195,8 @@ def arrow_schema(release_text: bool):
               ("identity_flags", pa.list_(pa.string()))]
     if release_text:
         message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-        fields += [("conversation_a", message), ("conversation_b", message), ("conversations", pa.list_(message))]
+        fields += [("conversation_a", message), ("conversation_b", message), ("conversations", pa.list_(message)),
+                   ("feedback", pa.string())]
     return pa.schema(fields)
 
 

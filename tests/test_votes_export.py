@@ -24,12 +24,13 @@ from tests.helpers import arena_settings
 KWISE_RANKINGS = [[["k1"], ["k2", "k3"], ["k4"]], [["k4"], ["k1"], ["k2"], ["k3"]], [["k3"], ["k1", "k2", "k4"]]]
 
 
-def cast_pairwise(http: httpx.Client, outcomes: list[str]) -> list[dict]:
+def cast_pairwise(http: httpx.Client, outcomes: list[str], feedback: str | None = None) -> list[dict]:
     """Battles voted through the API: (battle response, vote receipt) pairs."""
     cast = []
     for n, outcome in enumerate(outcomes):
         battle = http.post("/api/battles", json={"prompt": f"Question number {n}?"}).json()
-        receipt = http.post(f"/api/battles/{battle['battle_id']}/vote", json={"outcome": outcome},
+        vote = {"outcome": outcome} | ({"feedback": feedback} if feedback else {})
+        receipt = http.post(f"/api/battles/{battle['battle_id']}/vote", json=vote,
                             headers={"X-Arena-Session": battle["session"]})
         assert receipt.status_code == 200, receipt.text
         cast.append({"battle": battle, "receipt": receipt.json()})
@@ -91,7 +92,7 @@ def test_every_vote_in_every_format_fits_back(stack, redis_client, tmp_path):
             assert is_kwise.sum() == len(kwise) and sorted(frame.loc[~is_kwise, "winner"]) == sorted(outcomes)
             empty = frame.loc[is_kwise, ["model_a", "model_b", "winner"]]
             assert empty.map(lambda cell: cell is None or cell == "" or cell != cell).all().all(), fmt
-            assert "conversation_a" not in frame.columns  # text is not released by default
+            assert "conversation_a" not in frame.columns and "feedback" not in frame.columns  # text is not released by default
             assert "identity_flags" in frame.columns
             pairwise, rankings = load_all(path)
             assert len(pairwise) == len(outcomes) and len(rankings) == len(kwise), fmt
@@ -145,7 +146,7 @@ def test_a_new_release_key_gives_new_pseudonyms_and_text_only_when_released(redi
     settings = arena_settings(redis_url, tmp_path, run_worker=False, release_text=True,
                               release_key="another-release-key-0123456789")
     with ArenaStack(settings) as running, httpx.Client(base_url=running.url, timeout=60) as http:
-        cast = cast_pairwise(http, ["model_b"])
+        cast = cast_pairwise(http, ["model_b"], feedback="B gave the steps in order.")
         add_kwise(redis_client, running.endpoints.names, time.time(), text=True)
         frame, path = download(http, "jsonl", tmp_path)
         parquet, _ = download(http, "parquet", tmp_path)
@@ -163,5 +164,7 @@ def test_a_new_release_key_gives_new_pseudonyms_and_text_only_when_released(redi
     assert [conversation[1]["content"] for conversation in kwise["conversations"]] == \
         [f"answer {m}" for m in kwise["models"]]
     assert parquet["conversation_a"].notna().sum() == 1
+    assert row["feedback"] == "B gave the steps in order."  # the voter's reason travels with the text
+    assert parquet["feedback"].dropna().tolist() == ["B gave the steps in order."]
     pairwise, _ = load_all(path)  # text columns do not get in the way of a fit
     assert len(pairwise) == 1
