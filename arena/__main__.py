@@ -20,6 +20,13 @@ def main(argv: list[str] | None = None) -> int:
                         add_help=False)
     commands.add_parser("voters", help="voters flagged as anomalous; unflag one (see --help)", add_help=False)
 
+    commands.add_parser("owners", help="model owners' accounts: add (prints a token), list, revoke (see --help)",
+                        add_help=False)
+    commands.add_parser("models", help="owners' registered models: list, approve, reject (see --help)", add_help=False)
+    if argv[:1] in (["owners"], ["models"]):
+        from arena.owner_cli import main as owner_main
+
+        return owner_main(argv[0], argv[1:])
     if argv[:1] == ["simulate"]:
         from arena.simulate import main as simulate_main
 

@@ -3,14 +3,16 @@ models. Checked before a battle is created, so a refused request creates nothing
 
 The operator chooses the K-way sizes voters may pick (``--kway-sizes``, default 4); a two-way
 battle is always allowed. A named battle seats the two models the voter picked, in the order
-picked; its votes are recorded with mode ``named`` and left out of the ratings.
+picked; its votes are recorded with mode ``named`` and left out of the ratings. Any active model
+may be named, an owner's model kept out of anonymous battles (``anonymous: false``) included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from arena.availability import ModelStatus
 from arena.battle_types import BattleError, NoModelsAvailable
 from arena.matchmaker.selection import Selection
 
@@ -67,13 +69,18 @@ class NamedChoice:
     def choose(self, available: Sequence[str], k: int) -> Selection:
         missing = [name for name in self.models if name not in available]
         if missing:
-            raise NoModelsAvailable(f"{', '.join(missing)} cannot answer right now (paused, failing or busy); "
+            raise NoModelsAvailable(f"{', '.join(missing)} cannot answer right now (paused, benched or full); "
                                     "pick another model or try again in a minute")
         return Selection(models=self.models, probability=1.0, strategy="named")
 
 
-def named_choice(models, configured: Sequence[str], available: Sequence[str]) -> NamedChoice:
-    """The voter's pick of models for a named battle; InvalidBattleRequest (422) naming what is wrong."""
+# Registered models that are not live (not yet or any more): a voter cannot pick them.
+_NOT_LIVE = (ModelStatus.PENDING, ModelStatus.REJECTED, ModelStatus.RETIRED)
+
+
+def named_choice(models, statuses: Mapping[str, ModelStatus]) -> NamedChoice:
+    """The voter's pick of models for a named battle; InvalidBattleRequest (422) naming what is wrong.
+    ``statuses``: every model's status (BattleService.model_status: configured and owner models)."""
     if not isinstance(models, (list, tuple)) or not all(isinstance(name, str) for name in models):
         raise InvalidBattleRequest("'models' must be a list of model names, e.g. [\"model-x\", \"model-y\"]")
     if len(models) != NAMED_SIZE:
@@ -81,12 +88,14 @@ def named_choice(models, configured: Sequence[str], available: Sequence[str]) ->
     repeated = sorted({name for name in models if models.count(name) > 1})
     if repeated:
         raise InvalidBattleRequest(f"{', '.join(repeated)} is named twice: pick {NAMED_SIZE} different models")
-    unknown = [name for name in models if name not in configured]
+    live = [name for name, status in statuses.items() if status not in _NOT_LIVE]
+    available = [name for name, status in statuses.items() if status == ModelStatus.ACTIVE]
+    unknown = [name for name in models if name not in statuses]
     if unknown:
         raise InvalidBattleRequest(f"unknown model {', '.join(repr(name) for name in unknown)}: "
-                                   f"choose from {', '.join(configured)}")
-    unavailable = [name for name in models if name not in available]
+                                   f"choose from {', '.join(live)}")
+    unavailable = [name for name in models if statuses[name] != ModelStatus.ACTIVE]
     if unavailable:
-        raise InvalidBattleRequest(f"{', '.join(unavailable)} cannot answer right now (paused, failing or busy): "
-                                   f"choose from {', '.join(available) or 'none at the moment'}")
+        raise InvalidBattleRequest("; ".join(f"{name} cannot answer right now ({statuses[name]})" for name in unavailable)
+                                   + f": choose from {', '.join(available) or 'none at the moment'}")
     return NamedChoice(tuple(models))

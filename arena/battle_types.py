@@ -95,6 +95,7 @@ class Battle(BaseModel):
     turns: list[Turn] = Field(default_factory=list)
     identity_flags: list[str] = Field(default_factory=list,
                                       description="signs a model gave itself away (arena.self_identification)")
+    voter_id: str | None = Field(default=None, description="pseudonymous; the circuit breaker counts distinct voters")
 
     @property
     def labels(self) -> list[str]:

@@ -35,8 +35,9 @@ from arena.battle_types import (
     state_error,
 )
 from arena.drain import Drain
-from arena.keys import battle_key, model_failing_key, model_inflight_key
+from arena.keys import battle_key, model_inflight_key
 from arena.metrics import NoMetrics
+from arena.model_health import PROBE_PROMPT, ModelHealth
 from arena.rate_limit import DAY, LIMIT_FUNCTIONS, MINUTE, Limit, Rate, RateLimiter, subject
 from arena.self_identification import ModelIdentity, battle_flags
 from arena.text_checks import lone_surrogate_at, quoted
@@ -48,9 +49,6 @@ log = logging.getLogger(__name__)
 
 # Matchmaker updates that may wait at once behind accepted votes (see _teach_matchmaker_soon).
 MAX_PENDING_LESSONS = 1024
-
-# A model whose endpoint fails is left out of new battles for this long.
-FAILING_COOLDOWN_SECONDS = 60
 
 # Compare-and-set of the battle state, so two requests can never run a turn at once.
 _BEGIN_TURN = """
@@ -103,7 +101,8 @@ class BattleService:
                  progress_interval: float = 0.05, battles_per_minute: int = 0, battles_per_day: int = 0,
                  votes_per_minute: int = 0, votes_per_day: int = 0, pair_votes_per_day: int = 0,
                  max_concurrent_answers: int = 0, metrics: NoMetrics | None = None,
-                 drain: Drain | None = None, keep_text: bool = False):
+                 drain: Drain | None = None, keep_text: bool = False,
+                 health: ModelHealth | None = None):
         self.redis = redis_client
         self.drain = drain or Drain()  # closed when this process stops: new battles and turns refused
         # the operator releases prompts and answers (--release-text): keep each vote's text beside
@@ -131,18 +130,56 @@ class BattleService:
         self._begin_turn = redis_client.register_script(_BEGIN_TURN)
         self._cast_vote = redis_client.register_script(_CAST_VOTE)
         self._leave = redis_client.register_script(_LEAVE)
+        # the circuit breaker and health records (arena.model_health); probes run as tasks here
+        self.health = health or ModelHealth(redis_client, prefix)
+        self._probes: set[asyncio.Task] = set()
+        self._next_probe_check = 0.0
 
     # -- models ---------------------------------------------------------------------------
 
     async def model_status(self) -> dict[str, ModelStatus]:
-        """Each configured model's standing for new battles, in one Redis round trip: "available",
-        "paused", "failing" or "full" (arena.availability says what each means)."""
-        limits = {name: self.endpoints.spec(name).max_concurrent for name in self.endpoints.names}
-        return await availability.read_statuses(self.redis, self.prefix, limits)
+        """Every model's status: registered models not live yet (or any more) from the registry,
+        the live ones "active", "paused", "benched" or "full" in one Redis round trip
+        (arena.availability says what each means). Starts any probe of a benched model that is due."""
+        standing = await self.endpoints.refresh()
+        limits = {name: self.endpoints.spec(name).max_concurrent for name in self.endpoints.names
+                  if name not in standing}
+        statuses = await availability.read_statuses(self.redis, self.prefix, limits, self.endpoints.daily_quotas(),
+                                                    availability.utc_day())
+        benched = [name for name, status in statuses.items() if status == ModelStatus.BENCHED]
+        if benched:
+            await self._start_due_probes(benched)
+        return {**statuses, **standing}
 
-    async def available_models(self) -> list[str]:
-        """Configured models that may be seated in a new battle right now (see model_status)."""
-        return availability.available_models(await self.model_status())
+    async def available_models(self, *, anonymous: bool = True) -> list[str]:
+        """Models that may be seated in a new battle right now (see model_status); in an anonymous
+        one (the default) only those whose owner let them enter anonymous battles."""
+        return [name for name in availability.available_models(await self.model_status())
+                if not anonymous or self.endpoints.battle_eligible(name)]
+
+    async def _start_due_probes(self, benched: list[str]) -> None:
+        """Probe benched models whose back-off has passed (one process per probe, by a Redis lock)."""
+        now = time.monotonic()
+        if now < self._next_probe_check:
+            return
+        self._next_probe_check = now + min(self.health.policy.first_probe / 2, 5.0)
+        for model, record in (await self.health.benched(benched)).items():
+            if await self.health.claim_probe(model, record):
+                task = asyncio.create_task(self._probe(model))
+                self._probes.add(task)
+                task.add_done_callback(self._probes.discard)
+
+    async def _probe(self, model: str) -> None:
+        try:
+            await self.endpoints.complete(model, [{"role": "user", "content": PROBE_PROMPT}])
+        except Exception as exc:
+            log.info("probe of benched model %s failed: %s", model, exc)
+            with suppress(RedisError):
+                await self.health.probe_failed(model, exc)
+        else:
+            log.info("probe of benched model %s answered: back in rotation", model)
+            with suppress(RedisError):
+                await self.health.probe_passed(model)
 
     @asynccontextmanager
     async def _answering(self, model: str):
@@ -202,7 +239,7 @@ class BattleService:
             self.checked_prompt(prompt)
         self.check_size(k)
         self._check_answer_budget(k)
-        available = await self.available_models()
+        available = await self.available_models(anonymous=chooser is None)
         if len(available) < k:
             raise NoModelsAvailable(
                 f"a {k}-way battle needs {k} working models but only {len(available)} are available right now; "
@@ -227,6 +264,7 @@ class BattleService:
             selection_probability=float(selection.probability),
             strategy=selection.strategy,
             created_at=time.time(),
+            voter_id=voter_id,
         )
         key = battle_key(self.prefix, battle.battle_id)
         pipe = self.redis.pipeline(transaction=True)
@@ -234,6 +272,7 @@ class BattleService:
         pipe.expire(key, self.battle_ttl)
         await pipe.execute()
         self.metrics.battle_started(k)
+        await self.endpoints.seated(battle.models)
         return battle
 
     async def load(self, battle_id: str, session_id: str) -> tuple[Battle, BattleState]:
@@ -296,12 +335,15 @@ class BattleService:
                         await updates.put((position, delta, False))
                 failed = False
                 self.metrics.answer_finished(model, time.monotonic() - started)
+                with suppress(RedisError):
+                    await self.health.record_answer(model, first_token - started)
             except Exception as exc:  # an endpoint failure must not end the other streams
                 self.metrics.answer_failed(model)
                 log.warning("battle %s: answer of %s failed: %s", battle_id, model, exc)
                 if not isinstance(exc, RedisError):  # a Redis outage is not the model's fault
+                    # the circuit breaker benches only after several failures from several voters
                     with suppress(RedisError):
-                        await self.redis.set(model_failing_key(self.prefix, model), "1", ex=FAILING_COOLDOWN_SECONDS)
+                        await self.health.record_failure(model, battle.voter_id, exc)
             finally:  # always report the end, or the turn would wait for this answer forever
                 await updates.put((position, None, failed))
 

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import socket
+import ssl
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from huggingface_hub import AsyncInferenceClient
 from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, TextGenerationError
 
 from arena.model_config import ModelSpec
+from arena.ssrf import RefusedConnection
 
 # Sent when a model has no api_key_env. Passing it explicitly stops the clients from falling
 # back to keys in the environment (OPENAI_API_KEY, a saved Hugging Face token), which would
@@ -46,15 +48,18 @@ class EndpointError(RuntimeError):
     mid-answer), "timeout", "auth" (HTTP 401/403), "http" (any other HTTP error status),
     "empty" (no text), "protocol" (not the chat-completions format), "closed" (the pool was
     closed: the arena is shutting down), "error" (anything else);
-    ``status_code`` is the HTTP status when there was one. The message names the model, so
-    show it to a voter only after the vote.
+    ``status_code`` is the HTTP status when there was one; ``cause`` narrows "unreachable" down
+    where the reason is known: "dns" (the name does not resolve), "refused" (nothing listens),
+    "tls" (the TLS handshake failed), "blocked" (the SSRF guard refused the address, see
+    arena.ssrf). The message names the model, so show it to a voter only after the vote.
     """
 
-    def __init__(self, model: str, kind: str, detail: str, status_code: int | None = None):
+    def __init__(self, model: str, kind: str, detail: str, status_code: int | None = None, cause: str | None = None):
         self.model = model
         self.kind = kind
         self.status_code = status_code
         self.detail = detail
+        self.cause = cause
         super().__init__(f"model {model!r}: {detail}")
 
 
@@ -77,12 +82,39 @@ class EndpointPool:
             if spec.name in self._backends:
                 raise ValueError(f"duplicate model name {spec.name!r}: display names must be unique")
             api_key = spec.api_key() or NO_API_KEY  # raises ModelConfigError naming an unset variable
-            if spec.provider == "openai":
-                self._backends[spec.name] = _openai_backend(spec, api_key)
-            elif spec.provider == "huggingface":
-                self._backends[spec.name] = _huggingface_backend(spec, api_key)
-            else:  # ModelSpec only admits the providers above; this guards a future addition
-                raise ValueError(f"model {spec.name!r}: no client for provider {spec.provider!r}")
+            self._backends[spec.name] = _backend(spec, api_key)
+
+    def add(self, spec: ModelSpec, api_key: str | None, guard=None) -> None:
+        """Serve one more model (a registered owner's): its key is given, not read from the
+        environment, and with ``guard`` (an arena.ssrf.EndpointGuard) every connection its client
+        opens is checked against the guard first."""
+        if spec.name in self._backends:
+            raise ValueError(f"duplicate model name {spec.name!r}: display names must be unique")
+        self._backends[spec.name] = _backend(spec, api_key or NO_API_KEY, guard)
+
+    async def remove(self, name: str) -> None:
+        """Stop serving ``name`` and close its client (answers in flight on it may fail)."""
+        backend = self._backends.pop(name, None)
+        if backend is not None:
+            with contextlib.suppress(Exception):
+                await backend.close()
+
+    async def refresh(self) -> dict:
+        """Bring the served models up to date; return the lifecycle status of models that are
+        known but not live (none here: every configured model is live; see arena.model_catalog)."""
+        return {}
+
+    async def seated(self, models: Sequence[str]) -> None:
+        """Told the models of each new battle (the catalog counts owners' daily quotas)."""
+        return None
+
+    def battle_eligible(self, name: str) -> bool:
+        """May ``name`` be seated in anonymous battles (an owner may keep a model out of them)."""
+        return True
+
+    def daily_quotas(self) -> dict[str, int]:
+        """Models with a daily battle quota: name -> battles a day (none for configured models)."""
+        return {}
 
     @property
     def names(self) -> list[str]:
@@ -182,8 +214,19 @@ async def _text_deltas(chunks: AsyncIterator[Any]) -> AsyncIterator[str]:
                 yield choice.delta.content
 
 
-def _openai_backend(spec: ModelSpec, api_key: str) -> _Backend:
+def _backend(spec: ModelSpec, api_key: str, guard=None) -> _Backend:
+    if spec.provider == "openai":
+        return _openai_backend(spec, api_key, guard)
+    if spec.provider == "huggingface":
+        return _huggingface_backend(spec, api_key, guard)
+    # ModelSpec only admits the providers above; this guards a future addition
+    raise ValueError(f"model {spec.name!r}: no client for provider {spec.provider!r}")
+
+
+def _openai_backend(spec: ModelSpec, api_key: str, guard=None) -> _Backend:
     sampling = _sampling(spec)
+    guarded = {} if guard is None else {"http_client": openai.DefaultAsyncHttpxClient(
+        transport=guard.transport(), trust_env=False)}
     client = openai.AsyncOpenAI(
         base_url=spec.base_url,
         api_key=api_key,
@@ -192,6 +235,7 @@ def _openai_backend(spec: ModelSpec, api_key: str) -> _Backend:
         # The client would add these from OPENAI_ORG_ID / OPENAI_PROJECT_ID, identifying the
         # operator's OpenAI account to every endpoint; a models file configures each endpoint alone.
         default_headers={"OpenAI-Organization": openai.Omit(), "OpenAI-Project": openai.Omit()},
+        **guarded,
     )
 
     async def open_stream(messages: list[dict[str, Any]]) -> AsyncIterator[str]:
@@ -251,11 +295,28 @@ class _RecyclingInferenceClient:
         return self._closed
 
 
-def _huggingface_backend(spec: ModelSpec, api_key: str) -> _Backend:
-    clients = _RecyclingInferenceClient(
-        lambda: AsyncInferenceClient(base_url=spec.base_url, token=api_key, timeout=spec.timeout),
-        HUGGINGFACE_STREAMS_PER_CLIENT,
-    )
+class _GuardedInferenceClient(AsyncInferenceClient):
+    """AsyncInferenceClient whose HTTP client comes from an SSRF guard rather than
+    huggingface_hub's process-wide factory (which every other client shares)."""
+
+    def __init__(self, *args, guard, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._guard = guard
+
+    async def _get_async_client(self):
+        if self._async_client is None:
+            self._async_client = await self.exit_stack.enter_async_context(
+                self._guard.http_client(follow_redirects=True, timeout=None))
+        return self._async_client
+
+
+def _huggingface_backend(spec: ModelSpec, api_key: str, guard=None) -> _Backend:
+    def make_client() -> AsyncInferenceClient:
+        if guard is None:
+            return AsyncInferenceClient(base_url=spec.base_url, token=api_key, timeout=spec.timeout)
+        return _GuardedInferenceClient(base_url=spec.base_url, token=api_key, timeout=spec.timeout, guard=guard)
+
+    clients = _RecyclingInferenceClient(make_client, HUGGINGFACE_STREAMS_PER_CLIENT)
     sampling = _sampling(spec)
 
     async def open_stream(messages: list[dict[str, Any]]) -> AsyncIterator[str]:
@@ -301,11 +362,15 @@ def _describe_failure(spec: ModelSpec, exc: BaseException) -> EndpointError:
             )
         return EndpointError(spec.name, "http", f"endpoint returned HTTP {status}: {server_message}", status)
 
+    blocked = _find_cause(exc, RefusedConnection)
+    if blocked is not None:
+        return EndpointError(spec.name, "blocked", f"not contacted: {blocked.refusal}", cause="blocked")
     connection_error = _find_cause(exc, httpx2.TransportError)
     if isinstance(exc, openai.APIConnectionError) or connection_error is not None:
         reason = _plain_reason(connection_error or exc)
         if connection_error is None or isinstance(connection_error, httpx2.ConnectError):
-            return EndpointError(spec.name, "unreachable", f"unreachable: cannot connect to {url} ({reason})")
+            return EndpointError(spec.name, "unreachable", f"unreachable: cannot connect to {url} ({reason})",
+                                 cause=_connect_cause(exc))
         return EndpointError(spec.name, "disconnected", f"connection to {url} was lost mid-answer ({reason})")
 
     if isinstance(exc, openai.APIError):  # e.g. an error event inside the stream
@@ -369,6 +434,25 @@ def _plain_reason(exc: BaseException) -> str:
         if isinstance(current, OSError) and current.errno and current.errno > 0:
             return os.strerror(current.errno)  # "Connection refused" rather than anyio's summary
     return str(exc) or type(exc).__name__
+
+
+def _connect_cause(exc: BaseException) -> str | None:
+    """Why a connection could not be made, when the cause chain tells: dns, tls or refused."""
+    if _find_cause(exc, socket.gaierror) is not None:
+        return "dns"
+    if _find_cause(exc, ssl.SSLError) is not None:
+        return "tls"
+    if _find_cause(exc, ConnectionRefusedError) is not None:
+        return "refused"
+    for current in _cause_chain(exc):  # anyio and httpcore sometimes keep only the words
+        words = str(current).lower()
+        if "name or service not known" in words or "nodename nor servname" in words or "does not resolve" in words:
+            return "dns"
+        if "ssl" in words or "certificate" in words or "tls" in words:
+            return "tls"
+        if "connection refused" in words or "connect call failed" in words:
+            return "refused"
+    return None
 
 
 def _find_cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:

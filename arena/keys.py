@@ -18,11 +18,6 @@ def paused_models_key(prefix: str) -> str:
     return f"{prefix}:matchmaker:excluded"
 
 
-def model_failing_key(prefix: str, model: str) -> str:
-    """Set (with a TTL) while a model's endpoint is failing; new battles leave it out (arena.availability)."""
-    return f"{prefix}:model:{model}:failing"
-
-
 def model_inflight_key(prefix: str, model: str) -> str:
     """Counter of answers the model is generating right now, across processes (capacity); it
     expires on its own if a process dies mid-answer."""
@@ -39,3 +34,55 @@ def configured_models_key(prefix: str) -> str:
     """Hash: model name -> when a web process last started with it configured (epoch seconds), so
     operator commands that run outside any web process know which names exist (arena.model_names)."""
     return f"{prefix}:models:configured"
+
+
+# -- model owners (arena.owner_store) and model health (arena.model_health) ----------------------
+
+def owners_key(prefix: str) -> str:
+    """Hash: owner name -> the account as JSON (with the hash of its token, never the token)."""
+    return f"{prefix}:owners"
+
+
+def owner_token_key(prefix: str, token_hash: str) -> str:
+    """String: the owner a token (by its SHA-256) belongs to; deleted when the token is revoked."""
+    return f"{prefix}:owner-token:{token_hash}"
+
+
+def owner_models_key(prefix: str) -> str:
+    """Hash: model name -> an owner-registered model as JSON (its API key only as ciphertext)."""
+    return f"{prefix}:owner-models"
+
+
+def owner_models_version_key(prefix: str) -> str:
+    """Counter bumped on every change to ``owner_models_key``: web processes reload when it moves."""
+    return f"{prefix}:owner-models:version"
+
+
+def model_benched_key(prefix: str, model: str) -> str:
+    """Hash while the circuit breaker has benched a model: reason, since, next probe, probes so far."""
+    return f"{prefix}:model:{model}:benched"
+
+
+def model_failures_key(prefix: str, model: str) -> str:
+    """Sorted set: the failures that count towards benching, scored by time (the breaker's window)."""
+    return f"{prefix}:model:{model}:failures"
+
+
+def model_errors_key(prefix: str, model: str) -> str:
+    """List: the model's most recent errors as JSON (time, kind, reason), newest first."""
+    return f"{prefix}:model:{model}:errors"
+
+
+def model_latency_key(prefix: str, model: str) -> str:
+    """List: the model's most recent latencies to the first token, in milliseconds, newest first."""
+    return f"{prefix}:model:{model}:latency"
+
+
+def model_daily_battles_key(prefix: str, model: str, day: str) -> str:
+    """Counter: battles the model was seated in on ``day`` (UTC, YYYY-MM-DD), for its daily quota."""
+    return f"{prefix}:model:{model}:battles:{day}"
+
+
+def model_probe_lock_key(prefix: str, model: str) -> str:
+    """String with a TTL while one process probes a benched model (so only one does)."""
+    return f"{prefix}:model:{model}:probing"

@@ -220,50 +220,32 @@ def _describe_error(error: Mapping[str, Any]) -> str:
     return f"field {field!r}: {message} (got {error.get('input')!r})"
 
 
-def check_endpoint_url(url: str, allow_private: bool = False) -> None:
+def check_endpoint_url(url: str, allow_private: bool = False, resolve=socket.getaddrinfo) -> None:
     """Raise ValueError unless ``url`` is an http(s) URL whose host resolves only to public addresses.
 
     Meant for endpoints registered by model owners, so a registration cannot point the server
     at itself or the private network behind it (SSRF). Every address the host name resolves to
-    must be global unicast; ``allow_private=True`` skips the address check (for operators who
-    want owners to register endpoints on their own network).
+    must be public unicast (the rule is ``arena.ssrf.refusal``); ``allow_private=True`` skips the
+    address check (for operators who want owners to register endpoints on their own network).
+    ``resolve`` has ``socket.getaddrinfo``'s signature (tests inject one).
 
-    The check runs at registration time; a host whose DNS answer changes later is not caught
-    here, so callers that need that guarantee should check again before connecting.
+    This is the registration-time check; the connection-time one, against the address actually
+    connected to, is ``arena.ssrf.GuardedNetworkBackend``.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"endpoint URL {url!r} must start with http:// or https://")
-    if not parts.hostname:
-        raise ValueError(f"endpoint URL {url!r} has no host name")
-    if parts.username or parts.password:
-        raise ValueError("endpoint URL must not contain a user name or password; send the key as an API key instead")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        raise ValueError(f"endpoint URL {url!r} has an invalid port") from None
+    from arena.ssrf import check_address, split_url
+
+    scheme, host, port = split_url(url)
     if allow_private:
         return
-    host = parts.hostname
+    literal = host.strip("[]")
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise ValueError(f"endpoint host {host!r} does not resolve ({exc}); check the URL") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])  # drop an IPv6 zone id
-        if not _is_public(address):
-            raise ValueError(
-                f"endpoint host {host!r} resolves to {address}, a loopback, private, link-local or otherwise "
-                f"non-public address; register an endpoint reachable on the public internet"
-            )
-
-
-def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address):
-        # ::ffff:10.0.0.1 and 2002:0a00:0001:: (6to4) reach IPv4 addresses; judge those instead.
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is not None:
-            return _is_public(embedded)
-        if address.teredo is not None:
-            return False
-    return address.is_global and not address.is_multicast
+        ipaddress.ip_address(literal)
+        addresses = [literal]
+    except ValueError:
+        try:
+            infos = resolve(host, port, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError) as exc:
+            raise ValueError(f"endpoint host {host!r} does not resolve ({exc}); check the URL") from None
+        addresses = [info[4][0] for info in infos]
+    for address in addresses:
+        check_address(host, address)

@@ -1,7 +1,8 @@
 """Which model names an arena knows, for commands that run outside any web process.
 
 Every web process announces its configured models when it starts (``announce_configured``);
-the operator commands check a name against those and the latest leaderboard (``known_models``),
+the operator commands check a name against those, the models owners registered
+(arena.owner_store) and the latest leaderboard (``known_models``),
 so a typo in ``matchmaker pause`` is an error instead of a pause of nothing. A model dropped
 from the configuration stays known (it may still be paused or pinned, and can be resumed).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from arena.keys import configured_models_key
+from arena.keys import configured_models_key, owner_models_key
 from leaderboard.redis_keys import snapshot_key
 from leaderboard.snapshot import Snapshot
 from leaderboard.stream import text
@@ -26,10 +27,11 @@ def announce_configured(client, prefix: str, names: Iterable[str]) -> None:
 
 
 def known_models(client, prefix: str) -> set[str]:
-    """Names announced by a web process or rated on the latest leaderboard."""
+    """Names announced by a web process, registered by an owner or rated on the latest leaderboard."""
     pipe = client.pipeline(transaction=False)
     pipe.hkeys(configured_models_key(prefix))
+    pipe.hkeys(owner_models_key(prefix))
     pipe.get(snapshot_key(prefix))
-    configured, raw = pipe.execute()
+    configured, registered, raw = pipe.execute()
     rated = {row.model for row in Snapshot.model_validate_json(raw).rows} if raw else set()
-    return {text(name) for name in configured} | rated
+    return {text(name) for name in configured} | {text(name) for name in registered} | rated

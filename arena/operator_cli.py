@@ -126,8 +126,9 @@ def redis_url_for(args: argparse.Namespace) -> str:
 
 def status_lines(client: redis.Redis, prefix: str, matchmaker) -> list[str]:
     conditions = availability.known_conditions(client, prefix)
-    paused, failing = sorted(conditions.paused), sorted(conditions.failing)
-    lines = [f"paused: {', '.join(paused) or '-'}", f"failing (out for a cool-down): {', '.join(failing) or '-'}"]
+    paused, benched = sorted(conditions.paused), sorted(conditions.benched)
+    lines = [f"paused: {', '.join(paused) or '-'}",
+             f"benched (circuit breaker; `models list` says why): {', '.join(benched) or '-'}"]
     pins = matchmaker.pins()
     lines.append("pins: " + ("; ".join(f"{' + '.join(members)} >= {share:.0%}" for members, share in sorted(pins.items()))
                              if pins else "-"))
@@ -138,7 +139,7 @@ def status_lines(client: redis.Redis, prefix: str, matchmaker) -> list[str]:
     snapshot = Snapshot.model_validate_json(raw)
     lines.append(f"leaderboard: {snapshot.total_votes} votes, {snapshot.method} (rank range, rating, 95% interval)")
     for row in snapshot.rows:
-        flags = [status for status, members in ((ModelStatus.PAUSED, paused), (ModelStatus.FAILING, failing))
+        flags = [status for status, members in ((ModelStatus.PAUSED, paused), (ModelStatus.BENCHED, benched))
                  if row.model in members]
         ranks = f"{row.rank}" if row.rank == row.rank_lower else f"{row.rank}-{row.rank_lower}"
         lines.append(f"  {ranks:>7}  {row.model:<32} {row.rating:>7.0f} ({row.lower:.0f} to {row.upper:.0f})"

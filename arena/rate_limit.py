@@ -109,6 +109,7 @@ return 1
 """
 
 MINUTE = 60
+HOUR = 3600
 DAY = 24 * 3600
 
 
@@ -125,7 +126,7 @@ class Rate:
 
     @property
     def period(self) -> str:
-        return {MINUTE: "a minute", DAY: "a day"}.get(self.seconds, f"per {self.seconds} s")
+        return {MINUTE: "a minute", HOUR: "an hour", DAY: "a day"}.get(self.seconds, f"per {self.seconds} s")
 
     @property
     def slice_us(self) -> int:

@@ -73,6 +73,14 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return listener
 
 
+def breaker_policy(settings: Settings):
+    from arena.model_health import BreakerPolicy
+
+    return BreakerPolicy(failures=settings.breaker_failures, voters=settings.breaker_voters,
+                         window=settings.breaker_window, first_probe=settings.breaker_first_probe,
+                         max_probe=settings.breaker_max_probe)
+
+
 class ArenaStack:
     """Everything ``serve`` runs, started in dependency order and stopped in reverse.
 
@@ -81,8 +89,10 @@ class ArenaStack:
     drains and stops everything in reverse order.
     """
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, endpoint_guard=None):
         self.settings = settings
+        # the SSRF guard for owners' endpoints; tests inject one with their own resolver
+        self.endpoint_guard = endpoint_guard
         self.embedded_redis: EmbeddedRedis | None = None
         self.redis_url: str | None = None
         self.demo_server = None
@@ -138,27 +148,40 @@ class ArenaStack:
             raise ModelConfigError(f"{settings.models_file}: model name(s) {duplicated} clash with the demo models; "
                                    "rename them or start with --no-demo")
 
-        from arena.endpoints import EndpointPool
         from arena.matchmaker import build_matchmaker
+        from arena.model_catalog import ModelCatalog
+        from arena.model_health import ModelHealth
+        from arena.owner_service import OwnerService
+        from arena.owner_store import OwnerStore
+        from arena.secret_box import load_secret_box
+        from arena.ssrf import EndpointGuard
 
-        self.endpoints = EndpointPool(specs)
-        announce_configured(sync_redis, settings.prefix, [spec.name for spec in specs])  # for operator commands
-        self.matchmaker = matchmaker = build_matchmaker(settings.matchmaker, sync_redis, prefix=settings.prefix,
-                                                        **fairness_options(vars(settings)))
         # A blocking pool: past its size a request waits for a connection rather than failing with
         # "Too many connections" (redis-py's default pool raises at 100 under load, a 503 per vote).
         async_redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
             self.redis_url, max_connections=REDIS_CONNECTIONS, timeout=REDIS_POOL_WAIT_SECONDS))
+        secret_box = load_secret_box(settings.data_dir, settings.secret_key)
+        guard = self.endpoint_guard or EndpointGuard(allow_private=settings.allow_private_endpoints)
+        # configured models plus the owners' approved ones, reloaded from Redis when they change
+        self.endpoints = ModelCatalog(specs, async_redis, settings.prefix, secret_box, guard,
+                                      battles_per_day=settings.model_battles_per_day)
+        announce_configured(sync_redis, settings.prefix, [spec.name for spec in specs])  # for operator commands
+        self.matchmaker = matchmaker = build_matchmaker(settings.matchmaker, sync_redis, prefix=settings.prefix,
+                                                        **fairness_options(vars(settings)))
         forget_secret_in_redis(sync_redis, settings.prefix)
         metrics = ArenaMetrics()
         identity = VoterIdentity(VoterSecret(configured=settings.voter_secret, data_dir=settings.data_dir,
                                              rotation_days=settings.voter_id_rotation_days))
+        health = ModelHealth(async_redis, settings.prefix, breaker_policy(settings))
         battles = BattleService(async_redis, self.endpoints, matchmaker, prefix=settings.prefix,
                                 battle_ttl=settings.battle_ttl, max_prompt_chars=settings.max_prompt_chars,
                                 max_turns=settings.max_turns, metrics=metrics, drain=self.drain,
-                                keep_text=settings.release_text, **limit_options(vars(settings)))
+                                keep_text=settings.release_text, health=health, **limit_options(vars(settings)))
+        owners = OwnerService(OwnerStore(async_redis, settings.prefix), secret_box, guard,
+                              configured_names=lambda: self.endpoints.configured,
+                              default_max_models=settings.owner_max_models)
         self.app = create_app(ArenaContext(settings=settings, redis=async_redis, battles=battles, identity=identity,
-                                           metrics=metrics))
+                                           metrics=metrics, owners=owners))
         load_language_identifier()  # now, not inside the first vote (about half a second)
 
         if settings.run_worker:

@@ -155,6 +155,31 @@ SERVE_SETTINGS = (
     Setting("release_key", None, "HMAC key for the voter pseudonyms of the vote download (not the voter secret); "
             "set the same one on every web process", env="ARENA_RELEASE_KEY",
             unset="generated once in the data dir (`release.key`, mode 0600)", mask=_hidden),
+    # model owners (docs/owners.md)
+    Setting("allow_private_endpoints", False, "let owners register endpoints on loopback, private, link-local and other "
+            "non-public addresses (the SSRF guard is off)", parse=yes_no, flag="--allow-private-endpoints",
+            env="ARENA_ALLOW_PRIVATE_ENDPOINTS"),
+    Setting("owner_signup", False, "let anyone create an owner account (`POST /api/owner/signup`), rate limited",
+            parse=yes_no, flag="--owner-signup", env="ARENA_OWNER_SIGNUP"),
+    Setting("owner_signups_per_hour", 3, "owner accounts one client address may create per hour (with --owner-signup)",
+            parse=bounded(int, 1), flag="--owner-signups-per-hour", env="ARENA_OWNER_SIGNUPS_PER_HOUR"),
+    Setting("owner_max_models", 3, "pending or active models an owner may have (unless `owners add --max-models`)",
+            parse=bounded(int, 0), flag="--owner-max-models", env="ARENA_OWNER_MAX_MODELS"),
+    Setting("model_battles_per_day", 0, "battles an owner's model may be seated in per UTC day; `0`: no limit",
+            parse=bounded(int, 0), flag="--model-battles-per-day", env="ARENA_MODEL_BATTLES_PER_DAY"),
+    Setting("secret_key", None, "Fernet key that encrypts owners' API keys at rest", env="ARENA_SECRET_KEY",
+            unset="generated once into DATA_DIR/secret.key (mode 0600)", mask=_hidden),
+    # the circuit breaker (arena.model_health)
+    Setting("breaker_failures", 3, "failed answers within the window that bench a model...", parse=bounded(int, 1),
+            flag="--breaker-failures", env="ARENA_BREAKER_FAILURES"),
+    Setting("breaker_voters", 2, "...coming from at least this many different voters", parse=bounded(int, 1),
+            flag="--breaker-voters", env="ARENA_BREAKER_VOTERS"),
+    Setting("breaker_window", 300.0, "seconds the breaker looks back", parse=bounded(float, 0.0, above=True),
+            flag="--breaker-window", env="ARENA_BREAKER_WINDOW"),
+    Setting("breaker_first_probe", 30.0, "seconds until a benched model is first probed; doubled after each failed probe",
+            parse=bounded(float, 0.0, above=True), flag="--breaker-first-probe", env="ARENA_BREAKER_FIRST_PROBE"),
+    Setting("breaker_max_probe", 900.0, "longest wait between probes of a benched model, seconds",
+            parse=bounded(float, 0.0, above=True), flag="--breaker-max-probe", env="ARENA_BREAKER_MAX_PROBE"),
     # fixed for now: in the banner, not configurable
     Setting("battle_ttl", 24 * 3600, "seconds a battle stays votable", parse=int),
     Setting("max_prompt_chars", 8000, "longest prompt accepted, in characters", parse=int),

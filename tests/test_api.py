@@ -291,7 +291,10 @@ def stack_with_broken_model(redis_url, tmp_path):
         "    timeout: 5\n"
         "    max_retries: 0\n"
     )
-    settings = arena_settings(redis_url, tmp_path / "data", models_file=config, matchmaker="uniform")
+    # one failure from one voter benches here: every API client is one voter (127.0.0.1);
+    # tests/test_owner_health.py checks the default breaker needs several voters
+    settings = arena_settings(redis_url, tmp_path / "data", models_file=config, matchmaker="uniform",
+                              breaker_failures=1, breaker_voters=1)
     with ArenaStack(settings) as stack:
         yield stack
 
@@ -309,11 +312,11 @@ def test_unreachable_endpoint_fails_the_round_without_naming_it(stack_with_broke
         assert any("failed to answer" in answer["text"] for answer in battle["answers"])
         refused = cast(http, battle, "model_a")
         assert refused.status_code == 409 and "failed to answer" in refused.json()["detail"]
-        # The failing model sits out new battles for a while; the others carry on.
+        # The benched model sits out new battles until a probe answers; the others carry on.
         assert http.get("/healthz").json()["models_available"] == 5
         models = {m["model"]: m["available"] for m in http.get("/api/models").json()["models"]}
         assert models["broken-model"] is False
-        assert {m["model"]: m["status"] for m in http.get("/api/models").json()["models"]}["broken-model"] == "failing"
+        assert {m["model"]: m["status"] for m in http.get("/api/models").json()["models"]}["broken-model"] == "benched"
         for _ in range(10):
             assert new_battle(http, "hello again")["votable"] is True
     assert redis_client.xlen(vote_stream_key("arena")) == 0

@@ -6,7 +6,7 @@ import redis.asyncio as aioredis
 
 from arena import availability
 from arena.availability import ModelStatus
-from arena.keys import model_failing_key, model_inflight_key, paused_models_key
+from arena.keys import model_benched_key, model_inflight_key, paused_models_key
 
 
 class CountingClient:
@@ -28,12 +28,12 @@ class CountingClient:
         return pipe
 
 
-async def test_paused_failing_and_full_in_one_round_trip(redis_url, redis_client):
+async def test_paused_benched_and_full_in_one_round_trip(redis_url, redis_client):
     limits = {"calm": None, "busy": 2, "crowded": 1, "broken": None, "held": 1, "stopped": None}
     availability.pause(redis_client, "arena", "held")
     availability.pause(redis_client, "arena", "stopped")
-    redis_client.set(model_failing_key("arena", "broken"), "1", ex=60)
-    redis_client.set(model_failing_key("arena", "stopped"), "1", ex=60)  # paused and failing: paused wins
+    redis_client.hset(model_benched_key("arena", "broken"), "reason", "down")
+    redis_client.hset(model_benched_key("arena", "stopped"), "reason", "down")  # paused and benched: paused wins
     redis_client.set(model_inflight_key("arena", "busy"), 1)  # below its limit of 2
     redis_client.set(model_inflight_key("arena", "crowded"), 1)  # at its limit of 1
     redis_client.set(model_inflight_key("arena", "held"), 1)  # paused and full: paused wins
@@ -44,7 +44,7 @@ async def test_paused_failing_and_full_in_one_round_trip(redis_url, redis_client
         statuses = await availability.read_statuses(counting, "arena", limits)
     finally:
         await client.aclose()
-    assert statuses == {"calm": "available", "busy": "available", "crowded": "full", "broken": "failing",
+    assert statuses == {"calm": "active", "busy": "active", "crowded": "full", "broken": "benched",
                         "held": "paused", "stopped": "paused"}
     assert all(type(status) is ModelStatus for status in statuses.values())
     assert counting.round_trips == 1
@@ -53,21 +53,20 @@ async def test_paused_failing_and_full_in_one_round_trip(redis_url, redis_client
     assert counting.round_trips == 1  # nothing configured: nothing read
 
 
-def test_the_vocabulary_keeps_todays_values_and_has_room_for_the_owner_lifecycle():
-    assert [s.value for s in ModelStatus][:4] == ["available", "paused", "failing", "full"]
-    assert {"pending", "active", "benched", "rejected", "retired"} <= {s.value for s in ModelStatus}
-    conditions = availability.Conditions(paused=frozenset({"x"}), failing=frozenset({"x", "y"}), full=frozenset({"y", "z"}))
-    assert [conditions.status(m) for m in "xyzw"] == ["paused", "failing", "full", "available"]
+def test_the_vocabulary_is_designs_one():
+    assert {s.value for s in ModelStatus} == {"pending", "active", "full", "benched", "paused", "rejected", "retired"}
+    conditions = availability.Conditions(paused=frozenset({"x"}), benched=frozenset({"x", "y"}), full=frozenset({"y", "z"}))
+    assert [conditions.status(m) for m in "xyzw"] == ["paused", "benched", "full", "active"]
 
 
 def test_pause_resume_and_what_the_operator_sees(redis_client):
     assert paused_models_key("arena") == "arena:matchmaker:excluded"  # pauses made before the move still hold
     availability.pause(redis_client, "arena", "m1")
     availability.pause(redis_client, "other", "m9")  # another arena on the same Redis
-    redis_client.set(model_failing_key("arena", "m2"), "1", ex=60)
-    redis_client.set(model_failing_key("arena", "m1"), "1", ex=60)
+    redis_client.hset(model_benched_key("arena", "m2"), "reason", "down")
+    redis_client.hset(model_benched_key("arena", "m1"), "reason", "down")
     known = availability.known_conditions(redis_client, "arena")
-    assert (known.paused, known.failing, known.full) == ({"m1"}, {"m1", "m2"}, frozenset())
+    assert (known.paused, known.benched, known.full) == ({"m1"}, {"m1", "m2"}, frozenset())
     availability.resume(redis_client, "arena", "m1")
     assert availability.paused_models(redis_client, "arena") == frozenset()
     assert availability.paused_models(redis_client, "other") == {"m9"}

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from arena import availability
+from arena.keys import model_benched_key
 from arena.matchmaker import build_matchmaker
 from arena.model_names import announce_configured
 from arena.operator_cli import main
@@ -39,7 +40,7 @@ def test_pause_and_resume_reach_another_process(redis_url, redis_client, capsys)
 
 def test_pin_shows_in_status_and_an_overfull_pin_is_refused(redis_url, redis_client, capsys):
     publish(redis_client, make_snapshot(MODELS, np.linspace(1, -1, 6), np.eye(6) * 0.05, [100] * 6))
-    redis_client.set("arena:model:m4:failing", "1", ex=60)
+    redis_client.hset(model_benched_key("arena", "m4"), mapping={"reason": "3+ failures", "since": 1, "next_probe": 2})
     web = build_matchmaker("active", redis_client)
     assert run(redis_url, "pin", "m0", "m5", "--share", "0.5") == 0
     picks = [web.choose(MODELS, 2, np.random.default_rng(seed)) for seed in range(300)]
@@ -48,9 +49,9 @@ def test_pin_shows_in_status_and_an_overfull_pin_is_refused(redis_url, redis_cli
     assert run(redis_url, "status") == 0
     out = capsys.readouterr().out
     assert "pins: m0 + m5 >= 50%" in out
-    assert "failing (out for a cool-down): m4" in out
+    assert "benched (circuit breaker; `models list` says why): m4" in out
     assert "300 votes" in out
-    assert [line.split()[-1] for line in out.splitlines() if " m4 " in line] == ["failing"]
+    assert [line.split()[-1] for line in out.splitlines() if " m4 " in line] == ["benched"]
     # 0.5 + 0.5 pinned + the 0.1 floor > all battles: refused, nothing stored
     assert run(redis_url, "pin", "m1", "m2", "--share", "0.5") == 2
     assert "refused" in capsys.readouterr().err
@@ -93,7 +94,7 @@ def test_a_paused_model_shows_as_paused_and_is_not_counted_available(arena_stack
         assert run(arena_stack.redis_url, "pause", "demo-echo") == 0
         models = {m["model"]: m for m in http.get("/api/models").json()["models"]}
         assert models["demo-echo"] == {"model": "demo-echo", "available": False, "status": "paused"}
-        assert {m["status"] for name, m in models.items() if name != "demo-echo"} == {"available"}
+        assert {m["status"] for name, m in models.items() if name != "demo-echo"} == {"active"}
         assert http.get("/healthz").json()["models_available"] == 4
 
 

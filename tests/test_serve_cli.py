@@ -83,6 +83,16 @@ def serve_settings(argv: list[str], environ: dict[str, str]) -> Settings:
     return settings_from_args(parser.parse_args(argv), environ)
 
 
+# model owners and the circuit breaker (docs/owners.md)
+OWNER_ENVIRON = {"ARENA_ALLOW_PRIVATE_ENDPOINTS": "1", "ARENA_OWNER_SIGNUP": "yes", "ARENA_OWNER_SIGNUPS_PER_HOUR": "9",
+                 "ARENA_OWNER_MAX_MODELS": "5", "ARENA_MODEL_BATTLES_PER_DAY": "100", "ARENA_SECRET_KEY": "k" * 44,
+                 "ARENA_BREAKER_FAILURES": "4", "ARENA_BREAKER_VOTERS": "3", "ARENA_BREAKER_WINDOW": "120",
+                 "ARENA_BREAKER_FIRST_PROBE": "10", "ARENA_BREAKER_MAX_PROBE": "600"}
+OWNER_SETTINGS = dict(allow_private_endpoints=True, owner_signup=True, owner_signups_per_hour=9, owner_max_models=5,
+                      model_battles_per_day=100, secret_key="k" * 44, breaker_failures=4, breaker_voters=3,
+                      breaker_window=120.0, breaker_first_probe=10.0, breaker_max_probe=600.0)
+
+
 def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
     environ = {"ARENA_HOST": "0.0.0.0", "ARENA_PORT": "8000", "ARENA_DATA_DIR": "/srv/arena",
                "REDIS_URL": "redis://db:6379/1", "ARENA_MODELS": "models.yaml", "ARENA_DEMO_TOKEN_DELAY": "0.5",
@@ -107,6 +117,7 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
     # the leaderboard page's preliminary mark
     environ.update({"ARENA_LEADERBOARD_MIN_VOTES": "18"})
     page = dict(leaderboard_min_votes=18)
+    environ.update(OWNER_ENVIRON)
     assert set(environ) == {setting.env for setting in SERVE_SETTINGS if setting.env}  # every variable tried
     assert serve_settings([], environ) == Settings(
         host="0.0.0.0", port=8000, data_dir=Path("/srv/arena"), redis_url="redis://db:6379/1",
@@ -114,7 +125,8 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
         matchmaker="ucb", matchmaker_floor=0.3, max_pair_share=0.5, new_model_votes=7, new_model_ci=9.0,
         run_worker=False, refit_interval=4.5, shutdown_grace=1.5, min_category_votes=20, battles_per_minute=3, voter_secret="s3cret-s3cret-s3cret",
         voter_id_rotation_days=7.0, rate_deanonymised=True, flagged_voter_weight=0.25, voter_flag_alpha=0.01,
-        metrics_token="scrape-token", operator_token="operator-token", kway_sizes=(3, 6), **trust, **release, **page)
+        metrics_token="scrape-token", operator_token="operator-token", kway_sizes=(3, 6), **trust, **release, **page,
+        **OWNER_SETTINGS)
     flagged = serve_settings(["--port", "9000", "--prefix", "mine", "--demo", "--matchmaker-floor", "0"], environ)
     assert (flagged.port, flagged.prefix, flagged.demo, flagged.matchmaker_floor, flagged.host) == (9000, "mine", True, 0.0, "0.0.0.0")
     # nothing set: the table's defaults, with the demo on since there is no model file; empty is unset

@@ -114,8 +114,7 @@ async def create_battle(body: BattleRequest, request: Request, response: Respons
         session = new_session_id()
     chooser = None
     if body.models is not None:  # named mode: checked before anything is created or spent
-        battles = context.battles
-        chooser = named_choice(body.models, battles.endpoints.names, await battles.available_models())
+        chooser = named_choice(body.models, await context.battles.model_status())
         k = len(chooser.models)
     else:
         k = check_size(body.k, context.settings.kway_sizes)
@@ -147,6 +146,7 @@ async def vote(battle_id: str, body: VoteRequest, request: Request, context: Con
 
 @router.get("/api/models")
 async def models(context: Context):
+    # why a model is benched names its endpoint: that is for the operator and the owner, not the public
     status = await context.battles.model_status()
-    return {"models": [{"model": name, "available": state == ModelStatus.AVAILABLE, "status": state}
+    return {"models": [{"model": name, "available": state == ModelStatus.ACTIVE, "status": state}
                        for name, state in status.items()]}

@@ -13,6 +13,8 @@ from arena.web.operator_api import router as operator_router
 from arena.web.leaderboard_api import router as leaderboard_router
 from arena.web.votes_api import router as votes_router
 from arena.web.body_limit import BodyLimitMiddleware
+from arena.owner_store import OwnerError
+from arena.web.owner_api import owner_errors, router as owner_router
 from arena.web.context import ArenaContext
 from arena.web.flood_guard import FloodGuardMiddleware
 from arena.web.errors import install_error_handlers
@@ -39,6 +41,7 @@ def create_app(context: ArenaContext) -> FastAPI:
     app.include_router(votes_router)
     app.include_router(metrics_router)
     app.include_router(operator_router)
+    app.include_router(owner_router)
     app.add_middleware(StrictJSONMiddleware, skip_prefix="/api/")
     # Bodies are capped before anything reads them...
     app.add_middleware(BodyLimitMiddleware, api_bytes=settings.max_body_bytes, page_bytes=settings.max_page_body_bytes)
@@ -46,5 +49,6 @@ def create_app(context: ArenaContext) -> FastAPI:
     app.add_middleware(FloodGuardMiddleware, refusals=settings.flood_refusals)
     app.add_middleware(SecurityHeaders)  # CSP: the page fetches nothing from any other origin (also on refusals)
     install_error_handlers(app)
+    app.add_exception_handler(OwnerError, owner_errors)
     return gr.mount_gradio_app(app, build_page(context), path="/", show_error=True, footer_links=[],
                                css=LEADERBOARD_CSS + "\n" + PAGE_CSS, head=page_head())

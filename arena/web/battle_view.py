@@ -218,11 +218,11 @@ class BattleView:
     async def _named_chooser(self, picks):
         if not all(picks):
             raise BattleError("pick a model for each side first")
-        return named_choice(picks, self.battles.endpoints.names, await self.battles.available_models())
+        return named_choice(picks, await self.battles.model_status())
 
     async def named_choices(self):
         """The models a voter may pick in named mode (sent only when the named tab is opened)."""
-        names = await self.battles.available_models()
+        names = await self.battles.available_models(anonymous=False)
         return [gr.update(choices=names) for _ in self.picks]
 
     def _pairwise_handler(self, outcome: str, verdict: str):

@@ -11,6 +11,7 @@ from arena.battles import BattleService
 from arena.client_address import client_network
 from arena.identity import VoterIdentity
 from arena.metrics import ArenaMetrics, NoMetrics
+from arena.owner_service import OwnerService
 from arena.settings import Settings
 from leaderboard.redis_keys import snapshot_key
 from leaderboard.snapshot import Snapshot
@@ -23,6 +24,7 @@ class ArenaContext:
     battles: BattleService
     identity: VoterIdentity
     metrics: ArenaMetrics = field(default_factory=NoMetrics)
+    owners: "OwnerService | None" = None  # model owners' registrations (arena.owner_service)
 
     async def snapshot(self) -> Snapshot | None:
         """The latest leaderboard published by the worker, or None before the first one."""

@@ -72,10 +72,34 @@ rests on.
 """
 
 
-def model_catalogue(endpoints) -> dict[str, ModelInfo]:
-    """Organisation and licence of every configured model, from the models file (its ModelSpecs)."""
-    return {name: ModelInfo(organisation=endpoints.spec(name).organisation, license=endpoints.spec(name).license)
-            for name in endpoints.names}
+class LiveCatalogue(Mapping):
+    """Organisation and licence of every model the arena serves right now, read from its endpoint
+    pool on each look-up: the models file's ModelSpecs and the owner models the pool has picked up
+    since the page was built (arena.model_catalog). A model the pool no longer serves (dropped from
+    the configuration, or deleted by its owner: retired) is not in it, so the tab shows it retired."""
+
+    def __init__(self, endpoints):
+        self.endpoints = endpoints
+
+    def __getitem__(self, name: str) -> ModelInfo:
+        if name not in self.endpoints.names:
+            raise KeyError(name)
+        spec = self.endpoints.spec(name)
+        return ModelInfo(organisation=spec.organisation, license=spec.license)
+
+    def __contains__(self, name) -> bool:
+        return name in self.endpoints.names
+
+    def __iter__(self):
+        return iter(list(self.endpoints.names))
+
+    def __len__(self) -> int:
+        return len(self.endpoints.names)
+
+
+def model_catalogue(endpoints) -> Mapping[str, ModelInfo]:
+    """Organisation and licence of every served model (configured or an owner's), kept current."""
+    return LiveCatalogue(endpoints)
 
 
 def _category_choices(board: BoardView) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ from arena.web.battle_view import PAGE_ONLY, BattleView
 from arena.web.board_data import BoardReader
 from arena.web.leaderboard_tab import LeaderboardTab, model_catalogue
 from arena.web.context import ArenaContext
+from arena.web.owner_tab import OwnerTab
 
 INTRO = """# ⚔️ Arena
 Ask anything. Two anonymous models answer side by side; vote for the better answer and their names are revealed.
@@ -79,10 +80,14 @@ def build_page(context: ArenaContext) -> gr.Blocks:
                                      refit_interval=context.settings.refit_interval)
         leaderboard.render(page)
 
-        async def refresh_rotation():  # paused, failing or full models are out of rotation for now
+        async def refresh_rotation():  # paused, benched or full models are out of rotation for now
             return rotation_note(len(await battles.available_models()))
 
         page.load(refresh_rotation, None, rotation, show_progress="hidden", **PAGE_ONLY)
+
+        if context.owners is not None:
+            with gr.Tab("🧑‍🔧 My models", id="owners"):
+                OwnerTab(context).render()
 
     wrap_tabs(page)
     leaderboard.poll_while_shown(page)

@@ -1,0 +1,141 @@
+"""``python -m arena owners ...`` and ``python -m arena models ...``: the operator's hands on model owners.
+
+    python -m arena owners add NAME [--max-models N]   # prints the owner's token once, on its own line
+    python -m arena owners list
+    python -m arena owners revoke NAME                  # the token stops working; their models are paused
+    python -m arena models list                         # registered models, status, why benched, last error
+    python -m arena models approve NAME                 # pending -> active: in battles within seconds
+    python -m arena models reject NAME --why "..."      # the owner sees the reason
+
+They find the running arena as ``matchmaker`` does: ``--redis-url`` / REDIS_URL, else the
+embedded Redis a running ``serve`` started in ``--data-dir`` (accepted after the subcommand too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import sys
+
+import redis
+import redis.asyncio as aioredis
+
+from arena import availability
+from arena.model_health import ModelHealth
+from arena.operator_cli import OPERATOR_SETTINGS, redis_url_for
+from arena.owner_store import OwnerError, OwnerStore
+from arena.redis_server import RedisUnavailableError, connect
+from leaderboard.config import add_arguments, parse_with_settings
+
+
+def parse_args(group: str, argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=f"python -m arena {group}", description=__doc__.split("\n\n")[0])
+    add_arguments(parser, OPERATOR_SETTINGS)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text)
+        add_arguments(sub, OPERATOR_SETTINGS)
+        return sub
+
+    if group == "owners":
+        add = command("add", "create an owner account and print its token (once)")
+        add.add_argument("name")
+        add.add_argument("--max-models", type=int, default=None,
+                         help="pending or active models this owner may have (default: the arena's --owner-max-models)")
+        command("list", "owner accounts and their models")
+        command("revoke", "delete an owner's token (their models are paused)").add_argument("name")
+    else:
+        command("list", "registered models with status, reason and last error")
+        command("approve", "let a pending model into battles").add_argument("name")
+        reject = command("reject", "refuse a pending model, saying why")
+        reject.add_argument("name")
+        reject.add_argument("--why", required=True, help="the reason, shown to the owner")
+    return parse_with_settings(parser, argv, OPERATOR_SETTINGS)
+
+
+def _when(timestamp: float | None) -> str:
+    if not timestamp:
+        return "-"
+    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def _owners(store: OwnerStore, args) -> list[str]:
+    if args.command == "add":
+        token = await store.add_owner(args.name, args.max_models)
+        return [f"owner {args.name} created; their token (shown only now, stored only as a hash):", token]
+    if args.command == "revoke":
+        await store.revoke_owner(args.name)
+        return [f"owner {args.name} revoked: the token no longer works; their models are paused"]
+    models = await store.models()
+    lines = []
+    for account in await store.owners():
+        theirs = [m.name for m in models if m.owner == account.name]
+        quota = "default" if account.max_models is None else str(account.max_models)
+        lines.append(f"{account.name:<24} max models {quota:<8} created {_when(account.created_at)}"
+                     f"{' (self-service)' if account.self_service else ''}  models: {', '.join(theirs) or '-'}")
+    return lines or ["no owners yet: `python -m arena owners add NAME`"]
+
+
+async def _models(client: aioredis.Redis, store: OwnerStore, args, sync_client) -> list[str]:
+    if args.command == "approve":
+        model = await store.set_state(args.name, "active")
+        return [f"approved {model.name} (owner {model.owner}): every web process seats it within seconds"]
+    if args.command == "reject":
+        if not args.why.strip():
+            raise OwnerError("say why with --why: the owner sees it")
+        model = await store.set_state(args.name, "rejected", args.why.strip())
+        return [f"rejected {model.name} (owner {model.owner}): {model.rejected_reason}"]
+    health = ModelHealth(client, args.prefix)
+    models = await store.models()
+    conditions = availability.known_conditions(sync_client, args.prefix)
+    benched = await health.benched(sorted({m.name for m in models} | conditions.benched))
+    lines = []
+    for model in models:
+        status = model.state
+        if status == "active":
+            status = ("paused" if model.paused or model.name in conditions.paused
+                      else "benched" if model.name in benched else "active")
+        check = model.health_check or {}
+        check_text = (f"check {check.get('first_token_ms')} ms to first token" if check.get("ok")
+                      else f"check failed ({check.get('error_class')})")
+        lines.append(f"{model.name:<28} {status:<9} owner {model.owner:<16} {model.provider:<11} {check_text}; "
+                     f"registered {_when(model.created_at)}")
+        if model.state == "rejected":
+            lines.append(f"    rejected: {model.rejected_reason}")
+    for name, record in benched.items():
+        lines.append(f"benched {name}: {record.get('reason')} (since {_when(record.get('since'))}, "
+                     f"next probe {_when(record.get('next_probe'))}, probes failed {record.get('probes', 0)})")
+        errors = await health.recent_errors(name, 1)
+        if errors:
+            lines.append(f"    last error {_when(errors[0]['at'])}: {errors[0]['reason']}")
+    return lines or ["no registered models yet"]
+
+
+async def _run(group: str, args) -> list[str]:
+    url = redis_url_for(args)
+    sync_client = connect(url)  # fails fast, with the same message as `matchmaker`, if nothing is there
+    client = aioredis.Redis.from_url(url)
+    try:
+        store = OwnerStore(client, args.prefix)
+        if group == "owners":
+            return await _owners(store, args)
+        return await _models(client, store, args, sync_client)
+    finally:
+        await client.aclose()
+        sync_client.close()
+
+
+def main(group: str, argv: list[str] | None = None) -> int:
+    args = parse_args(group, list(sys.argv[2:] if argv is None else argv))
+    try:
+        lines = asyncio.run(_run(group, args))
+    except (OwnerError, RedisUnavailableError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except redis.exceptions.ConnectionError as error:
+        print(f"error: Redis went away: {error}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0

@@ -1,0 +1,245 @@
+"""A model owner's whole path, as they and the operator run it: a token from `owners add`, a
+registration through the API (health check included), approval with `models approve`, battles,
+the numbers in `GET /api/owner/models`; pause, resume, key rotation, delete. Registration happens
+in one web process and the battles in another (a `python -m arena serve` subprocess) on one Redis,
+with no restart. The owner's key never appears in any response, page, log line or Redis value."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from arena.owner_cli import main as owner_main
+from arena.redis_server import free_port
+from arena.serve import ArenaStack
+from tests.helpers import PROJECT_ROOT, arena_settings, wait_until
+from tests.owner_endpoints import OwnerEndpoint
+
+KEY = "sk-live-owner-key-4f2a9c1e7b3d"
+ROTATED = "sk-rotated-owner-key-8e6d0a5c"
+
+
+def cli(capsys, group: str, redis_url: str, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = owner_main(group, [*args, "--redis-url", redis_url])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def start_second_process(redis_url: str, data_dir, port: int) -> subprocess.Popen:
+    env = {**os.environ, "ARENA_DEMO_TOKEN_DELAY": "0.001", "ARENA_VOTER_SECRET": "test-secret-0123456789"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "arena", "serve", "--redis-url", redis_url, "--data-dir", str(data_dir),
+         "--port", str(port), "--no-worker", "--allow-private-endpoints", "--matchmaker", "uniform",
+         "--battles-per-minute", "0"],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def battle_until(http: httpx.Client, model: str, bodies: list[str], attempts: int = 300) -> dict:
+    """Battles (each voted, so the names are revealed) until one seats ``model``; its vote reply."""
+    for _ in range(attempts):
+        battle = http.post("/api/battles", json={"prompt": "Say something."})
+        bodies.append(battle.text)
+        assert battle.status_code == 200, battle.text
+        battle = battle.json()
+        if not battle["votable"]:
+            continue
+        vote = http.post(f"/api/battles/{battle['battle_id']}/vote", json={"outcome": "model_a"},
+                         headers={"X-Arena-Session": battle["session"]})
+        bodies.append(vote.text)
+        if model in vote.json()["models"].values():
+            return {"battle": battle, "vote": vote.json()}
+    raise AssertionError(f"{model} never appeared in {attempts} battles")
+
+
+def statuses(http: httpx.Client, bodies: list[str]) -> dict[str, str]:
+    response = http.get("/api/models")
+    bodies.append(response.text)
+    return {m["model"]: m["status"] for m in response.json()["models"]}
+
+
+@pytest.fixture
+def log_lines(caplog):
+    caplog.set_level(logging.DEBUG)
+    return caplog
+
+
+def test_an_owner_registers_gets_approved_battles_and_watches_the_numbers(redis_url, redis_client, tmp_path, capsys,
+                                                                         log_lines):
+    bodies: list[str] = []
+    data_dir = tmp_path / "data"
+    settings = arena_settings(redis_url, data_dir, matchmaker="uniform", allow_private_endpoints=True)
+    second_port = free_port()
+    with OwnerEndpoint(api_key=KEY) as endpoint, ArenaStack(settings) as first:
+        # -- the operator makes an account; the token is printed once, on its own line
+        code, out, _ = cli(capsys, "owners", redis_url, "add", "acme", "--max-models", "2")
+        assert code == 0
+        token = [line for line in out.splitlines() if line.startswith("arena_owner_")]
+        assert len(token) == 1 and token[0] == token[0].strip()
+        auth = {"Authorization": f"Bearer {token[0]}"}
+        _, out, _ = cli(capsys, "owners", redis_url, "add", "rival")
+        rival = {"Authorization": f"Bearer {out.splitlines()[-1]}"}
+        assert token[0] not in redis_client.hget("arena:owners", "acme").decode()  # only its hash is stored
+
+        second = start_second_process(redis_url, data_dir, second_port)
+        try:
+            with httpx.Client(base_url=first.url, timeout=60) as web_one, \
+                    httpx.Client(base_url=f"http://127.0.0.1:{second_port}", timeout=60) as web_two:
+                wait_until(lambda: web_two.get("/healthz").status_code == 200, ignoring=(httpx.HTTPError,),
+                           what="the second web process", interval=0.2)
+
+                # -- without a token, or with a bad one: 401
+                for headers in ({}, {"Authorization": "Bearer arena_owner_not-a-token"}, {"Authorization": "Basic x"}):
+                    refused = web_one.get("/api/owner/models", headers=headers)
+                    assert refused.status_code == 401 and "owner token" in refused.json()["detail"]
+
+                # -- registration, in process one
+                body = {"name": "acme-chat", "provider": "openai", "base_url": endpoint.url, "model_id": "acme-7b",
+                        "api_key": KEY, "organisation": "Acme Labs", "license": "Apache-2.0",
+                        "description": "Acme's chat model", "anonymous": True, "max_tokens": 64,
+                        "temperature": 0.3, "max_concurrent": 4}
+                registered = web_one.post("/api/owner/models", json=body, headers=auth)
+                bodies.append(registered.text)
+                assert registered.status_code == 201, registered.text
+                created = registered.json()
+                assert created["name"] == "acme-chat" and created["status"] == "pending"
+                assert created["health_check"]["ok"] is True and created["health_check"]["first_token_ms"] > 0
+                assert created["health_check"]["first_tokens"].startswith("Hello")
+                assert created["api_key"] == "sk-…7b3d"
+                clash = web_one.post("/api/owner/models", json={**body, "name": "demo-echo"}, headers=auth)
+                assert clash.status_code == 409 and "taken" in clash.json()["detail"]
+                bad = web_one.post("/api/owner/models", json={**body, "name": "x2", "temperature": 9, "api_key": 12345},
+                                   headers=auth)
+                assert bad.status_code == 422 and "field 'temperature'" in bad.json()["detail"]
+                assert "12345" not in bad.text
+
+                # -- the other process sees it at once, pending (no restart), and seats it nowhere
+                assert statuses(web_two, bodies)["acme-chat"] == "pending"
+                assert statuses(web_one, bodies)["acme-chat"] == "pending"
+
+                # -- another owner cannot see or change it
+                for method in ("GET", "PATCH", "DELETE"):
+                    response = web_one.request(method, "/api/owner/models/acme-chat", headers=rival,
+                                               json={"paused": True} if method == "PATCH" else None)
+                    assert response.status_code == 404, (method, response.text)
+                assert web_one.get("/api/owner/models", headers=rival).json()["models"] == []
+
+                # -- approval, then the first battle in process two
+                code, out, _ = cli(capsys, "models", redis_url, "approve", "acme-chat")
+                assert code == 0 and "approved acme-chat" in out
+                approved_at = time.monotonic()
+                first_battle = battle_until(web_two, "acme-chat", bodies)
+                seconds_to_first_battle = time.monotonic() - approved_at
+                with capsys.disabled():
+                    print(f"\napproval to first battle: {seconds_to_first_battle:.2f} s")
+                assert seconds_to_first_battle < 30
+                assert "acme-chat" not in first_battle["battle"]["answers"][0]["text"]
+                assert endpoint.authorizations[-1] == f"Bearer {KEY}"  # process two decrypted and used the key
+
+                # -- the numbers
+                view = wait_until(lambda v: v["votes"] >= 1, what="the owner's model to have a counted vote",
+                                  observe=lambda: web_one.get("/api/owner/models", headers=auth).json()["models"][0])
+                bodies.append(str(view))
+                assert view["status"] == "active" and view["rating"] is not None
+                assert view["rating_lower"] <= view["rating"] <= view["rating_upper"]
+                assert view["latency_ms"]["answers"] >= 1 and view["latency_ms"]["p50"] > 0
+                assert view["organisation"] == "Acme Labs" and view["api_key"] == "sk-…7b3d"
+
+                # -- pause and resume (owner), seen by the other process
+                assert web_one.patch("/api/owner/models/acme-chat", json={"paused": True},
+                                     headers=auth).json()["status"] == "paused"
+                assert statuses(web_two, bodies)["acme-chat"] == "paused"
+                assert web_one.patch("/api/owner/models/acme-chat", json={"paused": False},
+                                     headers=auth).json()["status"] == "active"
+
+                # -- key rotation: checked live with the new key, used by the other process
+                endpoint.api_key = ROTATED
+                rotated = web_one.patch("/api/owner/models/acme-chat", json={"api_key": ROTATED}, headers=auth)
+                bodies.append(rotated.text)
+                assert rotated.status_code == 200 and rotated.json()["api_key"] == "sk-…0a5c"
+                assert rotated.json()["status"] == "active"
+                battle_until(web_two, "acme-chat", bodies)
+                assert endpoint.authorizations[-1] == f"Bearer {ROTATED}"
+
+                # -- the model list for the operator
+                code, out, _ = cli(capsys, "models", redis_url, "list")
+                assert code == 0 and "acme-chat" in out and "active" in out
+                code, out, _ = cli(capsys, "owners", redis_url, "list")
+                assert "acme" in out and "acme-chat" in out
+
+                # -- delete: retired everywhere, out of battles, votes kept
+                deleted = web_one.delete("/api/owner/models/acme-chat", headers=auth)
+                assert deleted.status_code == 200 and deleted.json()["status"] == "retired"
+                assert statuses(web_two, bodies)["acme-chat"] == "retired"
+                retired = web_one.get("/api/owner/models", headers=auth).json()["models"][0]
+                assert retired["status"] == "retired" and retired["votes"] >= 1
+
+                # -- the page, from both processes
+                for web in (web_one, web_two):
+                    bodies.append(web.get("/").text)
+                    bodies.append(web.get("/api/leaderboard").text)
+        finally:
+            second.terminate()
+            second_output, _ = second.communicate(timeout=30)
+
+    # -- the key in plain text: nowhere
+    every_value = []
+    for key in redis_client.scan_iter("*"):
+        kind = redis_client.type(key).decode()
+        if kind == "string":
+            every_value.append(redis_client.get(key))
+        elif kind == "hash":
+            every_value.extend(redis_client.hvals(key))
+        elif kind == "list":
+            every_value.extend(redis_client.lrange(key, 0, -1))
+        elif kind == "set":
+            every_value.extend(redis_client.smembers(key))
+        elif kind == "zset":
+            every_value.extend(redis_client.zrange(key, 0, -1))
+        elif kind == "stream":
+            every_value.extend(str(entry).encode() for entry in redis_client.xrange(key))
+    log_text = "\n".join(record.getMessage() for record in log_lines.records) + second_output
+    for secret in (KEY, ROTATED):
+        assert not any(secret in body for body in bodies)
+        assert not any(secret.encode() in value for value in every_value)
+        assert secret not in log_text
+    assert len(bodies) > 10 and len(every_value) > 10 and len(log_lines.records) > 100  # the search had material
+
+
+def test_self_service_signup_is_off_by_default_and_rate_limited_when_on(redis_url, tmp_path):
+    with ArenaStack(arena_settings(redis_url, tmp_path, run_worker=False)) as stack:
+        refused = httpx.post(f"{stack.url}/api/owner/signup", json={"name": "walk-in"})
+        assert refused.status_code == 403 and "sign-up is off" in refused.json()["detail"]
+    settings = arena_settings(redis_url, tmp_path / "2", run_worker=False, owner_signup=True, owner_signups_per_hour=2)
+    with ArenaStack(settings) as stack, httpx.Client(base_url=stack.url) as http:
+        tokens = [http.post("/api/owner/signup", json={"name": f"walk-in-{n}"}) for n in range(3)]
+        assert [t.status_code for t in tokens] == [201, 201, 429]
+        assert "2 an hour" in tokens[2].json()["detail"]
+        me = http.get("/api/owner/models", headers={"Authorization": f"Bearer {tokens[0].json()['token']}"})
+        assert me.status_code == 200 and me.json() == {"owner": "walk-in-0", "models": []}
+
+
+def test_reject_needs_a_reason_the_owner_then_sees(redis_url, tmp_path, capsys):
+    settings = arena_settings(redis_url, tmp_path, run_worker=False, allow_private_endpoints=True)
+    with OwnerEndpoint() as endpoint, ArenaStack(settings) as stack, httpx.Client(base_url=stack.url, timeout=60) as http:
+        _, out, _ = cli(capsys, "owners", redis_url, "add", "acme")
+        auth = {"Authorization": f"Bearer {out.splitlines()[-1]}"}
+        body = {"name": "acme/hf", "provider": "huggingface", "base_url": endpoint.url, "model_id": "acme/7b"}
+        assert http.post("/api/owner/models", json=body, headers=auth).status_code == 201
+        code, out, err = cli(capsys, "models", redis_url, "approve", "nobody")
+        assert code == 2 and "no registered model 'nobody'" in err
+        code, _, err = cli(capsys, "models", redis_url, "reject", "acme/hf", "--why", " ")
+        assert code == 2 and "say why" in err
+        code, out, _ = cli(capsys, "models", redis_url, "reject", "acme/hf", "--why", "licence unclear")
+        assert code == 0
+        view = http.get("/api/owner/models/acme/hf", headers=auth).json()  # a name with a slash
+        assert view["status"] == "rejected" and view["reason"] == "licence unclear"
+        # approving it after all: a Hugging Face provider model in battles, through huggingface_hub
+        assert cli(capsys, "models", redis_url, "approve", "acme/hf")[0] == 0
+        battle_until(http, "acme/hf", [])
