@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from arena import availability
-from arena.keys import model_benched_key
+from arena.keys import model_benched_key, owner_models_key
 from arena.matchmaker import build_matchmaker
 from arena.model_names import announce_configured
 from arena.operator_cli import main
@@ -160,3 +160,11 @@ def test_status_into_a_closed_pipe_ends_quietly(redis_url, redis_client):
         os.close(write_end)
     assert finished.returncode == 0
     assert finished.stderr == ""
+
+
+def test_a_model_an_owner_registered_is_known_to_the_operator_commands(redis_url, redis_client):
+    announce_configured(redis_client, "arena", MODELS)
+    assert run(redis_url, "pause", "owned-model") == 2  # not registered yet
+    redis_client.hset(owner_models_key("arena"), "owned-model", "{}")  # the registry's key (arena.owner_store)
+    assert run(redis_url, "pause", "owned-model") == 0
+    assert availability.paused_models(redis_client, "arena") == frozenset({"owned-model"})

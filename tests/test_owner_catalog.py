@@ -1,7 +1,8 @@
 """The catalog of configured plus registered models, against a real Redis and real endpoints:
 approved models are picked up without a restart, the daily battle quota makes a model full, an
 owner can keep a model out of anonymous battles, a key the server cannot decrypt benches only
-that model, and the owner's view computes win rates from the published counts."""
+that model, the owner's view computes win rates from the published counts, a named battle may
+seat a model kept out of anonymous ones, and the leaderboard's catalogue follows the registry."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
 
+from arena.battle_requests import InvalidBattleRequest, named_choice
 from arena.battles import BattleService
 from arena.demo_models import demo_model_specs
 from arena.demo_server import DemoServer
@@ -20,6 +22,8 @@ from arena.owner_store import OwnerModel, OwnerStore
 from arena.owner_view import model_views
 from arena.secret_box import SecretBox, load_secret_box, mask_key
 from arena.ssrf import EndpointGuard
+from arena.web.board_data import ModelInfo, is_retired
+from arena.web.leaderboard_tab import model_catalogue
 from leaderboard.views import ViewStats, view_stats_key
 from tests.owner_endpoints import OwnerEndpoint
 
@@ -111,3 +115,32 @@ def test_the_server_key_file_is_private_and_shared(tmp_path):
     configured = Fernet.generate_key().decode()
     assert load_secret_box(tmp_path / "other", configured).decrypt(SecretBox(configured.encode()).encrypt("k")) == "k"
     assert mask_key("sk-abcdefgh1234") == "sk-…1234" and mask_key(None) == "(none)" and mask_key("short") == "…"
+
+
+async def test_a_named_battle_may_seat_an_owner_model_kept_out_of_anonymous_ones(arena):
+    service, store, box = arena
+    await store.create(record("named-only", "http://127.0.0.1:9/v1", box, anonymous=False))
+    await store.create(record("waiting", "http://127.0.0.1:9/v1", box, state="pending"))
+    statuses = await service.model_status()
+    assert "named-only" in await service.available_models(anonymous=False)  # what the named tab offers
+    chooser = named_choice(["named-only", "demo-echo"], statuses)
+    battle = await service.create("s-named", chooser=chooser)
+    assert (battle.mode, battle.models) == ("named", ["named-only", "demo-echo"])
+    with pytest.raises(InvalidBattleRequest, match=r"waiting cannot answer right now \(pending\)"):
+        named_choice(["waiting", "demo-echo"], statuses)
+    with pytest.raises(InvalidBattleRequest, match="unknown model 'nobody'"):
+        named_choice(["nobody", "demo-echo"], statuses)
+
+
+async def test_the_leaderboard_catalogue_follows_owner_models_and_retires_deleted_ones(arena):
+    service, store, box = arena
+    catalogue = model_catalogue(service.endpoints)  # built once, with the page
+    assert "owned" not in catalogue
+    await store.create(record("owned", "http://127.0.0.1:9/v1", box, organisation="Acme", license="MIT"))
+    await service.model_status()  # any status read picks up the registry
+    assert catalogue["owned"] == ModelInfo(organisation="Acme", license="MIT")
+    assert not is_retired("owned", catalogue)
+    await store.save((await store.model("owned")).model_copy(update={"state": "retired"}))
+    await service.model_status()
+    assert "owned" not in catalogue and is_retired("owned", catalogue)
+    assert "demo-echo" in catalogue and not is_retired("demo-echo", catalogue)
