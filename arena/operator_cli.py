@@ -101,7 +101,7 @@ def run_operator_command(args: argparse.Namespace, body: Callable[[redis.Redis, 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser, command = operator_parser("python -m arena matchmaker", __doc__.split("\n\n")[0])
-    command("status", "paused, failing and pinned models, and the latest ratings")
+    command("status", "paused, benched and pinned models, and the latest ratings")
     for name, text in (("pause", "exclude a model from new battles"), ("resume", "undo pause")):
         command(name, text).add_argument("models", nargs=1, metavar="MODEL")
     pin = command("pin", "give a set of models a minimum share of battles")
