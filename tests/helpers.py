@@ -6,11 +6,12 @@ split or deleted without breaking the others.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import numpy as np
 
@@ -62,6 +63,20 @@ def wait_until(condition: Callable[..., Any], *, what: str, observe: Callable[[]
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last seen: {last!r}")
         pause(interval)
 
+
+
+async def wait_until_async(observe: Callable[[], Awaitable[Any]], condition: Callable[[Any], bool], *, what: str,
+                           timeout: float = WAIT_SECONDS, interval: float = POLL_SECONDS) -> Any:
+    """wait_until for async code: await ``observe()`` until ``condition`` holds on what it returned,
+    and return that value; on a timeout the AssertionError names ``what`` and the last value seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = await observe()
+        if condition(last):
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last seen: {last!r}")
+        await asyncio.sleep(interval)
 
 # -- votes, snapshots, settings ------------------------------------------------------------------
 

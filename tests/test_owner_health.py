@@ -5,7 +5,6 @@ voters, a failure the request caused never benches, and a probe brings the model
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 import redis.asyncio as aioredis
@@ -22,7 +21,7 @@ from arena.redis_server import free_port
 from arena.secret_box import SecretBox
 from arena.ssrf import EndpointGuard
 from leaderboard.redis_keys import vote_stream_key
-from tests.helpers import WAIT_SECONDS
+from tests.helpers import wait_until_async
 from tests.owner_endpoints import OwnerEndpoint
 
 
@@ -177,20 +176,16 @@ async def test_failures_from_several_voters_bench_then_a_probe_restores(breaker_
         assert "flaky" not in battle.models
 
     async def status_becomes(wanted: str, check=lambda: True) -> None:
-        for _ in range(int(WAIT_SECONDS / 0.05)):
-            if (await service.model_status())["flaky"] == wanted and check():
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"flaky never became {wanted}")
+        await wait_until_async(service.model_status, lambda statuses: statuses["flaky"] == wanted and check(),
+                               what=f"flaky to become {wanted}")
 
     requests_before = flaky.requests
     # still failing: the probe fails, and the next one waits twice as long (back-off)
     await status_becomes("benched", lambda: flaky.requests > requests_before)
-    for _ in range(int(WAIT_SECONDS / 0.05)):
-        record = (await service.health.benched(["flaky"]))["flaky"]
-        if record.get("probes", 0) >= 1 and "last_probe_error" in record:
-            break
-        await asyncio.sleep(0.05)
+    record = (await wait_until_async(lambda: service.health.benched(["flaky"]),
+                                     lambda records: records["flaky"].get("probes", 0) >= 1
+                                     and "last_probe_error" in records["flaky"],
+                                     what="a failed probe on record"))["flaky"]
     assert record["probes"] >= 1 and "HTTP 500" in record["last_probe_error"]
     flaky.mode = "healthy"
     await status_becomes("active")
