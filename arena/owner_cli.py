@@ -8,7 +8,8 @@
     python -m arena models reject NAME --why "..."      # the owner sees the reason
 
 They find the running arena as ``matchmaker`` does: ``--redis-url`` / REDIS_URL, else the
-embedded Redis a running ``serve`` started in ``--data-dir`` (accepted after the subcommand too).
+embedded Redis a running ``serve`` started in ``--data-dir`` (accepted after the subcommand too);
+errors and exit codes are ``matchmaker``'s too (``operator_cli.run_operator_command``).
 """
 
 from __future__ import annotations
@@ -23,22 +24,12 @@ import redis.asyncio as aioredis
 
 from arena import availability
 from arena.model_health import ModelHealth
-from arena.operator_cli import OPERATOR_SETTINGS, redis_url_for
+from arena.operator_cli import operator_parser, parse_operator_args, redis_url_for, run_operator_command
 from arena.owner_store import OwnerError, OwnerStore
-from arena.redis_server import RedisUnavailableError, connect
-from leaderboard.config import add_arguments, parse_with_settings
 
 
 def parse_args(group: str, argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=f"python -m arena {group}", description=__doc__.split("\n\n")[0])
-    add_arguments(parser, OPERATOR_SETTINGS)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    def command(name: str, text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=text)
-        add_arguments(sub, OPERATOR_SETTINGS)
-        return sub
-
+    parser, command = operator_parser(f"python -m arena {group}", __doc__.split("\n\n")[0])
     if group == "owners":
         add = command("add", "create an owner account and print its token (once)")
         add.add_argument("name")
@@ -52,7 +43,7 @@ def parse_args(group: str, argv: list[str]) -> argparse.Namespace:
         reject = command("reject", "refuse a pending model, saying why")
         reject.add_argument("name")
         reject.add_argument("--why", required=True, help="the reason, shown to the owner")
-    return parse_with_settings(parser, argv, OPERATOR_SETTINGS)
+    return parse_operator_args(parser, argv)
 
 
 def _when(timestamp: float | None) -> str:
@@ -113,10 +104,8 @@ async def _models(client: aioredis.Redis, store: OwnerStore, args, sync_client) 
     return lines or ["no registered models yet"]
 
 
-async def _run(group: str, args) -> list[str]:
-    url = redis_url_for(args)
-    sync_client = connect(url)  # fails fast, with the same message as `matchmaker`, if nothing is there
-    client = aioredis.Redis.from_url(url)
+async def _run(group: str, args, sync_client: redis.Redis) -> list[str]:
+    client = aioredis.Redis.from_url(redis_url_for(args))
     try:
         store = OwnerStore(client, args.prefix)
         if group == "owners":
@@ -124,18 +113,14 @@ async def _run(group: str, args) -> list[str]:
         return await _models(client, store, args, sync_client)
     finally:
         await client.aclose()
-        sync_client.close()
 
 
 def main(group: str, argv: list[str] | None = None) -> int:
     args = parse_args(group, list(sys.argv[2:] if argv is None else argv))
-    try:
-        lines = asyncio.run(_run(group, args))
-    except (OwnerError, RedisUnavailableError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except redis.exceptions.ConnectionError as error:
-        print(f"error: Redis went away: {error}", file=sys.stderr)
-        return 2
-    print("\n".join(lines))
-    return 0
+
+    def body(sync_client: redis.Redis, args: argparse.Namespace) -> int:
+        # OwnerError is a ValueError: run_operator_command prints it as one line, exit code 2
+        print("\n".join(asyncio.run(_run(group, args, sync_client))))
+        return 0
+
+    return run_operator_command(args, body)

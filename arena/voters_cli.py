@@ -18,23 +18,16 @@ import sys
 
 import redis
 
-from arena.operator_cli import OPERATOR_SETTINGS, redis_url_for
-from arena.redis_server import RedisUnavailableError, connect
-from leaderboard.config import add_arguments, parse_with_settings
+from arena.operator_cli import OperatorError, operator_parser, parse_operator_args, run_operator_command
 from leaderboard.worker.voters import VoterWatch
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m arena voters", description=__doc__.split("\n\n")[0])
-    add_arguments(parser, OPERATOR_SETTINGS)
-    commands = parser.add_subparsers(dest="command", required=True)
-    flagged = commands.add_parser("flagged", help="voters flagged as anomalous, strongest evidence first")
+    parser, command = operator_parser("python -m arena voters", __doc__.split("\n\n")[0])
+    flagged = command("flagged", "voters flagged as anomalous, strongest evidence first")
     flagged.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    unflag = commands.add_parser("unflag", help="count a flagged voter again")
-    unflag.add_argument("voter")
-    for sub in (flagged, unflag):
-        add_arguments(sub, OPERATOR_SETTINGS)
-    return parse_with_settings(parser, argv, OPERATOR_SETTINGS)
+    command("unflag", "count a flagged voter again").add_argument("voter")
+    return parse_operator_args(parser, argv)
 
 
 def flagged_lines(flagged: dict[str, dict]) -> list[str]:
@@ -50,24 +43,17 @@ def flagged_lines(flagged: dict[str, dict]) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        client = connect(redis_url_for(args))
-    except RedisUnavailableError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+def _voters_command(client: redis.Redis, args: argparse.Namespace) -> int:
     watch = VoterWatch(client, args.prefix)
-    try:
-        if args.command == "flagged":
-            flagged = watch.flagged()
-            print(json.dumps(flagged, indent=2, sort_keys=True) if args.json else "\n".join(flagged_lines(flagged)))
-        elif args.command == "unflag":
-            if not watch.unflag(args.voter):
-                print(f"error: {args.voter!r} is not flagged (see `python -m arena voters flagged`)", file=sys.stderr)
-                return 2
-            print(f"unflagged {args.voter}: their votes count again from the next refit")
-    except redis.exceptions.ConnectionError as error:
-        print(f"error: Redis went away: {error}", file=sys.stderr)
-        return 2
+    if args.command == "flagged":
+        flagged = watch.flagged()
+        print(json.dumps(flagged, indent=2, sort_keys=True) if args.json else "\n".join(flagged_lines(flagged)))
+    elif args.command == "unflag":
+        if not watch.unflag(args.voter):
+            raise OperatorError(f"{args.voter!r} is not flagged (see `python -m arena voters flagged`)")
+        print(f"unflagged {args.voter}: their votes count again from the next refit")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_operator_command(parse_args(list(sys.argv[1:] if argv is None else argv)), _voters_command)

@@ -148,13 +148,28 @@ def test_unknown_models_are_refused_for_pause_resume_and_pin_but_a_paused_one_ca
     assert availability.paused_models(redis_client, "arena") == frozenset()
 
 
-def test_status_into_a_closed_pipe_ends_quietly(redis_url, redis_client):
+# Every operator command shares run_operator_command: its exit codes, its one-line errors, its quiet `| head`.
+OPERATOR_COMMANDS = (["matchmaker", "status"], ["owners", "list"], ["models", "list"], ["voters", "flagged"])
+
+
+@pytest.mark.parametrize("command", OPERATOR_COMMANDS, ids=" ".join)
+def test_every_operator_command_says_when_no_arena_is_running(tmp_path, command):
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    env.pop("REDIS_URL", None)
+    stopped = subprocess.run([sys.executable, "-m", "arena", *command, "--data-dir", str(tmp_path)],
+                             capture_output=True, text=True, env=env, timeout=60)
+    assert stopped.returncode == 2 and stopped.stdout == ""
+    assert stopped.stderr.startswith("error: no running arena found") and len(stopped.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", OPERATOR_COMMANDS, ids=" ".join)
+def test_output_into_a_closed_pipe_ends_quietly(redis_url, redis_client, command):
     publish(redis_client, make_snapshot(MODELS, np.zeros(6), np.eye(6) * 0.05, [10] * 6))
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before the first line, as `| head` is after its lines
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     try:
-        finished = subprocess.run([sys.executable, "-m", "arena", "matchmaker", "status", "--redis-url", redis_url],
+        finished = subprocess.run([sys.executable, "-m", "arena", *command, "--redis-url", redis_url],
                                   stdout=write_end, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
     finally:
         os.close(write_end)
