@@ -34,7 +34,7 @@ from leaderboard.events import StyleFeatures, VoteEvent
 from leaderboard.result import RatingResult
 from leaderboard.style_control import STYLE_COLUMNS, fit_style_arrays
 from leaderboard.views import OVERALL, ViewStats, view_id
-from leaderboard.worker.policy import DEFAULT_ALPHA, MIN_VOTES_TO_FIT, _elo_result, rate
+from leaderboard.worker.policy import DEFAULT_ALPHA, MIN_VOTES_TO_FIT, _elo_result, rate, unrated_notes
 from leaderboard.worker.tally import VoteTally
 from leaderboard.worker.view_tally import ViewTally
 
@@ -94,12 +94,7 @@ def fit_view(live: LiveVotes, category: str = OVERALL, style_control: bool = Fal
     for style views, ``beta``; it changes the path of Newton's method, not the answer."""
     tally = live.tally(category)
     warm_start = warm_start or {}
-    notes = []
-    if category == OVERALL and tally.named:
-        notes.append(f"{tally.named} named-mode vote(s) archived but not rated (the voter saw the names)")
-    if category == OVERALL and tally.deanonymised:
-        notes.append(f"{tally.deanonymised} vote(s) on battles where a model may have revealed itself archived "
-                     "but not rated (--rate-deanonymised rates them)")
+    notes = unrated_notes(tally) if category == OVERALL else []
     if not style_control:
         result = rate(tally, alpha=alpha, init_theta=warm_start.get("theta"))
         fitted = not (result.method == "elo")

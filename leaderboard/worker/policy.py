@@ -9,6 +9,7 @@
   (pair, outcome) goes in once with its count as a frequency weight, so the cost grows with the
   K-wise votes, not with all votes). Only anonymous and K-wise votes are rated (as on LMArena):
   in ``named`` mode the voter saw the names.
+- :func:`unrated_notes`: what a snapshot's note says about archived votes it did not rate.
 - :class:`RefitSchedule`: when the next refit is due, and how long a read may block until then.
 """
 
@@ -52,16 +53,24 @@ def build_snapshot(tally: VoteTally, *, alpha: float = DEFAULT_ALPHA, init_theta
     """The leaderboard for the votes in ``tally``; Elo (with a note) when no fit is possible.
     ``notes``: said first in the snapshot's note (e.g. how many flagged voters' votes were left out)."""
     generated_at = time.time() if now is None else now
-    notes = list(notes)
+    notes = [*notes, *unrated_notes(tally)]
+    result = rate(tally, alpha=alpha, init_theta=init_theta)
+    if result.note:
+        notes.append(result.note)
+    return result.to_snapshot(generated_at=generated_at, note="; ".join(notes))
+
+
+def unrated_notes(tally: VoteTally) -> list[str]:
+    """The note's words on the votes of ``tally`` that were archived but not rated: named-mode
+    votes, and (unless --rate-deanonymised) votes with ``identity_flags``. Said once, by the overall
+    board (a category board's tally does not count them)."""
+    notes = []
     if tally.named:
         notes.append(f"{tally.named} named-mode vote(s) archived but not rated (the voter saw the names)")
     if tally.deanonymised:
         notes.append(f"{tally.deanonymised} vote(s) on battles where a model may have revealed itself archived "
                      "but not rated (--rate-deanonymised rates them)")
-    result = rate(tally, alpha=alpha, init_theta=init_theta)
-    if result.note:
-        notes.append(result.note)
-    return result.to_snapshot(generated_at=generated_at, note="; ".join(notes))
+    return notes
 
 
 def rate(tally: VoteTally, *, alpha: float = DEFAULT_ALPHA, init_theta: dict[str, float] | None = None) -> RatingResult:
