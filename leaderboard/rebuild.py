@@ -1,15 +1,21 @@
-"""``python -m leaderboard rebuild``: every count and the leaderboard snapshot again, from the archive.
+"""``python -m leaderboard rebuild``: every count and the leaderboard views again, from the archive.
 
     python -m leaderboard rebuild --data-dir DATA [--redis-url URL] [--prefix P] [--out SNAPSHOT.json]
+        [--rate-deanonymised] [--flagged-voter-weight W] [--min-category-votes N]
 
 The archive (``<data dir>/votes.jsonl``) is the record; everything else is derived from it. This
 reads it whole (without taking the worker's lock: a live worker may keep appending), counts the
-votes per pair exactly as the worker does at start-up, fits the same way, and publishes the
-snapshot to Redis (``--redis-url`` / REDIS_URL, else the embedded Redis of a ``serve`` running
-on the data dir) and/or writes it to ``--out``. Use it after restoring an archive, after moving to
-a new Redis, or to check that the live leaderboard is what the archive says. A running worker
-keeps its own counts in memory (rebuilt from the archive whenever it starts): restart it after
-replacing the archive under it.
+votes exactly as the worker does at start-up (leaderboard.reproduce.LiveVotes), fits and
+publishes every view the way the worker does (leaderboard.worker.policy.build_snapshot,
+leaderboard.worker.publish.ViewPublisher) to Redis (``--redis-url`` / REDIS_URL, else the
+embedded Redis of a ``serve`` running on the data dir) and/or writes the overall snapshot to
+``--out``. The worker's settings mean the same here (give it the same ones, or the same
+environment, to get the same board): votes with ``identity_flags`` are rated only with
+``--rate-deanonymised``; the votes of the voters flagged as anomalous (the list lives in Redis,
+so without a Redis nobody is flagged) weigh ``--flagged-voter-weight``. Use it after restoring an
+archive, after moving to a new Redis, or to check that the live leaderboard is what the archive
+says. A running worker keeps its own counts in memory (rebuilt from the archive whenever it
+starts): restart it after replacing the archive under it.
 """
 
 from __future__ import annotations
@@ -23,35 +29,47 @@ import redis
 
 from leaderboard.archive import archive_path
 from leaderboard.archive_reader import archive_events
-from leaderboard.config import DATA_DIR, PREFIX, REDIS_URL, add_arguments, parse_with_settings
-from leaderboard.snapshot import Snapshot, publish_snapshot
+from leaderboard.config import (
+    DATA_DIR,
+    FLAGGED_VOTER_WEIGHT,
+    MIN_CATEGORY_VOTES,
+    PREFIX,
+    RATE_DEANONYMISED,
+    REDIS_URL,
+    add_arguments,
+    parse_with_settings,
+)
+from leaderboard.reproduce import LiveVotes
+from leaderboard.snapshot import Snapshot
 from leaderboard.urls import embedded_url_file, redact_url
 from leaderboard.worker.policy import build_snapshot
-from leaderboard.worker.tally import VoteTally
+from leaderboard.worker.publish import ViewPublisher
+from leaderboard.worker.voters import VoterWatch
 
+# The worker's settings that change what it publishes mean the same here (leaderboard.worker.cli).
 REBUILD_SETTINGS = (replace(REDIS_URL, unset="the embedded Redis of a running `serve` in the data dir"), DATA_DIR,
-                    PREFIX)
+                    PREFIX, RATE_DEANONYMISED, FLAGGED_VOTER_WEIGHT, MIN_CATEGORY_VOTES)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m leaderboard rebuild", description=__doc__.split("\n\n")[0])
     add_arguments(parser, REBUILD_SETTINGS)
     parser.add_argument("--out", type=Path, default=None, metavar="SNAPSHOT.json",
-                        help="also write the snapshot here (with --out alone, Redis is not needed)")
+                        help="also write the overall snapshot here (with --out alone, Redis is not needed)")
     return parser
 
 
-def rebuild_tally(data_dir: Path) -> tuple[VoteTally, list[str]]:
+def rebuild_votes(data_dir: Path, *, rate_deanonymised: bool = False) -> tuple[LiveVotes, list[str]]:
     """The worker's counts from the archive, and warnings (a torn last line is reported, not counted)."""
     path = archive_path(data_dir)
     if not path.exists():
         raise FileNotFoundError(f"no vote archive at {path}: pass the --data-dir the worker wrote to")
     warnings: list[str] = []
-    tally = VoteTally()
-    for event in archive_events(path, on_torn_tail=lambda offset, line, length: warnings.append(
-            f"{path}, line {line}: an unfinished last line ({length} bytes) is not a vote; skipped")):
-        tally.add(event)
-    return tally, warnings
+    live = LiveVotes.from_events(
+        archive_events(path, on_torn_tail=lambda offset, line, length: warnings.append(
+            f"{path}, line {line}: an unfinished last line ({length} bytes) is not a vote; skipped")),
+        rate_deanonymised=rate_deanonymised)
+    return live, warnings
 
 
 def redis_url_for(args: argparse.Namespace) -> str | None:
@@ -61,7 +79,8 @@ def redis_url_for(args: argparse.Namespace) -> str | None:
     return url_file.read_text().strip() if url_file.exists() else None
 
 
-def summary(tally: VoteTally, snapshot: Snapshot) -> list[str]:
+def summary(live: LiveVotes, snapshot: Snapshot) -> list[str]:
+    tally = live.overall
     lines = [f"{tally.archived} archived vote(s): {tally.rated} rated, {tally.named} named (not rated); "
              f"{len(snapshot.rows)} model(s); {snapshot.method}" + (f" ({snapshot.note})" if snapshot.note else "")]
     lines += [f"  {row.rank:>4}  {row.model:<32} {row.rating:>7.1f} ({row.lower:.1f} to {row.upper:.1f})  {row.votes:>7} votes"
@@ -78,23 +97,36 @@ def main(argv: list[str] | None = None) -> int:
               f"--data-dir {args.data_dir}`, or write the snapshot with --out", file=sys.stderr)
         return 2
     try:
-        tally, warnings = rebuild_tally(args.data_dir)
+        live, warnings = rebuild_votes(args.data_dir, rate_deanonymised=args.rate_deanonymised)
     except (OSError, ValueError) as error:  # missing or damaged archive: the message names the file and line
         print(f"error: {error}", file=sys.stderr)
         return 2
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    snapshot = build_snapshot(tally)
-    print("\n".join(summary(tally, snapshot)))
-    if args.out is not None:
-        args.out.write_text(snapshot.model_dump_json(indent=2) + "\n", encoding="utf-8")
-        print(f"wrote the snapshot to {args.out}")
+    client, flagged = None, {}
     if url is not None:
         try:
             client = redis.Redis.from_url(url, socket_connect_timeout=3.0)
-            publish_snapshot(client, args.prefix, snapshot)
+            flagged = VoterWatch(client, args.prefix).flagged()  # as the worker reads them before each fit
         except (redis.exceptions.RedisError, ValueError) as error:
+            print(f"error: cannot reach Redis at {redact_url(url)}: {error}", file=sys.stderr)
+            return 2
+    elif args.flagged_voter_weight < 1:
+        print("warning: without a Redis the flagged voters (kept there) are unknown: every vote counts in full",
+              file=sys.stderr)
+    snapshot = build_snapshot(live.overall, flagged_voters=list(flagged),
+                              flagged_voter_weight=args.flagged_voter_weight)
+    print("\n".join(summary(live, snapshot)))
+    if args.out is not None:
+        args.out.write_text(snapshot.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        print(f"wrote the snapshot to {args.out}")
+    if client is not None:
+        try:
+            index = ViewPublisher(client, args.prefix, min_category_votes=args.min_category_votes).publish(live, snapshot)
+        except redis.exceptions.RedisError as error:
             print(f"error: cannot publish to Redis at {redact_url(url)}: {error}", file=sys.stderr)
             return 2
-        print(f"published the snapshot to {redact_url(url)} (prefix {args.prefix})")
+        print(f"published the snapshot to {redact_url(url)} (prefix {args.prefix}) with every view: "
+              f"{len(index.categories)} categor{'y' if len(index.categories) == 1 else 'ies'}, "
+              "each with and without style control")
     return 0

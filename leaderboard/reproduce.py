@@ -55,8 +55,14 @@ class LiveVotes:
     views: ViewTally = field(default_factory=ViewTally)
 
     @classmethod
-    def from_events(cls, events: Iterable[VoteEvent]) -> "LiveVotes":
-        live = cls()
+    def empty(cls, *, rate_deanonymised: bool = False) -> "LiveVotes":
+        """No votes yet; ``rate_deanonymised``: rate votes with ``identity_flags`` too (the worker's
+        ``--rate-deanonymised``; by default they are archived, not rated)."""
+        return cls(VoteTally(rate_deanonymised=rate_deanonymised), ViewTally(rate_deanonymised=rate_deanonymised))
+
+    @classmethod
+    def from_events(cls, events: Iterable[VoteEvent], *, rate_deanonymised: bool = False) -> "LiveVotes":
+        live = cls.empty(rate_deanonymised=rate_deanonymised)
         for event in events:
             live.add(event)
         return live

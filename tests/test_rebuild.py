@@ -8,13 +8,15 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import redis
 
 from arena.redis_server import EmbeddedRedis
 from leaderboard.archive import VoteArchive, archive_path
 from leaderboard.cli import main
-from leaderboard.redis_keys import snapshot_key
+from leaderboard.redis_keys import flagged_voters_key, snapshot_key
 from leaderboard.snapshot import Snapshot
+from leaderboard.views import ViewIndex, view_id, view_index_key, view_snapshot_key, view_stats_key
 from leaderboard.worker import VoteWorker
 from tests.helpers import PROJECT_ROOT as ROOT, make_vote
 
@@ -32,6 +34,82 @@ def write_archive(data_dir, n_votes: int = 300, seed: int = 3) -> None:
         votes.append(make_vote(str(a), str(b), outcome, vote_id=f"vote-{i:06d}"))
     with VoteArchive(archive_path(data_dir)) as archive:
         archive.extend(votes)
+
+
+def write_archive_with_exclusions(data_dir, seed: int = 5) -> None:
+    """Honest votes in two categories and two languages, a few K-wise votes, votes on battles where
+    a model may have revealed itself (identity_flags), and a voter pushing delta."""
+    rng = np.random.default_rng(seed)
+    votes = []
+    for i in range(400):
+        a, b = rng.choice(MODELS, size=2, replace=False)
+        p_a = 1 / (1 + np.exp(STRENGTH[b] - STRENGTH[a]))
+        outcome = "tie" if rng.random() < 0.1 else ("model_a" if rng.random() < p_a else "model_b")
+        update = {"voter_id": f"honest-{i % 30}", "language": "en" if i % 3 else "de",
+                  "categories": ["coding"] if i % 2 else ["creative_writing"]}
+        if i % 7 == 0:  # the answers may have named their models: archived, rated only if asked
+            update["identity_flags"] = ["names-itself:B" if outcome == "model_b" else "prompt-asks-identity"]
+        votes.append(make_vote(str(a), str(b), outcome, vote_id=f"vote-{i:06d}").model_copy(update=update))
+    for i in range(12):
+        order = [str(name) for name in rng.permutation(MODELS)]
+        votes.append(make_vote(ranking=[[name] for name in order], vote_id=f"kwise-{i:03d}"))
+    for i in range(60):
+        opponent = MODELS[i % 3]
+        votes.append(make_vote("delta", opponent, "model_a", vote_id=f"attack-{i:03d}").model_copy(
+            update={"voter_id": "attacker", "language": "en"}))
+    with VoteArchive(archive_path(data_dir)) as archive:
+        archive.extend(votes)
+
+
+def published_views(client) -> dict[str, tuple]:
+    """Every published view's numbers (its snapshot without generated_at and id, and its counts)."""
+    index = ViewIndex.model_validate_json(client.get(view_index_key("arena")))
+    views = {}
+    for category in index.categories:
+        for style_control in (False, True):
+            view = view_id(category.name, style_control)
+            snapshot = Snapshot.model_validate_json(client.get(view_snapshot_key("arena", view)))
+            stats = json.loads(client.get(view_stats_key("arena", view)))
+            views[view] = (snapshot.total_votes, snapshot.method, snapshot.note,
+                           [(row.model, row.rating, row.lower, row.upper, row.rank, row.rank_lower, row.votes)
+                            for row in snapshot.rows],
+                           {key: value for key, value in stats.items() if key != "generated_at"})
+    return views
+
+
+@pytest.mark.parametrize("rate_deanonymised, flagged_voter_weight", [(False, 0.0), (True, 0.5)])
+def test_rebuild_applies_the_workers_exclusions_identity_flags_and_flagged_voters(
+        redis_url, redis_client, tmp_path, capsys, rate_deanonymised, flagged_voter_weight):
+    write_archive_with_exclusions(tmp_path)
+    # the anomaly test's verdict, as the worker leaves it in Redis (leaderboard.worker.voters)
+    flagged = {"attacker": json.dumps({"model": "delta", "delta": 1.0, "log_evidence": 12.0, "threshold": 8.0,
+                                       "votes": 60, "flagged_at": 1_700_000_000.0})}
+    redis_client.hset(flagged_voters_key("arena"), mapping=flagged)
+    worker = VoteWorker(redis_client, tmp_path, refit_interval=0.01, rate_deanonymised=rate_deanonymised,
+                        flagged_voter_weight=flagged_voter_weight, min_category_votes=40)
+    worker.process_once(block_ms=1)
+    worker.refit_and_publish()
+    worker.close()
+    from_worker = published_views(redis_client)
+    overall_note = from_worker[view_id()][2]
+    assert "60 vote(s) of 1 flagged voter(s)" in overall_note
+    assert ("revealed itself" in overall_note) is not rate_deanonymised
+    assert len(from_worker) >= 8  # overall, coding, creative writing, languages: each with and without style
+    redis_client.flushall()  # Redis lost the boards; the operator's flags are restored (they are not in the archive)
+    redis_client.hset(flagged_voters_key("arena"), mapping=flagged)
+
+    argv = ["rebuild", "--data-dir", str(tmp_path), "--redis-url", redis_url,
+            "--flagged-voter-weight", str(flagged_voter_weight), "--min-category-votes", "40"]
+    assert main(argv + (["--rate-deanonymised"] if rate_deanonymised else [])) == 0
+    rebuilt = published_views(redis_client)
+    assert rebuilt.keys() == from_worker.keys()
+    for view, (total, method, note, rows, stats) in from_worker.items():
+        assert rebuilt[view][:3] == (total, method, note), view
+        assert [row[0] for row in rebuilt[view][3]] == [row[0] for row in rows], view
+        assert np.allclose([row[1:] for row in rebuilt[view][3]], [row[1:] for row in rows], atol=1e-6), view
+        assert rebuilt[view][4] == stats, view
+    assert published(redis_client).note == overall_note  # snapshot_key too, the one the matchmaker reads
+    assert "with every view" in capsys.readouterr().out
 
 
 def published(client) -> Snapshot:

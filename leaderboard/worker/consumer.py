@@ -41,9 +41,7 @@ from leaderboard import reproduce  # a module import: leaderboard.reproduce buil
 from leaderboard.worker.policy import DEFAULT_ALPHA, RefitSchedule, build_snapshot, is_fitted
 from leaderboard.worker.publish import DEFAULT_HISTORY_SPACING, ViewPublisher
 from leaderboard.worker.state import CLAIM_PASS_START, ConsumerState, Lease, Phase
-from leaderboard.worker.tally import VoteTally
 from leaderboard.worker.voters import VoterWatch
-from leaderboard.worker.view_tally import ViewTally
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +93,9 @@ class VoteWorker:
         self.rate_deanonymised = rate_deanonymised
         self.flagged_voter_weight = flagged_voter_weight
         self.voters = VoterWatch(redis_client, prefix, alpha=voter_alpha)
-        self.tally = self._empty_tally()
-        self.views = self._empty_views()  # the category and style-control views' counts, beside the overall tally
+        live = reproduce.LiveVotes.empty(rate_deanonymised=rate_deanonymised)
+        self.tally = live.overall
+        self.views = live.views  # the category and style-control views' counts, beside the overall tally
         self.publisher = ViewPublisher(redis_client, prefix, min_category_votes=min_category_votes,
                                        history_spacing=history_spacing)
         self.last_snapshot: Snapshot | None = None
@@ -131,12 +130,6 @@ class VoteWorker:
             return False
         return True
 
-    def _empty_tally(self) -> VoteTally:
-        return VoteTally(rate_deanonymised=self.rate_deanonymised)
-
-    def _empty_views(self) -> ViewTally:
-        return ViewTally(rate_deanonymised=self.rate_deanonymised)
-
     def _open_archive(self) -> None:
         position = self.state.resume_from
         if position is None or not self._resume_archive(position):
@@ -145,21 +138,19 @@ class VoteWorker:
 
     def _read_whole_archive(self) -> None:
         started = time.perf_counter()
-        tally = self._empty_tally()
-        views = self._empty_views()
+        live = reproduce.LiveVotes.empty(rate_deanonymised=self.rate_deanonymised)
 
         def count_archived(event: VoteEvent) -> None:
-            tally.add(event)
-            views.add(event)
+            live.add(event)
             self._keep_lease()  # a big archive takes a while: don't let the lease lapse meanwhile
 
         archive = VoteArchive(archive_path(self.data_dir), on_event=count_archived)
-        self.tally = tally
-        self.views = views
+        self.tally = live.overall
+        self.views = live.views
         self.publisher.forget()
         self._archive = archive
         self.state.archive_read_whole()
-        self.stats.read_from_archive += tally.archived
+        self.stats.read_from_archive += live.overall.archived
         log.info("vote archive %s: %d votes (%d rated), counts rebuilt in %.2fs",
                  archive.path, self.tally.archived, self.tally.rated, time.perf_counter() - started)
 
@@ -379,8 +370,9 @@ class VoteWorker:
             raise RuntimeError(f"the worker is {self.state.phase.value}, not consuming: "
                                "call process_once() (or run_forever) before publishing")
         started = time.monotonic()
-        tally, notes = self._tally_for_fit()
-        snapshot = build_snapshot(tally, alpha=self.alpha, init_theta=self.state.warm_start, notes=notes)
+        snapshot = build_snapshot(self.tally, alpha=self.alpha, init_theta=self.state.warm_start,
+                                  flagged_voters=list(self.voters.flagged()),
+                                  flagged_voter_weight=self.flagged_voter_weight)
         # the overall snapshot at snapshot_key and its announcement go in the same transaction as the
         # views; the category and style views are fitted from every rated vote (self.tally: flagged
         # voters are taken out of the overall view only)
@@ -398,17 +390,6 @@ class VoteWorker:
         log.info("published leaderboard: %d votes, %d models, %s, and its category/style views (%.3fs)",
                  snapshot.total_votes, len(snapshot.rows), snapshot.method, ended - started)
         return snapshot
-
-    def _tally_for_fit(self) -> tuple[VoteTally, list[str]]:
-        """The tally with flagged voters' votes down-weighted (or left out), and the note saying so."""
-        flagged = self.voters.flagged()
-        if not flagged:
-            return self.tally, []
-        tally, touched = self.tally.without_voters(flagged, self.flagged_voter_weight)
-        how = ("left out" if self.flagged_voter_weight == 0 else "counted in full" if self.flagged_voter_weight >= 1
-               else f"weighted {self.flagged_voter_weight:g}")
-        return tally, [f"{touched} vote(s) of {len(flagged)} flagged voter(s) (anomalous under the ratings; "
-                       f"`python -m arena voters flagged`) {how}"]
 
     def refit_due(self) -> bool:
         return self.schedule.due(time.monotonic())

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -49,11 +49,21 @@ REFIT_WAIT_PER_FIT_SECOND = 4.0
 
 
 def build_snapshot(tally: VoteTally, *, alpha: float = DEFAULT_ALPHA, init_theta: dict[str, float] | None = None,
-                   now: float | None = None, notes: Sequence[str] = ()) -> Snapshot:
-    """The leaderboard for the votes in ``tally``; Elo (with a note) when no fit is possible.
-    ``notes``: said first in the snapshot's note (e.g. how many flagged voters' votes were left out)."""
+                   now: float | None = None, flagged_voters: Collection[str] = (),
+                   flagged_voter_weight: float = 0.0) -> Snapshot:
+    """The overall leaderboard for the votes in ``tally``, as the worker publishes it (and
+    ``python -m leaderboard rebuild`` again); Elo (with a note) when no fit is possible.
+    ``flagged_voters``: voters flagged as anomalous (leaderboard.worker.voters); each of their votes
+    weighs ``flagged_voter_weight`` in the fit (0: left out), and the note says how many were touched."""
     generated_at = time.time() if now is None else now
-    notes = [*notes, *unrated_notes(tally)]
+    notes = []
+    if flagged_voters:
+        tally, touched = tally.without_voters(flagged_voters, flagged_voter_weight)
+        how = ("left out" if flagged_voter_weight == 0 else "counted in full" if flagged_voter_weight >= 1
+               else f"weighted {flagged_voter_weight:g}")
+        notes.append(f"{touched} vote(s) of {len(flagged_voters)} flagged voter(s) (anomalous under the ratings; "
+                     f"`python -m arena voters flagged`) {how}")
+    notes += unrated_notes(tally)
     result = rate(tally, alpha=alpha, init_theta=init_theta)
     if result.note:
         notes.append(result.note)
