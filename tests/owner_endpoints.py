@@ -5,7 +5,8 @@ huggingface_hub's client speaks too) for the real clients: one request per conne
 hangs up. ``mode`` is one of:
 
 - ``healthy``: a short streamed answer;
-- ``slow``: the same after ``delay`` seconds;
+- ``slow``: the same after ``delay`` seconds (a slow model: the delay is the behaviour under test);
+- ``hang``: never answers, until the endpoint stops (for a client's timeout: no race with a delay);
 - ``500``: an OpenAI-style error body with HTTP 500;
 - ``400``: HTTP 400 "maximum context length" (a failure the request caused);
 - ``broken``: one chunk, then the connection drops mid-answer;
@@ -74,7 +75,7 @@ class OwnerEndpoint:
         async def close():
             self._server.close()
             handlers = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            for task in handlers:  # a slow reply still sleeping
+            for task in handlers:  # a slow reply still sleeping, a hanging one still waiting
                 task.cancel()
             await asyncio.gather(*handlers, return_exceptions=True)
             await self._server.wait_closed()
@@ -136,6 +137,8 @@ class OwnerEndpoint:
             return
         if mode == "slow":
             await asyncio.sleep(self.delay)
+        if mode == "hang":
+            await asyncio.get_running_loop().create_future()  # cancelled by stop()
         writer.write(SSE_HEAD)
         if mode == "garbage":
             writer.write(b"%x\r\n%s\r\n" % (len(b"data: {not json\n\n"), b"data: {not json\n\n"))

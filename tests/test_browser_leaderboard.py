@@ -191,7 +191,6 @@ def test_the_leaderboard_on_a_390_px_phone(board_stack, browser):
                 model_right: model.right, model: cells[1].innerText.trim()};
     }""")
     assert scrolled is not None, "no sideways-scrolling box around the table"
-    page.wait_for_timeout(200)
     assert scrolled["text"] == "Status" and scrolled["right"] <= 390 + 1, scrolled
     # Rank and model stay pinned at the left, and the last column is not hidden behind them.
     assert scrolled["model"] == "Model" and scrolled["model_left"] >= 0, scrolled

@@ -83,9 +83,10 @@ async def test_refused_port_and_timeout_are_named(owners):
     service, owner = owners
     with pytest.raises(OwnerError, match=r"health check failed \(refused\)"):
         await service.register(owner, registration(f"http://127.0.0.1:{free_port()}/v1"))
-    with OwnerEndpoint("slow", delay=3) as endpoint:
+    with OwnerEndpoint("hang") as endpoint:
         with pytest.raises(OwnerError, match=r"health check failed \(timeout\)"):
             await service.register(owner, registration(endpoint.url, timeout=0.5))
+        assert endpoint.requests == 1  # the request arrived; the answer never came
 
 
 async def test_fields_names_and_quota_are_checked_with_exact_messages(owners, redis_url):

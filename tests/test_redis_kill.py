@@ -21,7 +21,7 @@ from arena.load_test import Connection, store_ready_battles
 from arena.redis_server import EmbeddedRedis, free_port
 from leaderboard.events import VoteEvent
 from leaderboard.redis_keys import vote_stream_key
-from tests.helpers import PROJECT_ROOT, wait_until
+from tests.helpers import PROJECT_ROOT, wait_until, wait_until_async
 
 VOTERS = 20
 BATTLES = 4000
@@ -46,27 +46,30 @@ async def vote_until_stopped(url: str, battles, tally: Tally) -> None:
         connection = await Connection.open(url)
         try:
             for battle_id, session in queue:
-                retried = False
-                while not tally.stop.is_set():
-                    status, headers, content = await connection.request(
-                        "POST", f"/api/battles/{battle_id}/vote", b'{"outcome": "model_b"}',
-                        {"X-Arena-Session": session})
-                    if status == 200:
-                        tally.acknowledged[battle_id] = json.loads(content)["vote_id"]
-                        break
-                    if status == 503:
-                        tally.unavailable += 1
-                        tally.unavailable_details.add(json.loads(content)["detail"])
-                        retried = True
-                        await asyncio.sleep(0.05)
-                        continue
-                    if status == 409 and retried:
-                        tally.conflicts.append(battle_id)
-                        break
-                    tally.other.append((status, content[:200]))
-                    break
                 if tally.stop.is_set():
                     return
+                tries = 0
+
+                async def vote() -> tuple:
+                    nonlocal tries
+                    tries += 1
+                    reply = await connection.request("POST", f"/api/battles/{battle_id}/vote", b'{"outcome": "model_b"}',
+                                                     {"X-Arena-Session": session})
+                    if reply[0] == 503:
+                        tally.unavailable += 1
+                        tally.unavailable_details.add(json.loads(reply[2])["detail"])
+                    return reply
+
+                # a voter whose vote got a 503 tries again until Redis is back (or the test ends)
+                status, _headers, content = await wait_until_async(
+                    vote, lambda reply: reply[0] != 503 or tally.stop.is_set(), interval=0.05,
+                    what=f"a vote on battle {battle_id} answered by anything but 503")
+                if status == 200:
+                    tally.acknowledged[battle_id] = json.loads(content)["vote_id"]
+                elif status == 409 and tries > 1:
+                    tally.conflicts.append(battle_id)
+                elif status != 503:
+                    tally.other.append((status, content[:200]))
         finally:
             await connection.close()
 
