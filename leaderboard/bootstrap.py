@@ -24,7 +24,7 @@ damped Newton, batched over such replicates; a replicate whose MLE does not exis
 limit instead (see _replicate_without_mle): the runaway models at +-inf, so their percentile
 bounds come out unbounded rather than at an arbitrary large number. The tests check replicates against the one-at-a-time solver.
 
-Threads. Replicates come in chunks of CHUNK_REPLICATES, each drawn from its own child of
+Threads. Replicates come in chunks of CHUNK_REPLICATES (leaderboard.replicates), each drawn from its own child of
 SeedSequence(seed) and fitted on its own; chunks run on worker threads (numpy's samplers and
 ufuncs, BLAS and scipy's sparse products release the GIL), so the result for a seed is the same on
 any number of threads. On LMArena-shaped data (1M votes, 200 models, all 19,900 pairs played) the
@@ -35,7 +35,6 @@ any number of threads. On LMArena-shaped data (1M votes, 200 models, all 19,900 
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -47,8 +46,8 @@ from leaderboard.blas import blas_threads_for
 from leaderboard.bradley_terry import bt_information, constrained_inverse, half_tie_scores
 from leaderboard.counts import I_WINS, J_WINS, N_CLASSES, TIE_CLASS, PairArrays
 from leaderboard.poisson_sampling import PoissonSampler
+from leaderboard.replicates import progress_bar, replicate_chunks
 
-CHUNK_REPLICATES = 100   # fixed, so results depend only on (seed, n_bootstrap), not on memory or threads
 PAIR_BLOCK = 1024         # pairs per block of the sweeps' per-pair work (fits the CPU cache at B = 100)
 DEFAULT_TOL = 1e-6       # nats per step; 1e-6 nats = 2e-4 rating points, far below the percentiles' Monte Carlo error
 
@@ -358,43 +357,30 @@ def bootstrap_thetas(theta_hat: np.ndarray, arrays: PairArrays, *, n_bootstrap: 
     SeedSequence(seed)) and fitted on its own, so chunks run on ``threads`` worker threads (default:
     the usable CPUs) and the result is the same whatever the number of threads. numpy's samplers,
     ufuncs and BLAS and scipy's sparse products release the GIL, so the threads share the cores."""
-    n_chunks = -(-n_bootstrap // CHUNK_REPLICATES)
-    streams = np.random.SeedSequence(seed).spawn(n_chunks)
+    chunks = replicate_chunks(n_bootstrap, seed)
     out = np.empty((n_bootstrap, arrays.n_models))
     threads = bootstrap_threads() if threads is None else int(threads)
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=n_bootstrap, desc="bootstrap", unit="replicate", file=sys.stderr)
-    with blas_threads_for(arrays.n_models):
+    with progress_bar(n_bootstrap, progress, "bootstrap") as bar, blas_threads_for(arrays.n_models):
         curvature = _FullDataCurvature(theta_hat, arrays, alpha)
         resampler = PoissonResampler(arrays, n_bootstrap)
         workspaces = threading.local()  # one set of replicate arrays per worker thread, reused
 
-        def run_chunk(chunk: int) -> int:
-            start = chunk * CHUNK_REPLICATES
-            size = min(CHUNK_REPLICATES, n_bootstrap - start)
+        def run_chunk(chunk: tuple[int, int, np.random.Generator]) -> int:
+            start, size, rng = chunk
             if not hasattr(workspaces, "space"):
                 workspaces.space = {}
-            wins, totals = resampler.draw(size, np.random.default_rng(streams[chunk]), workspaces.space)
+            wins, totals = resampler.draw(size, rng, workspaces.space)
             out[start:start + size] = fit_replicates(theta_hat, arrays, wins.T, totals.T, alpha=alpha, tol=tol,
                                                      curvature=curvature)
             return size
 
-        if threads == 1 or n_chunks == 1:
-            finished = map(run_chunk, range(n_chunks))
-            for size in finished:
-                if bar is not None:
-                    bar.update(size)
+        if threads == 1 or len(chunks) == 1:
+            for size in map(run_chunk, chunks):
+                bar.update(size)
         else:
-            with ThreadPoolExecutor(max_workers=min(threads, n_chunks)) as pool:
-                for done in as_completed([pool.submit(run_chunk, chunk) for chunk in range(n_chunks)]):
-                    size = done.result()
-                    if bar is not None:
-                        bar.update(size)
-    if bar is not None:
-        bar.close()
+            with ThreadPoolExecutor(max_workers=min(threads, len(chunks))) as pool:
+                for done in as_completed([pool.submit(run_chunk, chunk) for chunk in chunks]):
+                    bar.update(done.result())
     return out

@@ -16,8 +16,6 @@ says how often). Costs one exact fit per replicate; ``progress`` shows a tqdm ba
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from dataclasses import replace
@@ -33,25 +31,9 @@ from leaderboard.result import BOOTSTRAP, BRADLEY_TERRY, RatingResult, method_na
 from leaderboard.scale import ELO_PER_NAT, rating_transform
 from leaderboard.graph import components
 from leaderboard.optim import ConvergenceError
+from leaderboard.replicates import progress_bar, replicate_chunks
 
-CHUNK_REPLICATES = 100  # draws per generator, so results depend only on (seed, n_bootstrap)
 _TINY_PRIOR = 1e-6      # keeps a replicate without an MLE finite while its runaway models are marked
-
-
-def _chunks(n_bootstrap: int, seed: int):
-    """(start, size, generator) per chunk of replicates, from independent seeded streams."""
-    n_chunks = -(-n_bootstrap // CHUNK_REPLICATES)
-    for chunk, stream in enumerate(np.random.SeedSequence(seed).spawn(n_chunks)):
-        start = chunk * CHUNK_REPLICATES
-        yield start, min(CHUNK_REPLICATES, n_bootstrap - start), np.random.default_rng(stream)
-
-
-def _bar(total: int, shown: bool, description: str):
-    if not shown:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=description, unit="replicate", file=sys.stderr)
 
 
 def runaway_limits(n_models: int, sources: np.ndarray, targets: np.ndarray) -> np.ndarray | None:
@@ -89,21 +71,18 @@ def davidson_replicates(theta_hat: np.ndarray, arrays: PairArrays, *, n_bootstra
     """(n_bootstrap, M) Davidson-model replicates of theta (nats, mean 0 over the finite entries)."""
     n_models = arrays.n_models
     out = np.empty((n_bootstrap, n_models))
-    bar = _bar(n_bootstrap, progress, "bootstrap (Davidson)")
-    for start, size, rng in _chunks(n_bootstrap, seed):
-        classes = []
-        for outcome_class in (I_WINS, J_WINS, TIE_CLASS):
-            weight, weight_sq = arrays.weight[:, outcome_class], arrays.weight_sq[:, outcome_class]
-            lam = np.divide(weight**2, weight_sq, out=np.zeros_like(weight), where=weight_sq > 0)
-            scale = np.divide(weight_sq, weight, out=np.zeros_like(weight), where=weight > 0)
-            classes.append(rng.poisson(lam[:, None], size=(arrays.n_pairs, size)) * scale[:, None])
-        for b in range(size):
-            out[start + b] = _davidson_replicate(theta_hat, arrays, classes[0][:, b], classes[1][:, b],
-                                                 classes[2][:, b], alpha)
-        if bar is not None:
+    with progress_bar(n_bootstrap, progress, "bootstrap (Davidson)") as bar:
+        for start, size, rng in replicate_chunks(n_bootstrap, seed):
+            classes = []
+            for outcome_class in (I_WINS, J_WINS, TIE_CLASS):
+                weight, weight_sq = arrays.weight[:, outcome_class], arrays.weight_sq[:, outcome_class]
+                lam = np.divide(weight**2, weight_sq, out=np.zeros_like(weight), where=weight_sq > 0)
+                scale = np.divide(weight_sq, weight, out=np.zeros_like(weight), where=weight > 0)
+                classes.append(rng.poisson(lam[:, None], size=(arrays.n_pairs, size)) * scale[:, None])
+            for b in range(size):
+                out[start + b] = _davidson_replicate(theta_hat, arrays, classes[0][:, b], classes[1][:, b],
+                                                     classes[2][:, b], alpha)
             bar.update(size)
-    if bar is not None:
-        bar.close()
     return out
 
 
@@ -144,27 +123,24 @@ def style_control_replicates(params_hat: np.ndarray, n_models: int, model_a: np.
 
     n_features = covariates.shape[1]
     out = np.empty((n_bootstrap, n_models + n_features))
-    bar = _bar(n_bootstrap, progress, "bootstrap (style control)")
-    for start, size, rng in _chunks(n_bootstrap, seed):
-        multipliers = rng.poisson(1.0, size=(size, len(weights)))
-        for b in range(size):
-            resampled = weights * multipliers[b]
-            used = resampled > 0
-            limits = runaway_limits(n_models, *_scored_edges(model_a[used], model_b[used], score_a[used] > 0,
-                                                             score_a[used] < 1))
-            try:
-                solution = _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, resampled,
-                                           alpha_covariates, alpha=0.0 if limits is None else _TINY_PRIOR,
-                                           start=params_hat)
-            except (ConvergenceError, FloatingPointError, np.linalg.LinAlgError):
-                out[start + b] = np.nan
-                continue
-            out[start + b, :n_models] = _with_limits(solution.params[:n_models], limits)
-            out[start + b, n_models:] = solution.params[n_models:]
-        if bar is not None:
+    with progress_bar(n_bootstrap, progress, "bootstrap (style control)") as bar:
+        for start, size, rng in replicate_chunks(n_bootstrap, seed):
+            multipliers = rng.poisson(1.0, size=(size, len(weights)))
+            for b in range(size):
+                resampled = weights * multipliers[b]
+                used = resampled > 0
+                limits = runaway_limits(n_models, *_scored_edges(model_a[used], model_b[used], score_a[used] > 0,
+                                                                 score_a[used] < 1))
+                try:
+                    solution = _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, resampled,
+                                               alpha_covariates, alpha=0.0 if limits is None else _TINY_PRIOR,
+                                               start=params_hat)
+                except (ConvergenceError, FloatingPointError, np.linalg.LinAlgError):
+                    out[start + b] = np.nan
+                    continue
+                out[start + b, :n_models] = _with_limits(solution.params[:n_models], limits)
+                out[start + b, n_models:] = solution.params[n_models:]
             bar.update(size)
-    if bar is not None:
-        bar.close()
     return out
 
 

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from leaderboard.bootstrap import CHUNK_REPLICATES, PoissonResampler, bootstrap_thetas
+from leaderboard.bootstrap import PoissonResampler, bootstrap_thetas
+from leaderboard.replicates import CHUNK_REPLICATES
 from leaderboard.bradley_terry import bradley_terry, half_tie_scores
 from leaderboard.counts import PairCounts
 from leaderboard.poisson_sampling import TABLE_MAX_MEAN, InversionTable, PoissonSampler, _Scratch
