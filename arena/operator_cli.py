@@ -25,7 +25,6 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 
 import redis
 
@@ -33,15 +32,15 @@ from arena import availability
 from arena.availability import ModelStatus
 from arena.matchmaker import build_matchmaker
 from arena.model_names import known_models
-from arena.redis_server import RedisUnavailableError, connect, embedded_url_file
-from leaderboard.config import DATA_DIR, PREFIX, REDIS_URL, add_arguments, parse_with_settings
+from arena.redis_server import RedisUnavailableError, connect
+from leaderboard.config import RUNNING_ARENA_SETTINGS, add_arguments, parse_with_settings
 from leaderboard.redis_keys import snapshot_key
 from leaderboard.snapshot import Snapshot
+from leaderboard.urls import embedded_url_file, running_arena_redis_url
 
 
 # Accepted before the subcommand and after it (``matchmaker status --data-dir X``).
-OPERATOR_SETTINGS = (replace(REDIS_URL, unset="the embedded Redis of a running `serve` in the data dir"), DATA_DIR,
-                     PREFIX)
+OPERATOR_SETTINGS = RUNNING_ARENA_SETTINGS
 # How long a command keeps trying a Redis that is restarting (the embedded one keeps its port).
 RECONNECT_SECONDS = 5.0
 
@@ -112,16 +111,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def redis_url_for(args: argparse.Namespace) -> str:
-    if args.redis_url:
-        return args.redis_url
-    url_file = embedded_url_file(args.data_dir / "redis")
-    try:
-        return url_file.read_text().strip()
-    except FileNotFoundError:
+    url = running_arena_redis_url(args.redis_url, args.data_dir)
+    if url is None:
         raise RedisUnavailableError(
-            f"no running arena found: {url_file} does not exist; start `python -m arena serve` "
-            f"(with --data-dir {args.data_dir}) or pass --redis-url"
-        ) from None
+            f"no running arena found: {embedded_url_file(args.data_dir / 'redis')} does not exist; start "
+            f"`python -m arena serve` (with --data-dir {args.data_dir}) or pass --redis-url")
+    return url
 
 
 def status_lines(client: redis.Redis, prefix: str, matchmaker) -> list[str]:

@@ -17,7 +17,7 @@ import argparse
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,11 @@ DATA_DIR = Setting("data_dir", Path("data"), "embedded Redis files (`redis/`) an
                    parse=Path, flag="--data-dir", env="ARENA_DATA_DIR")
 PREFIX = Setting("prefix", DEFAULT_PREFIX, "Redis key prefix, so several arenas can share one Redis",
                  flag="--prefix", env="ARENA_PREFIX")
+# Commands that act on a running arena on this machine (the operator's, ``leaderboard rebuild``):
+# without --redis-url they use the embedded Redis its ``serve`` started in the data dir
+# (leaderboard.urls.running_arena_redis_url).
+RUNNING_ARENA_SETTINGS = (replace(REDIS_URL, unset="the embedded Redis of a running `serve` in the data dir"), DATA_DIR,
+                          PREFIX)
 REFIT_INTERVAL = Setting("refit_interval", 2.0, "seconds between leaderboard refits", parse=bounded(float, 0.0, above=True),
                          flag="--refit-interval", env="ARENA_REFIT_INTERVAL")
 MIN_CATEGORY_VOTES = Setting("min_category_votes", 50, "a category leaderboard (language, coding, a tag, ...) is published "

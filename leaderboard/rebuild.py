@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import redis
@@ -30,25 +29,22 @@ import redis
 from leaderboard.archive import archive_path
 from leaderboard.archive_reader import archive_events
 from leaderboard.config import (
-    DATA_DIR,
     FLAGGED_VOTER_WEIGHT,
     MIN_CATEGORY_VOTES,
-    PREFIX,
     RATE_DEANONYMISED,
-    REDIS_URL,
+    RUNNING_ARENA_SETTINGS,
     add_arguments,
     parse_with_settings,
 )
 from leaderboard.reproduce import LiveVotes
 from leaderboard.snapshot import Snapshot
-from leaderboard.urls import embedded_url_file, redact_url
+from leaderboard.urls import redact_url, running_arena_redis_url
 from leaderboard.worker.policy import build_snapshot
 from leaderboard.worker.publish import ViewPublisher
 from leaderboard.worker.voters import VoterWatch
 
 # The worker's settings that change what it publishes mean the same here (leaderboard.worker.cli).
-REBUILD_SETTINGS = (replace(REDIS_URL, unset="the embedded Redis of a running `serve` in the data dir"), DATA_DIR,
-                    PREFIX, RATE_DEANONYMISED, FLAGGED_VOTER_WEIGHT, MIN_CATEGORY_VOTES)
+REBUILD_SETTINGS = (*RUNNING_ARENA_SETTINGS, RATE_DEANONYMISED, FLAGGED_VOTER_WEIGHT, MIN_CATEGORY_VOTES)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,13 +68,6 @@ def rebuild_votes(data_dir: Path, *, rate_deanonymised: bool = False) -> tuple[L
     return live, warnings
 
 
-def redis_url_for(args: argparse.Namespace) -> str | None:
-    if args.redis_url:
-        return args.redis_url
-    url_file = embedded_url_file(Path(args.data_dir) / "redis")
-    return url_file.read_text().strip() if url_file.exists() else None
-
-
 def summary(live: LiveVotes, snapshot: Snapshot) -> list[str]:
     tally = live.overall
     lines = [f"{tally.archived} archived vote(s): {tally.rated} rated, {tally.named} named (not rated); "
@@ -91,7 +80,7 @@ def summary(live: LiveVotes, snapshot: Snapshot) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_with_settings(parser, argv, REBUILD_SETTINGS)
-    url = redis_url_for(args)
+    url = running_arena_redis_url(args.redis_url, args.data_dir)
     if url is None and args.out is None:
         print(f"error: no Redis to publish to: pass --redis-url (or REDIS_URL), start `python -m arena serve "
               f"--data-dir {args.data_dir}`, or write the snapshot with --out", file=sys.stderr)
