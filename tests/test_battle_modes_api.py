@@ -9,6 +9,7 @@ import pytest
 
 from arena import availability
 from arena.battle_requests import InvalidBattleRequest, kway_sizes
+from arena.matchmaker.keys import pair_battles_key, pair_field
 from leaderboard.events import VoteEvent
 from leaderboard.redis_keys import vote_stream_key
 from tests.helpers import wait_until
@@ -77,6 +78,11 @@ def test_named_battle_seats_the_chosen_models_and_is_not_rated(client, redis_cli
     board = wait_until(lambda body: body["total_votes"] == 1, observe=lambda: client.get("/api/leaderboard").json(),
                        what="a leaderboard of the one anonymous vote")
     assert board["total_votes"] == 1  # the named vote is not in the ratings
+    # nor in the matchmaker's online belief: it learned the anonymous pair only
+    taught = wait_until(lambda pairs: pairs, observe=lambda: redis_client.hgetall(pair_battles_key("arena")),
+                        what="the matchmaker to learn the anonymous vote")
+    assert pair_field(["demo-steps", "extra-verbose"]).encode() not in taught
+    assert len(taught) == 1
 
 
 @pytest.mark.parametrize("models, problem", [
