@@ -2,9 +2,10 @@
 models. Checked before a battle is created, so a refused request creates nothing.
 
 The operator chooses the K-way sizes voters may pick (``--kway-sizes``, default 4); a two-way
-battle is always allowed. A named battle seats the two models the voter picked, in the order
-picked; its votes are recorded with mode ``named`` and left out of the ratings. Any active model
-may be named, an owner's model kept out of anonymous battles (``anonymous: false``) included.
+battle is always allowed. A named battle seats the models the voter picked (two, or one of the
+K-way sizes), in the order picked; its votes (an outcome for two, a ranking for more) are
+recorded with mode ``named`` and left out of the ratings. Any active model may be named, an
+owner's model kept out of anonymous battles (``anonymous: false``) included.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from arena.matchmaker.selection import Selection
 
 SMALLEST_KWAY = 3
 LARGEST_KWAY = 6
-# A named battle is a pairwise battle (the vote event's contract: named votes carry an outcome).
-NAMED_SIZE = 2
 
 
 class InvalidBattleRequest(BattleError):
@@ -78,16 +77,20 @@ class NamedChoice:
 _NOT_LIVE = (ModelStatus.PENDING, ModelStatus.REJECTED, ModelStatus.RETIRED)
 
 
-def named_choice(models, statuses: Mapping[str, ModelStatus]) -> NamedChoice:
+def named_choice(models, statuses: Mapping[str, ModelStatus], kway: Sequence[int] = ()) -> NamedChoice:
     """The voter's pick of models for a named battle; InvalidBattleRequest (422) naming what is wrong.
-    ``statuses``: every model's status (BattleService.model_status: configured and owner models)."""
+    ``statuses``: every model's status (BattleService.model_status: configured and owner models);
+    ``kway``: the operator's K-way sizes (a named battle has 2 models or one of them)."""
     if not isinstance(models, (list, tuple)) or not all(isinstance(name, str) for name in models):
         raise InvalidBattleRequest("'models' must be a list of model names, e.g. [\"model-x\", \"model-y\"]")
-    if len(models) != NAMED_SIZE:
-        raise InvalidBattleRequest(f"a named battle has {NAMED_SIZE} models, got {len(models)}")
+    allowed = allowed_sizes(kway)
+    if len(models) not in allowed:
+        sizes = ", ".join(map(str, allowed[:-1])) + f" or {allowed[-1]}" if len(allowed) > 1 else str(allowed[0])
+        raise InvalidBattleRequest(f"a named battle has {sizes} models (the sizes this arena offers), "
+                                   f"got {len(models)}")
     repeated = sorted({name for name in models if models.count(name) > 1})
     if repeated:
-        raise InvalidBattleRequest(f"{', '.join(repeated)} is named twice: pick {NAMED_SIZE} different models")
+        raise InvalidBattleRequest(f"{', '.join(repeated)} is named twice: pick {len(models)} different models")
     live = [name for name, status in statuses.items() if status not in _NOT_LIVE]
     available = [name for name, status in statuses.items() if status == ModelStatus.ACTIVE]
     unknown = [name for name in models if name not in statuses]

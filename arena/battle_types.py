@@ -101,6 +101,11 @@ class Battle(BaseModel):
     def labels(self) -> list[str]:
         return position_labels(len(self.models))
 
+    @property
+    def is_ranking(self) -> bool:
+        """Voted with a ranking (more than two answers, anonymous or named), else with an outcome."""
+        return len(self.models) > 2
+
 
 @dataclass(frozen=True)
 class TurnProgress:
@@ -123,6 +128,7 @@ class VoteReceipt:
     outcome: str | None
     ranking: list[list[str]] | None
     identity_flags: tuple[str, ...] = ()  # the battle was de-anonymised: kept, not rated by default
+    unranked: tuple[str, ...] = ()  # a partial ranking's models left out (names)
 
 
 def state_error(battle_id: str, state: str) -> BattleError:

@@ -392,28 +392,31 @@ class BattleService:
         return progress
 
     async def vote(self, battle_id: str, session_id: str, voter_id: str, *, outcome: str | None = None,
-                   ranking: Sequence[Sequence[str]] | None = None, feedback: str | None = None) -> VoteReceipt:
+                   ranking: Sequence[Sequence[str]] | None = None, feedback: str | None = None,
+                   partial: bool = False) -> VoteReceipt:
         """Accept the one vote of a battle whose answers have all finished, and XADD it.
 
         A malformed vote is refused (InvalidVote, 422) whatever the battle's state: the input is
         wrong however often it is sent, while a state conflict (409) is about *when* it was sent.
+        ``partial``: the ranking may rank only the best (arena.votes.checked_choice).
         """
         try:
-            receipt, mode = await self._vote(battle_id, session_id, voter_id, outcome, ranking, feedback)
+            receipt, mode = await self._vote(battle_id, session_id, voter_id, outcome, ranking, feedback, partial)
         except BattleError as error:
             self.metrics.vote_rejected(error)
             raise
         self.metrics.vote_accepted(mode)
         return receipt
 
-    async def _vote(self, battle_id, session_id, voter_id, outcome, ranking, feedback=None) -> tuple[VoteReceipt, str]:
+    async def _vote(self, battle_id, session_id, voter_id, outcome, ranking, feedback=None,
+                    partial=False) -> tuple[VoteReceipt, str]:
         battle, state = await self.load(battle_id, session_id)
-        outcome_value, ranking_names = checked_choice(battle, outcome, ranking)
+        outcome_value, ranking_names, unranked = checked_choice(battle, outcome, ranking, partial)
         reason = checked_feedback(feedback)
         if state != "ready":
             raise state_error(battle_id, state)
         limits, limit_keys, limit_args = self.vote_limit.script_parts(self._vote_limits(battle, session_id, voter_id))
-        event = vote_event(battle, voter_id, outcome_value, ranking_names, reason)
+        event = vote_event(battle, voter_id, outcome_value, ranking_names, reason, unranked)
         verdict = await self._cast_vote(
             keys=[battle_key(self.prefix, battle_id), vote_stream_key(self.prefix), *limit_keys],
             args=[event.vote_id, event.model_dump_json(),
@@ -425,10 +428,11 @@ class BattleService:
             raise self.vote_limit.refusal(limits, verdict[1], verdict[2])
         if outcome_of_cast != "ok":
             raise state_error(battle_id, outcome_of_cast)
-        if not event.identity_flags:  # the leaderboard leaves it out by default: so does the online belief
+        # the leaderboard leaves out named votes and, by default, flagged ones: so does the online belief
+        if not event.identity_flags and event.mode != "named":
             self._teach_matchmaker_soon(event)
         return VoteReceipt(vote_id=event.vote_id, models=battle.models, outcome=event.outcome, ranking=event.ranking,
-                           identity_flags=tuple(event.identity_flags)), event.mode
+                           identity_flags=tuple(event.identity_flags), unranked=tuple(event.unranked)), event.mode
 
     def _identity_flags(self, battle: Battle) -> list[str]:
         """Did a prompt ask who the models are, or an answer name its own model (see arena.self_identification)?"""

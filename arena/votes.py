@@ -17,21 +17,24 @@ from arena.style import prompt_categories, style_features
 from arena.text_checks import QUOTE_CHARS, quoted
 from leaderboard.events import MAX_FEEDBACK_CHARS, PAIRWISE_OUTCOMES, UnknownOutcomeError, VoteEvent, check_outcome
 from leaderboard.export import VoteText
-from leaderboard.rankings import RankingError, check_ranking
+from leaderboard.rankings import RankingError, check_ranking, with_unranked
 
 
-def checked_choice(battle: Battle, outcome, ranking) -> tuple[str | None, list[list[str]] | None]:
-    """(outcome, ranking by model name) of a well-formed vote for this battle's mode; else InvalidVote."""
-    if battle.mode == "kwise":
+def checked_choice(battle: Battle, outcome, ranking, partial: bool = False) -> tuple[str | None, list[list[str]] | None,
+                                                                                 list[str]]:
+    """(outcome, ranking by model name, unranked model names) of a well-formed vote for this
+    battle's size; else InvalidVote. ``partial``: the ranking may leave labels out (the voter
+    picked the best only): those models were shown but not ranked."""
+    if battle.is_ranking:
         labels = ", ".join(battle.labels)
         if outcome is not None:
-            raise InvalidVote(f"a K-way battle takes a 'ranking' (groups of the labels {labels}, best first), "
-                              "not an 'outcome'")
+            raise InvalidVote(f"a {len(battle.models)}-way battle takes a 'ranking' (groups of the labels {labels}, "
+                              "best first), not an 'outcome'")
         if ranking is None:
             raise InvalidVote(f"the vote has no 'ranking': send groups of the labels {labels}, best first")
-        return None, ranking_by_label(battle, ranking)
+        return (None, *ranking_by_label(battle, ranking, partial))
     outcomes = ", ".join(PAIRWISE_OUTCOMES)
-    if ranking is not None:
+    if ranking is not None or partial:
         raise InvalidVote(f"a two-way battle takes an 'outcome' (one of {outcomes}), not a 'ranking'")
     if outcome is None:
         raise InvalidVote(f"the vote has no 'outcome': send one of {outcomes}")
@@ -39,13 +42,14 @@ def checked_choice(battle: Battle, outcome, ranking) -> tuple[str | None, list[l
         # refused here so the message quotes a bounded piece of it, not the whole input
         raise InvalidVote(f"unknown outcome {quoted(outcome)}: use one of {outcomes}")
     try:
-        return check_outcome(outcome), None
+        return check_outcome(outcome), None, []
     except UnknownOutcomeError as exc:
         raise InvalidVote(str(exc)) from exc
 
 
-def ranking_by_label(battle: Battle, ranking) -> list[list[str]]:
-    """A ranking of the battle's labels as a ranking of its model names; else InvalidVote."""
+def ranking_by_label(battle: Battle, ranking, partial: bool = False) -> tuple[list[list[str]], list[str]]:
+    """A ranking of the battle's labels as (ranking of its model names, unranked model names);
+    else InvalidVote. Only a ``partial`` ranking may leave labels out."""
     by_label = dict(zip(battle.labels, battle.models))
     groups = [[group] if isinstance(group, str) else list(group) for group in ranking]
     for group in groups:
@@ -54,11 +58,14 @@ def ranking_by_label(battle: Battle, ranking) -> list[list[str]]:
         for label in group:
             if label not in by_label:
                 raise InvalidVote(f"unknown label {quoted(label)} in the ranking: use {', '.join(battle.labels)}")
+    placed = {label for group in groups for label in group}
+    unranked = [label for label in battle.labels if label not in placed] if partial else []
     try:
-        check_ranking(groups, battle.labels)
+        check_ranking(with_unranked(groups, unranked), battle.labels)
     except RankingError as exc:
-        raise InvalidVote(str(exc)) from exc
-    return [[by_label[label] for label in group] for group in groups]
+        hint = "" if partial else " (or send \"partial\": true to rank only the best)"
+        raise InvalidVote(f"{exc}{hint}") from exc
+    return [[by_label[label] for label in group] for group in groups], [by_label[label] for label in unranked]
 
 
 def checked_feedback(feedback) -> str | None:
@@ -74,8 +81,8 @@ def checked_feedback(feedback) -> str | None:
 
 
 def vote_event(battle: Battle, voter_id: str, outcome: str | None, ranking: list[list[str]] | None,
-               feedback: str | None = None) -> VoteEvent:
-    """The event for a vote already checked by checked_choice (a ranking by model name)."""
+               feedback: str | None = None, unranked: list[str] | None = None) -> VoteEvent:
+    """The event for a vote already checked by checked_choice (a ranking and its unranked models by name)."""
     return VoteEvent(
         vote_id=uuid.uuid4().hex,
         battle_id=battle.battle_id,
@@ -83,6 +90,7 @@ def vote_event(battle: Battle, voter_id: str, outcome: str | None, ranking: list
         models=battle.models,
         outcome=outcome,
         ranking=ranking,
+        unranked=list(unranked or []),
         voter_id=voter_id,
         served_at=battle.served_at or battle.created_at,
         voted_at=time.time(),

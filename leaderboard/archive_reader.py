@@ -134,8 +134,9 @@ def _frames_from_events(events: Iterable[VoteEvent]) -> tuple[pd.DataFrame, pd.D
     for event in events:
         common = {name: getattr(event, name) for name in _METADATA}
         common["categories"] = list(event.categories)
-        if event.mode == "kwise":
+        if event.is_ranking:
             kwise.append({**common, "models": list(event.models), "ranking": event.ranking,
+                          "unranked": list(event.unranked),
                           "style": [features.model_dump() for features in event.style]})
             continue
         row = {"model_a": event.models[0], "model_b": event.models[1], "winner": event.outcome, **common}
@@ -154,7 +155,7 @@ def _columnar_frames(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         explicit_schema=arrow_schema(VoteEvent), unexpected_field_behavior="error"))
     if table.num_rows == 0 or table.column("vote_id").null_count or table.column("models").null_count:
         raise ValueError("records without vote_id or models")
-    kwise_mask = pc.fill_null(pc.equal(table.column("mode"), "kwise"), False)
+    kwise_mask = pc.is_valid(table.column("ranking"))  # K-wise votes, named ones of K > 2 models included
     pairwise = table.filter(pc.invert(kwise_mask))
     kwise = table.filter(kwise_mask)
     if pairwise.num_rows and (pc.min(pc.list_value_length(pairwise.column("models"))).as_py() != 2
@@ -180,7 +181,9 @@ def _columnar_frames(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     kwise_frame = pd.DataFrame()
     if kwise.num_rows:
-        kwise_columns = {name: kwise.column(name).to_pylist() for name in _METADATA + ("models", "ranking", "style")}
-        kwise_columns["categories"] = [list(c or []) for c in kwise_columns["categories"]]
+        kwise_columns = {name: kwise.column(name).to_pylist()
+                         for name in _METADATA + ("models", "ranking", "unranked", "style")}
+        for name in ("categories", "unranked"):
+            kwise_columns[name] = [list(c or []) for c in kwise_columns[name]]
         kwise_frame = pd.DataFrame(kwise_columns).drop_duplicates("vote_id", keep="first").reset_index(drop=True)
     return frame, kwise_frame

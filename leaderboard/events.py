@@ -49,9 +49,11 @@ class StyleFeatures(BaseModel):
 class VoteEvent(BaseModel):
     """One accepted vote.
 
-    Pairwise votes (mode ``anonymous`` or ``named``) carry ``outcome`` and exactly two ``models``;
-    K-wise votes carry ``ranking``: groups of model names, best first (a group of several names
-    is a tie), covering every model in ``models``.
+    Pairwise votes (mode ``anonymous``, or ``named`` with two models) carry ``outcome`` and exactly
+    two ``models``; K-wise votes (mode ``kwise``, or ``named`` with more than two models) carry
+    ``ranking``: groups of model names, best first (a group of several names is a tie), covering
+    every model in ``models`` except those in ``unranked`` (a partial ranking: the voter picked
+    the best only, the rest were shown but not ranked).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -62,6 +64,9 @@ class VoteEvent(BaseModel):
     models: list[str] = Field(min_length=2, description="model names in display order (A, B, ...)")
     outcome: str | None = None
     ranking: list[list[str]] | None = None
+    unranked: list[str] = Field(default_factory=list, description=(
+        "a partial ranking's models shown but not ranked (below every placed group, in no order); "
+        "empty for a complete ranking and for pairwise votes"))
     voter_id: str = Field(min_length=1, description="pseudonymous voter id, never a raw IP")
     served_at: float = Field(description="unix time the answers were first shown")
     voted_at: float = Field(description="unix time of the vote")
@@ -86,15 +91,27 @@ class VoteEvent(BaseModel):
             raise ValueError(f"models must be distinct, got {self.models}")
         if len(self.style) != len(self.models):
             raise ValueError(f"style has {len(self.style)} entries for {len(self.models)} models")
-        if self.mode == "kwise":
+        if self.is_ranking:
             if self.ranking is None or self.outcome is not None:
-                raise ValueError("a kwise vote carries 'ranking' and no 'outcome'")
+                raise ValueError(f"a {self.mode} vote on {len(self.models)} models carries 'ranking' and no 'outcome'")
             # imported here: leaderboard.rankings builds on this module's outcome strings
             from leaderboard.rankings import check_ranking
 
-            check_ranking(self.ranking, self.models)
+            check_ranking(self.full_ranking(), self.models)
         else:
-            if len(self.models) != 2 or self.outcome is None or self.ranking is not None:
+            if len(self.models) != 2 or self.outcome is None or self.ranking is not None or self.unranked:
                 raise ValueError("a pairwise vote carries two models, an 'outcome' and no 'ranking'")
             check_outcome(self.outcome)
         return self
+
+    @property
+    def is_ranking(self) -> bool:
+        """A K-wise vote (a ranking), anonymous or named; else a pairwise vote (an outcome)."""
+        return self.mode == "kwise" or (self.mode == "named" and len(self.models) > 2)
+
+    def full_ranking(self) -> list:
+        """The ranking with its unranked models as a last ``Unranked`` entry (leaderboard.rankings),
+        the form rank-breaking and the Plackett-Luce fit read; None for a pairwise vote."""
+        from leaderboard.rankings import with_unranked
+
+        return None if self.ranking is None else with_unranked(self.ranking, self.unranked)

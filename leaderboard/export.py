@@ -5,7 +5,9 @@ Rows. A pairwise vote fills LMArena's battle columns (``question_id`` = battle i
 with LMArena's key names for our style counts; each markdown count is one total, so its dict has
 the single key ``"total"``). A K-wise vote leaves ``model_a``, ``model_b``, ``winner`` and
 ``conv_metadata`` empty and fills ``ranking`` (groups of model names, best first: the VoteEvent
-contract) and ``style`` (one dict per model of ``models``). Every row has ``mode`` (``anonymous``,
+contract), ``unranked`` (the models a partial ranking left out: shown, not ranked, below every
+placed group; empty when the voter ranked them all) and ``style`` (one dict per model of
+``models``); a named battle of more than two models is such a row with mode ``named``. Every row has ``mode`` (``anonymous``,
 ``named``, ``kwise``), ``models`` (display order), ``language`` (when the vote event has one), ``categories`` (the raw list of tags the vote
 event carries: the one category column name, which ``fit --where categories=...`` matches),
 ``selection_probability``, ``served_at``, ``vote_id`` and ``identity_flags`` (why the live board
@@ -50,7 +52,8 @@ MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": "a
 RELEASE_KEY_FILE = "release.key"
 EXPORT_COLUMNS = (
     "question_id", "model_a", "model_b", "winner", "judge", "turn", "anony", "tstamp", "conv_metadata",
-    "categories", "language", "selection_probability", "served_at", "vote_id", "mode", "ranking", "models", "style",
+    "categories", "language", "selection_probability", "served_at", "vote_id", "mode", "ranking", "unranked", "models",
+    "style",
     "identity_flags",
 )
 TEXT_COLUMNS = ("conversation_a", "conversation_b", "conversations", "feedback")
@@ -124,7 +127,7 @@ class Pseudonyms:
 def export_row(event: VoteEvent, pseudonyms: Pseudonyms, text: VoteText | None = None,
                release_text: bool = False) -> dict:
     """One export row (see the module docstring); text columns only when ``release_text``."""
-    kwise = event.mode == "kwise"
+    kwise = event.is_ranking
     row = {
         "question_id": event.battle_id,
         "model_a": None if kwise else event.models[0],
@@ -143,6 +146,7 @@ def export_row(event: VoteEvent, pseudonyms: Pseudonyms, text: VoteText | None =
         "vote_id": event.vote_id,
         "mode": event.mode,
         "ranking": [list(group) for group in event.ranking] if kwise else None,
+        "unranked": list(event.unranked) if kwise else None,
         "models": list(event.models),
         "style": [features.model_dump() for features in event.style] if kwise else None,
         # why the live board left the vote out of its anonymous ratings (a model named itself ...), if it did
@@ -191,6 +195,7 @@ def arrow_schema(release_text: bool):
               ("language", pa.string()),
               ("selection_probability", pa.float64()), ("served_at", pa.float64()), ("vote_id", pa.string()),
               ("mode", pa.string()), ("ranking", pa.list_(pa.list_(pa.string()))),
+              ("unranked", pa.list_(pa.string())),
               ("models", pa.list_(pa.string())), ("style", pa.list_(style)),
               ("identity_flags", pa.list_(pa.string()))]
     if release_text:
@@ -277,5 +282,5 @@ class ExportWriter:
 
 
 # cells a CSV holds as JSON text (the loader parses them back: leaderboard.tables.JSON_COLUMNS)
-_NESTED_COLUMNS = frozenset({"conv_metadata", "categories", "ranking", "models", "style", "identity_flags",
+_NESTED_COLUMNS = frozenset({"conv_metadata", "categories", "ranking", "unranked", "models", "style", "identity_flags",
                              *TEXT_COLUMNS})

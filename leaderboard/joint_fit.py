@@ -25,7 +25,7 @@ from leaderboard.graph import check_connected
 from leaderboard.intervals import normal_bounds
 from leaderboard.optim import newton_ascent
 from leaderboard.plackett_luce import _covariance_from, _evaluate, _vote_weights
-from leaderboard.plackett_luce_design import RankingDesign, compile_rankings
+from leaderboard.plackett_luce_design import RankingDesign, compile_rankings, indexed_group
 from leaderboard.result import PLACKETT_LUCE, SANDWICH, RatingResult, fit_settings, method_name
 from leaderboard.scale import rating_transform
 
@@ -128,7 +128,7 @@ def _design(rankings_by_name, models: list[str], position: dict[str, int], cache
         return None
     reuse = cache.get("models") == tuple(models) and cache.get("design") is not None
     done = cache["design"].n_rankings if reuse else 0
-    fresh = [[[position[name] for name in group] for group in ranking] for ranking in rankings_by_name[done:]]
+    fresh = [[indexed_group(group, position) for group in ranking] for ranking in rankings_by_name[done:]]
     design = cache["design"] if reuse else None
     if fresh:
         added = compile_rankings(len(models), fresh)

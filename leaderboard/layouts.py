@@ -11,7 +11,8 @@ Read, unchanged:
   ``winner_model_a, winner_model_b, winner_tie`` instead of ``winner``, and ``prompt, response_a,
   response_b`` (JSON-encoded lists of strings, one per turn).
 - **Our export** (``/api/votes``): the battles layout plus ``mode``, ``categories`` and, on K-wise
-  rows, ``ranking`` (groups of model names, best first) with empty ``model_a, model_b, winner``.
+  rows, ``ranking`` (groups of model names, best first) and ``unranked`` (a partial ranking's
+  models left out) with empty ``model_a, model_b, winner``.
 - **Plain rankings**: a ``ranking`` column alone, or ``first, second, third, ...`` columns.
 
 Categories have one name, ``categories``: the list of tags a vote carries (our archive's and our
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
+from leaderboard.rankings import with_unranked
 from leaderboard.tables import PLACE_COLUMNS, plain
 
 KAGGLE = "kaggle"
@@ -63,8 +65,36 @@ def split_votes(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     is_ranking = ranking.map(bool).to_numpy(dtype=bool)
     kwise = frame[is_ranking].copy()
     kwise["ranking"] = ranking[is_ranking]
-    pairwise = frame[~is_ranking].drop(columns=["ranking"], errors="ignore")
+    if "unranked" in kwise.columns:
+        kwise["unranked"] = kwise["unranked"].map(_names_cell)
+    pairwise = frame[~is_ranking].drop(columns=["ranking", "unranked"], errors="ignore")
     return pairwise.reset_index(drop=True), kwise.reset_index(drop=True)
+
+
+def frame_rankings(kwise: pd.DataFrame) -> list:
+    """The K-wise rows' rankings as the fit and rank-breaking read them: a partial ranking (a row
+    whose ``unranked`` names models left out) ends with its ``Unranked`` entry (leaderboard.rankings)."""
+    if not len(kwise):
+        return []
+    if "unranked" not in kwise.columns:
+        return kwise["ranking"].tolist()
+    return [with_unranked(ranking, unranked) for ranking, unranked in zip(kwise["ranking"], kwise["unranked"])]
+
+
+def _names_cell(value) -> list:
+    """An ``unranked`` cell as a list of model names (empty: nothing left out)."""
+    value = plain(value)
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise LayoutError(f"unranked cell {value!r} is not JSON: write a list of model names, e.g. "
+                              '["model-c", "model-d"]') from None
+    if not isinstance(value, list) or not all(isinstance(name, str) and name for name in value):
+        raise LayoutError(f"unranked cell {value!r} is not a list of model names")
+    return value
 
 
 def _ranking_cell(value) -> list:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from leaderboard.archive_reader import COMPRESSION_SUFFIXES, ArchiveCorruptError, archive_frames, open_decompressed
 from leaderboard.counts import REQUIRED_COLUMNS
-from leaderboard.layouts import LayoutError, split_votes
+from leaderboard.layouts import LayoutError, frame_rankings, split_votes
 from leaderboard.tables import read_csv_exact, read_json_lines_exact, text_names
 
 # LMArena conv_metadata key -> our column; dict-valued entries are summed over their keys
@@ -114,11 +114,12 @@ def load_all(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 def load_rankings(path: str | Path) -> tuple[list[list[list[str]]], pd.DataFrame]:
     """K-wise votes of a file: (rankings, metadata frame with one row per ranking).
 
-    A ranking is a list of groups of model names, best first (the VoteEvent contract)."""
+    A ranking is a list of groups of model names, best first (the VoteEvent contract); a partial
+    one ends with its unranked models (leaderboard.rankings.Unranked)."""
     path = Path(path)
     _, kwise = load_all(path)
-    kwise = kwise.copy()
-    rankings = kwise.pop("ranking").tolist() if len(kwise) else []
+    rankings = frame_rankings(kwise)
+    kwise = kwise.drop(columns=["ranking", "unranked"], errors="ignore")
     return rankings, kwise
 
 

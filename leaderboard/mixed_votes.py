@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from leaderboard.graph import check_connected
+from leaderboard.layouts import frame_rankings
 from leaderboard.plackett_luce import fit_plackett_luce
 from leaderboard.rankings import all_pairs, outcome_to_ranking
 from leaderboard.result import RatingResult
@@ -43,7 +44,7 @@ def fit_jointly(pairwise: pd.DataFrame, kwise: pd.DataFrame, *, weights: np.ndar
     n_pairwise = len(pairwise)
     pair_weights = None if weights is None else weights[:n_pairwise]
     rankings, importance, frequency = pairwise_rankings(pairwise, pair_weights)
-    kwise_rankings = kwise["ranking"].tolist() if len(kwise) else []
+    kwise_rankings = frame_rankings(kwise)
     rankings = rankings + kwise_rankings
     kwise_weights = np.ones(len(kwise_rankings)) if weights is None else weights[n_pairwise:]
     importance = np.concatenate([importance, kwise_weights])
@@ -66,7 +67,7 @@ def elo_comparisons(pairwise: pd.DataFrame, kwise: pd.DataFrame) -> pd.DataFrame
                                    "__vote__": np.arange(len(pairwise))}))
     if len(kwise):
         rows = [(ahead, behind, outcome, time, len(pairwise) + k)
-                for k, (ranking, time) in enumerate(zip(kwise["ranking"], _times(kwise)))
+                for k, (ranking, time) in enumerate(zip(frame_rankings(kwise), _times(kwise)))
                 for ahead, behind, outcome in all_pairs(ranking)]
         parts.append(pd.DataFrame(rows, columns=["model_a", "model_b", "winner", "__time__", "__vote__"]))
     frame = pd.concat(parts, ignore_index=True)

@@ -4,6 +4,12 @@ A ranking is a list of groups of item indices, best first (a group of several it
 Rankings with the same shape (sequence of group sizes) share one template of choice sets (see
 ``leaderboard.plackett_luce`` for the tie reading the template encodes), so the likelihood runs
 over one dense (rankings x slots) array per shape instead of ranking by ranking.
+
+A partial ranking ends with an ``Unranked`` entry (leaderboard.rankings): models shown but not
+ranked. Its size enters the shape as a negative number; those slots sit in every choice set
+of the placed groups (each placed group was picked ahead of them) and are never picked
+themselves, so the likelihood is that of the placed groups only (Plackett-Luce's top-k
+likelihood: the first k stages of the sequential choice).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from leaderboard.graph import check_connected, check_mle_exists
-from leaderboard.rankings import RankingError
+from leaderboard.rankings import RankingError, Unranked
 
 # 2**group_size - 1 choice sets per tied group: beyond this a tie is too big to expand.
 MAX_TIED_GROUP = 12
@@ -54,13 +60,15 @@ class RankingDesign:
 
 def shape_template(shape: tuple[int, ...]):
     """Linear coefficients, choice sets and precedence for one ranking shape (the formula is in
-    leaderboard.plackett_luce's docstring)."""
-    n_slots = sum(shape)
+    leaderboard.plackett_luce's docstring); a negative last size is a partial ranking's unranked
+    models (module docstring)."""
+    placed = shape[:-1] if shape and shape[-1] < 0 else shape
+    n_slots = sum(abs(size) for size in shape)
     linear = np.zeros(n_slots)
     masks, weights = [], []
     ahead = np.zeros((n_slots, n_slots), dtype=bool)
     start = 0
-    for size in shape:
+    for size in placed:
         tied = range(start, start + size)
         rest = list(range(start + size, n_slots))
         linear[start:start + size] += 1.0
@@ -105,7 +113,16 @@ def compile_rankings(n_items: int, rankings) -> RankingDesign:
                     f"ranking {position} is {ranking!r}: a ranking must be a list of groups (lists of "
                     "item indices), best first")
             shape, flat = [], []
-            for group in ranking:
+            groups = list(ranking)
+            for index, group in enumerate(groups):
+                if isinstance(group, Unranked):
+                    if index != len(groups) - 1 or index == 0 or not group:
+                        raise RankingError(
+                            f"ranking {position} is {ranking!r}: the unranked models must be a non-empty "
+                            "last entry, after at least one placed group")
+                    flat.extend(group)
+                    shape.append(-len(group))
+                    continue
                 if isinstance(group, (int, np.integer)):
                     # a bare index is a group of one
                     flat.append(group)
@@ -203,4 +220,10 @@ def index_rankings(rankings_by_name) -> tuple[list[str], list[list[list[int]]]]:
             names.update(group)
     models = sorted(names)
     index = {name: i for i, name in enumerate(models)}
-    return models, [[[index[name] for name in group] for group in ranking] for ranking in rankings_by_name]
+    return models, [[indexed_group(group, index) for group in ranking] for ranking in rankings_by_name]
+
+
+def indexed_group(group, index: dict[str, int]):
+    """A group of names as indices; a partial ranking's Unranked entry stays one."""
+    indices = [index[name] for name in group]
+    return Unranked(indices) if isinstance(group, Unranked) else indices

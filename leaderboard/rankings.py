@@ -13,6 +13,13 @@ into pairs. There are two rules, and they say different things:
   every model of the next group only. A K-way vote then moves each model about as much as
   one pairwise vote per neighbour, instead of as many independent votes as there are pairs.
 
+Partial rankings. A voter may rank only the best (or the best few) of the K answers: the models
+left out were shown but not ranked. They end the ranking as one ``Unranked`` entry: below every
+placed group, in no order among themselves. Rank-breaking pairs every placed model with every
+unranked one (``all_pairs``; ``adjacent_pairs``: the last placed group only) and never pairs two
+unranked models with each other; the Plackett-Luce likelihood stops after the placed groups
+(leaderboard.plackett_luce_design). A ranking without an ``Unranked`` entry is complete.
+
 Both return (ahead, behind, outcome) triples, ``outcome`` an LMArena string seen from
 ``ahead`` (``model_a``: ahead won; ``tie``: the two share a group), so a pair feeds any
 function that takes one pairwise vote. The order of the triples is part of the contract:
@@ -31,6 +38,31 @@ Model = TypeVar("Model", bound=Hashable)
 
 class RankingError(ValueError):
     """A ranking that cannot be used; the message names the ranking and the fix."""
+
+
+class Unranked(tuple):
+    """The last entry of a partial ranking: the models shown but not ranked (below every placed
+    group, in no order among themselves). A tuple, so it compares and hashes like one."""
+
+    def __repr__(self) -> str:
+        return f"Unranked({list(self)!r})"
+
+
+def with_unranked(groups: Sequence[Sequence[Model]], unranked: Sequence[Model] = ()) -> list:
+    """The ranking of a vote that placed ``groups`` (best first) and left ``unranked`` out:
+    ``groups`` as lists, then ``Unranked(unranked)`` when any model was left out."""
+    ranking: list = [list(group) for group in groups]
+    if unranked:
+        ranking.append(Unranked(unranked))
+    return ranking
+
+
+def split_unranked(ranking: Sequence[Sequence[Model]]) -> tuple[list[Sequence[Model]], tuple[Model, ...]]:
+    """(placed groups, unranked models) of a ranking; no unranked models for a complete one."""
+    groups = list(ranking)
+    if groups and isinstance(groups[-1], Unranked):
+        return groups[:-1], tuple(groups[-1])
+    return groups, ()
 
 
 def outcome_to_ranking(models: Sequence[Model], outcome: str) -> list[list[Model]]:
@@ -53,10 +85,15 @@ def order_to_ranking(order: Sequence[Model]) -> list[list[Model]]:
 
 
 def check_ranking(ranking: Sequence[Sequence[Model]], models: Sequence[Model]) -> Sequence[Sequence[Model]]:
-    """Return ``ranking`` if it places each of ``models`` exactly once in non-empty groups,
-    else raise RankingError naming what is wrong."""
+    """Return ``ranking`` if it places each of ``models`` exactly once in non-empty groups (an
+    ``Unranked`` last entry counts as placing its models), else raise RankingError naming what is wrong."""
     if len(models) < 2:
         raise RankingError(f"a ranking needs at least two models, got {list(models)!r}")
+    if any(isinstance(group, Unranked) for group in list(ranking)[:-1]):
+        raise RankingError(f"ranking {ranking!r}: the unranked models come last, after every placed group")
+    placed_groups, unranked = split_unranked(ranking)
+    if unranked and not placed_groups:
+        raise RankingError(f"ranking {ranking!r} leaves every model unranked: place at least the best one")
     for position, group in enumerate(ranking):
         if isinstance(group, (str, bytes)):
             raise RankingError(f"group {position + 1} of the ranking {ranking!r} is the bare name {group!r}: "
@@ -78,10 +115,12 @@ def all_pairs(ranking: Sequence[Sequence[Model]]) -> list[tuple[Model, Model, st
     """Full rank-breaking: (ahead, behind, outcome) for every pair of models in ``ranking``.
 
     Models in rank order; each is paired with its later group-mates (``tie``), then with every
-    model of every later group (``model_a``)."""
+    model of every later group (``model_a``); unranked models (a partial ranking's ``Unranked``
+    entry) only with the placed models, which all rank ahead of them."""
+    groups, unranked = split_unranked(ranking)
     pairs = []
-    for position, group in enumerate(ranking):
-        below = [model for later in ranking[position + 1 :] for model in later]
+    for position, group in enumerate(groups):
+        below = [model for later in groups[position + 1 :] for model in later] + list(unranked)
         for index, ahead in enumerate(group):
             pairs.extend((ahead, mate, TIE) for mate in group[index + 1 :])
             pairs.extend((ahead, behind, MODEL_A) for behind in below)
@@ -93,8 +132,12 @@ def adjacent_pairs(ranking: Sequence[Sequence[Model]]) -> list[tuple[Model, Mode
     every model of a group against every model of the next group (``model_a``); a model is not
     paired with groups further down.
 
-    Every tie of every group first (groups in order), then the consecutive groups in order."""
-    pairs = [(ahead, mate, TIE) for group in ranking for index, ahead in enumerate(group) for mate in group[index + 1 :]]
-    for better, worse in zip(ranking, ranking[1:]):
+    Every tie of every group first (groups in order), then the consecutive groups in order; the
+    unranked models of a partial ranking follow the last placed group and are not tied together."""
+    groups, unranked = split_unranked(ranking)
+    pairs = [(ahead, mate, TIE) for group in groups for index, ahead in enumerate(group) for mate in group[index + 1 :]]
+    if unranked:
+        groups = groups + [list(unranked)]
+    for better, worse in zip(groups, groups[1:]):
         pairs.extend((ahead, behind, MODEL_A) for ahead in better for behind in worse)
     return pairs

@@ -222,7 +222,8 @@ def _frame_events(frame) -> Iterator[VoteEvent]:
         mode = row.get("mode")
         if not isinstance(mode, str) or not mode:
             mode = "kwise" if ranking else ("named" if row.get("anony") is False else "anonymous")
-        models = [name for group in ranking for name in group] if ranking else [row["model_a"], row["model_b"]]
+        unranked = [str(name) for name in _listish(row.get("unranked"))] if ranking else []
+        models = ([name for group in ranking for name in group] + unranked) if ranking else [row["model_a"], row["model_b"]]
         if has_style and not ranking:
             style = [StyleFeatures.model_construct(
                 tokens=_number(row[f"tokens_{side}"]), headers=_number(row[f"headers_{side}"]),
@@ -236,7 +237,7 @@ def _frame_events(frame) -> Iterator[VoteEvent]:
         flags = [str(flag) for flag in _listish(row.get("identity_flags"))]  # the live board leaves these out
         yield VoteEvent.model_construct(
             vote_id=str(row.get("vote_id", index)), battle_id=str(row.get("battle_id", index)), mode=mode,
-            models=models, outcome=None if ranking else row["winner"], ranking=ranking or None,
+            models=models, outcome=None if ranking else row["winner"], ranking=ranking or None, unranked=unranked,
             voter_id=str(row.get("voter_id", row.get("judge", ""))), served_at=_number(voted_at),
             voted_at=_number(voted_at), selection_probability=1.0, style=style,
             categories=[str(tag) for tag in _listish(tags)],

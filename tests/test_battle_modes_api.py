@@ -9,6 +9,7 @@ import pytest
 
 from arena import availability
 from arena.battle_requests import InvalidBattleRequest, kway_sizes
+from arena.matchmaker.keys import pair_battles_key, pair_field
 from leaderboard.events import VoteEvent
 from leaderboard.redis_keys import vote_stream_key
 from tests.helpers import wait_until
@@ -77,13 +78,19 @@ def test_named_battle_seats_the_chosen_models_and_is_not_rated(client, redis_cli
     board = wait_until(lambda body: body["total_votes"] == 1, observe=lambda: client.get("/api/leaderboard").json(),
                        what="a leaderboard of the one anonymous vote")
     assert board["total_votes"] == 1  # the named vote is not in the ratings
+    # nor in the matchmaker's online belief: it learned the anonymous pair only
+    taught = wait_until(lambda pairs: pairs, observe=lambda: redis_client.hgetall(pair_battles_key("arena")),
+                        what="the matchmaker to learn the anonymous vote")
+    assert pair_field(["demo-steps", "extra-verbose"]).encode() not in taught
+    assert len(taught) == 1
 
 
 @pytest.mark.parametrize("models, problem", [
     (["demo-steps", "demo-steps"], "named twice"),
     (["demo-steps", "no-such-model"], "unknown model 'no-such-model'"),
-    (["demo-steps"], "has 2 models, got 1"),
-    (["demo-steps", "demo-terse", "demo-echo"], "has 2 models, got 3"),
+    (["demo-steps"], "has 2, 3, 4 or 6 models (the sizes this arena offers), got 1"),
+    (["demo-steps", "demo-terse", "demo-echo", "demo-verbose", "extra-verbose"], "has 2, 3, 4 or 6 models"),
+    (["demo-steps", "demo-terse", "demo-steps"], "demo-steps is named twice: pick 3 different models"),
 ])
 def test_named_battle_with_bad_models_is_422(client, redis_client, models, problem):
     response = client.post("/api/battles", json={"prompt": "Name a colour.", "models": models})
@@ -113,3 +120,67 @@ def test_kway_sizes_setting():
         with pytest.raises(ValueError):
             kway_sizes(bad)
     assert issubclass(InvalidBattleRequest, Exception) and InvalidBattleRequest.status == 422
+
+
+def _vote(client, battle, body):
+    return client.post(f"/api/battles/{battle['battle_id']}/vote", json=body,
+                       headers={"X-Arena-Session": battle["session"]})
+
+
+def test_named_battle_of_three_is_ranked_and_kept_out_of_the_ratings(client, redis_client):
+    chosen = ["demo-terse", "extra-verbose", "demo-steps"]
+    response = client.post("/api/battles", json={"prompt": "Name a colour.", "models": chosen})
+    assert response.status_code == 200, response.text
+    battle = response.json()
+    assert [answer["label"] for answer in battle["answers"]] == ["A", "B", "C"]
+    assert _vote(client, battle, {"outcome": "model_a"}).status_code == 422  # three answers take a ranking
+    result = _vote(client, battle, {"ranking": [["B"], ["A", "C"]]})
+    assert result.status_code == 200, result.text
+    assert result.json()["models"] == {"model_a": "demo-terse", "model_b": "extra-verbose", "model_c": "demo-steps"}
+    [event] = events(redis_client)
+    assert (event.mode, event.models, event.ranking) == ("named", chosen, [["extra-verbose"], ["demo-terse", "demo-steps"]])
+    exported = wait_until(lambda text: "extra-verbose" in text, observe=lambda: client.get("/api/votes").text,
+                          what="the named 3-way vote in the export")
+    [row] = [json.loads(line) for line in exported.splitlines() if line]
+    assert (row["mode"], row["anony"], row["model_a"], row["winner"]) == ("named", False, None, None)
+    assert row["ranking"] == [["extra-verbose"], ["demo-terse", "demo-steps"]] and row["models"] == chosen
+    anonymous = client.post("/api/battles", json={"prompt": "Name a fruit."}).json()
+    assert _vote(client, anonymous, {"outcome": "tie"}).status_code == 200
+    # the worker has seen both votes once its note counts the named one; it rated only the anonymous one
+    board = wait_until(lambda body: body["total_votes"] >= 1 and "1 named-mode vote" in (body.get("note") or ""),
+                       observe=lambda: client.get("/api/leaderboard").json(), what="a leaderboard noting the named vote")
+    assert board["total_votes"] == 1
+
+
+def test_named_battle_size_must_agree_with_k(client, redis_client):
+    response = client.post("/api/battles", json={"prompt": "Hi.", "models": ["demo-terse", "demo-steps"], "k": 4})
+    assert response.status_code == 422 and "'k' is 4 but 'models' names 2" in response.json()["detail"]
+    assert redis_client.keys("arena:battle:*") == []
+
+
+def test_best_only_is_recorded_as_a_partial_ranking(client, redis_client):
+    battle = client.post("/api/battles", json={"prompt": "Name a colour.", "k": 4}).json()
+    # without "partial", leaving answers out is an error that says how to rank only the best
+    refused = _vote(client, battle, {"ranking": [["C"]]})
+    assert refused.status_code == 422 and '"partial": true' in refused.json()["detail"]
+    assert _vote(client, battle, {"ranking": [], "partial": True}).status_code == 422  # nothing placed
+    assert _vote(client, battle, {"ranking": [["Z"]], "partial": True}).status_code == 422
+    assert events(redis_client) == []
+    result = _vote(client, battle, {"ranking": [["C"]], "partial": True})
+    assert result.status_code == 200, result.text
+    names = result.json()["models"]
+    best = names["model_c"]
+    rest = [names[f"model_{label}"] for label in "abd"]
+    assert result.json()["ranking"] == [[best]] and result.json()["unranked"] == rest
+    [event] = events(redis_client)
+    assert (event.mode, event.ranking, event.unranked) == ("kwise", [[best]], rest)
+    exported = wait_until(lambda text: best in text, observe=lambda: client.get("/api/votes").text,
+                          what="the partial ranking in the export")
+    [row] = [json.loads(line) for line in exported.splitlines() if line]
+    assert row["ranking"] == [[best]] and row["unranked"] == rest and row["models"] == event.models
+
+
+def test_partial_is_refused_on_a_two_way_battle(client, redis_client):
+    battle = client.post("/api/battles", json={"prompt": "Name a colour."}).json()
+    response = _vote(client, battle, {"outcome": "model_a", "partial": True})
+    assert response.status_code == 422 and "two-way battle takes an 'outcome'" in response.json()["detail"]

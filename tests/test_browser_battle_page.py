@@ -272,3 +272,55 @@ def test_named_battle_with_feedback_is_kept_out_of_the_ratings(arena_stack, brow
                        what="the leaderboard to count the anonymous vote")
     assert board["total_votes"] == 1
     assert len(vote_events(redis_client)) == 2
+
+
+def test_best_only_is_recorded_as_a_partial_ranking(arena_stack, browser, redis_client):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(arena_stack.url, wait_until="domcontentloaded")
+    page.get_by_role("tab", name="🔢 4-way battle").click(timeout=BROWSER_WAIT_MS)
+    page.locator("#kway-prompt textarea").fill("Which fruit is best in winter?")
+    page.locator("#kway-send").click()
+    expect(page.locator("#kway-rank-d")).to_be_enabled(timeout=BROWSER_WAIT_MS)
+    best_only = page.locator("#kway-submit-best")
+    expect(best_only).to_be_disabled()  # nothing placed yet
+    page.locator("#kway-rank-c").click()
+    expect(page.locator("#kway-ranking")).to_contain_text("C > … (still to place: A, B, D)", timeout=BROWSER_WAIT_MS)
+    expect(best_only).to_be_enabled()
+    page.locator("#kway-feedback textarea").fill("C alone named a winter fruit.")
+    best_only.click()
+    reveal = page.locator("#kway-reveal")
+    expect(reveal).to_contain_text("(not ranked)", timeout=BROWSER_WAIT_MS)
+    expect(reveal).to_contain_text("Model D:")
+    shot(page, "kway-best-only.png")
+    [event] = vote_events(redis_client)
+    by_label = dict(zip("ABCD", event.models))
+    assert event.mode == "kwise" and event.ranking == [[by_label["C"]]]
+    assert event.unranked == [by_label["A"], by_label["B"], by_label["D"]]
+    assert event.feedback == "C alone named a winter fruit."
+    expect(best_only).to_be_disabled()  # one vote per battle
+
+
+def test_named_four_way_battle_ranked_with_clicks_is_not_rated(six_model_stack, browser, redis_client):
+    chosen = ["extra-verbose", "demo-terse", "demo-steps", "demo-echo"]
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(six_model_stack.url, wait_until="domcontentloaded")
+    page.get_by_role("tab", name="👥 Side by side (named)").click(timeout=BROWSER_WAIT_MS)
+    page.get_by_role("tab", name="4 models").click(timeout=BROWSER_WAIT_MS)
+    for side, model in zip("abcd", chosen):
+        page.locator(f"#named4-pick-{side} input").click()
+        page.locator(f"#named4-pick-{side}").get_by_role("option", name=model, exact=True).click()
+    page.locator("#named4-prompt textarea").fill("Name a good book.")
+    page.locator("#named4-send").click()
+    expect(page.locator("#named4-rank-d")).to_be_enabled(timeout=BROWSER_WAIT_MS)
+    for control in ("b", "a", "tie", "d", "c"):
+        page.locator(f"#named4-rank-{control}").click()
+    expect(page.locator("#named4-ranking")).to_contain_text("B > A = D > C", timeout=BROWSER_WAIT_MS)
+    page.locator("#named4-submit-ranking").click()
+    reveal = page.locator("#named4-reveal")
+    expect(reveal).to_contain_text("Model A: extra-verbose", timeout=BROWSER_WAIT_MS)
+    expect(reveal).to_contain_text("Example Labs")  # the organisation, from the models file
+    shot(page, "named-4way-voted.png")
+    [event] = vote_events(redis_client)
+    assert (event.mode, event.models) == ("named", chosen)
+    assert event.ranking == [["demo-terse"], ["extra-verbose", "demo-echo"], ["demo-steps"]]
+    assert event.selection_probability == 1.0

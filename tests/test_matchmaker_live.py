@@ -10,8 +10,9 @@ import pytest
 from arena import availability
 from arena.matchmaker import build_matchmaker
 from arena.matchmaker.keys import online_belief_key, pins_key
-from arena.matchmaker.state import PRIOR_SD_NATS, online_ranking_update
+from arena.matchmaker.state import PRIOR_SD_NATS, online_pair_update, online_ranking_update
 from leaderboard.intervals import centred
+from leaderboard.rankings import Unranked
 from leaderboard.redis_keys import DEFAULT_PREFIX, snapshot_channel, snapshot_key
 from leaderboard.snapshot import Snapshot
 from tests.helpers import make_snapshot, publish, wait_until
@@ -54,6 +55,23 @@ def test_online_update_in_redis_matches_the_python_update(redis_client):
     assert np.allclose(belief.mean, mean, atol=1e-12)
     assert np.allclose(np.diag(belief.covariance), variance, atol=1e-12)
     assert belief.votes.tolist() == [102, 102, 101, 102]
+
+
+def test_a_partial_ranking_moves_the_online_belief_as_its_pairs_with_the_unranked(redis_client):
+    """"Best only": the pick beats each unranked model; the unranked are not tied with each other."""
+    models = ["a", "b", "c", "d"]
+    theta = np.array([0.5, 0.0, -0.2, -0.4])
+    covariance = np.diag([0.2, 0.1, 0.05, 0.3])
+    publish(redis_client, make_snapshot(models, theta, covariance, [100] * 4))
+    matchmaker = build_matchmaker("active", redis_client)
+    matchmaker.record_vote(models, [["c"], Unranked(["a", "b", "d"])])
+    mean = theta.copy()
+    variance = np.diag(centred(covariance)).copy()
+    for loser in (0, 1, 3):
+        online_pair_update(mean, variance, 2, loser, 1.0)
+    belief = matchmaker.belief(models)
+    assert np.allclose(belief.mean, mean, atol=1e-12)
+    assert np.allclose(np.diag(belief.covariance), variance, atol=1e-12)
 
 
 def test_a_new_snapshot_starts_a_fresh_online_belief(redis_client):

@@ -19,6 +19,9 @@ from leaderboard.plackett_luce import (
     plackett_luce,
     plackett_luce_covariance,
 )
+from leaderboard.plackett_luce import _evaluate
+from leaderboard.plackett_luce_design import compile_rankings
+from leaderboard.rankings import Unranked
 from leaderboard.scale import ELO_PER_NAT
 
 
@@ -308,3 +311,65 @@ def test_fit_by_name_reports_the_rating_scale_anchor_and_bootstrap():
     assert np.all((width_ratio > 0.6) & (width_ratio < 1.5))
     again = fit_plackett_luce(rankings, ci="bootstrap", n_bootstrap=40, seed=1)
     np.testing.assert_array_equal(boot.lower, again.lower)
+
+
+# ---- partial rankings ("best only": the rest shown but not ranked) ------------------------------
+
+def loglik(theta, ranking):
+    return _evaluate(compile_rankings(len(theta), [ranking]), np.asarray(theta), np.ones(1), derivatives=False)
+
+
+def test_a_partial_ranking_is_the_probability_of_all_its_completions():
+    """Plackett-Luce's top-k likelihood: P(the placed groups, in order, ahead of the rest) is the sum
+    of the full rankings' probabilities over every order of the unranked models."""
+    rng = np.random.default_rng(11)
+    for placed, rest in (([2], [0, 1, 3]), ([3, 0], [1, 2, 4]), ([1], [0])):
+        theta = rng.normal(0.0, 1.0, len(placed) + len(rest))
+        partial = [[item] for item in placed] + [Unranked(rest)]
+        completions = sum(np.exp(brute_force_loglik(theta, [[item] for item in placed + list(order)]))
+                          for order in itertools.permutations(rest))
+        np.testing.assert_allclose(np.exp(loglik(theta, partial)), completions, rtol=1e-12)
+    # a tie among the placed: the average over the tie's orders of log P(that order ahead of the rest)
+    theta = rng.normal(0.0, 1.0, 4)
+    expected = np.mean([np.log(sum(np.exp(brute_force_loglik(theta, [[first], [second]] + [[x] for x in order]))
+                                   for order in itertools.permutations([1, 3])))
+                        for first, second in ((0, 2), (2, 0))])
+    np.testing.assert_allclose(loglik(theta, [[0, 2], Unranked([1, 3])]), expected, rtol=1e-12)
+
+
+def test_leaving_only_the_last_model_unranked_is_the_complete_ranking():
+    rankings = [[[0], Unranked([1])], [[1], [2], Unranked([0])], [[2], Unranked([0, 1])], [[0], [1], Unranked([2])]]
+    complete = [[[0], [1]], [[1], [2], [0]], [[2], Unranked([0, 1])], [[0], [1], [2]]]
+    np.testing.assert_allclose(plackett_luce(3, rankings, alpha=0.1), plackett_luce(3, complete, alpha=0.1))
+
+
+def test_recovers_known_strengths_from_best_only_votes_with_covering_intervals():
+    """Voters who only pick the best of four answers (the first stage of Plackett-Luce)."""
+    rng = np.random.default_rng(5)
+    n_items = 12
+    strengths = rng.normal(0.0, 1.0, n_items)
+    strengths -= strengths.mean()
+    full = simulate_rankings(rng, strengths, 6000, 4)
+    best_only = [[[int(row[0])], Unranked(row[1:].tolist())] for row in full]
+    theta = plackett_luce(n_items, best_only)
+    assert np.corrcoef(theta, strengths)[0, 1] > 0.97
+    se = np.sqrt(np.diag(plackett_luce_covariance(n_items, best_only, theta)))
+    assert (np.abs(theta - strengths) <= 1.96 * se).sum() >= 9  # expected 11.4 of 12; P(< 9) is about 0.3%
+    # the best alone says less than the whole order: wider intervals than from the complete rankings
+    full_se = np.sqrt(np.diag(plackett_luce_covariance(n_items, full, plackett_luce(n_items, full))))
+    assert (se > full_se).all()
+    # reading the unranked models as tied would be a different (wrong) model: its estimates are pulled in
+    as_tied = [[[int(row[0])], row[1:].tolist()] for row in full]
+    assert np.abs(plackett_luce(n_items, as_tied) - theta).max() > 0.05
+
+
+def test_partial_rankings_by_name_fit_and_count_every_shown_model():
+    rankings = [[["a"], Unranked(["b", "c"])], [["b"], Unranked(["a", "c"])], [["c"], ["a"], Unranked(["b"])],
+                [["a"], ["b"], ["c"]], [["c"], Unranked(["b", "a"])]]
+    result = fit_plackett_luce(rankings, alpha=0.5)
+    assert result.models == ["a", "b", "c"] and list(result.votes) == [5, 5, 5]
+    indexed = [[[{"a": 0, "b": 1, "c": 2}[n] for n in g] if not isinstance(g, Unranked) else
+                Unranked([{"a": 0, "b": 1, "c": 2}[n] for n in g]) for g in r] for r in rankings]
+    np.testing.assert_allclose(result.theta, plackett_luce(3, indexed, alpha=0.5))
+    with pytest.raises(RankingError, match="non-empty last entry"):
+        plackett_luce(3, [[Unranked([0, 1]), [2]]])

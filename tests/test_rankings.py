@@ -10,11 +10,14 @@ from leaderboard.elo import OnlineElo
 from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD, StyleFeatures, UnknownOutcomeError, VoteEvent
 from leaderboard.rankings import (
     RankingError,
+    Unranked,
     adjacent_pairs,
     all_pairs,
     check_ranking,
     order_to_ranking,
     outcome_to_ranking,
+    split_unranked,
+    with_unranked,
 )
 
 # three groups, the middle one a tie
@@ -125,3 +128,69 @@ def test_vote_event_uses_the_ranking_check():
         VoteEvent(**fields, ranking=[["y"], [], ["x", "z"]])
     with pytest.raises(ValidationError, match="'z' is placed 2 times"):
         VoteEvent(**fields, ranking=[["y", "z"], ["x", "z"]])
+
+
+# ---- partial rankings ("best only") ------------------------------------------------------------
+
+BEST_ONLY = [["c"], Unranked(["a", "b", "d"])]
+
+
+def test_rank_breaking_of_a_partial_ranking_never_pairs_two_unranked_models():
+    assert all_pairs(BEST_ONLY) == [("c", "a", MODEL_A), ("c", "b", MODEL_A), ("c", "d", MODEL_A)]
+    assert adjacent_pairs(BEST_ONLY) == all_pairs(BEST_ONLY)
+    top_two = [["c"], ["a", "b"], Unranked(["d", "e"])]
+    assert all_pairs(top_two) == [("c", "a", MODEL_A), ("c", "b", MODEL_A), ("c", "d", MODEL_A), ("c", "e", MODEL_A),
+                                  ("a", "b", TIE), ("a", "d", MODEL_A), ("a", "e", MODEL_A),
+                                  ("b", "d", MODEL_A), ("b", "e", MODEL_A)]
+    # adjacent: the unranked follow the last placed group only, and are not tied together
+    assert adjacent_pairs(top_two) == [("a", "b", TIE), ("c", "a", MODEL_A), ("c", "b", MODEL_A),
+                                       ("a", "d", MODEL_A), ("a", "e", MODEL_A), ("b", "d", MODEL_A), ("b", "e", MODEL_A)]
+    # a complete ranking and the same ranking with its last model "unranked" say the same
+    assert all_pairs([["c"], ["a"], Unranked(["b"])]) == all_pairs([["c"], ["a"], ["b"]])
+
+
+def test_with_and_split_unranked_round_trip():
+    assert with_unranked([["c"]], ["a", "b", "d"]) == BEST_ONLY
+    assert with_unranked([("c",)], []) == [["c"]]  # nothing left out: a complete ranking
+    assert split_unranked(BEST_ONLY) == ([["c"]], ("a", "b", "d"))
+    assert split_unranked(TIED_MIDDLE) == (TIED_MIDDLE, ())
+    assert check_ranking(BEST_ONLY, ["a", "b", "c", "d"]) is BEST_ONLY
+
+
+@pytest.mark.parametrize(("ranking", "models", "message"), [
+    ([Unranked(["a", "b"])], ["a", "b"], "leaves every model unranked: place at least the best one"),
+    ([Unranked(["a"]), ["b"]], ["a", "b"], "the unranked models come last"),
+    ([["a"], Unranked(["b"])], ["a", "b", "c"], "'c' is missing"),
+    ([["a"], Unranked(["a", "b"])], ["a", "b"], "'a' is placed 2 times"),
+])
+def test_invalid_partial_rankings_are_errors(ranking, models, message):
+    with pytest.raises(RankingError, match=message):
+        check_ranking(ranking, models)
+
+
+def test_vote_event_carries_a_partial_ranking_and_its_unranked_models():
+    style = [StyleFeatures(tokens=1, headers=0, list_items=0, bold=0)] * 4
+    fields = dict(vote_id="v" * 32, battle_id="b" * 32, mode="kwise", models=["w", "x", "y", "z"], voter_id="v_1",
+                  served_at=1.0, voted_at=2.0, selection_probability=0.5, style=style)
+    event = VoteEvent(**fields, ranking=[["y"]], unranked=["w", "x", "z"])
+    assert event.full_ranking() == [["y"], Unranked(["w", "x", "z"])]
+    assert VoteEvent.model_validate_json(event.model_dump_json()) == event
+    with pytest.raises(ValidationError, match="'z' is missing"):
+        VoteEvent(**fields, ranking=[["y"]], unranked=["w", "x"])  # a model neither placed nor unranked
+    with pytest.raises(ValidationError, match="'x' is placed 2 times"):
+        VoteEvent(**fields, ranking=[["y"], ["x"]], unranked=["w", "x", "z"])
+    with pytest.raises(ValidationError, match="leaves every model unranked"):
+        VoteEvent(**fields, ranking=[], unranked=["w", "x", "y", "z"])
+    pairwise = dict(fields, mode="anonymous", models=["w", "x"], style=style[:2])
+    with pytest.raises(ValidationError, match="pairwise vote carries two models"):
+        VoteEvent(**pairwise, outcome="model_a", unranked=["x"])
+
+
+def test_a_named_battle_of_more_than_two_models_is_voted_with_a_ranking():
+    style = [StyleFeatures(tokens=1, headers=0, list_items=0, bold=0)] * 3
+    fields = dict(vote_id="v" * 32, battle_id="b" * 32, mode="named", models=["x", "y", "z"], voter_id="v_1",
+                  served_at=1.0, voted_at=2.0, selection_probability=1.0, style=style)
+    event = VoteEvent(**fields, ranking=[["z"], ["x", "y"]])
+    assert event.is_ranking and event.full_ranking() == [["z"], ["x", "y"]]
+    with pytest.raises(ValidationError, match="named vote on 3 models carries 'ranking'"):
+        VoteEvent(**fields, outcome="model_a")

@@ -45,8 +45,8 @@ START = 1_760_000_000.0
 
 
 def synthetic_events(seed=7, n_pairwise=400, n_kwise=40):
-    """Pairwise and K-wise votes from a known Bradley-Terry truth, in three categories of different
-    sizes (coding ~40%, German ~25%, multi-turn ~8%: below a threshold of 40 when n is small)."""
+    """Pairwise and K-wise votes (a third of these partial: the best only) from a known Bradley-Terry
+    truth, in three categories of different sizes (coding ~40%, German ~25%, multi-turn ~8%: below a threshold of 40 when n is small)."""
     rng = np.random.default_rng(seed)
     events = []
     for k in range(n_pairwise + n_kwise):
@@ -66,7 +66,9 @@ def synthetic_events(seed=7, n_pairwise=400, n_kwise=40):
         # longer answers win more often: style control has something to find
         utility = np.array([STRENGTH[m] + 0.002 * s.tokens for m, s in zip(chosen, style)]) + rng.gumbel(size=len(chosen))
         order = [chosen[i] for i in np.argsort(-utility)]
-        if kwise:
+        if kwise and k % 3 == 0:  # "best only": a partial ranking, the other three shown but not ranked
+            events.append(VoteEvent(mode="kwise", models=chosen, ranking=[[order[0]]], unranked=order[1:], **common))
+        elif kwise:
             events.append(VoteEvent(mode="kwise", models=chosen, ranking=[[m] for m in order], **common))
         else:
             outcome = "tie" if rng.random() < 0.1 else ("model_a" if order[0] == chosen[0] else "model_b")
@@ -116,7 +118,7 @@ def reference_fit(events, style_control=False):
     frame = pairwise_frame(events)
     if style_control:
         return fit_style_control(frame, alpha=DEFAULT_ALPHA)
-    rankings = [e.ranking for e in events if e.mode == "kwise"]
+    rankings = [e.full_ranking() for e in events if e.mode == "kwise"]
     if rankings:
         pairwise = [[[a], [b]] if w == "model_a" else [[b], [a]] if w == "model_b" else [[a, b]]
                     for a, b, w in zip(frame["model_a"], frame["model_b"], frame["winner"])]
@@ -203,7 +205,7 @@ def test_view_stats_count_every_comparison(published, redis_client):
         expected_battles = np.zeros_like(battles)
         expected_wins = np.zeros_like(wins)
         for e in in_category(events, category):
-            pairs = all_pairs(e.ranking) if e.mode == "kwise" else [(e.models[0], e.models[1], e.outcome)]
+            pairs = all_pairs(e.full_ranking()) if e.mode == "kwise" else [(e.models[0], e.models[1], e.outcome)]
             for a, b, outcome in pairs:
                 i, j = index[a], index[b]
                 expected_battles[i, j] += 1
@@ -290,7 +292,7 @@ def test_api_serves_views_csv_categories_and_model_stats(views_stack, redis_clie
 
     stats = http.get("/api/models/alpha/stats").json()
     against_beta = next(row for row in stats["opponents"] if row["opponent"] == "beta")
-    expected = [p for e in events for p in (all_pairs(e.ranking) if e.mode == "kwise" else
+    expected = [p for e in events for p in (all_pairs(e.full_ranking()) if e.mode == "kwise" else
                                             [(e.models[0], e.models[1], e.outcome)]) if {"alpha", "beta"} == set(p[:2])]
     wins = sum((a == "alpha" and o == "model_a") or (b == "alpha" and o == "model_b") for a, b, o in expected)
     assert (against_beta["battles"], against_beta["wins"]) == (len(expected), wins)

@@ -44,6 +44,7 @@ from arena.matchmaker.state import (
 )
 from leaderboard.events import VoteEvent
 from leaderboard.intervals import centred
+from leaderboard.plackett_luce_design import indexed_group
 from leaderboard.rankings import check_ranking, outcome_to_ranking
 from leaderboard.redis_keys import DEFAULT_PREFIX, snapshot_channel, snapshot_key
 from leaderboard.snapshot import Snapshot
@@ -284,7 +285,8 @@ class LiveMatchmaker:
 
     def record_vote(self, models: Sequence[str], ranking: Sequence[Sequence[str]]) -> None:
         """Apply one accepted vote to the online belief: ``ranking`` is groups of model names,
-        best first (a group of several is a tie), covering ``models``."""
+        best first (a group of several is a tie), covering ``models`` (a partial ranking ends with
+        its unranked models, leaderboard.rankings.Unranked)."""
         check_ranking(ranking, models)
         flat = [m for group in ranking for m in group]
         with self._lock:
@@ -296,7 +298,7 @@ class LiveMatchmaker:
                 self._record_in_memory(flat, ranking, prior)
                 return
         position = {name: i for i, name in enumerate(flat)}
-        steps = ranking_pair_steps([[position[m] for m in group] for group in ranking])
+        steps = ranking_pair_steps([indexed_group(group, position) for group in ranking])
         args: list = [ONLINE_STATE_TTL, len(flat), MIN_VARIANCE]
         for i, m in enumerate(flat):
             args += [m, repr(float(prior.mean[i])), repr(float(prior.covariance[i, i]))]
@@ -312,7 +314,7 @@ class LiveMatchmaker:
         stored = [self._memory_online.get(m) for m in flat]
         mean = np.array([s[0] if s else prior.mean[i] for i, s in enumerate(stored)])
         variance = np.array([s[1] if s else prior.covariance[i, i] for i, s in enumerate(stored)])
-        online_ranking_update(mean, variance, [[position[m] for m in group] for group in ranking])
+        online_ranking_update(mean, variance, [indexed_group(group, position) for group in ranking])
         for i, m in enumerate(flat):
             battles = stored[i][2] if stored[i] else 0.0
             self._memory_online[m] = [float(mean[i]), float(variance[i]), battles + 1]
@@ -325,8 +327,8 @@ class LiveMatchmaker:
         self.record_vote([model_a, model_b], outcome_to_ranking((model_a, model_b), outcome))
 
     def record_event(self, event: VoteEvent) -> None:
-        if event.mode == "kwise":
-            self.record_vote(event.models, event.ranking)
+        if event.is_ranking:
+            self.record_vote(event.models, event.full_ranking())
         else:
             self.record_outcome(event.models[0], event.models[1], event.outcome)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from arena.availability import ModelStatus
-from arena.battle_requests import check_size, named_choice
+from arena.battle_requests import InvalidBattleRequest, check_size, named_choice
 from arena.battle_types import TurnProgress, position_labels
 from arena.votes import battle_result
 from leaderboard.events import MAX_FEEDBACK_CHARS
@@ -31,9 +31,12 @@ class TurnRequest(BaseModel):
 
 
 class BattleRequest(TurnRequest):
-    k: int = Field(default=2, strict=True, description="answers in the battle: 2, or one of the arena's K-way sizes (--kway-sizes)")
-    models: list[str] | None = Field(default=None, description="named mode: the two models to compare, in display "
-                                     "order; votes are recorded with mode 'named' and left out of the ratings")
+    k: int | None = Field(default=None, strict=True, description=(
+        "answers in the battle: 2 (the default), or one of the arena's K-way sizes (--kway-sizes); "
+        "with 'models', their number"))
+    models: list[str] | None = Field(default=None, description=(
+        "named mode: the models to compare (two, or one of the K-way sizes), in display order; votes "
+        "are recorded with mode 'named' and left out of the ratings"))
 
 
 class Answer(BaseModel):
@@ -53,6 +56,9 @@ class VoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     outcome: str | None = Field(default=None, description="model_a | model_b | tie | tie (bothbad)")
     ranking: list[list[str]] | None = Field(default=None, description="K-way: groups of labels, best first")
+    partial: bool = Field(default=False, strict=True, description=(
+        "K-way: the ranking places only the best (or the best few); the labels it leaves out were "
+        "shown but not ranked (recorded as the vote's 'unranked' models)"))
     feedback: str | None = Field(default=None, max_length=MAX_FEEDBACK_CHARS,
                                  description="optional: why, in the voter's words (stored with the vote)")
 
@@ -62,6 +68,7 @@ class VoteResponse(BaseModel):
     battle_id: str
     outcome: str | None
     ranking: list[list[str]] | None
+    unranked: list[str] = Field(default_factory=list, description="a partial ranking's models left out (names)")
     models: dict[str, str] = Field(description="revealed names: model_a, model_b, ...")
     identity_flags: list[str] = Field(default_factory=list, description=(
         "non-empty when a model may have revealed itself before the vote ('prompt-asks-identity', "
@@ -114,10 +121,12 @@ async def create_battle(body: BattleRequest, request: Request, response: Respons
         session = new_session_id()
     chooser = None
     if body.models is not None:  # named mode: checked before anything is created or spent
-        chooser = named_choice(body.models, await context.battles.model_status())
+        chooser = named_choice(body.models, await context.battles.model_status(), context.settings.kway_sizes)
         k = len(chooser.models)
+        if body.k is not None and body.k != k:
+            raise InvalidBattleRequest(f"'k' is {body.k} but 'models' names {k}: send one of them, or both agreeing")
     else:
-        k = check_size(body.k, context.settings.kway_sizes)
+        k = check_size(2 if body.k is None else body.k, context.settings.kway_sizes)
     battle = await context.battles.create(session, k=k, voter_id=context.identity.voter_id(client_address(request)),
                                           prompt=body.prompt, chooser=chooser)
     progress = await context.battles.run_turn(battle.battle_id, session, body.prompt)
@@ -135,9 +144,9 @@ async def continue_battle(battle_id: str, body: TurnRequest, context: Context, s
 async def vote(battle_id: str, body: VoteRequest, request: Request, context: Context, session: Session):
     voter = context.identity.voter_id(client_address(request))
     receipt = await context.battles.vote(battle_id, session or "", voter, outcome=body.outcome, ranking=body.ranking,
-                                        feedback=body.feedback)
+                                        feedback=body.feedback, partial=body.partial)
     return VoteResponse(vote_id=receipt.vote_id, battle_id=battle_id, outcome=receipt.outcome,
-                        ranking=receipt.ranking, models=battle_result(receipt),
+                        ranking=receipt.ranking, unranked=list(receipt.unranked), models=battle_result(receipt),
                         identity_flags=list(receipt.identity_flags))
 
 

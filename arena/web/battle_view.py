@@ -96,7 +96,8 @@ class BattleView:
                         elem_id=_elem(self.prefix, "shortcuts"))
         else:
             gr.Markdown("Click the answers from best to worst. **Tie** puts the next answer level with the one "
-                        "before; **Undo** takes the last click back.")
+                        "before; **Undo** takes the last click back. **Best only** sends just what you have "
+                        "placed: the other answers are recorded as not ranked.")
             with gr.Row():
                 self.rank_buttons = [gr.Button(f"Model {label}", interactive=False, min_width=90,
                                                elem_id=_elem(self.prefix, f"rank-{label.lower()}"))
@@ -104,12 +105,14 @@ class BattleView:
             with gr.Row():
                 self.tie_next = gr.Button("🟰 Tie", interactive=False, elem_id=_elem(self.prefix, "rank-tie"))
                 self.undo = gr.Button("↩ Undo", interactive=False, elem_id=_elem(self.prefix, "rank-undo"))
+                self.best_only = gr.Button("🏅 Best only", interactive=False,
+                                           elem_id=_elem(self.prefix, "submit-best"))
                 self.submit_ranking = gr.Button("Submit ranking", interactive=False, variant="primary",
                                                 elem_id=_elem(self.prefix, "submit-ranking"))
             self.ranking = gr.State([])  # groups of labels, best first, as built so far
             self.tie_pending = gr.State(False)
             self.ranking_shown = gr.Markdown(ranking_text([], self.labels), elem_id=_elem(self.prefix, "ranking"))
-            self.vote_controls = [*self.rank_buttons, self.tie_next, self.undo, self.submit_ranking,
+            self.vote_controls = [*self.rank_buttons, self.tie_next, self.undo, self.best_only, self.submit_ranking,
                                   self.ranking, self.ranking_shown]
         self.feedback = gr.Textbox(placeholder="Why? (optional; stored with your vote)", show_label=False,
                                    max_length=MAX_FEEDBACK_CHARS, elem_id=_elem(self.prefix, "feedback"))
@@ -127,7 +130,8 @@ class BattleView:
         ranking = [] if reset else gr.skip()
         shown = ranking_text([], self.labels) if reset else gr.skip()
         return [*[gr.update(interactive=enabled) for _ in self.rank_buttons], gr.update(interactive=enabled),
-                gr.update(interactive=enabled), gr.update(interactive=enabled and not reset), ranking, shown]
+                gr.update(interactive=enabled), gr.update(interactive=False), gr.update(interactive=enabled and not reset),
+                ranking, shown]
 
     def _ranking_controls(self, ranking) -> list:
         """After a click on the ranking control: what is placed, and which buttons are left."""
@@ -135,7 +139,7 @@ class BattleView:
         return [ranking, False, ranking_text(ranking, self.labels),
                 *[gr.update(interactive=label not in placed(ranking)) for label in self.labels],
                 gr.update(interactive=bool(ranking) and not done), gr.update(interactive=bool(ranking)),
-                gr.update(interactive=done)]
+                gr.update(interactive=bool(ranking) and not done), gr.update(interactive=done)]
 
     # -- events ---------------------------------------------------------------------------
 
@@ -157,7 +161,7 @@ class BattleView:
                              **PAGE_ONLY)
         else:
             rank_outputs = [self.ranking, self.tie_pending, self.ranking_shown, *self.rank_buttons, self.tie_next,
-                            self.undo, self.submit_ranking]
+                            self.undo, self.best_only, self.submit_ranking]
             for button, label in zip(self.rank_buttons, self.labels):
                 button.click(lambda ranking, tie, label=label: self._ranking_controls(place(ranking, label, tie)),
                              [self.ranking, self.tie_pending], rank_outputs, queue=False, **PAGE_ONLY)
@@ -167,6 +171,8 @@ class BattleView:
                                 queue=False, **PAGE_ONLY)
             self.submit_ranking.click(self.on_ranking, [self.state, self.ranking, self.feedback], vote_outputs,
                                       **PAGE_ONLY)
+            self.best_only.click(self.on_best_only, [self.state, self.ranking, self.feedback], vote_outputs,
+                                 **PAGE_ONLY)
 
         # New round first cancels a turn still streaming (on the server the cancelled turn ends the
         # old battle as failed, so nothing of it can be voted on), then clears the page through the
@@ -218,7 +224,7 @@ class BattleView:
     async def _named_chooser(self, picks):
         if not all(picks):
             raise BattleError("pick a model for each side first")
-        return named_choice(picks, await self.battles.model_status())
+        return named_choice(picks, await self.battles.model_status(), kway=(self.k,))
 
     async def named_choices(self):
         """The models a voter may pick in named mode (sent only when the named tab is opened)."""
@@ -236,6 +242,15 @@ class BattleView:
             return state, f"⚠️ {ranking_text(ranking or [], self.labels)}", *[gr.skip() for _ in self.vote_controls]
         order = " > ".join(" = ".join(f"**{label}**" for label in group) for group in ranking)
         return await self._cast(state, request, f"Your ranking: {order}.", ranking=ranking, feedback=feedback)
+
+    async def on_best_only(self, request: gr.Request, state, ranking, feedback):
+        """A partial ranking: what is placed so far, the rest recorded as not ranked."""
+        if not ranking:
+            return state, "⚠️ Click the best answer first.", *[gr.skip() for _ in self.vote_controls]
+        order = " > ".join(" = ".join(f"**{label}**" for label in group) for group in ranking)
+        rest = [label for label in self.labels if label not in placed(ranking)]
+        verdict = f"Your pick: {order}, ahead of {', '.join(f'**{label}**' for label in rest)} (not ranked)."
+        return await self._cast(state, request, verdict, ranking=ranking, partial=True, feedback=feedback)
 
     async def _cast(self, state, request: gr.Request, verdict: str, **vote):
         if state is None:

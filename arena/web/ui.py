@@ -21,8 +21,8 @@ Keep chatting with both before you vote if you like. Your vote feeds the live le
 KWAY_INTRO = """Ask once, read {k} anonymous answers, and rank them. One ranking tells the leaderboard more than
 one pairwise vote (it is fitted with a Plackett-Luce model)."""
 
-NAMED_INTRO = """Pick two models and compare them with their names shown. These votes are kept apart: they
-do not count towards the leaderboard's ratings (the voter knew who was who)."""
+NAMED_INTRO = """Pick two models (or more, in the tabs below) and compare them with their names shown. These
+votes are kept apart: they do not count towards the leaderboard's ratings (the voter knew who was who)."""
 
 # The default K-way size (--kway-sizes): four answers, as in K-Sort Arena.
 KWAY_SIZE = 4
@@ -39,6 +39,11 @@ def kway_tab_id(k: int) -> str:
 
 def kway_prefix(k: int) -> str:
     return kway_tab_id(k) + "-"
+
+
+def named_prefix(k: int) -> str:
+    # the two-way named view keeps the ids it always had ("named-...")
+    return "named-" if k == 2 else f"named{k}-"
 
 
 def rotation_note(available: int) -> str:
@@ -70,9 +75,21 @@ def build_page(context: ArenaContext) -> gr.Blocks:
 
         with gr.Tab("👥 Side by side (named)", id="named") as named_tab:
             gr.Markdown(NAMED_INTRO)
-            named_view = BattleView(battles, context.identity, k=2, elem_prefix="named-", named=True)
-            named_view.render()
-        named_tab.select(named_view.named_choices, None, named_view.picks, **PAGE_ONLY)
+            named_views = []
+            with gr.Tabs():  # two models, and each K-way size on offer
+                for k in [2, *kway_tab_sizes(context.settings.kway_sizes, model_count)]:
+                    with gr.Tab("2 models" if k == 2 else f"{k} models", id=named_prefix(k) + "tab"):
+                        view = BattleView(battles, context.identity, k=k, elem_prefix=named_prefix(k), named=True)
+                        view.render()
+                        named_views.append(view)
+
+        async def named_choices():  # every named view's choices, sent only when the tab is opened
+            updates = []
+            for view in named_views:
+                updates.extend(await view.named_choices())
+            return updates
+
+        named_tab.select(named_choices, None, [pick for view in named_views for pick in view.picks], **PAGE_ONLY)
 
         leaderboard = LeaderboardTab(BoardReader(context.redis, context.settings.prefix),
                                      model_catalogue(battles.endpoints),

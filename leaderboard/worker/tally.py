@@ -26,7 +26,8 @@ class VoteTally:
         self.rate_deanonymised = rate_deanonymised
         self.deanonymised = 0  # archived but not rated: a model may have revealed itself (identity_flags)
         self.pairs = PairCounts.empty()
-        self.rankings: list[list[list[str]]] = []  # K-wise votes, groups best first
+        # K-wise votes, groups best first (a partial ranking ends with its Unranked models)
+        self.rankings: list[list[list[str]]] = []
         self.elo = OnlineElo()
         self.named = 0  # archived but not rated: the voter saw the model names
         # who cast what, so a voter flagged later (leaderboard.worker.voters) can be taken out of the fit
@@ -48,10 +49,11 @@ class VoteTally:
         elif event.mode == "named":
             self.named += 1
         elif event.mode == "kwise":
-            self.rankings.append([list(group) for group in event.ranking])
+            ranking = event.full_ranking()
+            self.rankings.append(ranking)
             self.ranking_voters.append(event.voter_id)
             # Elo sees a K-wise vote as its pairwise comparisons (it has no K-wise form).
-            for ahead, behind, outcome in all_pairs(event.ranking):
+            for ahead, behind, outcome in all_pairs(ranking):
                 self.elo.update(ahead, behind, outcome)
         else:
             model_a, model_b = event.models

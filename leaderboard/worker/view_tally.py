@@ -102,7 +102,7 @@ class ViewTally:
         day = self._day_id(utc_day(event.voted_at))
         ids = [self._model_id(name) for name in event.models]
         kwise = event.mode == "kwise"
-        broken = all_pairs(event.ranking) if kwise else ()
+        broken = all_pairs(event.full_ranking()) if kwise else ()
         styles = None if kwise else [_raw_style(features) for features in event.style]
         for category in (OVERALL,) + categories:
             counts = self.counts.get(category)
