@@ -1,11 +1,10 @@
 """Regenerating one answer before the vote, in the battle engine: real Redis, real demo endpoints
-through the openai client, the real matchmaker. The demo models here number their answers, so a
-regenerated answer differs from the one it replaces."""
+through the openai client, the real matchmaker. The demo models here number their answers
+(tests.numbered_models), so a regenerated answer differs from the one it replaces."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import threading
 
 import pytest
@@ -29,37 +28,10 @@ from arena.self_identification import NAMES_ITSELF
 from arena.style import style_features
 from leaderboard.events import VoteEvent
 from leaderboard.redis_keys import vote_stream_key
-from tests.helpers import WAIT_SECONDS, wait_until
+from tests.helpers import wait_until
+from tests.numbered_models import NumberedModels
 
 SESSION = "session-1"
-
-
-class NumberedModels:
-    """The demo models, each answer ending in its call number (so no two answers are alike; from a
-    model's second answer on, with a bold span), and every conversation each model was sent, in order. ``failing`` models fail every call after
-    their first; ``named`` models name themselves from their second call on. ``held`` (set or not)
-    holds every answer until it is set."""
-
-    def __init__(self, failing=(), named=(), held: threading.Event | None = None):
-        self.calls = itertools.count(1)
-        self.sent: dict[str, list[tuple]] = {name: [] for name in DEMO_MODELS}
-        self.failing, self.named, self.held = set(failing), set(named), held
-
-    def models(self) -> dict:
-        return {name: self._numbered(name, answer) for name, answer in DEMO_MODELS.items()}
-
-    def _numbered(self, name, answer):
-        def numbered(conversation):
-            if self.held is not None:
-                self.held.wait(WAIT_SECONDS)  # blocks the demo server's loop: every answer waits
-            self.sent[name].append(conversation.messages)
-            if name in self.failing and len(self.sent[name]) > 1:
-                raise RuntimeError(f"{name} is down")
-            asked = len(self.sent[name])
-            signature = f" I am {name}." if name in self.named and asked > 1 else ""
-            again = f" **take {asked}**" if asked > 1 else ""  # a later answer has a bold span more: other style
-            return f"{answer(conversation)}{signature}{again} (answer {next(self.calls)})"
-        return numbered
 
 
 def events(client_sync) -> list[VoteEvent]:
