@@ -42,13 +42,15 @@ class NumberedModels:
 
 
 @contextmanager
-def numbered_stack(redis_url: str, tmp_path, models: NumberedModels | None = None, **settings):
-    """The arena (ArenaStack) on NumberedModels served by a DemoServer, ``settings`` over the tests' defaults."""
+def numbered_stack(redis_url: str, tmp_path, models: NumberedModels | None = None, token_delay: float = 0.001,
+                   **settings):
+    """The arena (ArenaStack) on NumberedModels served by a DemoServer (``token_delay`` seconds a
+    token), ``settings`` over the tests' defaults."""
     from arena.demo_server import DemoServer
     from arena.serve import ArenaStack
 
     models = models or NumberedModels()
-    with DemoServer(token_delay=0.001, models=models.models()) as server:
+    with DemoServer(token_delay=token_delay, models=models.models()) as server:
         models_file = tmp_path / "numbered-models.json"
         models_file.write_text(json.dumps({"models": [
             {"name": name, "base_url": server.url, "model_id": name, "max_retries": 0} for name in DEMO_MODELS]}))
