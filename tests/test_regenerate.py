@@ -200,3 +200,17 @@ async def test_a_regeneration_counts_as_a_new_battle_against_the_voters_limit(se
     with pytest.raises(RateLimited, match="too many new battles .* \\(a regeneration counts as a new battle\\)"):
         await service.run_regeneration(battle.battle_id, SESSION, "B", voter_id="voter-1")
     assert await stored_state(service.redis, battle.battle_id) == "ready"
+
+
+def test_the_vote_event_checks_its_regenerations():
+    from tests.helpers import make_vote
+
+    vote = make_vote("alpha", "beta", "model_a")
+    assert vote.regenerations == []  # none: the default, as in votes recorded before the field existed
+    assert VoteEvent.model_validate_json(vote.model_dump_json()).regenerations == []
+    counted = VoteEvent.model_validate({**vote.model_dump(), "regenerations": [2, 0]})
+    assert counted.regenerations == [2, 0]
+    with pytest.raises(ValueError, match="regenerations has 3 counts for 2 models"):
+        VoteEvent.model_validate({**vote.model_dump(), "regenerations": [1, 0, 0]})
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        VoteEvent.model_validate({**vote.model_dump(), "regenerations": [-1, 0]})
