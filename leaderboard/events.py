@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # The same strings as the public LMArena data sets, so their files load unchanged.
 MODEL_A = "model_a"
@@ -79,7 +79,7 @@ class VoteEvent(BaseModel):
     language: str | None = Field(default=None, description=(
         "ISO 639-1 code of the prompt's language, detected at vote time (arena.prompt_profile); "
         "None when the prompt was too short to tell, or for votes recorded before the field existed"))
-    regenerations: list[NonNegativeInt] = Field(default_factory=list, description=(
+    regenerations: list[int] = Field(default_factory=list, description=(
         "optional: how many times each model's answers were regenerated before the vote, one count per model "
         "in display order; empty when none was (and for votes recorded before the field existed)"))
 
@@ -91,6 +91,8 @@ class VoteEvent(BaseModel):
             raise ValueError(f"style has {len(self.style)} entries for {len(self.models)} models")
         if self.regenerations and len(self.regenerations) != len(self.models):
             raise ValueError(f"regenerations has {len(self.regenerations)} counts for {len(self.models)} models")
+        if any(count < 0 for count in self.regenerations):
+            raise ValueError(f"regenerations must be counts of 0 or more, got {self.regenerations}")
         if self.mode == "kwise":
             if self.ranking is None or self.outcome is not None:
                 raise ValueError("a kwise vote carries 'ranking' and no 'outcome'")

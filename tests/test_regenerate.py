@@ -212,5 +212,5 @@ def test_the_vote_event_checks_its_regenerations():
     assert counted.regenerations == [2, 0]
     with pytest.raises(ValueError, match="regenerations has 3 counts for 2 models"):
         VoteEvent.model_validate({**vote.model_dump(), "regenerations": [1, 0, 0]})
-    with pytest.raises(ValueError, match="greater than or equal to 0"):
+    with pytest.raises(ValueError, match="regenerations must be counts of 0 or more"):
         VoteEvent.model_validate({**vote.model_dump(), "regenerations": [-1, 0]})
