@@ -10,7 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-BattleState = Literal["open", "streaming", "ready", "failed", "voted"]
+# "regenerating": one answer of the latest turn is being asked for again (arena.battles.BattleService.regenerate)
+BattleState = Literal["open", "streaming", "ready", "regenerating", "failed", "voted"]
 
 
 class BattleError(Exception):
@@ -50,6 +51,24 @@ class BattleConflict(BattleError):
 
 class InvalidVote(BattleError):
     status = 422
+
+
+class UnknownLabel(BattleError):
+    """A regeneration naming a side the battle does not have."""
+
+    status = 422
+
+
+class RegenerationOff(BattleError):
+    """The operator turned regeneration off (``--max-regenerations 0``)."""
+
+    status = 403
+
+
+class RegenerationFailed(BattleError):
+    """The model failed to answer again; the battle keeps the previous answer and stays votable."""
+
+    status = 502
 
 
 class NoModelsAvailable(BattleError):
@@ -96,6 +115,8 @@ class Battle(BaseModel):
     identity_flags: list[str] = Field(default_factory=list,
                                       description="signs a model gave itself away (arena.self_identification)")
     voter_id: str | None = Field(default=None, description="pseudonymous; the circuit breaker counts distinct voters")
+    regenerations: list[int] = Field(default_factory=list, description=(
+        "per position, how many times its answers were regenerated; empty until the first regeneration"))
 
     @property
     def labels(self) -> list[str]:
@@ -122,6 +143,15 @@ class TurnProgress:
 
 
 @dataclass(frozen=True)
+class RegenerationProgress(TurnProgress):
+    """A regeneration in progress: the latest turn's answers, the one at ``position`` growing anew.
+    ``regenerations`` counts each position's regenerations so far (this one included once done)."""
+
+    position: int
+    regenerations: list[int]
+
+
+@dataclass(frozen=True)
 class VoteReceipt:
     vote_id: str
     models: list[str]
@@ -139,6 +169,7 @@ def state_error(battle_id: str, state: str) -> BattleError:
         "streaming": (BattleConflict, f"battle {battle_id} is still answering: wait until both answers finish"),
         "failed": (BattleConflict, f"a model in battle {battle_id} failed to answer, so it cannot be voted on: start a new round"),
         "voted": (BattleConflict, f"battle {battle_id} already has a vote: each battle takes one vote; start a new round"),
+        "regenerating": (BattleConflict, f"battle {battle_id} is regenerating an answer: wait until it finishes"),
     }
     cls, message = messages.get(state, (BattleConflict, f"battle {battle_id} is in state {state!r}"))
     return cls(message, battle_id=battle_id)

@@ -28,8 +28,12 @@ from arena.battle_types import (
     BattleState,
     NoModelsAvailable,
     RateLimited,
+    RegenerationFailed,
+    RegenerationOff,
+    RegenerationProgress,
     Turn,
     TurnProgress,
+    UnknownLabel,
     VoteReceipt,
     WrongSession,
     state_error,
@@ -38,7 +42,7 @@ from arena.drain import Drain
 from arena.keys import battle_key, model_inflight_key
 from arena.metrics import NoMetrics
 from arena.model_health import PROBE_PROMPT, ModelHealth
-from arena.rate_limit import DAY, LIMIT_FUNCTIONS, MINUTE, Limit, Rate, RateLimiter, subject
+from arena.rate_limit import DAY, LIMIT_FUNCTIONS, MINUTE, Limit, Rate, RateLimiter, Spent, subject
 from arena.self_identification import ModelIdentity, battle_flags
 from arena.text_checks import lone_surrogate_at, quoted
 from arena.votes import checked_choice, checked_feedback, vote_event, vote_text
@@ -58,6 +62,36 @@ if state ~= 'open' and state ~= 'ready' then return state end
 redis.call('HSET', KEYS[1], 'state', 'streaming')
 return 'ok'
 """
+
+# Compare-and-set of a regeneration (KEYS battle; ARGV the side's count field, the cap): only a
+# battle whose latest turn is ready (every answer finished, no vote), only while the side is under
+# the cap, and one at a time. Returns {'ok', battle} (read under the lock: what the regeneration
+# replaces an answer of), {state} or {'cap', count}. The count is a field of its own because Lua
+# cannot cheaply read it out of the battle's JSON; both are written together when an answer is replaced.
+_BEGIN_REGENERATION = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {'missing'} end
+if state ~= 'ready' then return {state} end
+local done = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if done >= tonumber(ARGV[2]) then return {'cap', done} end
+redis.call('HSET', KEYS[1], 'state', 'regenerating')
+return {'ok', redis.call('HGET', KEYS[1], 'battle')}
+"""
+
+# A regeneration that replaced nothing (the model failed, the request was cancelled) hands the
+# battle back as it was: ready, with the previous answer.
+_END_REGENERATION = """
+if redis.call('HGET', KEYS[1], 'state') == 'regenerating' then
+  redis.call('HSET', KEYS[1], 'state', 'ready')
+end
+return 1
+"""
+
+
+def regeneration_field(position: int) -> str:
+    """The battle hash's field counting the regenerations of the answers at ``position``."""
+    return f"regenerated:{position}"
+
 
 # One answer fewer in flight; the counter is deleted at zero so an expired-then-decremented key
 # can never go negative and hold a model out of battles.
@@ -100,7 +134,7 @@ class BattleService:
                  battle_ttl: int = 24 * 3600, max_prompt_chars: int = 8000, max_turns: int = 8,
                  progress_interval: float = 0.05, battles_per_minute: int = 0, battles_per_day: int = 0,
                  votes_per_minute: int = 0, votes_per_day: int = 0, pair_votes_per_day: int = 0,
-                 max_concurrent_answers: int = 0, metrics: NoMetrics | None = None,
+                 max_concurrent_answers: int = 0, max_regenerations: int = 2, metrics: NoMetrics | None = None,
                  drain: Drain | None = None, keep_text: bool = False,
                  health: ModelHealth | None = None):
         self.redis = redis_client
@@ -124,12 +158,15 @@ class BattleService:
         self.vote_limit = RateLimiter(redis_client, prefix, "votes")
         # Answers this process may generate at once (0: no budget); counted here, per process.
         self.max_concurrent_answers = max_concurrent_answers
+        self.max_regenerations = max_regenerations  # per side per battle; 0: regeneration is off
         self.answers_in_flight = 0
         self._lessons: set[asyncio.Task] = set()  # matchmaker updates still running (see _teach_matchmaker_soon)
         self.lessons_skipped = 0
         self._begin_turn = redis_client.register_script(_BEGIN_TURN)
         self._cast_vote = redis_client.register_script(_CAST_VOTE)
         self._leave = redis_client.register_script(_LEAVE)
+        self._begin_regeneration = redis_client.register_script(_BEGIN_REGENERATION)
+        self._end_regeneration = redis_client.register_script(_END_REGENERATION)
         # the circuit breaker and health records (arena.model_health); probes run as tasks here
         self.health = health or ModelHealth(redis_client, prefix)
         self._probes: set[asyncio.Task] = set()
@@ -247,9 +284,7 @@ class BattleService:
             )
         if voter_id is not None:
             try:
-                await self.battle_limit.acquire(
-                    [Limit(rate, subject("voter", voter_id), "from your address") for rate in self.battle_rates]
-                    + [Limit(rate, subject("session", session_id), "in this session") for rate in self.battle_rates])
+                await self.battle_limit.acquire(self._battle_limits(session_id, voter_id))
             except RateLimited:
                 self.metrics.refused_by_limit("battles")
                 raise
@@ -309,6 +344,8 @@ class BattleService:
         verdict = (await self._begin_turn(keys=[key])).decode()
         if verdict != "ok":
             raise state_error(battle_id, verdict)
+        # read again under the lock: a regeneration may have replaced an answer since the load
+        battle = Battle.model_validate_json(await self.redis.hget(key, "battle"))
         # checked and reserved with no await in between: one event loop, so no other turn slips in
         self._check_answer_budget(len(battle.models))
         self.answers_in_flight += len(battle.models)
@@ -318,36 +355,8 @@ class BattleService:
         finished = [False] * len(battle.models)
         updates: asyncio.Queue[tuple[int, str | None, bool]] = asyncio.Queue()
 
-        async def run_one(position: int, model: str) -> None:
-            messages = []
-            for earlier in battle.turns:
-                messages.append({"role": "user", "content": earlier.prompt})
-                messages.append({"role": "assistant", "content": earlier.answers[position]})
-            messages.append({"role": "user", "content": prompt})
-            failed = True
-            started, first_token = time.monotonic(), None
-            try:
-                async with self._answering(model):
-                    async for delta in self.endpoints.stream(model, messages):
-                        if first_token is None:
-                            first_token = time.monotonic()
-                            self.metrics.first_token(model, first_token - started)
-                        await updates.put((position, delta, False))
-                failed = False
-                self.metrics.answer_finished(model, time.monotonic() - started)
-                with suppress(RedisError):
-                    await self.health.record_answer(model, first_token - started)
-            except Exception as exc:  # an endpoint failure must not end the other streams
-                self.metrics.answer_failed(model)
-                log.warning("battle %s: answer of %s failed: %s", battle_id, model, exc)
-                if not isinstance(exc, RedisError):  # a Redis outage is not the model's fault
-                    # the circuit breaker benches only after several failures from several voters
-                    with suppress(RedisError):
-                        await self.health.record_failure(model, battle.voter_id, exc)
-            finally:  # always report the end, or the turn would wait for this answer forever
-                await updates.put((position, None, failed))
-
-        tasks = [asyncio.create_task(run_one(pos, name)) for pos, name in enumerate(battle.models)]
+        tasks = [asyncio.create_task(self._answer(battle, position, _messages(battle.turns, position, prompt), updates))
+                 for position in range(len(battle.models))]
         try:
             last_sent = 0.0
             while not all(finished):
@@ -384,12 +393,188 @@ class BattleService:
             pipe.expire(key, self.battle_ttl)
             await pipe.execute()
 
+    async def _answer(self, battle: Battle, position: int, messages: list[dict],
+                      updates: asyncio.Queue[tuple[int, str | None, bool]]) -> None:
+        """Stream the answer of the model at ``position`` to ``messages`` into ``updates``:
+        (position, delta, False) per piece, then (position, None, failed) at the end, always."""
+        model = battle.models[position]
+        failed = True
+        started, first_token = time.monotonic(), None
+        try:
+            async with self._answering(model):
+                async for delta in self.endpoints.stream(model, messages):
+                    if first_token is None:
+                        first_token = time.monotonic()
+                        self.metrics.first_token(model, first_token - started)
+                    await updates.put((position, delta, False))
+            failed = False
+            self.metrics.answer_finished(model, time.monotonic() - started)
+            with suppress(RedisError):
+                await self.health.record_answer(model, first_token - started)
+        except Exception as exc:  # an endpoint failure must not end the other streams
+            self.metrics.answer_failed(model)
+            log.warning("battle %s: answer of %s failed: %s", battle.battle_id, model, exc)
+            if not isinstance(exc, RedisError):  # a Redis outage is not the model's fault
+                # the circuit breaker benches only after several failures from several voters
+                with suppress(RedisError):
+                    await self.health.record_failure(model, battle.voter_id, exc)
+        finally:  # always report the end, or the turn would wait for this answer forever
+            await updates.put((position, None, failed))
+
     async def run_turn(self, battle_id: str, session_id: str, prompt: str) -> TurnProgress:
         """The non-streaming form of :meth:`stream_turn`: the finished answers."""
         progress = None
         async for progress in self.stream_turn(battle_id, session_id, prompt):
             pass
         return progress
+
+    # -- regenerating one answer ----------------------------------------------------------
+
+    async def stream_regeneration(self, battle_id: str, session_id: str, label: str,
+                                  voter_id: str | None = None) -> AsyncIterator[RegenerationProgress]:
+        """Ask the model at ``label`` again for the latest turn's answer (the same conversation
+        before it) and yield the latest turn's answers as the new one grows. Once it has finished it
+        replaces the old answer everywhere the battle is read: the follow-ups' history, the vote's
+        style features and its identity flags (flags only ever grow: the voter has read the old answer).
+
+        Only while the battle is ``ready`` (every answer of the latest turn finished, no vote): a
+        compare-and-set moves it to ``regenerating`` and back, so no vote, turn or second
+        regeneration lands meanwhile. Each side may be regenerated ``max_regenerations`` times per
+        battle. With ``voter_id``, a regeneration spends one new battle of the voter's and the
+        session's battle limits (it asks a model for a fresh answer, as a new round would), and one
+        answer of this process's answer budget while it runs.
+
+        A model failure (or a cancelled request) loses nothing: the previous answer stays, the battle
+        is ``ready`` (votable) again and the count is unchanged; a failure is then raised as
+        RegenerationFailed (502). Counted by the drain like a turn."""
+        with self.drain.turn():
+            async with aclosing(self._stream_regeneration(battle_id, session_id, label, voter_id)) as progress:
+                async for update in progress:
+                    yield update
+
+    async def run_regeneration(self, battle_id: str, session_id: str, label: str,
+                               voter_id: str | None = None) -> RegenerationProgress:
+        """The non-streaming form of :meth:`stream_regeneration`: the answers once the new one is in."""
+        progress = None
+        async for progress in self.stream_regeneration(battle_id, session_id, label, voter_id):
+            pass
+        return progress
+
+    async def _stream_regeneration(self, battle_id: str, session_id: str, label: str,
+                                   voter_id: str | None) -> AsyncIterator[RegenerationProgress]:
+        if not self.max_regenerations:
+            raise RegenerationOff("regenerating answers is turned off on this arena (--max-regenerations 0)")
+        battle, state = await self.load(battle_id, session_id)
+        if not isinstance(label, str) or label not in battle.labels:
+            raise UnknownLabel(f"unknown label {quoted(label)}: this battle's answers are {', '.join(battle.labels)}")
+        position = battle.labels.index(label)
+        if state != "ready":  # checked again atomically below; here so a refusal spends nothing
+            raise _regeneration_state_error(battle_id, state)
+        if battle.regenerations and battle.regenerations[position] >= self.max_regenerations:
+            raise self._regenerations_used_up(battle_id, label)
+        self._check_answer_budget(1)
+        spent = await self._spend_regeneration(session_id, voter_id)
+        key = battle_key(self.prefix, battle_id)
+        try:
+            verdict = await self._begin_regeneration(keys=[key], args=[regeneration_field(position),
+                                                                       self.max_regenerations])
+        except BaseException:
+            with suppress(RedisError):
+                await self.battle_limit.refund(spent)
+            raise
+        if verdict[0].decode() != "ok":  # a vote, a turn or another regeneration came first
+            await self.battle_limit.refund(spent)
+            if verdict[0].decode() == "cap":
+                raise self._regenerations_used_up(battle_id, label)
+            raise _regeneration_state_error(battle_id, verdict[0].decode())
+        battle = Battle.model_validate_json(verdict[1])  # as stored now, under the lock
+        try:
+            self._check_answer_budget(1)
+        except ArenaBusy:  # filled up while we waited on Redis: hand the battle back untouched
+            await self._end_regeneration(keys=[key])
+            await self.battle_limit.refund(spent)
+            raise
+        # checked and reserved with no await in between: one event loop
+        self.answers_in_flight += 1
+
+        turn = battle.turns[-1]
+        regenerations = list(battle.regenerations) or [0] * len(battle.models)
+        updates: asyncio.Queue[tuple[int, str | None, bool]] = asyncio.Queue()
+        task = asyncio.create_task(self._answer(battle, position, _messages(battle.turns[:-1], position, turn.prompt),
+                                                updates))
+        answer, replaced, failed = "", False, False
+        finished = [True] * len(battle.models)
+        finished[position] = False
+
+        def progress() -> RegenerationProgress:
+            answers = list(turn.answers)
+            answers[position] = answer
+            return RegenerationProgress(turn=len(battle.turns), answers=answers, finished=list(finished),
+                                        failed=[False] * len(battle.models), position=position,
+                                        regenerations=list(regenerations))
+
+        try:
+            last_sent = 0.0
+            while not replaced and not failed:
+                _, delta, failed = await updates.get()
+                if delta is not None:
+                    answer += delta
+                    now = time.monotonic()
+                    if now - last_sent >= self.progress_interval:
+                        last_sent = now
+                        yield progress()
+                elif not failed:
+                    # written before the last update goes out: whoever sees it finished may vote on it
+                    finished[position] = True
+                    regenerations[position] += 1
+                    await self._replace_answer(battle, position, answer, regenerations)
+                    replaced = True
+                    yield progress()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            self.answers_in_flight -= 1
+            if not replaced:
+                await self._end_regeneration(keys=[key])
+        if failed:
+            raise RegenerationFailed(f"answer {label} could not be regenerated: its model's endpoint failed to "
+                                     "answer. The previous answer is kept and the battle can still be voted on.")
+
+    async def _replace_answer(self, battle: Battle, position: int, answer: str, regenerations: list[int]) -> None:
+        """Store ``answer`` as the latest turn's answer at ``position``, and the battle ready again."""
+        battle.turns[-1].answers[position] = answer
+        battle.regenerations = regenerations
+        flags = sorted(set(battle.identity_flags) | set(self._identity_flags(battle)))
+        self.metrics.battle_flagged(set(flags) - set(battle.identity_flags))
+        battle.identity_flags = flags
+        key = battle_key(self.prefix, battle.battle_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(key, mapping={"battle": battle.model_dump_json(), "state": "ready",
+                                regeneration_field(position): regenerations[position]})
+        pipe.expire(key, self.battle_ttl)
+        await pipe.execute()
+
+    def _regenerations_used_up(self, battle_id: str, label: str) -> BattleConflict:
+        return BattleConflict(f"answer {label} of battle {battle_id} was already regenerated {self.max_regenerations} "
+                              f"time{'s' if self.max_regenerations != 1 else ''}, the limit per answer: vote, or start "
+                              "a new round", battle_id=battle_id)
+
+    async def _spend_regeneration(self, session_id: str, voter_id: str | None) -> Spent:
+        if voter_id is None:
+            return Spent([], [])
+        try:
+            return await self.battle_limit.acquire(self._battle_limits(session_id, voter_id))
+        except RateLimited as refused:
+            self.metrics.refused_by_limit("battles")
+            raise RateLimited(f"{refused} (a regeneration counts as a new battle)",
+                              retry_after=refused.retry_after) from None
+
+    def _battle_limits(self, session_id: str, voter_id: str) -> list[Limit]:
+        """New battles (and regenerations) per voter and per session (a minute, a day)."""
+        return ([Limit(rate, subject("voter", voter_id), "from your address") for rate in self.battle_rates]
+                + [Limit(rate, subject("session", session_id), "in this session") for rate in self.battle_rates])
+
+    # -- votes ----------------------------------------------------------------------------
 
     async def vote(self, battle_id: str, session_id: str, voter_id: str, *, outcome: str | None = None,
                    ranking: Sequence[Sequence[str]] | None = None, feedback: str | None = None,
@@ -471,6 +656,30 @@ class BattleService:
         except Exception as exc:
             log.warning("vote %s accepted, but the matchmaker's online update failed: %s", event.vote_id, exc)
 
+
+
+def _messages(turns: Sequence[Turn], position: int, prompt: str) -> list[dict]:
+    """The conversation the model at ``position`` is sent: its own earlier turns, then ``prompt``."""
+    messages = []
+    for earlier in turns:
+        messages.append({"role": "user", "content": earlier.prompt})
+        messages.append({"role": "assistant", "content": earlier.answers[position]})
+    messages.append({"role": "user", "content": prompt})
+    return messages
+
+
+def _regeneration_state_error(battle_id: str, state: str) -> BattleError:
+    """The error for a regeneration that met the battle in ``state`` (not ready)."""
+    messages = {
+        "open": f"battle {battle_id} has no answers yet: send a prompt first",
+        "streaming": f"battle {battle_id} is still answering: regenerate once every answer has finished",
+        "regenerating": f"battle {battle_id} is already regenerating an answer: wait until it finishes",
+        "failed": f"a model in battle {battle_id} failed to answer, so nothing can be regenerated: start a new round",
+        "voted": f"battle {battle_id} already has a vote: answers cannot be regenerated after the vote; start a new round",
+    }
+    if state not in messages:
+        return state_error(battle_id, state)
+    return BattleConflict(messages[state], battle_id=battle_id)
 
 
 def _shown_answers(turn: Turn) -> list[str]:

@@ -69,11 +69,11 @@ def fairness_options(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 LIMIT_OPTIONS = ("battles_per_minute", "battles_per_day", "votes_per_minute", "votes_per_day", "pair_votes_per_day",
-                 "max_concurrent_answers")
+                 "max_concurrent_answers", "max_regenerations")
 
 
 def limit_options(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The rate limits and the answer budget (of a Settings) as BattleService options."""
+    """The rate limits, the answer budget and the regeneration cap (of a Settings) as BattleService options."""
     return {name: values[name] for name in LIMIT_OPTIONS}
 
 
@@ -124,6 +124,9 @@ SERVE_SETTINGS = (
     Setting("max_concurrent_answers", 256, "answers this web process streams at once; past it a new battle or "
             "turn is refused (503, Retry-After) before anything is spent; `0`: no budget",
             parse=bounded(int, 0), flag="--max-concurrent-answers", env="ARENA_MAX_CONCURRENT_ANSWERS"),
+    Setting("max_regenerations", 2, "times a voter may regenerate each answer of a battle before voting (each one "
+            "counts as a new battle against the battle limits); `0` turns regeneration off",
+            parse=bounded(int, 0), flag="--max-regenerations", env="ARENA_MAX_REGENERATIONS"),
     Setting("max_body_bytes", 64 * 1024, "largest JSON API request body, in bytes (413 before it is read)",
             parse=bounded(int, 1024), flag="--max-body-bytes", env="ARENA_MAX_BODY_BYTES"),
     Setting("max_page_body_bytes", 1024 * 1024, "largest request body of the page's Gradio endpoints (they send "

@@ -101,6 +101,7 @@ def vote_event(battle: Battle, voter_id: str, outcome: str | None, ranking: list
         turns=max(1, len(battle.turns)),
         identity_flags=list(battle.identity_flags),
         feedback=feedback,
+        regenerations=list(battle.regenerations),  # empty unless an answer was regenerated
     )
 
 

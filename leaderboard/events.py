@@ -84,6 +84,9 @@ class VoteEvent(BaseModel):
     language: str | None = Field(default=None, description=(
         "ISO 639-1 code of the prompt's language, detected at vote time (arena.prompt_profile); "
         "None when the prompt was too short to tell, or for votes recorded before the field existed"))
+    regenerations: list[int] = Field(default_factory=list, description=(
+        "optional: how many times each model's answers were regenerated before the vote, one count per model "
+        "in display order; empty when none was (and for votes recorded before the field existed)"))
 
     @model_validator(mode="after")
     def _consistent(self) -> "VoteEvent":
@@ -91,6 +94,10 @@ class VoteEvent(BaseModel):
             raise ValueError(f"models must be distinct, got {self.models}")
         if len(self.style) != len(self.models):
             raise ValueError(f"style has {len(self.style)} entries for {len(self.models)} models")
+        if self.regenerations and len(self.regenerations) != len(self.models):
+            raise ValueError(f"regenerations has {len(self.regenerations)} counts for {len(self.models)} models")
+        if any(count < 0 for count in self.regenerations):
+            raise ValueError(f"regenerations must be counts of 0 or more, got {self.regenerations}")
         if self.is_ranking:
             if self.ranking is None or self.outcome is not None:
                 raise ValueError(f"a {self.mode} vote on {len(self.models)} models carries 'ranking' and no 'outcome'")

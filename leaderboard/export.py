@@ -10,9 +10,10 @@ placed group; empty when the voter ranked them all) and ``style`` (one dict per 
 ``models``); a named battle of more than two models is such a row with mode ``named``. Every row has ``mode`` (``anonymous``,
 ``named``, ``kwise``), ``models`` (display order), ``language`` (when the vote event has one), ``categories`` (the raw list of tags the vote
 event carries: the one category column name, which ``fit --where categories=...`` matches),
-``selection_probability``, ``served_at``, ``vote_id`` and ``identity_flags`` (why the live board
-left a de-anonymised vote out of its ratings; empty for most votes). ``python -m leaderboard fit`` reads
-every format back, K-wise rows included.
+``selection_probability``, ``served_at``, ``vote_id``, ``identity_flags`` (why the live board
+left a de-anonymised vote out of its ratings; empty for most votes) and ``regenerations`` (how many
+times each model's answers were regenerated before the vote, one count per model of ``models``; null
+when none was). ``python -m leaderboard fit`` reads every format back, K-wise rows included.
 
 Text. Prompts and answers are in the export only when the operator releases them
 (``--release-text``): then pairwise rows carry ``conversation_a`` / ``conversation_b`` (LMArena's
@@ -53,8 +54,7 @@ RELEASE_KEY_FILE = "release.key"
 EXPORT_COLUMNS = (
     "question_id", "model_a", "model_b", "winner", "judge", "turn", "anony", "tstamp", "conv_metadata",
     "categories", "language", "selection_probability", "served_at", "vote_id", "mode", "ranking", "unranked", "models",
-    "style",
-    "identity_flags",
+    "style", "identity_flags", "regenerations",
 )
 TEXT_COLUMNS = ("conversation_a", "conversation_b", "conversations", "feedback")
 
@@ -151,6 +151,8 @@ def export_row(event: VoteEvent, pseudonyms: Pseudonyms, text: VoteText | None =
         "style": [features.model_dump() for features in event.style] if kwise else None,
         # why the live board left the vote out of its anonymous ratings (a model named itself ...), if it did
         "identity_flags": list(getattr(event, "identity_flags", None) or []),
+        # per model of ``models``, the times its answers were regenerated; null when none was
+        "regenerations": list(getattr(event, "regenerations", None) or []) or None,
     }
     if release_text:
         conversations = [text.conversation(k) for k in range(len(event.models))] if text is not None else None
@@ -197,7 +199,7 @@ def arrow_schema(release_text: bool):
               ("mode", pa.string()), ("ranking", pa.list_(pa.list_(pa.string()))),
               ("unranked", pa.list_(pa.string())),
               ("models", pa.list_(pa.string())), ("style", pa.list_(style)),
-              ("identity_flags", pa.list_(pa.string()))]
+              ("identity_flags", pa.list_(pa.string())), ("regenerations", pa.list_(pa.int64()))]
     if release_text:
         message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
         fields += [("conversation_a", message), ("conversation_b", message), ("conversations", pa.list_(message)),
@@ -283,4 +285,4 @@ class ExportWriter:
 
 # cells a CSV holds as JSON text (the loader parses them back: leaderboard.tables.JSON_COLUMNS)
 _NESTED_COLUMNS = frozenset({"conv_metadata", "categories", "ranking", "unranked", "models", "style", "identity_flags",
-                             *TEXT_COLUMNS})
+                             "regenerations", *TEXT_COLUMNS})

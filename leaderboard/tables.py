@@ -26,7 +26,8 @@ TEXT_COLUMNS = ("model_a", "model_b", "winner", "judge", "voter_id", "question_i
 PLACE_COLUMNS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
                  "eleventh", "twelfth")
 # Cells that hold JSON in a CSV (lists and dicts) and are parsed back when they look like JSON.
-JSON_COLUMNS = ("ranking", "unranked", "categories", "identity_flags", "category_tag", "models", "style",
+JSON_COLUMNS = ("ranking", "unranked", "categories", "identity_flags", "regenerations", "category_tag", "models",
+                "style",
                 "conversation_a", "conversation_b", "conversations", "conv_metadata", "prompt", "response_a", "response_b")
 
 

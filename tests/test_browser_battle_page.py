@@ -15,6 +15,7 @@ from leaderboard.events import VoteEvent
 from leaderboard.redis_keys import vote_stream_key
 from tests.browser_support import BROWSER_WAIT_MS, NetworkRecorder
 from tests.helpers import arena_settings, wait_until
+from tests.numbered_models import numbered_stack
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -324,3 +325,47 @@ def test_named_four_way_battle_ranked_with_clicks_is_not_rated(six_model_stack, 
     assert (event.mode, event.models) == ("named", chosen)
     assert event.ranking == [["demo-terse"], ["extra-verbose", "demo-echo"], ["demo-steps"]]
     assert event.selection_probability == 1.0
+
+
+@pytest.fixture
+def numbered_slow_stack(redis_url, tmp_path):
+    """Answers that differ per call (tests.numbered_models), streamed slowly enough (0.03 s a token)
+    to see the vote held off while one is regenerated."""
+    with numbered_stack(redis_url, tmp_path, token_delay=0.03) as stack:
+        yield stack
+
+
+def test_regenerate_replaces_answer_a_and_the_vote_records_it(numbered_slow_stack, browser, redis_client):
+    stack = numbered_slow_stack
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    recorder = NetworkRecorder(page)
+    page.goto(stack.url, wait_until="domcontentloaded")
+    regenerate_a, regenerate_b = page.locator("#regen-a"), page.locator("#regen-b")
+    expect(regenerate_a).to_be_disabled(timeout=BROWSER_WAIT_MS)  # nothing to regenerate yet
+    page.locator("#prompt textarea").fill("How do tides work?")
+    page.locator("#send").click()
+    expect(page.locator("#vote-model_a")).to_be_enabled(timeout=BROWSER_WAIT_MS)
+    expect(regenerate_a).to_be_enabled()
+    chat_a, chat_b = page.locator("#chat-a"), page.locator("#chat-b")
+    before_a, before_b = chat_a.inner_text(), chat_b.inner_text()
+
+    regenerate_a.click()
+    for held in ("#vote-model_a", "#vote-model_b", "#vote-tie", "#vote-tie-bothbad", "#regen-a", "#regen-b", "#send"):
+        expect(page.locator(held)).to_be_disabled(timeout=BROWSER_WAIT_MS)
+    expect(page.locator("#vote-model_a")).to_be_enabled(timeout=BROWSER_WAIT_MS)  # the new answer is in
+    after_a = chat_a.inner_text()
+    assert after_a != before_a and "take" in after_a  # the model's later answer, in place of the first
+    assert after_a.count("(answer ") == 1  # replaced, not appended
+    assert chat_b.inner_text() == before_b
+    expect(regenerate_a).to_be_enabled()  # one of its two regenerations left
+    expect(regenerate_b).to_be_enabled()
+    shot(page, "regenerated-a.png")
+
+    page.locator("#vote-model_a").click()
+    expect(page.locator("#reveal")).to_contain_text("Model A:", timeout=BROWSER_WAIT_MS)
+    (event,) = vote_events(redis_client)
+    assert event.regenerations == [1, 0]
+    expect(regenerate_a).to_be_disabled()  # voted: nothing more to regenerate
+    expect(regenerate_b).to_be_disabled()
+    before_vote = recorder.text().split("Model A:")[0]
+    assert [name for name in stack.endpoints.names if name in before_vote] == []

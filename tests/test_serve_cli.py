@@ -117,6 +117,9 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
     # the leaderboard page's preliminary mark
     environ.update({"ARENA_LEADERBOARD_MIN_VOTES": "18"})
     page = dict(leaderboard_min_votes=18)
+    # regenerating an answer before the vote
+    environ.update({"ARENA_MAX_REGENERATIONS": "0"})
+    page.update(max_regenerations=0)
     environ.update(OWNER_ENVIRON)
     assert set(environ) == {setting.env for setting in SERVE_SETTINGS if setting.env}  # every variable tried
     assert serve_settings([], environ) == Settings(

@@ -347,8 +347,11 @@ def test_fit_live_refuses_unknown_categories_and_conflicting_options(tmp_path):
 def test_fit_live_reproduces_the_api_from_the_vote_export(redis_url, tmp_path, redis_client):
     """The /api/votes download (pairwise rows in LMArena's columns, K-wise rows with ``ranking``),
     in every format, fed to fit --live gives the page's numbers: overall, a category, and style
-    control (pairwise only, as on the live board)."""
-    events = synthetic_events(n_pairwise=300, n_kwise=40)
+    control (pairwise only, as on the live board). Some votes had answers regenerated: their
+    ``regenerations`` column is a list in every format, and the fit reads past it."""
+    events = [event.model_copy(update={"regenerations": [1 + index % 2] + [0] * (len(event.models) - 1)})
+              if index % 5 == 0 else event for index, event in enumerate(synthetic_events(n_pairwise=300, n_kwise=40))]
+    regenerated = {event.vote_id: event.regenerations for event in events if event.regenerations}
     with ArenaStack(arena_settings(redis_url, tmp_path / "arena", min_category_votes=40)) as stack:
         xadd(redis_client, events)
         with httpx.Client(base_url=stack.url, timeout=30) as http:
@@ -357,6 +360,7 @@ def test_fit_live_reproduces_the_api_from_the_vote_export(redis_url, tmp_path, r
             for fmt in ("jsonl", "csv", "parquet"):
                 export = tmp_path / f"votes.{fmt}"
                 export.write_bytes(http.get("/api/votes", params={"format": fmt}).content)
+                assert exported_regenerations(export) == regenerated, fmt
                 for category, style_control in (("overall", False), ("coding", False), ("coding", True),
                                                 ("overall", True)):
                     board = http.get("/api/leaderboard", params={"category": category,
@@ -369,6 +373,24 @@ def test_fit_live_reproduces_the_api_from_the_vote_export(redis_url, tmp_path, r
                     for row in board["models"]:
                         assert abs(live[row["model"]]["rating"] - row["rating"]) <= 0.01, (fmt, category, row["model"])
                         assert abs(live[row["model"]]["upper"] - row["upper"]) <= 0.01
+
+
+def exported_regenerations(export) -> dict:
+    """vote_id -> regenerations of the rows of a vote download that have some, read back as the fit reads it."""
+    from leaderboard.tables import read_csv_exact, read_json_lines_exact
+
+    import pandas as pd
+
+    if export.suffix == ".csv":
+        frame = read_csv_exact(export)
+    elif export.suffix == ".parquet":
+        frame = pd.read_parquet(export)
+    else:
+        with export.open() as handle:
+            frame = read_json_lines_exact(handle)
+    # none: null in JSON lines and Parquet, an empty cell (NaN) in CSV; some: a list (an array from Parquet)
+    return {row["vote_id"]: [int(count) for count in row["regenerations"]] for row in frame.to_dict("records")
+            if not isinstance(row["regenerations"], (type(None), float, str))}
 
 
 def test_views_without_new_votes_are_not_refitted(published, redis_client):

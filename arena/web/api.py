@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from arena.availability import ModelStatus
 from arena.battle_requests import InvalidBattleRequest, check_size, named_choice
-from arena.battle_types import TurnProgress, position_labels
+from arena.battle_types import RegenerationProgress, TurnProgress, position_labels
 from arena.votes import battle_result
 from leaderboard.events import MAX_FEEDBACK_CHARS
 from arena.identity import is_api_session, new_session_id
@@ -50,6 +50,17 @@ class BattleResponse(BaseModel):
     turn: int
     answers: list[Answer]
     votable: bool
+
+
+class RegenerateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(description="the answer to ask for again: A, B, ... (display order)")
+
+
+class RegenerateResponse(BattleResponse):
+    label: str = Field(description="the answer that was regenerated")
+    regenerations: list[int] = Field(description="per answer (display order), the times it has been regenerated")
+    regenerations_left: int = Field(description="the times this answer may still be regenerated (--max-regenerations)")
 
 
 class VoteRequest(BaseModel):
@@ -138,6 +149,25 @@ async def create_battle(body: BattleRequest, request: Request, response: Respons
 async def continue_battle(battle_id: str, body: TurnRequest, context: Context, session: Session):
     progress = await context.battles.run_turn(battle_id, session or "", body.prompt)
     return _battle_response(battle_id, session or "", progress)
+
+
+@router.post("/api/battles/{battle_id}/regenerate", response_model=RegenerateResponse)
+async def regenerate(battle_id: str, body: RegenerateRequest, request: Request, context: Context, session: Session):
+    """Ask one side's model again for the latest turn (same conversation before it); its new answer
+    replaces the old one, for follow-ups and for the vote. Only once every answer has finished and
+    before the vote (else 409); each answer at most --max-regenerations times (409; 403 when 0);
+    each regeneration counts as a new battle against the battle limits (429). A model failure is a
+    502 that keeps the previous answer: the battle can still be voted on."""
+    voter = context.identity.voter_id(client_address(request))
+    progress = await context.battles.run_regeneration(battle_id, session or "", body.label, voter_id=voter)
+    return _regenerate_response(battle_id, session or "", progress, context.battles.max_regenerations)
+
+
+def _regenerate_response(battle_id: str, session: str, progress: RegenerationProgress, cap: int) -> RegenerateResponse:
+    shown = _battle_response(battle_id, session, progress)
+    label = position_labels(len(progress.answers))[progress.position]
+    return RegenerateResponse(**shown.model_dump(), label=label, regenerations=progress.regenerations,
+                              regenerations_left=max(0, cap - progress.regenerations[progress.position]))
 
 
 @router.post("/api/battles/{battle_id}/vote", response_model=VoteResponse)

@@ -1,5 +1,6 @@
-"""One battle view for any K: K anonymous chat columns, a prompt box, and the vote controls
-(four buttons for K = 2, a ranking for K > 2). The two-way and K-way tabs are both this view."""
+"""One battle view for any K: K anonymous chat columns, a Regenerate button per answer, a prompt
+box, and the vote controls (four buttons for K = 2, a ranking for K > 2). The two-way and K-way
+tabs are both this view."""
 
 from __future__ import annotations
 
@@ -82,6 +83,12 @@ class BattleView:
                 self.chats.append(gr.Chatbot(label=f"Model {label}", elem_id=_elem(self.prefix, f"chat-{label.lower()}"),
                                              elem_classes=["arena-chat"], height=420 if self.k == 2 else 320,
                                              buttons=["copy"], feedback_options=None))
+        # One per answer, under the answers; enabled once every answer has finished, until the vote
+        # or the answer's --max-regenerations (hidden when the operator turned regeneration off).
+        with gr.Row(visible=self.battles.max_regenerations > 0):
+            self.regen_buttons = [gr.Button(f"🔄 Regenerate {label}", interactive=False, size="sm",
+                                            elem_id=_elem(self.prefix, f"regen-{label.lower()}"))
+                                  for label in self.labels]
         self.reveal = gr.Markdown("", elem_id=_elem(self.prefix, "reveal"))
         self.vote_controls: list[gr.components.Component] = []
         if self.k == 2:
@@ -114,6 +121,7 @@ class BattleView:
             self.ranking_shown = gr.Markdown(ranking_text([], self.labels), elem_id=_elem(self.prefix, "ranking"))
             self.vote_controls = [*self.rank_buttons, self.tie_next, self.undo, self.best_only, self.submit_ranking,
                                   self.ranking, self.ranking_shown]
+        self.vote_controls += self.regen_buttons  # they go on and off with the vote
         self.feedback = gr.Textbox(placeholder="Why? (optional; stored with your vote)", show_label=False,
                                    max_length=MAX_FEEDBACK_CHARS, elem_id=_elem(self.prefix, "feedback"))
         with gr.Row():
@@ -123,15 +131,19 @@ class BattleView:
         self.new_round = gr.Button("🎲 New round", elem_id=_elem(self.prefix, "new-round"))
         self._wire()
 
-    def _controls(self, enabled: bool, reset: bool = False) -> list:
-        """Updates of the vote controls: enabled or not; ``reset`` also empties a K-way ranking."""
+    def _controls(self, enabled: bool, reset: bool = False, regenerations=None) -> list:
+        """Updates of the vote controls and the Regenerate buttons: enabled or not (a Regenerate
+        button only while its answer is under the cap, counted in ``regenerations``); ``reset``
+        also empties a K-way ranking."""
+        counts = regenerations or [0] * self.k
+        regenerate = [gr.update(interactive=enabled and count < self.battles.max_regenerations) for count in counts]
         if self.k == 2:
-            return [gr.update(interactive=enabled) for _ in self.vote_controls]
+            return [*[gr.update(interactive=enabled) for _ in self.vote_buttons], *regenerate]
         ranking = [] if reset else gr.skip()
         shown = ranking_text([], self.labels) if reset else gr.skip()
         return [*[gr.update(interactive=enabled) for _ in self.rank_buttons], gr.update(interactive=enabled),
                 gr.update(interactive=enabled), gr.update(interactive=False), gr.update(interactive=enabled and not reset),
-                ranking, shown]
+                ranking, shown, *regenerate]
 
     def _ranking_controls(self, ranking) -> list:
         """After a click on the ranking control: what is placed, and which buttons are left."""
@@ -147,12 +159,22 @@ class BattleView:
         stream_outputs = [self.state, *self.chats, self.prompt, self.status, *self.vote_controls]
         answering = []  # the streaming events, which New round cancels
         for trigger in (self.send.click, self.prompt.submit):
-            started = trigger(lambda: (gr.update(interactive=False), ""), None, [self.send, self.reveal], queue=False,
-                              **PAGE_ONLY)
+            started = trigger(lambda: (gr.update(interactive=False), "", *[gr.update(interactive=False)] * self.k),
+                              None, [self.send, self.reveal, *self.regen_buttons], queue=False, **PAGE_ONLY)
             streaming = started.then(self.on_send, [self.prompt, self.state, *self.chats, *self.picks], stream_outputs,
                                      **PAGE_ONLY)
             answering.append(streaming)
             streaming.then(lambda: gr.update(interactive=True), None, [self.send], queue=False, **PAGE_ONLY)
+
+        # Regenerate: the vote, the other Regenerate buttons and Send are off at once (before the
+        # queue), until the new answer is in; New round cancels it like a turn.
+        for position, button in enumerate(self.regen_buttons):
+            started = button.click(lambda: (gr.update(interactive=False), *self._controls(False)), None,
+                                   [self.send, *self.vote_controls], queue=False, **PAGE_ONLY)
+            regenerating = started.then(self._regenerate_handler(position), [self.state, *self.chats],
+                                        [self.state, *self.chats, self.status, *self.vote_controls], **PAGE_ONLY)
+            answering.append(regenerating)
+            regenerating.then(lambda: gr.update(interactive=True), None, [self.send], queue=False, **PAGE_ONLY)
 
         vote_outputs = [self.state, self.reveal, *self.vote_controls]
         if self.k == 2:
@@ -213,13 +235,57 @@ class BattleView:
                 failed = progress.done and any(progress.failed)
                 message = FAILED_ROUND if failed else ("" if progress.done else "Answering…")
                 votable = progress.done and not failed
-                yield state, *histories, "", message, *self._controls(votable, reset=first_turn)
+                yield state, *histories, "", message, *self._controls(votable, reset=first_turn,
+                                                                      regenerations=state.get("regenerations"))
         except BattleError as error:
             histories = [h[:-2] for h in histories]
             yield state, *histories, text, f"⚠️ {error.page_message}", *self._controls(False)
         except STORE_ERRORS:
             histories = [h[:-2] for h in histories]
             yield state, *histories, text, STORE_DOWN, *self._controls(False)
+
+    def _regenerate_handler(self, position: int):
+        async def handler(request: gr.Request, state, *chats):
+            async for update in self.on_regenerate(request, position, state, chats):
+                yield update
+
+        return handler
+
+    async def on_regenerate(self, request: gr.Request, position: int, state, chats):
+        """Stream a new answer at ``position`` in place of the old one; on a refusal or a failure the
+        old answer is shown again (the battle keeps it) and the controls fit the battle's state."""
+        histories = [list(history or []) for history in chats]
+        if state is None or state.get("voted") or not histories[position]:
+            yield state, *histories, "⚠️ Send a prompt first.", *self._controls(False)
+            return
+        label, counts = self.labels[position], state.get("regenerations")
+        previous = histories[position][-1]
+        try:
+            async for progress in self.battles.stream_regeneration(
+                    state["id"], session_id(request), label,
+                    voter_id=self.identity.voter_id(client_address(request))):
+                histories[position][-1] = {"role": "assistant", "content": inert_markdown(progress.answers[position])}
+                counts = progress.regenerations
+                if not progress.done:
+                    yield state, *histories, f"Regenerating answer {label}…", *self._controls(False)
+        except (BattleError, *STORE_ERRORS) as error:
+            histories[position][-1] = previous
+            message = f"⚠️ {error.page_message}" if isinstance(error, BattleError) else STORE_DOWN
+            yield state, *histories, message, *self._controls(await self._votable(state, request), reset=True,
+                                                              regenerations=counts)
+            return
+        # the battle was stored ready before the last update: the vote may be enabled now
+        state = {**state, "regenerations": counts}
+        yield state, *histories, "", *self._controls(True, reset=True, regenerations=counts)
+
+    async def _votable(self, state, request: gr.Request) -> bool:
+        """Can the battle still take its vote? (After a refused regeneration: a cap or a failed model
+        leaves it votable, a vote from another tab does not.)"""
+        try:
+            _, battle_state = await self.battles.load(state["id"], session_id(request))
+        except (BattleError, *STORE_ERRORS):
+            return False
+        return battle_state == "ready"
 
     async def _named_chooser(self, picks):
         if not all(picks):
@@ -261,7 +327,7 @@ class BattleView:
         except BattleError as error:
             return state, f"⚠️ {error.page_message}", *self._controls(False)
         except STORE_ERRORS:
-            return state, STORE_DOWN, *self._controls(True)
+            return state, STORE_DOWN, *self._controls(True, regenerations=state.get("regenerations"))
         names = reveal_lines(self.labels, receipt.models, self.battles.endpoints.spec)
         revealed = f"### {verdict}\n\n{names}\n\n{deanonymised_note(receipt.identity_flags)}Thanks! Send another prompt or press *New round*."
         return {**state, "voted": True}, revealed, *self._controls(False)
