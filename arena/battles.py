@@ -38,7 +38,7 @@ from arena.battle_types import (
     WrongSession,
     state_error,
 )
-from arena.drain import Drain
+from arena.drain import REGENERATION_ENDED, Drain
 from arena.keys import battle_key, model_inflight_key
 from arena.metrics import NoMetrics
 from arena.model_health import PROBE_PROMPT, ModelHealth
@@ -60,7 +60,7 @@ local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return 'missing' end
 if state ~= 'open' and state ~= 'ready' then return state end
 redis.call('HSET', KEYS[1], 'state', 'streaming')
-return 'ok'
+return 'ok:' .. state
 """
 
 # Compare-and-set of a regeneration (KEYS battle; ARGV the side's count field, the cap): only a
@@ -342,12 +342,17 @@ class BattleService:
         self._check_answer_budget(len(battle.models))
         key = battle_key(self.prefix, battle_id)
         verdict = (await self._begin_turn(keys=[key])).decode()
-        if verdict != "ok":
+        if not verdict.startswith("ok:"):
             raise state_error(battle_id, verdict)
-        # read again under the lock: a regeneration may have replaced an answer since the load
-        battle = Battle.model_validate_json(await self.redis.hget(key, "battle"))
-        # checked and reserved with no await in between: one event loop, so no other turn slips in
-        self._check_answer_budget(len(battle.models))
+        try:
+            # read again under the lock: a regeneration may have replaced an answer since the load
+            battle = Battle.model_validate_json(await self.redis.hget(key, "battle"))
+            # checked and reserved with no await in between: one event loop, so no other turn slips in
+            self._check_answer_budget(len(battle.models))
+        except BaseException:  # refused (busy) or cut off before any answer: the battle goes back as it was
+            with suppress(RedisError):
+                await self.redis.hset(key, "state", verdict.removeprefix("ok:"))
+            raise
         self.answers_in_flight += len(battle.models)
 
         turn = Turn(prompt=prompt, answers=[""] * len(battle.models), failed=[False] * len(battle.models),
@@ -447,7 +452,7 @@ class BattleService:
         A model failure (or a cancelled request) loses nothing: the previous answer stays, the battle
         is ``ready`` (votable) again and the count is unchanged; a failure is then raised as
         RegenerationFailed (502). Counted by the drain like a turn."""
-        with self.drain.turn():
+        with self.drain.turn(ended_message=REGENERATION_ENDED):
             async with aclosing(self._stream_regeneration(battle_id, session_id, label, voter_id)) as progress:
                 async for update in progress:
                     yield update

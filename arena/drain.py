@@ -6,7 +6,8 @@ them on another process, and ``/healthz`` answers 503 so it stops sending more),
 taken (they are one atomic write), and the turns streaming right now may finish. Whatever is
 still streaming when the grace period ends is cancelled: the battle engine then stores that turn
 as failed, so the battle can no longer be voted on, and the request ends with a 503 saying so
-(the voter starts a new round); nothing is left half-written.
+(the voter starts a new round); nothing is left half-written. A regeneration cut off the same way
+hands its battle back with the previous answer, still votable, and its 503 says so.
 
 The web server runs on its own event loop thread; the stopping thread waits on a
 ``threading.Event``, so the count is kept under a lock and cancelling goes through the loop.
@@ -31,6 +32,13 @@ class TurnEnded(ShuttingDown):
     """The process stopped before this turn's answers finished; the battle is stored as failed."""
 
 
+TURN_ENDED = ("this arena process stopped before the answers finished, so this battle cannot be voted on: "
+              "start a new round")
+# a regeneration cut short hands the battle back with its previous answer
+REGENERATION_ENDED = ("this arena process stopped before the new answer finished; the previous answer is kept "
+                      "and the battle can still be voted on")
+
+
 class Drain:
     """Counts the turns in flight in this process and refuses new ones once closed."""
 
@@ -52,9 +60,9 @@ class Drain:
                                "try again in a moment")
 
     @contextmanager
-    def turn(self):
+    def turn(self, ended_message: str = TURN_ENDED):
         """Around one streamed turn (in its asyncio task): refused once closed, counted while it
-        runs. If the drain ends it, the cancellation comes out as :class:`TurnEnded`."""
+        runs. If the drain ends it, the cancellation comes out as :class:`TurnEnded` saying ``ended_message``."""
         self.check_open()
         task = asyncio.current_task()
         with self._lock:
@@ -68,8 +76,7 @@ class Drain:
             if not ended:
                 raise
             task.uncancel()  # our cancellation, answered here: the request ends with a clear 503
-            raise TurnEnded("this arena process stopped before the answers finished, so this battle cannot be "
-                            "voted on: start a new round") from None
+            raise TurnEnded(ended_message) from None
         finally:
             with self._lock:
                 self._turns.pop(task, None)

@@ -9,7 +9,7 @@ import threading
 import pytest
 import redis.asyncio as aioredis
 
-from arena.battle_types import BattleConflict, InvalidVote
+from arena.battle_types import ArenaBusy, BattleConflict, InvalidVote
 from arena.battles import INFLIGHT_GRACE_SECONDS, BattleService
 from arena.demo_models import DEMO_MODELS, demo_model_specs
 from arena.demo_server import DemoServer
@@ -90,4 +90,31 @@ async def test_a_model_at_its_max_concurrent_answers_is_left_out_until_one_finis
             await turn
             assert await client.get(key) is None  # back to zero: the counter is gone
             assert sorted(await service.available_models()) == everyone
+    await client.aclose()
+
+
+async def test_a_turn_refused_as_busy_after_taking_the_battle_hands_it_back(redis_url, demo_server):
+    """Two turns at once with room for one: the one refused after it took its battle's lock (the
+    answer budget filled while it read the battle) leaves that battle as it was, not 'streaming'."""
+    client = aioredis.Redis.from_url(redis_url)
+    async with EndpointPool(demo_model_specs(demo_server.url)) as pool:
+        service = BattleService(client, pool, build_matchmaker("uniform"), max_concurrent_answers=2)
+        refused = 0
+        for attempt in range(20):  # the interleaving is the event loop's: try until it happens
+            first = await service.create(f"s{attempt}a")
+            second = await service.create(f"s{attempt}b")
+            results = await asyncio.gather(service.run_turn(first.battle_id, f"s{attempt}a", "Hi."),
+                                           service.run_turn(second.battle_id, f"s{attempt}b", "Hi."),
+                                           return_exceptions=True)
+            states = [(await client.hget(f"arena:battle:{battle.battle_id}", "state")).decode()
+                      for battle in (first, second)]
+            assert "streaming" not in states, (results, states)
+            for result, state in zip(results, states):
+                if isinstance(result, ArenaBusy):
+                    assert state == "open"
+                    refused += 1
+            if refused:
+                break
+        assert refused, "no turn was ever refused for the answer budget"
+        assert service.answers_in_flight == 0
     await client.aclose()

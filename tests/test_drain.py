@@ -73,3 +73,30 @@ def test_answers_that_outlast_the_grace_period_are_ended_and_their_battle_marked
     finally:
         slow.stop()
         other.stop()
+
+
+async def test_an_ended_turn_says_what_became_of_the_battle():
+    """A turn cut off says its battle cannot be voted on; a regeneration cut off says the previous
+    answer is kept (BattleService hands that battle back ready)."""
+    import asyncio
+
+    import pytest
+
+    from arena.drain import REGENERATION_ENDED, TURN_ENDED, Drain, TurnEnded
+
+    drain = Drain()
+    for ended in (TURN_ENDED, REGENERATION_ENDED):
+        started = asyncio.Event()
+
+        async def streaming(ended=ended):
+            with drain.turn(ended_message=ended):
+                started.set()
+                await asyncio.Event().wait()  # until the drain cancels it
+
+        task = asyncio.create_task(streaming())
+        await started.wait()
+        assert drain.cancel_in_flight() == 1
+        with pytest.raises(TurnEnded) as error:
+            await task
+        assert str(error.value) == ended
+    assert "cannot be voted on" in TURN_ENDED and "can still be voted on" in REGENERATION_ENDED
