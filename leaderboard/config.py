@@ -153,7 +153,7 @@ RATE_DEANONYMISED = Setting("rate_deanonymised", False, "rate votes on battles w
                             env="ARENA_RATE_DEANONYMISED")
 
 FLAGGED_VOTER_WEIGHT = Setting("flagged_voter_weight", 0.0, "weight in the fit of each vote of a voter flagged as "
-                               "anomalous (`0` leaves them out, `1` counts them; the snapshot note says how many)",
+                               "anomalous, in every view (`0` leaves them out, `1` counts them; each view's note says how many)",
                                parse=bounded(float, 0.0, 1.0), flag="--flagged-voter-weight",
                                env="ARENA_FLAGGED_VOTER_WEIGHT")
 VOTER_FLAG_ALPHA = Setting("voter_flag_alpha", 1e-3, "an honest voter is flagged with at most this probability over "

@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote the snapshot to {args.out}")
     if client is not None:
         try:
-            index = ViewPublisher(client, args.prefix, min_category_votes=args.min_category_votes).publish(live, snapshot)
+            index = ViewPublisher(client, args.prefix, min_category_votes=args.min_category_votes).publish(
+                live, snapshot, flagged_voters=list(flagged), flagged_voter_weight=args.flagged_voter_weight)
         except redis.exceptions.RedisError as error:
             print(f"error: cannot publish to Redis at {redact_url(url)}: {error}", file=sys.stderr)
             return 2

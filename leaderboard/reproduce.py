@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from leaderboard.events import StyleFeatures, VoteEvent
 from leaderboard.result import RatingResult
 from leaderboard.style_control import STYLE_COLUMNS, fit_style_arrays
 from leaderboard.views import OVERALL, ViewStats, view_id
-from leaderboard.worker.policy import DEFAULT_ALPHA, MIN_VOTES_TO_FIT, _elo_result, rate, unrated_notes
+from leaderboard.worker.policy import DEFAULT_ALPHA, MIN_VOTES_TO_FIT, _elo_result, down_weighted, rate, unrated_notes
 from leaderboard.worker.tally import VoteTally
 from leaderboard.worker.view_tally import ViewTally
 
@@ -95,17 +95,21 @@ class ViewFit:
 
 
 def fit_view(live: LiveVotes, category: str = OVERALL, style_control: bool = False, *, alpha: float = LIVE_ALPHA,
-             warm_start: dict | None = None) -> ViewFit:
+             warm_start: dict | None = None, flagged_voters: Collection[str] = (),
+             flagged_voter_weight: float = 0.0) -> ViewFit:
     """The live fit of one view. ``warm_start``: the previous fit's ``theta`` (by model name) and,
-    for style views, ``beta``; it changes the path of Newton's method, not the answer."""
-    tally = live.tally(category)
+    for style views, ``beta``; it changes the path of Newton's method, not the answer.
+    ``flagged_voters``: each of their votes weighs ``flagged_voter_weight`` (0: left out), in every
+    view as in the overall board (leaderboard.worker.policy.build_snapshot)."""
+    tally, notes = down_weighted(live.tally(category), flagged_voters, flagged_voter_weight)
     warm_start = warm_start or {}
-    notes = unrated_notes(tally) if category == OVERALL else []
+    notes += unrated_notes(tally) if category == OVERALL else []
     if not style_control:
         result = rate(tally, alpha=alpha, init_theta=warm_start.get("theta"))
         fitted = not (result.method == "elo")
     else:
-        result, fitted = _fit_style_view(live, category, tally, alpha, warm_start)
+        weights = live.views.row_weights(live.views.pairwise_rows(category), flagged_voters, flagged_voter_weight)
+        result, fitted = _fit_style_view(live, category, tally, alpha, warm_start, weights)
         if tally.rankings:
             notes.append(f"style control is pairwise: the view's {len(tally.rankings)} K-wise vote(s) are left out "
                          "of this fit (their style covariate, a difference between two answers, has no K-wise form)")
@@ -114,8 +118,10 @@ def fit_view(live: LiveVotes, category: str = OVERALL, style_control: bool = Fal
     return ViewFit(result=result, note="; ".join(notes), style_control=style_control, fitted=fitted)
 
 
-def _fit_style_view(live: LiveVotes, category: str, tally: VoteTally, alpha: float,
-                    warm_start: dict) -> tuple[RatingResult, bool]:
+def _fit_style_view(live: LiveVotes, category: str, tally: VoteTally, alpha: float, warm_start: dict,
+                    weights: np.ndarray) -> tuple[RatingResult, bool]:
+    """``tally``: the view's votes as weighted for the fit; ``weights``: the same weights, one per
+    pairwise vote of the view (a vote of weight 0 is left out)."""
     views = live.views
     if tally.pairs.n_votes < MIN_VOTES_TO_FIT:
         return _elo_result(tally, f"only {tally.pairs.n_votes} pairwise vote(s) for style control; "
@@ -124,10 +130,11 @@ def _fit_style_view(live: LiveVotes, category: str, tally: VoteTally, alpha: flo
     init = None
     if "theta" in warm_start and "beta" in warm_start:
         init = (warm_start["theta"], np.asarray(warm_start["beta"], dtype=float))
+    kept = weights > 0
     try:
-        result = fit_style_arrays(views.models, views.code_a.values[rows], views.code_b.values[rows],
-                                  views.differences.values[rows], views.score_a.values[rows],
-                                  np.ones(tally.pairs.n_votes), tally.pairs, alpha=alpha, init=init)
+        result = fit_style_arrays(views.models, views.code_a.values[rows][kept], views.code_b.values[rows][kept],
+                                  views.differences.values[rows][kept], views.score_a.values[rows][kept],
+                                  weights[kept], tally.pairs, alpha=alpha, init=init)
     except (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError) as error:
         log.warning("style-controlled fit of %s failed, publishing online Elo instead: %s", category, error)
         return _elo_result(tally, f"the style-controlled fit failed ({error})", alpha), False

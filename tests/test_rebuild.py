@@ -170,3 +170,34 @@ def test_a_missing_or_damaged_archive_is_one_clear_error(tmp_path, redis_url, ca
         archive.write(b'{"not": "a vote"}\n')
     assert main(["rebuild", "--data-dir", str(tmp_path), "--redis-url", redis_url]) == 2
     assert "line 6: not a valid vote" in capsys.readouterr().err
+
+
+def test_a_flagged_voter_left_out_is_out_of_every_view_not_only_the_overall_one(redis_url, redis_client, tmp_path):
+    """With weight 0, every view (categories, languages, style control) equals the same view fitted
+    from the archive without that voter's votes."""
+    def views_of(data_dir, flagged):
+        redis_client.flushall()
+        if flagged:
+            redis_client.hset(flagged_voters_key("arena"), "attacker", json.dumps({"model": "delta", "votes": 60}))
+        worker = VoteWorker(redis_client, data_dir, refit_interval=0.01, flagged_voter_weight=0.0,
+                            min_category_votes=40)
+        worker.process_once(block_ms=1)
+        worker.refit_and_publish()
+        worker.close()
+        return published_views(redis_client)
+
+    write_archive_with_exclusions(tmp_path / "all")
+    with_attacker = views_of(tmp_path / "all", flagged=True)
+    honest = tmp_path / "honest"
+    with VoteArchive(archive_path(honest)) as archive:
+        with VoteArchive(archive_path(tmp_path / "all")) as source:
+            archive.extend([vote for vote in source if vote.voter_id != "attacker"])
+    without_attacker = views_of(honest, flagged=False)
+    compared = sorted(with_attacker.keys() & without_attacker.keys())
+    assert {"overall", "overall+style", "language:en", "language:en+style"} <= set(compared)
+    for view in compared:
+        rows, expected = with_attacker[view][3], without_attacker[view][3]
+        assert [row[0] for row in rows] == [row[0] for row in expected], view
+        assert np.allclose([row[1:4] for row in rows], [row[1:4] for row in expected], atol=1e-6), view
+        if view.startswith(("overall", "language:en")):  # the attacker voted there: the note says so
+            assert "60 vote(s) of 1 flagged voter(s)" in with_attacker[view][2] and "left out" in with_attacker[view][2]

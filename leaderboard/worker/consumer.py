@@ -370,14 +370,14 @@ class VoteWorker:
             raise RuntimeError(f"the worker is {self.state.phase.value}, not consuming: "
                                "call process_once() (or run_forever) before publishing")
         started = time.monotonic()
+        flagged = list(self.voters.flagged())
         snapshot = build_snapshot(self.tally, alpha=self.alpha, init_theta=self.state.warm_start,
-                                  flagged_voters=list(self.voters.flagged()),
-                                  flagged_voter_weight=self.flagged_voter_weight)
+                                  flagged_voters=flagged, flagged_voter_weight=self.flagged_voter_weight)
         # the overall snapshot at snapshot_key and its announcement go in the same transaction as the
-        # views; the category and style views are fitted from every rated vote (self.tally: flagged
-        # voters are taken out of the overall view only)
+        # views, each fitted with the flagged voters' votes weighted alike
         self.publisher.publish(reproduce.LiveVotes(self.tally, self.views), snapshot,
-                               next_refit_at=snapshot.generated_at + self.schedule.wait)
+                               next_refit_at=snapshot.generated_at + self.schedule.wait,
+                               flagged_voters=flagged, flagged_voter_weight=self.flagged_voter_weight)
         self.redis.hset(refit_stats_key(self.prefix), mapping={  # for the arena's /metrics
             "duration_seconds": repr(time.monotonic() - started), "finished_at": repr(time.time()),
             "votes": snapshot.total_votes})

@@ -56,18 +56,23 @@ def build_snapshot(tally: VoteTally, *, alpha: float = DEFAULT_ALPHA, init_theta
     ``flagged_voters``: voters flagged as anomalous (leaderboard.worker.voters); each of their votes
     weighs ``flagged_voter_weight`` in the fit (0: left out), and the note says how many were touched."""
     generated_at = time.time() if now is None else now
-    notes = []
-    if flagged_voters:
-        tally, touched = tally.without_voters(flagged_voters, flagged_voter_weight)
-        how = ("left out" if flagged_voter_weight == 0 else "counted in full" if flagged_voter_weight >= 1
-               else f"weighted {flagged_voter_weight:g}")
-        notes.append(f"{touched} vote(s) of {len(flagged_voters)} flagged voter(s) (anomalous under the ratings; "
-                     f"`python -m arena voters flagged`) {how}")
+    tally, notes = down_weighted(tally, flagged_voters, flagged_voter_weight)
     notes += unrated_notes(tally)
     result = rate(tally, alpha=alpha, init_theta=init_theta)
     if result.note:
         notes.append(result.note)
     return result.to_snapshot(generated_at=generated_at, note="; ".join(notes))
+
+
+def down_weighted(tally: VoteTally, flagged_voters: Collection[str], weight: float) -> tuple[VoteTally, list[str]]:
+    """``tally`` with each vote of ``flagged_voters`` weighing ``weight`` (0: left out), and the
+    note saying how many votes that touched (none when nobody is flagged)."""
+    if not flagged_voters:
+        return tally, []
+    tally, touched = tally.without_voters(flagged_voters, weight)
+    how = "left out" if weight == 0 else "counted in full" if weight >= 1 else f"weighted {weight:g}"
+    return tally, [f"{touched} vote(s) of {len(flagged_voters)} flagged voter(s) (anomalous under the ratings; "
+                   f"`python -m arena voters flagged`) {how}"]
 
 
 def unrated_notes(tally: VoteTally) -> list[str]:

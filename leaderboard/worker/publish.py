@@ -11,6 +11,7 @@ matchmaker reads it, and only overall's; it is 200 x 200 numbers per view).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import redis
@@ -51,24 +52,29 @@ class ViewPublisher:
         self.warm_starts.clear()
         self.written.clear()
 
-    def publish(self, live: "reproduce.LiveVotes", overall: Snapshot, *, next_refit_at: float | None = None) -> ViewIndex:
-        """Fit and write every view; ``overall`` is the overall snapshot already fitted by the worker."""
+    def publish(self, live: "reproduce.LiveVotes", overall: Snapshot, *, next_refit_at: float | None = None,
+                flagged_voters: Collection[str] = (), flagged_voter_weight: float = 0.0) -> ViewIndex:
+        """Fit and write every view; ``overall`` is the overall snapshot already fitted by the worker
+        (with the same ``flagged_voters`` and weight: every view weighs their votes alike)."""
         generated_at = overall.generated_at
+        flagged = (frozenset(flagged_voters), flagged_voter_weight)
         categories = published_categories(live.category_votes(), self.min_category_votes)
         pipe = self.redis.pipeline(transaction=True)
         for category in categories:
             for style_control in (False, True):
                 view = view_id(category.name, style_control)
                 # overall also counts the archived votes that are not rated: its note tells of them
-                seen = live.overall.archived if category.name == OVERALL else category.votes
-                votes, written_at = self.written.get(view, (-1, float("-inf")))
+                # (and a newly flagged voter changes every view's weights)
+                seen = (live.overall.archived if category.name == OVERALL else category.votes, flagged)
+                votes, written_at = self.written.get(view, (None, float("-inf")))
                 if votes == seen and generated_at - written_at < REWRITE_UNCHANGED_AFTER:
                     continue  # no new vote in this category: its published view stands
                 self.written[view] = (seen, generated_at)
                 if category.name == OVERALL and not style_control:
                     snapshot, coefficients = overall, None
                 else:
-                    snapshot, coefficients = self._fit(live, category.name, style_control, view, generated_at)
+                    snapshot, coefficients = self._fit(live, category.name, style_control, view, generated_at,
+                                                       flagged)
                 stats = reproduce.view_stats(live, category.name, style_control, snapshot.models, generated_at, coefficients)
                 pipe.set(view_snapshot_key(self.prefix, view), snapshot.model_copy(update={"covariance": []}).model_dump_json())
                 pipe.set(view_stats_key(self.prefix, view), stats.model_dump_json())
@@ -86,8 +92,9 @@ class ViewPublisher:
         return index
 
     def _fit(self, live: "reproduce.LiveVotes", category: str, style_control: bool, view: str,
-             generated_at: float) -> tuple[Snapshot, dict | None]:
-        fit = reproduce.fit_view(live, category, style_control, warm_start=self.warm_starts.get(view))
+             generated_at: float, flagged: tuple[frozenset, float]) -> tuple[Snapshot, dict | None]:
+        fit = reproduce.fit_view(live, category, style_control, warm_start=self.warm_starts.get(view),
+                                 flagged_voters=flagged[0], flagged_voter_weight=flagged[1])
         result = fit.result
         snapshot = result.to_snapshot(generated_at=generated_at, note=fit.note)
         if fit.fitted:

@@ -85,6 +85,8 @@ class ViewTally:
         self.code_b = GrowableArray(np.int32)
         self.score_a = GrowableArray(np.float64)
         self.differences = GrowableArray(np.float64, len(STYLE_COLUMNS))
+        self.voter_code = GrowableArray(np.int32)  # who cast it (an index into voters): flagged voters' rows
+        self.voters: dict[str, int] = {}
         self.members: dict[str, GrowableArray] = {}  # category -> indices of its pairwise votes
         self.counts: dict[str, ViewCounts] = {}  # category (and OVERALL) -> its figures' counts
 
@@ -128,6 +130,7 @@ class ViewTally:
         self.code_b.append(ids[1])
         self.score_a.append(_SCORE.get(event.outcome, 0.5))
         self.differences.append(style_difference(*event.style))
+        self.voter_code.append(self.voters.setdefault(event.voter_id, len(self.voters)))
         for category in categories:
             members = self.members.get(category)
             if members is None:
@@ -140,6 +143,13 @@ class ViewTally:
             return slice(0, self.code_a.size)
         members = self.members.get(category)
         return members.values if members is not None else np.zeros(0, dtype=np.int64)
+
+    def row_weights(self, rows, voters, weight: float) -> np.ndarray:
+        """One weight per pairwise vote of ``rows``: ``weight`` for a vote of one of ``voters``, else 1."""
+        codes = [self.voters[voter] for voter in voters if voter in self.voters]
+        weights = np.ones(len(self.voter_code.values[rows]))
+        weights[np.isin(self.voter_code.values[rows], codes)] = weight
+        return weights
 
     def _model_id(self, name: str) -> int:
         index = self.model_index.get(name)
