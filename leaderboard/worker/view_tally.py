@@ -147,8 +147,10 @@ class ViewTally:
     def row_weights(self, rows, voters, weight: float) -> np.ndarray:
         """One weight per pairwise vote of ``rows``: ``weight`` for a vote of one of ``voters``, else 1."""
         codes = [self.voters[voter] for voter in voters if voter in self.voters]
-        weights = np.ones(len(self.voter_code.values[rows]))
-        weights[np.isin(self.voter_code.values[rows], codes)] = weight
+        voter_of_row = self.voter_code.values[rows]
+        weights = np.ones(len(voter_of_row))
+        if codes:  # nobody flagged (the usual case): no pass over the votes
+            weights[np.isin(voter_of_row, codes)] = weight
         return weights
 
     def _model_id(self, name: str) -> int:
