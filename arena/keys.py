@@ -73,6 +73,11 @@ def model_errors_key(prefix: str, model: str) -> str:
     return f"{prefix}:model:{model}:errors"
 
 
+def model_answered_key(prefix: str, model: str) -> str:
+    """String: when the model last finished an answer (unix time); the breaker's streak starts after it."""
+    return f"{prefix}:model:{model}:answered-at"
+
+
 def model_latency_key(prefix: str, model: str) -> str:
     """List: the model's most recent latencies to the first token, in milliseconds, newest first."""
     return f"{prefix}:model:{model}:latency"

@@ -1,8 +1,11 @@
 """Runtime health of model endpoints: the circuit breaker, recent errors and latencies, in Redis.
 
 Benching is a judgement about the endpoint, so one bad request must not make it: a model is
-benched only after ``failures`` failures within ``window`` seconds that came from at least
-``voters`` different voters (one voter, or one prompt resent, cannot take a model out).
+benched after ``failures`` failures within ``window`` seconds that came from at least ``voters``
+different voters (one voter, or one prompt resent a few times, cannot take a model out), or after
+``streak`` failures in a row within the window with no answer finished in between, whoever asked
+(an endpoint that only fails: on a small arena, or behind one address, there may be no second
+voter to see it; a model that still answers anyone breaks the streak).
 Failures the request itself caused (HTTP 400/413/422: a prompt longer than the context, a
 content filter, a parameter the server refuses) fail that round and are recorded, but never
 count. A benched model is probed with a short prompt after ``first_probe`` seconds, then after
@@ -19,6 +22,7 @@ import uuid
 from dataclasses import dataclass
 
 from arena.keys import (
+    model_answered_key,
     model_benched_key,
     model_errors_key,
     model_failures_key,
@@ -35,15 +39,26 @@ ERRORS_KEPT = 50
 LATENCIES_KEPT = 500
 PROBE_PROMPT = "Reply with one short sentence: are you working?"
 
-# Add one failure to the window; bench when the window holds enough failures from enough voters.
-# KEYS: failures zset, benched hash. ARGV: now, window, member (voter|id), failures, voters,
-# reason, first probe delay. Returns 1 when this failure benched the model.
+# Add one failure to the window; bench when the window holds enough failures from enough voters,
+# or a streak of failures since the model last answered. KEYS: failures zset, benched hash, last
+# answer time. ARGV: now, window, member (voter|id), failures, voters, reason, first probe delay,
+# streak (0: off), streak reason. Returns 1 when this failure benched the model.
 _RECORD_FAILURE = """
 local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('EXPIRE', KEYS[1], math.ceil(window) + 1)
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local function bench(reason)
+  redis.call('HSET', KEYS[2], 'reason', reason, 'since', ARGV[1], 'next_probe', now + tonumber(ARGV[7]), 'probes', 0)
+  return 1
+end
+local streak = tonumber(ARGV[8])
+if streak > 0 then
+  local answered = redis.call('GET', KEYS[3])
+  local since = answered and ('(' .. answered) or '-inf'
+  if redis.call('ZCOUNT', KEYS[1], since, '+inf') >= streak then return bench(ARGV[9]) end
+end
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 if #members < tonumber(ARGV[4]) then return 0 end
 local voters, distinct = {}, 0
@@ -52,8 +67,7 @@ for _, member in ipairs(members) do
   if voter and not voters[voter] then voters[voter] = true; distinct = distinct + 1 end
 end
 if distinct < tonumber(ARGV[5]) then return 0 end
-redis.call('HSET', KEYS[2], 'reason', ARGV[6], 'since', ARGV[1], 'next_probe', now + tonumber(ARGV[7]), 'probes', 0)
-return 1
+return bench(ARGV[6])
 """
 
 
@@ -62,6 +76,7 @@ class BreakerPolicy:
     failures: int = 3
     voters: int = 2
     window: float = 300.0
+    streak: int = 6  # failures in a row (no answer between) that bench whoever saw them; 0: off
     first_probe: float = 30.0
     max_probe: float = 900.0
 
@@ -97,10 +112,12 @@ class ModelHealth:
             return False
         member = f"{voter_id or 'unknown'}|{uuid.uuid4().hex}"
         benched = await self._record_failure(
-            keys=[model_failures_key(self.prefix, model), model_benched_key(self.prefix, model)],
+            keys=[model_failures_key(self.prefix, model), model_benched_key(self.prefix, model),
+                  model_answered_key(self.prefix, model)],
             args=[now, self.policy.window, member, self.policy.failures, self.policy.voters,
                   f"{self.policy.failures}+ failures in {self.policy.window:g}s, the last: {failure_reason(error)}",
-                  self.policy.first_probe],
+                  self.policy.first_probe, self.policy.streak,
+                  f"{self.policy.streak} failures in a row, no answer between, the last: {failure_reason(error)}"],
         )
         return bool(benched)
 
@@ -112,8 +129,11 @@ class ModelHealth:
         pipe.ltrim(model_errors_key(self.prefix, model), 0, ERRORS_KEPT - 1)
         await pipe.execute()
 
-    async def record_answer(self, model: str, first_token_seconds: float) -> None:
+    async def record_answer(self, model: str, first_token_seconds: float, *, now: float | None = None) -> None:
+        """One finished answer: its latency, and the end of any failure streak."""
+        now = time.time() if now is None else now
         pipe = self.redis.pipeline(transaction=False)
+        pipe.set(model_answered_key(self.prefix, model), repr(now), ex=int(self.policy.window) + 1)
         pipe.lpush(model_latency_key(self.prefix, model), round(first_token_seconds * 1000, 1))
         pipe.ltrim(model_latency_key(self.prefix, model), 0, LATENCIES_KEPT - 1)
         await pipe.execute()

@@ -77,7 +77,8 @@ def breaker_policy(settings: Settings):
     from arena.model_health import BreakerPolicy
 
     return BreakerPolicy(failures=settings.breaker_failures, voters=settings.breaker_voters,
-                         window=settings.breaker_window, first_probe=settings.breaker_first_probe,
+                         window=settings.breaker_window, streak=settings.breaker_streak,
+                         first_probe=settings.breaker_first_probe,
                          max_probe=settings.breaker_max_probe)
 
 

@@ -179,6 +179,9 @@ SERVE_SETTINGS = (
             flag="--breaker-voters", env="ARENA_BREAKER_VOTERS"),
     Setting("breaker_window", 300.0, "seconds the breaker looks back", parse=bounded(float, 0.0, above=True),
             flag="--breaker-window", env="ARENA_BREAKER_WINDOW"),
+    Setting("breaker_streak", 6, "failed answers in a row within the window (none answered between) that bench a model "
+            "whoever asked; `0` leaves benching to the two rows above", parse=bounded(int, 0),
+            flag="--breaker-streak", env="ARENA_BREAKER_STREAK"),
     Setting("breaker_first_probe", 30.0, "seconds until a benched model is first probed; doubled after each failed probe",
             parse=bounded(float, 0.0, above=True), flag="--breaker-first-probe", env="ARENA_BREAKER_FIRST_PROBE"),
     Setting("breaker_max_probe", 900.0, "longest wait between probes of a benched model, seconds",

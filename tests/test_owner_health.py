@@ -162,6 +162,32 @@ async def test_one_voter_cannot_bench_and_client_caused_failures_never_bench(bre
     assert "maximum context length" in errors[0]["reason"]
 
 
+async def test_a_streak_of_failures_benches_even_from_one_voter_but_an_answer_between_breaks_it(redis_url):
+    """A small arena (one voter, or all behind one address): an endpoint that only fails is benched
+    after `streak` failures in a row; one that still answers now and then is not."""
+    client = aioredis.Redis.from_url(redis_url)
+    with OwnerEndpoint() as good_one, OwnerEndpoint() as good_two, OwnerEndpoint() as flaky:
+        pool = EndpointPool([spec(good_one.url, "good-1"), spec(good_two.url, "good-2"), spec(flaky.url, "flaky")])
+        health = ModelHealth(client, "arena", BreakerPolicy(failures=3, voters=2, window=60, streak=4,
+                                                            first_probe=60, max_probe=60))
+        service = BattleService(client, pool, build_matchmaker("uniform"), health=health)
+        flaky.mode = "500"
+        for _ in range(3):
+            await until_battle_with(service, "flaky", "voter-1")
+        flaky.mode = "healthy"  # one answer between: the streak starts again
+        battle, progress = await until_battle_with(service, "flaky", "voter-1")
+        assert not any(progress.failed)
+        flaky.mode = "500"
+        for _ in range(3):
+            await until_battle_with(service, "flaky", "voter-1")
+        assert (await service.model_status())["flaky"] == "active"  # 6 failures, one voter, never 4 in a row
+        await until_battle_with(service, "flaky", "voter-1")
+        assert (await service.model_status())["flaky"] == "benched"
+        assert "4 failures in a row" in (await service.health.benched(["flaky"]))["flaky"]["reason"]
+        await pool.aclose()
+    await client.aclose()
+
+
 async def test_failures_from_several_voters_bench_then_a_probe_restores(breaker_arena):
     service, flaky = breaker_arena
     flaky.mode = "500"
