@@ -75,6 +75,14 @@ class NamedChoice:
 
 # Registered models that are not live (not yet or any more): a voter cannot pick them.
 _NOT_LIVE = (ModelStatus.PENDING, ModelStatus.REJECTED, ModelStatus.RETIRED)
+# Registrations the public does not see (an unreleased model's name is its owner's business until
+# the operator approves it): to voters they do not exist.
+UNPUBLISHED = (ModelStatus.PENDING, ModelStatus.REJECTED)
+
+
+def public_statuses(statuses: Mapping[str, ModelStatus]) -> dict[str, ModelStatus]:
+    """Every model's status as the public sees it (/api/models, named battles): no pending or rejected registrations."""
+    return {name: status for name, status in statuses.items() if status not in UNPUBLISHED}
 
 
 def named_choice(models, statuses: Mapping[str, ModelStatus], kway: Sequence[int] = ()) -> NamedChoice:
@@ -91,6 +99,7 @@ def named_choice(models, statuses: Mapping[str, ModelStatus], kway: Sequence[int
     repeated = sorted({name for name in models if models.count(name) > 1})
     if repeated:
         raise InvalidBattleRequest(f"{', '.join(repeated)} is named twice: pick {len(models)} different models")
+    statuses = public_statuses(statuses)
     live = [name for name, status in statuses.items() if status not in _NOT_LIVE]
     available = [name for name, status in statuses.items() if status == ModelStatus.ACTIVE]
     unknown = [name for name in models if name not in statuses]

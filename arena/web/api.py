@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from arena.availability import ModelStatus
-from arena.battle_requests import InvalidBattleRequest, check_size, named_choice
+from arena.battle_requests import InvalidBattleRequest, check_size, named_choice, public_statuses
 from arena.battle_types import RegenerationProgress, TurnProgress, position_labels
 from arena.votes import battle_result
 from leaderboard.events import MAX_FEEDBACK_CHARS
@@ -186,6 +186,6 @@ async def vote(battle_id: str, body: VoteRequest, request: Request, context: Con
 @router.get("/api/models")
 async def models(context: Context):
     # why a model is benched names its endpoint: that is for the operator and the owner, not the public
-    status = await context.battles.model_status()
+    status = public_statuses(await context.battles.model_status())
     return {"models": [{"model": name, "available": state == ModelStatus.ACTIVE, "status": state}
                        for name, state in status.items()]}
