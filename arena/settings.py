@@ -186,10 +186,12 @@ SERVE_SETTINGS = (
             parse=bounded(float, 0.0, above=True), flag="--breaker-first-probe", env="ARENA_BREAKER_FIRST_PROBE"),
     Setting("breaker_max_probe", 900.0, "longest wait between probes of a benched model, seconds",
             parse=bounded(float, 0.0, above=True), flag="--breaker-max-probe", env="ARENA_BREAKER_MAX_PROBE"),
-    # fixed for now: in the banner, not configurable
-    Setting("battle_ttl", 24 * 3600, "seconds a battle stays votable", parse=int),
-    Setting("max_prompt_chars", 8000, "longest prompt accepted, in characters", parse=int),
-    Setting("max_turns", 8, "turns in one battle's conversation", parse=int),
+    Setting("battle_ttl", 24 * 3600, "seconds a battle stays votable (and in Redis) after it starts",
+            parse=bounded(int, 1), flag="--battle-ttl", env="ARENA_BATTLE_TTL"),
+    Setting("max_prompt_chars", 8000, "longest prompt accepted, in characters (a longer one is refused with 400)",
+            parse=bounded(int, 1), flag="--max-prompt-chars", env="ARENA_MAX_PROMPT_CHARS"),
+    Setting("max_turns", 8, "turns in one battle's conversation (then: vote, or a new round)",
+            parse=bounded(int, 1), flag="--max-turns", env="ARENA_MAX_TURNS"),
 )
 
 

@@ -184,3 +184,20 @@ def test_partial_is_refused_on_a_two_way_battle(client, redis_client):
     battle = client.post("/api/battles", json={"prompt": "Name a colour."}).json()
     response = _vote(client, battle, {"outcome": "model_a", "partial": True})
     assert response.status_code == 422 and "two-way battle takes an 'outcome'" in response.json()["detail"]
+
+
+def test_the_operator_sets_a_battles_prompt_length_and_turns(redis_url, tmp_path, redis_client):
+    from arena.serve import ArenaStack
+    from tests.helpers import arena_settings
+
+    with ArenaStack(arena_settings(redis_url, tmp_path, run_worker=False, max_prompt_chars=40, max_turns=2,
+                                   battle_ttl=120)) as stack, httpx.Client(base_url=stack.url, timeout=60) as http:
+        too_long = http.post("/api/battles", json={"prompt": "x" * 41})
+        assert too_long.status_code == 400 and "40" in too_long.json()["detail"]
+        battle = http.post("/api/battles", json={"prompt": "Name a colour."}).json()
+        assert 0 < redis_client.ttl(f"arena:battle:{battle['battle_id']}") <= 120
+        headers = {"X-Arena-Session": battle["session"]}
+        assert http.post(f"/api/battles/{battle['battle_id']}/turns", json={"prompt": "Another?"},
+                         headers=headers).status_code == 200
+        third = http.post(f"/api/battles/{battle['battle_id']}/turns", json={"prompt": "One more?"}, headers=headers)
+        assert third.status_code == 409 and "2 turns" in third.json()["detail"]

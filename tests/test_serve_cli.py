@@ -121,6 +121,9 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
     # regenerating an answer before the vote
     environ.update({"ARENA_MAX_REGENERATIONS": "0"})
     page.update(max_regenerations=0)
+    # a battle's limits
+    environ.update({"ARENA_BATTLE_TTL": "3600", "ARENA_MAX_PROMPT_CHARS": "2000", "ARENA_MAX_TURNS": "3"})
+    page.update(battle_ttl=3600, max_prompt_chars=2000, max_turns=3)
     environ.update(OWNER_ENVIRON)
     assert set(environ) == {setting.env for setting in SERVE_SETTINGS if setting.env}  # every variable tried
     assert serve_settings([], environ) == Settings(
