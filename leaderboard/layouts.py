@@ -83,15 +83,7 @@ def frame_rankings(kwise: pd.DataFrame) -> list:
 
 def _names_cell(value) -> list:
     """An ``unranked`` cell as a list of model names (empty: nothing left out)."""
-    value = plain(value)
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value == "":
-        return []
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise LayoutError(f"unranked cell {value!r} is not JSON: write a list of model names, e.g. "
-                              '["model-c", "model-d"]') from None
+    value = _json_cell(value, "unranked", '["model-c", "model-d"]', "a list of model names")
     if not isinstance(value, list) or not all(isinstance(name, str) and name for name in value):
         raise LayoutError(f"unranked cell {value!r} is not a list of model names")
     return value
@@ -100,18 +92,23 @@ def _names_cell(value) -> list:
 def _ranking_cell(value) -> list:
     """A ranking cell as a list of groups; empty when the row is a pairwise vote. A flat list of
     names is a strict order (each name its own group)."""
+    value = _json_cell(value, "ranking", '[["model-a"], ["model-b", "model-c"]]', "a list of groups")
+    if not isinstance(value, list):
+        raise LayoutError(f"ranking cell {value!r} is not a list of groups of model names")
+    return [list(group) if isinstance(group, list) else [group] for group in value]
+
+
+def _json_cell(value, column: str, example: str, what: str):
+    """A cell as a plain value: empty (None, NaN, "" or []) as [], JSON text parsed."""
     value = plain(value)
     if value is None or (isinstance(value, float) and np.isnan(value)) or value == "" or value == []:
         return []
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            return json.loads(value)
         except json.JSONDecodeError:
-            raise LayoutError(f"ranking cell {value!r} is not JSON: write a list of groups, e.g. "
-                              '[["model-a"], ["model-b", "model-c"]]') from None
-    if not isinstance(value, list):
-        raise LayoutError(f"ranking cell {value!r} is not a list of groups of model names")
-    return [list(group) if isinstance(group, list) else [group] for group in value]
+            raise LayoutError(f"{column} cell {value!r} is not JSON: write {what}, e.g. {example}") from None
+    return value
 
 
 def kaggle_winner(frame: pd.DataFrame) -> pd.Series:
