@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from leaderboard.elo import online_elo  # noqa: E402
 from leaderboard.plackett_luce import fit_plackett_luce, plackett_luce, plackett_luce_covariance  # noqa: E402
+from leaderboard.rankings import Unranked  # noqa: E402
 from leaderboard.style_control import fit_style_control, style_covariates  # noqa: E402
 
 
@@ -80,6 +81,13 @@ def bench_plackett_luce(rng, n_rankings: int, n_models: int, repeat: int) -> Non
                  for n, r in enumerate(ranked)]
     seconds, _ = best_time(lambda: plackett_luce(n_models, with_ties), repeat)
     print(f"plackett_luce (20% ties) {label}: {seconds:6.2f} s")
+
+    # "best only": half the voters pick the winner and leave the other three unranked (a partial ranking)
+    best_only = [[[int(r[0])], Unranked([int(i) for i in r[1:]])] if n % 2 == 0 else [[int(i)] for i in r]
+                 for n, r in enumerate(ranked)]
+    seconds, partial_theta = best_time(lambda: plackett_luce(n_models, best_only), repeat)
+    print(f"plackett_luce (50% best only) {label}: {seconds:6.2f} s  corr(theta, truth) = "
+          f"{np.corrcoef(partial_theta, strengths)[0, 1]:.4f}")
 
     names = model_names(n_models)
     by_name = [[[str(names[i])] for i in row] for row in ranked]
