@@ -2,8 +2,12 @@
 
 Terse, structured markdown, friendly with bold, numbered steps, and a weak one that mostly echoes;
 built from the words of the prompt and the turns before it, so different prompts get different
-answers, the same conversation always gets the same answer, and votes between them mean
-something. :mod:`arena.demo_server` serves them over the OpenAI chat-completions protocol.
+answers and votes between them mean something. The same conversation gets the same answer, up
+to its closing sentence: a conversation's ``variant`` (0 the first time it is asked; the demo
+server counts asks made at a temperature above 0, as a sampled model's regeneration would be)
+adds one plain closing sentence chosen by that number, so a regenerated answer visibly differs
+while keeping its model's style (no markdown, no name). :mod:`arena.demo_server` serves them
+over the OpenAI chat-completions protocol.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ class Conversation:
     earlier_topic_words: tuple[str, ...]  # distinctive words of the previous user message
     user_turn: int  # 1 for the first user message
     digest: int  # stable hash of the whole conversation, to choose between phrasings
+    variant: int = 0  # how many times this conversation was asked before (0: the canonical answer)
 
     def pick(self, options: Sequence[str], salt: str) -> str:
         """One of ``options``, chosen by the conversation (stable across runs and processes)."""
@@ -63,7 +68,7 @@ def topic_words(text: str, limit: int = 4) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def make_conversation(messages: Sequence[tuple[str, str]]) -> Conversation:
+def make_conversation(messages: Sequence[tuple[str, str]], variant: int = 0) -> Conversation:
     user_texts = [text for role, text in messages if role == "user"]
     prompt = user_texts[-1] if user_texts else (messages[-1][1] if messages else "")
     earlier = user_texts[-2] if len(user_texts) > 1 else ""
@@ -75,7 +80,42 @@ def make_conversation(messages: Sequence[tuple[str, str]]) -> Conversation:
         earlier_topic_words=topic_words(earlier),
         user_turn=max(1, len(user_texts)),
         digest=int.from_bytes(hashlib.sha256(encoded).digest()[:8], "big"),
+        variant=variant,
     )
+
+
+# Plain sentences (no markdown, no model or maker named), so a varied answer keeps its style
+# features and raises no identity flag.
+_CLOSINGS = (
+    "Hope that helps.",
+    "That is the gist of it.",
+    "Happy to go into any part of this in more depth.",
+    "Worth trying it out on a small example first.",
+    "There are other ways to look at it, but this is a good start.",
+)
+
+
+def closing(conversation: Conversation) -> str:
+    """The closing sentence of this ``variant`` of the answer: none for the canonical answer
+    (variant 0), else one of a few, in turn, starting at a place chosen by the conversation."""
+    if conversation.variant <= 0:
+        return ""
+    start = conversation.digest % len(_CLOSINGS)
+    return _CLOSINGS[(start + conversation.variant - 1) % len(_CLOSINGS)]
+
+
+def _varied(answer: AnswerFunction) -> AnswerFunction:
+    """``answer`` with the variant's closing sentence: on the last line, or (after a list or
+    headers) as a paragraph of its own."""
+    def varied(conversation: Conversation) -> str:
+        text, extra = answer(conversation), closing(conversation)
+        if not extra:
+            return text
+        return text + ("\n\n" if "\n" in text else " ") + extra
+
+    varied.__name__ = varied.__qualname__ = answer.__name__
+    varied.__doc__ = answer.__doc__
+    return varied
 
 
 def _words(conversation: Conversation, fallback: Sequence[str] = ("this", "the details", "the context")) -> list[str]:
@@ -176,11 +216,14 @@ def answer_echo(conversation: Conversation) -> str:
 
 
 DEMO_MODELS: Mapping[str, AnswerFunction] = {
-    "demo-terse": answer_terse,
-    "demo-verbose": answer_verbose,
-    "demo-friendly": answer_friendly,
-    "demo-steps": answer_steps,
-    "demo-echo": answer_echo,
+    name: _varied(answer)
+    for name, answer in {
+        "demo-terse": answer_terse,
+        "demo-verbose": answer_verbose,
+        "demo-friendly": answer_friendly,
+        "demo-steps": answer_steps,
+        "demo-echo": answer_echo,
+    }.items()
 }
 
 DEMO_DESCRIPTIONS: Mapping[str, str] = {

@@ -1,5 +1,9 @@
 """Demo endpoints: a small OpenAI-compatible chat server with a few deterministic "models".
 
+Asked the same conversation again at a temperature above 0 (a regeneration, say), a model's
+answer ends with another closing sentence (:func:`arena.demo_models.closing`), as a sampled
+model's would differ; at temperature 0 or none given, the same conversation gets the same answer.
+
 The demo models themselves (one style each) are in :mod:`arena.demo_models`.
 
 It speaks the chat-completions protocol the way OpenAI does, including server-sent-event
@@ -20,6 +24,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -70,9 +75,11 @@ class StreamOptions(BaseModel):
 
 
 class ChatCompletionRequest(BaseModel):
-    # Sampling parameters the demo models do not use (temperature, top_p, seed...) are accepted and ignored.
+    # Sampling parameters the demo models do not use (top_p, seed...) are accepted and ignored;
+    # temperature only says whether a repeated conversation may get a varied answer.
     model_config = ConfigDict(extra="allow")
     model: str
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -95,6 +102,24 @@ class DemoSettings:
     api_key: str | None = None
 
 
+class AskCounter:
+    """How often each (model, conversation) was asked at a temperature above 0: the variant of
+    the next answer. Remembers the ``limit`` most recent conversations (a long-running demo
+    server stays small; a forgotten one starts again at its canonical answer)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._asked: OrderedDict[tuple[str, int], int] = OrderedDict()
+
+    def next_variant(self, model: str, digest: int) -> int:
+        key = (model, digest)
+        variant = self._asked.pop(key, 0)
+        self._asked[key] = variant + 1
+        while len(self._asked) > self.limit:
+            self._asked.popitem(last=False)
+        return variant
+
+
 class RequestLog:
     """What the server saw most recently, for tests (e.g. that a configured API key was sent)."""
 
@@ -114,6 +139,7 @@ def build_demo_app(
 ) -> FastAPI:
     """The FastAPI app serving ``models`` with OpenAI's /v1/models and /v1/chat/completions."""
     request_log = request_log or RequestLog()
+    asked = AskCounter()
     app = FastAPI(title="Arena demo endpoints", docs_url=None, redoc_url=None)
 
     @app.exception_handler(RequestValidationError)
@@ -159,7 +185,10 @@ def build_demo_app(
                 "model_not_found",
                 "model",
             )
-        conversation = make_conversation([(message.role, message.text()) for message in body.messages])
+        messages = [(message.role, message.text()) for message in body.messages]
+        conversation = make_conversation(messages)
+        if body.temperature:  # sampled: asked again, the answer varies (the first time it is the canonical one)
+            conversation = make_conversation(messages, variant=asked.next_variant(body.model, conversation.digest))
         tokens = split_tokens(answer_function(conversation))
         limit = body.max_completion_tokens or body.max_tokens
         finish_reason = "stop"

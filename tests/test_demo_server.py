@@ -232,3 +232,26 @@ def test_tokens_join_back_to_the_text(text):
 
 def test_topic_words_skip_stopwords_and_repeats():
     assert topic_words("What is the best way to learn the Violin, the violin?") == ("learn", "violin")
+
+
+def answer_at(http: httpx.Client, model: str, messages: list[dict], **sampling) -> str:
+    response = http.post("/chat/completions", json={"model": model, "messages": messages, **sampling})
+    assert response.status_code == 200, response.text
+    return response.json()["choices"][0]["message"]["content"]
+
+
+def test_a_repeated_conversation_at_a_temperature_gets_another_closing_in_the_same_style(http, demo_server):
+    from arena.style import style_features
+
+    prompt = [{"role": "user", "content": "How do glaciers carve valleys?"}]
+    for model in demo_server.model_names:
+        canonical = answer(http, model, prompt)  # no temperature: the same answer every time
+        assert answer(http, model, prompt) == canonical
+        asked = [answer_at(http, model, prompt, temperature=0.7) for _ in range(3)]
+        assert asked[0] == canonical, "the first ask of a conversation is its canonical answer"
+        assert len(set(asked)) == 3, f"{model}: a regeneration looks like the answer before it"
+        for varied in asked[1:]:
+            assert varied.startswith(canonical)  # only a closing sentence more: the style is the model's
+            features, base = style_features([varied]), style_features([canonical])
+            assert (features.headers, features.list_items, features.bold) == (base.headers, base.list_items, base.bold)
+        assert answer_at(http, model, prompt, temperature=0) == canonical  # greedy: no variation

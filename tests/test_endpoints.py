@@ -25,6 +25,9 @@ def demo_server():
 
 
 def spec_for(server_url: str, model: str, provider: str = "openai", **options) -> ModelSpec:
+    # Temperature 0 by default: these tests compare answers to one conversation asked several
+    # times, and the demo server varies a repeated conversation's answer at a temperature above 0.
+    options.setdefault("temperature", 0.0)
     return ModelSpec(
         name=options.pop("name", f"{provider}:{model}"),
         provider=provider,

@@ -29,6 +29,18 @@ PAGE_CSS = """
 .arena-k3 { --arena-columns: 3; } .arena-k5, .arena-k6 { --arena-columns: 3; }
 @media (max-width: 1000px) { .arena-grid { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
 @media (max-width: 640px) { .arena-grid { grid-template-columns: 1fr; } }
+/* A phone (or a narrow window): the prompt box is in view on first load. Chats with nothing in
+   them yet are a strip, answers get a little under half the screen each, the four vote buttons
+   sit 2 x 2, and before the first prompt there is nothing to regenerate. */
+@media (max-width: 640px) {
+  .arena-chat { height: min(420px, 45vh) !important; }
+  .arena-chat:has(.placeholder-content) { height: 5rem !important; }
+  .arena-chats:has(.arena-chat .placeholder-content) ~ .arena-regenerate { display: none !important; }
+  .arena-votes { display: grid !important; grid-template-columns: repeat(2, minmax(0, 1fr)); }
+  .arena-votes > button { min-width: 0 !important; }
+}
+/* No keyboard to speak of on a phone or a narrow window: the shortcuts' hint is noise there. */
+@media (max-width: 640px), (hover: none) and (pointer: coarse) { .arena-shortcuts { display: none !important; } }
 #status:empty, #kway-status:empty, #named-status:empty { display: none; }
 .arena-status { font-weight: 600; scroll-margin: 1rem 0; }
 """
@@ -60,6 +72,24 @@ _SHORTCUT_SCRIPT = """
       }
     }
   }).observe(document.documentElement, {subtree: true, childList: true, characterData: true});
+  // Send (a click, or Enter in a prompt box) turns its view's vote controls off at once, in the
+  // page: the server's own "off" arrives a round trip later, and a vote key pressed in between
+  // would meet the previous turn still votable while the follow-up is on its way.
+  function sending(prefix) {
+    for (const part of ["vote-", "rank-", "submit-", "regen-"]) {
+      for (const button of document.querySelectorAll('button[id^="' + prefix + part + '"]')) button.disabled = true;
+    }
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    const box = event.target && event.target.closest && event.target.closest('textarea') &&
+                event.target.closest('[id$="prompt"]');
+    if (box) sending(box.id.slice(0, -"prompt".length));
+  }, true);
+  document.addEventListener("click", function (event) {
+    const send = event.target && event.target.closest && event.target.closest('button[id$="send"]');
+    if (send && !send.disabled) sending(send.id.slice(0, -"send".length));
+  }, true);
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
     const outcome = shortcuts[event.key];
