@@ -2,9 +2,9 @@
 
     python -m arena owners add NAME [--max-models N]   # prints the owner's token once, on its own line
     python -m arena owners list
-    python -m arena owners revoke NAME                  # the token stops working; their models are paused
+    python -m arena owners revoke NAME                  # the token stops working; their models stay out of battles
     python -m arena models list                         # registered models, status, why benched, last error
-    python -m arena models approve NAME                 # pending -> active: in battles within seconds
+    python -m arena models approve NAME                 # pending -> active: in battles within seconds (unless paused)
     python -m arena models reject NAME --why "..."      # the owner sees the reason
 
 They find the running arena as ``matchmaker`` does: ``--redis-url`` / REDIS_URL, else the
@@ -36,7 +36,7 @@ def parse_args(group: str, argv: list[str]) -> argparse.Namespace:
         add.add_argument("--max-models", type=int, default=None,
                          help="pending or active models this owner may have (default: the arena's --owner-max-models)")
         command("list", "owner accounts and their models")
-        command("revoke", "delete an owner's token (their models are paused)").add_argument("name")
+        command("revoke", "delete an owner's token (their models stay out of battles; it says how, per model)").add_argument("name")
     else:
         command("list", "registered models with status, reason and last error")
         command("approve", "let a pending model into battles").add_argument("name")
@@ -57,8 +57,9 @@ async def _owners(store: OwnerStore, args) -> list[str]:
         token = await store.add_owner(args.name, args.max_models)
         return [f"owner {args.name} created; their token (shown only now, stored only as a hash):", token]
     if args.command == "revoke":
-        await store.revoke_owner(args.name)
-        return [f"owner {args.name} revoked: the token no longer works; their models are paused"]
+        _, effects = await store.revoke_owner(args.name)
+        told = "; ".join(f"{model}: {effect}" for model, effect in effects.items()) or "they had no models"
+        return [f"owner {args.name} revoked: the token no longer works. {told}"]
     models = await store.models()
     lines = []
     for account in await store.owners():
@@ -71,7 +72,12 @@ async def _owners(store: OwnerStore, args) -> list[str]:
 
 async def _models(client: aioredis.Redis, store: OwnerStore, args, sync_client) -> list[str]:
     if args.command == "approve":
-        model = await store.set_state(args.name, "active")
+        model = await store.set_state(args.name, "active")  # refused if its owner was revoked
+        held = ("paused (by its owner, or when they were revoked): it enters battles once they resume it" if model.paused
+                else "paused by the operator: `matchmaker resume` lets it in"
+                if model.name in availability.paused_models(sync_client, args.prefix) else None)
+        if held:
+            return [f"approved {model.name} (owner {model.owner}), but it stays out of battles: {held}"]
         return [f"approved {model.name} (owner {model.owner}): every web process seats it within seconds"]
     if args.command == "reject":
         if not args.why.strip():
