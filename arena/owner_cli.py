@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import ipaddress
+import re
 import sys
 
 import redis
@@ -26,6 +28,7 @@ from arena import availability
 from arena.model_health import ModelHealth
 from arena.operator_cli import operator_parser, parse_operator_args, redis_url_for, run_operator_command
 from arena.owner_store import OwnerError, OwnerStore
+from arena.secret_box import mask_key
 
 
 def parse_args(group: str, argv: list[str]) -> argparse.Namespace:
@@ -101,13 +104,43 @@ async def _models(client: aioredis.Redis, store: OwnerStore, args, sync_client) 
                      f"registered {_when(model.created_at)}")
         if model.state == "rejected":
             lines.append(f"    rejected: {model.rejected_reason}")
+        lines.extend(_last_error(await health.recent_errors(model.name, 1)))
+    registered = {model.name for model in models}
     for name, record in benched.items():
-        lines.append(f"benched {name}: {record.get('reason')} (since {_when(record.get('since'))}, "
+        lines.append(f"benched {name}: {shown_reason(record.get('reason'))} (since {_when(record.get('since'))}, "
                      f"next probe {_when(record.get('next_probe'))}, probes failed {record.get('probes', 0)})")
-        errors = await health.recent_errors(name, 1)
-        if errors:
-            lines.append(f"    last error {_when(errors[0]['at'])}: {errors[0]['reason']}")
+        if name not in registered:  # a configured model's (a registered one's is on its line above)
+            lines.extend(_last_error(await health.recent_errors(name, 1)))
     return lines or ["no registered models yet"]
+
+
+def _last_error(errors: list[dict]) -> list[str]:
+    """The newest of a model's recent errors (arena.model_health, what the owner sees too), as a line."""
+    if not errors:
+        return []
+    error = errors[0]
+    where = error.get("source", "battle") + (f", HTTP {error['status_code']}" if error.get("status_code") else "")
+    return [f"    last error {_when(error.get('at'))} ({where}): {shown_reason(error.get('reason'))}"]
+
+
+_KEY_LIKE = re.compile(r"\b(?:sk|pk|rk|hf|api|key)[-_][A-Za-z0-9_\-]{8,}|(?<=Bearer )\S+", re.IGNORECASE)
+_ADDRESS_LIKE = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
+
+
+def shown_reason(reason) -> str:
+    """An endpoint's error as the operator's terminal shows it: anything shaped like an API key and
+    any IP address masked (an endpoint's message may carry either; endpoints already blank the
+    model's own key)."""
+    text = _KEY_LIKE.sub(lambda found: mask_key(found.group()), str(reason or "-"))
+    return _ADDRESS_LIKE.sub(lambda found: "<address>" if _is_address(found.group()) else found.group(), text)
+
+
+def _is_address(candidate: str) -> bool:
+    try:
+        ipaddress.ip_address(candidate)
+    except ValueError:
+        return False
+    return True
 
 
 async def _run(group: str, args, sync_client: redis.Redis) -> list[str]:
