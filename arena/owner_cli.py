@@ -29,10 +29,11 @@ from arena.model_health import ModelHealth
 from arena.operator_cli import operator_parser, parse_operator_args, redis_url_for, run_operator_command
 from arena.owner_store import OwnerError, OwnerStore
 from arena.secret_box import mask_key
+from leaderboard.config import command_description
 
 
 def parse_args(group: str, argv: list[str]) -> argparse.Namespace:
-    parser, command = operator_parser(f"python -m arena {group}", __doc__.split("\n\n")[0])
+    parser, command = operator_parser(f"python -m arena {group}", command_description(__doc__))
     if group == "owners":
         add = command("add", "create an owner account and print its token (once)")
         add.add_argument("name")
