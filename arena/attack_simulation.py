@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from leaderboard.config import command_description
 from leaderboard.events import MODEL_A, MODEL_B, TIE, StyleFeatures, VoteEvent
 from leaderboard.scale import ELO_PER_NAT
 from leaderboard.voter_anomaly import DEFAULT_ALPHA, VoterEvidence, flag_threshold, vote_log_ratios
@@ -168,7 +169,7 @@ def simulate_attack(config: AttackConfig, seed: int = 0) -> AttackResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m arena.attack_simulation", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m arena.attack_simulation", description=command_description(__doc__))
     parser.add_argument("--attacker-ids", default="1,4,16,314", help="comma-separated numbers of attacker voter ids")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--attack-votes", type=int, default=AttackConfig.attack_votes)

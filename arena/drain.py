@@ -46,6 +46,7 @@ class Drain:
         self._lock = threading.Lock()
         self._turns: dict[asyncio.Task, asyncio.AbstractEventLoop] = {}
         self._ended: set[asyncio.Task] = set()  # turns this drain cancelled
+        self._since_close = {"finished": 0, "ended": 0}  # turns done after close(): by themselves, or cancelled
         self._closed = threading.Event()
         self.idle = threading.Event()
         self.idle.set()
@@ -80,6 +81,8 @@ class Drain:
         finally:
             with self._lock:
                 self._turns.pop(task, None)
+                if self._closed.is_set():
+                    self._since_close["ended" if task in self._ended else "finished"] += 1
                 self._ended.discard(task)
                 if not self._turns:
                     self.idle.set()
@@ -89,9 +92,16 @@ class Drain:
         with self._lock:
             return len(self._turns)
 
-    def close(self) -> None:
-        """Refuse new battles and turns from now on."""
-        self._closed.set()
+    def since_close(self) -> tuple[int, int]:
+        """(finished, ended): the turns done since :meth:`close`, by themselves or cancelled by this drain."""
+        with self._lock:
+            return self._since_close["finished"], self._since_close["ended"]
+
+    def close(self) -> int:
+        """Refuse new battles and turns from now on; returns how many are in flight."""
+        with self._lock:
+            self._closed.set()
+            return len(self._turns)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait (in a thread other than the server's loop) until no turn is in flight; False if

@@ -33,7 +33,7 @@ from arena.availability import ModelStatus
 from arena.matchmaker import build_matchmaker
 from arena.model_names import known_models
 from arena.redis_server import RedisUnavailableError, connect
-from leaderboard.config import RUNNING_ARENA_SETTINGS, add_arguments, parse_with_settings
+from leaderboard.config import RUNNING_ARENA_SETTINGS, add_arguments, command_description, parse_with_settings
 from leaderboard.redis_keys import snapshot_key
 from leaderboard.snapshot import Snapshot
 from leaderboard.urls import embedded_url_file, running_arena_redis_url
@@ -99,7 +99,7 @@ def run_operator_command(args: argparse.Namespace, body: Callable[[redis.Redis, 
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser, command = operator_parser("python -m arena matchmaker", __doc__.split("\n\n")[0])
+    parser, command = operator_parser("python -m arena matchmaker", command_description(__doc__))
     command("status", "paused, benched and pinned models, and the latest ratings")
     for name, text in (("pause", "exclude a model from new battles"), ("resume", "undo pause")):
         command(name, text).add_argument("models", nargs=1, metavar="MODEL")

@@ -93,6 +93,15 @@ class OwnerModel(BaseModel):
                          description=self.description, organisation=self.organisation, license=self.license)
 
 
+def revocation_effect(model: OwnerModel) -> str:
+    """What revoking its owner means for a model (the owner's pause is set on every live one)."""
+    if model.state == "active":
+        return "paused"
+    if model.state == "pending":
+        return "pending, will stay out of battles (owner revoked)"
+    return f"{model.state}, out of battles already"
+
+
 class OwnerStore:
     """Accounts and registered models in Redis (asyncio client)."""
 
@@ -124,8 +133,9 @@ class OwnerStore:
         raw = await self.redis.hget(owners_key(self.prefix), name)
         return OwnerAccount.model_validate_json(raw) if raw else None
 
-    async def revoke_owner(self, name: str) -> OwnerAccount:
-        """Delete the account and its token (its models stay, paused, until the operator decides)."""
+    async def revoke_owner(self, name: str) -> tuple[OwnerAccount, dict[str, str]]:
+        """Delete the account and its token. Its models stay, paused, until the operator decides;
+        returns, per model, what that means for it (``revocation_effects``)."""
         account = await self.owner(name)
         if account is None:
             raise OwnerError(f"no owner named {name!r} (see `owners list`)", 404)
@@ -133,11 +143,11 @@ class OwnerStore:
         pipe.delete(owner_token_key(self.prefix, account.token_hash))
         pipe.hdel(owners_key(self.prefix), name)
         await pipe.execute()
-        for model in await self.models(owner=name):
+        models = await self.models(owner=name)
+        for model in models:
             if model.state != "retired" and not model.paused:
                 await self.save(model.model_copy(update={"paused": True, "updated_at": time.time()}))
-        return account
-
+        return account, {model.name: revocation_effect(model) for model in models}
     async def authenticate(self, token: str | None) -> OwnerAccount | None:
         """The account a bearer token belongs to, or None."""
         if not token or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
@@ -186,6 +196,10 @@ class OwnerStore:
             raise OwnerError(f"no registered model {name!r} (registered: {known})", 404)
         if model.state == "retired":
             raise OwnerError(f"model {name!r} was deleted by its owner (retired); it cannot be {state}", 409)
+        if state == "active" and await self.owner(model.owner) is None:
+            raise OwnerError(f"model {name!r} belongs to owner {model.owner!r}, whose account was revoked: approved, "
+                             f"it would stay paused with nobody to resume it. Reject it (--why), or add the owner "
+                             f"again (`owners add {model.owner}`) so they can resume it, then approve", 409)
         now = time.time()
         update = {"state": state, "updated_at": now, "rejected_reason": reason if state == "rejected" else None}
         if state == "active":

@@ -269,13 +269,14 @@ class ArenaStack:
 
     def _drain(self) -> None:
         """Refuse new battles; give the answers in flight the grace period, then end them."""
-        self.drain.close()
-        if self.drain.wait_idle(self.settings.shutdown_grace):
-            return
-        ended = self.drain.cancel_in_flight()
-        log.warning("stopping: ended %d answer(s) still streaming after the %gs grace period; "
-                    "their battles are marked failed (voters start a new round)", ended, self.settings.shutdown_grace)
-        self.drain.wait_idle(CANCELLED_TURNS_SECONDS)
+        grace = self.settings.shutdown_grace
+        log.info("stopping: refusing new battles, %d answer(s) in flight, grace %g s", self.drain.close(), grace)
+        if not self.drain.wait_idle(grace):
+            log.warning("stopping: ended %d answer(s) still streaming after the %g s grace period; "
+                        "their battles are marked failed (voters start a new round)", self.drain.cancel_in_flight(),
+                        grace)
+            self.drain.wait_idle(CANCELLED_TURNS_SECONDS)
+        log.info("stopped: %d answer(s) finished, %d ended", *self.drain.since_close())
 
     def stop(self) -> None:
         """Stop everything that was started, in reverse order; safe to call more than once."""

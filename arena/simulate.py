@@ -25,7 +25,7 @@ from arena.matchmaker.fairness import FairnessPolicy
 from arena.matchmaker.policy import StrategyOptions
 from arena.settings import MATCHMAKER_FAIRNESS, MATCHMAKER_FLOOR, fairness_options
 from arena.simulation import SIM_STRATEGIES, RunResult, SimConfig, run_one
-from leaderboard.config import add_arguments, parse_with_settings
+from leaderboard.config import add_arguments, command_description, parse_with_settings
 
 
 def median_or_none(values: list[int | None]) -> float | None:
@@ -164,7 +164,7 @@ def plot(runs: list[RunResult], path: str) -> None:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m arena simulate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m arena simulate", description=command_description(__doc__))
     defaults = SimConfig()
     parser.add_argument("--models", type=int, default=defaults.models)
     parser.add_argument("--spread", type=float, default=defaults.spread, help="sd of true strengths, rating points")

@@ -19,11 +19,12 @@ import sys
 import redis
 
 from arena.operator_cli import OperatorError, operator_parser, parse_operator_args, run_operator_command
+from leaderboard.config import command_description
 from leaderboard.worker.voters import VoterWatch
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser, command = operator_parser("python -m arena voters", __doc__.split("\n\n")[0])
+    parser, command = operator_parser("python -m arena voters", command_description(__doc__))
     flagged = command("flagged", "voters flagged as anomalous, strongest evidence first")
     flagged.add_argument("--json", action="store_true", help="print JSON instead of a table")
     command("unflag", "count a flagged voter again").add_argument("voter")

@@ -162,6 +162,12 @@ VOTER_FLAG_ALPHA = Setting("voter_flag_alpha", 1e-3, "an honest voter is flagged
                            env="ARENA_VOTER_FLAG_ALPHA")
 
 
+def command_description(docstring: str) -> str:
+    """A command's ``--help`` description from its module docstring: the first paragraph, as plain
+    text (the docstring's RST double backticks dropped; argparse prints them as they are)."""
+    return docstring.split("\n\n")[0].replace("``", "")
+
+
 def _flag_help(text: str) -> str:
     return text.replace("%", "%%")  # argparse formats help with %
 

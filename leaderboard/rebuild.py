@@ -34,6 +34,7 @@ from leaderboard.config import (
     RATE_DEANONYMISED,
     RUNNING_ARENA_SETTINGS,
     add_arguments,
+    command_description,
     parse_with_settings,
 )
 from leaderboard.reproduce import LiveVotes
@@ -48,7 +49,7 @@ REBUILD_SETTINGS = (*RUNNING_ARENA_SETTINGS, RATE_DEANONYMISED, FLAGGED_VOTER_WE
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m leaderboard rebuild", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m leaderboard rebuild", description=command_description(__doc__))
     add_arguments(parser, REBUILD_SETTINGS)
     parser.add_argument("--out", type=Path, default=None, metavar="SNAPSHOT.json",
                         help="also write the overall snapshot here (with --out alone, Redis is not needed)")

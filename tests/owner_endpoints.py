@@ -7,7 +7,7 @@ hangs up. ``mode`` is one of:
 - ``healthy``: a short streamed answer;
 - ``slow``: the same after ``delay`` seconds (a slow model: the delay is the behaviour under test);
 - ``hang``: never answers, until the endpoint stops (for a client's timeout: no race with a delay);
-- ``500``: an OpenAI-style error body with HTTP 500;
+- ``500``: an OpenAI-style error body with HTTP 500 (its message: ``error_message``);
 - ``400``: HTTP 400 "maximum context length" (a failure the request caused);
 - ``broken``: one chunk, then the connection drops mid-answer;
 - ``401``: unless the request carries ``Authorization: Bearer <api_key>``;
@@ -47,8 +47,9 @@ SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Enco
 
 class OwnerEndpoint:
     def __init__(self, mode: str = "healthy", *, api_key: str | None = None, delay: float = 0.0,
-                 redirect_to: str | None = None):
+                 redirect_to: str | None = None, error_message: str = "the model server crashed"):
         self.mode = mode
+        self.error_message = error_message
         self.api_key = api_key
         self.delay = delay
         self.redirect_to = redirect_to
@@ -122,7 +123,7 @@ class OwnerEndpoint:
             writer.write(_json_reply("401 Unauthorized", "Incorrect API key provided.", "invalid_api_key"))
             return
         if mode == "500":
-            writer.write(_json_reply("500 Internal Server Error", "the model server crashed", "server_error"))
+            writer.write(_json_reply("500 Internal Server Error", self.error_message, "server_error"))
             return
         if mode == "400":
             writer.write(_json_reply("400 Bad Request", "This model's maximum context length is 4096 tokens",

@@ -4,6 +4,7 @@ their battle stored as failed; another process on the same Redis takes over."""
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import httpx
@@ -28,7 +29,14 @@ def in_thread(target) -> tuple[threading.Thread, dict]:
     return thread, outcome
 
 
-def test_a_stopping_process_finishes_answers_in_flight_and_refuses_new_battles(redis_url, redis_client, tmp_path):
+def drain_log(caplog) -> list[str]:
+    return [record.getMessage() for record in caplog.records
+            if record.name == "arena" and record.getMessage().startswith(("stopping:", "stopped:"))]
+
+
+def test_a_stopping_process_finishes_answers_in_flight_and_refuses_new_battles(redis_url, redis_client, tmp_path,
+                                                                              caplog):
+    caplog.set_level(logging.INFO, logger="arena")
     slow = ArenaStack(arena_settings(redis_url, tmp_path / "a", demo_first_token_delay=1.0, shutdown_grace=60.0)).start()
     other = ArenaStack(arena_settings(redis_url, tmp_path / "b", run_worker=False)).start()
     try:
@@ -46,6 +54,8 @@ def test_a_stopping_process_finishes_answers_in_flight_and_refuses_new_battles(r
         battle = response.json()
         stopping.join(timeout=60)
         assert not stopping.is_alive()
+        assert drain_log(caplog) == ["stopping: refusing new battles, 1 answer(s) in flight, grace 60 s",
+                                     "stopped: 1 answer(s) finished, 0 ended"]
         with httpx.Client(base_url=other.url, timeout=30) as http:  # another web process takes the vote
             assert cast(http, battle, "model_b").status_code == 200
         assert redis_client.xlen(vote_stream_key("arena")) == 1
@@ -55,7 +65,8 @@ def test_a_stopping_process_finishes_answers_in_flight_and_refuses_new_battles(r
 
 
 def test_answers_that_outlast_the_grace_period_are_ended_and_their_battle_marked_failed(redis_url, redis_client,
-                                                                                     tmp_path):
+                                                                                     tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="arena")
     slow = ArenaStack(arena_settings(redis_url, tmp_path / "a", demo_first_token_delay=600.0, shutdown_grace=0.2)).start()
     other = ArenaStack(arena_settings(redis_url, tmp_path / "b", run_worker=False)).start()
     try:
@@ -64,6 +75,11 @@ def test_answers_that_outlast_the_grace_period_are_ended_and_their_battle_marked
             wait_until(lambda: slow.drain.in_flight == 1, what="the battle's answers to be streaming")
             slow.stop()
             answering.join(timeout=60)
+        assert drain_log(caplog) == [
+            "stopping: refusing new battles, 1 answer(s) in flight, grace 0.2 s",
+            "stopping: ended 1 answer(s) still streaming after the 0.2 s grace period; their battles are marked "
+            "failed (voters start a new round)",
+            "stopped: 0 answer(s) finished, 1 ended"]
         ended = answered["value"]
         assert ended.status_code == 503 and "cannot be voted on: start a new round" in ended.json()["detail"]
         keys = list(redis_client.scan_iter(match="arena:battle:*"))

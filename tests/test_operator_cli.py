@@ -183,3 +183,37 @@ def test_a_model_an_owner_registered_is_known_to_the_operator_commands(redis_url
     redis_client.hset(owner_models_key("arena"), "owned-model", "{}")  # the registry's key (arena.owner_store)
     assert run(redis_url, "pause", "owned-model") == 0
     assert availability.paused_models(redis_client, "arena") == frozenset({"owned-model"})
+
+
+# Every command's --help, as an operator reads it: the descriptions come from module docstrings,
+# whose RST markup (``...``) must not reach the terminal.
+HELP_COMMANDS = (
+    ["arena"], ["arena", "serve"], ["arena", "simulate"], ["arena", "matchmaker"], ["arena", "matchmaker", "pin"],
+    ["arena", "voters"], ["arena", "voters", "flagged"], ["arena", "owners"], ["arena", "owners", "revoke"],
+    ["arena", "models"], ["arena", "models", "list"], ["arena", "models", "approve"],
+    ["leaderboard"], ["leaderboard", "rebuild"], ["leaderboard", "worker"], ["leaderboard", "fit"],
+    ["leaderboard", "convert"],
+)
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS, ids=" ".join)
+def test_help_is_plain_text(command, capsys):
+    from arena.__main__ import main as arena_main
+    from leaderboard.cli import main as leaderboard_main
+
+    entry = arena_main if command[0] == "arena" else leaderboard_main
+    with pytest.raises(SystemExit) as exited:
+        entry([*command[1:], "--help"])
+    assert exited.value.code == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("usage: python -m ") and "``" not in shown, shown
+
+
+def test_voters_and_rebuild_help_read_plainly_from_the_shell():
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    for module, group, described in (("arena", "voters", "the operator's view of voters"),
+                                     ("leaderboard", "rebuild", "every count and the leaderboard views")):
+        shown = subprocess.run([sys.executable, "-m", module, group, "--help"], capture_output=True, text=True,
+                               env=env, timeout=60)
+        assert shown.returncode == 0 and described in " ".join(shown.stdout.split())
+        assert "``" not in shown.stdout

@@ -50,7 +50,9 @@ async def arena(redis_url, demo_server):
     catalog = ModelCatalog(demo_model_specs(demo_server.url), client, "arena", box, EndpointGuard(allow_private=True),
                            battles_per_day=1)
     service = BattleService(client, catalog, build_matchmaker("uniform"))
-    yield service, OwnerStore(client, "arena"), box
+    store = OwnerStore(client, "arena")
+    await store.add_owner("acme")  # the owner of every record (approving an owner-less one is refused)
+    yield service, store, box
     await catalog.aclose()
     await client.aclose()
 

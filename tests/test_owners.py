@@ -245,3 +245,65 @@ def test_reject_needs_a_reason_the_owner_then_sees(redis_url, tmp_path, capsys):
         # approving it after all: a Hugging Face provider model in battles, through huggingface_hub
         assert cli(capsys, "models", redis_url, "approve", "acme/hf")[0] == 0
         battle_until(http, "acme/hf", [])
+
+
+def test_revoke_says_what_became_of_each_model_and_approve_does_not_promise_a_paused_one(redis_url, tmp_path,
+                                                                                          capsys):
+    settings = arena_settings(redis_url, tmp_path, run_worker=False, allow_private_endpoints=True)
+    with OwnerEndpoint() as endpoint, ArenaStack(settings) as stack, httpx.Client(base_url=stack.url, timeout=60) as http:
+        _, out, _ = cli(capsys, "owners", redis_url, "add", "acme")
+        auth = {"Authorization": f"Bearer {out.splitlines()[-1]}"}
+        for name in ("acme-tiny", "beta-one"):
+            body = {"name": name, "base_url": endpoint.url, "model_id": "m"}
+            assert http.post("/api/owner/models", json=body, headers=auth).status_code == 201
+        assert cli(capsys, "models", redis_url, "approve", "acme-tiny")[0] == 0
+        shown = statuses(http, [])
+        assert (shown["acme-tiny"], shown["beta-one"]) == ("active", "pending")
+
+        code, out, _ = cli(capsys, "owners", redis_url, "revoke", "acme")
+        assert code == 0
+        assert "acme-tiny: paused; beta-one: pending, will stay out of battles (owner revoked)" in out
+        assert "their models are paused" not in out
+        shown = statuses(http, [])
+        assert (shown["acme-tiny"], shown["beta-one"]) == ("paused", "pending")  # as the command said
+
+        code, out, err = cli(capsys, "models", redis_url, "approve", "beta-one")
+        assert code == 2 and out == ""
+        assert "owner 'acme', whose account was revoked" in err and "owners add acme" in err
+        assert statuses(http, [])["beta-one"] == "pending"  # nothing changed
+
+        _, out, _ = cli(capsys, "owners", redis_url, "add", "acme")  # the owner is back, with a new token
+        auth = {"Authorization": f"Bearer {out.splitlines()[-1]}"}
+        code, out, _ = cli(capsys, "models", redis_url, "approve", "beta-one")
+        assert code == 0 and "stays out of battles" in out and "seats it" not in out
+        assert statuses(http, [])["beta-one"] == "paused"  # as the command said
+        resumed = http.patch("/api/owner/models/beta-one", json={"paused": False}, headers=auth)
+        assert resumed.status_code == 200 and resumed.json()["status"] == "active"
+        code, out, _ = cli(capsys, "models", redis_url, "approve", "beta-one")
+        assert code == 0 and "every web process seats it within seconds" in out
+
+
+def test_models_list_shows_the_last_error_without_a_key_or_an_address(redis_url, tmp_path, capsys):
+    settings = arena_settings(redis_url, tmp_path, run_worker=False, allow_private_endpoints=True, matchmaker="uniform")
+    crash = f"the model server crashed on worker 203.0.113.9 (upstream fe80::1) serving key {KEY}"
+    with OwnerEndpoint(api_key=KEY, error_message=crash) as endpoint, ArenaStack(settings) as stack, \
+            httpx.Client(base_url=stack.url, timeout=60) as http:
+        _, out, _ = cli(capsys, "owners", redis_url, "add", "acme")
+        auth = {"Authorization": f"Bearer {out.splitlines()[-1]}"}
+        body = {"name": "acme-flaky", "base_url": endpoint.url, "model_id": "m", "api_key": KEY}
+        assert http.post("/api/owner/models", json=body, headers=auth).status_code == 201
+        assert cli(capsys, "models", redis_url, "approve", "acme-flaky")[0] == 0
+        endpoint.mode = "500"
+
+        def errors_after_a_battle() -> list[dict]:
+            http.post("/api/battles", json={"prompt": "Say something."})
+            return http.get("/api/owner/models/acme-flaky", headers=auth).json()["recent_errors"]
+
+        errors = wait_until(bool, observe=errors_after_a_battle, what="a battle to meet acme-flaky's HTTP 500")
+        assert "HTTP 500" in errors[0]["reason"]  # what the owner sees
+        code, out, _ = cli(capsys, "models", redis_url, "list")
+    assert code == 0
+    line = [line for line in out.splitlines() if "last error" in line]
+    assert len(line) == 1 and "(battle, HTTP 500): endpoint returned HTTP 500: the model server crashed" in line[0]
+    assert "worker <address> (upstream <address>)" in line[0]
+    assert "203.0.113.9" not in out and "fe80::1" not in out and KEY not in out

@@ -55,6 +55,8 @@ def test_a_signal_stops_serve_in_order_within_10s_leaving_no_redis(tmp_path, sig
             raise AssertionError("serve did not exit within 10 s of the signal")
     assert process.returncode == 0, stderr
     assert error_lines(stderr) == []
+    assert " INFO arena: stopping: refusing new battles, 0 answer(s) in flight, grace 5 s" in stderr  # the default
+    assert " INFO arena: stopped: 0 answer(s) finished, 0 ended" in stderr
     assert not pid_running(redis_pid), "the embedded redis-server outlived serve"
     assert len(archived_vote_ids(data_dir)) == 1
     assert not (data_dir / "redis" / "redis.url").exists()

@@ -35,6 +35,18 @@ def models_frame(views: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
 
 
+def number_fields(**boxes) -> tuple[dict, list[str]]:
+    """The number boxes as the registration's ints and float, and the names of those that are empty
+    or not a number."""
+    numbers, bad = {}, []
+    for name, value in boxes.items():
+        try:
+            numbers[name] = float(value) if name == "temperature" else int(value)
+        except (TypeError, ValueError, OverflowError):  # None from an emptied box; inf or nan
+            bad.append(name)
+    return numbers, bad
+
+
 class OwnerTab:
     def __init__(self, context: ArenaContext):
         self.context = context
@@ -47,12 +59,17 @@ class OwnerTab:
         names = [view["name"] for view in views if view["status"] != "retired"]
         return models_frame(views), gr.update(choices=names, value=names[0] if names else None)
 
-    async def sign_in(self, token_text):
-        owner = await self._owner((token_text or "").strip())
+    async def sign_in(self, token_text, current_token):
+        token_text = (token_text or "").strip()
+        if not token_text:  # a second click on "Sign in" (the box is emptied after signing in): nothing changes
+            current = await self._owner(current_token)
+            still = f" You are signed in as **{current.name}**." if current else ""
+            return gr.skip(), "", f"❌ Paste your owner token first.{still}", gr.skip(), gr.skip()
+        owner = await self._owner(token_text)
         if owner is None:
             return None, "", "❌ That token is not valid (or was revoked).", models_frame([]), gr.update(choices=[])
         frame, choices = await self._table(owner)
-        return token_text.strip(), "", f"Signed in as **{owner.name}**.", frame, choices
+        return token_text, "", f"Signed in as **{owner.name}**.", frame, choices
 
     async def refresh(self, token):
         owner = await self._owner(token)
@@ -65,23 +82,28 @@ class OwnerTab:
         owner = await self._owner(token)
         if owner is None:
             return SIGNED_OUT, "", models_frame([]), gr.update()
-        try:
-            registration = ModelRegistration(
+        numbers, not_numbers = number_fields(max_tokens=max_tokens, temperature=temperature,
+                                             max_concurrent=max_concurrent)
+        if not_numbers:
+            message = f"❌ {' and '.join(not_numbers)} must be a number: fill in the box"
+        else:
+            message = await self._register(owner, dict(
                 name=(name or "").strip(), provider=provider, base_url=(base_url or "").strip(),
                 model_id=(model_id or "").strip(), api_key=api_key or None, organisation=organisation or "",
-                license=license_ or "", description=description or "", max_tokens=int(max_tokens),
-                temperature=float(temperature), max_concurrent=int(max_concurrent), anonymous=bool(anonymous))
-            model, report = await self.context.owners.register(owner, registration)
-            message = (f"✅ Registered **{model.name}**: pending until the operator approves it. "
-                       f"Health check: first token after {report.first_token_ms:.0f} ms: “{report.first_tokens}”")
-        except ValidationError as exc:
-            message = f"❌ {describe_validation(exc)}"
-        except (TypeError, ValueError):  # an empty number box
-            message = "❌ max_tokens, temperature and max_concurrent must be numbers"
-        except OwnerError as error:
-            message = f"❌ {error}"
+                license=license_ or "", description=description or "", anonymous=bool(anonymous), **numbers))
         frame, choices = await self._table(owner)
         return message, "", frame, choices  # the key box is emptied either way
+
+    async def _register(self, owner, fields: dict) -> str:
+        """Register and say how it went; a refusal in the service's own words (the API's)."""
+        try:
+            model, report = await self.context.owners.register(owner, ModelRegistration(**fields))
+        except ValidationError as exc:
+            return f"❌ {describe_validation(exc)}"
+        except OwnerError as error:  # a failed health check, a taken name, the quota...
+            return f"❌ {error}"
+        return (f"✅ Registered **{model.name}**: pending until the operator approves it. "
+                f"Health check: first token after {report.first_token_ms:.0f} ms: “{report.first_tokens}”")
 
     def _action(self, make_update):
         async def act(token, name, new_key=None):
@@ -127,7 +149,7 @@ class OwnerTab:
                 license_ = gr.Textbox(label="Licence")
             description = gr.Textbox(label="Description (shown after the vote)", lines=2)
             with gr.Row():
-                max_tokens = gr.Number(value=1024, label="max_tokens", precision=0)
+                max_tokens = gr.Number(value=1024, label="max_tokens", precision=0, elem_id="owner-max-tokens")
                 temperature = gr.Number(value=0.7, label="temperature")
                 max_concurrent = gr.Number(value=4, label="max_concurrent", precision=0)
                 anonymous = gr.Checkbox(value=True, label="May enter anonymous battles")
@@ -142,8 +164,8 @@ class OwnerTab:
         result = gr.Markdown("", elem_id="owner-result")
         refresh = gr.Button("Refresh", size="sm")
 
-        sign_in.click(self.sign_in, [token_box], [token, token_box, signed_in, table, chosen], **PAGE_ONLY)
-        token_box.submit(self.sign_in, [token_box], [token, token_box, signed_in, table, chosen], **PAGE_ONLY)
+        sign_in.click(self.sign_in, [token_box, token], [token, token_box, signed_in, table, chosen], **PAGE_ONLY)
+        token_box.submit(self.sign_in, [token_box, token], [token, token_box, signed_in, table, chosen], **PAGE_ONLY)
         refresh.click(self.refresh, [token], [table, chosen], **PAGE_ONLY)
         register.click(self.register, [token, name, provider, base_url, model_id, api_key, organisation, license_,
                                        description, max_tokens, temperature, max_concurrent, anonymous],
