@@ -115,3 +115,21 @@ class PixelServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=10)
+
+
+def rank_by_clicks(page, prefix: str, controls) -> None:
+    """Click a K-way ranking control (answer letters, "tie", "undo") in order, each click waited on
+    until the page shows it took effect: each is its own request, and a click sent before the last
+    one's reply could read the ranking as it was (no person clicks that fast)."""
+    from playwright.sync_api import expect
+
+    placed: list[str] = []
+    for control in controls:
+        page.locator(f"#{prefix}rank-{control}").click()
+        if control == "tie":
+            expect(page.locator(f"#{prefix}rank-tie")).to_be_disabled(timeout=BROWSER_WAIT_MS)
+        elif control == "undo":
+            expect(page.locator(f"#{prefix}rank-{placed.pop()}")).to_be_enabled(timeout=BROWSER_WAIT_MS)
+        else:
+            placed.append(control)
+            expect(page.locator(f"#{prefix}rank-{control}")).to_be_disabled(timeout=BROWSER_WAIT_MS)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser_support import BROWSER_WAIT_MS
+from tests.browser_support import BROWSER_WAIT_MS, rank_by_clicks
 from tests.helpers import arena_settings
 from tests.test_browser_battle_page import battle_states, shot, vote_events
 
@@ -118,8 +118,7 @@ def test_a_vote_key_pressed_just_after_a_follow_up_is_not_lost_silently(slow_sta
 
 
 def rank(page, prefix: str, *controls: str) -> None:
-    for control in controls:
-        page.locator(f"#{prefix}rank-{control}").click()
+    rank_by_clicks(page, prefix, controls)
 
 
 def test_kway_ranking_line_after_the_vote_and_the_implied_last_place(arena_stack, browser, redis_client):

@@ -13,7 +13,7 @@ from arena.demo_models import DEMO_DESCRIPTIONS
 from arena.keys import battle_key
 from leaderboard.events import VoteEvent
 from leaderboard.redis_keys import vote_stream_key
-from tests.browser_support import BROWSER_WAIT_MS, NetworkRecorder
+from tests.browser_support import BROWSER_WAIT_MS, NetworkRecorder, rank_by_clicks
 from tests.helpers import arena_settings, wait_until
 from tests.numbered_models import numbered_stack
 
@@ -211,10 +211,8 @@ def test_six_way_battle_ranked_with_clicks(six_model_stack, browser, redis_clien
     shot(page, "kway6-answers-laptop.png")
 
     # E best; C and A tied second; then F; a wrong click undone; then B and D tied last
-    for control in ("e", "c", "tie", "a", "f", "b", "undo", "b", "tie", "d"):
-        page.locator(f"#kway6-rank-{control}").click()
-        if control == "b":
-            expect(page.locator("#kway6-rank-b")).to_be_disabled()  # placed once
+    # each placed answer's button goes off (placed once), Tie goes off until the next placement
+    rank_by_clicks(page, "kway6-", ("e", "c", "tie", "a", "f", "b", "undo", "b", "tie", "d"))
     ranking = page.locator("#kway6-ranking")
     expect(ranking).to_contain_text("E > C = A > F > B = D", timeout=BROWSER_WAIT_MS)
     page.locator("#kway6-submit-ranking").click()
@@ -313,8 +311,7 @@ def test_named_four_way_battle_ranked_with_clicks_is_not_rated(six_model_stack, 
     page.locator("#named4-prompt textarea").fill("Name a good book.")
     page.locator("#named4-send").click()
     expect(page.locator("#named4-rank-d")).to_be_enabled(timeout=BROWSER_WAIT_MS)
-    for control in ("b", "a", "tie", "d", "c"):
-        page.locator(f"#named4-rank-{control}").click()
+    rank_by_clicks(page, "named4-", ("b", "a", "tie", "d", "c"))
     expect(page.locator("#named4-ranking")).to_contain_text("B > A = D > C", timeout=BROWSER_WAIT_MS)
     page.locator("#named4-submit-ranking").click()
     reveal = page.locator("#named4-reveal")
