@@ -202,3 +202,56 @@ def test_the_leaderboard_on_a_390_px_phone(board_stack, browser):
                               figure)
         assert 200 < width <= 390, f"{figure} is {width} px wide"
     page.screenshot(path=str(SCREENSHOTS / "leaderboard-phone.png"), full_page=True)
+
+
+# -- the "Rating over time" axis: every tick label and the axis title in full, apart -------------------
+
+BOARD_SHOTS = Path("/tmp/board")
+# Ratings a point apart, so Plotly ticks between whole numbers: labels such as "1234.5", six characters.
+NARROW = {"demo-verbose": 1235.0, "demo-steps": 1234.5, "demo-friendly": 1234.0}
+# Each tick label's text and box, the axis title's box and the figure's own box (its SVG).
+HISTORY_AXIS_JS = """() => {
+    const plot = document.querySelector('#leaderboard-history .js-plotly-plot');
+    if (!plot) return null;
+    const svg = plot.querySelector('.main-svg').getBoundingClientRect();
+    const box = (element) => { const r = element.getBoundingClientRect(); return {left: r.left, right: r.right}; };
+    const ticks = Array.from(plot.querySelectorAll('.ytick text')).map(t => ({text: t.textContent, ...box(t)}));
+    const title = plot.querySelector('.ytitle');
+    return {ticks, svg_left: svg.left, title: title ? {text: title.textContent, ...box(title)} : null};
+}"""
+
+
+@pytest.fixture
+def narrow_board_stack(redis_url, redis_client, tmp_path):
+    from leaderboard.views import RatingPoint
+
+    board = make_board({"overall": NARROW})
+    generated_at = board.index.generated_at
+    board.history["overall"] = [RatingPoint(generated_at=generated_at - 60.0 * (3 - k), total_votes=100 * (k + 1),
+                                            ratings={model: rating + 0.1 * k for model, rating in NARROW.items()})
+                                for k in range(4)]
+    publish_board(redis_client, board)
+    from arena.serve import ArenaStack
+
+    with ArenaStack(arena_settings(redis_url, tmp_path, run_worker=False)) as stack:
+        yield stack
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 1000}, {"width": 390, "height": 844}])
+def test_rating_over_time_shows_whole_tick_labels_and_a_title_beside_them(narrow_board_stack, browser, viewport):
+    BOARD_SHOTS.mkdir(exist_ok=True)
+    page = open_leaderboard(browser, narrow_board_stack, viewport)
+    wait_for_models(page, list(NARROW), "the three models")
+    axis = wait_until(lambda axis: axis and axis["ticks"] and axis["title"], observe=lambda: page.evaluate(HISTORY_AXIS_JS),
+                      interval=0.1, pause=lambda seconds: page.wait_for_timeout(seconds * 1000),
+                      what="the rating-over-time figure to draw its y axis")
+    page.locator("#leaderboard-history").scroll_into_view_if_needed()
+    page.locator("#leaderboard-history").screenshot(path=str(BOARD_SHOTS / f"history-{viewport['width']}.png"))
+    labels = [tick["text"] for tick in axis["ticks"]]
+    assert all(re.fullmatch(r"123\d(\.\d)?", label) for label in labels), labels  # whole numbers, no "1k"
+    assert any(len(label) == 6 for label in labels), labels  # some with a decimal: 1234.5
+    for tick in axis["ticks"]:  # drawn inside the figure: the SVG clips whatever is left of it
+        assert tick["left"] >= axis["svg_left"], (tick, axis["svg_left"])
+    title = axis["title"]
+    assert title["text"] == "rating" and title["left"] >= axis["svg_left"], title
+    assert title["right"] <= min(tick["left"] for tick in axis["ticks"]), (title, axis["ticks"])  # no overlap
