@@ -126,6 +126,16 @@ def test_freshness_line_once_the_due_time_has_passed_waits_for_votes():
     assert data.freshness_line(unknown, 400.0, 2.0).endswith("refitted 5 min ago, next refit when new votes arrive")
 
 
+def test_view_note_is_the_published_note_escaped():
+    snapshot, _ = make_view("overall+style", {"a_1": 1000.0, "b": 900.0}, generated_at=1.0)
+    board = data.BoardView("overall", True, None, snapshot.model_copy(update={
+        "note": "online Elo: only 3 pairwise vote(s) for style control; *a_1* <b>"}), None, None)
+    assert data.view_note(board) == (
+        "<small>About this view: online Elo: only 3 pairwise vote(s) for style control; \\*a\\_1\\* &lt;b&gt;</small>")
+    assert data.view_note(data.BoardView("overall", True, None, snapshot, None, None)) == ""  # no note: nothing
+    assert data.view_note(data.BoardView("overall", False, None, None, None, None)) == ""
+
+
 def test_method_in_words_has_no_codes():
     assert data.method_in_words("bradley-terry+sandwich") == "Bradley-Terry, robust (sandwich) 95% intervals"
 

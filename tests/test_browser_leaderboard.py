@@ -256,3 +256,28 @@ def test_rating_over_time_shows_whole_tick_labels_and_a_title_beside_them(narrow
     title = axis["title"]
     assert title["text"] == "rating" and title["left"] >= axis["svg_left"], title
     assert title["right"] <= min(tick["left"] for tick in axis["ticks"]), (title, axis["ticks"])  # no overlap
+
+
+# -- the view's note under the table: why style control may change nothing --------------------------
+
+def test_with_few_votes_each_view_shows_its_note(arena_stack, browser, redis_client):
+    """Three votes through the real worker: too few for a fit, so every view is online Elo and
+    the style view says why it matches the plain one (the API's note, on the page)."""
+    from leaderboard.redis_keys import vote_stream_key
+    from tests.helpers import make_vote
+
+    first, second, third = sorted(arena_stack.endpoints.names)[:3]
+    for model_a, model_b in ((first, second), (second, third), (first, third)):
+        redis_client.xadd(vote_stream_key("arena"), {"event": make_vote(model_a, model_b).model_dump_json()})
+    BOARD_SHOTS.mkdir(exist_ok=True)
+    page = open_leaderboard(browser, arena_stack, {"width": 1280, "height": 1000})
+    note = page.locator("#leaderboard-view-note")
+    playwright_sync.expect(note).to_contain_text("only 3 rated vote(s) so far; a fit needs at least 10",
+                                                 timeout=BROWSER_WAIT_MS)
+    page.locator("#leaderboard-style input").check()
+    playwright_sync.expect(note).to_contain_text(
+        "only 3 pairwise vote(s) for style control; a fit needs at least 10", timeout=BROWSER_WAIT_MS)
+    assert "online Elo ratings, not a Bradley-Terry fit" in note.inner_text()
+    table = page.locator("#leaderboard-table").bounding_box()
+    assert note.bounding_box()["y"] >= table["y"] + table["height"] - 1  # below the table
+    page.screenshot(path=str(BOARD_SHOTS / "style-note.png"), full_page=True)

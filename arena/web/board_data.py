@@ -10,7 +10,9 @@ model detail; the figures are drawn by :mod:`arena.web.leaderboard_figures`.
 
 from __future__ import annotations
 
+import html
 import math
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -281,6 +283,20 @@ def freshness_line(freshness: Freshness | None, now: float, refit_interval: floa
     if freshness.method == ELO:
         line += " · provisional ratings until there are enough votes for a full fit"
     return line
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
+
+
+def view_note(board: BoardView) -> str:
+    """The published view's own note (the API's ``note``: why it fell back to online Elo, which
+    votes it left out, ...) as small markdown text, "" when it has none. Escaped: a note can quote
+    an error message or a model name."""
+    note = board.snapshot.note.strip() if board.snapshot is not None else ""
+    if not note:
+        return ""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(note, quote=False))
+    return f"<small>About this view: {escaped}</small>"
 
 
 METHOD_WORDS = {
