@@ -3,7 +3,8 @@
     python -m leaderboard fit FILE [--ci sandwich|bootstrap|none] [--bootstrap N] [--seed S]
                                    [--style-control] [--where COLUMN=VALUE ...] [--anchor MODEL=RATING]
                                    [--ties half|davidson] [--alpha A] [--no-ipw] [--voter-cap N]
-                                   [--method bradley-terry|elo|plackett-luce] [--out OUT.json|OUT.csv]
+                                   [--method bradley-terry|elo|plackett-luce] [--include-named]
+                                   [--out OUT.json|OUT.csv]
     python -m leaderboard convert IN OUT --layout kaggle|conversation
     python -m leaderboard fit EXPORT --live [--category NAME] [--style-control] [--out ...]
     python -m leaderboard worker ...      (see python -m leaderboard worker --help)
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from leaderboard.anonymity import conditions_choose_anonymity, named_note, without_named
 from leaderboard.convert import add_parser as add_convert_parser
 from leaderboard.convert import run_convert
 from leaderboard.counts import PairCounts
@@ -59,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--style-control", action="store_true", help="control for answer length and markdown")
     fit.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
                      help="keep only matching votes (repeatable; also !=, >, >=, <, <=; list columns match membership)")
+    fit.add_argument("--include-named", action="store_true",
+                     help="keep named (non-anonymous) votes: rows with anony false or mode named, which are left out "
+                          "by default as on the live board and LMArena's (a --where on anony or mode also keeps them)")
     fit.add_argument("--anchor", default=None, metavar="MODEL=RATING", help="pin one model's rating")
     fit.add_argument("--ties", choices=("half", "davidson"), default="half",
                      help="half: a tie is half a win each way (LMArena, default); davidson: Davidson tie model")
@@ -105,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
         print(f"error: {message}", file=sys.stderr)
         return 2
+    if result.settings.get("named_left_out"):  # printed even with --quiet: no vote is dropped silently
+        print(f"note: {named_note(result.settings['named_left_out'])}", file=sys.stderr)
     if result.settings.get("left_out_votes"):  # printed even with --quiet: no vote is dropped silently
         print(f"warning: {result.settings['left_out']}", file=sys.stderr)
     if result.n_unbounded:  # printed even with --quiet: it says how to read the output
@@ -138,7 +145,7 @@ def run_fit(args: argparse.Namespace) -> RatingResult:
 
     if args.live or args.category is not None:
         return _fit_live(args, say, started)
-    pairwise, kwise, left_out = _votes_to_fit(args, say)
+    pairwise, kwise, left_out, n_named = _votes_to_fit(args, say)
     votes = pd.concat([pairwise, kwise], ignore_index=True) if len(kwise) else pairwise
     weights = vote_weights(votes, inverse_propensity=not args.no_ipw, voter_cap=args.voter_cap)
     weighted = not np.allclose(weights, 1.0)
@@ -151,25 +158,34 @@ def run_fit(args: argparse.Namespace) -> RatingResult:
         "file": str(args.file), "where": args.where, "method": args.method, "ci": ci, "ties": args.ties,
         "alpha": args.alpha, "anchor": list(anchor) if anchor else None, "style_control": args.style_control,
         "inverse_propensity": (not args.no_ipw) and "selection_probability" in votes.columns,
-        "voter_cap": args.voter_cap,
+        "voter_cap": args.voter_cap, "include_named": args.include_named,
     }
-    notes = [text for text in (note, left_out[1] if left_out else "") if text]
+    notes = [text for text in (note, left_out[1] if left_out else "", named_note(n_named) if n_named else "") if text]
     if notes:
         settings["note"] = "; ".join(notes)
     if left_out:
         settings["left_out_votes"], settings["left_out"] = left_out
+    if n_named:
+        settings["named_left_out"] = n_named
     settings.update({key: value for key, value in result.settings.items() if key not in settings})
     settings["seconds"] = round(time.perf_counter() - started, 3)
     return replace(result, settings=settings, note="; ".join(notes) or result.note)
 
 
-def _votes_to_fit(args: argparse.Namespace, say) -> tuple[pd.DataFrame, pd.DataFrame, tuple[int, str] | None]:
-    """(pairwise votes, K-wise votes, (how many K-wise votes were left out, why) or None): the
-    file's votes that match ``--where``, the K-wise ones dropped only when the fit or a
-    condition cannot take them."""
+def _votes_to_fit(args: argparse.Namespace, say) -> tuple[pd.DataFrame, pd.DataFrame, tuple[int, str] | None, int]:
+    """(pairwise votes, K-wise votes, (how many K-wise votes were left out, why) or None, how many
+    named votes were left out): the file's anonymous votes (every vote with ``--include-named`` or
+    a ``--where`` on ``anony``/``mode``) that match ``--where``, the K-wise ones dropped only when
+    the fit or a condition cannot take them."""
     pairwise, kwise = load_all(args.file)
     n_loaded = len(pairwise) + len(kwise)
     left_out = None
+    n_named = 0
+    if not args.include_named and not conditions_choose_anonymity(args.where):
+        pairwise, kwise, n_named = without_named(pairwise, kwise)
+        if len(pairwise) + len(kwise) == 0:
+            raise UsageError(f"{args.file}: all {n_loaded} votes are named (non-anonymous); "
+                             "--include-named fits them")
     if args.where:
         pairwise = filter_votes(pairwise, args.where) if len(pairwise) else pairwise
         missing = missing_columns(kwise, args.where) if len(kwise) and len(pairwise) else []
@@ -182,7 +198,8 @@ def _votes_to_fit(args: argparse.Namespace, say) -> tuple[pd.DataFrame, pd.DataF
         if len(pairwise) + len(kwise) == 0:
             raise UsageError(f"no votes match {' and '.join(args.where)} (of {n_loaded} loaded)")
     kinds = f"{len(pairwise)} pairwise" + (f" and {len(kwise)} K-wise" if len(kwise) else "")
-    say(f"loaded {n_loaded} votes from {args.file}" + (f", {kinds} match {args.where}" if args.where else f" ({kinds})"))
+    say(f"loaded {n_loaded} votes from {args.file}" + (f", {n_named} named left out" if n_named else "")
+        + (f", {kinds} match {args.where}" if args.where else f" ({kinds})"))
     if len(kwise) and (args.style_control or (args.ties == "davidson" and args.method != PLACKETT_LUCE)):
         why = "style control" if args.style_control else "the Davidson tie model"
         left_out = (len(kwise), f"{len(kwise)} K-wise vote(s) left out: {why} fits pairwise votes only "
@@ -190,7 +207,7 @@ def _votes_to_fit(args: argparse.Namespace, say) -> tuple[pd.DataFrame, pd.DataF
         kwise = kwise.iloc[0:0]
     if len(pairwise) == 0 and args.method != PLACKETT_LUCE and not len(kwise):
         raise UsageError(f"{args.file}: no pairwise votes to fit" + (f"; {left_out[1]}" if left_out else ""))
-    return pairwise, kwise, left_out
+    return pairwise, kwise, left_out, n_named
 
 
 def _fit_votes(args: argparse.Namespace, pairwise: pd.DataFrame, kwise: pd.DataFrame, weights: np.ndarray | None, *,
@@ -226,7 +243,7 @@ def _fit_votes(args: argparse.Namespace, pairwise: pd.DataFrame, kwise: pd.DataF
 
 # options --live replaces with the live board's own settings, and the value that means "not given"
 _NOT_WITH_LIVE = {"method": BRADLEY_TERRY, "ci": None, "bootstrap": None, "where": [], "anchor": None, "ties": "half",
-                  "alpha": 0.0, "no_ipw": False, "voter_cap": None}
+                  "alpha": 0.0, "no_ipw": False, "voter_cap": None, "include_named": False}
 
 
 def _fit_live(args: argparse.Namespace, say, started: float) -> RatingResult:

@@ -22,10 +22,15 @@ class FilterError(ValueError):
     """A --where condition that does not fit the votes."""
 
 
+def condition_columns(conditions: list[str]) -> list[str]:
+    """The column each readable condition names (unreadable ones are filter_votes' to report)."""
+    return [match.group(1) for match in map(_CONDITION.match, conditions) if match]
+
+
 def missing_columns(df: pd.DataFrame, conditions: list[str]) -> list[str]:
     """The columns ``conditions`` name that ``df`` does not have (under either category name)."""
-    named = [match.group(1) for match in map(_CONDITION.match, conditions) if match]
-    return [column for column in named if column not in df.columns and _ALIASES.get(column) not in df.columns]
+    return [column for column in condition_columns(conditions)
+            if column not in df.columns and _ALIASES.get(column) not in df.columns]
 
 
 def filter_votes(df: pd.DataFrame, conditions: list[str]) -> pd.DataFrame:

@@ -1,15 +1,17 @@
 """``python -m leaderboard rebuild``: every count and the leaderboard views again, from the archive.
 
-    python -m leaderboard rebuild --data-dir DATA [--redis-url URL] [--prefix P] [--out SNAPSHOT.json]
+    python -m leaderboard rebuild --data-dir DATA [--redis-url URL] [--prefix P] [--out SNAPSHOT.json [--no-publish]]
         [--rate-deanonymised] [--flagged-voter-weight W] [--min-category-votes N]
 
 The archive (``<data dir>/votes.jsonl``) is the record; everything else is derived from it. This
 reads it whole (without taking the worker's lock: a live worker may keep appending), counts the
 votes exactly as the worker does at start-up (leaderboard.reproduce.LiveVotes), fits and
 publishes every view the way the worker does (leaderboard.worker.policy.build_snapshot,
-leaderboard.worker.publish.ViewPublisher) to Redis (``--redis-url`` / REDIS_URL, else the
-embedded Redis of a ``serve`` running on the data dir) and/or writes the overall snapshot to
-``--out``. The worker's settings mean the same here (give it the same ones, or the same
+leaderboard.worker.publish.ViewPublisher) to Redis whenever it finds one (``--redis-url`` /
+REDIS_URL, else the embedded Redis of a ``serve`` running on the data dir), ``--out`` or not;
+``--out`` also writes the overall snapshot to a file (the Snapshot document: its rows under
+``rows``). ``--out FILE --no-publish`` writes the file only: nothing is written to Redis (a Redis
+it finds is only read, for the flagged voters). The worker's settings mean the same here (give it the same ones, or the same
 environment, to get the same board): votes with ``identity_flags`` are rated only with
 ``--rate-deanonymised``; the votes of the voters flagged as anomalous (the list lives in Redis,
 so without a Redis nobody is flagged) weigh ``--flagged-voter-weight``. Use it after restoring an
@@ -52,7 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m leaderboard rebuild", description=command_description(__doc__))
     add_arguments(parser, REBUILD_SETTINGS)
     parser.add_argument("--out", type=Path, default=None, metavar="SNAPSHOT.json",
-                        help="also write the overall snapshot here (with --out alone, Redis is not needed)")
+                        help="also write the overall snapshot here (its rows under \"rows\"); the views are still "
+                             "published to the Redis found (--redis-url, REDIS_URL or a serve running on the data "
+                             "dir) unless --no-publish; with no Redis found, the file is all it writes")
+    parser.add_argument("--no-publish", action="store_true",
+                        help="with --out: write the file only, nothing to Redis (a Redis found is only read, for "
+                             "the voters flagged as anomalous)")
     return parser
 
 
@@ -81,6 +88,9 @@ def summary(live: LiveVotes, snapshot: Snapshot) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_with_settings(parser, argv, REBUILD_SETTINGS)
+    if args.no_publish and args.out is None:
+        print("error: --no-publish writes the snapshot to a file only: add --out SNAPSHOT.json", file=sys.stderr)
+        return 2
     url = running_arena_redis_url(args.redis_url, args.data_dir)
     if url is None and args.out is None:
         print(f"error: no Redis to publish to: pass --redis-url (or REDIS_URL), start `python -m arena serve "
@@ -110,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         args.out.write_text(snapshot.model_dump_json(indent=2) + "\n", encoding="utf-8")
         print(f"wrote the snapshot to {args.out}")
-    if client is not None:
+    if client is not None and args.no_publish:
+        print(f"not published (--no-publish): Redis at {redact_url(url)} was only read, for the flagged voters")
+    elif client is not None:
         try:
             index = ViewPublisher(client, args.prefix, min_category_votes=args.min_category_votes).publish(
                 live, snapshot, flagged_voters=list(flagged), flagged_voter_weight=args.flagged_voter_weight)

@@ -57,7 +57,9 @@ class ViewIndex(BaseModel):
     categories: list[CategoryInfo] = Field(description="overall first; only categories with at least min_category_votes")
     style_control: bool = Field(description="whether '+style' views were published for these categories")
     min_category_votes: int
-    next_refit_at: float | None = Field(default=None, description="when the worker expects its next cycle (unix time)")
+    next_refit_at: float | None = Field(default=None, description=(
+        "the earliest time of the worker's next cycle (unix time): it refits only once new votes have arrived, "
+        "so a time in the past means it is waiting for the next vote"))
 
 
 class ViewStats(BaseModel):

@@ -108,12 +108,32 @@ def test_upper_bound_rank_counts_models_clearly_better():
 
 def test_freshness_line_in_plain_words():
     freshness = Freshness(total_votes=1234, generated_at=100.0, next_refit_at=115.0, method="bradley-terry+sandwich")
-    assert data.freshness_line(freshness, 112.0, 2.0) == "1,234 votes, refitted 12 s ago, next in 3 s"
-    assert data.freshness_line(freshness, 120.0, 2.0).endswith("next any moment")
+    assert data.freshness_line(freshness, 112.0, 2.0) == (
+        "1,234 votes, refitted 12 s ago, next refit in 3 s if there are new votes")
     one = Freshness(total_votes=1, generated_at=100.0, next_refit_at=None, method="elo")
     line = data.freshness_line(one, 101.0, 2.0)
-    assert line.startswith("1 vote, refitted 1 s ago, next in 1 s") and "provisional" in line
+    assert line.startswith("1 vote, refitted 1 s ago, next refit in 1 s if there are new votes") and "provisional" in line
     assert "nats" not in line and "elo" not in line.lower()
+
+
+def test_freshness_line_once_the_due_time_has_passed_waits_for_votes():
+    # the worker refits only when votes arrived: 106 s after a refit due at +2 s, no refit is coming "any moment"
+    freshness = Freshness(total_votes=1234, generated_at=100.0, next_refit_at=102.0, method="bradley-terry+sandwich")
+    line = data.freshness_line(freshness, 206.0, 2.0)
+    assert line == "1,234 votes, refitted 106 s ago, next refit when new votes arrive"
+    assert "any moment" not in line
+    unknown = Freshness(total_votes=5, generated_at=100.0, next_refit_at=None, method="bradley-terry+sandwich")
+    assert data.freshness_line(unknown, 400.0, 2.0).endswith("refitted 5 min ago, next refit when new votes arrive")
+
+
+def test_view_note_is_the_published_note_escaped():
+    snapshot, _ = make_view("overall+style", {"a_1": 1000.0, "b": 900.0}, generated_at=1.0)
+    board = data.BoardView("overall", True, None, snapshot.model_copy(update={
+        "note": "online Elo: only 3 pairwise vote(s) for style control; *a_1* <b>"}), None, None)
+    assert data.view_note(board) == (
+        "<small>About this view: online Elo: only 3 pairwise vote(s) for style control; \\*a\\_1\\* &lt;b&gt;</small>")
+    assert data.view_note(data.BoardView("overall", True, None, snapshot, None, None)) == ""  # no note: nothing
+    assert data.view_note(data.BoardView("overall", False, None, None, None, None)) == ""
 
 
 def test_method_in_words_has_no_codes():

@@ -92,8 +92,9 @@ def test_the_leaderboard_tab_reads_the_published_views(board_stack, browser):
     # 1,500 votes each, above the default minimum of 50: nothing is preliminary.
     assert set(column(rows, "Status", headers)) == {""}
     assert column(rows, "Rank Δ, style control", headers)[0] == "▼ 2"  # verbose: 1st plain, 3rd with style
-    playwright_sync.expect(page.locator("#leaderboard-note")).to_contain_text(
-        re.compile(r"4,500 votes, refitted \d+ s ago, (next in \d+ s|next any moment)"), timeout=BROWSER_WAIT_MS)
+    playwright_sync.expect(page.locator("#leaderboard-note")).to_contain_text(re.compile(
+        r"4,500 votes, refitted \d+ s ago, next refit (in \d+ s if there are new votes|when new votes arrive)"),
+        timeout=BROWSER_WAIT_MS)
     assert "nats" not in page.locator("#leaderboard-note").inner_text()
 
     points = wait_until(lambda counts: all(counts[name] > 0 for name in FIGURES),
@@ -202,3 +203,81 @@ def test_the_leaderboard_on_a_390_px_phone(board_stack, browser):
                               figure)
         assert 200 < width <= 390, f"{figure} is {width} px wide"
     page.screenshot(path=str(SCREENSHOTS / "leaderboard-phone.png"), full_page=True)
+
+
+# -- the "Rating over time" axis: every tick label and the axis title in full, apart -------------------
+
+BOARD_SHOTS = Path("/tmp/board")
+# Ratings a point apart, so Plotly ticks between whole numbers: labels such as "1234.5", six characters.
+NARROW = {"demo-verbose": 1235.0, "demo-steps": 1234.5, "demo-friendly": 1234.0}
+# Each tick label's text and box, the axis title's box and the figure's own box (its SVG).
+HISTORY_AXIS_JS = """() => {
+    const plot = document.querySelector('#leaderboard-history .js-plotly-plot');
+    if (!plot) return null;
+    const svg = plot.querySelector('.main-svg').getBoundingClientRect();
+    const box = (element) => { const r = element.getBoundingClientRect(); return {left: r.left, right: r.right}; };
+    const ticks = Array.from(plot.querySelectorAll('.ytick text')).map(t => ({text: t.textContent, ...box(t)}));
+    const title = plot.querySelector('.ytitle');
+    return {ticks, svg_left: svg.left, title: title ? {text: title.textContent, ...box(title)} : null};
+}"""
+
+
+@pytest.fixture
+def narrow_board_stack(redis_url, redis_client, tmp_path):
+    from leaderboard.views import RatingPoint
+
+    board = make_board({"overall": NARROW})
+    generated_at = board.index.generated_at
+    board.history["overall"] = [RatingPoint(generated_at=generated_at - 60.0 * (3 - k), total_votes=100 * (k + 1),
+                                            ratings={model: rating + 0.1 * k for model, rating in NARROW.items()})
+                                for k in range(4)]
+    publish_board(redis_client, board)
+    from arena.serve import ArenaStack
+
+    with ArenaStack(arena_settings(redis_url, tmp_path, run_worker=False)) as stack:
+        yield stack
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 1000}, {"width": 390, "height": 844}])
+def test_rating_over_time_shows_whole_tick_labels_and_a_title_beside_them(narrow_board_stack, browser, viewport):
+    BOARD_SHOTS.mkdir(exist_ok=True)
+    page = open_leaderboard(browser, narrow_board_stack, viewport)
+    wait_for_models(page, list(NARROW), "the three models")
+    axis = wait_until(lambda axis: axis and axis["ticks"] and axis["title"], observe=lambda: page.evaluate(HISTORY_AXIS_JS),
+                      interval=0.1, pause=lambda seconds: page.wait_for_timeout(seconds * 1000),
+                      what="the rating-over-time figure to draw its y axis")
+    page.locator("#leaderboard-history").scroll_into_view_if_needed()
+    page.locator("#leaderboard-history").screenshot(path=str(BOARD_SHOTS / f"history-{viewport['width']}.png"))
+    labels = [tick["text"] for tick in axis["ticks"]]
+    assert all(re.fullmatch(r"123\d(\.\d)?", label) for label in labels), labels  # whole numbers, no "1k"
+    assert any(len(label) == 6 for label in labels), labels  # some with a decimal: 1234.5
+    for tick in axis["ticks"]:  # drawn inside the figure: the SVG clips whatever is left of it
+        assert tick["left"] >= axis["svg_left"], (tick, axis["svg_left"])
+    title = axis["title"]
+    assert title["text"] == "rating" and title["left"] >= axis["svg_left"], title
+    assert title["right"] <= min(tick["left"] for tick in axis["ticks"]), (title, axis["ticks"])  # no overlap
+
+
+# -- the view's note under the table: why style control may change nothing --------------------------
+
+def test_with_few_votes_each_view_shows_its_note(arena_stack, browser, redis_client):
+    """Three votes through the real worker: too few for a fit, so every view is online Elo and
+    the style view says why it matches the plain one (the API's note, on the page)."""
+    from leaderboard.redis_keys import vote_stream_key
+    from tests.helpers import make_vote
+
+    first, second, third = sorted(arena_stack.endpoints.names)[:3]
+    for model_a, model_b in ((first, second), (second, third), (first, third)):
+        redis_client.xadd(vote_stream_key("arena"), {"event": make_vote(model_a, model_b).model_dump_json()})
+    BOARD_SHOTS.mkdir(exist_ok=True)
+    page = open_leaderboard(browser, arena_stack, {"width": 1280, "height": 1000})
+    note = page.locator("#leaderboard-view-note")
+    playwright_sync.expect(note).to_contain_text("only 3 rated vote(s) so far; a fit needs at least 10",
+                                                 timeout=BROWSER_WAIT_MS)
+    page.locator("#leaderboard-style input").check()
+    playwright_sync.expect(note).to_contain_text(
+        "only 3 pairwise vote(s) for style control; a fit needs at least 10", timeout=BROWSER_WAIT_MS)
+    assert "online Elo ratings, not a Bradley-Terry fit" in note.inner_text()
+    table = page.locator("#leaderboard-table").bounding_box()
+    assert note.bounding_box()["y"] >= table["y"] + table["height"] - 1  # below the table
+    page.screenshot(path=str(BOARD_SHOTS / "style-note.png"), full_page=True)

@@ -177,3 +177,114 @@ def test_unbounded_bootstrap_intervals_are_shown_and_warned_about(unbounded_file
 def test_no_warning_when_every_interval_is_bounded(votes_file, capsys):
     assert main(["fit", str(votes_file), "--quiet"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+# -- named (non-anonymous) votes: left out by default, as on the live board and LMArena's -------------
+
+def _named_and_anonymous_events() -> list:
+    """Anonymous pairwise and K-wise votes, plus named ones (pairwise and a K-wise ranking) that
+    all favour "w", the weakest model of the anonymous votes, so keeping them moves the board."""
+    from leaderboard.events import StyleFeatures, VoteEvent
+
+    rng = np.random.default_rng(5)
+    names = ["w", "x", "y", "z"]
+    theta = {"w": -0.6, "x": 0.0, "y": 0.3, "z": 0.7}
+    events = []
+
+    def add(mode, models, outcome=None, ranking=None):
+        k = len(events)
+        events.append(VoteEvent(
+            vote_id=f"{k:032x}", battle_id=f"b{k:031x}", mode=mode, models=models, outcome=outcome, ranking=ranking,
+            voter_id=f"voter-{k % 7}", served_at=1000.0 + k, voted_at=1001.0 + k, selection_probability=0.5,
+            style=[StyleFeatures(tokens=int(rng.integers(10, 90)), headers=0, list_items=0, bold=0) for _ in models]))
+
+    for _ in range(400):
+        a, b = rng.choice(names, 2, replace=False)
+        p_a = 1.0 / (1.0 + np.exp(theta[b] - theta[a]))
+        add("anonymous", [str(a), str(b)], outcome="model_a" if rng.random() < p_a else "model_b")
+    for _ in range(60):
+        order = sorted(names, key=lambda name: -theta[name] - rng.gumbel())
+        add("kwise", list(names), ranking=[[name] for name in order])
+    for _ in range(80):
+        other = str(rng.choice(names[1:]))
+        add("named", ["w", other], outcome="model_a")
+    for _ in range(30):
+        add("named", list(names), ranking=[["w"], ["z"], ["y"], ["x"]])
+    return events
+
+
+def _write_export(events, path: Path) -> None:
+    """The /api/votes download of ``events`` (its format from the suffix); ``*.archive.jsonl``: our archive."""
+    from leaderboard.export import ExportWriter, Pseudonyms, export_row
+
+    if path.name.endswith(".archive.jsonl"):
+        path.write_text("".join(event.model_dump_json() + "\n" for event in events))
+        return
+    writer = ExportWriter(path.suffix.lstrip("."))
+    pseudonyms = Pseudonyms(b"k" * 32)
+    path.write_bytes(writer.write([export_row(event, pseudonyms) for event in events]) + writer.finish())
+
+
+def _as_anonymous(event):
+    return event.model_copy(update={"mode": "kwise" if event.is_ranking else "anonymous"})
+
+
+def _fit_document(path: Path, tmp_path: Path, *extra: str) -> dict:
+    out = tmp_path / f"board-{path.stem}-{len(list(tmp_path.iterdir()))}.json"
+    assert main(["fit", str(path), "--out", str(out), "--quiet", *extra]) == 0
+    return json.loads(out.read_text())
+
+
+def _ratings(document: dict) -> dict:
+    """model -> rating, its bounds and votes, flat (pytest.approx compares flat mappings)."""
+    return {f"{row['model']}.{field}": row[field] for row in document["models"]
+            for field in ("rating", "lower", "upper", "votes")}
+
+
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "archive.jsonl"])
+def test_fit_leaves_named_votes_out_unless_include_named(tmp_path, capsys, suffix):
+    events = _named_and_anonymous_events()
+    anonymous = [event for event in events if event.mode != "named"]
+    n_named = len(events) - len(anonymous)
+    mixed, anonymous_only, all_anonymous = (tmp_path / f"{name}.{suffix}" for name in ("mixed", "anon", "every"))
+    _write_export(events, mixed)
+    _write_export(anonymous, anonymous_only)
+    _write_export([_as_anonymous(event) for event in events], all_anonymous)  # every vote, as if anonymous
+
+    default = _fit_document(mixed, tmp_path)
+    assert "note: 110 named (non-anonymous) vote(s) left out; --include-named keeps them" in capsys.readouterr().err
+    assert n_named == 110 and default["settings"]["named_left_out"] == n_named
+    assert default["n_votes"] == len(anonymous)
+    expected = _ratings(_fit_document(anonymous_only, tmp_path))
+    assert _ratings(default) == pytest.approx(expected)
+
+    kept = _fit_document(mixed, tmp_path, "--include-named")
+    assert "named" not in capsys.readouterr().err
+    assert kept["n_votes"] == len(events) and "named_left_out" not in kept["settings"]
+    assert _ratings(kept) == pytest.approx(_ratings(_fit_document(all_anonymous, tmp_path)))
+    assert _ratings(kept)["w.rating"] > _ratings(default)["w.rating"] + 20  # the named votes do move the board
+
+    # a --where on anony (or mode) chooses for itself: the named votes alone, or the anonymous ones
+    if suffix == "archive.jsonl":  # the archive has mode, not anony
+        assert _fit_document(mixed, tmp_path, "--where", "mode=named", "--alpha", "0.01")["n_votes"] == n_named
+        return
+    only_named = _fit_document(mixed, tmp_path, "--where", "anony=false", "--alpha", "0.01")  # w won them all
+    assert only_named["n_votes"] == n_named
+    assert _ratings(_fit_document(mixed, tmp_path, "--where", "anony=true")) == pytest.approx(expected)
+    assert _fit_document(mixed, tmp_path, "--where", "mode=named", "--alpha", "0.01")["n_votes"] == n_named
+
+
+def test_fit_of_named_votes_only_says_how_to_keep_them(tmp_path, capsys):
+    path = tmp_path / "named.csv"
+    pd.DataFrame({"model_a": ["a", "b"], "model_b": ["b", "a"], "winner": ["model_a", "tie"],
+                  "anony": [False, False]}).to_csv(path, index=False)
+    assert main(["fit", str(path), "--quiet"]) == 2
+    assert "all 2 votes are named (non-anonymous); --include-named fits them" in capsys.readouterr().err
+    assert main(["fit", str(path), "--quiet", "--include-named"]) == 0
+
+
+def test_fit_live_refuses_include_named(tmp_path, capsys):
+    path = tmp_path / "votes.jsonl"
+    _write_export(_named_and_anonymous_events(), path)
+    assert main(["fit", str(path), "--live", "--include-named", "--quiet"]) == 2
+    assert "--include-named" in capsys.readouterr().err

@@ -162,6 +162,29 @@ def test_rebuild_finds_the_running_embedded_redis_and_can_write_a_file_instead(t
         assert published(redis.Redis.from_url(server.url)).total_votes == 40
 
 
+def test_out_also_publishes_unless_no_publish(redis_url, redis_client, tmp_path, capsys):
+    write_archive(tmp_path, n_votes=60)
+    out = tmp_path / "snapshot.json"
+    assert main(["rebuild", "--data-dir", str(tmp_path), "--redis-url", redis_url, "--out", str(out)]) == 0
+    assert "published the snapshot to" in capsys.readouterr().out  # --out is not a file-only form
+    assert published(redis_client).total_votes == 60
+    written = json.loads(out.read_text())
+    assert [row["model"] for row in written["rows"]] == [row.model for row in published(redis_client).rows]
+
+    redis_client.flushall()
+    out.unlink()
+    assert main(["rebuild", "--data-dir", str(tmp_path), "--redis-url", redis_url, "--out", str(out),
+                 "--no-publish"]) == 0
+    printed = capsys.readouterr().out
+    assert "not published (--no-publish)" in printed and "published the snapshot to" not in printed
+    assert redis_client.keys("*") == []  # nothing written: no snapshot, no view, no index
+    assert Snapshot.model_validate_json(out.read_text()).total_votes == 60
+
+    assert main(["rebuild", "--data-dir", str(tmp_path), "--redis-url", redis_url, "--no-publish"]) == 2
+    assert "add --out" in capsys.readouterr().err
+    assert redis_client.keys("*") == []
+
+
 def test_a_missing_or_damaged_archive_is_one_clear_error(tmp_path, redis_url, capsys):
     assert main(["rebuild", "--data-dir", str(tmp_path / "nowhere"), "--redis-url", redis_url]) == 2
     assert "no vote archive at" in capsys.readouterr().err

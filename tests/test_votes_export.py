@@ -168,3 +168,19 @@ def test_a_new_release_key_gives_new_pseudonyms_and_text_only_when_released(redi
     assert parquet["feedback"].dropna().tolist() == ["B gave the steps in order."]
     pairwise, _ = load_all(path)  # text columns do not get in the way of a fit
     assert len(pairwise) == 1
+
+
+def test_the_readme_names_every_export_column_in_order():
+    """The README's /api/votes row lists EXPORT_COLUMNS exactly, in order, and names each text column."""
+    import re
+
+    from leaderboard.export import EXPORT_COLUMNS, TEXT_COLUMNS
+    from tests.helpers import PROJECT_ROOT
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in readme.splitlines() if line.startswith("| `GET /api/votes"))
+    named = {word for quoted in re.findall(r"`([^`]*)`", row) for word in re.split(r"[\s,=]+", quoted) if word}
+    assert [column for column in (*EXPORT_COLUMNS, *TEXT_COLUMNS) if column not in named] == []
+    listed = re.search(r"Columns, in this order[^`]*`([^`]*)`", row)
+    assert listed is not None, "the row does not list the columns in order"
+    assert [name.strip() for name in listed.group(1).split(",")] == list(EXPORT_COLUMNS)

@@ -10,7 +10,9 @@ model detail; the figures are drawn by :mod:`arena.web.leaderboard_figures`.
 
 from __future__ import annotations
 
+import html
 import math
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -264,7 +266,10 @@ class Freshness:
 
 
 def freshness_line(freshness: Freshness | None, now: float, refit_interval: float) -> str:
-    """'1,234 votes, refitted 12 s ago, next in 3 s' (plain words, no method codes)."""
+    """'1,234 votes, refitted 12 s ago, next refit in 3 s if there are new votes' (plain words, no
+    method codes). The worker refits only when votes have arrived since its last publish, and no
+    sooner than ``next_refit_at`` (leaderboard.worker.policy.RefitSchedule): once that time has
+    passed with nothing new, the line says the next refit waits for new votes."""
     if freshness is None:
         return "No votes yet: the leaderboard appears a few seconds after the first vote."
     votes = freshness.total_votes
@@ -273,10 +278,25 @@ def freshness_line(freshness: Freshness | None, now: float, refit_interval: floa
     if next_at is None and refit_interval:
         next_at = freshness.generated_at + refit_interval
     if next_at is not None:
-        line += f", next in {_seconds(next_at - now)}" if next_at > now else ", next any moment"
+        line += (f", next refit in {_seconds(next_at - now)} if there are new votes" if next_at > now
+                 else ", next refit when new votes arrive")
     if freshness.method == ELO:
         line += " · provisional ratings until there are enough votes for a full fit"
     return line
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~#])")
+
+
+def view_note(board: BoardView) -> str:
+    """The published view's own note (the API's ``note``: why it fell back to online Elo, which
+    votes it left out, ...) as small markdown text, "" when it has none. Escaped: a note can quote
+    an error message or a model name."""
+    note = board.snapshot.note.strip() if board.snapshot is not None else ""
+    if not note:
+        return ""
+    escaped = _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(note, quote=False))
+    return f"<small>About this view: {escaped}</small>"
 
 
 METHOD_WORDS = {

@@ -38,6 +38,10 @@ LONGEST_LABEL_PIXELS = 180
 WIN_RATE_COLOURS = [[0.0, "#b2182b"], [0.5, "#f7f7f7"], [1.0, "#2166ac"]]
 COUNT_COLOURS = [[0.0, "#f7fbff"], [1.0, "#08306b"]]
 BOTTOM_AXIS_PIXELS = 44  # tick labels and an axis title below the plot
+# A numeric y axis at the left: its tick labels (sized from the values) and its title beside them.
+Y_TITLE_PIXELS = 26
+# Tick labels as plain numbers: Plotly's default writes "1234" beside "1,234.5" on one axis.
+NUMBER_TICKS = "~g"
 
 
 def as_plot(figure: dict) -> PlotData:
@@ -55,9 +59,29 @@ def _label_pixels(labels: Sequence[str]) -> int:
     return min(LONGEST_LABEL_PIXELS, LABEL_PIXELS_PER_CHARACTER * max((len(label) for label in labels), default=0))
 
 
+def _number_label_pixels(values: Sequence[float | None]) -> int:
+    """Width of the widest tick label an axis over ``values`` can get: the integer digits of the
+    largest, a minus sign if any is negative, and a decimal point and digit (Plotly ticks a
+    narrow range at 1234.5)."""
+    finite = [float(value) for value in values if value is not None and math.isfinite(value)]
+    if not finite:
+        return 0
+    digits = len(str(int(max(abs(value) for value in finite))))
+    sign = 1 if min(finite) < 0 else 0
+    return LABEL_PIXELS_PER_CHARACTER * (digits + sign + 2)
+
+
 def _figure(traces: list[dict], *, height: int, xaxis: dict | None = None, yaxis: dict | None = None,
-            left_labels: Sequence[str] = (), top_labels: Sequence[str] = (), **layout) -> dict:
+            left_labels: Sequence[str] = (), left_numbers: Sequence[float | None] = (),
+            top_labels: Sequence[str] = (), **layout) -> dict:
+    """``left_labels``: a category y axis's names; ``left_numbers``: the values of a numeric y axis
+    (its tick labels, and its title beside them, get room at the left)."""
     margin = dict(MARGIN, l=MARGIN["l"] + _label_pixels(left_labels))
+    if left_numbers:
+        margin["l"] += _number_label_pixels(left_numbers)
+        yaxis = {"tickformat": NUMBER_TICKS, **(yaxis or {})}
+        if yaxis.get("title"):
+            margin["l"] += Y_TITLE_PIXELS
     if top_labels:  # tick labels at -45 degrees above the plot
         margin["t"] = MARGIN["t"] + int(0.72 * _label_pixels(top_labels))
     elif (xaxis or {}).get("visible", True):
@@ -141,6 +165,7 @@ def history_figure(history: Sequence[RatingPoint], models: Sequence[str]) -> dic
                "mode": "lines+markers" if len(history) < 40 else "lines", "connectgaps": False,
                "hovertemplate": f"{model}: %{{y:.0f}}<extra>%{{x}}</extra>"} for model in models]
     return _figure(traces, height=340, showlegend=True, yaxis={"title": {"text": "rating"}}, xaxis={"type": "date"},
+                   left_numbers=[value for trace in traces for value in trace["y"]],
                    legend={"orientation": "h", "yanchor": "top", "y": -0.12, "xanchor": "left", "x": 0})
 
 
@@ -165,5 +190,5 @@ def votes_over_time_figure(stats: ViewStats | None, model: str) -> dict:
     counts = stats.votes_by_day[stats.models.index(model)]
     trace = {"type": "bar", "x": list(stats.days), "y": list(counts), "marker": {"color": BLUE},
              "hovertemplate": "%{x}: %{y} votes<extra></extra>"}
-    return _figure([trace], height=260, yaxis={"title": {"text": "votes"}},
+    return _figure([trace], height=260, yaxis={"title": {"text": "votes"}}, left_numbers=trace["y"],
                    xaxis={"type": "date", "tickformat": "%b %-d", "dtick": 86_400_000})  # one tick per day

@@ -192,11 +192,11 @@ class LeaderboardTab:
         state = {"cycle": board.cycle, "freshness": freshness, "controls": controls}
         method = (f"<small>This view: {data.method_in_words(board.snapshot.method)}, "
                   f"{board.snapshot.total_votes:,} votes.</small>" if board.snapshot else "")
-        return (self._freshness(freshness), *outputs, method, state)
+        return (self._freshness(freshness), *outputs, method, data.view_note(board), state)
 
     def _unchanged(self, shown):
         """A poll that found nothing new: only the freshness line moves (the controls' own events redraw)."""
-        return (self._freshness(shown["freshness"]),) + (gr.skip(),) * 12
+        return (self._freshness(shown["freshness"]),) + (gr.skip(),) * 13
 
     async def poll(self, *inputs):
         return await self.refresh(*inputs, force=False)
@@ -251,6 +251,8 @@ class LeaderboardTab:
             table = gr.Dataframe(headers=list(data.TABLE_COLUMNS), datatype=list(data.TABLE_TYPES), interactive=False,
                                  show_search="search", column_widths=list(COLUMN_WIDTHS), max_height=640, wrap=True,
                                  elem_id="leaderboard-table", label="Leaderboard", show_label=False)
+            # the view's own note (Elo fallback, votes left out ...): why style control may change nothing
+            view_note = gr.Markdown("", elem_id="leaderboard-view-note")
             gr.Markdown("<small>Click a row, or pick a model under *Model detail*, for its record. Sort by a "
                         "column by clicking its name.</small>")
             with gr.Accordion("Model detail", open=False, elem_id="leaderboard-detail") as detail_box:
@@ -281,7 +283,7 @@ class LeaderboardTab:
 
         inputs = [category, style_control, min_votes, show_retired, top_n, history_models, shown]
         outputs = [note, category, style_control, table, ratings_plot, observed_plot, predicted_plot, battles_plot,
-                   history_models, history_plot, detail_model, method, shown]
+                   history_models, history_plot, detail_model, method, view_note, shown]
         quiet = dict(show_progress="hidden", **PAGE_ONLY)
         timer.tick(self.poll, inputs, outputs, **quiet)
         tab.select(self.poll, inputs, outputs, **quiet)
