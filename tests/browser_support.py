@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -133,3 +134,27 @@ def rank_by_clicks(page, prefix: str, controls) -> None:
         else:
             placed.append(control)
             expect(page.locator(f"#{prefix}rank-{control}")).to_be_disabled(timeout=BROWSER_WAIT_MS)
+
+
+SCREENSHOTS = Path("/tmp/voters")
+
+
+def shot(page, name: str) -> None:
+    """A full-page screenshot of the battle page under /tmp/voters/ (outside the repo)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+
+
+def vote_events(redis_client) -> list:
+    """Every vote event in the stream, oldest first."""
+    from leaderboard.events import VoteEvent
+    from leaderboard.redis_keys import vote_stream_key
+
+    return [VoteEvent.model_validate_json(fields[b"event"]) for _, fields in redis_client.xrange(vote_stream_key("arena"))]
+
+
+def battle_states(redis_client) -> list[str]:
+    """The state of every battle in Redis."""
+    from arena.keys import battle_key
+
+    return [(redis_client.hget(key, "state") or b"").decode() for key in redis_client.keys(battle_key("arena", "*"))]

@@ -6,15 +6,9 @@ Screenshots go to /tmp/voters/."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from arena.keys import battle_key
-from leaderboard.events import VoteEvent
-from leaderboard.redis_keys import vote_stream_key
-
-from tests.browser_support import BROWSER_WAIT_MS, rank_by_clicks
+from tests.browser_support import BROWSER_WAIT_MS, battle_states, rank_by_clicks, shot, vote_events
 from tests.helpers import arena_settings
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -120,22 +114,6 @@ def test_a_vote_key_pressed_just_after_a_follow_up_is_not_lost_silently(slow_sta
     expect(page.locator("#reveal")).to_contain_text("You called it a tie", timeout=BROWSER_WAIT_MS)
     [event] = vote_events(redis_client)
     assert event.outcome == "tie"
-
-
-SCREENSHOTS = Path("/tmp/voters")
-
-
-def shot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
-
-
-def vote_events(redis_client) -> list[VoteEvent]:
-    return [VoteEvent.model_validate_json(fields[b"event"]) for _, fields in redis_client.xrange(vote_stream_key("arena"))]
-
-
-def battle_states(redis_client) -> list[str]:
-    return [(redis_client.hget(key, "state") or b"").decode() for key in redis_client.keys(battle_key("arena", "*"))]
 
 
 def rank(page, prefix: str, *controls: str) -> None:

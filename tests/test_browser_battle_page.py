@@ -4,16 +4,11 @@ and what is revealed after the vote. Screenshots go to /tmp/voters/ (outside the
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from arena import availability
 from arena.demo_models import DEMO_DESCRIPTIONS
-from arena.keys import battle_key
-from leaderboard.events import VoteEvent
-from leaderboard.redis_keys import vote_stream_key
-from tests.browser_support import BROWSER_WAIT_MS, NetworkRecorder, rank_by_clicks
+from tests.browser_support import BROWSER_WAIT_MS, NetworkRecorder, battle_states, rank_by_clicks, shot, vote_events
 from tests.helpers import arena_settings, wait_until
 from tests.numbered_models import numbered_stack
 
@@ -21,23 +16,6 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
 
 pytestmark = pytest.mark.browser
-
-SCREENSHOTS = Path("/tmp/voters")
-
-
-def shot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
-
-
-def vote_events(redis_client) -> list[VoteEvent]:
-    return [VoteEvent.model_validate_json(fields[b"event"]) for _, fields in redis_client.xrange(vote_stream_key("arena"))]
-
-
-def battle_states(redis_client) -> list[str]:
-    keys = redis_client.keys(battle_key("arena", "*"))
-    return [(redis_client.hget(key, "state") or b"").decode() for key in keys]
-
 
 def page_wait(page):
     return lambda seconds: page.wait_for_timeout(seconds * 1000)  # keeps the page's events flowing
