@@ -1,4 +1,7 @@
-"""``python -m arena serve|simulate|matchmaker``."""
+"""``python -m arena serve|simulate|matchmaker``.
+
+May import: arena.cli, arena.ops, arena.sim, leaderboard.config.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m arena", description="Arena: anonymous model battles and a live leaderboard")
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="run the arena (web page, API, worker; embedded Redis unless REDIS_URL)")
-    from arena.settings import add_serve_arguments, settings_from_args
+    from arena.ops.settings import add_serve_arguments, settings_from_args
     from leaderboard.config import SettingError
 
     add_serve_arguments(serve_parser)
@@ -24,24 +27,24 @@ def main(argv: list[str] | None = None) -> int:
                         add_help=False)
     commands.add_parser("models", help="owners' registered models: list, approve, reject (see --help)", add_help=False)
     if argv[:1] in (["owners"], ["models"]):
-        from arena.owner_cli import main as owner_main
+        from arena.cli.owners import main as owner_main
 
         return owner_main(argv[0], argv[1:])
     if argv[:1] == ["simulate"]:
-        from arena.simulate import main as simulate_main
+        from arena.sim.simulate import main as simulate_main
 
         return simulate_main(argv[1:])
     if argv[:1] == ["voters"]:
-        from arena.voters_cli import main as voters_main
+        from arena.cli.voters import main as voters_main
 
         return voters_main(argv[1:])
     if argv[:1] == ["matchmaker"]:
-        from arena.operator_cli import main as operator_main
+        from arena.cli.operator import main as operator_main
 
         return operator_main(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "serve":
-        from arena.serve import serve
+        from arena.cli.serve import serve
 
         try:
             settings = settings_from_args(args)

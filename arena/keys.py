@@ -1,4 +1,7 @@
-"""Names of the Redis keys the live arena owns (the leaderboard's are in leaderboard.redis_keys)."""
+"""Names of the Redis keys the live arena owns (the leaderboard's are in leaderboard.store.redis_keys).
+
+May import: nothing of arena (a leaf).
+"""
 
 
 def battle_key(prefix: str, battle_id: str) -> str:
@@ -13,7 +16,7 @@ def voter_secret_key(prefix: str) -> str:
 
 def paused_models_key(prefix: str) -> str:
     """Set of models the operator paused (out of every new battle, in every process at once; see
-    arena.availability). Named ``matchmaker:excluded`` since before availability had its own module:
+    arena.models.availability). Named ``matchmaker:excluded`` since before availability had its own module:
     kept, so pauses made before an upgrade still hold."""
     return f"{prefix}:matchmaker:excluded"
 
@@ -26,17 +29,17 @@ def model_inflight_key(prefix: str, model: str) -> str:
 
 def rate_limit_key(prefix: str, action: str, bucket: str) -> str:
     """Hash: one rate limit's sliding window, slice number -> actions counted in that slice
-    (arena.rate_limit); it expires once its newest slice has left the window."""
+    (arena.trust.rate_limit); it expires once its newest slice has left the window."""
     return f"{prefix}:rate:{action.replace(' ', '-')}:{bucket}"
 
 
 def configured_models_key(prefix: str) -> str:
     """Hash: model name -> when a web process last started with it configured (epoch seconds), so
-    operator commands that run outside any web process know which names exist (arena.model_names)."""
+    operator commands that run outside any web process know which names exist (arena.models.names)."""
     return f"{prefix}:models:configured"
 
 
-# -- model owners (arena.owner_store) and model health (arena.model_health) ----------------------
+# -- model owners (arena.owners.store) and model health (arena.models.health) ----------------------
 
 def owners_key(prefix: str) -> str:
     """Hash: owner name -> the account as JSON (with the hash of its token, never the token)."""

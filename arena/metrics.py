@@ -11,6 +11,8 @@ prometheus_client then keeps each process's values in files there and every scra
 process serves it, adds them all up (``MultiProcessCollector``). Without it the values live in
 this instance's own registry (no module-level global: several arenas in one process, as in the
 tests, keep their own).
+
+May import: arena.errors, leaderboard.store.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from arena.battle_types import BattleConflict, BattleNotFound, InvalidVote, RateLimited, WrongSession
+from arena.errors import BattleConflict, BattleNotFound, InvalidVote, RateLimited, WrongSession
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 ANSWER_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
@@ -75,7 +77,7 @@ class ArenaMetrics(NoMetrics):
         self.rate_limited = Counter("arena_rate_limit_refusals", "requests refused by a rate limit", ["action"],
                                     registry=registry)
         self.battles_flagged = Counter("arena_flagged_battles", "battles in which a model may have revealed itself "
-                                       "(arena.self_identification)", ["flag"], registry=registry)
+                                       "(arena.trust.self_identification)", ["flag"], registry=registry)
         self.answer_seconds = Histogram("arena_endpoint_answer_seconds", "seconds for a model's whole answer",
                                         ["model"], buckets=ANSWER_BUCKETS, registry=registry)
         self.first_token_seconds = Histogram("arena_endpoint_first_token_seconds",
@@ -152,7 +154,7 @@ def _entry_seconds(entry_id) -> float:
 
 async def redis_gauges(redis_client, prefix: str, *, now: float | None = None) -> list[GaugeMetricFamily]:
     """The arena-wide gauges, read from Redis for one scrape (one pipeline, then at most one XRANGE)."""
-    from leaderboard.redis_keys import flagged_voters_key, refit_stats_key, vote_consumer_group, vote_stream_key
+    from leaderboard.store.redis_keys import flagged_voters_key, refit_stats_key, vote_consumer_group, vote_stream_key
 
     now = time.time() if now is None else now
     stream, group = vote_stream_key(prefix), vote_consumer_group(prefix)

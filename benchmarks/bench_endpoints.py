@@ -22,15 +22,15 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from arena.endpoints import EndpointPool  # noqa: E402
-from arena.model_config import ModelSpec  # noqa: E402
-from arena.redis_server import free_port  # noqa: E402
+from arena.models.config import ModelSpec  # noqa: E402
+from arena.models.endpoints import EndpointPool  # noqa: E402
+from arena.ops.redis_server import free_port  # noqa: E402
 
 
 def start_demo_server(token_delay: float) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "arena.demo_server", "--port", str(port), "--token-delay", str(token_delay)],
+        [sys.executable, "-m", "arena.models.demo_server", "--port", str(port), "--token-delay", str(token_delay)],
         cwd=ROOT, stdout=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/v1"

@@ -21,9 +21,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from leaderboard.events import StyleFeatures, VoteEvent  # noqa: E402
-from leaderboard.export import FORMATS, ExportWriter, Pseudonyms, export_row  # noqa: E402
-from leaderboard.stream import PAGE_SIZE, parse_entry  # noqa: E402
+from leaderboard.data.events import StyleFeatures, VoteEvent  # noqa: E402
+from leaderboard.data.export import FORMATS, ExportWriter, Pseudonyms, export_row  # noqa: E402
+from leaderboard.store.stream import PAGE_SIZE, parse_entry  # noqa: E402
 
 
 def stream_entries(n_votes: int, seed: int = 0) -> list[dict]:

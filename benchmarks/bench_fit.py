@@ -28,14 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic_votes import dense_votes, synthetic_votes  # noqa: E402
 
-from leaderboard.blas import blas_threads_for  # noqa: E402
-from leaderboard.bootstrap import bootstrap_thetas  # noqa: E402
-from leaderboard.bradley_terry import bt_gradient, half_tie_scores  # noqa: E402
-from leaderboard.counts import PairCounts  # noqa: E402
+from leaderboard.data.counts import PairCounts  # noqa: E402
+from leaderboard.data.loading import load_votes  # noqa: E402
 from leaderboard.fit import fit_leaderboard  # noqa: E402
-from leaderboard.intervals import sandwich_cov  # noqa: E402
-from leaderboard.loading import load_votes  # noqa: E402
-from leaderboard.scale import ELO_PER_NAT  # noqa: E402
+from leaderboard.models.blas import blas_threads_for  # noqa: E402
+from leaderboard.models.bradley_terry import bt_gradient, half_tie_scores  # noqa: E402
+from leaderboard.models.sandwich import sandwich_cov  # noqa: E402
+from leaderboard.models.scale import ELO_PER_NAT  # noqa: E402
+from leaderboard.resampling.bootstrap import bootstrap_thetas  # noqa: E402
 
 
 class Timer:
@@ -91,21 +91,21 @@ def headline(n_votes: int, n_models: int, n_bootstrap: int, seed: int) -> None:
           f"..{ELO_PER_NAT * sand_half.max():.1f}")
 
     try:
-        from leaderboard.style_control import fit_style_control
+        from leaderboard.models.style_control import fit_style_control
 
         with Timer("style-controlled fit (sandwich)"):
             fit_style_control(frame)
     except ImportError:
-        print("style-controlled fit: leaderboard.style_control not available")
+        print("style-controlled fit: leaderboard.models.style_control not available")
 
     try:
-        from leaderboard.plackett_luce import fit_plackett_luce
+        from leaderboard.models.plackett_luce import fit_plackett_luce
 
         rankings = four_way_rankings(100_000, n_models, seed)
         with Timer("Plackett-Luce fit, 100,000 4-way rankings"):
             fit_plackett_luce(rankings)
     except ImportError:
-        print("Plackett-Luce fit: leaderboard.plackett_luce not available")
+        print("Plackett-Luce fit: leaderboard.models.plackett_luce not available")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(f"{'peak memory (max RSS)':<46} {peak:8.0f} MB")
 

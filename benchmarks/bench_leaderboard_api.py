@@ -25,9 +25,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from arena.redis_server import EmbeddedRedis, free_port  # noqa: E402
 from bench_worker import view_votes  # noqa: E402
-from leaderboard.reproduce import LiveVotes  # noqa: E402
+
+from arena.ops.redis_server import EmbeddedRedis, free_port  # noqa: E402
+from leaderboard.live.view_fit import LiveVotes  # noqa: E402
 from leaderboard.worker import build_snapshot  # noqa: E402
 from leaderboard.worker.publish import ViewPublisher  # noqa: E402
 

@@ -31,8 +31,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from arena.redis_server import EmbeddedRedis  # noqa: E402
-from arena.serve import ArenaStack  # noqa: E402
+from arena.cli.serve import ArenaStack  # noqa: E402
+from arena.ops.redis_server import EmbeddedRedis  # noqa: E402
 from arena.web.leaderboard_tab import POLL_SECONDS, LeaderboardTab  # noqa: E402
 from tests.browser_support import CHROMIUM_ARGS, chromium_path  # noqa: E402
 from tests.helpers import arena_settings, make_board, publish_board  # noqa: E402

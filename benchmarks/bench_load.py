@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import redis  # noqa: E402
 
-from arena.demo_models import DEMO_MODELS  # noqa: E402
-from arena.load_test import Connection, VoteRun, percentile, store_ready_battles, vote_clients  # noqa: E402
-from arena.redis_server import EmbeddedRedis, free_port  # noqa: E402
+from arena.models.demo_models import DEMO_MODELS  # noqa: E402
+from arena.ops.redis_server import EmbeddedRedis, free_port  # noqa: E402
+from arena.sim.load_test import Connection, VoteRun, percentile, store_ready_battles, vote_clients  # noqa: E402
 
 NO_LIMITS = ["--battles-per-minute", "0", "--battles-per-day", "0", "--votes-per-minute", "0", "--votes-per-day", "0",
              "--pair-votes-per-day", "0"]

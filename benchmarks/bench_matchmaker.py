@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arena.matchmaker import STRATEGIES, build_matchmaker  # noqa: E402
 from arena.matchmaker.state import online_ranking_update  # noqa: E402
-from leaderboard.redis_keys import snapshot_channel, snapshot_key  # noqa: E402
-from leaderboard.scale import nats_to_elo  # noqa: E402
-from leaderboard.snapshot import Snapshot, SnapshotRow  # noqa: E402
+from leaderboard.models.scale import nats_to_elo  # noqa: E402
+from leaderboard.store.redis_keys import snapshot_channel, snapshot_key  # noqa: E402
+from leaderboard.views.snapshot import Snapshot, SnapshotRow  # noqa: E402
 
 TARGETS = {
     "active_tau90_vs_uniform": 0.5,
@@ -57,8 +57,9 @@ def synthetic_snapshot(n_models: int, seed: int = 0) -> Snapshot:
 
 
 def bench_latency(n_models: int = 200, choices: int = 200) -> None:
-    from arena.redis_server import EmbeddedRedis
     import redis
+
+    from arena.ops.redis_server import EmbeddedRedis
 
     with tempfile.TemporaryDirectory() as data_dir:
         server = EmbeddedRedis(Path(data_dir)).start()
@@ -150,7 +151,7 @@ def bench_oracle(models: int = 50, spread: float = 175.0, noise: float = 0.05, r
     discordant pairs falls to tau 0.9's (1225 pairs x 0.05 = 61.25 for 50 models)."""
     from scipy.stats import kendalltau
 
-    from leaderboard.bradley_terry import bradley_terry
+    from leaderboard.models.bradley_terry import bradley_terry
     from leaderboard.worker import DEFAULT_ALPHA
 
     pairs_total = models * (models - 1) / 2
@@ -265,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "oracle":
         bench_oracle(reps=args.reps)
     elif args.command == "simulate":
-        from arena.simulate import main as simulate_main
+        from arena.sim.simulate import main as simulate_main
 
         started = time.perf_counter()
         code = simulate_main(["--models", "50", "--spread", "175", "--votes", "100000", "--noise", "0.05",

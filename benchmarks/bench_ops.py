@@ -29,8 +29,8 @@ import redis
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from arena.demo_models import DEMO_MODELS  # noqa: E402
-from arena.redis_server import EmbeddedRedis, free_port  # noqa: E402
+from arena.models.demo_models import DEMO_MODELS  # noqa: E402
+from arena.ops.redis_server import EmbeddedRedis, free_port  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
@@ -89,7 +89,7 @@ def main() -> None:
         for name in DEMO_MODELS))
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env.update(ARENA_BATTLES_PER_MINUTE="0", ARENA_VOTER_SECRET="bench-secret-0123456789abcdef")
-    processes = [subprocess.Popen([sys.executable, "-m", "arena.demo_server", "--port", str(demo_port),
+    processes = [subprocess.Popen([sys.executable, "-m", "arena.models.demo_server", "--port", str(demo_port),
                                    "--token-delay", "0"], cwd=ROOT, stdout=subprocess.DEVNULL)]
     webs = []
     try:

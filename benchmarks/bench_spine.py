@@ -24,7 +24,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from arena.redis_server import free_port  # noqa: E402
+from arena.ops.redis_server import free_port  # noqa: E402
 
 
 def start(data_dir: Path, port: int, *flags: str) -> tuple[subprocess.Popen, float]:

@@ -31,11 +31,11 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from arena.redis_server import EmbeddedRedis  # noqa: E402
-from leaderboard.archive import VoteArchive, archive_path  # noqa: E402
-from leaderboard.events import StyleFeatures, VoteEvent  # noqa: E402
-from leaderboard.redis_keys import snapshot_channel, snapshot_key, vote_stream_key  # noqa: E402
-from leaderboard.snapshot import Snapshot  # noqa: E402
+from arena.ops.redis_server import EmbeddedRedis  # noqa: E402
+from leaderboard.data.archive import VoteArchive, archive_path  # noqa: E402
+from leaderboard.data.events import StyleFeatures, VoteEvent  # noqa: E402
+from leaderboard.store.redis_keys import snapshot_channel, snapshot_key, vote_stream_key  # noqa: E402
+from leaderboard.views.snapshot import Snapshot  # noqa: E402
 from leaderboard.worker import VoteTally, VoteWorker, build_snapshot  # noqa: E402
 
 STYLE = StyleFeatures(tokens=250, headers=1, list_items=4, bold=2)
@@ -231,7 +231,7 @@ def view_votes(n_votes: int, n_models: int = 200, kwise_share: float = 0.01, see
 def bench_views(sizes: list[int], repeats: int = 3, arriving: int = 2000) -> None:
     """One cold cycle, then ``repeats`` warm cycles each after ``arriving`` new votes (as in a busy
     arena between two refits; counting them is not timed)."""
-    from leaderboard.reproduce import LiveVotes
+    from leaderboard.live.view_fit import LiveVotes
     from leaderboard.worker.publish import ViewPublisher
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,7 @@
-"""``python -m leaderboard``: see leaderboard.cli."""
+"""``python -m leaderboard``: see leaderboard.cli.
+
+May import: leaderboard.cli.
+"""
 
 import sys
 

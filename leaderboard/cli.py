@@ -9,6 +9,8 @@
     python -m leaderboard fit EXPORT --live [--category NAME] [--style-control] [--out ...]
     python -m leaderboard worker ...      (see python -m leaderboard worker --help)
     python -m leaderboard rebuild --data-dir DATA   (counts and snapshot again from the archive; see --help)
+
+May import: leaderboard.config, leaderboard.data, leaderboard.fit, leaderboard.live, leaderboard.models, leaderboard.rebuild, leaderboard.resampling, leaderboard.views, leaderboard.worker.
 """
 
 from __future__ import annotations
@@ -24,18 +26,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from leaderboard.anonymity import conditions_choose_anonymity, named_note, without_named
-from leaderboard.convert import add_parser as add_convert_parser
-from leaderboard.convert import run_convert
-from leaderboard.counts import PairCounts
-from leaderboard.elo import online_elo
-from leaderboard.filters import filter_votes, missing_columns
+from leaderboard.data.anonymity import conditions_choose_anonymity, named_note, without_named
+from leaderboard.data.convert import add_parser as add_convert_parser
+from leaderboard.data.convert import run_convert
+from leaderboard.data.counts import PairCounts
+from leaderboard.data.filters import filter_votes, missing_columns
+from leaderboard.data.loading import load_all
+from leaderboard.data.weights import vote_weights
 from leaderboard.fit import CI_METHODS, fit_leaderboard
-from leaderboard.loading import load_all
-from leaderboard.mixed_votes import check_comparisons_connected, elo_comparisons, fit_jointly, joint_note
-from leaderboard.result import BOOTSTRAP, BRADLEY_TERRY, ELO, PLACKETT_LUCE, SANDWICH, RatingResult, elo_result
-from leaderboard.style_control import fit_style_control
-from leaderboard.weights import vote_weights
+from leaderboard.models.elo import online_elo
+from leaderboard.models.mixed_votes import check_comparisons_connected, elo_comparisons, fit_jointly, joint_note
+from leaderboard.models.result import BOOTSTRAP, BRADLEY_TERRY, ELO, PLACKETT_LUCE, SANDWICH, RatingResult, elo_result
+from leaderboard.models.style_control import fit_style_control
 
 METHODS = (BRADLEY_TERRY, ELO, PLACKETT_LUCE)
 
@@ -134,7 +136,7 @@ def run_fit(args: argparse.Namespace) -> RatingResult:
     """Load, filter, weight and fit; the result's settings also record the command line's choices.
 
     Every vote of the file is fitted, or the output says how many were left out and why: K-wise
-    votes go into one Plackett-Luce fit with the pairwise ones (leaderboard.mixed_votes), except under
+    votes go into one Plackett-Luce fit with the pairwise ones (leaderboard.models.mixed_votes), except under
     style control and Davidson ties, which have no K-wise form."""
     ci = args.ci or (BOOTSTRAP if args.bootstrap is not None else SANDWICH)
     n_bootstrap = 1000 if args.bootstrap is None else args.bootstrap
@@ -224,7 +226,7 @@ def _fit_votes(args: argparse.Namespace, pairwise: pd.DataFrame, kwise: pd.DataF
         result = fit_style_control(pairwise, ties="half", weights=weights, ci=SANDWICH if ci == BOOTSTRAP else ci,
                                    anchor=anchor)
         if ci == BOOTSTRAP:
-            from leaderboard.bootstrap_refit import style_control_bootstrap  # one exact refit per replicate
+            from leaderboard.resampling.bootstrap_refit import style_control_bootstrap  # one exact refit per replicate
 
             result = style_control_bootstrap(pairwise, result, weights=weights, n_bootstrap=n_bootstrap,
                                              seed=args.seed, anchor=anchor, progress=progress)
@@ -247,8 +249,8 @@ _NOT_WITH_LIVE = {"method": BRADLEY_TERRY, "ci": None, "bootstrap": None, "where
 
 
 def _fit_live(args: argparse.Namespace, say, started: float) -> RatingResult:
-    from leaderboard.reproduce import LIVE_ALPHA, reproduce_view
-    from leaderboard.views import OVERALL, view_id
+    from leaderboard.live.view_fit import LIVE_ALPHA, reproduce_view
+    from leaderboard.views.published import OVERALL, view_id
 
     if not args.live:
         raise UsageError("--category selects a view of the live board: add --live")

@@ -8,7 +8,9 @@ it is secret. The rest is derived from the rows: argparse arguments (``add_argum
 
 The rows several command lines share live here, on the leaderboard side, because the worker's
 command line is on this side and never imports ``arena``: ``REDIS_URL``, ``DATA_DIR``, ``PREFIX``
-and ``REFIT_INTERVAL``. The arena's own table (``arena.settings``) adds its rows to these.
+and ``REFIT_INTERVAL``. The arena's own table (``arena.ops.settings``) adds its rows to these.
+
+May import: leaderboard.store.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from leaderboard.redis_keys import DEFAULT_PREFIX
-from leaderboard.urls import redact_url
+from leaderboard.store.redis_keys import DEFAULT_PREFIX
+from leaderboard.store.urls import redact_url
 
 _YES = ("1", "true", "yes", "on")
 _NO = ("0", "false", "no", "off")
@@ -138,7 +140,7 @@ PREFIX = Setting("prefix", DEFAULT_PREFIX, "Redis key prefix, so several arenas 
                  flag="--prefix", env="ARENA_PREFIX")
 # Commands that act on a running arena on this machine (the operator's, ``leaderboard rebuild``):
 # without --redis-url they use the embedded Redis its ``serve`` started in the data dir
-# (leaderboard.urls.running_arena_redis_url).
+# (leaderboard.store.urls.running_arena_redis_url).
 RUNNING_ARENA_SETTINGS = (replace(REDIS_URL, unset="the embedded Redis of a running `serve` in the data dir"), DATA_DIR,
                           PREFIX)
 REFIT_INTERVAL = Setting("refit_interval", 2.0, "seconds between leaderboard refits", parse=bounded(float, 0.0, above=True),

@@ -1,21 +1,17 @@
-"""The high-level entry point: per-pair counts in, a leaderboard (ratings, 95% intervals, ranks) out."""
+"""The high-level entry point: per-pair counts in, a leaderboard (ratings, 95% intervals, ranks) out.
+
+May import: leaderboard.data, leaderboard.models, leaderboard.resampling.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from leaderboard.blas import blas_threads_for
-from leaderboard.bradley_terry import bradley_terry, davidson, half_tie_scores
-from leaderboard.counts import I_WINS, J_WINS, TIE_CLASS, PairArrays, PairCounts
-from leaderboard.graph import DisconnectedGraphError, NoMaximumLikelihoodError, check_connected, check_mle_exists
-from leaderboard.intervals import (
-    davidson_sandwich_cov,
-    model_based_cov,
-    normal_bounds,
-    percentile_bounds,
-    sandwich_cov,
-)
-from leaderboard.result import (
+from leaderboard.data.counts import I_WINS, J_WINS, TIE_CLASS, PairArrays, PairCounts
+from leaderboard.models.blas import blas_threads_for
+from leaderboard.models.bradley_terry import bradley_terry, davidson, half_tie_scores
+from leaderboard.models.graph import DisconnectedGraphError, NoMaximumLikelihoodError, check_connected, check_mle_exists
+from leaderboard.models.result import (
     BOOTSTRAP,
     BRADLEY_TERRY,
     BRADLEY_TERRY_DAVIDSON,
@@ -25,7 +21,14 @@ from leaderboard.result import (
     fit_settings,
     method_name,
 )
-from leaderboard.scale import ELO_PER_NAT, rating_transform
+from leaderboard.models.sandwich import (
+    davidson_sandwich_cov,
+    model_based_cov,
+    normal_bounds,
+    percentile_bounds,
+    sandwich_cov,
+)
+from leaderboard.models.scale import ELO_PER_NAT, rating_transform
 
 CI_METHODS = (SANDWICH, BOOTSTRAP, NO_INTERVALS)
 TIE_MODELS = ("half", "davidson")
@@ -103,12 +106,12 @@ def _fit_leaderboard(counts: PairCounts, *, ci: str, n_bootstrap: int, seed: int
     bounds, details, row_notes = None, {}, {}
     if ci == BOOTSTRAP:
         if ties == "half":
-            from leaderboard.bootstrap import bootstrap_thetas  # heavy batched code, only when asked for
+            from leaderboard.resampling.bootstrap import bootstrap_thetas  # heavy batched code, only when asked for
 
             replicates = bootstrap_thetas(theta, arrays, n_bootstrap=n_bootstrap, seed=seed, alpha=alpha,
                                           progress=progress)
         else:  # Davidson: one exact refit per replicate
-            from leaderboard.bootstrap_refit import davidson_replicates
+            from leaderboard.resampling.bootstrap_refit import davidson_replicates
 
             replicates = davidson_replicates(theta, arrays, n_bootstrap=n_bootstrap, seed=seed, alpha=alpha,
                                              progress=progress)

@@ -5,8 +5,8 @@
 
 The archive (``<data dir>/votes.jsonl``) is the record; everything else is derived from it. This
 reads it whole (without taking the worker's lock: a live worker may keep appending), counts the
-votes exactly as the worker does at start-up (leaderboard.reproduce.LiveVotes), fits and
-publishes every view the way the worker does (leaderboard.worker.policy.build_snapshot,
+votes exactly as the worker does at start-up (leaderboard.live.view_fit.LiveVotes), fits and
+publishes every view the way the worker does (leaderboard.live.policy.build_snapshot,
 leaderboard.worker.publish.ViewPublisher) to Redis whenever it finds one (``--redis-url`` /
 REDIS_URL, else the embedded Redis of a ``serve`` running on the data dir), ``--out`` or not;
 ``--out`` also writes the overall snapshot to a file (the Snapshot document: its rows under
@@ -18,6 +18,8 @@ so without a Redis nobody is flagged) weigh ``--flagged-voter-weight``. Use it a
 archive, after moving to a new Redis, or to check that the live leaderboard is what the archive
 says. A running worker keeps its own counts in memory (rebuilt from the archive whenever it
 starts): restart it after replacing the archive under it.
+
+May import: leaderboard.config, leaderboard.data, leaderboard.live, leaderboard.store, leaderboard.views, leaderboard.worker.
 """
 
 from __future__ import annotations
@@ -28,8 +30,6 @@ from pathlib import Path
 
 import redis
 
-from leaderboard.archive import archive_path
-from leaderboard.archive_reader import archive_events
 from leaderboard.config import (
     FLAGGED_VOTER_WEIGHT,
     MIN_CATEGORY_VOTES,
@@ -39,10 +39,12 @@ from leaderboard.config import (
     command_description,
     parse_with_settings,
 )
-from leaderboard.reproduce import LiveVotes
-from leaderboard.snapshot import Snapshot
-from leaderboard.urls import redact_url, running_arena_redis_url
-from leaderboard.worker.policy import build_snapshot
+from leaderboard.data.archive import archive_path
+from leaderboard.data.archive_reader import archive_events
+from leaderboard.live.policy import build_snapshot
+from leaderboard.live.view_fit import LiveVotes
+from leaderboard.store.urls import redact_url, running_arena_redis_url
+from leaderboard.views.snapshot import Snapshot
 from leaderboard.worker.publish import ViewPublisher
 from leaderboard.worker.voters import VoterWatch
 

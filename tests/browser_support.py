@@ -108,7 +108,7 @@ class PixelServer:
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "PixelServer":
+    def __enter__(self) -> PixelServer:
         self._thread.start()
         return self
 
@@ -147,8 +147,8 @@ def shot(page, name: str) -> None:
 
 def vote_events(redis_client) -> list:
     """Every vote event in the stream, oldest first."""
-    from leaderboard.events import VoteEvent
-    from leaderboard.redis_keys import vote_stream_key
+    from leaderboard.data.events import VoteEvent
+    from leaderboard.store.redis_keys import vote_stream_key
 
     return [VoteEvent.model_validate_json(fields[b"event"]) for _, fields in redis_client.xrange(vote_stream_key("arena"))]
 

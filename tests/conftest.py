@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import redis
 
-from arena.redis_server import EmbeddedRedis
+from arena.ops.redis_server import EmbeddedRedis
 from tests.helpers import arena_settings
 
 
@@ -36,7 +36,7 @@ def redis_client(redis_url):
 @pytest.fixture
 def arena_stack(redis_url, tmp_path):
     """The whole arena (web app, API, demo endpoints, worker) on 127.0.0.1, as ``serve`` runs it."""
-    from arena.serve import ArenaStack
+    from arena.cli.serve import ArenaStack
 
     with ArenaStack(arena_settings(redis_url, tmp_path)) as stack:
         yield stack
@@ -60,9 +60,9 @@ def six_model_stack(redis_url, tmp_path):
     organisation), offering K-way battles of 3, 4 and 6."""
     import json
 
-    from arena.battle_requests import kway_sizes
-    from arena.demo_server import DemoServer
-    from arena.serve import ArenaStack
+    from arena.battles.requests import kway_sizes
+    from arena.cli.serve import ArenaStack
+    from arena.models.demo_server import DemoServer
 
     with DemoServer(token_delay=0.001) as extra:
         models_file = tmp_path / "models.json"

@@ -9,16 +9,17 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import numpy as np
 
-from leaderboard.events import StyleFeatures, VoteEvent
-from leaderboard.redis_keys import snapshot_channel, snapshot_key
-from leaderboard.scale import nats_to_elo
-from leaderboard.snapshot import Snapshot, SnapshotRow
+from leaderboard.data.events import StyleFeatures, VoteEvent
+from leaderboard.models.scale import nats_to_elo
+from leaderboard.store.redis_keys import snapshot_channel, snapshot_key
+from leaderboard.views.snapshot import Snapshot, SnapshotRow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,8 +123,8 @@ def publish(redis_client, snapshot: Snapshot, prefix="arena") -> None:
 
 def arena_settings(redis_url: str, data_dir, **overrides):
     """Settings for an arena under test: shared test Redis, fast demo answers, quick refits."""
-    from arena.redis_server import free_port
-    from arena.settings import Settings
+    from arena.ops.redis_server import free_port
+    from arena.ops.settings import Settings
 
     values = dict(port=free_port(), data_dir=data_dir, redis_url=redis_url, demo=True, demo_token_delay=0.001,
                   refit_interval=0.3, matchmaker="active", voter_secret="test-secret-0123456789",
@@ -154,8 +155,8 @@ def make_view(view: str, ratings, *, battles_per_pair: int = 20, tie_share: floa
     """(Snapshot, ViewStats) for one view whose fitted ratings are ``ratings`` (model -> rating points),
     with every pair played ``battles_per_pair`` times and wins as the ratings predict (deterministic).
     Intervals are asymmetric (+1.2 / -0.8 of a half-width shrinking with the votes)."""
-    from leaderboard.scale import ELO_PER_NAT, elo_to_nats
-    from leaderboard.views import STYLE_SUFFIX, ViewStats
+    from leaderboard.models.scale import ELO_PER_NAT, elo_to_nats
+    from leaderboard.views.published import STYLE_SUFFIX, ViewStats
 
     models = sorted(ratings, key=lambda m: -ratings[m])
     size = len(models)
@@ -199,7 +200,7 @@ def make_board(ratings_by_view, *, generated_at: float | None = None, labels=Non
                battles_per_pair: int = 20, next_refit_in: float = 30.0, min_category_votes: int = 20) -> PublishedBoard:
     """A whole cycle of views from ``ratings_by_view`` (view id -> model -> rating points), e.g.
     ``{"overall": {...}, "overall+style": {...}, "coding": {...}}``; categories in the order given."""
-    from leaderboard.views import STYLE_SUFFIX, CategoryInfo, RatingPoint, ViewIndex
+    from leaderboard.views.published import STYLE_SUFFIX, CategoryInfo, RatingPoint, ViewIndex
 
     generated_at = generated_at or time.time()
     labels = labels or {}
@@ -228,7 +229,7 @@ def make_board(ratings_by_view, *, generated_at: float | None = None, labels=Non
 def publish_board(redis_client, board: PublishedBoard, prefix="arena") -> None:
     """Write a cycle's documents the way the worker does: views first, the index last, and the
     overall snapshot also at snapshot_key (what the matchmaker and older readers use)."""
-    from leaderboard.views import rating_history_key, view_index_key, view_snapshot_key, view_stats_key
+    from leaderboard.views.published import rating_history_key, view_index_key, view_snapshot_key, view_stats_key
 
     pipe = redis_client.pipeline()
     for view, snapshot in board.snapshots.items():

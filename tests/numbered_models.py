@@ -9,7 +9,7 @@ import json
 import threading
 from contextlib import contextmanager
 
-from arena.demo_models import DEMO_MODELS
+from arena.models.demo_models import DEMO_MODELS
 from tests.helpers import WAIT_SECONDS, arena_settings
 
 
@@ -46,8 +46,8 @@ def numbered_stack(redis_url: str, tmp_path, models: NumberedModels | None = Non
                    **settings):
     """The arena (ArenaStack) on NumberedModels served by a DemoServer (``token_delay`` seconds a
     token), ``settings`` over the tests' defaults."""
-    from arena.demo_server import DemoServer
-    from arena.serve import ArenaStack
+    from arena.cli.serve import ArenaStack
+    from arena.models.demo_server import DemoServer
 
     models = models or NumberedModels()
     with DemoServer(token_delay=token_delay, models=models.models()) as server:

@@ -65,7 +65,7 @@ class OwnerEndpoint:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> "OwnerEndpoint":
+    def start(self) -> OwnerEndpoint:
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
             asyncio.start_server(self._handle, "127.0.0.1", 0), self._loop).result(10)
@@ -86,7 +86,7 @@ class OwnerEndpoint:
         self._thread.join(10)
         self._loop.close()
 
-    def __enter__(self) -> "OwnerEndpoint":
+    def __enter__(self) -> OwnerEndpoint:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import PROJECT_ROOT as ROOT, wait_until
+from tests.helpers import PROJECT_ROOT as ROOT
+from tests.helpers import wait_until
 
 
 def serve_env(**variables: str) -> dict[str, str]:

@@ -14,11 +14,11 @@ import httpx
 import pytest
 import redis
 
-from arena.endpoints import EndpointError
+from arena.cli.serve import ArenaStack
 from arena.keys import battle_key
-from arena.serve import ArenaStack
-from leaderboard.events import PAIRWISE_OUTCOMES, VoteEvent
-from leaderboard.redis_keys import vote_stream_key
+from arena.models.endpoints import EndpointError
+from leaderboard.data.events import PAIRWISE_OUTCOMES, VoteEvent
+from leaderboard.store.redis_keys import vote_stream_key
 from tests.helpers import arena_settings, wait_until
 
 
@@ -262,7 +262,7 @@ def test_twenty_battles_stream_at_once(slow_start_stack):
 
 
 def test_redis_outage_gives_a_clear_503(tmp_path):
-    from arena.redis_server import EmbeddedRedis
+    from arena.ops.redis_server import EmbeddedRedis
 
     server = EmbeddedRedis(tmp_path / "redis").start()
     try:
@@ -279,7 +279,7 @@ def test_redis_outage_gives_a_clear_503(tmp_path):
 
 @pytest.fixture
 def stack_with_broken_model(redis_url, tmp_path):
-    from arena.redis_server import free_port
+    from arena.ops.redis_server import free_port
 
     config = tmp_path / "models.yaml"
     config.write_text(
@@ -369,7 +369,7 @@ def test_votes_download_is_empty_but_valid_before_any_vote(client):
 
 
 def test_votes_download_pages_through_a_long_stream(client, redis_client):
-    from leaderboard.events import StyleFeatures
+    from leaderboard.data.events import StyleFeatures
 
     style = [StyleFeatures(tokens=3, headers=0, list_items=0, bold=0)] * 2
     pipe = redis_client.pipeline()

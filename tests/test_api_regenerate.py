@@ -8,9 +8,9 @@ import json
 import httpx
 import pytest
 
-from arena.demo_models import DEMO_MODELS
-from leaderboard.events import VoteEvent
-from leaderboard.redis_keys import vote_stream_key
+from arena.models.demo_models import DEMO_MODELS
+from leaderboard.data.events import VoteEvent
+from leaderboard.store.redis_keys import vote_stream_key
 from tests.numbered_models import NumberedModels, numbered_stack
 
 

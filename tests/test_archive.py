@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from leaderboard.archive import (
+from leaderboard.data.archive import (
     ArchiveBusyError,
     ArchiveCorruptError,
     ArchiveMovedError,
@@ -40,7 +40,7 @@ def test_torn_last_line_is_truncated_with_a_warning(tmp_path, caplog):
     torn = make_vote().model_dump_json().encode()[:37]
     with open(path, "ab") as handle:
         handle.write(torn)
-    with caplog.at_level(logging.WARNING, logger="leaderboard.archive"):
+    with caplog.at_level(logging.WARNING, logger="leaderboard.data.archive"):
         archive = VoteArchive(path)
     assert "line 3 is incomplete" in caplog.text
     assert path.stat().st_size == intact_size
@@ -110,7 +110,7 @@ def test_resume_reads_only_what_another_writer_appended(tmp_path, caplog):
         handle.write(make_vote().model_dump_json().encode()[:40])
 
     seen = []
-    with caplog.at_level(logging.WARNING, logger="leaderboard.archive"):
+    with caplog.at_level(logging.WARNING, logger="leaderboard.data.archive"):
         resumed = VoteArchive(path, on_event=seen.append, resume_from=position)
     assert seen == later  # the first votes were not read again
     assert "line 5 is incomplete" in caplog.text  # counted from the top of the file
@@ -154,9 +154,9 @@ def test_resume_refuses_a_replaced_or_rewritten_file(tmp_path):
 
 
 def test_export_rows_in_lmarena_columns(tmp_path):
-    # the public export (leaderboard.export) replaced export_lmarena: same columns, K-wise votes
+    # the public export (leaderboard.data.export) replaced export_lmarena: same columns, K-wise votes
     # included, the voter a release pseudonym, the category column named categories
-    from leaderboard.export import EXPORT_COLUMNS, Pseudonyms, export_row
+    from leaderboard.data.export import EXPORT_COLUMNS, Pseudonyms, export_row
 
     votes = [make_vote("alpha", "beta", "model_b"), make_vote(ranking=[["a"], ["b"]])]
     pseudonyms = Pseudonyms(b"k" * 32)

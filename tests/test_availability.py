@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import redis.asyncio as aioredis
 
-from arena import availability
-from arena.availability import ModelStatus
 from arena.keys import model_benched_key, model_inflight_key, paused_models_key
+from arena.models import availability
+from arena.models.availability import ModelStatus
 
 
 class CountingClient:

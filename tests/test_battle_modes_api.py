@@ -7,11 +7,11 @@ import json
 import httpx
 import pytest
 
-from arena import availability
-from arena.battle_requests import InvalidBattleRequest, kway_sizes
+from arena.battles.requests import InvalidBattleRequest, kway_sizes
 from arena.matchmaker.keys import pair_battles_key, pair_field
-from leaderboard.events import VoteEvent
-from leaderboard.redis_keys import vote_stream_key
+from arena.models import availability
+from leaderboard.data.events import VoteEvent
+from leaderboard.store.redis_keys import vote_stream_key
 from tests.helpers import wait_until
 
 
@@ -187,7 +187,7 @@ def test_partial_is_refused_on_a_two_way_battle(client, redis_client):
 
 
 def test_the_operator_sets_a_battles_prompt_length_and_turns(redis_url, tmp_path, redis_client):
-    from arena.serve import ArenaStack
+    from arena.cli.serve import ArenaStack
     from tests.helpers import arena_settings
 
     with ArenaStack(arena_settings(redis_url, tmp_path, run_worker=False, max_prompt_chars=40, max_turns=2,

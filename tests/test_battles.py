@@ -9,14 +9,14 @@ import threading
 import pytest
 import redis.asyncio as aioredis
 
-from arena.battle_types import ArenaBusy, BattleConflict, InvalidVote
-from arena.battles import INFLIGHT_GRACE_SECONDS, BattleService
-from arena.demo_models import DEMO_MODELS, demo_model_specs
-from arena.demo_server import DemoServer
-from arena.endpoints import EndpointPool
+from arena.battles.engine import INFLIGHT_GRACE_SECONDS, BattleService
+from arena.errors import ArenaBusy, BattleConflict, InvalidVote
 from arena.keys import model_inflight_key
 from arena.matchmaker import build_matchmaker
-from leaderboard.redis_keys import vote_stream_key
+from arena.models.demo_models import DEMO_MODELS, demo_model_specs
+from arena.models.demo_server import DemoServer
+from arena.models.endpoints import EndpointPool
+from leaderboard.store.redis_keys import vote_stream_key
 from tests.helpers import WAIT_SECONDS, wait_until
 
 

@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 
 from arena.web import board_data as data
 from arena.web.board_data import BoardReader, Freshness, ModelInfo
-from leaderboard.snapshot import SnapshotRow
+from leaderboard.views.snapshot import SnapshotRow
 from tests.helpers import make_board, make_snapshot, make_view, publish, publish_board
 
 CATALOGUE = {name: ModelInfo(organisation=f"{name} org", license="MIT") for name in ("a", "b", "c", "d")}

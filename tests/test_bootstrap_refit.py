@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leaderboard.bootstrap_refit import runaway_limits, style_control_bootstrap
 from leaderboard.cli import main
-from leaderboard.counts import PairCounts
+from leaderboard.data.counts import PairCounts
 from leaderboard.fit import fit_leaderboard
-from leaderboard.style_control import fit_style_control
+from leaderboard.models.style_control import fit_style_control
+from leaderboard.resampling.bootstrap_refit import runaway_limits, style_control_bootstrap
 
 NAMES = np.array(["w", "x", "y", "z"], dtype=object)
 

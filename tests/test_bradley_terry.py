@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from scipy.optimize import minimize
 
-from leaderboard.bradley_terry import bradley_terry, bt_gradient, davidson, half_tie_scores
-from leaderboard.counts import PairCounts
+from leaderboard.data.counts import PairCounts
 from leaderboard.fit import DisconnectedGraphError, NoMaximumLikelihoodError, fit_leaderboard
-from leaderboard.scale import ELO_PER_NAT
+from leaderboard.models.bradley_terry import bradley_terry, bt_gradient, davidson, half_tie_scores
+from leaderboard.models.scale import ELO_PER_NAT
 
 OUTCOMES = np.array(["model_a", "model_b", "tie", "tie (bothbad)"], dtype=object)
 
@@ -231,7 +231,7 @@ def test_an_undefeated_model_with_a_tie_has_a_finite_rating():
 def test_fit_errors_survive_pickling_between_processes():
     import pickle
 
-    from leaderboard.graph import DisconnectedGraphError, NoMaximumLikelihoodError
+    from leaderboard.models.graph import DisconnectedGraphError, NoMaximumLikelihoodError
 
     error = DisconnectedGraphError([["a", "b"], ["c", "d"]])
     copy = pickle.loads(pickle.dumps(error))

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from arena import availability
+from arena.models import availability
 from tests.browser_support import BROWSER_WAIT_MS, NetworkRecorder
 from tests.helpers import arena_settings, wait_until
 
@@ -60,8 +60,8 @@ def test_vote_in_the_browser_reveals_names_and_reaches_the_leaderboard(arena_sta
 
 
 def test_four_way_ranking_in_the_browser(arena_stack, browser, redis_client, tmp_path):
-    from leaderboard.events import VoteEvent
-    from leaderboard.redis_keys import vote_stream_key
+    from leaderboard.data.events import VoteEvent
+    from leaderboard.store.redis_keys import vote_stream_key
 
     names = arena_stack.endpoints.names
     page = browser.new_page(viewport={"width": 1280, "height": 1400})
@@ -95,7 +95,7 @@ def test_four_way_ranking_in_the_browser(arena_stack, browser, redis_client, tmp
 
 @pytest.fixture
 def slow_start_stack(redis_url, tmp_path):
-    from arena.serve import ArenaStack
+    from arena.cli.serve import ArenaStack
 
     with ArenaStack(arena_settings(redis_url, tmp_path, demo_first_token_delay=1.0, demo_token_delay=0.002)) as stack:
         yield stack

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def slow_stack(redis_url, tmp_path):
     """Answers that take a few seconds to stream (0.05 s a token)."""
-    from arena.serve import ArenaStack
+    from arena.cli.serve import ArenaStack
 
     with ArenaStack(arena_settings(redis_url, tmp_path, demo_token_delay=0.05)) as stack:
         yield stack

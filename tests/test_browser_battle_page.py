@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from arena import availability
-from arena.demo_models import DEMO_DESCRIPTIONS
+from arena.models import availability
+from arena.models.demo_models import DEMO_DESCRIPTIONS
 from tests.browser_support import BROWSER_WAIT_MS, NetworkRecorder, battle_states, rank_by_clicks, shot, vote_events
 from tests.helpers import arena_settings, wait_until
 from tests.numbered_models import numbered_stack
@@ -24,7 +24,7 @@ def page_wait(page):
 @pytest.fixture
 def slow_stack(redis_url, tmp_path):
     """Answers that take seconds to stream (0.05 s a token), so a voter can act mid-stream."""
-    from arena.serve import ArenaStack
+    from arena.cli.serve import ArenaStack
 
     with ArenaStack(arena_settings(redis_url, tmp_path, demo_token_delay=0.05)) as stack:
         yield stack
@@ -33,7 +33,7 @@ def slow_stack(redis_url, tmp_path):
 @pytest.fixture
 def limited_stack(redis_url, tmp_path):
     """One new battle a minute per voter."""
-    from arena.serve import ArenaStack
+    from arena.cli.serve import ArenaStack
 
     with ArenaStack(arena_settings(redis_url, tmp_path, battles_per_minute=1)) as stack:
         yield stack

@@ -46,7 +46,7 @@ FIGURES = ("leaderboard-ratings", "leaderboard-observed", "leaderboard-predicted
 @pytest.fixture
 def board_stack(redis_url, redis_client, tmp_path):
     """The arena without its worker, on views this test publishes (the worker's side is tested apart)."""
-    from arena.serve import ArenaStack
+    from arena.cli.serve import ArenaStack
 
     publish_board(redis_client, make_board({"overall": OVERALL, "overall+style": STYLE, "coding": CODING,
                                             "coding+style": CODING_STYLE},
@@ -224,7 +224,7 @@ HISTORY_AXIS_JS = """() => {
 
 @pytest.fixture
 def narrow_board_stack(redis_url, redis_client, tmp_path):
-    from leaderboard.views import RatingPoint
+    from leaderboard.views.published import RatingPoint
 
     board = make_board({"overall": NARROW})
     generated_at = board.index.generated_at
@@ -232,7 +232,7 @@ def narrow_board_stack(redis_url, redis_client, tmp_path):
                                             ratings={model: rating + 0.1 * k for model, rating in NARROW.items()})
                                 for k in range(4)]
     publish_board(redis_client, board)
-    from arena.serve import ArenaStack
+    from arena.cli.serve import ArenaStack
 
     with ArenaStack(arena_settings(redis_url, tmp_path, run_worker=False)) as stack:
         yield stack
@@ -263,7 +263,7 @@ def test_rating_over_time_shows_whole_tick_labels_and_a_title_beside_them(narrow
 def test_with_few_votes_each_view_shows_its_note(arena_stack, browser, redis_client):
     """Three votes through the real worker: too few for a fit, so every view is online Elo and
     the style view says why it matches the plain one (the API's note, on the page)."""
-    from leaderboard.redis_keys import vote_stream_key
+    from leaderboard.store.redis_keys import vote_stream_key
     from tests.helpers import make_vote
 
     first, second, third = sorted(arena_stack.endpoints.names)[:3]

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from arena.demo_server import DemoServer
+from arena.models.demo_server import DemoServer
 from tests.browser_support import BROWSER_WAIT_MS, PixelServer
 from tests.helpers import arena_settings
 
@@ -28,7 +28,7 @@ def remote_content_answer(pixel_origin: str, model: str):
             f'<link rel="stylesheet" href="{pixel_origin}/style.css"><script src="{pixel_origin}/x.js"></script>',
             f'<svg><image href="{pixel_origin}/svg.png"/></svg> <video poster="{pixel_origin}/poster.png"></video>',
             "",
-            f"![ref image][pixel]",
+            "![ref image][pixel]",
             "",
             f"[pixel]: {pixel_origin}/reference.png",
             "",
@@ -42,7 +42,7 @@ def remote_content_answer(pixel_origin: str, model: str):
 
 @pytest.fixture
 def remote_content_arena(redis_url, tmp_path):
-    from arena.serve import ArenaStack
+    from arena.cli.serve import ArenaStack
 
     with PixelServer() as pixels:
         models = {name: remote_content_answer(pixels.origin, name) for name in ("pixel-one", "pixel-two")}

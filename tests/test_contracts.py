@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from arena.identity import VoterIdentity
-from arena.style import prompt_categories, style_features
+from arena.battles.style import prompt_categories, style_features
+from arena.trust.identity import VoterIdentity
 from arena.web.ranking_control import complete, place, ranking_text, undo
-from leaderboard.events import StyleFeatures, UnknownOutcomeError, VoteEvent, check_outcome
+from leaderboard.data.events import StyleFeatures, UnknownOutcomeError, VoteEvent, check_outcome
 
 
 def event(**overrides) -> dict:
@@ -93,7 +93,7 @@ def test_voter_ids_are_stable_pseudonyms():
 
 
 def test_reveal_lines_show_organisation_and_description_as_text():
-    from arena.model_config import ModelSpec
+    from arena.models.config import ModelSpec
     from arena.web.reveal import reveal_lines
 
     specs = {

@@ -10,9 +10,9 @@ import sys
 import httpx
 import pytest
 
-from arena.demo_models import DEMO_MODELS, demo_model_specs, make_conversation, topic_words
-from arena.demo_server import DemoServer, split_tokens
-from arena.redis_server import free_port
+from arena.models.demo_models import DEMO_MODELS, demo_model_specs, make_conversation, topic_words
+from arena.models.demo_server import DemoServer, split_tokens
+from arena.ops.redis_server import free_port
 from tests.helpers import PROJECT_ROOT, wait_until
 
 PROMPT = [{"role": "user", "content": "What is the best way to learn the violin as an adult?"}]
@@ -124,7 +124,7 @@ def test_answers_are_deterministic_and_depend_on_prompt_and_history(http, demo_s
 def test_demo_model_functions_are_stable_across_processes():
     # Python's hash() is salted per process; the demo models must not depend on it.
     code = (
-        "from arena.demo_models import DEMO_MODELS, make_conversation;"
+        "from arena.models.demo_models import DEMO_MODELS, make_conversation;"
         "print(repr(DEMO_MODELS['demo-terse'](make_conversation([('user', 'Why is the sea salty?')]))))"
     )
     outputs = {
@@ -206,7 +206,7 @@ def test_specs_point_at_the_server(demo_server):
 def test_runs_alone_from_the_command_line():
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "arena.demo_server", "--port", str(port), "--token-delay", "0"],
+        [sys.executable, "-m", "arena.models.demo_server", "--port", str(port), "--token-delay", "0"],
         cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -241,7 +241,7 @@ def answer_at(http: httpx.Client, model: str, messages: list[dict], **sampling) 
 
 
 def test_a_repeated_conversation_at_a_temperature_gets_another_closing_in_the_same_style(http, demo_server):
-    from arena.style import style_features
+    from arena.battles.style import style_features
 
     prompt = [{"role": "user", "content": "How do glaciers carve valleys?"}]
     for model in demo_server.model_names:

@@ -16,13 +16,13 @@ import re
 import shlex
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 
-from arena.settings import SERVE_SETTINGS, add_serve_arguments
-from leaderboard.worker.cli import WORKER_SETTINGS, build_parser as worker_parser
+from arena.ops.settings import SERVE_SETTINGS, add_serve_arguments
+from leaderboard.worker.cli import WORKER_SETTINGS
+from leaderboard.worker.cli import build_parser as worker_parser
 from tests.helpers import PROJECT_ROOT as ROOT
 
 DEPLOY = ROOT / "deploy"

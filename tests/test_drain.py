@@ -9,8 +9,8 @@ import threading
 
 import httpx
 
-from arena.serve import ArenaStack
-from leaderboard.redis_keys import vote_stream_key
+from arena.cli.serve import ArenaStack
+from leaderboard.store.redis_keys import vote_stream_key
 from tests.helpers import arena_settings, wait_until
 from tests.serve_support import cast
 
@@ -98,7 +98,7 @@ async def test_an_ended_turn_says_what_became_of_the_battle():
 
     import pytest
 
-    from arena.drain import REGENERATION_ENDED, TURN_ENDED, Drain, TurnEnded
+    from arena.battles.drain import REGENERATION_ENDED, TURN_ENDED, Drain, TurnEnded
 
     drain = Drain()
     for ended in (TURN_ENDED, REGENERATION_ENDED):

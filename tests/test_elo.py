@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leaderboard.elo import OnlineElo, online_elo
-from leaderboard.events import UnknownOutcomeError
+from leaderboard.data.events import UnknownOutcomeError
+from leaderboard.models.elo import OnlineElo, online_elo
 
 
 def test_first_updates_match_hand_computation():

@@ -10,11 +10,12 @@ import time
 import openai
 import pytest
 
-from arena.demo_models import demo_model_specs
-from arena.demo_server import DemoServer
-from arena.endpoints import NO_API_KEY, EndpointError, EndpointPool
-from arena.model_config import PROVIDERS, ModelConfigError, ModelSpec
-from arena.redis_server import free_port
+from arena.models.config import PROVIDERS, ModelConfigError, ModelSpec
+from arena.models.demo_models import demo_model_specs
+from arena.models.demo_server import DemoServer
+from arena.models.endpoints import NO_API_KEY, EndpointError, EndpointPool
+from arena.ops.redis_server import free_port
+
 QUESTION = [{"role": "user", "content": "How should I water tomato plants in a hot summer?"}]
 
 
@@ -251,7 +252,7 @@ async def test_huggingface_clients_are_replaced_and_closed_after_a_number_of_ans
     # AsyncInferenceClient keeps each streamed response until close(); the pool recycles it.
     from huggingface_hub import AsyncInferenceClient
 
-    from arena.endpoints import _RecyclingInferenceClient
+    from arena.models.endpoints import _RecyclingInferenceClient
 
     made: list[AsyncInferenceClient] = []
 

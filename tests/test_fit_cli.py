@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from leaderboard.cli import main
-from leaderboard.result import ELO
+from leaderboard.models.result import ELO
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -184,7 +184,7 @@ def test_no_warning_when_every_interval_is_bounded(votes_file, capsys):
 def _named_and_anonymous_events() -> list:
     """Anonymous pairwise and K-wise votes, plus named ones (pairwise and a K-wise ranking) that
     all favour "w", the weakest model of the anonymous votes, so keeping them moves the board."""
-    from leaderboard.events import StyleFeatures, VoteEvent
+    from leaderboard.data.events import StyleFeatures, VoteEvent
 
     rng = np.random.default_rng(5)
     names = ["w", "x", "y", "z"]
@@ -215,7 +215,7 @@ def _named_and_anonymous_events() -> list:
 
 def _write_export(events, path: Path) -> None:
     """The /api/votes download of ``events`` (its format from the suffix); ``*.archive.jsonl``: our archive."""
-    from leaderboard.export import ExportWriter, Pseudonyms, export_row
+    from leaderboard.data.export import ExportWriter, Pseudonyms, export_row
 
     if path.name.endswith(".archive.jsonl"):
         path.write_text("".join(event.model_dump_json() + "\n" for event in events))

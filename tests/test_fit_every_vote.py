@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from leaderboard.cli import main
-from leaderboard.events import StyleFeatures, VoteEvent
-from leaderboard.worker.policy import rate
-from leaderboard.worker.tally import VoteTally
+from leaderboard.data.events import StyleFeatures, VoteEvent
+from leaderboard.live.policy import rate
+from leaderboard.live.tally import VoteTally
 
 MODELS = ["m-a", "m-b", "m-c", "m-d"]
 

@@ -17,9 +17,9 @@ import sys
 import httpx
 import redis
 
-from arena.demo_models import DEMO_MODELS
-from arena.load_test import store_ready_battles, vote_clients
-from arena.redis_server import free_port
+from arena.models.demo_models import DEMO_MODELS
+from arena.ops.redis_server import free_port
+from arena.sim.load_test import store_ready_battles, vote_clients
 from tests.helpers import PROJECT_ROOT, wait_until
 
 NORMAL_CLIENTS = 20
@@ -69,7 +69,7 @@ def test_a_refused_flood_leaves_normal_voters_p99_within_2x(redis_url, tmp_path)
     switch, stop_file = tmp_path / "flood-on", tmp_path / "flood-stop"
     # the flooder's own battles are refused too (a refused flood): 2 a minute, spent in the warm-up
     web, url = start_web(redis_url, tmp_path / "data", "--battles-per-minute", "2")
-    flooder = subprocess.Popen([sys.executable, "-m", "arena.load_test", url, "--connections", str(FLOOD_CONNECTIONS),
+    flooder = subprocess.Popen([sys.executable, "-m", "arena.sim.load_test", url, "--connections", str(FLOOD_CONNECTIONS),
                                 "--switch", str(switch), "--stop", str(stop_file), "--seconds", str(PHASES * PHASE_SECONDS + 60)],
                                cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
     try:

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leaderboard.bootstrap import bootstrap_thetas
-from leaderboard.bradley_terry import bradley_terry, half_tie_scores
-from leaderboard.counts import PairCounts
+from leaderboard.data.counts import PairCounts
 from leaderboard.fit import fit_leaderboard
-from leaderboard.intervals import sandwich_cov
-from leaderboard.ranks import rank_intervals
+from leaderboard.models.bradley_terry import bradley_terry, half_tie_scores
+from leaderboard.models.ranks import rank_intervals
+from leaderboard.models.sandwich import sandwich_cov
+from leaderboard.resampling.bootstrap import bootstrap_thetas
 
 OUTCOMES = np.array(["model_a", "model_b", "tie", "tie (bothbad)"], dtype=object)
 NAMES = np.array([f"m{k}" for k in range(10)], dtype=object)
@@ -105,7 +105,7 @@ def test_bootstrap_replicates_are_exact_fits_of_their_resampled_counts():
     arrays = counts.arrays()
     wins, totals = half_tie_scores(arrays)
     theta = bradley_terry(5, arrays.pair_i, arrays.pair_j, wins, totals).theta
-    from leaderboard.bootstrap import fit_replicates, poisson_cell_weights
+    from leaderboard.resampling.bootstrap import fit_replicates, poisson_cell_weights
 
     replicate_wins, replicate_totals = poisson_cell_weights(arrays, 20, np.random.default_rng(0))
     batched = fit_replicates(theta, arrays, replicate_wins, replicate_totals)
@@ -155,7 +155,7 @@ def test_inverse_propensity_weighting_removes_selection_bias():
     frame = pd.DataFrame({"model_a": NAMES[a], "model_b": NAMES[b], "winner": winner,
                           "selection_probability": selection})
 
-    from leaderboard.weights import vote_weights
+    from leaderboard.data.weights import vote_weights
 
     unweighted = fit_leaderboard(PairCounts.from_frame(frame))
     frame["w"] = vote_weights(frame)
@@ -203,7 +203,7 @@ def test_bootstrap_replicates_on_sparse_data_are_exact_too():
     wins, totals = half_tie_scores(arrays)
     alpha = 0.05
     theta_hat = bradley_terry(arrays.n_models, arrays.pair_i, arrays.pair_j, wins, totals, alpha=alpha).theta
-    from leaderboard.bootstrap import fit_replicates, poisson_cell_weights
+    from leaderboard.resampling.bootstrap import fit_replicates, poisson_cell_weights
 
     replicate_wins, replicate_totals = poisson_cell_weights(arrays, 40, np.random.default_rng(3))
     assert (replicate_totals[:, np.flatnonzero(arrays.pair_i == counts.models.index("m0"))] == 0).any()
@@ -238,7 +238,7 @@ def test_bootstrap_survives_resamples_without_an_mle():
 
 
 def test_a_replicate_without_mle_fits_its_identified_group_exactly():
-    from leaderboard.bootstrap import _beat_structure, _replicate_without_mle
+    from leaderboard.resampling.bootstrap import _beat_structure, _replicate_without_mle
 
     # a, b, c compare among themselves; "low" lost every vote
     frame = pd.DataFrame({"model_a": ["a", "a", "b", "b", "c", "c", "low", "low"],

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from leaderboard.counts import PairCounts
-from leaderboard.joint_fit import fit_joint_plackett_luce
-from leaderboard.plackett_luce import fit_plackett_luce
+from leaderboard.data.counts import PairCounts
+from leaderboard.models.joint_fit import fit_joint_plackett_luce
+from leaderboard.models.plackett_luce import fit_plackett_luce
 
 MODELS = [f"m{k}" for k in range(6)]
 

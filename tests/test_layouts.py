@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from leaderboard.cli import main
-from leaderboard.counts import PairCounts
+from leaderboard.data.counts import PairCounts
+from leaderboard.data.loading import VoteFileError, load_all, load_votes
 from leaderboard.fit import fit_leaderboard
-from leaderboard.loading import VoteFileError, load_all, load_votes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 KAGGLE = FIXTURES / "kaggle_layout.csv"

@@ -11,7 +11,7 @@ import pytest
 
 from arena.web import board_data as data
 from arena.web import leaderboard_figures as figures
-from leaderboard.views import RatingPoint
+from leaderboard.views.published import RatingPoint
 from tests.helpers import make_view
 
 RATINGS = {"a": 1100.0, "b": 1000.0, "c": 900.0}

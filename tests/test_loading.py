@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leaderboard.counts import PairCounts, SelfComparisonError
-from leaderboard.events import StyleFeatures, UnknownOutcomeError, VoteEvent
-from leaderboard.filters import FilterError, filter_votes
+from leaderboard.data.counts import PairCounts, SelfComparisonError
+from leaderboard.data.events import StyleFeatures, UnknownOutcomeError, VoteEvent
+from leaderboard.data.filters import FilterError, filter_votes
+from leaderboard.data.loading import VoteFileError, load_rankings, load_votes
+from leaderboard.data.weights import WeightError, vote_weights
 from leaderboard.fit import fit_leaderboard
-from leaderboard.loading import VoteFileError, load_rankings, load_votes
-from leaderboard.weights import WeightError, vote_weights
+
 
 def plain_metadata(tokens_a: int, tokens_b: int) -> dict:
     """LMArena conv_metadata of two answers with no markdown at all."""
@@ -199,7 +200,7 @@ def test_aggregation_keeps_weights_and_squared_weights_per_outcome():
 
 
 def test_fast_and_line_by_line_archive_readers_agree(tmp_path):
-    from leaderboard.archive_reader import _columnar_frames, _frames_from_events, archive_events
+    from leaderboard.data.archive_reader import _columnar_frames, _frames_from_events, archive_events
 
     events = [make_event(k, ["a", "b"] if k % 3 else ["c", "a"], ["model_a", "tie", "model_b"][k % 3],
                          categories=["x"] if k % 2 else []) for k in range(30)]
@@ -221,7 +222,7 @@ def test_the_arrow_schema_has_every_vote_event_field_with_its_type(tmp_path):
     import pyarrow as pa
     import pyarrow.json as pa_json
 
-    from leaderboard.arrow_schema import arrow_schema
+    from leaderboard.data.arrow_schema import arrow_schema
 
     schema = arrow_schema(VoteEvent)
     assert schema.names == list(VoteEvent.model_fields)
@@ -243,7 +244,7 @@ def test_a_field_added_to_the_model_is_in_the_schema_and_an_unmapped_type_is_ref
 
     import pyarrow as pa
 
-    from leaderboard.arrow_schema import arrow_schema
+    from leaderboard.data.arrow_schema import arrow_schema
 
     class LaterVoteEvent(VoteEvent):
         language: str | None = None

@@ -262,7 +262,7 @@ def test_bad_input_gets_clear_errors():
 def test_choose_end_to_end_frequencies_match_recorded_probabilities():
     """Through the public choose(): a fixed snapshot, no votes in between."""
     from arena.matchmaker.live import LiveMatchmaker
-    from leaderboard.snapshot import Snapshot
+    from leaderboard.views.snapshot import Snapshot
 
     names = ["a", "b", "c", "d", "e"]
     matchmaker = LiveMatchmaker("active")

@@ -7,14 +7,14 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from arena import availability
 from arena.matchmaker import build_matchmaker
 from arena.matchmaker.keys import online_belief_key, pins_key
 from arena.matchmaker.state import PRIOR_SD_NATS, online_pair_update, online_ranking_update
-from leaderboard.intervals import centred
-from leaderboard.rankings import Unranked
-from leaderboard.redis_keys import DEFAULT_PREFIX, snapshot_channel, snapshot_key
-from leaderboard.snapshot import Snapshot
+from arena.models import availability
+from leaderboard.data.rankings import Unranked
+from leaderboard.models.sandwich import centred
+from leaderboard.store.redis_keys import DEFAULT_PREFIX, snapshot_channel, snapshot_key
+from leaderboard.views.snapshot import Snapshot
 from tests.helpers import make_snapshot, publish, wait_until
 
 
@@ -217,8 +217,8 @@ def test_the_worker_announces_the_snapshot_id_the_matchmaker_names_its_belief_af
     id that is not repr(generated_at), so a worker still announcing the time would fail), and the
     matchmaker's belief for that snapshot is at online_belief_key(prefix, that id)."""
     import leaderboard.worker.consumer as consumer
-    from leaderboard.events import StyleFeatures, VoteEvent
-    from leaderboard.redis_keys import vote_stream_key
+    from leaderboard.data.events import StyleFeatures, VoteEvent
+    from leaderboard.store.redis_keys import vote_stream_key
     from leaderboard.worker import VoteWorker
 
     fitted = consumer.build_snapshot

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from arena.demo_server import DemoServer
-from arena.redis_server import free_port
+from arena.models.demo_server import DemoServer
+from arena.ops.redis_server import free_port
 from tests.helpers import PROJECT_ROOT, arena_settings, wait_until
 
 
@@ -29,7 +29,7 @@ def value(parsed, name, **labels) -> float:
 @pytest.fixture
 def metered_arena(redis_url, tmp_path):
     """Two working models and one whose endpoint is a closed port; 2 new battles a minute per voter."""
-    from arena.serve import ArenaStack
+    from arena.cli.serve import ArenaStack
 
     with DemoServer(token_delay=0.0) as demo:
         models_file = tmp_path / "models.yaml"
@@ -93,7 +93,7 @@ def test_metrics_count_real_traffic(metered_arena, redis_client):
 
 
 def test_rate_limit_refusals_are_counted(redis_url, tmp_path):
-    from arena.serve import ArenaStack
+    from arena.cli.serve import ArenaStack
 
     with ArenaStack(arena_settings(redis_url, tmp_path, battles_per_minute=2)) as stack:
         with httpx.Client(base_url=stack.url, timeout=60) as client:

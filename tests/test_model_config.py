@@ -8,7 +8,7 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from arena.model_config import ModelConfigError, ModelSpec, check_endpoint_url, load_model_specs
+from arena.models.config import ModelConfigError, ModelSpec, check_endpoint_url, load_model_specs
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "models.yaml"
 

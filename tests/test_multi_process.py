@@ -12,9 +12,9 @@ import time
 
 import httpx
 
-from arena.redis_server import free_port
-from leaderboard.redis_keys import vote_stream_key
-from leaderboard.stream import text
+from arena.ops.redis_server import free_port
+from leaderboard.store.redis_keys import vote_stream_key
+from leaderboard.store.stream import text
 from tests.helpers import wait_until
 from tests.serve_support import (
     archived_vote_ids,

@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leaderboard.bradley_terry import bradley_terry
-from leaderboard.counts import PairCounts
+from leaderboard.data.counts import PairCounts
+from leaderboard.data.events import STYLE_COLUMNS
 from leaderboard.fit import fit_leaderboard
-from leaderboard.optim import GRADIENT_TOL, ConvergenceError, newton_ascent
-from leaderboard.plackett_luce import fit_plackett_luce
-from leaderboard.style_control import STYLE_COLUMNS, fit_style_control, style_covariates
+from leaderboard.models.bradley_terry import bradley_terry
+from leaderboard.models.optim import GRADIENT_TOL, ConvergenceError, newton_ascent
+from leaderboard.models.plackett_luce import fit_plackett_luce
+from leaderboard.models.style_control import fit_style_control, style_covariates
 
 STEP = 1e-30  # complex step: f'(x) = Im f(x + i h) / h, exact to rounding for any small h
 

@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-from arena import availability
+from arena.cli.operator import main
 from arena.keys import model_benched_key, owner_models_key
 from arena.matchmaker import build_matchmaker
-from arena.model_names import announce_configured
-from arena.operator_cli import main
-from arena.redis_server import EmbeddedRedis, embedded_url_file
+from arena.models import availability
+from arena.models.names import announce_configured
+from arena.ops.redis_server import EmbeddedRedis, embedded_url_file
 from tests.helpers import arena_settings, make_snapshot, publish
 
 MODELS = [f"m{i}" for i in range(6)]
@@ -68,8 +68,8 @@ def test_pin_shows_in_status_and_an_overfull_pin_is_refused(redis_url, redis_cli
 def test_fairness_flags_and_environment_reach_the_live_matchmaker(redis_url, tmp_path, monkeypatch):
     import argparse
 
-    from arena.serve import ArenaStack
-    from arena.settings import add_serve_arguments, settings_from_args
+    from arena.cli.serve import ArenaStack
+    from arena.ops.settings import add_serve_arguments, settings_from_args
 
     monkeypatch.setenv("ARENA_MAX_PAIR_SHARE", "0.35")
     parser = argparse.ArgumentParser()
@@ -180,7 +180,7 @@ def test_output_into_a_closed_pipe_ends_quietly(redis_url, redis_client, command
 def test_a_model_an_owner_registered_is_known_to_the_operator_commands(redis_url, redis_client):
     announce_configured(redis_client, "arena", MODELS)
     assert run(redis_url, "pause", "owned-model") == 2  # not registered yet
-    redis_client.hset(owner_models_key("arena"), "owned-model", "{}")  # the registry's key (arena.owner_store)
+    redis_client.hset(owner_models_key("arena"), "owned-model", "{}")  # the registry's key (arena.owners.store)
     assert run(redis_url, "pause", "owned-model") == 0
     assert availability.paused_models(redis_client, "arena") == frozenset({"owned-model"})
 

@@ -12,19 +12,19 @@ import pytest
 import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
 
-from arena.battle_requests import InvalidBattleRequest, named_choice
-from arena.battles import BattleService
-from arena.demo_models import demo_model_specs
-from arena.demo_server import DemoServer
+from arena.battles.engine import BattleService
+from arena.battles.requests import InvalidBattleRequest, named_choice
 from arena.matchmaker import build_matchmaker
-from arena.model_catalog import ModelCatalog
-from arena.owner_store import OwnerModel, OwnerStore
-from arena.owner_view import model_views
-from arena.secret_box import SecretBox, load_secret_box, mask_key
-from arena.ssrf import EndpointGuard
+from arena.models.demo_models import demo_model_specs
+from arena.models.demo_server import DemoServer
+from arena.owners.catalog import ModelCatalog
+from arena.owners.store import OwnerModel, OwnerStore
+from arena.owners.view import model_views
+from arena.trust.secret_box import SecretBox, load_secret_box, mask_key
+from arena.trust.ssrf import EndpointGuard
 from arena.web.board_data import ModelInfo, is_retired
 from arena.web.leaderboard_tab import model_catalogue
-from leaderboard.views import ViewStats, view_stats_key
+from leaderboard.views.published import ViewStats, view_stats_key
 from tests.owner_endpoints import OwnerEndpoint
 
 

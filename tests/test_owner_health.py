@@ -5,22 +5,21 @@ voters, a failure the request caused never benches, and a probe brings the model
 
 from __future__ import annotations
 
-
 import pytest
 import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
 
-from arena.battles import BattleService
-from arena.endpoints import EndpointPool
+from arena.battles.engine import BattleService
 from arena.matchmaker import build_matchmaker
-from arena.model_config import ModelSpec
-from arena.model_health import BreakerPolicy, ModelHealth
-from arena.owner_service import ModelRegistration, OwnerService
-from arena.owner_store import OwnerError, OwnerStore
-from arena.redis_server import free_port
-from arena.secret_box import SecretBox
-from arena.ssrf import EndpointGuard
-from leaderboard.redis_keys import vote_stream_key
+from arena.models.config import ModelSpec
+from arena.models.endpoints import EndpointPool
+from arena.models.health import BreakerPolicy, ModelHealth
+from arena.ops.redis_server import free_port
+from arena.owners.service import ModelRegistration, OwnerService
+from arena.owners.store import OwnerError, OwnerStore
+from arena.trust.secret_box import SecretBox
+from arena.trust.ssrf import EndpointGuard
+from leaderboard.store.redis_keys import vote_stream_key
 from tests.helpers import wait_until_async
 from tests.owner_endpoints import OwnerEndpoint
 
@@ -227,7 +226,7 @@ async def test_failures_from_several_voters_bench_then_a_probe_restores(breaker_
     ("garbage", "not OpenAI chat-completions format"),
 ])
 async def test_in_battles_a_failing_endpoint_fails_the_round_clearly_and_takes_no_vote(breaker_arena, mode, words):
-    from arena.battle_types import BattleConflict
+    from arena.errors import BattleConflict
 
     service, flaky = breaker_arena
     flaky.mode = mode

@@ -10,9 +10,9 @@ import concurrent.futures
 
 import pytest
 
-from arena.owner_store import OwnerStore
-from arena.redis_server import free_port
-from arena.serve import ArenaStack
+from arena.cli.serve import ArenaStack
+from arena.ops.redis_server import free_port
+from arena.owners.store import OwnerStore
 from tests.browser_support import BROWSER_WAIT_MS, NetworkRecorder
 from tests.helpers import arena_settings
 from tests.owner_endpoints import OwnerEndpoint

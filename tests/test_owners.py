@@ -15,9 +15,9 @@ import time
 import httpx
 import pytest
 
-from arena.owner_cli import main as owner_main
-from arena.redis_server import free_port
-from arena.serve import ArenaStack
+from arena.cli.owners import main as owner_main
+from arena.cli.serve import ArenaStack
+from arena.ops.redis_server import free_port
 from tests.helpers import PROJECT_ROOT, arena_settings, wait_until
 from tests.owner_endpoints import OwnerEndpoint
 

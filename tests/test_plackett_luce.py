@@ -10,19 +10,19 @@ import pandas as pd
 import pytest
 from scipy.optimize import minimize
 
-from leaderboard.counts import PairCounts
+from leaderboard.data.counts import PairCounts
+from leaderboard.data.rankings import Unranked
 from leaderboard.fit import fit_leaderboard
-from leaderboard.graph import NoMaximumLikelihoodError
-from leaderboard.plackett_luce import (
+from leaderboard.models.graph import NoMaximumLikelihoodError
+from leaderboard.models.plackett_luce import (
     RankingError,
+    _evaluate,
     fit_plackett_luce,
     plackett_luce,
     plackett_luce_covariance,
 )
-from leaderboard.plackett_luce import _evaluate
-from leaderboard.plackett_luce_design import compile_rankings
-from leaderboard.rankings import Unranked
-from leaderboard.scale import ELO_PER_NAT
+from leaderboard.models.plackett_luce_design import compile_rankings
+from leaderboard.models.scale import ELO_PER_NAT
 
 
 def simulate_rankings(rng, strengths, n_rankings, k):

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from leaderboard.bootstrap import PoissonResampler, bootstrap_thetas
-from leaderboard.replicates import CHUNK_REPLICATES
-from leaderboard.bradley_terry import bradley_terry, half_tie_scores
-from leaderboard.counts import PairCounts
-from leaderboard.poisson_sampling import TABLE_MAX_MEAN, InversionTable, PoissonSampler, _Scratch
+from leaderboard.data.counts import PairCounts
+from leaderboard.models.bradley_terry import bradley_terry, half_tie_scores
+from leaderboard.resampling.bootstrap import PoissonResampler, bootstrap_thetas
+from leaderboard.resampling.poisson_sampling import TABLE_MAX_MEAN, InversionTable, PoissonSampler, _Scratch
+from leaderboard.resampling.replicates import CHUNK_REPLICATES
 
 OUTCOMES = np.array(["model_a", "model_b", "tie"], dtype=object)
 

@@ -3,8 +3,16 @@ implied last place, and the lines the voter reads)."""
 
 from __future__ import annotations
 
-from arena.web.ranking_control import (complete, implied, place, ranking_text, submittable, submitted_text, undo,
-                                       unplaced)
+from arena.web.ranking_control import (
+    complete,
+    implied,
+    place,
+    ranking_text,
+    submittable,
+    submitted_text,
+    undo,
+    unplaced,
+)
 
 LABELS = ["A", "B", "C", "D"]
 

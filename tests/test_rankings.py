@@ -1,4 +1,4 @@
-"""leaderboard.rankings: outcome -> ranking, ranking -> pairs (both rules), ranking validation."""
+"""leaderboard.data.rankings: outcome -> ranking, ranking -> pairs (both rules), ranking validation."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from arena.matchmaker.state import ranking_pair_steps
-from leaderboard.elo import OnlineElo
-from leaderboard.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD, StyleFeatures, UnknownOutcomeError, VoteEvent
-from leaderboard.rankings import (
+from leaderboard.data.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD, StyleFeatures, UnknownOutcomeError, VoteEvent
+from leaderboard.data.rankings import (
     RankingError,
     Unranked,
     adjacent_pairs,
@@ -19,6 +18,7 @@ from leaderboard.rankings import (
     split_unranked,
     with_unranked,
 )
+from leaderboard.models.elo import OnlineElo
 
 # three groups, the middle one a tie
 TIED_MIDDLE = [["a"], ["b", "c"], ["d"]]

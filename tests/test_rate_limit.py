@@ -8,8 +8,8 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from arena.battle_types import RateLimited
-from arena.rate_limit import Limit, Rate, RateLimiter
+from arena.errors import RateLimited
+from arena.trust.rate_limit import Limit, Rate, RateLimiter
 
 
 async def hammer(limiter, limits, seconds: float) -> list[float]:

@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 import redis
 
-from arena.redis_server import EmbeddedRedis
-from leaderboard.archive import VoteArchive, archive_path
+from arena.ops.redis_server import EmbeddedRedis
 from leaderboard.cli import main
-from leaderboard.redis_keys import flagged_voters_key, snapshot_key
-from leaderboard.snapshot import Snapshot
-from leaderboard.views import ViewIndex, view_id, view_index_key, view_snapshot_key, view_stats_key
+from leaderboard.data.archive import VoteArchive, archive_path
+from leaderboard.store.redis_keys import flagged_voters_key, snapshot_key
+from leaderboard.views.published import ViewIndex, view_id, view_index_key, view_snapshot_key, view_stats_key
+from leaderboard.views.snapshot import Snapshot
 from leaderboard.worker import VoteWorker
-from tests.helpers import PROJECT_ROOT as ROOT, make_vote
+from tests.helpers import PROJECT_ROOT as ROOT
+from tests.helpers import make_vote
 
 MODELS = ["alpha", "beta", "gamma", "delta"]
 STRENGTH = {"alpha": 1.0, "beta": 0.4, "gamma": 0.0, "delta": -0.6}

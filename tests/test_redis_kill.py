@@ -16,11 +16,11 @@ import time
 import httpx
 import redis
 
-from arena.demo_models import DEMO_MODELS
-from arena.load_test import Connection, store_ready_battles
-from arena.redis_server import EmbeddedRedis, free_port
-from leaderboard.events import VoteEvent
-from leaderboard.redis_keys import vote_stream_key
+from arena.models.demo_models import DEMO_MODELS
+from arena.ops.redis_server import EmbeddedRedis, free_port
+from arena.sim.load_test import Connection, store_ready_battles
+from leaderboard.data.events import VoteEvent
+from leaderboard.store.redis_keys import vote_stream_key
 from tests.helpers import PROJECT_ROOT, wait_until, wait_until_async
 
 VOTERS = 20

@@ -1,7 +1,7 @@
 import pytest
 import redis
 
-from arena.redis_server import EmbeddedRedis, RedisUnavailableError, connect, free_port, redact_url
+from arena.ops.redis_server import EmbeddedRedis, RedisUnavailableError, connect, free_port, redact_url
 
 
 def test_embedded_redis_persists_across_restart(tmp_path):
@@ -30,7 +30,7 @@ def test_password_is_redacted():
 def test_the_data_dir_keeps_its_port_and_a_taken_one_is_replaced(tmp_path):
     import socket
 
-    from arena.redis_server import stored_port_file
+    from arena.ops.redis_server import stored_port_file
 
     server = EmbeddedRedis(tmp_path).start()
     port = server.port
@@ -50,7 +50,7 @@ def test_the_data_dir_keeps_its_port_and_a_taken_one_is_replaced(tmp_path):
 
 
 def test_a_data_dir_has_one_owner_and_a_dead_owners_redis_is_stopped_first(tmp_path):
-    from arena.redis_server import DataDirInUseError
+    from arena.ops.redis_server import DataDirInUseError
 
     first = EmbeddedRedis(tmp_path).start()
     try:

@@ -10,24 +10,17 @@ import threading
 import pytest
 import redis.asyncio as aioredis
 
-from arena.battle_types import (
-    BattleConflict,
-    RateLimited,
-    RegenerationFailed,
-    RegenerationOff,
-    UnknownLabel,
-    WrongSession,
-)
-from arena.battles import BattleService
-from arena.demo_models import DEMO_MODELS, demo_model_specs
-from arena.demo_server import DemoServer
-from arena.endpoints import EndpointPool
+from arena.battles.engine import BattleService
+from arena.battles.style import style_features
+from arena.errors import BattleConflict, RateLimited, RegenerationFailed, RegenerationOff, UnknownLabel, WrongSession
 from arena.keys import battle_key
 from arena.matchmaker import build_matchmaker
-from arena.self_identification import NAMES_ITSELF
-from arena.style import style_features
-from leaderboard.events import VoteEvent
-from leaderboard.redis_keys import vote_stream_key
+from arena.models.demo_models import DEMO_MODELS, demo_model_specs
+from arena.models.demo_server import DemoServer
+from arena.models.endpoints import EndpointPool
+from arena.trust.self_identification import NAMES_ITSELF
+from leaderboard.data.events import VoteEvent
+from leaderboard.store.redis_keys import vote_stream_key
 from tests.helpers import wait_until
 from tests.numbered_models import NumberedModels
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leaderboard.counts import PairCounts
+from leaderboard.data.counts import PairCounts
 from leaderboard.fit import fit_leaderboard
-from leaderboard.result import (
+from leaderboard.models.result import (
     BOOTSTRAP,
     BRADLEY_TERRY,
     ELO,
@@ -21,8 +21,8 @@ from leaderboard.result import (
     elo_result,
     method_name,
 )
-from leaderboard.scale import ELO_PER_NAT
-from leaderboard.snapshot import Snapshot
+from leaderboard.models.scale import ELO_PER_NAT
+from leaderboard.views.snapshot import Snapshot
 
 
 def cycle_counts(repeats: int = 10) -> PairCounts:

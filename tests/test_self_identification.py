@@ -6,12 +6,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from arena.demo_server import DemoServer
-from arena.self_identification import ASKS_IDENTITY, ModelIdentity, asks_identity, battle_flags, names_itself
+from arena.models.demo_server import DemoServer
+from arena.trust.self_identification import ASKS_IDENTITY, ModelIdentity, asks_identity, battle_flags, names_itself
 from arena.web.answer_safety import inert_markdown
 from arena.web.battle_view import deanonymised_note
-from leaderboard.events import VoteEvent
-from leaderboard.redis_keys import vote_stream_key
+from leaderboard.data.events import VoteEvent
+from leaderboard.store.redis_keys import vote_stream_key
 from leaderboard.worker import VoteTally, build_snapshot
 from tests.helpers import arena_settings, make_vote, wait_until
 
@@ -85,7 +85,7 @@ def _answers(text_by_model):
 
 @pytest.fixture
 def self_naming_arena(redis_url, tmp_path):
-    from arena.serve import ArenaStack
+    from arena.cli.serve import ArenaStack
 
     answers = _answers({"sparky-7b": "Sparky here: rivers flow downhill.", "quiet-7b": "Rivers flow downhill."})
     with DemoServer(token_delay=0.0, models=answers) as demo:

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from arena.redis_server import free_port
-from arena.settings import SERVE_SETTINGS, Settings, add_serve_arguments, settings_from_args
+from arena.ops.redis_server import free_port
+from arena.ops.settings import SERVE_SETTINGS, Settings, add_serve_arguments, settings_from_args
 from leaderboard.config import SettingError, markdown_table
 from tests.helpers import PROJECT_ROOT as ROOT
 from tests.serve_support import start_serve, stop, wait_healthy, wait_votes
@@ -181,7 +181,7 @@ def test_readme_configuration_table_is_the_settings_table():
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("## Configuration"):readme.index("\n## ", readme.index("## Configuration") + 1)]
     table = markdown_table(SERVE_SETTINGS)
-    assert table in section, "README's configuration table is out of date: paste `python -m arena.settings` over it"
+    assert table in section, "README's configuration table is out of date: paste `python -m arena.ops.settings` over it"
     rows = [line for line in section.splitlines() if line.startswith("| `") or line.startswith("|  | `")]
     assert len(rows) == sum(setting.configurable for setting in SERVE_SETTINGS)
     for setting, row in zip((s for s in SERVE_SETTINGS if s.configurable), rows):
@@ -191,7 +191,7 @@ def test_readme_configuration_table_is_the_settings_table():
 
 
 def test_the_shared_settings_mean_the_same_in_every_command_line(monkeypatch):
-    from arena.operator_cli import parse_args as operator_args
+    from arena.cli.operator import parse_args as operator_args
     from leaderboard.worker.cli import parse_args as worker_args
 
     monkeypatch.setenv("REDIS_URL", "redis://db:6379/2")

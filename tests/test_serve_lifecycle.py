@@ -12,8 +12,9 @@ import sys
 import httpx
 import pytest
 
-from arena.redis_server import EmbeddedRedis, free_port
-from tests.helpers import PROJECT_ROOT as ROOT, make_vote, wait_until
+from arena.ops.redis_server import EmbeddedRedis, free_port
+from tests.helpers import PROJECT_ROOT as ROOT
+from tests.helpers import make_vote, wait_until
 from tests.serve_support import (
     archived_vote_ids,
     cast,

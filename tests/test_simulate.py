@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from arena.simulate import main, median_or_none
-from arena.simulation import RunResult, SimConfig, run_one
+from arena.sim.simulate import main, median_or_none
+from arena.sim.simulation import RunResult, SimConfig, run_one
 
 
 def result_with(checkpoints, holds, join_at=0) -> RunResult:

@@ -8,14 +8,14 @@ import socket
 
 import pytest
 import redis.asyncio as aioredis
-
-from arena.endpoints import EndpointError, EndpointPool
-from arena.model_config import ModelSpec
-from arena.owner_service import ModelRegistration, OwnerService
-from arena.owner_store import OwnerError, OwnerStore
-from arena.secret_box import SecretBox
-from arena.ssrf import EndpointGuard
 from cryptography.fernet import Fernet
+
+from arena.models.config import ModelSpec
+from arena.models.endpoints import EndpointError, EndpointPool
+from arena.owners.service import ModelRegistration, OwnerService
+from arena.owners.store import OwnerError, OwnerStore
+from arena.trust.secret_box import SecretBox
+from arena.trust.ssrf import EndpointGuard
 from tests.owner_endpoints import OwnerEndpoint
 
 PUBLIC_ADDRESS = "8.8.8.8"  # what the test resolver answers for a "public" name; dialled as 127.0.0.1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import redis.asyncio as aioredis
 
-from leaderboard.stream import STREAM_START, StreamCursor, start_after, stream_pages, stream_pages_async
+from leaderboard.store.stream import STREAM_START, StreamCursor, start_after, stream_pages, stream_pages_async
 
 STREAM = "arena:votes"
 

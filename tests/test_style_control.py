@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from scipy.optimize import minimize
 
-from leaderboard.counts import PairCounts
-from leaderboard.events import UnknownOutcomeError
+from leaderboard.data.counts import PairCounts
+from leaderboard.data.events import STYLE_COLUMNS, UnknownOutcomeError
 from leaderboard.fit import fit_leaderboard
-from leaderboard.style_control import STYLE_COLUMNS, StyleDataError, fit_style_control, style_covariates
+from leaderboard.models.style_control import StyleDataError, fit_style_control, style_covariates
 
 
 def random_battles(rng, names, n_votes, *, length_of=None):

@@ -10,11 +10,11 @@ import httpx
 import pytest
 import redis
 
-from arena.battle_types import state_error
+from arena.battles.types import state_error
+from arena.cli.serve import ArenaStack
 from arena.keys import battle_key
-from arena.load_test import store_ready_battles
-from arena.serve import ArenaStack
-from leaderboard.redis_keys import vote_stream_key
+from arena.sim.load_test import store_ready_battles
+from leaderboard.store.redis_keys import vote_stream_key
 from tests.helpers import arena_settings, wait_until
 
 ATTEMPTS = 100
@@ -278,7 +278,7 @@ def test_the_answer_budget_refuses_before_anything_is_spent(busy_stack, redis_cl
 
 
 def test_the_embedded_redis_never_evicts(tmp_path):
-    from arena.redis_server import EmbeddedRedis
+    from arena.ops.redis_server import EmbeddedRedis
 
     with EmbeddedRedis(tmp_path / "redis", maxmemory="64mb") as server:
         client = redis.Redis.from_url(server.url)

@@ -14,18 +14,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arena.prompt_profile import is_hard_prompt, prompt_language
-from arena.serve import ArenaStack
-from leaderboard.categories import vote_categories
-from leaderboard.counts import PairCounts
-from leaderboard.events import StyleFeatures, VoteEvent
+from arena.battles.prompt_profile import is_hard_prompt, prompt_language
+from arena.cli.serve import ArenaStack
+from leaderboard.data.counts import PairCounts
+from leaderboard.data.events import StyleFeatures, VoteEvent
+from leaderboard.data.rankings import all_pairs
 from leaderboard.fit import fit_leaderboard
-from leaderboard.plackett_luce import fit_plackett_luce
-from leaderboard.rankings import all_pairs
-from leaderboard.redis_keys import snapshot_key, vote_stream_key
-from leaderboard.snapshot import Snapshot
-from leaderboard.style_control import fit_style_control
-from leaderboard.views import (
+from leaderboard.models.plackett_luce import fit_plackett_luce
+from leaderboard.models.style_control import fit_style_control
+from leaderboard.store.redis_keys import snapshot_key, vote_stream_key
+from leaderboard.views.categories import vote_categories
+from leaderboard.views.published import (
     RatingPoint,
     ViewIndex,
     ViewStats,
@@ -35,6 +34,7 @@ from leaderboard.views import (
     view_snapshot_key,
     view_stats_key,
 )
+from leaderboard.views.snapshot import Snapshot
 from leaderboard.worker import DEFAULT_ALPHA, VoteWorker
 from tests.helpers import PROJECT_ROOT, arena_settings, wait_until
 
@@ -377,9 +377,9 @@ def test_fit_live_reproduces_the_api_from_the_vote_export(redis_url, tmp_path, r
 
 def exported_regenerations(export) -> dict:
     """vote_id -> regenerations of the rows of a vote download that have some, read back as the fit reads it."""
-    from leaderboard.tables import read_csv_exact, read_json_lines_exact
-
     import pandas as pd
+
+    from leaderboard.data.tables import read_csv_exact, read_json_lines_exact
 
     if export.suffix == ".csv":
         frame = read_csv_exact(export)

@@ -13,10 +13,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from arena.attack_simulation import AttackConfig, simulate_attack
-from leaderboard.events import MODEL_A, MODEL_B
-from leaderboard.redis_keys import vote_stream_key
-from leaderboard.voter_anomaly import DELTAS, VoterEvidence, flag_threshold, vote_log_ratios
+from arena.sim.attack_simulation import AttackConfig, simulate_attack
+from leaderboard.data.events import MODEL_A, MODEL_B
+from leaderboard.store.redis_keys import vote_stream_key
+from leaderboard.trust.voter_anomaly import DELTAS, VoterEvidence, flag_threshold, vote_log_ratios
 from leaderboard.worker import VoteWorker
 from leaderboard.worker.voters import VoterWatch
 from tests.helpers import PROJECT_ROOT, make_vote
@@ -132,8 +132,8 @@ def test_the_worker_flags_excludes_and_the_operator_sees_the_voter(redis_client,
 def test_the_operator_endpoint_needs_its_token(redis_url, redis_client, tmp_path):
     import httpx
 
-    from arena.serve import ArenaStack
-    from leaderboard.redis_keys import flagged_voters_key
+    from arena.cli.serve import ArenaStack
+    from leaderboard.store.redis_keys import flagged_voters_key
     from tests.helpers import arena_settings
 
     redis_client.hset(flagged_voters_key("arena"), "v_abc", json.dumps({"model": "demo-echo", "delta": 1.0,

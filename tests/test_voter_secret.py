@@ -7,8 +7,8 @@ import stat
 import httpx
 import pytest
 
-from arena.identity import VoterIdentity, VoterSecret, forget_secret_in_redis
 from arena.keys import voter_secret_key
+from arena.trust.identity import VoterIdentity, VoterSecret, forget_secret_in_redis
 from tests.helpers import arena_settings, wait_until
 
 DAY = 86400.0
@@ -62,7 +62,7 @@ def _redis_holds(redis_client, needles: list[bytes]) -> list[str]:
 
 @pytest.mark.parametrize("configured", [None, "configured-secret-7f3a9c2e51d04b88"])
 def test_no_redis_key_or_append_only_file_holds_the_secret(redis_url, redis_client, redis_server, tmp_path, configured):
-    from arena.serve import ArenaStack
+    from arena.cli.serve import ArenaStack
 
     settings = arena_settings(redis_url, tmp_path, voter_secret=configured)
     with ArenaStack(settings) as stack:

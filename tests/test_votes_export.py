@@ -13,12 +13,12 @@ import httpx
 import pandas as pd
 import pytest
 
-from arena.serve import ArenaStack
+from arena.cli.serve import ArenaStack
 from leaderboard.cli import main as leaderboard_main
-from leaderboard.events import StyleFeatures, VoteEvent
-from leaderboard.export import RELEASE_KEY_FILE
-from leaderboard.loading import load_all
-from leaderboard.redis_keys import vote_stream_key
+from leaderboard.data.events import StyleFeatures, VoteEvent
+from leaderboard.data.export import RELEASE_KEY_FILE
+from leaderboard.data.loading import load_all
+from leaderboard.store.redis_keys import vote_stream_key
 from tests.helpers import arena_settings
 
 KWISE_RANKINGS = [[["k1"], ["k2", "k3"], ["k4"]], [["k4"], ["k1"], ["k2"], ["k3"]], [["k3"], ["k1", "k2", "k4"]]]
@@ -174,7 +174,7 @@ def test_the_readme_names_every_export_column_in_order():
     """The README's /api/votes row lists EXPORT_COLUMNS exactly, in order, and names each text column."""
     import re
 
-    from leaderboard.export import EXPORT_COLUMNS, TEXT_COLUMNS
+    from leaderboard.data.export import EXPORT_COLUMNS, TEXT_COLUMNS
     from tests.helpers import PROJECT_ROOT
 
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")

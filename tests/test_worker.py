@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import redis
 
-from arena.redis_server import EmbeddedRedis, free_port
-from leaderboard.archive import VoteArchive, archive_path
-from leaderboard.redis_keys import (
+from arena.ops.redis_server import EmbeddedRedis, free_port
+from leaderboard.data.archive import VoteArchive, archive_path
+from leaderboard.models.plackett_luce import fit_plackett_luce
+from leaderboard.models.result import BRADLEY_TERRY, ELO, PLACKETT_LUCE, SANDWICH, method_name
+from leaderboard.store.redis_keys import (
     dead_letter_stream_key,
     snapshot_channel,
     snapshot_key,
@@ -21,9 +23,7 @@ from leaderboard.redis_keys import (
     vote_stream_key,
     worker_lock_key,
 )
-from leaderboard.result import BRADLEY_TERRY, ELO, PLACKETT_LUCE, SANDWICH, method_name
-from leaderboard.snapshot import Snapshot
-from leaderboard.plackett_luce import fit_plackett_luce
+from leaderboard.views.snapshot import Snapshot
 from leaderboard.worker import DEFAULT_ALPHA, MIN_VOTES_TO_FIT, VoteWorker, main
 from tests.helpers import PROJECT_ROOT, make_vote, wait_until
 
@@ -277,7 +277,7 @@ def test_crash_mid_write_torn_line_is_repaired_and_the_vote_redelivered(redis_cl
     with open(archive_path(tmp_path), "ab") as handle:  # the 8th line was being written
         handle.write(votes[7].model_dump_json().encode()[:50])
     wait_until_idle(redis_client, 10)
-    with caplog.at_level(logging.WARNING, logger="leaderboard.archive"):
+    with caplog.at_level(logging.WARNING, logger="leaderboard.data.archive"):
         fresh = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
         drain(fresh)
     assert "line 8 is incomplete" in caplog.text

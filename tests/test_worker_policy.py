@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from leaderboard.worker.policy import REFIT_WAIT_PER_FIT_SECOND, RefitSchedule
+from leaderboard.live.policy import REFIT_WAIT_PER_FIT_SECOND, RefitSchedule
 from leaderboard.worker.state import STREAM_START, ConsumerState, Lease, Phase
 
 

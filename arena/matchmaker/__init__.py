@@ -6,6 +6,8 @@ the unordered set, for inverse-propensity weighting) and ``record_vote(models, r
 ``record_outcome(model_a, model_b, outcome)`` / ``record_event(vote_event)`` to feed accepted
 votes into the online belief. Strategies: ``uniform``, ``ci-reduction``, ``active`` (default),
 ``top-k``, ``ucb``. See live.py for what is kept in Redis.
+
+May import: arena.models, arena.keys, leaderboard.data, leaderboard.models, leaderboard.store, leaderboard.views.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from arena.matchmaker.live import LiveMatchmaker
 from arena.matchmaker.policy import DEFAULT_STRATEGY, STRATEGIES, StrategyOptions, selection_distribution
 from arena.matchmaker.selection import Matchmaker, Selection
 from arena.matchmaker.state import RatingState
-from leaderboard.redis_keys import DEFAULT_PREFIX
+from leaderboard.store.redis_keys import DEFAULT_PREFIX
 
 _FAIRNESS_OPTIONS = ("floor", "boost_share", "new_model_votes", "new_model_ci", "max_pair_share", "pins")
 _STRATEGY_OPTIONS = ("criterion", "top", "closeness", "bonus")

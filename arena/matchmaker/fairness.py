@@ -18,14 +18,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
 from arena.matchmaker.sets import MixtureSets, PinnedSets, SetDistribution, UniformSets, WeightedSets
-from leaderboard.intervals import Z_95
-from leaderboard.scale import ELO_PER_NAT
+from leaderboard.models.sandwich import Z_95
+from leaderboard.models.scale import ELO_PER_NAT
 
 
 @dataclass(frozen=True)

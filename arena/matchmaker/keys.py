@@ -1,4 +1,4 @@
-"""Redis keys the matchmaker owns (the snapshot keys are leaderboard.redis_keys', the paused set
+"""Redis keys the matchmaker owns (the snapshot keys are leaderboard.store.redis_keys', the paused set
 arena.keys')."""
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 State that matters is in Redis, so any number of web processes choose from the same belief:
 
-- the latest leaderboard snapshot (``leaderboard.redis_keys.snapshot_key``): means and
+- the latest leaderboard snapshot (``leaderboard.store.redis_keys.snapshot_key``): means and
   covariance of the last full fit; each process caches it and re-reads it when
   ``snapshot_channel`` announces a new one (polled without blocking on every choice) or after
   ``snapshot_ttl`` seconds;
@@ -10,7 +10,7 @@ State that matters is in Redis, so any number of web processes choose from the s
   per-model mean, variance and battle count, moved by every recorded vote in one Lua script
   (atomic, so concurrent votes from several processes are all applied). A new snapshot starts a
   new key: its fit already contains the votes, and the old key expires;
-- the operator's paused models (``arena.availability``), pins, and per-pair battle counts
+- the operator's paused models (``arena.models.availability``), pins, and per-pair battle counts
   (ci-reduction).
 
 ``choose`` reads the small per-model hashes in one pipelined round trip and builds the
@@ -23,12 +23,11 @@ import json
 import math
 import threading
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import Iterable, Sequence
 
 import numpy as np
 
-from arena import availability
 from arena.matchmaker.active import active_pair_weights
 from arena.matchmaker.keys import PAIR_SEPARATOR, online_belief_key, pair_battles_key, pair_field, pins_key
 from arena.matchmaker.policy import StrategyOptions, check_strategy, selection_distribution
@@ -42,13 +41,14 @@ from arena.matchmaker.state import (
     ranking_pair_steps,
     rescaled_covariance,
 )
-from leaderboard.events import VoteEvent
-from leaderboard.intervals import centred
-from leaderboard.plackett_luce_design import indexed_group
-from leaderboard.rankings import check_ranking, outcome_to_ranking
-from leaderboard.redis_keys import DEFAULT_PREFIX, snapshot_channel, snapshot_key
-from leaderboard.snapshot import Snapshot
-from leaderboard.stream import text
+from arena.models import availability
+from leaderboard.data.events import VoteEvent
+from leaderboard.data.rankings import check_ranking, outcome_to_ranking
+from leaderboard.models.plackett_luce_design import indexed_group
+from leaderboard.models.sandwich import centred
+from leaderboard.store.redis_keys import DEFAULT_PREFIX, snapshot_channel, snapshot_key
+from leaderboard.store.stream import text
+from leaderboard.views.snapshot import Snapshot
 
 ONLINE_STATE_TTL = 7 * 24 * 3600
 
@@ -286,7 +286,7 @@ class LiveMatchmaker:
     def record_vote(self, models: Sequence[str], ranking: Sequence[Sequence[str]]) -> None:
         """Apply one accepted vote to the online belief: ``ranking`` is groups of model names,
         best first (a group of several is a tie), covering ``models`` (a partial ranking ends with
-        its unranked models, leaderboard.rankings.Unranked)."""
+        its unranked models, leaderboard.data.rankings.Unranked)."""
         check_ranking(ranking, models)
         flat = [m for group in ranking for m in group]
         with self._lock:

@@ -10,13 +10,13 @@ the last fit are kept and rescaled to the updated variances.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
-from leaderboard.elo import SCORE_A
-from leaderboard.rankings import adjacent_pairs
+from leaderboard.data.rankings import adjacent_pairs
+from leaderboard.models.elo import SCORE_A
 
 # Prior for a model the last fit has not seen: centred on the field, with a standard deviation of
 # one natural-log unit (about 174 rating points, the spread of a public leaderboard).
@@ -58,7 +58,7 @@ class RatingState:
         self.index = {name: i for i, name in enumerate(self.models)}
 
     @classmethod
-    def prior(cls, models: Sequence[str], prior_sd: float = PRIOR_SD_NATS) -> "RatingState":
+    def prior(cls, models: Sequence[str], prior_sd: float = PRIOR_SD_NATS) -> RatingState:
         n = len(models)
         return cls(list(models), np.zeros(n), np.eye(n) * prior_sd**2, np.zeros(n), np.zeros((n, n)))
 
@@ -66,7 +66,7 @@ class RatingState:
     def variance(self) -> np.ndarray:
         return np.diag(self.covariance).copy()
 
-    def restricted(self, names: Sequence[str], prior_sd: float = PRIOR_SD_NATS) -> "RatingState":
+    def restricted(self, names: Sequence[str], prior_sd: float = PRIOR_SD_NATS) -> RatingState:
         """The belief over ``names`` (in that order); unknown names get the prior, centred on
         the mean of the whole belief (not of ``names``), so a new model starts at the same place
         whichever models it is first seen with (the live choose and record_vote restrict to

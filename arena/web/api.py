@@ -7,15 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from arena.availability import ModelStatus
-from arena.battle_requests import InvalidBattleRequest, check_size, named_choice, public_statuses
-from arena.battle_types import RegenerationProgress, TurnProgress, position_labels
-from arena.votes import battle_result
-from leaderboard.events import MAX_FEEDBACK_CHARS
-from arena.identity import is_api_session, new_session_id
+from arena.battles.requests import InvalidBattleRequest, check_size, named_choice, public_statuses
+from arena.battles.types import RegenerationProgress, TurnProgress, position_labels
+from arena.battles.votes import battle_result
+from arena.models.availability import ModelStatus
+from arena.trust.identity import is_api_session, new_session_id
 from arena.web.context import ArenaContext, client_address, get_context
 from arena.web.store_memory import store_memory
 from arena.web.strict_json import StrictJSONRoute
+from leaderboard.data.events import MAX_FEEDBACK_CHARS
 
 SESSION_HEADER = "X-Arena-Session"
 SESSION_COOKIE = "arena_session"

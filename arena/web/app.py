@@ -6,23 +6,24 @@ import gradio as gr
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from arena.owners.store import OwnerError
 from arena.web.api import router
 from arena.web.api_docs import add_redoc
+from arena.web.body_limit import BodyLimitMiddleware
+from arena.web.context import ArenaContext
+from arena.web.errors import install_error_handlers
+from arena.web.flood_guard import FloodGuardMiddleware
+from arena.web.leaderboard_api import router as leaderboard_router
+from arena.web.leaderboard_tab import PAGE_CSS as LEADERBOARD_CSS
 from arena.web.metrics_api import router as metrics_router
 from arena.web.operator_api import router as operator_router
-from arena.web.leaderboard_api import router as leaderboard_router
-from arena.web.votes_api import router as votes_router
-from arena.web.body_limit import BodyLimitMiddleware
-from arena.owner_store import OwnerError
-from arena.web.owner_api import owner_errors, router as owner_router
-from arena.web.context import ArenaContext
-from arena.web.flood_guard import FloodGuardMiddleware
-from arena.web.errors import install_error_handlers
-from arena.web.security import SecurityHeaders
-from arena.web.leaderboard_tab import PAGE_CSS as LEADERBOARD_CSS
-from arena.web.strict_json import StrictJSONMiddleware
+from arena.web.owner_api import owner_errors
+from arena.web.owner_api import router as owner_router
 from arena.web.page_assets import PAGE_CSS, page_head
+from arena.web.security import SecurityHeaders
+from arena.web.strict_json import StrictJSONMiddleware
 from arena.web.ui import build_page
+from arena.web.votes_api import router as votes_router
 
 DOCS_ASSETS_URL = "/api/docs-assets"
 

@@ -7,17 +7,27 @@ from __future__ import annotations
 import gradio as gr
 import redis
 
-from arena.battle_requests import named_choice
-from arena.battle_types import BattleError, position_labels
-from arena.battles import BattleService
-from arena.identity import VoterIdentity
-from arena.self_identification import flags_explained
+from arena.battles.engine import BattleService
+from arena.battles.requests import named_choice
+from arena.battles.types import position_labels
+from arena.errors import BattleError
+from arena.trust.identity import VoterIdentity
+from arena.trust.self_identification import flags_explained
 from arena.web.answer_safety import inert_markdown
 from arena.web.context import client_address
-from arena.web.ranking_control import (complete, implied, order_text, place, placed, ranking_text, submittable,
-                                       submitted_text, undo)
+from arena.web.ranking_control import (
+    complete,
+    implied,
+    order_text,
+    place,
+    placed,
+    ranking_text,
+    submittable,
+    submitted_text,
+    undo,
+)
 from arena.web.reveal import reveal_lines
-from leaderboard.events import MAX_FEEDBACK_CHARS, MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
+from leaderboard.data.events import MAX_FEEDBACK_CHARS, MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
 
 PAIRWISE_BUTTONS = (
     ("👈  A is better", MODEL_A, "You preferred **Model A**."),

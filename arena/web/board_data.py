@@ -1,4 +1,4 @@
-"""What the leaderboard tab shows, read from the documents the worker publishes (leaderboard.views).
+"""What the leaderboard tab shows, read from the documents the worker publishes (leaderboard.views.published).
 
 :class:`BoardReader` reads one view (its Snapshot, its style-control counterpart, its ViewStats and
 its rating history) in one Redis round trip, and falls back to the overall snapshot when the worker
@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from leaderboard.redis_keys import snapshot_key
-from leaderboard.result import ELO
-from leaderboard.snapshot import Snapshot, SnapshotRow
-from leaderboard.views import (
+from leaderboard.models.result import ELO
+from leaderboard.store.redis_keys import snapshot_key
+from leaderboard.views.published import (
     OVERALL,
     CategoryInfo,
     RatingPoint,
@@ -35,6 +34,7 @@ from leaderboard.views import (
     view_snapshot_key,
     view_stats_key,
 )
+from leaderboard.views.snapshot import Snapshot, SnapshotRow
 
 # The most rating-history points one read fetches (the newest ones): enough for a readable line.
 HISTORY_POINTS = 500
@@ -258,7 +258,7 @@ class Freshness:
     method: str
 
     @classmethod
-    def of(cls, board: BoardView) -> "Freshness | None":
+    def of(cls, board: BoardView) -> Freshness | None:
         if board.snapshot is None:
             return None
         return cls(board.snapshot.total_votes, board.snapshot.generated_at,
@@ -268,7 +268,7 @@ class Freshness:
 def freshness_line(freshness: Freshness | None, now: float, refit_interval: float) -> str:
     """'1,234 votes, refitted 12 s ago, next refit in 3 s if there are new votes' (plain words, no
     method codes). The worker refits only when votes have arrived since its last publish, and no
-    sooner than ``next_refit_at`` (leaderboard.worker.policy.RefitSchedule): once that time has
+    sooner than ``next_refit_at`` (leaderboard.live.policy.RefitSchedule): once that time has
     passed with nothing new, the line says the next refit waits for new votes."""
     if freshness is None:
         return "No votes yet: the leaderboard appears a few seconds after the first vote."
@@ -392,9 +392,9 @@ STYLE_FEATURE_WORDS = {"tokens": "answer length (tokens)", "length": "answer len
 
 def style_frame(stats: ViewStats | None, model: str) -> pd.DataFrame:
     """Style control's coefficients (rating points per standard deviation of the normalised style
-    difference between two answers, as leaderboard.style_control fits them) beside the model's
+    difference between two answers, as leaderboard.models.style_control fits them) beside the model's
     own mean feature values, from a style-control view's ViewStats."""
-    from leaderboard.scale import ELO_PER_NAT
+    from leaderboard.models.scale import ELO_PER_NAT
 
     columns = ["Style feature", "Effect on rating (points per s.d. of the style difference)", "This model's average"]
     if stats is None or not stats.style_coefficients:

@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 import redis.asyncio as aioredis
 from fastapi import Request
 
-from arena.battles import BattleService
-from arena.client_address import client_network
-from arena.identity import VoterIdentity
+from arena.battles.engine import BattleService
 from arena.metrics import ArenaMetrics, NoMetrics
-from arena.owner_service import OwnerService
-from arena.settings import Settings
-from leaderboard.redis_keys import snapshot_key
-from leaderboard.snapshot import Snapshot
+from arena.ops.settings import Settings
+from arena.owners.service import OwnerService
+from arena.trust.client_address import client_network
+from arena.trust.identity import VoterIdentity
+from leaderboard.store.redis_keys import snapshot_key
+from leaderboard.views.snapshot import Snapshot
 
 
 @dataclass
@@ -24,7 +24,7 @@ class ArenaContext:
     battles: BattleService
     identity: VoterIdentity
     metrics: ArenaMetrics = field(default_factory=NoMetrics)
-    owners: "OwnerService | None" = None  # model owners' registrations (arena.owner_service)
+    owners: OwnerService | None = None  # model owners' registrations (arena.owners.service)
 
     async def snapshot(self) -> Snapshot | None:
         """The latest leaderboard published by the worker, or None before the first one."""
@@ -39,7 +39,7 @@ async def get_context(request: Request) -> ArenaContext:
 
 def client_address(request) -> str:
     """The client network of a FastAPI or Gradio request (an IPv4 address or an IPv6 /64, see
-    arena.client_address), only ever passed to VoterIdentity.voter_id (never logged or stored).
+    arena.trust.client_address), only ever passed to VoterIdentity.voter_id (never logged or stored).
     ``request.client`` is the peer, or the client a trusted proxy named (uvicorn's proxy headers
-    middleware, configured from --trusted-proxies in arena.serve)."""
+    middleware, configured from --trusted-proxies in arena.cli.serve)."""
     return client_network(request.client.host if request.client else None)

@@ -10,8 +10,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from arena.battle_types import BattleError
-from arena.text_checks import QUOTE_CHARS, quoted
+from arena.battles.text_checks import QUOTE_CHARS, quoted
+from arena.errors import BattleError
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from collections import OrderedDict
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from arena.client_address import client_network
+from arena.trust.client_address import client_network
 
 REFUSED_STATUSES = frozenset({400, 404, 413, 422, 429})
 

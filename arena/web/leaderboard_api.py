@@ -1,4 +1,4 @@
-"""The leaderboard's JSON and CSV API: thin reads of the views the worker publishes (leaderboard.views).
+"""The leaderboard's JSON and CSV API: thin reads of the views the worker publishes (leaderboard.views.published).
 
 Nothing is fitted here. ``category`` names a published category (``/api/leaderboard/categories``);
 ``style_control=true`` picks its style-controlled view. An unknown category is a 404 naming the
@@ -18,9 +18,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 
 from arena.web.context import ArenaContext, get_context
-from leaderboard.redis_keys import snapshot_key
-from leaderboard.snapshot import SnapshotRow
-from leaderboard.views import OVERALL, ViewIndex, view_id, view_index_key, view_snapshot_key, view_stats_key
+from leaderboard.store.redis_keys import snapshot_key
+from leaderboard.views.published import OVERALL, ViewIndex, view_id, view_index_key, view_snapshot_key, view_stats_key
+from leaderboard.views.snapshot import SnapshotRow
 
 router = APIRouter(tags=["leaderboard"])
 Context = Annotated[ArenaContext, Depends(get_context)]
@@ -39,7 +39,7 @@ async def _index(context: ArenaContext) -> ViewIndex | None:
 # parsing 200-model documents into models on every request would cost more than the rest of it.
 
 async def _snapshot(context: ArenaContext, view: str) -> dict | None:
-    """The view's Snapshot as a dict (see leaderboard.snapshot.Snapshot)."""
+    """The view's Snapshot as a dict (see leaderboard.views.snapshot.Snapshot)."""
     raw = await context.redis.get(view_snapshot_key(context.settings.prefix, view))
     if raw is None and view == OVERALL:
         raw = await context.redis.get(snapshot_key(context.settings.prefix))
@@ -47,7 +47,7 @@ async def _snapshot(context: ArenaContext, view: str) -> dict | None:
 
 
 async def _stats(context: ArenaContext, view: str) -> dict | None:
-    """The view's ViewStats as a dict (see leaderboard.views.ViewStats)."""
+    """The view's ViewStats as a dict (see leaderboard.views.published.ViewStats)."""
     raw = await context.redis.get(view_stats_key(context.settings.prefix, view))
     return json.loads(raw) if raw else None
 

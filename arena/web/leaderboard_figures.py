@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 from gradio.components.plot import PlotData
 
-from leaderboard.snapshot import SnapshotRow
-from leaderboard.views import RatingPoint, ViewStats
+from leaderboard.views.published import RatingPoint, ViewStats
+from leaderboard.views.snapshot import SnapshotRow
 
 ROW_PIXELS = 22  # height per model on a figure's model axis
 # Cell labels are readable up to about this many models; beyond, the hover says the numbers.
@@ -159,7 +159,7 @@ def history_figure(history: Sequence[RatingPoint], models: Sequence[str]) -> dic
     """Each picked model's rating after every refit, over time."""
     if not history or not models:
         return empty_figure("Pick models to see their ratings over time" if history else "No rating history yet")
-    times = [datetime.datetime.fromtimestamp(point.generated_at, tz=datetime.timezone.utc).isoformat()
+    times = [datetime.datetime.fromtimestamp(point.generated_at, tz=datetime.UTC).isoformat()
              for point in history]
     traces = [{"type": "scatter", "x": times, "y": [point.ratings.get(model) for point in history], "name": model,
                "mode": "lines+markers" if len(history) < 40 else "lines", "connectgaps": False,

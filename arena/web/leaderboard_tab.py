@@ -13,7 +13,7 @@ from arena.web import board_data as data
 from arena.web import leaderboard_figures as figures
 from arena.web.battle_view import PAGE_ONLY
 from arena.web.board_data import BoardReader, BoardView, Freshness, ModelInfo
-from leaderboard.views import OVERALL
+from leaderboard.views.published import OVERALL
 
 # How many models the figures show, best first: a 200 x 200 matrix is neither readable nor quick.
 TOP_N_CHOICES = (10, 20, 40, 80, "all")
@@ -75,7 +75,7 @@ rests on.
 class LiveCatalogue(Mapping):
     """Organisation and licence of every model the arena serves right now, read from its endpoint
     pool on each look-up: the models file's ModelSpecs and the owner models the pool has picked up
-    since the page was built (arena.model_catalog). A model the pool no longer serves (dropped from
+    since the page was built (arena.owners.catalog). A model the pool no longer serves (dropped from
     the configuration, or deleted by its owner: retired) is not in it, so the tab shows it retired."""
 
     def __init__(self, endpoints):

@@ -9,7 +9,7 @@ import json
 
 from fastapi import APIRouter, HTTPException, Request
 
-from leaderboard.redis_keys import flagged_voters_key
+from leaderboard.store.redis_keys import flagged_voters_key
 
 router = APIRouter()
 

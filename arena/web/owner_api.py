@@ -20,10 +20,10 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 
-from arena.owner_service import ModelRegistration, ModelUpdate, describe_validation
-from arena.owner_store import OwnerAccount, OwnerError
-from arena.owner_view import model_views
-from arena.rate_limit import HOUR, Limit, Rate, RateLimiter, subject
+from arena.owners.service import ModelRegistration, ModelUpdate, describe_validation
+from arena.owners.store import OwnerAccount, OwnerError
+from arena.owners.view import model_views
+from arena.trust.rate_limit import HOUR, Limit, Rate, RateLimiter, subject
 from arena.web.context import ArenaContext, client_address, get_context
 
 router = APIRouter(prefix="/api/owner", tags=["owners"])

@@ -1,7 +1,7 @@
 """The page's "My models" tab: an owner signs in with their token once (it is kept in a gr.State,
 which Gradio holds on the server for that browser session, and the box is cleared), registers a
 model, and watches, pauses, resumes, re-keys or deletes their models. It calls the same domain
-code as the JSON API (arena.owner_service, arena.owner_view); nothing here decides a rule.
+code as the JSON API (arena.owners.service, arena.owners.view); nothing here decides a rule.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import gradio as gr
 import pandas as pd
 from pydantic import ValidationError
 
-from arena.model_config import PROVIDERS
-from arena.owner_service import ModelRegistration, ModelUpdate, describe_validation
-from arena.owner_store import OwnerError
-from arena.owner_view import model_views
+from arena.models.config import PROVIDERS
+from arena.owners.service import ModelRegistration, ModelUpdate, describe_validation
+from arena.owners.store import OwnerError
+from arena.owners.view import model_views
 from arena.web.battle_view import PAGE_ONLY
 from arena.web.context import ArenaContext
 

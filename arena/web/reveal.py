@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from arena.model_config import ModelSpec
+from arena.models.config import ModelSpec
 
 
 def _one_line(text: str) -> str:

@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from arena.text_checks import lone_surrogate_at, quoted
+from arena.battles.text_checks import lone_surrogate_at, quoted
 
 
 class StrictJSONError(json.JSONDecodeError):

@@ -10,8 +10,8 @@ import gradio as gr
 
 from arena.web.battle_view import PAGE_ONLY, BattleView
 from arena.web.board_data import BoardReader
-from arena.web.leaderboard_tab import LeaderboardTab, model_catalogue
 from arena.web.context import ArenaContext
+from arena.web.leaderboard_tab import LeaderboardTab, model_catalogue
 from arena.web.owner_tab import OwnerTab
 
 INTRO = """# ⚔️ Arena

@@ -1,5 +1,5 @@
 """Vote download: every accepted vote (pairwise and K-wise), read page by page from the vote stream
-(so any web process can serve it) and written by leaderboard.export, which owns the layout,
+(so any web process can serve it) and written by leaderboard.data.export, which owns the layout,
 the pseudonyms and the text rule."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from arena.web.context import ArenaContext, get_context
-from leaderboard.export import MEDIA_TYPES, ExportWriter, Pseudonyms, VoteText, export_row, release_key
-from leaderboard.redis_keys import vote_stream_key
-from leaderboard.stream import STREAM_START, parse_entry, stream_pages_async
+from leaderboard.data.export import MEDIA_TYPES, ExportWriter, Pseudonyms, VoteText, export_row, release_key
+from leaderboard.store.redis_keys import vote_stream_key
+from leaderboard.store.stream import STREAM_START, parse_entry, stream_pages_async
 
 router = APIRouter()
 
@@ -39,7 +39,7 @@ async def download_votes(context: Annotated[ArenaContext, Depends(get_context)],
                          format: Annotated[Literal["jsonl", "csv", "parquet"],
                                            Query(description="jsonl (default), csv or parquet")] = "jsonl",
                          since: Annotated[float | None, Query(description="only votes cast at or after this unix time")] = None):
-    """Every vote so far, oldest first, loadable by `python -m leaderboard fit` (see leaderboard.export)."""
+    """Every vote so far, oldest first, loadable by `python -m leaderboard fit` (see leaderboard.data.export)."""
     settings = context.settings
     release_text = bool(settings.release_text)
     pseudonyms = Pseudonyms(release_key(Path(settings.data_dir), settings.release_key))

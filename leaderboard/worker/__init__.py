@@ -2,8 +2,8 @@
 
 Modules, one job each:
 
-- :mod:`~leaderboard.worker.tally`: what is kept of the rated votes (pair counts, K-wise rankings, Elo).
-- :mod:`~leaderboard.worker.policy`: which fit to publish (or the Elo fallback), and when to refit
+- :mod:`~leaderboard.live.tally`: what is kept of the rated votes (pair counts, K-wise rankings, Elo).
+- :mod:`~leaderboard.live.policy`: which fit to publish (or the Elo fallback), and when to refit
   (pure functions, no Redis).
 - :mod:`~leaderboard.worker.lease`: the lease that makes one worker the active one.
 - :mod:`~leaderboard.worker.state`: the consumer's state and its named transitions.
@@ -37,14 +37,16 @@ stream would need a shared data directory instead.
 Snapshots. Every ``refit_interval`` seconds (or four times the last fit's duration, if longer,
 so a slow fit cannot crowd out consuming), if new votes arrived, the worker fits and publishes
 a Snapshot (SET ``snapshot_key``, PUBLISH ``snapshot_channel``); see
-:mod:`~leaderboard.worker.policy` for which fit.
+:mod:`~leaderboard.live.policy` for which fit.
+
+May import: leaderboard.config, leaderboard.data, leaderboard.live, leaderboard.store, leaderboard.trust, leaderboard.views.
 """
 
+from leaderboard.live.policy import DEFAULT_ALPHA, MIN_VOTES_TO_FIT, RefitSchedule, build_snapshot
+from leaderboard.live.tally import VoteTally
 from leaderboard.worker.cli import build_parser, main
 from leaderboard.worker.consumer import VoteWorker, WorkerStats
 from leaderboard.worker.lease import LEASE_TTL_MS, RefitLease
-from leaderboard.worker.policy import DEFAULT_ALPHA, MIN_VOTES_TO_FIT, RefitSchedule, build_snapshot
-from leaderboard.worker.tally import VoteTally
 
 __all__ = [
     "DEFAULT_ALPHA", "LEASE_TTL_MS", "MIN_VOTES_TO_FIT", "RefitLease", "RefitSchedule", "VoteTally", "VoteWorker",

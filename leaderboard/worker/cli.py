@@ -24,7 +24,7 @@ from leaderboard.config import (
     describe,
     parse_with_settings,
 )
-from leaderboard.urls import redact_url
+from leaderboard.store.urls import redact_url
 from leaderboard.worker.consumer import VoteWorker
 
 log = logging.getLogger("leaderboard.worker")

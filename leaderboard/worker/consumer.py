@@ -3,8 +3,8 @@
 For each batch it appends the votes to the archive (``<data_dir>/votes.jsonl``, fsynced), adds
 the new ones to its tally, and only then XACKs (see the package docstring for why that is
 exactly once). Its state is one :class:`~leaderboard.worker.state.ConsumerState`; when to refit
-is a :class:`~leaderboard.worker.policy.RefitSchedule`; what to publish is
-:func:`~leaderboard.worker.policy.build_snapshot`. The loop that keeps it going through Redis
+is a :class:`~leaderboard.live.policy.RefitSchedule`; what to publish is
+:func:`~leaderboard.live.policy.build_snapshot`. The loop that keeps it going through Redis
 outages and lease changes is :mod:`leaderboard.worker.loop`.
 """
 
@@ -21,9 +21,13 @@ from pathlib import Path
 
 import redis
 
-from leaderboard.archive import ArchiveMovedError, ArchivePosition, VoteArchive, archive_path
-from leaderboard.events import VoteEvent
-from leaderboard.redis_keys import (
+from leaderboard.data.archive import ArchiveMovedError, ArchivePosition, VoteArchive, archive_path
+from leaderboard.data.events import VoteEvent
+from leaderboard.live import (
+    view_fit as reproduce,  # a module import: leaderboard.live.view_fit builds on this package's tallies
+)
+from leaderboard.live.policy import DEFAULT_ALPHA, RefitSchedule, build_snapshot, is_fitted
+from leaderboard.store.redis_keys import (
     DEFAULT_PREFIX,
     dead_letter_stream_key,
     refit_stats_key,
@@ -31,14 +35,12 @@ from leaderboard.redis_keys import (
     vote_stream_key,
     worker_lock_key,
 )
-from leaderboard.snapshot import Snapshot
-from leaderboard.stream import event_field, parse_entry, stream_entries, stream_pages, text
-from leaderboard.voter_anomaly import DEFAULT_ALPHA as DEFAULT_VOTER_ALPHA
+from leaderboard.store.stream import event_field, parse_entry, stream_entries, stream_pages, text
+from leaderboard.trust.voter_anomaly import DEFAULT_ALPHA as DEFAULT_VOTER_ALPHA
+from leaderboard.views.categories import DEFAULT_MIN_CATEGORY_VOTES
+from leaderboard.views.snapshot import Snapshot
 from leaderboard.worker.lease import LEASE_TTL_MS, RefitLease
 from leaderboard.worker.loop import run_forever
-from leaderboard.categories import DEFAULT_MIN_CATEGORY_VOTES
-from leaderboard import reproduce  # a module import: leaderboard.reproduce builds on this package's tallies
-from leaderboard.worker.policy import DEFAULT_ALPHA, RefitSchedule, build_snapshot, is_fitted
 from leaderboard.worker.publish import DEFAULT_HISTORY_SPACING, ViewPublisher
 from leaderboard.worker.state import CLAIM_PASS_START, ConsumerState, Lease, Phase
 from leaderboard.worker.voters import VoterWatch

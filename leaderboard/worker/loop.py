@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import redis
 
-from leaderboard.archive import ArchiveBusyError
+from leaderboard.data.archive import ArchiveBusyError
 from leaderboard.worker.state import Lease, Phase
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class LoopState:
         return wait
 
 
-def run_forever(worker: "VoteWorker", stop: threading.Event) -> None:
+def run_forever(worker: VoteWorker, stop: threading.Event) -> None:
     """Consume and publish until ``stop`` is set; never raises (Redis outages are retried)."""
     loop = LoopState()
     log.info("leaderboard worker %s: stream %s, group %s, data dir %s", worker.consumer, worker.stream,
@@ -90,7 +90,7 @@ def run_forever(worker: "VoteWorker", stop: threading.Event) -> None:
         worker.close()
 
 
-def _step(worker: "VoteWorker", stop: threading.Event) -> None:
+def _step(worker: VoteWorker, stop: threading.Event) -> None:
     """One turn: stand by while another worker holds the lease; otherwise one batch, and a refit if due."""
     was_standing_by = worker.state.lease is Lease.LOST
     if not worker.lease.hold():

@@ -1,8 +1,8 @@
-"""Publishing every leaderboard view (leaderboard.views) in one Redis transaction per refit.
+"""Publishing every leaderboard view (leaderboard.views.published) in one Redis transaction per refit.
 
 For each published category (``overall`` first, then every category with at least
 ``min_category_votes`` votes) and each of "without" and "with" style control, the fit of
-:func:`leaderboard.reproduce.fit_view` becomes a Snapshot, a ViewStats and (at most once per
+:func:`leaderboard.live.view_fit.fit_view` becomes a Snapshot, a ViewStats and (at most once per
 ``history_spacing`` seconds per view) a RatingPoint; then the ViewIndex. The overall view without
 style control is the worker's usual snapshot (also at ``snapshot_key``, announced on
 ``snapshot_channel``). Views other than overall carry ``theta`` but no ``covariance`` (only the
@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 
 import redis
 
-from leaderboard.categories import DEFAULT_MIN_CATEGORY_VOTES, published_categories
-from leaderboard import reproduce  # a module import: leaderboard.reproduce builds on this package's tallies
-from leaderboard.snapshot import Snapshot, queue_snapshot
-from leaderboard.views import (
+from leaderboard.live import (
+    view_fit as reproduce,  # a module import: leaderboard.live.view_fit builds on this package's tallies
+)
+from leaderboard.views.categories import DEFAULT_MIN_CATEGORY_VOTES, published_categories
+from leaderboard.views.published import (
     OVERALL,
     RatingPoint,
     ViewIndex,
@@ -29,6 +30,7 @@ from leaderboard.views import (
     view_snapshot_key,
     view_stats_key,
 )
+from leaderboard.views.snapshot import Snapshot, queue_snapshot
 
 HISTORY_LENGTH = 1440  # points kept per view (a day at one a minute)
 DEFAULT_HISTORY_SPACING = 60.0  # seconds between two rating points of one view
@@ -52,7 +54,7 @@ class ViewPublisher:
         self.warm_starts.clear()
         self.written.clear()
 
-    def publish(self, live: "reproduce.LiveVotes", overall: Snapshot, *, next_refit_at: float | None = None,
+    def publish(self, live: reproduce.LiveVotes, overall: Snapshot, *, next_refit_at: float | None = None,
                 flagged_voters: Collection[str] = (), flagged_voter_weight: float = 0.0) -> ViewIndex:
         """Fit and write every view; ``overall`` is the overall snapshot already fitted by the worker
         (with the same ``flagged_voters`` and weight: every view weighs their votes alike)."""
@@ -91,7 +93,7 @@ class ViewPublisher:
         pipe.execute()
         return index
 
-    def _fit(self, live: "reproduce.LiveVotes", category: str, style_control: bool, view: str,
+    def _fit(self, live: reproduce.LiveVotes, category: str, style_control: bool, view: str,
              generated_at: float, flagged: tuple[frozenset, float]) -> tuple[Snapshot, dict | None]:
         fit = reproduce.fit_view(live, category, style_control, warm_start=self.warm_starts.get(view),
                                  flagged_voters=flagged[0], flagged_voter_weight=flagged[1])

@@ -15,8 +15,8 @@ import enum
 import math
 from dataclasses import dataclass
 
-from leaderboard.archive import ArchivePosition
-from leaderboard.stream import STREAM_START, start_after
+from leaderboard.data.archive import ArchivePosition
+from leaderboard.store.stream import STREAM_START, start_after
 
 
 class Phase(enum.Enum):
@@ -33,7 +33,7 @@ class Lease(enum.Enum):
 
 
 # XAUTOCLAIM start meaning "a new pass over the PEL" (STREAM_START, the XRANGE start meaning
-# "from the first entry", is leaderboard.stream's)
+# "from the first entry", is leaderboard.store.stream's)
 CLAIM_PASS_START = "0-0"
 
 

@@ -1,5 +1,5 @@
 """The anomalous-voter watch, kept in Redis by the worker: each newly counted vote adds to its
-voter's evidence (leaderboard.voter_anomaly) under the ratings of the last fit; a voter whose
+voter's evidence (leaderboard.trust.voter_anomaly) under the ratings of the last fit; a voter whose
 evidence crosses the threshold is flagged (``flagged_voters_key``), for the operator to see
 (``python -m arena voters flagged``) and for the fit to exclude or down-weight.
 
@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping
 
 import redis
 
-from leaderboard.events import MODEL_A, MODEL_B, VoteEvent
-from leaderboard.redis_keys import flagged_voters_key, voter_evidence_key
-from leaderboard.stream import text
-from leaderboard.voter_anomaly import DEFAULT_ALPHA, VoterEvidence, flag_threshold, vote_log_ratios
+from leaderboard.data.events import MODEL_A, MODEL_B, VoteEvent
+from leaderboard.store.redis_keys import flagged_voters_key, voter_evidence_key
+from leaderboard.store.stream import text
+from leaderboard.trust.voter_anomaly import DEFAULT_ALPHA, VoterEvidence, flag_threshold, vote_log_ratios
 
 EVIDENCE_TTL_SECONDS = 90 * 86400
 

@@ -1,0 +1,166 @@
+"""The worker's policy, as pure functions and plain state (no Redis, no files).
+
+- :func:`rate` / :func:`build_snapshot`: which fit the votes in a tally get (a RatingResult, and
+  the Snapshot rendered from it), and the fallback to online Elo (with a note saying why) when
+  there are too few votes, the comparison graph is in pieces, or the fit fails. Bradley-Terry
+  on the per-pair counts with sandwich intervals (warm-started from the previous theta); when
+  K-wise votes exist, all votes are fitted together by Plackett-Luce (a pairwise vote is a
+  two-item ranking and a tie a tied group, which is exactly Bradley-Terry with half-ties; each
+  (pair, outcome) goes in once with its count as a frequency weight, so the cost grows with the
+  K-wise votes, not with all votes). Only anonymous and K-wise votes are rated (as on LMArena):
+  in ``named`` mode the voter saw the names.
+- :func:`unrated_notes`: what a snapshot's note says about archived votes it did not rate.
+- :class:`RefitSchedule`: when the next refit is due, and how long a read may block until then.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from leaderboard.fit import DisconnectedGraphError, NoMaximumLikelihoodError, NoVotesError, fit_leaderboard
+from leaderboard.live.tally import VoteTally
+from leaderboard.models.joint_fit import fit_joint_plackett_luce
+from leaderboard.models.plackett_luce import fit_plackett_luce
+from leaderboard.models.result import ELO, SANDWICH, RatingResult, elo_result
+from leaderboard.views.snapshot import Snapshot
+
+log = logging.getLogger(__name__)
+
+# Prior precision per rating, in nats^-2: a N(0, 1/alpha) prior on each theta. 0.01 (sd 10 nats,
+# ~1700 rating points) weighs as much as 1/25 of one vote between equals (a vote carries 1/4 nat^-2
+# of information), so it changes nothing once a model has a few dozen votes, yet keeps every
+# rating finite when a new model has won (or lost) all its votes so far.
+DEFAULT_ALPHA = 0.01
+# Below this many rated votes the sandwich intervals are not worth much; Elo is shown instead.
+MIN_VOTES_TO_FIT = 10
+# A slow fit (Plackett-Luce is O(number of K-wise votes)) must not crowd out consuming: the wait
+# between refits is at least this many times the last fit's duration (refits take <= ~1/5 of the time).
+REFIT_WAIT_PER_FIT_SECOND = 4.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Tally in, Snapshot out
+
+
+def build_snapshot(tally: VoteTally, *, alpha: float = DEFAULT_ALPHA, init_theta: dict[str, float] | None = None,
+                   now: float | None = None, flagged_voters: Collection[str] = (),
+                   flagged_voter_weight: float = 0.0) -> Snapshot:
+    """The overall leaderboard for the votes in ``tally``, as the worker publishes it (and
+    ``python -m leaderboard rebuild`` again); Elo (with a note) when no fit is possible.
+    ``flagged_voters``: voters flagged as anomalous (leaderboard.worker.voters); each of their votes
+    weighs ``flagged_voter_weight`` in the fit (0: left out), and the note says how many were touched."""
+    generated_at = time.time() if now is None else now
+    tally, notes = down_weighted(tally, flagged_voters, flagged_voter_weight)
+    notes += unrated_notes(tally)
+    result = rate(tally, alpha=alpha, init_theta=init_theta)
+    if result.note:
+        notes.append(result.note)
+    return result.to_snapshot(generated_at=generated_at, note="; ".join(notes))
+
+
+def down_weighted(tally: VoteTally, flagged_voters: Collection[str], weight: float) -> tuple[VoteTally, list[str]]:
+    """``tally`` with each vote of ``flagged_voters`` weighing ``weight`` (0: left out), and the
+    note saying how many votes that touched (none when nobody is flagged)."""
+    if not flagged_voters:
+        return tally, []
+    tally, touched = tally.without_voters(flagged_voters, weight)
+    how = "left out" if weight == 0 else "counted in full" if weight >= 1 else f"weighted {weight:g}"
+    return tally, [f"{touched} vote(s) of {len(flagged_voters)} flagged voter(s) (anomalous under the ratings; "
+                   f"`python -m arena voters flagged`) {how}"]
+
+
+def unrated_notes(tally: VoteTally) -> list[str]:
+    """The note's words on the votes of ``tally`` that were archived but not rated: named-mode
+    votes, and (unless --rate-deanonymised) votes with ``identity_flags``. Said once, by the overall
+    board (a category board's tally does not count them)."""
+    notes = []
+    if tally.named:
+        notes.append(f"{tally.named} named-mode vote(s) archived but not rated (the voter saw the names)")
+    if tally.deanonymised:
+        notes.append(f"{tally.deanonymised} vote(s) on battles where a model may have revealed itself archived "
+                     "but not rated (--rate-deanonymised rates them)")
+    return notes
+
+
+def rate(tally: VoteTally, *, alpha: float = DEFAULT_ALPHA, init_theta: dict[str, float] | None = None) -> RatingResult:
+    """The rating result for the votes in ``tally``: Plackett-Luce when there are K-wise votes,
+    else Bradley-Terry, both with sandwich intervals; online Elo (its note says why) otherwise."""
+    if tally.rated < MIN_VOTES_TO_FIT:
+        return _elo_result(tally, f"only {tally.rated} rated vote(s) so far; a fit needs at least {MIN_VOTES_TO_FIT}",
+                           alpha)
+    try:
+        if tally.rankings:
+            if alpha > 0:  # the same joint fit at the cost of the counts (leaderboard.models.joint_fit)
+                result = fit_joint_plackett_luce(tally.pairs, tally.rankings, alpha=alpha, init_theta=init_theta,
+                                                 design_cache=tally.design_cache,
+                                                 ranking_weights=tally.ranking_weights)
+            else:
+                rankings, multiplicity = tally.all_rankings()
+                result = fit_plackett_luce(rankings, multiplicity=multiplicity, ci=SANDWICH, alpha=alpha)
+            return replace(result, note=(
+                f"{len(tally.rankings)} K-wise vote(s): all votes fitted jointly by Plackett-Luce "
+                "(a pairwise vote is a two-item ranking; same model as Bradley-Terry)"))
+        return fit_leaderboard(tally.pairs, ci=SANDWICH, alpha=alpha, init_theta=init_theta)
+    except (NoVotesError, DisconnectedGraphError, NoMaximumLikelihoodError) as error:
+        return _elo_result(tally, str(error), alpha)
+    # ArithmeticError: numpy floating-point errors (e.g. FloatingPointError) from a fit
+    except (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError) as error:
+        log.warning("leaderboard fit failed, publishing online Elo instead: %s", error)
+        return _elo_result(tally, f"the fit failed ({error})", alpha)
+
+
+def is_fitted(snapshot: Snapshot) -> bool:
+    """True for a likelihood fit (its theta warm-starts the next one), False for the Elo fallback."""
+    return snapshot.method != ELO
+
+
+def _elo_result(tally: VoteTally, reason: str, alpha: float) -> RatingResult:
+    """Online Elo with rough intervals (see leaderboard.models.elo.elo_result): there is no Elo interval."""
+    return elo_result(tally.elo.ratings(), tally.votes_per_model(), tally.rated, rough_intervals=True, alpha=alpha,
+                      note=(f"online Elo ratings, not a Bradley-Terry fit: {reason}. Elo has no confidence interval; "
+                            "the bounds shown are a rough +-1.96/sqrt(votes/4) nats"))
+
+
+# ---------------------------------------------------------------------------------------------
+# When to refit
+
+
+@dataclass
+class RefitSchedule:
+    """Refit every ``interval`` seconds while there is something new to publish, or every
+    ``REFIT_WAIT_PER_FIT_SECOND`` x the last fit's duration if that is longer. Times are
+    ``time.monotonic()`` seconds, passed in, so the schedule is a pure function of its inputs."""
+
+    interval: float
+    unpublished: bool = False  # votes (or a freshly read archive) not in a published snapshot yet
+    last_refit: float = -math.inf
+    wait: float = math.nan
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.wait):
+            self.wait = self.interval
+
+    def votes_arrived(self) -> None:
+        self.unpublished = True
+
+    def due(self, now: float) -> bool:
+        return self.unpublished and now - self.last_refit >= self.wait
+
+    def published(self, fit_started: float, fit_ended: float) -> None:
+        self.unpublished = False
+        self.last_refit = fit_ended
+        self.wait = max(self.interval, REFIT_WAIT_PER_FIT_SECOND * (fit_ended - fit_started))
+
+    def block_ms(self, now: float, limit_ms: int) -> int:
+        """How long a blocking read may wait: ``limit_ms`` at most, and not past a due refit."""
+        if not self.unpublished:
+            return limit_ms
+        # in floats first: before the first publish last_refit is -inf (due at once: poll)
+        until_refit_ms = (self.last_refit + self.wait - now) * 1000
+        return int(min(limit_ms, max(1.0, until_refit_ms)))

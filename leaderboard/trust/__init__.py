@@ -1,0 +1,4 @@
+"""How much a voter is believed: the sequential test of anomalous voters (``voter_anomaly``).
+
+May import: nothing of leaderboard.
+"""
