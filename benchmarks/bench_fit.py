@@ -55,7 +55,8 @@ class Timer:
 
 def headline(n_votes: int, n_models: int, n_bootstrap: int, seed: int) -> None:
     frame, _ = synthetic_votes(n_votes, n_models, seed=seed, with_style=True)
-    print(f"# {n_votes:,} votes, {n_models} models, {np.mean(frame['winner'].str.startswith('tie')):.1%} ties, seed {seed}")
+    print(f"# {n_votes:,} votes, {n_models} models, "
+          f"{np.mean(frame['winner'].str.startswith('tie')):.1%} ties, seed {seed}")
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "votes.parquet"
         frame[["model_a", "model_b", "winner"]].to_parquet(path)
@@ -72,7 +73,8 @@ def headline(n_votes: int, n_models: int, n_bootstrap: int, seed: int) -> None:
         fit = fit_leaderboard(counts, ci="none")
     wins, totals = half_tie_scores(arrays)
     gradient = bt_gradient(fit.theta, arrays.pair_i, arrays.pair_j, wins, totals)
-    print(f"# max |gradient| at the solution {np.max(np.abs(gradient)):.1e}; Newton steps {fit.settings['newton_iterations']}")
+    print(f"# max |gradient| at the solution {np.max(np.abs(gradient)):.1e}; "
+          f"Newton steps {fit.settings['newton_iterations']}")
     with Timer("sandwich intervals (given the fit)") as sandwich, blas_threads_for(n_models):
         sandwich_cov(fit.theta, arrays)
     with Timer(f"{n_bootstrap}-replicate bootstrap (batched)") as bootstrap:
@@ -127,7 +129,7 @@ def four_way_rankings(n_rankings: int, n_models: int, seed: int) -> list[list[li
 
 
 def scaling(n_bootstrap: int, seed: int) -> None:
-    print("\n# scaling: seconds wall (aggregate | fit | sandwich | bootstrap x%d)" % n_bootstrap)
+    print(f"\n# scaling: seconds wall (aggregate | fit | sandwich | bootstrap x{n_bootstrap})")
     print(f"{'N':>10} {'M':>5} {'pairs':>7} {'aggregate':>10} {'fit':>8} {'sandwich':>9} {'bootstrap':>10}")
     grid = [(10_000, 200), (100_000, 200), (1_000_000, 200), (10_000_000, 200),
             (1_000_000, 20), (1_000_000, 1000)]
@@ -173,7 +175,8 @@ def dense(n_votes: int, n_models: int, n_bootstrap: int, seed: int, compare: str
         arrays = counts.arrays()
         per_pair = counts.arrays().count.sum(axis=1)
         print(f"# dense: {n_votes:,} votes, {n_models} models, {arrays.n_pairs:,} pairs played "
-              f"(votes per pair: min {per_pair.min()}, median {int(np.median(per_pair))}, max {per_pair.max()}), seed {seed}")
+              f"(votes per pair: min {per_pair.min()}, median {int(np.median(per_pair))}, "
+              f"max {per_pair.max()}), seed {seed}")
         fit = fit_leaderboard(counts, ci="none")
         for threads in (1, None):
             label = f"{n_bootstrap}-replicate bootstrap, " + ("1 thread" if threads == 1 else "default threads")
@@ -183,7 +186,8 @@ def dense(n_votes: int, n_models: int, n_bootstrap: int, seed: int, compare: str
         if compare:
             old = Path(scratch) / "compare"
             old.mkdir()
-            archive = subprocess.run(["git", "-C", str(REPO), "archive", compare], check=True, capture_output=True).stdout
+            archive = subprocess.run(["git", "-C", str(REPO), "archive", compare], check=True,
+                                     capture_output=True).stdout
             subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
             trees = {compare: old, "this tree": REPO}
         command = [sys.executable, "-m", "leaderboard", "fit", str(path), "--bootstrap", str(n_bootstrap),
@@ -201,7 +205,7 @@ def dense(n_votes: int, n_models: int, n_bootstrap: int, seed: int, compare: str
                 print(f"{'fit --bootstrap ' + str(n_bootstrap) + ' end to end (' + name + ')':<46} {wall:8.3f} s wall  "
                       f"{cpu:8.3f} s cpu", flush=True)
         best = {name: min(values) for name, values in walls.items()}
-        print("# best of %d: " % rounds + ", ".join(f"{name} {value:.2f} s" for name, value in best.items()))
+        print(f"# best of {rounds}: " + ", ".join(f"{name} {value:.2f} s" for name, value in best.items()))
         if compare:
             print(f"# ratio {compare} / this tree (best of {rounds}): {best[compare] / best['this tree']:.2f}")
 

@@ -84,7 +84,8 @@ def main() -> None:
             wait_healthy(url, process)
             second = categories[1] if len(categories) > 1 else "overall"
             # /healthz (one Redis PING) is the floor: what the machine's scheduling alone costs a request
-            cases = [("/healthz", {}), ("/api/leaderboard", {}), ("/api/leaderboard", {"category": second, "style_control": "true"}),
+            cases = [("/healthz", {}), ("/api/leaderboard", {}),
+                     ("/api/leaderboard", {"category": second, "style_control": "true"}),
                      ("/api/leaderboard.csv", {"category": second}), ("/api/leaderboard/categories", {}),
                      ("/api/models/model-000/stats", {})]
             with httpx.Client(base_url=url, timeout=30) as http:

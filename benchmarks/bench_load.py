@@ -153,8 +153,9 @@ def main() -> int:
                     battles = store_ready_battles(client, models, options.battles)
                     profiler = None
                     if options.profile and not rows:
-                        profiler = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-o", options.profile, "-p",
-                                                     str(web.process.pid), "-d", str(int(options.duration) + 2), "--gil",
+                        profiler = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record",
+                                                     "-o", options.profile, "-p", str(web.process.pid),
+                                                     "-d", str(int(options.duration) + 2), "--gil",
                                                      *(["-f", "raw"] if options.profile.endswith(".txt") else [])],
                                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     cpu_before, wall_before = cpu_seconds(web.process.pid), time.perf_counter()
@@ -186,13 +187,15 @@ def main() -> int:
         store.stop()
         shutil.rmtree(work, ignore_errors=True)
     print()
-    print("| workload | limits | clients | votes | votes/s | p50 ms | p99 ms | web CPU | votes per web CPU-second | Redis CPU |")
+    print("| workload | limits | clients | votes | votes/s | p50 ms | p99 ms | web CPU | votes per web CPU-second "
+          "| Redis CPU |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         workload, limits, clients, count, rate, p50, p99, web_cpu, redis_cpu, _, _ = row
         print(f"| {workload} | {limits} | {clients} | {count} | {rate:.0f} | {p50 * 1000:.1f} | {p99 * 1000:.1f} | "
               f"{web_cpu:.0%} | {rate / web_cpu:.0f} | {'' if redis_cpu != redis_cpu else f'{redis_cpu:.0%}'} |")
-    print(f"(machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; web CPU 100% = one core)")
+    print(f"(machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; "
+          "web CPU 100% = one core)")
     return 0
 
 

@@ -157,9 +157,11 @@ def bench_oracle(models: int = 50, spread: float = 175.0, noise: float = 0.05, r
     pairs_total = models * (models - 1) / 2
     allowed = 0.05 * pairs_total  # tau = 1 - 2 D / pairs
     grid = np.arange(1000, 12001, 500)
-    designs = ["uniform", "band0.3", "band0.45", "band0.6", "band0.8", "band1.0", "knn4", "knn6", "knn8", "knn10", "knn14"]
+    designs = ["uniform", "band0.3", "band0.45", "band0.6", "band0.8", "band1.0",
+               "knn4", "knn6", "knn8", "knn10", "knn14"]
     upper = np.triu_indices(models, 1)
-    print(f"{models} models, spread {spread:.0f}, {noise:.0%} flipped, {reps} reps; votes until mean discordant pairs <= {allowed:.2f}")
+    print(f"{models} models, spread {spread:.0f}, {noise:.0%} flipped, {reps} reps; "
+          f"votes until mean discordant pairs <= {allowed:.2f}")
     print(f"{'design':>9} {'votes':>7} {'vs uniform':>10}   mean discordant pairs at 3,500 / 5,000 / 7,000 votes")
     baseline = None
     for design in designs:
@@ -224,7 +226,8 @@ def print_ratios(payload: dict) -> dict:
     kwise = [s for (s, k) in results if k == 4 and s not in ("uniform-elo",)]
     best_kwise = min(kwise, key=lambda s: get(s, 4, "votes_to_tau90") or float("inf")) if kwise else None
     measured = {
-        "active_tau90_vs_uniform": _ratio(get("active", 2, "votes_to_tau90"), get("uniform", 2, "votes_to_tau90"), budget),
+        "active_tau90_vs_uniform": _ratio(get("active", 2, "votes_to_tau90"),
+                                          get("uniform", 2, "votes_to_tau90"), budget),
         "topk_top5_vs_uniform": _ratio(get("top-k", 2, "votes_to_top5"), get("uniform", 2, "votes_to_top5"), budget),
         "place_new_vs_uniform": _ratio(get("active", 2, "votes_to_place_new"), get("uniform", 2, "votes_to_place_new"),
                                        place_budget),
@@ -273,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                               "--k", "2,4", "--strategies",
                               "uniform-elo,uniform,ci-reduction,active,top-k,ucb,simple-rule",
                               "--seeds", str(args.seeds), "--jobs", str(args.jobs), "--quiet",
-                              "--runs-file", str(Path(args.out).with_suffix(".runs.jsonl")), "--out", args.out, "--plot", str(Path(args.out).with_suffix(".png"))])
+                              "--runs-file", str(Path(args.out).with_suffix(".runs.jsonl")), "--out", args.out,
+                              "--plot", str(Path(args.out).with_suffix(".png"))])
         print(f"simulated in {time.perf_counter() - started:.0f} s")
         if code:
             return code

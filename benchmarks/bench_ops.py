@@ -97,7 +97,8 @@ def main() -> None:
         for index in range(args.web):
             port = free_port()
             web = subprocess.Popen([sys.executable, "-m", "arena", "serve", "--redis-url", server.url, "--no-worker",
-                                    "--models", str(models), "--port", str(port), "--data-dir", str(work / f"web{index}")],
+                                    "--models", str(models), "--port", str(port),
+                                    "--data-dir", str(work / f"web{index}")],
                                    cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             processes.append(web)
             webs.append((web, f"http://127.0.0.1:{port}"))
@@ -122,7 +123,8 @@ def main() -> None:
         elapsed = time.perf_counter() - began
         votes = len(vote_ms)
         while client.xpending("arena:votes", "arena:leaderboard-workers")["pending"] or \
-                client.xinfo_groups("arena:votes")[0]["last-delivered-id"] != client.xinfo_stream("arena:votes")["last-generated-id"]:
+                client.xinfo_groups("arena:votes")[0]["last-delivered-id"] \
+                != client.xinfo_stream("arena:votes")["last-generated-id"]:
             time.sleep(0.1)  # the worker has archived every vote
         web_cpu = sum(cpu_seconds(p.pid) - cpu_before[p.pid] for p, _ in webs)
         worker_cpu = cpu_seconds(worker.pid) - cpu_before[worker.pid]
@@ -133,12 +135,14 @@ def main() -> None:
         stream_bytes = client.memory_usage("arena:votes", samples=0) / max(1, client.xlen("arena:votes"))
         print(f"web processes {args.web}, voters {args.voters}, {elapsed:.1f} s; load average {os.getloadavg()[0]:.1f}")
         print(f"  {votes} battles created and voted = {votes / elapsed:.1f} battles+votes/s; errors {len(errors)}")
-        print(f"  create (incl. both answers) p50 {percentile(create_ms, 50):.0f} ms, p95 {percentile(create_ms, 95):.0f} ms; "
+        print(f"  create (incl. both answers) p50 {percentile(create_ms, 50):.0f} ms, "
+              f"p95 {percentile(create_ms, 95):.0f} ms; "
               f"vote p50 {percentile(vote_ms, 50):.0f} ms, p95 {percentile(vote_ms, 95):.0f} ms")
         print(f"  CPU per battle+vote: web {1000 * web_cpu / max(1, votes):.1f} ms (all web processes), "
               f"worker {1000 * worker_cpu / max(1, votes):.2f} ms")
         print(f"  Redis: {battle_bytes:.0f} bytes per battle hash (one turn), {stream_bytes:.0f} bytes per vote "
-              f"in the stream; used_memory grew {(memory_after - memory_before) / max(1, votes):.0f} bytes per battle+vote")
+              f"in the stream; used_memory grew {(memory_after - memory_before) / max(1, votes):.0f} bytes "
+              "per battle+vote")
     finally:
         for process in reversed(processes):
             process.send_signal(signal.SIGTERM)

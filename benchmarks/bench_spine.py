@@ -107,10 +107,12 @@ def main() -> int:
             stop(process)
 
         port = free_port()
-        process, _ = start(Path(scratch) / "slow", port, "--demo-first-token-delay", "1.0", "--demo-token-delay", "0.005")
+        process, _ = start(Path(scratch) / "slow", port, "--demo-first-token-delay", "1.0",
+                           "--demo-token-delay", "0.005")
         try:
             single, together = concurrency(f"http://127.0.0.1:{port}", args.concurrent)
-            print(f"{args.concurrent} concurrent battles (1 s to first token): {together:.2f} s total vs {single:.2f} s "
+            print(f"{args.concurrent} concurrent battles (1 s to first token): {together:.2f} s total "
+                  f"vs {single:.2f} s "
                   f"for one ({together / single:.2f}x; one after another would be {args.concurrent}x)")
         finally:
             stop(process)

@@ -254,7 +254,8 @@ def bench_views(sizes: list[int], repeats: int = 3, arriving: int = 2000) -> Non
                         for vote in view_votes(arriving, seed=n_votes + cycle):
                             live.add(vote)
                     started, started_cpu = time.perf_counter(), time.process_time()
-                    overall = build_snapshot(live.overall, init_theta=publisher.warm_starts.get("overall", {}).get("theta"))
+                    overall = build_snapshot(live.overall,
+                                             init_theta=publisher.warm_starts.get("overall", {}).get("theta"))
                     publisher.warm_starts["overall"] = {"theta": dict(zip(overall.models, overall.theta))}
                     index = publisher.publish(live, overall)
                     timings.append(time.perf_counter() - started)
