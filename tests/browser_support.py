@@ -39,7 +39,8 @@ class NetworkRecorder:
         self.session.on("Network.dataReceived", self._on_data)
         self.session.on("Network.loadingFinished", self._on_finished)
         self.session.on("Network.eventSourceMessageReceived", lambda e: self.chunks.append(e.get("data", "")))
-        self.session.on("Network.webSocketFrameReceived", lambda e: self.chunks.append(e["response"].get("payloadData", "")))
+        self.session.on("Network.webSocketFrameReceived",
+                        lambda e: self.chunks.append(e["response"].get("payloadData", "")))
         self.session.send("Network.enable", {"maxTotalBufferSize": 100_000_000, "maxResourceBufferSize": 50_000_000})
         self._streamed: set[str] = set()
 
@@ -150,7 +151,8 @@ def vote_events(redis_client) -> list:
     from leaderboard.data.events import VoteEvent
     from leaderboard.store.redis_keys import vote_stream_key
 
-    return [VoteEvent.model_validate_json(fields[b"event"]) for _, fields in redis_client.xrange(vote_stream_key("arena"))]
+    return [VoteEvent.model_validate_json(fields[b"event"])
+            for _, fields in redis_client.xrange(vote_stream_key("arena"))]
 
 
 def battle_states(redis_client) -> list[str]:

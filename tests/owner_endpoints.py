@@ -42,7 +42,8 @@ def _json_reply(status: str, message: str, code: str) -> bytes:
             f"Connection: close\r\n\r\n").encode() + body
 
 
-SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+            b"Connection: close\r\n\r\n")
 
 
 class OwnerEndpoint:
@@ -106,7 +107,8 @@ class OwnerEndpoint:
             writer.close()
             return
         lines = head.decode("latin-1").split("\r\n")
-        headers = {line.split(":", 1)[0].strip().lower(): line.split(":", 1)[1].strip() for line in lines[1:] if ":" in line}
+        headers = {line.split(":", 1)[0].strip().lower(): line.split(":", 1)[1].strip()
+                   for line in lines[1:] if ":" in line}
         await reader.readexactly(int(headers.get("content-length", 0)))
         self.requests += 1
         self.authorizations.append(headers.get("authorization", ""))

@@ -272,7 +272,8 @@ def test_redis_outage_gives_a_clear_503(tmp_path):
                 server.kill()
                 response = cast(http, battle, "model_a")
                 assert response.status_code == 503
-                assert "unreachable" in response.json()["detail"] and "nothing was recorded" in response.json()["detail"]
+                assert ("unreachable" in response.json()["detail"]
+                        and "nothing was recorded" in response.json()["detail"])
     finally:
         server.stop()
 

@@ -169,7 +169,8 @@ def test_export_rows_in_lmarena_columns(tmp_path):
     assert row["conv_metadata"]["sum_assistant_a_tokens"] == 120
     assert row["conv_metadata"]["header_count_a"] == {"total": 1}
     assert row["categories"] == ["coding"]
-    assert list(EXPORT_COLUMNS[:8]) == ["question_id", "model_a", "model_b", "winner", "judge", "turn", "anony", "tstamp"]
+    assert list(EXPORT_COLUMNS[:8]) == ["question_id", "model_a", "model_b", "winner", "judge", "turn", "anony",
+                                        "tstamp"]
     kwise = rows[1]
     assert kwise["mode"] == "kwise" and kwise["ranking"] == [["a"], ["b"]]
     assert kwise["model_a"] is None and kwise["winner"] is None

@@ -55,7 +55,8 @@ async def test_paused_benched_and_full_in_one_round_trip(redis_url, redis_client
 
 def test_the_vocabulary_is_designs_one():
     assert {s.value for s in ModelStatus} == {"pending", "active", "full", "benched", "paused", "rejected", "retired"}
-    conditions = availability.Conditions(paused=frozenset({"x"}), benched=frozenset({"x", "y"}), full=frozenset({"y", "z"}))
+    conditions = availability.Conditions(paused=frozenset({"x"}), benched=frozenset({"x", "y"}),
+                                         full=frozenset({"y", "z"}))
     assert [conditions.status(m) for m in "xyzw"] == ["paused", "benched", "full", "active"]
 
 

@@ -22,7 +22,8 @@ def client(six_model_stack):
 
 
 def events(redis_client) -> list[VoteEvent]:
-    return [VoteEvent.model_validate_json(fields[b"event"]) for _, fields in redis_client.xrange(vote_stream_key("arena"))]
+    return [VoteEvent.model_validate_json(fields[b"event"])
+            for _, fields in redis_client.xrange(vote_stream_key("arena"))]
 
 
 @pytest.mark.parametrize("k", [2, 3, 4, 6])
@@ -138,7 +139,8 @@ def test_named_battle_of_three_is_ranked_and_kept_out_of_the_ratings(client, red
     assert result.status_code == 200, result.text
     assert result.json()["models"] == {"model_a": "demo-terse", "model_b": "extra-verbose", "model_c": "demo-steps"}
     [event] = events(redis_client)
-    assert (event.mode, event.models, event.ranking) == ("named", chosen, [["extra-verbose"], ["demo-terse", "demo-steps"]])
+    assert (event.mode, event.models, event.ranking) == ("named", chosen,
+                                                         [["extra-verbose"], ["demo-terse", "demo-steps"]])
     exported = wait_until(lambda text: "extra-verbose" in text, observe=lambda: client.get("/api/votes").text,
                           what="the named 3-way vote in the export")
     [row] = [json.loads(line) for line in exported.splitlines() if line]
@@ -148,7 +150,8 @@ def test_named_battle_of_three_is_ranked_and_kept_out_of_the_ratings(client, red
     assert _vote(client, anonymous, {"outcome": "tie"}).status_code == 200
     # the worker has seen both votes once its note counts the named one; it rated only the anonymous one
     board = wait_until(lambda body: body["total_votes"] >= 1 and "1 named-mode vote" in (body.get("note") or ""),
-                       observe=lambda: client.get("/api/leaderboard").json(), what="a leaderboard noting the named vote")
+                       observe=lambda: client.get("/api/leaderboard").json(),
+                       what="a leaderboard noting the named vote")
     assert board["total_votes"] == 1
 
 

@@ -112,7 +112,8 @@ def test_freshness_line_in_plain_words():
         "1,234 votes, refitted 12 s ago, next refit in 3 s if there are new votes")
     one = Freshness(total_votes=1, generated_at=100.0, next_refit_at=None, method="elo")
     line = data.freshness_line(one, 101.0, 2.0)
-    assert line.startswith("1 vote, refitted 1 s ago, next refit in 1 s if there are new votes") and "provisional" in line
+    assert (line.startswith("1 vote, refitted 1 s ago, next refit in 1 s if there are new votes")
+            and "provisional" in line)
     assert "nats" not in line and "elo" not in line.lower()
 
 

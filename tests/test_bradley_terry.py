@@ -215,7 +215,8 @@ def test_a_model_that_never_lost_has_no_mle_but_fits_with_a_prior():
 
 
 def test_a_tie_counts_half_a_win_each_way():
-    frame = pd.DataFrame({"model_a": ["a", "a", "b"], "model_b": ["b", "b", "a"], "winner": ["model_a", "tie", "model_a"]})
+    frame = pd.DataFrame({"model_a": ["a", "a", "b"], "model_b": ["b", "b", "a"],
+                          "winner": ["model_a", "tie", "model_a"]})
     fit = fit_leaderboard(PairCounts.from_frame(frame))
     # a beat b, tied, lost: a scores 1 + 1/2 + 0 = 1.5 of 3: equal strengths
     assert fit.theta[0] == pytest.approx(0.0, abs=1e-12)

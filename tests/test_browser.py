@@ -55,7 +55,8 @@ def test_vote_in_the_browser_reveals_names_and_reaches_the_leaderboard(arena_sta
     text = wait_until(lambda text: all(name in text for name in revealed), observe=table.inner_text, interval=0.25,
                       what=f"the leaderboard table to list {revealed}")
     assert all(name in text for name in revealed), text
-    playwright_sync.expect(page.locator("#leaderboard-note")).to_contain_text("1 vote, refitted", timeout=BROWSER_WAIT_MS)
+    playwright_sync.expect(page.locator("#leaderboard-note")).to_contain_text("1 vote, refitted",
+                                                                              timeout=BROWSER_WAIT_MS)
     page.screenshot(path=str(tmp_path / "leaderboard.png"), full_page=True)
 
 

@@ -32,7 +32,8 @@ CODING_STYLE = {"demo-terse": 1150.0, "demo-steps": 1140.0, "demo-verbose": 980.
 TABLE_ROWS_JS = """() => Array.from(document.querySelectorAll('#leaderboard-table .virtual-row'))
     .sort((a, b) => Number(a.dataset.index) - Number(b.dataset.index))
     .map(row => Array.from(row.querySelectorAll('[role=gridcell]')).map(cell => cell.innerText.trim()))"""
-HEADERS_JS = """() => Array.from(document.querySelectorAll('#leaderboard-table thead th')).map(th => th.innerText.trim())"""
+HEADERS_JS = ("() => Array.from(document.querySelectorAll('#leaderboard-table thead th'))"
+              ".map(th => th.innerText.trim())")
 # Points a Plotly figure draws: the length of each trace's x (scatter, bar) or z (heat map) arrays.
 PLOT_POINTS_JS = """(id) => {
     const plot = document.querySelector('#' + id + ' .js-plotly-plot');
@@ -243,7 +244,8 @@ def test_rating_over_time_shows_whole_tick_labels_and_a_title_beside_them(narrow
     BOARD_SHOTS.mkdir(exist_ok=True)
     page = open_leaderboard(browser, narrow_board_stack, viewport)
     wait_for_models(page, list(NARROW), "the three models")
-    axis = wait_until(lambda axis: axis and axis["ticks"] and axis["title"], observe=lambda: page.evaluate(HISTORY_AXIS_JS),
+    axis = wait_until(lambda axis: axis and axis["ticks"] and axis["title"],
+                      observe=lambda: page.evaluate(HISTORY_AXIS_JS),
                       interval=0.1, pause=lambda seconds: page.wait_for_timeout(seconds * 1000),
                       what="the rating-over-time figure to draw its y axis")
     page.locator("#leaderboard-history").scroll_into_view_if_needed()

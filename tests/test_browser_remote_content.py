@@ -76,8 +76,8 @@ def test_remote_images_and_links_in_answers_are_never_fetched(remote_content_are
         playwright_sync.expect(chat).to_contain_text("REMOTE-OK-pixel-", timeout=BROWSER_WAIT_MS)
         playwright_sync.expect(chat).to_contain_text("image not shown: tracker", timeout=BROWSER_WAIT_MS)
         assert "docs" in chat.inner_text() and pixels.origin + "/docs" in chat.inner_text()  # readable, as text
-        assert chat.locator("img[src*='127.0.0.1:%d']" % pixels.port).count() == 0
-        assert chat.locator("a[href*='127.0.0.1:%d']" % pixels.port).count() == 0
+        assert chat.locator(f"img[src*='127.0.0.1:{pixels.port}']").count() == 0
+        assert chat.locator(f"a[href*='127.0.0.1:{pixels.port}']").count() == 0
     page.screenshot(path=str(tmp_path / "remote-content.png"), full_page=True)
     vote.click()
     playwright_sync.expect(page.locator("#reveal")).to_contain_text("Model A:", timeout=BROWSER_WAIT_MS)

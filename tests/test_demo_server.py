@@ -113,8 +113,10 @@ def test_models_have_distinct_recognisable_styles(http, demo_server):
 
 def test_answers_are_deterministic_and_depend_on_prompt_and_history(http, demo_server):
     other_prompt = [{"role": "user", "content": "How do volcanoes form under the ocean?"}]
-    with_history = [*PROMPT, {"role": "assistant", "content": "Practice daily."}, {"role": "user", "content": "How long per day?"}]
-    other_history = [*other_prompt, {"role": "assistant", "content": "Practice daily."}, {"role": "user", "content": "How long per day?"}]
+    with_history = [*PROMPT, {"role": "assistant", "content": "Practice daily."},
+                    {"role": "user", "content": "How long per day?"}]
+    other_history = [*other_prompt, {"role": "assistant", "content": "Practice daily."},
+                     {"role": "user", "content": "How long per day?"}]
     for model in demo_server.model_names:
         assert answer(http, model, PROMPT) == answer(http, model, PROMPT)
         assert answer(http, model, PROMPT) != answer(http, model, other_prompt)

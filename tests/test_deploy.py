@@ -96,7 +96,8 @@ def test_compose_services_files_and_volumes_exist(compose):
             assert image.startswith("${ARENA_IMAGE:-" + OUR_IMAGE)
         else:
             repository, _, tag = image.partition(":")
-            assert repository in OFFICIAL_IMAGES and tag and tag != "latest", f"{name}: pin an official image, got {image}"
+            assert repository in OFFICIAL_IMAGES and tag and tag != "latest", (
+                f"{name}: pin an official image, got {image}")
         for dependency in service.get("depends_on", []):
             assert dependency in services
         for mount in service.get("volumes", []):
@@ -145,7 +146,8 @@ def test_the_proxy_is_sticky_forwards_the_client_address_and_is_the_only_trusted
     mounted = [m for m in services["proxy"]["volumes"] if m.endswith("/etc/nginx/conf.d/default.conf:ro")]
     assert mounted == ["./compose/nginx.conf:/etc/nginx/conf.d/default.conf:ro"]
     # stopping replicas get time to drain
-    assert int(services["web"]["stop_grace_period"].rstrip("s")) > int(environment["ARENA_SHUTDOWN_GRACE"].split(":-")[1].rstrip("}"))
+    assert (int(services["web"]["stop_grace_period"].rstrip("s"))
+            > int(environment["ARENA_SHUTDOWN_GRACE"].split(":-")[1].rstrip("}")))
 
 
 def test_the_dockerfile_is_slim_non_root_pinned_and_checks_health():
@@ -160,7 +162,8 @@ def test_the_dockerfile_is_slim_non_root_pinned_and_checks_health():
         if line.startswith("COPY "):
             source = line.split()[1]
             assert (ROOT / source).exists(), f"COPY {source}: not in the repository"
-            assert f"!{source.rstrip('/')}/" in ignored or f"!{source}" in ignored, f"{source} is not in the build context"
+            assert f"!{source.rstrip('/')}/" in ignored or f"!{source}" in ignored, (
+                f"{source} is not in the build context")
     healthcheck = next(line for line in instructions if line.startswith("HEALTHCHECK "))
     assert "CMD [\"python\", \"-c\"" in healthcheck and "/healthz" in healthcheck
     command = next(line for line in instructions if line.startswith("CMD "))

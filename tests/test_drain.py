@@ -37,7 +37,8 @@ def drain_log(caplog) -> list[str]:
 def test_a_stopping_process_finishes_answers_in_flight_and_refuses_new_battles(redis_url, redis_client, tmp_path,
                                                                               caplog):
     caplog.set_level(logging.INFO, logger="arena")
-    slow = ArenaStack(arena_settings(redis_url, tmp_path / "a", demo_first_token_delay=1.0, shutdown_grace=60.0)).start()
+    slow = ArenaStack(arena_settings(redis_url, tmp_path / "a", demo_first_token_delay=1.0,
+                                     shutdown_grace=60.0)).start()
     other = ArenaStack(arena_settings(redis_url, tmp_path / "b", run_worker=False)).start()
     try:
         with httpx.Client(base_url=slow.url, timeout=60) as http:
@@ -67,7 +68,8 @@ def test_a_stopping_process_finishes_answers_in_flight_and_refuses_new_battles(r
 def test_answers_that_outlast_the_grace_period_are_ended_and_their_battle_marked_failed(redis_url, redis_client,
                                                                                      tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="arena")
-    slow = ArenaStack(arena_settings(redis_url, tmp_path / "a", demo_first_token_delay=600.0, shutdown_grace=0.2)).start()
+    slow = ArenaStack(arena_settings(redis_url, tmp_path / "a", demo_first_token_delay=600.0,
+                                     shutdown_grace=0.2)).start()
     other = ArenaStack(arena_settings(redis_url, tmp_path / "b", run_worker=False)).start()
     try:
         with httpx.Client(base_url=slow.url, timeout=60) as http:

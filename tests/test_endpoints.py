@@ -223,7 +223,8 @@ async def test_an_empty_answer_is_an_error(provider):
 
 
 async def test_system_prompt_is_sent_first():
-    with DemoServer(token_delay=0.0, models={"first-message": lambda conversation: conversation.messages[0][1]}) as server:
+    with DemoServer(token_delay=0.0,
+                    models={"first-message": lambda conversation: conversation.messages[0][1]}) as server:
         spec = spec_for(server.url, "first-message", name="Briefed", system_prompt="Answer like a pirate.")
         async with EndpointPool([spec]) as pool:
             assert await pool.complete("Briefed", QUESTION) == "Answer like a pirate."
@@ -261,7 +262,8 @@ async def test_huggingface_clients_are_replaced_and_closed_after_a_number_of_ans
         return made[-1]
 
     async def answer(client: AsyncInferenceClient, index: int) -> str:
-        chunks = await client.chat_completion([{"role": "user", "content": f"topic {index}"}], model="demo-echo", stream=True)
+        chunks = await client.chat_completion([{"role": "user", "content": f"topic {index}"}], model="demo-echo",
+                                              stream=True)
         return "".join([chunk.choices[0].delta.content or "" async for chunk in chunks if chunk.choices])
 
     def is_closed(client: AsyncInferenceClient) -> bool:
@@ -300,7 +302,8 @@ async def one_reply_server(reply: bytes):
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
-        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
         await reader.readexactly(length)
         writer.write(reply)
         await writer.drain()

@@ -73,7 +73,8 @@ def test_style_control_elo_and_davidson_run(votes_file, capsys):
 
 def test_bad_input_exits_2_with_a_message(tmp_path, capsys):
     path = tmp_path / "votes.csv"
-    pd.DataFrame({"model_a": ["a", "b"], "model_b": ["b", "a"], "winner": ["model_a", "B wins"]}).to_csv(path, index=False)
+    votes = pd.DataFrame({"model_a": ["a", "b"], "model_b": ["b", "a"], "winner": ["model_a", "B wins"]})
+    votes.to_csv(path, index=False)
     assert main(["fit", str(path), "--quiet"]) == 2
     assert "unknown outcome 'B wins'" in capsys.readouterr().err
     assert main(["fit", str(tmp_path / "missing.csv"), "--quiet"]) == 2

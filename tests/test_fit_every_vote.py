@@ -133,7 +133,8 @@ def test_a_progress_bar_only_when_asked_or_on_a_terminal(tmp_path, capsys):
     frame.to_csv(path, index=False)
     out = str(tmp_path / "board.json")
     for extra in ([], ["--ties", "davidson"], ["--method", "plackett-luce"]):
-        assert main(["fit", path, "--ci", "bootstrap", "--bootstrap", "50", "--alpha", "0.01", "--out", out, *extra]) == 0
+        assert main(["fit", path, "--ci", "bootstrap", "--bootstrap", "50", "--alpha", "0.01", "--out", out,
+                     *extra]) == 0
         assert "replicate" not in capsys.readouterr().err  # stderr is not a terminal here
         assert main(["fit", path, "--ci", "bootstrap", "--bootstrap", "50", "--alpha", "0.01", "--out", out,
                      "--progress", *extra]) == 0

@@ -69,8 +69,9 @@ def test_a_refused_flood_leaves_normal_voters_p99_within_2x(redis_url, tmp_path)
     switch, stop_file = tmp_path / "flood-on", tmp_path / "flood-stop"
     # the flooder's own battles are refused too (a refused flood): 2 a minute, spent in the warm-up
     web, url = start_web(redis_url, tmp_path / "data", "--battles-per-minute", "2")
-    flooder = subprocess.Popen([sys.executable, "-m", "arena.sim.load_test", url, "--connections", str(FLOOD_CONNECTIONS),
-                                "--switch", str(switch), "--stop", str(stop_file), "--seconds", str(PHASES * PHASE_SECONDS + 60)],
+    flooder = subprocess.Popen([sys.executable, "-m", "arena.sim.load_test", url,
+                                "--connections", str(FLOOD_CONNECTIONS), "--switch", str(switch),
+                                "--stop", str(stop_file), "--seconds", str(PHASES * PHASE_SECONDS + 60)],
                                cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True)
     try:
         queue = iter(battles)

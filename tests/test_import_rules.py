@@ -359,4 +359,5 @@ def test_the_cycle_check_finds_a_circle_even_through_an_import_inside_a_function
 
 def test_the_private_name_check(rooms_package, tmp_path):
     rooms_package("high/c.py", "from town.low.a import _secret, __version__, public\n")
-    assert private_name_imports(tmp_path, ("town",)) == ["town/high/c.py:1: from town.low.a import _secret, __version__, public"]
+    assert private_name_imports(tmp_path, ("town",)) == [
+        "town/high/c.py:1: from town.low.a import _secret, __version__, public"]

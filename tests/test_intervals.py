@@ -34,7 +34,8 @@ def coverage(ci: str, n_datasets: int, n_votes: int, seed: int, **options) -> fl
     rng = np.random.default_rng(seed)
     covered = []
     for _ in range(n_datasets):
-        fit = fit_leaderboard(PairCounts.from_frame(simulate(TRUTH, n_votes, rng)), ci=ci, seed=int(rng.integers(1 << 30)), **options)
+        fit = fit_leaderboard(PairCounts.from_frame(simulate(TRUTH, n_votes, rng)), ci=ci,
+                              seed=int(rng.integers(1 << 30)), **options)
         # compare on the nat scale: the truth is mean-zero, like theta (ratings are 1000 + points * theta)
         points_per_nat = 400.0 / np.log(10.0)
         lower = (fit.lower - 1000.0) / points_per_nat
@@ -59,7 +60,8 @@ def test_sandwich_and_large_bootstrap_agree():
     half_width = sandwich.upper - sandwich.rating
     assert np.all(np.abs(bootstrap.lower - sandwich.lower) < 0.08 * half_width)
     assert np.all(np.abs(bootstrap.upper - sandwich.upper) < 0.08 * half_width)
-    np.testing.assert_allclose(bootstrap.covariance, sandwich.covariance, atol=0.15 * sandwich.covariance.diagonal().max())
+    np.testing.assert_allclose(bootstrap.covariance, sandwich.covariance,
+                               atol=0.15 * sandwich.covariance.diagonal().max())
 
 
 def test_fixed_seed_gives_identical_intervals():
@@ -243,7 +245,8 @@ def test_a_replicate_without_mle_fits_its_identified_group_exactly():
     # a, b, c compare among themselves; "low" lost every vote
     frame = pd.DataFrame({"model_a": ["a", "a", "b", "b", "c", "c", "low", "low"],
                           "model_b": ["b", "c", "a", "c", "a", "b", "a", "c"],
-                          "winner": ["model_a", "model_b", "model_a", "model_b", "tie", "model_b", "model_b", "model_b"]})
+                          "winner": ["model_a", "model_b", "model_a", "model_b", "tie", "model_b", "model_b",
+                                     "model_b"]})
     counts = PairCounts.from_frame(frame)
     arrays = counts.arrays()
     wins, totals = half_tie_scores(arrays)

@@ -20,7 +20,8 @@ def votes(seed, n_pairwise=300, n_kwise=60):
     for _ in range(n_pairwise):
         i, j = rng.choice(len(MODELS), 2, replace=False)
         u = rng.random()
-        outcome = "tie" if u < 0.15 else ("model_a" if rng.random() < 1 / (1 + np.exp(strength[j] - strength[i])) else "model_b")
+        outcome = "tie" if u < 0.15 else ("model_a" if rng.random() < 1 / (1 + np.exp(strength[j] - strength[i]))
+                                          else "model_b")
         pairwise.append((MODELS[i], MODELS[j], outcome))
     for k in range(n_kwise):
         picked = rng.choice(len(MODELS), 3 + k % 2, replace=False)

@@ -37,7 +37,8 @@ def metered_arena(redis_url, tmp_path):
             "models:\n"
             f"  - {{name: good-one, base_url: '{demo.url}', model_id: demo-terse}}\n"
             f"  - {{name: good-two, base_url: '{demo.url}', model_id: demo-steps}}\n"
-            f"  - {{name: broken, base_url: 'http://127.0.0.1:{free_port()}/v1', model_id: x, max_retries: 0, timeout: 5}}\n")
+            f"  - {{name: broken, base_url: 'http://127.0.0.1:{free_port()}/v1', "
+            f"model_id: x, max_retries: 0, timeout: 5}}\n")
         settings = arena_settings(redis_url, tmp_path / "data", demo=False, models_file=models_file,
                                   battles_per_minute=0, metrics_token="metrics-token-for-tests")
         with ArenaStack(settings) as stack:
@@ -82,7 +83,8 @@ def test_metrics_count_real_traffic(metered_arena, redis_client):
     assert value(parsed, "arena_votes_rejected_total", reason="not_found") == 1
     assert value(parsed, "arena_flagged_battles_total", flag="prompt-asks-identity") == 1
     assert value(parsed, "arena_endpoint_errors_total", model="broken") >= failed
-    answered = sum(value(parsed, "arena_endpoint_answer_seconds_count", model=name) for name in ("good-one", "good-two"))
+    answered = sum(value(parsed, "arena_endpoint_answer_seconds_count", model=name)
+                   for name in ("good-one", "good-two"))
     assert answered == 2 * accepted + failed + (2 if asked["votable"] else 1)
     assert value(parsed, "arena_endpoint_first_token_seconds_count", model="good-one") >= 1
     for gauge in ("arena_flagged_voters", "arena_vote_stream_lag_entries", "arena_vote_stream_pending_entries",

@@ -57,7 +57,8 @@ def test_yaml_and_json_give_the_same_specs(tmp_path):
          r"field 'temprature': unknown field"),
         ({"name": "A", "base_url": "http://h/v1", "model_id": "m", "temperature": 3},
          r"field 'temperature': .*less than or equal to 2"),
-        ({"name": "First", "base_url": "http://h/v1", "model_id": "m"}, r"field 'name': duplicate name 'First' \(also model #0\)"),
+        ({"name": "First", "base_url": "http://h/v1", "model_id": "m"},
+         r"field 'name': duplicate name 'First' \(also model #0\)"),
     ],
 )
 def test_bad_entries_name_the_file_entry_and_field(tmp_path, entry, expected):
@@ -73,7 +74,8 @@ def test_an_unset_key_variable_is_named_without_any_value(tmp_path, monkeypatch)
     path = write(
         tmp_path,
         "models.yaml",
-        "models:\n  - {name: Paid, base_url: 'https://api.example.com/v1', model_id: m, api_key_env: ARENA_TEST_MISSING_KEY}\n",
+        "models:\n  - {name: Paid, base_url: 'https://api.example.com/v1', model_id: m, "
+        "api_key_env: ARENA_TEST_MISSING_KEY}\n",
     )
     with pytest.raises(ModelConfigError, match=r"model #0: model 'Paid': environment variable ARENA_TEST_MISSING_KEY"):
         load_model_specs(path)

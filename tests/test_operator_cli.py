@@ -61,7 +61,8 @@ def test_pin_shows_in_status_and_an_overfull_pin_is_refused(redis_url, redis_cli
     capsys.readouterr()
     assert run(redis_url, "pause", "m9") == 2  # a typo is an error, and nothing is paused
     err = capsys.readouterr().err
-    assert err.startswith("error: unknown model 'm9': names must match the configured model names exactly; known: m0, m1")
+    assert err.startswith("error: unknown model 'm9': names must match the configured model names exactly; "
+                          "known: m0, m1")
     assert availability.paused_models(redis_client, "arena") == frozenset()
 
 
@@ -75,7 +76,8 @@ def test_fairness_flags_and_environment_reach_the_live_matchmaker(redis_url, tmp
     parser = argparse.ArgumentParser()
     add_serve_arguments(parser)
     parsed = settings_from_args(parser.parse_args(["--matchmaker-floor", "0.25", "--new-model-votes", "50"]))
-    assert (parsed.matchmaker_floor, parsed.max_pair_share, parsed.new_model_votes, parsed.new_model_ci) == (0.25, 0.35, 50, 40.0)
+    assert (parsed.matchmaker_floor, parsed.max_pair_share, parsed.new_model_votes,
+            parsed.new_model_ci) == (0.25, 0.35, 50, 40.0)
     for bad in (["--matchmaker-floor", "1.5"], ["--max-pair-share", "0"], ["--new-model-votes", "-1"]):
         with pytest.raises(SystemExit):
             parser.parse_args(bad)
@@ -83,7 +85,8 @@ def test_fairness_flags_and_environment_reach_the_live_matchmaker(redis_url, tmp
                               new_model_ci=12.0)
     with ArenaStack(settings) as stack:
         fairness = stack.matchmaker.options.fairness
-        assert (fairness.floor, fairness.max_pair_share, fairness.new_model_votes, fairness.new_model_ci) == (0.25, 0.35, 50, 12.0)
+        assert (fairness.floor, fairness.max_pair_share, fairness.new_model_votes,
+                fairness.new_model_ci) == (0.25, 0.35, 50, 12.0)
 
 
 def test_a_paused_model_shows_as_paused_and_is_not_counted_available(arena_stack):

@@ -229,7 +229,8 @@ def test_self_service_signup_is_off_by_default_and_rate_limited_when_on(redis_ur
 
 def test_reject_needs_a_reason_the_owner_then_sees(redis_url, tmp_path, capsys):
     settings = arena_settings(redis_url, tmp_path, run_worker=False, allow_private_endpoints=True)
-    with OwnerEndpoint() as endpoint, ArenaStack(settings) as stack, httpx.Client(base_url=stack.url, timeout=60) as http:
+    with OwnerEndpoint() as endpoint, ArenaStack(settings) as stack, \
+            httpx.Client(base_url=stack.url, timeout=60) as http:
         _, out, _ = cli(capsys, "owners", redis_url, "add", "acme")
         auth = {"Authorization": f"Bearer {out.splitlines()[-1]}"}
         body = {"name": "acme/hf", "provider": "huggingface", "base_url": endpoint.url, "model_id": "acme/7b"}
@@ -256,7 +257,8 @@ def pending_in_models_list(capsys, redis_url, name: str) -> bool:
 def test_revoke_says_what_became_of_each_model_and_approve_does_not_promise_a_paused_one(redis_url, tmp_path,
                                                                                           capsys):
     settings = arena_settings(redis_url, tmp_path, run_worker=False, allow_private_endpoints=True)
-    with OwnerEndpoint() as endpoint, ArenaStack(settings) as stack, httpx.Client(base_url=stack.url, timeout=60) as http:
+    with OwnerEndpoint() as endpoint, ArenaStack(settings) as stack, \
+            httpx.Client(base_url=stack.url, timeout=60) as http:
         _, out, _ = cli(capsys, "owners", redis_url, "add", "acme")
         auth = {"Authorization": f"Bearer {out.splitlines()[-1]}"}
         for name in ("acme-tiny", "beta-one"):
@@ -278,7 +280,8 @@ def test_revoke_says_what_became_of_each_model_and_approve_does_not_promise_a_pa
         code, out, err = cli(capsys, "models", redis_url, "approve", "beta-one")
         assert code == 2 and out == ""
         assert "owner 'acme', whose account was revoked" in err and "owners add acme" in err
-        assert "beta-one" not in statuses(http, []) and pending_in_models_list(capsys, redis_url, "beta-one")  # unchanged
+        # unchanged: not public, still pending
+        assert "beta-one" not in statuses(http, []) and pending_in_models_list(capsys, redis_url, "beta-one")
 
         _, out, _ = cli(capsys, "owners", redis_url, "add", "acme")  # the owner is back, with a new token
         auth = {"Authorization": f"Bearer {out.splitlines()[-1]}"}

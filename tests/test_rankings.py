@@ -144,7 +144,8 @@ def test_rank_breaking_of_a_partial_ranking_never_pairs_two_unranked_models():
                                   ("b", "d", MODEL_A), ("b", "e", MODEL_A)]
     # adjacent: the unranked follow the last placed group only, and are not tied together
     assert adjacent_pairs(top_two) == [("a", "b", TIE), ("c", "a", MODEL_A), ("c", "b", MODEL_A),
-                                       ("a", "d", MODEL_A), ("a", "e", MODEL_A), ("b", "d", MODEL_A), ("b", "e", MODEL_A)]
+                                       ("a", "d", MODEL_A), ("a", "e", MODEL_A), ("b", "d", MODEL_A),
+                                       ("b", "e", MODEL_A)]
     # a complete ranking and the same ranking with its last model "unranked" say the same
     assert all_pairs([["c"], ["a"], Unranked(["b"])]) == all_pairs([["c"], ["a"], ["b"]])
 

@@ -139,7 +139,8 @@ def test_rebuild_publishes_what_the_worker_publishes_from_the_same_archive(redis
 
     # known answer: the offline fit of the same file (README: --no-ipw --alpha 0.01 is the live fit)
     board = tmp_path / "board.json"
-    assert main(["fit", str(archive_path(tmp_path)), "--no-ipw", "--alpha", "0.01", "--out", str(board), "--quiet"]) == 0
+    assert main(["fit", str(archive_path(tmp_path)), "--no-ipw", "--alpha", "0.01", "--out", str(board),
+                 "--quiet"]) == 0
     offline = {row["model"]: row["rating"] for row in json.loads(board.read_text())["models"]}
     for row in rebuilt.rows:
         assert abs(row.rating - offline[row.model]) < 1e-4

@@ -53,8 +53,8 @@ async def vote_until_stopped(url: str, battles, tally: Tally) -> None:
                 async def vote() -> tuple:
                     nonlocal tries
                     tries += 1
-                    reply = await connection.request("POST", f"/api/battles/{battle_id}/vote", b'{"outcome": "model_b"}',
-                                                     {"X-Arena-Session": session})
+                    reply = await connection.request("POST", f"/api/battles/{battle_id}/vote",
+                                                     b'{"outcome": "model_b"}', {"X-Arena-Session": session})
                     if reply[0] == 503:
                         tally.unavailable += 1
                         tally.unavailable_details.add(json.loads(reply[2])["detail"])
@@ -120,7 +120,8 @@ def test_redis_sigkill_under_load_loses_no_acknowledged_vote(tmp_path):
             web.wait()
     try:
         client = redis.Redis.from_url(restarted.url)
-        events = [VoteEvent.model_validate_json(fields[b"event"]) for _, fields in client.xrange(vote_stream_key("arena"))]
+        events = [VoteEvent.model_validate_json(fields[b"event"])
+                  for _, fields in client.xrange(vote_stream_key("arena"))]
         client.close()
     finally:
         restarted.stop()

@@ -54,7 +54,8 @@ def test_a_data_dir_has_one_owner_and_a_dead_owners_redis_is_stopped_first(tmp_p
 
     first = EmbeddedRedis(tmp_path).start()
     try:
-        with pytest.raises(DataDirInUseError, match=f"data dir {tmp_path} is in use by another arena .*port {first.port}"):
+        with pytest.raises(DataDirInUseError,
+                           match=f"data dir {tmp_path} is in use by another arena .*port {first.port}"):
             EmbeddedRedis(tmp_path).start()
         redis.Redis.from_url(first.url).set("kept", "yes")
         # As if the owning process had been killed: its lock is gone, its redis-server still runs.

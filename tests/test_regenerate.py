@@ -28,7 +28,8 @@ SESSION = "session-1"
 
 
 def events(client_sync) -> list[VoteEvent]:
-    return [VoteEvent.model_validate_json(fields[b"event"]) for _, fields in client_sync.xrange(vote_stream_key("arena"))]
+    return [VoteEvent.model_validate_json(fields[b"event"])
+            for _, fields in client_sync.xrange(vote_stream_key("arena"))]
 
 
 async def stored_state(client, battle_id: str) -> str:
@@ -154,7 +155,8 @@ async def test_nothing_else_lands_while_answers_stream_or_one_is_regenerated(ser
 
 
 async def wait_for_state(redis_client, battle_id: str, state: str) -> None:
-    await asyncio.to_thread(wait_until, lambda: redis_client.hget(battle_key("arena", battle_id), "state") == state.encode(),
+    await asyncio.to_thread(wait_until,
+                            lambda: redis_client.hget(battle_key("arena", battle_id), "state") == state.encode(),
                             what=f"the battle to be {state}")
 
 
@@ -163,7 +165,8 @@ async def test_a_failed_regeneration_keeps_the_previous_answer_and_the_battle_vo
     service = await service_for(models)
     battle = await service.create(SESSION, k=2)
     first = await service.run_turn(battle.battle_id, SESSION, "Name a colour.")
-    with pytest.raises(RegenerationFailed, match="answer A could not be regenerated.*previous answer is kept") as refused:
+    with pytest.raises(RegenerationFailed,
+                       match="answer A could not be regenerated.*previous answer is kept") as refused:
         await service.run_regeneration(battle.battle_id, SESSION, "A")
     assert refused.value.status == 502
     stored, state = await service.load(battle.battle_id, SESSION)

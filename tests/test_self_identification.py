@@ -58,7 +58,8 @@ def test_flagged_votes_are_archived_but_not_rated_unless_asked():
     assert (default.rated, default.deanonymised, default.archived) == (12, 30, 42)
     assert (rating_all.rated, rating_all.deanonymised) == (42, 0)
     snapshot = build_snapshot(default)
-    assert snapshot.total_votes == 12 and "30 vote(s) on battles where a model may have revealed itself" in snapshot.note
+    assert (snapshot.total_votes == 12
+            and "30 vote(s) on battles where a model may have revealed itself" in snapshot.note)
     ratings = {row.model: row.rating for row in snapshot.rows}
     assert ratings["alpha"] > ratings["beta"]  # the 30 flagged wins of beta were left out
     ratings_all = {row.model: row.rating for row in build_snapshot(rating_all).rows}
@@ -69,7 +70,8 @@ def test_flagged_votes_are_archived_but_not_rated_unless_asked():
 def test_inert_markdown_keeps_the_text_and_drops_every_fetch():
     origin = "http://198.51.100.7:81"
     answer = (f"See ![chart]({origin}/c.png) and [docs]({origin}/d) <img src='{origin}/i.png'> <{origin}/a> "
-              f"{origin}/b.png.\n[r]: {origin}/r.png\n`<img src={origin}/code>`\n```\n<img src=\"{origin}/block\">\n```\n")
+              f"{origin}/b.png.\n[r]: {origin}/r.png\n`<img src={origin}/code>`\n"
+              f"```\n<img src=\"{origin}/block\">\n```\n")
     inert = inert_markdown(answer)
     prose = inert.split("`<img")[0]
     assert "![" not in prose and "<img" not in prose and "](" not in prose and "<http" not in prose
@@ -109,7 +111,8 @@ def test_a_self_naming_answer_flags_the_vote_and_the_leaderboard_leaves_it_out(s
         reply = client.post(f"/api/battles/{asked['battle_id']}/vote", json={"outcome": "tie"},
                             headers={"X-Arena-Session": asked["session"]}).json()
         assert ASKS_IDENTITY in reply["identity_flags"]
-        board = wait_until(lambda board: "2 vote(s) on battles where a model may have revealed" in (board["note"] or ""),
+        board = wait_until(lambda board: ("2 vote(s) on battles where a model may have revealed"
+                                          in (board["note"] or "")),
                            observe=lambda: client.get("/api/leaderboard").json(), what="the note on the leaderboard")
         assert board["total_votes"] == 0
     events = [VoteEvent.model_validate_json(fields[b"event"]) for _, fields in redis_client.xrange(vote_stream_key())]

@@ -88,7 +88,8 @@ def test_a_second_serve_on_a_data_dir_in_use_fails_clearly(tmp_path):
                                  "--port", str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert second.returncode == 2
         lines = [line for line in second.stderr.splitlines() if line.strip()]
-        assert len(lines) == 1 and f"data dir {data_dir / 'redis'} is in use by another arena (pid {first.pid}" in lines[0]
+        assert (len(lines) == 1
+                and f"data dir {data_dir / 'redis'} is in use by another arena (pid {first.pid}" in lines[0])
         assert "is up" not in second.stdout
         assert owner(data_dir) == owned and pid_running(owned["redis_pid"])  # the first one's Redis untouched
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
@@ -156,7 +157,8 @@ def test_an_external_worker_reconnects_after_the_embedded_redis_restarts(tmp_pat
 
         client = redis.Redis.from_url(server.url)
         client.xadd("arena:votes", {"event": make_vote(vote_id="vote-0001").model_dump_json()})
-        wait_until(lambda: archived_vote_ids(tmp_path / "worker") == ["vote-0001"], what="the worker to archive vote-0001")
+        wait_until(lambda: archived_vote_ids(tmp_path / "worker") == ["vote-0001"],
+                   what="the worker to archive vote-0001")
         server.stop()
         server = EmbeddedRedis(redis_dir).start()
         assert server.url == first_url  # the data dir's port, kept across the restart

@@ -103,6 +103,7 @@ def test_cli_takes_the_live_fairness_knobs(tmp_path, monkeypatch):
     args = ["--models", "5", "--votes", "200", "--k", "2", "--strategies", "uniform", "--seeds", "1", "--quiet"]
     assert main(args + ["--floor", "0.3", "--max-pair-share", "0.5", "--new-model-votes", "20", "--out", str(out)]) == 0
     config = json.loads(out.read_text())["config"]
-    assert (config["floor"], config["max_pair_share"], config["new_model_votes"], config["new_model_ci"]) == (0.3, 0.5, 20, 25.0)
+    assert (config["floor"], config["max_pair_share"], config["new_model_votes"],
+            config["new_model_ci"]) == (0.3, 0.5, 20, 25.0)
     with pytest.raises(SystemExit):
         main(args + ["--matchmaker-floor", "1.5"])

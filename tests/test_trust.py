@@ -149,9 +149,11 @@ def test_strict_json_bodies(limited_stack, redis_client):
         results = {
             "lone surrogates (API)": [http.post("/api/battles", content=body, headers=headers) for body in surrogates],
             "duplicate keys (API)": [http.post("/api/battles", content=body, headers=headers) for body in duplicates],
-            "bytes that are not UTF-8 (API)": [http.post("/api/battles", content=body, headers=headers) for body in not_utf8],
+            "bytes that are not UTF-8 (API)": [http.post("/api/battles", content=body, headers=headers)
+                                               for body in not_utf8],
             "lone surrogates (page queue)": [http.post("/gradio_api/queue/join", headers=headers,
-                                                       content='{"data": ["\\udc00"], "fn_index": 0, "session_hash": "x"}')
+                                                       content='{"data": ["\\udc00"], "fn_index": 0, '
+                                                               '"session_hash": "x"}')
                                              for _ in range(ATTEMPTS)],
             "duplicate keys (page queue)": [http.post("/gradio_api/queue/join", headers=headers,
                                                       content='{"fn_index": 0, "fn_index": 1, "session_hash": "x"}')
@@ -181,7 +183,8 @@ def test_huge_fields_are_never_echoed(limited_stack, redis_client):
     report("huge fields", statuses.count(422), ATTEMPTS)
     assert statuses == [422] * ATTEMPTS
     for response in [*responses, long_id]:
-        assert len(response.text) < 800 and "z" * 100 not in response.text and "q" * 100 not in response.text, response.text[:300]
+        assert (len(response.text) < 800 and "z" * 100 not in response.text
+                and "q" * 100 not in response.text), response.text[:300]
     assert "60000 characters" in responses[0].text
     assert long_id.status_code == 404
     assert votes_in_stream(redis_client) == 0
@@ -267,7 +270,8 @@ def test_the_answer_budget_refuses_before_anything_is_spent(busy_stack, redis_cl
     with httpx.Client(base_url=busy_stack.url, timeout=120) as http:
         first = threading.Thread(target=post_battle, args=(http,))
         first.start()
-        wait_until(lambda: busy_stack.app.state.arena.battles.answers_in_flight == 2, what="the first battle to be answering")
+        wait_until(lambda: busy_stack.app.state.arena.battles.answers_in_flight == 2,
+                   what="the first battle to be answering")
         refused = [post_battle(http) for _ in range(ATTEMPTS)]
         first.join()
     statuses = [response.status_code for response in refused]

@@ -112,7 +112,8 @@ def test_the_worker_flags_excludes_and_the_operator_sees_the_voter(redis_client,
     while worker.process_once(block_ms=1):
         pass
     flagged = VoterWatch(redis_client, "arena").flagged()
-    assert list(flagged) == ["attacker"] and flagged["attacker"]["model"] == "delta" and flagged["attacker"]["delta"] > 0
+    assert (list(flagged) == ["attacker"] and flagged["attacker"]["model"] == "delta"
+            and flagged["attacker"]["delta"] > 0)
     snapshot = worker.refit_and_publish()
     assert "120 vote(s) of 1 flagged voter(s)" in snapshot.note and "left out" in snapshot.note
     after = {row.model: row.rating for row in snapshot.rows}
@@ -124,7 +125,8 @@ def test_the_worker_flags_excludes_and_the_operator_sees_the_voter(redis_client,
     as_json = json.loads(subprocess.run(run + ["flagged", "--json"], cwd=PROJECT_ROOT, capture_output=True,
                                         text=True, timeout=60).stdout)
     assert as_json["attacker"]["votes"] >= 1
-    unflagged = subprocess.run(run + ["unflag", "attacker"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    unflagged = subprocess.run(run + ["unflag", "attacker"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                               timeout=60)
     assert unflagged.returncode == 0 and VoterWatch(redis_client, "arena").flagged() == {}
     assert "120 vote(s)" not in worker.refit_and_publish().note
 

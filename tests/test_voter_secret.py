@@ -81,5 +81,6 @@ def test_no_redis_key_or_append_only_file_holds_the_secret(redis_url, redis_clie
     assert aof_bytes, "found no append-only file to search"
     assert not any(needle in aof_bytes for needle in needles)
     if configured is None:
-        key_file = tmp_path / "secrets" / f"voter-id-{VoterSecret(configured=None, data_dir=tmp_path, rotation_days=30).period()}.key"
+        period = VoterSecret(configured=None, data_dir=tmp_path, rotation_days=30).period()
+        key_file = tmp_path / "secrets" / f"voter-id-{period}.key"
         assert key_file.read_bytes() == key and stat.S_IMODE(key_file.stat().st_mode) == 0o600

@@ -92,7 +92,8 @@ def test_every_vote_in_every_format_fits_back(stack, redis_client, tmp_path):
             assert is_kwise.sum() == len(kwise) and sorted(frame.loc[~is_kwise, "winner"]) == sorted(outcomes)
             empty = frame.loc[is_kwise, ["model_a", "model_b", "winner"]]
             assert empty.map(lambda cell: cell is None or cell == "" or cell != cell).all().all(), fmt
-            assert "conversation_a" not in frame.columns and "feedback" not in frame.columns  # text is not released by default
+            # text is not released by default
+            assert "conversation_a" not in frame.columns and "feedback" not in frame.columns
             assert "identity_flags" in frame.columns
             pairwise, rankings = load_all(path)
             assert len(pairwise) == len(outcomes) and len(rankings) == len(kwise), fmt
@@ -129,7 +130,8 @@ def test_judge_is_a_release_pseudonym_stable_within_a_release(stack, redis_clien
         cast_pairwise(http, ["model_a", "tie"])
         first, _ = download(http, "jsonl", tmp_path)
         again, _ = download(http, "csv", tmp_path)
-    live = {VoteEvent.model_validate_json(fields[b"event"]).vote_id: VoteEvent.model_validate_json(fields[b"event"]).voter_id
+    live = {VoteEvent.model_validate_json(fields[b"event"]).vote_id:
+            VoteEvent.model_validate_json(fields[b"event"]).voter_id
             for _, fields in redis_client.xrange(vote_stream_key("arena"))}
     key_file = tmp_path / RELEASE_KEY_FILE
     assert key_file.stat().st_mode & 0o777 == 0o600
