@@ -34,8 +34,9 @@ def test_unreachable_redis_is_one_line_and_exit_2(tmp_path):
 def test_bad_models_file_is_one_clear_line(tmp_path):
     config = tmp_path / "models.yaml"
     config.write_text("- name: only-one\n  provider: nonsense\n")
-    process = subprocess.run([sys.executable, "-m", "arena", "serve", "--models", str(config), "--port", str(free_port()),
-                              "--data-dir", str(tmp_path / "data")], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    process = subprocess.run([sys.executable, "-m", "arena", "serve", "--models", str(config),
+                              "--port", str(free_port()), "--data-dir", str(tmp_path / "data")],
+                             cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert process.returncode == 2
     assert "Traceback" not in process.stderr and "models.yaml" in process.stderr
 
@@ -100,7 +101,8 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
                "ARENA_DEMO_FIRST_TOKEN_DELAY": "1.5", "ARENA_PREFIX": "other", "ARENA_MATCHMAKER": "ucb",
                "ARENA_MATCHMAKER_FLOOR": "0.3", "ARENA_MAX_PAIR_SHARE": "0.5", "ARENA_NEW_MODEL_VOTES": "7",
                "ARENA_NEW_MODEL_CI": "9", "ARENA_RUN_WORKER": "0", "ARENA_REFIT_INTERVAL": "4.5",
-               "ARENA_SHUTDOWN_GRACE": "1.5", "ARENA_MIN_CATEGORY_VOTES": "20", "ARENA_BATTLES_PER_MINUTE": "3", "ARENA_VOTER_SECRET": "s3cret-s3cret-s3cret",
+               "ARENA_SHUTDOWN_GRACE": "1.5", "ARENA_MIN_CATEGORY_VOTES": "20", "ARENA_BATTLES_PER_MINUTE": "3",
+               "ARENA_VOTER_SECRET": "s3cret-s3cret-s3cret",
                "ARENA_VOTER_ID_ROTATION_DAYS": "7", "ARENA_RATE_DEANONYMISED": "yes",
                "ARENA_FLAGGED_VOTER_WEIGHT": "0.25", "ARENA_VOTER_FLAG_ALPHA": "0.01",
                "ARENA_METRICS_TOKEN": "scrape-token", "ARENA_OPERATOR_TOKEN": "operator-token"}
@@ -130,15 +132,18 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
         host="0.0.0.0", port=8000, data_dir=Path("/srv/arena"), redis_url="redis://db:6379/1",
         models_file=Path("models.yaml"), demo=False, demo_token_delay=0.5, demo_first_token_delay=1.5, prefix="other",
         matchmaker="ucb", matchmaker_floor=0.3, max_pair_share=0.5, new_model_votes=7, new_model_ci=9.0,
-        run_worker=False, refit_interval=4.5, shutdown_grace=1.5, min_category_votes=20, battles_per_minute=3, voter_secret="s3cret-s3cret-s3cret",
+        run_worker=False, refit_interval=4.5, shutdown_grace=1.5, min_category_votes=20, battles_per_minute=3,
+        voter_secret="s3cret-s3cret-s3cret",
         voter_id_rotation_days=7.0, rate_deanonymised=True, flagged_voter_weight=0.25, voter_flag_alpha=0.01,
         metrics_token="scrape-token", operator_token="operator-token", kway_sizes=(3, 6), **trust, **release, **page,
         **OWNER_SETTINGS)
     flagged = serve_settings(["--port", "9000", "--prefix", "mine", "--demo", "--matchmaker-floor", "0"], environ)
-    assert (flagged.port, flagged.prefix, flagged.demo, flagged.matchmaker_floor, flagged.host) == (9000, "mine", True, 0.0, "0.0.0.0")
+    assert (flagged.port, flagged.prefix, flagged.demo, flagged.matchmaker_floor, flagged.host) == (
+        9000, "mine", True, 0.0, "0.0.0.0")
     # nothing set: the table's defaults, with the demo on since there is no model file; empty is unset
     assert serve_settings([], {"ARENA_PORT": "", "REDIS_URL": ""}) == Settings(demo=True)
-    assert serve_settings(["--no-demo", "--no-worker"], {"ARENA_RUN_WORKER": "yes"}) == Settings(demo=False, run_worker=False)
+    assert serve_settings(["--no-demo", "--no-worker"], {"ARENA_RUN_WORKER": "yes"}) == Settings(
+        demo=False, run_worker=False)
 
 
 @pytest.mark.parametrize("variable, text, reason", [
@@ -161,7 +166,8 @@ def test_a_bad_variable_is_refused_by_name(variable, text, reason):
 def test_a_bad_variable_stops_serve_with_one_line_naming_it(tmp_path):
     env = {**os.environ, "ARENA_MATCHMAKER_FLOOR": "1.5"}
     process = subprocess.run([sys.executable, "-m", "arena", "serve", "--data-dir", str(tmp_path / "data"),
-                              "--port", str(free_port())], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+                              "--port", str(free_port())],
+                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert process.returncode == 2
     lines = [line for line in process.stderr.splitlines() if line.strip()]
     assert lines == ["python -m arena serve: error: ARENA_MATCHMAKER_FLOOR='1.5': 1.5 must be >= 0.0 and <= 1.0"]
@@ -177,16 +183,19 @@ def test_the_banner_shows_every_setting_with_secrets_masked():
     assert "random, in `<data-dir>/secrets/` (0600)" in Settings().describe()
 
 
-def test_readme_configuration_table_is_the_settings_table():
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Configuration"):readme.index("\n## ", readme.index("## Configuration") + 1)]
+def test_the_configuration_document_table_is_the_settings_table():
+    document = (ROOT / "docs" / "configuration.md").read_text()
+    start = document.index("## Every setting")
+    section = document[start:document.index("\n## ", start + 1)]
     table = markdown_table(SERVE_SETTINGS)
-    assert table in section, "README's configuration table is out of date: paste `python -m arena.ops.settings` over it"
+    assert table in section, ("docs/configuration.md's table is out of date: "
+                              "paste `python -m arena.ops.settings` over it")
     rows = [line for line in section.splitlines() if line.startswith("| `") or line.startswith("|  | `")]
     assert len(rows) == sum(setting.configurable for setting in SERVE_SETTINGS)
     for setting, row in zip((s for s in SERVE_SETTINGS if s.configurable), rows):
         cells = [cell.strip() for cell in row.strip("|").split("|")]
-        assert (setting.flag or setting.off_flag or "") in cells[0] and cells[1] == (f"`{setting.env_text}`" if setting.env else "")
+        assert (setting.flag or setting.off_flag or "") in cells[0]
+        assert cells[1] == (f"`{setting.env_text}`" if setting.env else "")
         assert setting.default_text in cells[2]
 
 
