@@ -32,7 +32,7 @@ def test_the_documents_run_every_command_one_way():
     assert "run from the repository root with the project's" in (ROOT / "README.md").read_text()
     commands = {}
     for document in [ROOT / "README.md", *sorted(ROOT.glob("docs/*.md"))]:
-        for block in re.findall(r"```bash\n(.*?)```", document.read_text(), re.S):
+        for block in re.findall(r"```(?:bash|sh)\n(.*?)```", document.read_text(), re.S):
             for line in block.splitlines():
                 if re.match(r"\s*(\S*/)?python3? -m ", line):
                     commands.setdefault(document.name, []).append(line.strip())
