@@ -1,4 +1,4 @@
-"""The one Newton solver: every fit ends with max |gradient| below 1e-8 (the README's promise),
+"""The one Newton solver: every fit ends with max |gradient| below 1e-8 (docs/researchers.md's promise),
 checked against gradients computed independently of the package's derivative code (complex-step
 differentiation of the log-likelihood written out per vote), and the solver's own contract."""
 

@@ -137,7 +137,7 @@ def test_rebuild_publishes_what_the_worker_publishes_from_the_same_archive(redis
     assert out.startswith("300 archived vote(s): 300 rated, 0 named (not rated); 4 model(s); bradley-terry+sandwich")
     assert "published the snapshot to" in out
 
-    # known answer: the offline fit of the same file (README: --no-ipw --alpha 0.01 is the live fit)
+    # known answer: the offline fit of the same file (docs/researchers.md: --no-ipw --alpha 0.01 is the live fit)
     board = tmp_path / "board.json"
     assert main(["fit", str(archive_path(tmp_path)), "--no-ipw", "--alpha", "0.01", "--out", str(board),
                  "--quiet"]) == 0

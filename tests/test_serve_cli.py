@@ -183,11 +183,13 @@ def test_the_banner_shows_every_setting_with_secrets_masked():
     assert "random, in `<data-dir>/secrets/` (0600)" in Settings().describe()
 
 
-def test_readme_configuration_table_is_the_settings_table():
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Configuration"):readme.index("\n## ", readme.index("## Configuration") + 1)]
+def test_the_configuration_document_table_is_the_settings_table():
+    document = (ROOT / "docs" / "configuration.md").read_text()
+    start = document.index("## Every setting")
+    section = document[start:document.index("\n## ", start + 1)]
     table = markdown_table(SERVE_SETTINGS)
-    assert table in section, "README's configuration table is out of date: paste `python -m arena.ops.settings` over it"
+    assert table in section, ("docs/configuration.md's table is out of date: "
+                              "paste `python -m arena.ops.settings` over it")
     rows = [line for line in section.splitlines() if line.startswith("| `") or line.startswith("|  | `")]
     assert len(rows) == sum(setting.configurable for setting in SERVE_SETTINGS)
     for setting, row in zip((s for s in SERVE_SETTINGS if s.configurable), rows):
