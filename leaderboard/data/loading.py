@@ -53,7 +53,8 @@ def file_format(path: Path) -> str:
     while suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
         suffixes.pop()
     suffix = suffixes[-1] if suffixes else ""
-    formats = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+    formats = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
+               ".parquet": "parquet", ".pq": "parquet"}
     if suffix not in formats:
         raise VoteFileError(
             f"{path}: unknown file type {suffix or '(no suffix)'!r}; use .csv, .jsonl, .json or .parquet"
@@ -69,8 +70,8 @@ def load_votes(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     pairwise, kwise = load_all(path)
     if len(pairwise) == 0:
-        raise VoteFileError(f"{path}: no pairwise votes in the file"
-                            + (f" ({len(kwise)} K-wise votes: fit them with --method plackett-luce)" if len(kwise) else ""))
+        kwise_hint = f" ({len(kwise)} K-wise votes: fit them with --method plackett-luce)" if len(kwise) else ""
+        raise VoteFileError(f"{path}: no pairwise votes in the file{kwise_hint}")
     return pairwise
 
 
