@@ -36,7 +36,7 @@ from leaderboard.store.redis_keys import (
     worker_lock_key,
 )
 from leaderboard.store.stream import event_field, parse_entry, stream_entries, stream_pages, text
-from leaderboard.trust.voter_anomaly import DEFAULT_ALPHA as DEFAULT_VOTER_ALPHA
+from leaderboard.trust.voter_anomaly import DEFAULT_FALSE_FLAG_RATE
 from leaderboard.views.categories import DEFAULT_MIN_CATEGORY_VOTES
 from leaderboard.views.snapshot import Snapshot
 from leaderboard.worker.lease import LEASE_TTL_MS, RefitLease
@@ -74,7 +74,7 @@ class VoteWorker:
                  consumer: str | None = None, refit_interval: float = 2.0, claim_idle_ms: int = 30_000,
                  batch: int = 500, alpha: float = DEFAULT_ALPHA, lease_ttl_ms: int = LEASE_TTL_MS,
                  catch_up: bool = True, rate_deanonymised: bool = False, flagged_voter_weight: float = 0.0,
-                 voter_alpha: float = DEFAULT_VOTER_ALPHA, min_category_votes: int = DEFAULT_MIN_CATEGORY_VOTES,
+                 voter_alpha: float = DEFAULT_FALSE_FLAG_RATE, min_category_votes: int = DEFAULT_MIN_CATEGORY_VOTES,
                  history_spacing: float = DEFAULT_HISTORY_SPACING):
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
