@@ -11,7 +11,8 @@ import pytest
 from leaderboard.data.counts import PairCounts, SelfComparisonError
 from leaderboard.data.events import StyleFeatures, UnknownOutcomeError, VoteEvent
 from leaderboard.data.filters import FilterError, filter_votes
-from leaderboard.data.loading import VoteFileError, load_rankings, load_votes
+from leaderboard.data.layouts import frame_rankings
+from leaderboard.data.loading import VoteFileError, load_all, load_votes
 from leaderboard.data.weights import WeightError, vote_weights
 from leaderboard.fit import fit_leaderboard
 
@@ -33,8 +34,8 @@ LMARENA_ROWS = [
                        "bold_count_a": {"**": 2, "__": 1}, "bold_count_b": {"**": 0, "__": 0}}},
     {"model_a": "beta", "model_b": "gamma", "winner": "tie", "tstamp": 2.0, "language": "German", "judge": "u2",
      "conv_metadata": plain_metadata(10, 20)},
-    {"model_a": "gamma", "model_b": "alpha", "winner": "tie (bothbad)", "tstamp": 3.0, "language": "English", "judge": "u1",
-     "conv_metadata": plain_metadata(5, 6)},
+    {"model_a": "gamma", "model_b": "alpha", "winner": "tie (bothbad)", "tstamp": 3.0, "language": "English",
+     "judge": "u1", "conv_metadata": plain_metadata(5, 6)},
     {"model_a": "alpha", "model_b": "gamma", "winner": "model_b", "tstamp": 4.0, "language": "English", "judge": "u3",
      "conv_metadata": plain_metadata(7, 9)},
     {"model_a": "beta", "model_b": "alpha", "winner": "model_a", "tstamp": 5.0, "language": "German", "judge": "u1",
@@ -107,9 +108,10 @@ def test_our_archive_maps_events_to_columns(tmp_path):
     first = frame.iloc[0]
     assert first["categories"] == ["coding", "hard"] and first["turns"] == 2
     assert first["selection_probability"] == 0.25 and first["voter_id"] == "voter-1" and first["voted_at"] == 110.0
-    assert (first["tokens_a"], first["tokens_b"], first["headers_b"], first["lists_b"], first["bold_b"]) == (10, 20, 1, 2, 3)
-    rankings, metadata = load_rankings(path)
-    assert rankings == [[["c"], ["a", "b"]]] and metadata["vote_id"].tolist() == ["vote-000002"]
+    assert (first["tokens_a"], first["tokens_b"], first["headers_b"], first["lists_b"], first["bold_b"]) == (
+        10, 20, 1, 2, 3)
+    _, kwise = load_all(path)
+    assert frame_rankings(kwise) == [[["c"], ["a", "b"]]] and kwise["vote_id"].tolist() == ["vote-000002"]
 
 
 def test_a_bad_line_in_the_middle_of_the_archive_is_an_error(tmp_path):
@@ -189,8 +191,8 @@ def test_filters_by_text_number_and_list_membership():
 
 
 def test_aggregation_keeps_weights_and_squared_weights_per_outcome():
-    frame = pd.DataFrame({"model_a": ["b", "a", "a"], "model_b": ["a", "b", "b"], "winner": ["model_a", "tie", "model_a"],
-                          "w": [2.0, 3.0, 0.5]})
+    frame = pd.DataFrame({"model_a": ["b", "a", "a"], "model_b": ["a", "b", "b"],
+                          "winner": ["model_a", "tie", "model_a"], "w": [2.0, 3.0, 0.5]})
     arrays = PairCounts.from_frame(frame, "w").arrays()
     # pair (a, b): a won once (0.5), b won once (2.0), one tie (3.0)
     assert arrays.pair_i.tolist() == [0] and arrays.pair_j.tolist() == [1]
@@ -226,7 +228,8 @@ def test_the_arrow_schema_has_every_vote_event_field_with_its_type(tmp_path):
 
     schema = arrow_schema(VoteEvent)
     assert schema.names == list(VoteEvent.model_fields)
-    assert schema.field("style").type == pa.list_(pa.struct([(name, pa.int64()) for name in StyleFeatures.model_fields]))
+    style_struct = pa.struct([(name, pa.int64()) for name in StyleFeatures.model_fields])
+    assert schema.field("style").type == pa.list_(style_struct)
     assert schema.field("ranking").type == pa.list_(pa.list_(pa.string()))
     assert (schema.field("served_at").type, schema.field("turns").type) == (pa.float64(), pa.int64())
     events = [make_event(0, ["a", "b"], "model_a", categories=["coding"], turns=3, selection_probability=0.125),
@@ -272,6 +275,8 @@ def test_a_compressed_archive_and_a_damaged_one_go_through_the_one_reader(tmp_pa
         handle.write("".join(event.model_dump_json() + "\n" for event in events))
     assert load_votes(packed)["vote_id"].tolist() == ["vote-000000", "vote-000001"]
     damaged = tmp_path / "damaged.jsonl"
-    damaged.write_text(events[0].model_dump_json() + "\n" + events[1].model_dump_json().replace('"turns":1', '"turns":"x"') + "\n")
-    with pytest.raises(VoteFileError, match=r"damaged.jsonl, line 2: not a valid vote \(turns: Input should be a valid integer"):
+    bad_turns = events[1].model_dump_json().replace('"turns":1', '"turns":"x"')
+    damaged.write_text(events[0].model_dump_json() + "\n" + bad_turns + "\n")
+    with pytest.raises(VoteFileError,
+                       match=r"damaged.jsonl, line 2: not a valid vote \(turns: Input should be a valid integer"):
         load_votes(damaged)

@@ -24,7 +24,7 @@ import pandas as pd
 
 from leaderboard.data.archive_reader import COMPRESSION_SUFFIXES, ArchiveCorruptError, archive_frames, open_decompressed
 from leaderboard.data.counts import REQUIRED_COLUMNS
-from leaderboard.data.layouts import LayoutError, frame_rankings, split_votes
+from leaderboard.data.layouts import LayoutError, split_votes
 from leaderboard.data.tables import read_csv_exact, read_json_lines_exact, text_names
 
 # LMArena conv_metadata key -> our column; dict-valued entries are summed over their keys
@@ -64,9 +64,9 @@ def file_format(path: Path) -> str:
 
 def load_votes(path: str | Path) -> pd.DataFrame:
     """Pairwise votes from a file, as a frame (see the module docstring). K-wise votes (of our
-    archive, our export or a rankings file) are left out here: see ``load_all`` and
-    ``load_rankings``. Raises VoteFileError for an empty file or missing columns; outcome strings
-    are checked when the frame is aggregated (PairCounts)."""
+    archive, our export or a rankings file) are left out here: see ``load_all`` (and
+    ``leaderboard.data.layouts.frame_rankings`` for its rankings). Raises VoteFileError for an empty
+    file or missing columns; outcome strings are checked when the frame is aggregated (PairCounts)."""
     path = Path(path)
     pairwise, kwise = load_all(path)
     if len(pairwise) == 0:
@@ -110,18 +110,6 @@ def load_all(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             )
         _check_names(path, pairwise)
     return pairwise, kwise
-
-
-def load_rankings(path: str | Path) -> tuple[list[list[list[str]]], pd.DataFrame]:
-    """K-wise votes of a file: (rankings, metadata frame with one row per ranking).
-
-    A ranking is a list of groups of model names, best first (the VoteEvent contract); a partial
-    one ends with its unranked models (leaderboard.data.rankings.Unranked)."""
-    path = Path(path)
-    _, kwise = load_all(path)
-    rankings = frame_rankings(kwise)
-    kwise = kwise.drop(columns=["ranking", "unranked"], errors="ignore")
-    return rankings, kwise
 
 
 def _check_names(path: Path, frame: pd.DataFrame) -> None:
