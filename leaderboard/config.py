@@ -74,7 +74,7 @@ class Setting:
 
     name: str                                   # the attribute (and argparse dest)
     default: Any
-    help: str                                   # what it is or does (a switch: what "on" does), for --help and the README
+    help: str                                   # what it is or does (a switch: what "on" does), for --help, README
     parse: Callable[[str], Any] = str           # flag or variable text -> value; raises on a bad value
     flag: str | None = None
     env: str | None = None
@@ -132,21 +132,24 @@ class Setting:
         raise SettingError(f"{self.env}={text!r}: {reason}")
 
 
-REDIS_URL = Setting("redis_url", None, "use this Redis (redis://HOST:PORT/DB); unreachable: one clear line, exit code 2",
+REDIS_URL = Setting("redis_url", None,
+                    "use this Redis (redis://HOST:PORT/DB); unreachable: one clear line, exit code 2",
                     flag="--redis-url", env="REDIS_URL", mask=redact_url)
-DATA_DIR = Setting("data_dir", Path("data"), "embedded Redis files (`redis/`) and the durable vote archive (`votes.jsonl`)",
+DATA_DIR = Setting("data_dir", Path("data"),
+                   "embedded Redis files (`redis/`) and the durable vote archive (`votes.jsonl`)",
                    parse=Path, flag="--data-dir", env="ARENA_DATA_DIR")
 PREFIX = Setting("prefix", DEFAULT_PREFIX, "Redis key prefix, so several arenas can share one Redis",
                  flag="--prefix", env="ARENA_PREFIX")
 # Commands that act on a running arena on this machine (the operator's, ``leaderboard rebuild``):
 # without --redis-url they use the embedded Redis its ``serve`` started in the data dir
 # (leaderboard.store.urls.running_arena_redis_url).
-RUNNING_ARENA_SETTINGS = (replace(REDIS_URL, unset="the embedded Redis of a running `serve` in the data dir"), DATA_DIR,
-                          PREFIX)
-REFIT_INTERVAL = Setting("refit_interval", 2.0, "seconds between leaderboard refits", parse=bounded(float, 0.0, above=True),
+RUNNING_ARENA_SETTINGS = (replace(REDIS_URL, unset="the embedded Redis of a running `serve` in the data dir"),
+                          DATA_DIR, PREFIX)
+REFIT_INTERVAL = Setting("refit_interval", 2.0, "seconds between leaderboard refits",
+                         parse=bounded(float, 0.0, above=True),
                          flag="--refit-interval", env="ARENA_REFIT_INTERVAL")
-MIN_CATEGORY_VOTES = Setting("min_category_votes", 50, "a category leaderboard (language, coding, a tag, ...) is published "
-                             "once it has this many rated votes", parse=bounded(int, 1),
+MIN_CATEGORY_VOTES = Setting("min_category_votes", 50, "a category leaderboard (language, coding, a tag, ...) is "
+                             "published once it has this many rated votes", parse=bounded(int, 1),
                              flag="--min-category-votes", env="ARENA_MIN_CATEGORY_VOTES")
 
 RATE_DEANONYMISED = Setting("rate_deanonymised", False, "rate votes on battles where a prompt asked the models who "
@@ -155,7 +158,8 @@ RATE_DEANONYMISED = Setting("rate_deanonymised", False, "rate votes on battles w
                             env="ARENA_RATE_DEANONYMISED")
 
 FLAGGED_VOTER_WEIGHT = Setting("flagged_voter_weight", 0.0, "weight in the fit of each vote of a voter flagged as "
-                               "anomalous, in every view (`0` leaves them out, `1` counts them; each view's note says how many)",
+                               "anomalous, in every view (`0` leaves them out, `1` counts them; each view's note "
+                               "says how many)",
                                parse=bounded(float, 0.0, 1.0), flag="--flagged-voter-weight",
                                env="ARENA_FLAGGED_VOTER_WEIGHT")
 VOTER_FLAG_ALPHA = Setting("voter_flag_alpha", 1e-3, "an honest voter is flagged with at most this probability over "
@@ -191,7 +195,8 @@ def add_arguments(parser: argparse.ArgumentParser, settings: Iterable[Setting]) 
             parser.add_argument(setting.flag, action="store_const", const=True, help=described, **common)
         if setting.off_flag:
             off_help = f"do not {setting.help}" + (f" [{setting.env_text}]" if setting.env and not setting.flag else "")
-            parser.add_argument(setting.off_flag, action="store_const", const=False, help=_flag_help(off_help), **common)
+            parser.add_argument(setting.off_flag, action="store_const", const=False, help=_flag_help(off_help),
+                                **common)
 
 
 def read_values(args: argparse.Namespace, settings: Iterable[Setting],

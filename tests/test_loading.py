@@ -11,7 +11,8 @@ import pytest
 from leaderboard.data.counts import PairCounts, SelfComparisonError
 from leaderboard.data.events import StyleFeatures, UnknownOutcomeError, VoteEvent
 from leaderboard.data.filters import FilterError, filter_votes
-from leaderboard.data.loading import VoteFileError, load_rankings, load_votes
+from leaderboard.data.layouts import frame_rankings
+from leaderboard.data.loading import VoteFileError, load_all, load_votes
 from leaderboard.data.weights import WeightError, vote_weights
 from leaderboard.fit import fit_leaderboard
 
@@ -107,10 +108,10 @@ def test_our_archive_maps_events_to_columns(tmp_path):
     first = frame.iloc[0]
     assert first["categories"] == ["coding", "hard"] and first["turns"] == 2
     assert first["selection_probability"] == 0.25 and first["voter_id"] == "voter-1" and first["voted_at"] == 110.0
-    assert (first["tokens_a"], first["tokens_b"], first["headers_b"], first["lists_b"],
-            first["bold_b"]) == (10, 20, 1, 2, 3)
-    rankings, metadata = load_rankings(path)
-    assert rankings == [[["c"], ["a", "b"]]] and metadata["vote_id"].tolist() == ["vote-000002"]
+    assert (first["tokens_a"], first["tokens_b"], first["headers_b"], first["lists_b"], first["bold_b"]) == (
+        10, 20, 1, 2, 3)
+    _, kwise = load_all(path)
+    assert frame_rankings(kwise) == [[["c"], ["a", "b"]]] and kwise["vote_id"].tolist() == ["vote-000002"]
 
 
 def test_a_bad_line_in_the_middle_of_the_archive_is_an_error(tmp_path):
@@ -227,8 +228,8 @@ def test_the_arrow_schema_has_every_vote_event_field_with_its_type(tmp_path):
 
     schema = arrow_schema(VoteEvent)
     assert schema.names == list(VoteEvent.model_fields)
-    assert schema.field("style").type == pa.list_(pa.struct([(name, pa.int64())
-                                                             for name in StyleFeatures.model_fields]))
+    style_struct = pa.struct([(name, pa.int64()) for name in StyleFeatures.model_fields])
+    assert schema.field("style").type == pa.list_(style_struct)
     assert schema.field("ranking").type == pa.list_(pa.list_(pa.string()))
     assert (schema.field("served_at").type, schema.field("turns").type) == (pa.float64(), pa.int64())
     events = [make_event(0, ["a", "b"], "model_a", categories=["coding"], turns=3, selection_probability=0.125),
@@ -274,8 +275,8 @@ def test_a_compressed_archive_and_a_damaged_one_go_through_the_one_reader(tmp_pa
         handle.write("".join(event.model_dump_json() + "\n" for event in events))
     assert load_votes(packed)["vote_id"].tolist() == ["vote-000000", "vote-000001"]
     damaged = tmp_path / "damaged.jsonl"
-    damaged.write_text(events[0].model_dump_json() + "\n"
-                       + events[1].model_dump_json().replace('"turns":1', '"turns":"x"') + "\n")
+    bad_turns = events[1].model_dump_json().replace('"turns":1', '"turns":"x"')
+    damaged.write_text(events[0].model_dump_json() + "\n" + bad_turns + "\n")
     with pytest.raises(VoteFileError,
                        match=r"damaged.jsonl, line 2: not a valid vote \(turns: Input should be a valid integer"):
         load_votes(damaged)

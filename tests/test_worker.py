@@ -25,6 +25,7 @@ from leaderboard.store.redis_keys import (
 )
 from leaderboard.views.snapshot import Snapshot
 from leaderboard.worker import DEFAULT_ALPHA, MIN_VOTES_TO_FIT, VoteWorker, main
+from leaderboard.worker.catch_up import votes_missing
 from tests.helpers import PROJECT_ROOT, make_vote, wait_until
 
 STREAM = vote_stream_key("arena")
@@ -227,6 +228,22 @@ def test_duplicate_and_malformed_entries(redis_client, tmp_path, caplog):
     assert "unknown outcome 'draw'" in reasons[2]
     assert dead[2][1][b"event"].decode().startswith("{")
     assert caplog.text.count("is malformed") == 3
+
+
+def test_the_catch_up_takes_from_a_stream_page_only_the_valid_votes_the_archive_lacks(redis_client):
+    archived, new = cycle_votes(2)
+    xadd_votes(redis_client, [archived])
+    redis_client.xadd(STREAM, {"event": "{not json"})
+    redis_client.xadd(STREAM, {"vote": new.model_dump_json()})  # wrong field name
+    bad_outcome = new.model_dump()
+    bad_outcome.update(vote_id="bad-outcome-1", outcome="draw")
+    redis_client.xadd(STREAM, {"event": json.dumps(bad_outcome)})
+    redis_client.xadd(STREAM, {"event": json.dumps(["a", "list"])})
+    xadd_votes(redis_client, [new, archived])
+    page = redis_client.xrange(STREAM)
+    # the malformed entries are left to the consumer reading them through the group (it dead-letters them)
+    assert votes_missing(page, {archived.vote_id}) == [new]
+    assert votes_missing(page, {archived.vote_id, new.vote_id}) == []
 
 
 def _read_as_crashed_consumer(client, count):

@@ -32,7 +32,7 @@ from leaderboard.data.events import MODEL_A, MODEL_B, TIE, StyleFeatures, VoteEv
 from leaderboard.live.policy import build_snapshot
 from leaderboard.live.tally import VoteTally
 from leaderboard.models.scale import ELO_PER_NAT
-from leaderboard.trust.voter_anomaly import DEFAULT_ALPHA, VoterEvidence, flag_threshold, vote_log_ratios
+from leaderboard.trust.voter_anomaly import DEFAULT_FALSE_FLAG_RATE, VoterEvidence, flag_threshold, vote_log_ratios
 from leaderboard.worker.voters import first_choice
 
 _STYLE = StyleFeatures(tokens=100, headers=0, list_items=0, bold=0)
@@ -51,7 +51,7 @@ class AttackConfig:
     attacker_ids: int = 1
     tie_rate: float = 0.1
     refit_every: int = 50
-    alpha: float = DEFAULT_ALPHA
+    alpha: float = DEFAULT_FALSE_FLAG_RATE
     flagged_weight: float = 0.0
 
 
@@ -169,7 +169,8 @@ def simulate_attack(config: AttackConfig, seed: int = 0) -> AttackResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m arena.sim.attack_simulation", description=command_description(__doc__))
+    parser = argparse.ArgumentParser(prog="python -m arena.sim.attack_simulation",
+                                     description=command_description(__doc__))
     parser.add_argument("--attacker-ids", default="1,4,16,314", help="comma-separated numbers of attacker voter ids")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--attack-votes", type=int, default=AttackConfig.attack_votes)

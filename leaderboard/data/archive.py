@@ -84,9 +84,9 @@ class VoteArchive:
 
     Opening scans the file once (validating every line, repairing a torn tail) and keeps the set
     of archived vote ids in :attr:`ids`; ``on_event`` (optional) sees every archived vote during
-    that scan, so a caller can rebuild its state without reading the file twice. Use :meth:`append` / :meth:`extend` to add votes,
-    :meth:`load` or iteration to read them back in archive order. Close with :meth:`close` or use
-    as a context manager.
+    that scan, so a caller can rebuild its state without reading the file twice. Use :meth:`append` /
+    :meth:`extend` to add votes, :meth:`load` or iteration to read them back in archive order. Close
+    with :meth:`close` or use as a context manager.
 
     ``resume_from``: a :meth:`position` taken before an earlier close. Only the lines appended
     since (by another writer on the same file) are scanned and passed to ``on_event``; raises
@@ -179,8 +179,7 @@ class VoteArchive:
 
     def __iter__(self) -> Iterator[VoteEvent]:
         """Every archived vote, in archive order (reads the file again; a torn tail is skipped)."""
-        for event in self._scan(repair=False):
-            yield event
+        yield from self._scan(repair=False)
 
     def load(self) -> list[VoteEvent]:
         """Every archived vote, in archive order."""
@@ -230,7 +229,7 @@ class VoteArchive:
         if file is not None:
             file.close()  # closing releases the flock
 
-    def __enter__(self) -> "VoteArchive":
+    def __enter__(self) -> VoteArchive:
         return self
 
     def __exit__(self, *exc) -> None:

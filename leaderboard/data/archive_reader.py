@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 from pydantic import ValidationError
 
 from leaderboard.data.arrow_schema import arrow_schema
@@ -147,9 +149,6 @@ def _frames_from_events(events: Iterable[VoteEvent]) -> tuple[pd.DataFrame, pd.D
 
 
 def _columnar_frames(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    import pyarrow.compute as pc
-    import pyarrow.json as pa_json
-
     table = pa_json.read_json(path, parse_options=pa_json.ParseOptions(
         explicit_schema=arrow_schema(VoteEvent), unexpected_field_behavior="error"))
     if table.num_rows == 0 or table.column("vote_id").null_count or table.column("models").null_count:

@@ -10,16 +10,15 @@ from __future__ import annotations
 import types
 import typing
 
+import pyarrow as pa
 from pydantic import BaseModel
 
-# Python scalar -> the name of its pyarrow type factory (pyarrow is imported only when used).
-_SCALARS = {str: "string", int: "int64", float: "float64", bool: "bool_"}
+# Python scalar -> its pyarrow type factory.
+_SCALARS = {str: pa.string, int: pa.int64, float: pa.float64, bool: pa.bool_}
 
 
 def arrow_schema(model: type[BaseModel]):
     """The pyarrow schema of ``model``: one field per model field, in declaration order."""
-    import pyarrow as pa
-
     return pa.schema([(name, arrow_type(field.annotation, f"{model.__name__}.{name}"))
                       for name, field in model.model_fields.items()])
 
@@ -28,8 +27,6 @@ def arrow_type(annotation, where: str = "field"):
     """The pyarrow type of one annotation: ``str``, ``int``, ``float``, ``bool``, a ``Literal`` of
     strings, ``list[...]``, a nested pydantic model (a struct), and ``X | None`` (nullable, as
     every arrow field is)."""
-    import pyarrow as pa
-
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         present = [arg for arg in args if arg is not type(None)]
@@ -43,6 +40,6 @@ def arrow_type(annotation, where: str = "field"):
         return pa.struct([(name, arrow_type(field.annotation, f"{where}.{name}"))
                           for name, field in annotation.model_fields.items()])
     elif annotation in _SCALARS:
-        return getattr(pa, _SCALARS[annotation])()
+        return _SCALARS[annotation]()
     raise TypeError(f"{where}: no arrow type for the annotation {annotation!r}; "
                     "add a mapping in leaderboard/data/arrow_schema.py")

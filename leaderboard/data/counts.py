@@ -16,7 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from leaderboard.data.events import MODEL_A, MODEL_B, PAIRWISE_OUTCOMES, TIE, TIE_BOTHBAD, UnknownOutcomeError, check_outcome
+from leaderboard.data.outcomes import (
+    MODEL_A,
+    MODEL_B,
+    PAIRWISE_OUTCOMES,
+    TIE,
+    TIE_BOTHBAD,
+    UnknownOutcomeError,
+    check_outcome,
+)
 
 I_WINS, J_WINS, TIE_CLASS = 0, 1, 2
 N_CLASSES = 3
@@ -69,11 +77,11 @@ class PairCounts:
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
-    def empty(cls) -> "PairCounts":
+    def empty(cls) -> PairCounts:
         return cls()
 
     @classmethod
-    def from_frame(cls, df: pd.DataFrame, weight_column: str | None = None) -> "PairCounts":
+    def from_frame(cls, df: pd.DataFrame, weight_column: str | None = None) -> PairCounts:
         """Aggregate a frame with columns model_a, model_b, winner (and optionally a weight column).
 
         One vectorised pass: factorize the names, map outcomes to classes, bincount per
@@ -237,7 +245,7 @@ class PairCounts:
             weight_sq=self._weight_sq[:n].copy(),
         )
 
-    def copy(self) -> "PairCounts":
+    def copy(self) -> PairCounts:
         other = PairCounts()
         other.models = list(self.models)
         other._model_index = dict(self._model_index)

@@ -10,29 +10,27 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-# The same strings as the public LMArena data sets, so their files load unchanged.
-MODEL_A = "model_a"
-MODEL_B = "model_b"
-TIE = "tie"
-TIE_BOTHBAD = "tie (bothbad)"
-PAIRWISE_OUTCOMES = (MODEL_A, MODEL_B, TIE, TIE_BOTHBAD)
+# The outcome vocabulary is part of this contract: arena and the statistics import it from here.
+from leaderboard.data.outcomes import (
+    MODEL_A,
+    MODEL_B,
+    PAIRWISE_OUTCOMES,
+    TIE,
+    TIE_BOTHBAD,
+    UnknownOutcomeError,
+    check_outcome,
+)
+from leaderboard.data.rankings import check_ranking, with_unranked
+
+__all__ = [
+    "MAX_FEEDBACK_CHARS", "MODEL_A", "MODEL_B", "PAIRWISE_OUTCOMES", "STYLE_COLUMNS", "TIE", "TIE_BOTHBAD",
+    "StyleFeatures", "UnknownOutcomeError", "VoteEvent", "VoteMode", "check_outcome",
+]
 
 VoteMode = Literal["anonymous", "named", "kwise"]
 
 # Longest free-text reason a voter may give with a vote.
 MAX_FEEDBACK_CHARS = 1000
-
-
-class UnknownOutcomeError(ValueError):
-    """An outcome string outside the LMArena vocabulary."""
-
-
-def check_outcome(outcome: str) -> str:
-    """Return ``outcome`` if it is one of the four LMArena strings, else raise a clear error."""
-    if outcome not in PAIRWISE_OUTCOMES:
-        allowed = ", ".join(repr(o) for o in PAIRWISE_OUTCOMES)
-        raise UnknownOutcomeError(f"unknown outcome {outcome!r}: expected one of {allowed}")
-    return outcome
 
 
 class StyleFeatures(BaseModel):
@@ -93,7 +91,7 @@ class VoteEvent(BaseModel):
         "in display order; empty when none was (and for votes recorded before the field existed)"))
 
     @model_validator(mode="after")
-    def _consistent(self) -> "VoteEvent":
+    def _consistent(self) -> VoteEvent:
         if len(set(self.models)) != len(self.models):
             raise ValueError(f"models must be distinct, got {self.models}")
         if len(self.style) != len(self.models):
@@ -105,9 +103,6 @@ class VoteEvent(BaseModel):
         if self.is_ranking:
             if self.ranking is None or self.outcome is not None:
                 raise ValueError(f"a {self.mode} vote on {len(self.models)} models carries 'ranking' and no 'outcome'")
-            # imported here: leaderboard.data.rankings builds on this module's outcome strings
-            from leaderboard.data.rankings import check_ranking
-
             check_ranking(self.full_ranking(), self.models)
         else:
             if len(self.models) != 2 or self.outcome is None or self.ranking is not None or self.unranked:
@@ -123,6 +118,4 @@ class VoteEvent(BaseModel):
     def full_ranking(self) -> list:
         """The ranking with its unranked models as a last ``Unranked`` entry (leaderboard.data.rankings),
         the form rank-breaking and the Plackett-Luce fit read; None for a pairwise vote."""
-        from leaderboard.data.rankings import with_unranked
-
         return None if self.ranking is None else with_unranked(self.ranking, self.unranked)

@@ -7,9 +7,10 @@ the single key ``"total"``). A K-wise vote leaves ``model_a``, ``model_b``, ``wi
 ``conv_metadata`` empty and fills ``ranking`` (groups of model names, best first: the VoteEvent
 contract), ``unranked`` (the models a partial ranking left out: shown, not ranked, below every
 placed group; empty when the voter ranked them all) and ``style`` (one dict per model of
-``models``); a named battle of more than two models is such a row with mode ``named``. Every row has ``mode`` (``anonymous``,
-``named``, ``kwise``), ``models`` (display order), ``language`` (when the vote event has one), ``categories`` (the raw list of tags the vote
-event carries: the one category column name, which ``fit --where categories=...`` matches),
+``models``); a named battle of more than two models is such a row with mode ``named``. Every row
+has ``mode`` (``anonymous``, ``named``, ``kwise``), ``models`` (display order), ``language`` (when
+the vote event has one), ``categories`` (the raw list of tags the vote event carries: the one
+category column name, which ``fit --where categories=...`` matches),
 ``selection_probability``, ``served_at``, ``vote_id``, ``identity_flags`` (why the live board
 left a de-anonymised vote out of its ratings; empty for most votes) and ``regenerations`` (how many
 times each model's answers were regenerated before the vote, one count per model of ``models``; null
@@ -44,6 +45,8 @@ import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict
 
 from leaderboard.data.events import VoteEvent
@@ -182,8 +185,6 @@ def columns(release_text: bool) -> tuple[str, ...]:
 
 def arrow_schema(release_text: bool):
     """The export's Parquet schema (fixed, so every row group of a stream matches)."""
-    import pyarrow as pa
-
     total = pa.struct([("total", pa.int64())])
     metadata = pa.struct([("sum_assistant_a_tokens", pa.int64()), ("sum_assistant_b_tokens", pa.int64()),
                           ("header_count_a", total), ("header_count_b", total), ("list_count_a", total),
@@ -243,8 +244,6 @@ class ExportWriter:
         self._header_written = False
         self._parquet = None
         if fmt == "parquet":
-            import pyarrow.parquet as pq
-
             self._schema = arrow_schema(release_text)
             self._sink = _Sink()
             self._parquet = pq.ParquetWriter(self._sink, self._schema)
@@ -257,8 +256,6 @@ class ExportWriter:
             return self._csv(rows)
         if not rows:
             return b""
-        import pyarrow as pa
-
         self._parquet.write_table(pa.Table.from_pylist(rows, schema=self._schema))
         return self._sink.take()
 

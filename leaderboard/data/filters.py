@@ -67,7 +67,8 @@ def _matches(series: pd.Series, op: str, value: str, condition: str) -> np.ndarr
     if isinstance(first, (list, tuple, set, np.ndarray)):
         if op not in ("=", "==", "!="):
             raise FilterError(f"condition {condition!r}: list column {series.name!r} supports only = and !=")
-        inside = series.map(lambda entries: isinstance(entries, (list, tuple, set, np.ndarray)) and value in list(entries))
+        inside = series.map(
+            lambda entries: isinstance(entries, (list, tuple, set, np.ndarray)) and value in list(entries))
         inside = inside.to_numpy(dtype=bool)
         return ~inside if op == "!=" else inside
     if pd.api.types.is_bool_dtype(series):
@@ -79,7 +80,8 @@ def _matches(series: pd.Series, op: str, value: str, condition: str) -> np.ndarr
         try:
             number = float(value)
         except ValueError:
-            raise FilterError(f"condition {condition!r}: column {series.name!r} is numeric, {value!r} is not a number") from None
+            raise FilterError(f"condition {condition!r}: column {series.name!r} is numeric, "
+                              f"{value!r} is not a number") from None
         return compare(series, number).fillna(False).to_numpy(dtype=bool)
     if op not in ("=", "==", "!="):
         raise FilterError(f"condition {condition!r}: column {series.name!r} holds text; use = or !=")

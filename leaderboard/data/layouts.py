@@ -28,7 +28,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from leaderboard.data.events import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
+from leaderboard.data.outcomes import MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
 from leaderboard.data.rankings import with_unranked
 from leaderboard.data.tables import PLACE_COLUMNS, plain
 

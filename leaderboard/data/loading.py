@@ -24,7 +24,7 @@ import pandas as pd
 
 from leaderboard.data.archive_reader import COMPRESSION_SUFFIXES, ArchiveCorruptError, archive_frames, open_decompressed
 from leaderboard.data.counts import REQUIRED_COLUMNS
-from leaderboard.data.layouts import LayoutError, frame_rankings, split_votes
+from leaderboard.data.layouts import LayoutError, split_votes
 from leaderboard.data.tables import read_csv_exact, read_json_lines_exact, text_names
 
 # LMArena conv_metadata key -> our column; dict-valued entries are summed over their keys
@@ -53,7 +53,8 @@ def file_format(path: Path) -> str:
     while suffixes and suffixes[-1] in COMPRESSION_SUFFIXES:
         suffixes.pop()
     suffix = suffixes[-1] if suffixes else ""
-    formats = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+    formats = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
+               ".parquet": "parquet", ".pq": "parquet"}
     if suffix not in formats:
         raise VoteFileError(
             f"{path}: unknown file type {suffix or '(no suffix)'!r}; use .csv, .jsonl, .json or .parquet"
@@ -63,14 +64,14 @@ def file_format(path: Path) -> str:
 
 def load_votes(path: str | Path) -> pd.DataFrame:
     """Pairwise votes from a file, as a frame (see the module docstring). K-wise votes (of our
-    archive, our export or a rankings file) are left out here: see ``load_all`` and
-    ``load_rankings``. Raises VoteFileError for an empty file or missing columns; outcome strings
-    are checked when the frame is aggregated (PairCounts)."""
+    archive, our export or a rankings file) are left out here: see ``load_all`` (and
+    ``leaderboard.data.layouts.frame_rankings`` for its rankings). Raises VoteFileError for an empty
+    file or missing columns; outcome strings are checked when the frame is aggregated (PairCounts)."""
     path = Path(path)
     pairwise, kwise = load_all(path)
     if len(pairwise) == 0:
-        raise VoteFileError(f"{path}: no pairwise votes in the file"
-                            + (f" ({len(kwise)} K-wise votes: fit them with --method plackett-luce)" if len(kwise) else ""))
+        kwise_hint = f" ({len(kwise)} K-wise votes: fit them with --method plackett-luce)" if len(kwise) else ""
+        raise VoteFileError(f"{path}: no pairwise votes in the file{kwise_hint}")
     return pairwise
 
 
@@ -85,7 +86,7 @@ def load_all(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if path.stat().st_size == 0:
         raise VoteFileError(f"{path}: the file is empty; it holds no votes")
     fmt = file_format(path)
-    if fmt == "jsonl" and _is_archive(path):
+    if fmt == "jsonl" and is_archive(path):
         pairwise, kwise = _read_archive(path)
     else:
         frame = _read_table(path, fmt)
@@ -109,18 +110,6 @@ def load_all(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             )
         _check_names(path, pairwise)
     return pairwise, kwise
-
-
-def load_rankings(path: str | Path) -> tuple[list[list[list[str]]], pd.DataFrame]:
-    """K-wise votes of a file: (rankings, metadata frame with one row per ranking).
-
-    A ranking is a list of groups of model names, best first (the VoteEvent contract); a partial
-    one ends with its unranked models (leaderboard.data.rankings.Unranked)."""
-    path = Path(path)
-    _, kwise = load_all(path)
-    rankings = frame_rankings(kwise)
-    kwise = kwise.drop(columns=["ranking", "unranked"], errors="ignore")
-    return rankings, kwise
 
 
 def _check_names(path: Path, frame: pd.DataFrame) -> None:
@@ -155,7 +144,8 @@ def _checked_rankings(path: Path, kwise: pd.DataFrame) -> pd.DataFrame:
 
 # ---- our archive -----------------------------------------------------------------------------
 
-def _is_archive(path: Path) -> bool:
+def is_archive(path: Path) -> bool:
+    """Is the JSON-lines file at ``path`` our vote archive (VoteEvent records), not an export or an LMArena file?"""
     first = _first_record(path)
     # the export has vote_id and models too, but names the battle question_id (LMArena's name)
     return isinstance(first, dict) and "vote_id" in first and "models" in first and "battle_id" in first

@@ -29,9 +29,10 @@ sequential updates (Elo, Kalman) give different numbers in a different order.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Hashable, Sequence, TypeVar
+from collections.abc import Hashable, Sequence
+from typing import TypeVar
 
-from leaderboard.data.events import MODEL_A, MODEL_B, TIE, check_outcome
+from leaderboard.data.outcomes import MODEL_A, MODEL_B, TIE, check_outcome
 
 Model = TypeVar("Model", bound=Hashable)
 

@@ -18,6 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+
+from leaderboard.data.archive_reader import open_decompressed
 
 # Column names whose cells are names or labels: read as text, never as numbers or missing values.
 TEXT_COLUMNS = ("model_a", "model_b", "winner", "judge", "voter_id", "question_id", "battle_id", "vote_id", "id",
@@ -27,19 +31,14 @@ PLACE_COLUMNS = ("first", "second", "third", "fourth", "fifth", "sixth", "sevent
                  "eleventh", "twelfth")
 # Cells that hold JSON in a CSV (lists and dicts) and are parsed back when they look like JSON.
 JSON_COLUMNS = ("ranking", "unranked", "categories", "identity_flags", "regenerations", "category_tag", "models",
-                "style",
-                "conversation_a", "conversation_b", "conversations", "conv_metadata", "prompt", "response_a", "response_b")
+                "style", "conversation_a", "conversation_b", "conversations", "conv_metadata", "prompt",
+                "response_a", "response_b")
 
 
 def read_csv_exact(path: Path) -> pd.DataFrame:
     """A CSV with :data:`TEXT_COLUMNS` and :data:`PLACE_COLUMNS` as strings, nothing treated as missing
     in them (an empty cell is the empty string), and JSON cells parsed. pyarrow's reader: string
     columns are never null there, and it is as fast as pandas' default reading."""
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-
-    from leaderboard.data.archive_reader import open_decompressed
-
     types = {column: pa.string() for column in TEXT_COLUMNS + PLACE_COLUMNS}
     with open_decompressed(path) as handle:
         table = pa_csv.read_csv(handle, convert_options=pa_csv.ConvertOptions(column_types=types,

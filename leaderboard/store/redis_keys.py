@@ -1,7 +1,10 @@
-"""Names of the Redis keys that the leaderboard side reads and writes.
+"""Names of the vote pipeline's Redis keys: the vote stream, its dead letters and consumer group, the
+worker's lease and refit figures, the latest snapshot and its channel, and the voter watch.
 
-Every key is built by a function here and nowhere else, so a prefix change (several
-arenas on one Redis, or tests sharing a server) is one argument.
+Each key is built by one function, never spelled inline, so a prefix change (several arenas on one
+Redis, or tests sharing a server) is one argument. The published views' keys (one snapshot, stats
+and history per view, and their index) are built beside the documents they hold, in
+:mod:`leaderboard.views.published`.
 """
 
 DEFAULT_PREFIX = "arena"

@@ -35,7 +35,9 @@ import numpy as np
 
 # nats; both signs: favouring a model and working against it
 DELTAS = np.array([-2.0, -1.0, -0.5, 0.5, 1.0, 2.0])
-DEFAULT_ALPHA = 1e-3
+# The test's level: the probability an honest voter is ever flagged (not a prior precision, as
+# leaderboard.live.policy.DEFAULT_ALPHA is). The worker's --voter-flag-alpha sets it.
+DEFAULT_FALSE_FLAG_RATE = 1e-3
 
 
 def vote_log_ratios(shown: Sequence[str], first: Sequence[str], theta: Mapping[str, float]) -> dict[str, np.ndarray]:
@@ -60,7 +62,7 @@ def log_mixture(log_products: np.ndarray) -> float:
     return top + math.log(float(np.mean(np.exp(log_products - top))))
 
 
-def flag_threshold(n_models: int, alpha: float = DEFAULT_ALPHA) -> float:
+def flag_threshold(n_models: int, alpha: float = DEFAULT_FALSE_FLAG_RATE) -> float:
     """log(M / alpha): a voter whose evidence reaches it is flagged."""
     return math.log(max(n_models, 1) / alpha)
 

@@ -78,7 +78,8 @@ def category_label(name: str) -> str:
 def published_categories(votes: Mapping[str, int], min_category_votes: int) -> list[CategoryInfo]:
     """The categories to publish: ``overall`` first (always), then every category with at least
     ``min_category_votes`` rated votes, most votes first (ties by name). ``votes``: name -> rated votes."""
-    overall = CategoryInfo(name=OVERALL, label=category_label(OVERALL), kind="overall", votes=int(votes.get(OVERALL, 0)))
+    overall = CategoryInfo(name=OVERALL, label=category_label(OVERALL), kind="overall",
+                           votes=int(votes.get(OVERALL, 0)))
     rest = sorted(((name, count) for name, count in votes.items() if name != OVERALL and count >= min_category_votes),
                   key=lambda item: (-item[1], item[0]))
     return [overall] + [CategoryInfo(name=name, label=category_label(name), kind=category_kind(name), votes=int(count))

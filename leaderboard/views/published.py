@@ -44,9 +44,11 @@ def view_index_key(prefix: str) -> str:
 class CategoryInfo(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(description="the category's one name, used by the API, the export and `fit --where`/`--category`")
+    name: str = Field(description=(
+        "the category's one name, used by the API, the export and `fit --where`/`--category`"))
     label: str = Field(description="what a person reads, e.g. 'Multi-turn'")
-    kind: str = Field(description="'overall', 'language', 'derived' (coding, long prompt, multi-turn, hard prompts) or 'tag'")
+    kind: str = Field(description=(
+        "'overall', 'language', 'derived' (coding, long prompt, multi-turn, hard prompts) or 'tag'"))
     votes: int
 
 
@@ -54,7 +56,8 @@ class ViewIndex(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     generated_at: float
-    categories: list[CategoryInfo] = Field(description="overall first; only categories with at least min_category_votes")
+    categories: list[CategoryInfo] = Field(description=(
+        "overall first; only categories with at least min_category_votes"))
     style_control: bool = Field(description="whether '+style' views were published for these categories")
     min_category_votes: int
     next_refit_at: float | None = Field(default=None, description=(
@@ -74,9 +77,12 @@ class ViewStats(BaseModel):
     wins: list[list[int]] = Field(description="wins[i][j]: comparisons i won against j")
     ties: list[list[int]] = Field(description="ties[i][j]: ties between i and j (symmetric)")
     days: list[str] = Field(default_factory=list, description="UTC dates 'YYYY-MM-DD', oldest first")
-    votes_by_day: list[list[int]] = Field(default_factory=list, description="votes_by_day[i][d]: votes model i took part in on days[d]")
-    style_coefficients: dict[str, float] = Field(default_factory=dict, description="style views: feature -> coefficient (nats)")
-    style_means: dict[str, dict[str, float]] = Field(default_factory=dict, description="style views: model -> feature -> its mean value")
+    votes_by_day: list[list[int]] = Field(default_factory=list, description=(
+        "votes_by_day[i][d]: votes model i took part in on days[d]"))
+    style_coefficients: dict[str, float] = Field(default_factory=dict, description=(
+        "style views: feature -> coefficient (nats)"))
+    style_means: dict[str, dict[str, float]] = Field(default_factory=dict, description=(
+        "style views: model -> feature -> its mean value"))
 
 
 class RatingPoint(BaseModel):

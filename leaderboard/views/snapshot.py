@@ -45,15 +45,9 @@ class Snapshot(BaseModel):
         return self
 
 
-def publish_snapshot(client, prefix: str, snapshot: Snapshot) -> None:
-    """Store ``snapshot`` as the latest and announce its id, in one MULTI (sync client): how the
-    worker and ``python -m leaderboard rebuild`` publish (the matchmaker's belief key is named after the id)."""
-    pipe = client.pipeline(transaction=True)
-    queue_snapshot(pipe, prefix, snapshot)
-    pipe.execute()
-
-
 def queue_snapshot(pipe, prefix: str, snapshot: Snapshot) -> None:
-    """Queue on ``pipe`` what publish_snapshot does (the worker adds its refit figures to the same MULTI)."""
+    """Queue on ``pipe`` (a MULTI) storing ``snapshot`` as the latest and announcing its id: how the worker
+    and ``python -m leaderboard rebuild`` publish, with every view in the same MULTI (the matchmaker's
+    belief key is named after the id)."""
     pipe.set(snapshot_key(prefix), snapshot.model_dump_json())
     pipe.publish(snapshot_channel(prefix), snapshot.id)

@@ -2,14 +2,19 @@
 
 Modules, one job each:
 
-- :mod:`~leaderboard.live.tally`: what is kept of the rated votes (pair counts, K-wise rankings, Elo).
-- :mod:`~leaderboard.live.policy`: which fit to publish (or the Elo fallback), and when to refit
-  (pure functions, no Redis).
 - :mod:`~leaderboard.worker.lease`: the lease that makes one worker the active one.
 - :mod:`~leaderboard.worker.state`: the consumer's state and its named transitions.
+- :mod:`~leaderboard.worker.catch_up`: what a starting worker reads (its archive, the stream's
+  votes the archive lacks).
 - :mod:`~leaderboard.worker.consumer`: :class:`VoteWorker`, stream -> archive -> tally -> snapshot.
+- :mod:`~leaderboard.worker.publish`: every view of the board, written in one transaction per refit.
+- :mod:`~leaderboard.worker.voters`: the anomalous-voter watch, kept in Redis.
 - :mod:`~leaderboard.worker.loop`: keeps it going through Redis outages and lease changes.
 - :mod:`~leaderboard.worker.cli`: ``python -m leaderboard worker``.
+
+What is kept of the rated votes (pair counts, K-wise rankings, Elo), which fit to publish and when
+to refit are the live board's statistics, without Redis: :mod:`leaderboard.live` (``tally``,
+``view_tally``, ``policy``, ``view_fit``).
 
 Exactly once. The web side XADDs every accepted vote to ``vote_stream_key(prefix)``. The worker
 reads it with a consumer group and, for each batch: appends the votes to the archive
@@ -39,7 +44,8 @@ so a slow fit cannot crowd out consuming), if new votes arrived, the worker fits
 a Snapshot (SET ``snapshot_key``, PUBLISH ``snapshot_channel``); see
 :mod:`~leaderboard.live.policy` for which fit.
 
-May import: leaderboard.config, leaderboard.data, leaderboard.live, leaderboard.store, leaderboard.trust, leaderboard.views.
+May import: leaderboard.config, leaderboard.data, leaderboard.live, leaderboard.store, leaderboard.trust,
+leaderboard.views.
 """
 
 from leaderboard.live.policy import DEFAULT_ALPHA, MIN_VOTES_TO_FIT, RefitSchedule, build_snapshot

@@ -52,7 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not args.redis_url:
-        print("leaderboard worker: no Redis given: pass --redis-url redis://HOST:PORT/0 or set REDIS_URL", file=sys.stderr)
+        print("leaderboard worker: no Redis given: pass --redis-url redis://HOST:PORT/0 or set REDIS_URL",
+              file=sys.stderr)
         return 2
     try:
         client = redis.Redis.from_url(args.redis_url, socket_connect_timeout=3.0, socket_timeout=30.0,

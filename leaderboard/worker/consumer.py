@@ -4,8 +4,9 @@ For each batch it appends the votes to the archive (``<data_dir>/votes.jsonl``, 
 the new ones to its tally, and only then XACKs (see the package docstring for why that is
 exactly once). Its state is one :class:`~leaderboard.worker.state.ConsumerState`; when to refit
 is a :class:`~leaderboard.live.policy.RefitSchedule`; what to publish is
-:func:`~leaderboard.live.policy.build_snapshot`. The loop that keeps it going through Redis
-outages and lease changes is :mod:`leaderboard.worker.loop`.
+:func:`~leaderboard.live.policy.build_snapshot`. What it reads as it starts (the archive, the
+stream's votes the archive lacks) is :mod:`leaderboard.worker.catch_up`. The loop that keeps it
+going through Redis outages and lease changes is :mod:`leaderboard.worker.loop`.
 """
 
 from __future__ import annotations
@@ -21,12 +22,10 @@ from pathlib import Path
 
 import redis
 
-from leaderboard.data.archive import ArchiveMovedError, ArchivePosition, VoteArchive, archive_path
+from leaderboard.data.archive import ArchiveMovedError, ArchivePosition, VoteArchive
 from leaderboard.data.events import VoteEvent
-from leaderboard.live import (
-    view_fit as reproduce,  # a module import: leaderboard.live.view_fit builds on this package's tallies
-)
 from leaderboard.live.policy import DEFAULT_ALPHA, RefitSchedule, build_snapshot, is_fitted
+from leaderboard.live.view_fit import LiveVotes
 from leaderboard.store.redis_keys import (
     DEFAULT_PREFIX,
     dead_letter_stream_key,
@@ -36,9 +35,10 @@ from leaderboard.store.redis_keys import (
     worker_lock_key,
 )
 from leaderboard.store.stream import event_field, parse_entry, stream_entries, stream_pages, text
-from leaderboard.trust.voter_anomaly import DEFAULT_ALPHA as DEFAULT_VOTER_ALPHA
+from leaderboard.trust.voter_anomaly import DEFAULT_FALSE_FLAG_RATE
 from leaderboard.views.categories import DEFAULT_MIN_CATEGORY_VOTES
 from leaderboard.views.snapshot import Snapshot
+from leaderboard.worker.catch_up import read_appended, read_whole_archive, votes_missing
 from leaderboard.worker.lease import LEASE_TTL_MS, RefitLease
 from leaderboard.worker.loop import run_forever
 from leaderboard.worker.publish import DEFAULT_HISTORY_SPACING, ViewPublisher
@@ -74,7 +74,7 @@ class VoteWorker:
                  consumer: str | None = None, refit_interval: float = 2.0, claim_idle_ms: int = 30_000,
                  batch: int = 500, alpha: float = DEFAULT_ALPHA, lease_ttl_ms: int = LEASE_TTL_MS,
                  catch_up: bool = True, rate_deanonymised: bool = False, flagged_voter_weight: float = 0.0,
-                 voter_alpha: float = DEFAULT_VOTER_ALPHA, min_category_votes: int = DEFAULT_MIN_CATEGORY_VOTES,
+                 voter_alpha: float = DEFAULT_FALSE_FLAG_RATE, min_category_votes: int = DEFAULT_MIN_CATEGORY_VOTES,
                  history_spacing: float = DEFAULT_HISTORY_SPACING):
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
@@ -95,7 +95,7 @@ class VoteWorker:
         self.rate_deanonymised = rate_deanonymised
         self.flagged_voter_weight = flagged_voter_weight
         self.voters = VoterWatch(redis_client, prefix, alpha=voter_alpha)
-        live = reproduce.LiveVotes.empty(rate_deanonymised=rate_deanonymised)
+        live = LiveVotes.empty(rate_deanonymised=rate_deanonymised)
         self.tally = live.overall
         self.views = live.views  # the category and style-control views' counts, beside the overall tally
         self.publisher = ViewPublisher(redis_client, prefix, min_category_votes=min_category_votes,
@@ -140,13 +140,8 @@ class VoteWorker:
 
     def _read_whole_archive(self) -> None:
         started = time.perf_counter()
-        live = reproduce.LiveVotes.empty(rate_deanonymised=self.rate_deanonymised)
-
-        def count_archived(event: VoteEvent) -> None:
-            live.add(event)
-            self._keep_lease()  # a big archive takes a while: don't let the lease lapse meanwhile
-
-        archive = VoteArchive(archive_path(self.data_dir), on_event=count_archived)
+        archive, live = read_whole_archive(self.data_dir, rate_deanonymised=self.rate_deanonymised,
+                                           while_reading=self._keep_lease)
         self.tally = live.overall
         self.views = live.views
         self.publisher.forget()
@@ -160,14 +155,8 @@ class VoteWorker:
         """Reopen the archive we let go of, reading only the votes appended since; False if it was
         replaced or rewritten meanwhile (then it must be read whole)."""
         started = time.perf_counter()
-        appended: list[VoteEvent] = []
-
-        def collect(event: VoteEvent) -> None:
-            appended.append(event)
-            self._keep_lease()
-
         try:
-            archive = VoteArchive(archive_path(self.data_dir), on_event=collect, resume_from=position)
+            archive, appended = read_appended(self.data_dir, position, while_reading=self._keep_lease)
         except ArchiveMovedError as error:
             log.warning("%s: rebuilding the counts from the whole archive", error)
             return False
@@ -201,17 +190,7 @@ class VoteWorker:
         started = time.perf_counter()
         added = 0
         for entries in stream_pages(self.redis, self.stream, start=self.state.stream_checked_to):
-            missing = []
-            for _entry_id, fields in entries:
-                raw = event_field(fields)
-                try:
-                    vote_id = json.loads(raw)["vote_id"]
-                    if vote_id in self._archive.ids:
-                        continue
-                    missing.append(VoteEvent.model_validate_json(raw))
-                except (TypeError, ValueError, KeyError):
-                    continue  # malformed: the consumer that reads it dead-letters it
-            added += self._archive_and_count(missing)
+            added += self._archive_and_count(votes_missing(entries, self._archive.ids))
             self.stats.stream_checked += len(entries)
             self.state.checked_stream_to(entries[-1][0])
             if not self._keep_lease():
@@ -312,8 +291,8 @@ class VoteWorker:
         for entry_id, fields in entries:
             ack_ids.append(entry_id)
             if not fields:
-                log.warning("vote entry %s was deleted from the stream before it was archived; acknowledging it",
-                            text(entry_id))
+                log.warning("vote entry %s was deleted from the stream before it was archived; "
+                            "acknowledging it", text(entry_id))
                 continue
             vote, reason = parse_entry(fields)
             if vote is not None:
@@ -326,7 +305,8 @@ class VoteWorker:
         self.stats.duplicates += len(votes) - counted
         self._acknowledge(ack_ids, dead)
         for entry_id, reason, _raw in dead:
-            log.warning("vote entry %s is malformed (%s); moved to %s", text(entry_id), reason, self.dead_letter_stream)
+            log.warning("vote entry %s is malformed (%s); moved to %s", text(entry_id), reason,
+                        self.dead_letter_stream)
         self.stats.dead_lettered += len(dead)
         return len(ack_ids)
 
@@ -377,7 +357,7 @@ class VoteWorker:
                                   flagged_voters=flagged, flagged_voter_weight=self.flagged_voter_weight)
         # the overall snapshot at snapshot_key and its announcement go in the same transaction as the
         # views, each fitted with the flagged voters' votes weighted alike
-        self.publisher.publish(reproduce.LiveVotes(self.tally, self.views), snapshot,
+        self.publisher.publish(LiveVotes(self.tally, self.views), snapshot,
                                next_refit_at=snapshot.generated_at + self.schedule.wait,
                                flagged_voters=flagged, flagged_voter_weight=self.flagged_voter_weight)
         self.redis.hset(refit_stats_key(self.prefix), mapping={  # for the arena's /metrics

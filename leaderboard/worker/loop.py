@@ -3,6 +3,9 @@
 Redis outages: the loop logs one line, retries with exponential backoff, and resumes; nothing is
 acknowledged that is not archived, so no vote is lost. Any other failure of a step is logged and
 retried the same way: the thread never dies, and the votes wait in the stream meanwhile.
+
+The loop drives a :class:`Consumer`: what it needs of one, declared here, so that this module needs
+nothing of :mod:`leaderboard.worker.consumer`, whose ``VoteWorker.run_forever`` starts the loop.
 """
 
 from __future__ import annotations
@@ -11,15 +14,14 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 import redis
 
 from leaderboard.data.archive import ArchiveBusyError
-from leaderboard.worker.state import Lease, Phase
-
-if TYPE_CHECKING:
-    from leaderboard.worker.consumer import VoteWorker
+from leaderboard.worker.lease import RefitLease
+from leaderboard.worker.state import ConsumerState, Lease, Phase
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,29 @@ MAX_BACKOFF_S = 5.0
 ARCHIVE_BUSY_RETRY_S = 1.0
 # Errors that mean "Redis is not answering right now" (restart, network, still loading its AOF).
 REDIS_DOWN_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError)
+
+
+class Consumer(Protocol):
+    """What the loop drives (a :class:`~leaderboard.worker.consumer.VoteWorker`)."""
+
+    consumer: str  # its name in the consumer group
+    stream: str
+    group: str
+    data_dir: Path
+    state: ConsumerState
+    lease: RefitLease
+
+    def process_once(self, block_ms: int = 1000) -> int: ...
+
+    def block_ms(self) -> int: ...
+
+    def refit_due(self) -> bool: ...
+
+    def refit_and_publish(self) -> object: ...
+
+    def let_go(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -52,7 +77,7 @@ class LoopState:
         return wait
 
 
-def run_forever(worker: VoteWorker, stop: threading.Event) -> None:
+def run_forever(worker: Consumer, stop: threading.Event) -> None:
     """Consume and publish until ``stop`` is set; never raises (Redis outages are retried)."""
     loop = LoopState()
     log.info("leaderboard worker %s: stream %s, group %s, data dir %s", worker.consumer, worker.stream,
@@ -90,7 +115,7 @@ def run_forever(worker: VoteWorker, stop: threading.Event) -> None:
         worker.close()
 
 
-def _step(worker: VoteWorker, stop: threading.Event) -> None:
+def _step(worker: Consumer, stop: threading.Event) -> None:
     """One turn: stand by while another worker holds the lease; otherwise one batch, and a refit if due."""
     was_standing_by = worker.state.lease is Lease.LOST
     if not worker.lease.hold():

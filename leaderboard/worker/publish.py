@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from leaderboard.live import (
-    view_fit as reproduce,  # a module import: leaderboard.live.view_fit builds on this package's tallies
-)
+from leaderboard.live.view_fit import LiveVotes, fit_view, view_stats
 from leaderboard.views.categories import DEFAULT_MIN_CATEGORY_VOTES, published_categories
 from leaderboard.views.published import (
     OVERALL,
@@ -54,7 +52,7 @@ class ViewPublisher:
         self.warm_starts.clear()
         self.written.clear()
 
-    def publish(self, live: reproduce.LiveVotes, overall: Snapshot, *, next_refit_at: float | None = None,
+    def publish(self, live: LiveVotes, overall: Snapshot, *, next_refit_at: float | None = None,
                 flagged_voters: Collection[str] = (), flagged_voter_weight: float = 0.0) -> ViewIndex:
         """Fit and write every view; ``overall`` is the overall snapshot already fitted by the worker
         (with the same ``flagged_voters`` and weight: every view weighs their votes alike)."""
@@ -77,8 +75,10 @@ class ViewPublisher:
                 else:
                     snapshot, coefficients = self._fit(live, category.name, style_control, view, generated_at,
                                                        flagged)
-                stats = reproduce.view_stats(live, category.name, style_control, snapshot.models, generated_at, coefficients)
-                pipe.set(view_snapshot_key(self.prefix, view), snapshot.model_copy(update={"covariance": []}).model_dump_json())
+                stats = view_stats(live, category.name, style_control, snapshot.models, generated_at, coefficients)
+                # only the matchmaker reads a covariance, and only overall's (at snapshot_key)
+                without_covariance = snapshot.model_copy(update={"covariance": []})
+                pipe.set(view_snapshot_key(self.prefix, view), without_covariance.model_dump_json())
                 pipe.set(view_stats_key(self.prefix, view), stats.model_dump_json())
                 if generated_at - self.last_point.get(view, float("-inf")) >= self.history_spacing:
                     point = RatingPoint(generated_at=generated_at, total_votes=snapshot.total_votes,
@@ -89,14 +89,15 @@ class ViewPublisher:
         index = ViewIndex(generated_at=generated_at, categories=categories, style_control=True,
                           min_category_votes=self.min_category_votes, next_refit_at=next_refit_at)
         pipe.set(view_index_key(self.prefix), index.model_dump_json())
-        queue_snapshot(pipe, self.prefix, overall)  # snapshot_key, announced (the matchmaker's belief is named after it)
+        # at snapshot_key, and announced: the matchmaker's belief is named after its id
+        queue_snapshot(pipe, self.prefix, overall)
         pipe.execute()
         return index
 
-    def _fit(self, live: reproduce.LiveVotes, category: str, style_control: bool, view: str,
+    def _fit(self, live: LiveVotes, category: str, style_control: bool, view: str,
              generated_at: float, flagged: tuple[frozenset, float]) -> tuple[Snapshot, dict | None]:
-        fit = reproduce.fit_view(live, category, style_control, warm_start=self.warm_starts.get(view),
-                                 flagged_voters=flagged[0], flagged_voter_weight=flagged[1])
+        fit = fit_view(live, category, style_control, warm_start=self.warm_starts.get(view),
+                       flagged_voters=flagged[0], flagged_voter_weight=flagged[1])
         result = fit.result
         snapshot = result.to_snapshot(generated_at=generated_at, note=fit.note)
         if fit.fitted:

@@ -20,7 +20,7 @@ import redis
 from leaderboard.data.events import MODEL_A, MODEL_B, VoteEvent
 from leaderboard.store.redis_keys import flagged_voters_key, voter_evidence_key
 from leaderboard.store.stream import text
-from leaderboard.trust.voter_anomaly import DEFAULT_ALPHA, VoterEvidence, flag_threshold, vote_log_ratios
+from leaderboard.trust.voter_anomaly import DEFAULT_FALSE_FLAG_RATE, VoterEvidence, flag_threshold, vote_log_ratios
 
 EVIDENCE_TTL_SECONDS = 90 * 86400
 
@@ -37,7 +37,7 @@ def first_choice(event: VoteEvent) -> list[str]:
 
 
 class VoterWatch:
-    def __init__(self, redis_client: redis.Redis, prefix: str, *, alpha: float = DEFAULT_ALPHA):
+    def __init__(self, redis_client: redis.Redis, prefix: str, *, alpha: float = DEFAULT_FALSE_FLAG_RATE):
         self.redis = redis_client
         self.prefix = prefix
         self.alpha = alpha
@@ -80,7 +80,8 @@ class VoterWatch:
 
     def flagged(self) -> dict[str, dict]:
         """Flagged voter id -> why (model, delta, log_evidence, threshold, votes, flagged_at)."""
-        return {text(voter): json.loads(text(why)) for voter, why in self.redis.hgetall(flagged_voters_key(self.prefix)).items()}
+        flagged = self.redis.hgetall(flagged_voters_key(self.prefix))
+        return {text(voter): json.loads(text(why)) for voter, why in flagged.items()}
 
     def unflag(self, voter: str) -> bool:
         """The operator's call: the voter counts again, and their evidence starts afresh."""
