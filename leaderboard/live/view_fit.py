@@ -209,10 +209,10 @@ def events_from_file(path: Path) -> Iterator[VoteEvent]:
     import pandas as pd
 
     from leaderboard.data.archive_reader import archive_events
-    from leaderboard.data.loading import _is_archive, file_format, load_all
+    from leaderboard.data.loading import file_format, is_archive, load_all
 
     path = Path(path)
-    if file_format(path) == "jsonl" and _is_archive(path):
+    if file_format(path) == "jsonl" and is_archive(path):
         yield from archive_events(path)
         return
     pairwise, kwise = load_all(path)  # K-wise rows too: the live board fits them jointly
