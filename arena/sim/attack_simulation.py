@@ -169,7 +169,8 @@ def simulate_attack(config: AttackConfig, seed: int = 0) -> AttackResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m arena.sim.attack_simulation", description=command_description(__doc__))
+    parser = argparse.ArgumentParser(prog="python -m arena.sim.attack_simulation",
+                                     description=command_description(__doc__))
     parser.add_argument("--attacker-ids", default="1,4,16,314", help="comma-separated numbers of attacker voter ids")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--attack-votes", type=int, default=AttackConfig.attack_votes)
