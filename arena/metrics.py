@@ -27,6 +27,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from arena.errors import BattleConflict, BattleNotFound, InvalidVote, RateLimited, WrongSession
+from leaderboard.store.redis_keys import flagged_voters_key, refit_stats_key, vote_consumer_group, vote_stream_key
+from leaderboard.store.stream import text
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 ANSWER_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
@@ -144,18 +146,12 @@ def _gauge(name: str, documentation: str, value: float | None) -> GaugeMetricFam
     return None if value is None else GaugeMetricFamily(name, documentation, value=float(value))
 
 
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _entry_seconds(entry_id) -> float:
-    return int(_text(entry_id).split("-", 1)[0]) / 1000.0
+    return int(text(entry_id).split("-", 1)[0]) / 1000.0
 
 
 async def redis_gauges(redis_client, prefix: str, *, now: float | None = None) -> list[GaugeMetricFamily]:
     """The arena-wide gauges, read from Redis for one scrape (one pipeline, then at most one XRANGE)."""
-    from leaderboard.store.redis_keys import flagged_voters_key, refit_stats_key, vote_consumer_group, vote_stream_key
-
     now = time.time() if now is None else now
     stream, group = vote_stream_key(prefix), vote_consumer_group(prefix)
     pipe = redis_client.pipeline(transaction=False)
@@ -170,7 +166,7 @@ async def redis_gauges(redis_client, prefix: str, *, now: float | None = None) -
             groups = await redis_client.xinfo_groups(stream)
         except Exception:  # no stream or group yet: nothing is waiting for the worker
             groups = []
-    info = next((g for g in groups if _text(g.get("name")) == group), None)
+    info = next((g for g in groups if text(g.get("name")) == group), None)
     lag = pending = 0
     oldest = None
     if info is not None:
@@ -182,7 +178,7 @@ async def redis_gauges(redis_client, prefix: str, *, now: float | None = None) -
             if summary and summary.get("min"):
                 oldest = _entry_seconds(summary["min"])
         if oldest is None and lag:
-            last = _text(info.get("last-delivered-id") or "0-0")
+            last = text(info.get("last-delivered-id") or "0-0")
             after = await redis_client.xrange(stream, min="(" + last, count=1)
             if after:
                 oldest = _entry_seconds(after[0][0])
@@ -191,7 +187,7 @@ async def redis_gauges(redis_client, prefix: str, *, now: float | None = None) -
         first = await redis_client.xrange(stream, count=1)
         if first:
             oldest = _entry_seconds(first[0][0])
-    refit = {_text(k): float(v) for k, v in (refit or {}).items()}
+    refit = {text(k): float(v) for k, v in (refit or {}).items()}
     families = [
         _gauge("arena_flagged_voters", "voters flagged as anomalous (python -m arena voters flagged)", flagged),
         _gauge("arena_vote_stream_lag_entries", "accepted votes the worker has not read yet", lag),

@@ -10,7 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from arena.web import board_data as data
-from arena.web.board_data import BoardReader, Freshness, ModelInfo
+from arena.web.board_data import Freshness, ModelInfo
+from leaderboard.views.reader import BoardReader, BoardView
 from leaderboard.views.snapshot import SnapshotRow
 from tests.helpers import make_board, make_snapshot, make_view, publish, publish_board
 
@@ -129,12 +130,12 @@ def test_freshness_line_once_the_due_time_has_passed_waits_for_votes():
 
 def test_view_note_is_the_published_note_escaped():
     snapshot, _ = make_view("overall+style", {"a_1": 1000.0, "b": 900.0}, generated_at=1.0)
-    board = data.BoardView("overall", True, None, snapshot.model_copy(update={
+    board = BoardView("overall", True, None, snapshot.model_copy(update={
         "note": "online Elo: only 3 pairwise vote(s) for style control; *a_1* <b>"}), None, None)
     assert data.view_note(board) == (
         "<small>About this view: online Elo: only 3 pairwise vote(s) for style control; \\*a\\_1\\* &lt;b&gt;</small>")
-    assert data.view_note(data.BoardView("overall", True, None, snapshot, None, None)) == ""  # no note: nothing
-    assert data.view_note(data.BoardView("overall", False, None, None, None, None)) == ""
+    assert data.view_note(BoardView("overall", True, None, snapshot, None, None)) == ""  # no note: nothing
+    assert data.view_note(BoardView("overall", False, None, None, None, None)) == ""
 
 
 def test_method_in_words_has_no_codes():
@@ -167,7 +168,7 @@ async def test_model_detail(reader, redis_client):
     assert first["Votes"] == first["Won"] + first["Lost"] + first["Tied"] == 400
     versus_d = record[record["Opponent"] == "d"].iloc[0]
     assert versus_d["Predicted"] == f"{1 / (1 + 10 ** (-400 / 400)):.0%}"
-    style = data.style_frame(await reader.stats(board.index, "overall", True), "a")
+    style = data.style_frame(await reader.stats("overall+style"), "a")
     assert "answer length (tokens)" in set(style["Style feature"])
     categories = data.category_ratings_frame("a", await reader.category_snapshots(board.index, False),
                                              {"overall": "Overall", "coding": "Coding"})

@@ -34,9 +34,8 @@ from arena.models.availability import ModelStatus
 from arena.models.names import known_models
 from arena.ops.redis_server import RedisUnavailableError, connect
 from leaderboard.config import RUNNING_ARENA_SETTINGS, add_arguments, command_description, parse_with_settings
-from leaderboard.store.redis_keys import snapshot_key
 from leaderboard.store.urls import embedded_url_file, running_arena_redis_url
-from leaderboard.views.snapshot import Snapshot
+from leaderboard.views.reader import latest_snapshot
 
 # Accepted before the subcommand and after it (``matchmaker status --data-dir X``).
 OPERATOR_SETTINGS = RUNNING_ARENA_SETTINGS
@@ -74,7 +73,8 @@ def connect_to_arena(args: argparse.Namespace) -> redis.Redis:
     return connect(redis_url_for(args), reconnect_seconds=RECONNECT_SECONDS)
 
 
-def run_operator_command(args: argparse.Namespace, body: Callable[[redis.Redis, argparse.Namespace], int | None]) -> int:
+def run_operator_command(args: argparse.Namespace,
+                         body: Callable[[redis.Redis, argparse.Namespace], int | None]) -> int:
     """Connect, run ``body(client, args)``, and turn what can go wrong into one line on stderr and
     exit code 2 (no arena, Redis gone, an OperatorError or ValueError); a reader that stopped
     reading (``| head``) ends the command quietly."""
@@ -124,13 +124,12 @@ def status_lines(client: redis.Redis, prefix: str, matchmaker) -> list[str]:
     lines = [f"paused: {', '.join(paused) or '-'}",
              f"benched (circuit breaker; `models list` says why): {', '.join(benched) or '-'}"]
     pins = matchmaker.pins()
-    lines.append("pins: " + ("; ".join(f"{' + '.join(members)} >= {share:.0%}" for members, share in sorted(pins.items()))
-                             if pins else "-"))
-    raw = client.get(snapshot_key(prefix))
-    if not raw:
+    lines.append("pins: " + ("; ".join(f"{' + '.join(members)} >= {share:.0%}"
+                                       for members, share in sorted(pins.items())) if pins else "-"))
+    snapshot = latest_snapshot(client, prefix)
+    if snapshot is None:
         lines.append("leaderboard: no snapshot yet (no votes counted)")
         return lines
-    snapshot = Snapshot.model_validate_json(raw)
     lines.append(f"leaderboard: {snapshot.total_votes} votes, {snapshot.method} (rank range, rating, 95% interval)")
     for row in snapshot.rows:
         flags = [status for status, members in ((ModelStatus.PAUSED, paused), (ModelStatus.BENCHED, benched))

@@ -40,7 +40,8 @@ def parse_args(group: str, argv: list[str]) -> argparse.Namespace:
         add.add_argument("--max-models", type=int, default=None,
                          help="pending or active models this owner may have (default: the arena's --owner-max-models)")
         command("list", "owner accounts and their models")
-        command("revoke", "delete an owner's token (their models stay out of battles; it says how, per model)").add_argument("name")
+        revoke = command("revoke", "delete an owner's token (their models stay out of battles; it says how, per model)")
+        revoke.add_argument("name")
     else:
         command("list", "registered models with status, reason and last error")
         command("approve", "let a pending model into battles").add_argument("name")
@@ -77,7 +78,8 @@ async def _owners(store: OwnerStore, args) -> list[str]:
 async def _models(client: aioredis.Redis, store: OwnerStore, args, sync_client) -> list[str]:
     if args.command == "approve":
         model = await store.set_state(args.name, "active")  # refused if its owner was revoked
-        held = ("paused (by its owner, or when they were revoked): it enters battles once they resume it" if model.paused
+        held = ("paused (by its owner, or when they were revoked): it enters battles once they resume it"
+                if model.paused
                 else "paused by the operator: `matchmaker resume` lets it in"
                 if model.name in availability.paused_models(sync_client, args.prefix) else None)
         if held:

@@ -28,17 +28,25 @@ import uvicorn
 from arena.battles.drain import Drain
 from arena.battles.engine import BattleService
 from arena.battles.prompt_profile import load_language_identifier
+from arena.matchmaker import build_matchmaker
 from arena.metrics import ArenaMetrics
 from arena.models.config import ModelConfigError, load_model_specs
 from arena.models.demo_models import DEMO_MODELS, demo_model_specs
 from arena.models.demo_server import DemoServer
+from arena.models.health import BreakerPolicy, ModelHealth
 from arena.models.names import announce_configured
 from arena.ops.redis_server import EmbeddedRedis, RedisUnavailableError, connect
 from arena.ops.settings import Settings, fairness_options, limit_options
+from arena.owners.catalog import ModelCatalog
+from arena.owners.service import OwnerService
+from arena.owners.store import OwnerStore
 from arena.trust.client_address import forwarded_allow_ips
 from arena.trust.identity import VoterIdentity, VoterSecret, forget_secret_in_redis
+from arena.trust.secret_box import load_secret_box
+from arena.trust.ssrf import EndpointGuard
 from arena.web.app import create_app
 from arena.web.context import ArenaContext
+from leaderboard.worker import VoteWorker
 
 log = logging.getLogger("arena")
 
@@ -68,14 +76,13 @@ def bind_listener(host: str, port: int) -> socket.socket:
     except OSError as error:
         listener.close()
         reason = error.strerror or str(error)
-        hint = " (is another arena running? pass another --port / ARENA_PORT)" if error.errno == errno.EADDRINUSE else ""
+        hint = (" (is another arena running? pass another --port / ARENA_PORT)"
+                if error.errno == errno.EADDRINUSE else "")
         raise ListenError(f"cannot listen on {host}:{port}: {reason.lower()}{hint}") from None
     return listener
 
 
-def breaker_policy(settings: Settings):
-    from arena.models.health import BreakerPolicy
-
+def breaker_policy(settings: Settings) -> BreakerPolicy:
     return BreakerPolicy(failures=settings.breaker_failures, voters=settings.breaker_voters,
                          window=settings.breaker_window, streak=settings.breaker_streak,
                          first_probe=settings.breaker_first_probe,
@@ -149,14 +156,6 @@ class ArenaStack:
             raise ModelConfigError(f"{settings.models_file}: model name(s) {duplicated} clash with the demo models; "
                                    "rename them or start with --no-demo")
 
-        from arena.matchmaker import build_matchmaker
-        from arena.models.health import ModelHealth
-        from arena.owners.catalog import ModelCatalog
-        from arena.owners.service import OwnerService
-        from arena.owners.store import OwnerStore
-        from arena.trust.secret_box import load_secret_box
-        from arena.trust.ssrf import EndpointGuard
-
         # A blocking pool: past its size a request waits for a connection rather than failing with
         # "Too many connections" (redis-py's default pool raises at 100 under load, a 503 per vote).
         async_redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
@@ -186,8 +185,6 @@ class ArenaStack:
         load_language_identifier()  # now, not inside the first vote (about half a second)
 
         if settings.run_worker:
-            from leaderboard.worker import VoteWorker
-
             worker = VoteWorker(redis.Redis.from_url(self.redis_url), Path(settings.data_dir),
                                 prefix=settings.prefix, refit_interval=settings.refit_interval,
                                 rate_deanonymised=settings.rate_deanonymised,

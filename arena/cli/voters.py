@@ -35,7 +35,8 @@ def flagged_lines(flagged: dict[str, dict]) -> list[str]:
     if not flagged:
         return ["no flagged voters"]
     lines = [f"{len(flagged)} flagged voter(s) (log evidence >= threshold = log(models / alpha)):",
-             f"  {'voter':<24} {'model':<28} {'direction':<9} {'log E':>7} {'thresh':>7} {'votes':>6}  flagged at (UTC)"]
+             f"  {'voter':<24} {'model':<28} {'direction':<9} {'log E':>7} {'thresh':>7} {'votes':>6}"
+             "  flagged at (UTC)"]
     for voter, why in sorted(flagged.items(), key=lambda item: -item[1]["log_evidence"]):
         when = datetime.datetime.fromtimestamp(why["flagged_at"], tz=datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
         direction = "for" if why["delta"] > 0 else "against"

@@ -15,9 +15,9 @@ difference variance falls, whatever its mean.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import expit, ndtr
 
-from arena.matchmaker.state import MIN_VARIANCE, RatingState, sigmoid
+from arena.matchmaker.state import MIN_VARIANCE, RatingState
 
 # Gauss-Hermite nodes for expectations over a standard normal (weights normalised to sum to 1).
 _HERMITE_NODES, _HERMITE_WEIGHTS = np.polynomial.hermite_e.hermegauss(8)
@@ -38,7 +38,7 @@ def difference_moments(state: RatingState) -> tuple[np.ndarray, np.ndarray]:
 def vote_information(gap: np.ndarray, variance: np.ndarray) -> np.ndarray:
     """Expected Fisher information of one vote on each pair, p(1 - p) at the probit-corrected
     predicted win probability (MacKay), so uncertain pairs are not treated as certain."""
-    p = sigmoid(gap / np.sqrt(1.0 + np.pi * variance / 8.0))
+    p = expit(gap / np.sqrt(1.0 + np.pi * variance / 8.0))
     return p * (1.0 - p)
 
 

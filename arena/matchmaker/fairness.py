@@ -3,8 +3,9 @@
 - ``floor``: every available model keeps at least ``floor`` times its equal share (k / n) of
   battles: a ``floor`` part of the mixture is uniform over all k-sets.
 - new models: a model with fewer than ``new_model_votes`` battles (and fewer than half the
-  median model's) whose 95% interval is still wider than +-``new_model_ci`` rating points is boosted: a ``boost_share`` part of the mixture
-  seats a boosted model first and fills the other seats by the strategy's pair weights.
+  median model's) whose 95% interval is still wider than +-``new_model_ci`` rating points is
+  boosted: a ``boost_share`` part of the mixture seats a boosted model first and fills the other
+  seats by the strategy's pair weights.
 - ``max_pair_share``: no pair gets more than this share of the strategy's own battles (a cap on
   its normalised pair weights, excess spread over the other pairs in proportion to their
   weights; at least twice an equal share, so 2/3 with 3 models). With 50 models it binds only for

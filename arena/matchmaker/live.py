@@ -46,8 +46,9 @@ from leaderboard.data.events import VoteEvent
 from leaderboard.data.rankings import check_ranking, outcome_to_ranking
 from leaderboard.models.plackett_luce_design import indexed_group
 from leaderboard.models.sandwich import centred
-from leaderboard.store.redis_keys import DEFAULT_PREFIX, snapshot_channel, snapshot_key
+from leaderboard.store.redis_keys import DEFAULT_PREFIX, snapshot_channel
 from leaderboard.store.stream import text
+from leaderboard.views.reader import latest_snapshot
 from leaderboard.views.snapshot import Snapshot
 
 ONLINE_STATE_TTL = 7 * 24 * 3600
@@ -178,8 +179,7 @@ class LiveMatchmaker:
             except Exception:
                 self._pubsub = None
         if announced or time.monotonic() - self._snapshot_loaded_at > self.snapshot_ttl:
-            raw = self.redis.get(snapshot_key(self.prefix))
-            self._install(Snapshot.model_validate_json(raw) if raw else None)
+            self._install(latest_snapshot(self.redis, self.prefix))
 
     def _read_shared(self) -> tuple[dict[str, list[float]], frozenset[str], dict[tuple[str, ...], float]]:
         """Online belief, paused models and pins: one round trip."""
@@ -303,8 +303,8 @@ class LiveMatchmaker:
         for i, m in enumerate(flat):
             args += [m, repr(float(prior.mean[i])), repr(float(prior.covariance[i, i]))]
         args.append(len(steps))
-        for w, l, score in steps:
-            args += [w + 1, l + 1, score]
+        for winner, loser, score in steps:
+            args += [winner + 1, loser + 1, score]
         args += [pair_field((m, other)) for i, m in enumerate(flat) for other in flat[i + 1 :]]
         self._update_script(keys=[online_belief_key(self.prefix, snapshot_id), pair_battles_key(self.prefix)],
                             args=args)
@@ -351,7 +351,8 @@ class LiveMatchmaker:
             try:  # FairnessPolicy.__post_init__ checks each pin and that pins plus floor fit
                 replace(self.options.fairness, pins=pins)
             except ValueError as error:
-                raise ValueError(f"pin {list(models)!r} share {share} refused: {error}; unpin or lower a share") from error
+                raise ValueError(f"pin {list(models)!r} share {share} refused: {error}; "
+                                 "unpin or lower a share") from error
             pipe.multi()
             pipe.hset(key, pin_field, repr(float(share)))
 
@@ -366,5 +367,6 @@ class LiveMatchmaker:
 
     def _require_redis(self):
         if self.redis is None:
-            raise RuntimeError("exclusions and pins shared across processes need Redis; pass excluded=/pins= options instead")
+            raise RuntimeError("exclusions and pins shared across processes need Redis; "
+                               "pass excluded=/pins= options instead")
         return self.redis

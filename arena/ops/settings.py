@@ -47,12 +47,14 @@ def _voter_secret(text: str) -> str:
 
 # The matchmaker's fairness knobs, shared with the simulator; their defaults are the policy's own.
 MATCHMAKER_FLOOR = Setting("matchmaker_floor", FairnessPolicy.floor,
-                           "every model keeps at least this times an equal share of battles (a uniform part of the mixture)",
+                           "every model keeps at least this times an equal share of battles "
+                           "(a uniform part of the mixture)",
                            parse=bounded(float, 0.0, 1.0), flag="--matchmaker-floor", env="ARENA_MATCHMAKER_FLOOR")
 MAX_PAIR_SHARE = Setting("max_pair_share", FairnessPolicy.max_pair_share,
                          "no pair gets more than this share of the strategy's battles (at least twice an equal share; "
                          "binds only in small arenas)",
-                         parse=bounded(float, 0.0, 1.0, above=True), flag="--max-pair-share", env="ARENA_MAX_PAIR_SHARE")
+                         parse=bounded(float, 0.0, 1.0, above=True), flag="--max-pair-share",
+                         env="ARENA_MAX_PAIR_SHARE")
 NEW_MODEL_VOTES = Setting("new_model_votes", FairnessPolicy.new_model_votes,
                           "a new model is boosted (seated in half of the strategy's battles) until it has this many "
                           "battles...", parse=bounded(int, 0), flag="--new-model-votes", env="ARENA_NEW_MODEL_VOTES")
@@ -102,16 +104,19 @@ SERVE_SETTINGS = (
     FLAGGED_VOTER_WEIGHT,
     VOTER_FLAG_ALPHA,
     Setting("shutdown_grace", 5.0, "seconds a stopping process (SIGTERM, Ctrl-C) lets the answers in flight finish "
-            "(new battles are refused meanwhile); answers still streaming then are ended and their battles marked failed",
+            "(new battles are refused meanwhile); answers still streaming then are ended and their battles "
+            "marked failed",
             parse=bounded(float, 0.0), flag="--shutdown-grace", env="ARENA_SHUTDOWN_GRACE"),
     Setting("leaderboard_min_votes", 50, "the leaderboard marks a model *preliminary* below this many votes (the "
             "page's minimum-votes box starts here)", parse=bounded(int, 0), flag="--leaderboard-min-votes",
             env="ARENA_LEADERBOARD_MIN_VOTES"),
     MIN_CATEGORY_VOTES,
     Setting("battles_per_minute", 60, "new battles one voter (client address) may start per minute, counted in Redis "
-            "across processes; `0` turns it off", parse=int, flag="--battles-per-minute", env="ARENA_BATTLES_PER_MINUTE"),
-    Setting("kway_sizes", KwaySizes((4,)), "the K of K-way battles voters may choose (comma-separated, each 3 to 6; a two-way "
-            "battle is always offered)", parse=kway_sizes, flag="--kway-sizes", env="ARENA_KWAY_SIZES"),
+            "across processes; `0` turns it off", parse=int, flag="--battles-per-minute",
+            env="ARENA_BATTLES_PER_MINUTE"),
+    Setting("kway_sizes", KwaySizes((4,)), "the K of K-way battles voters may choose (comma-separated, each 3 "
+            "to 6; a two-way battle is always offered)", parse=kway_sizes, flag="--kway-sizes",
+            env="ARENA_KWAY_SIZES"),
     # Limits of the trust work (token buckets in Redis, arena.trust.rate_limit): each counts per voter
     # (client address; IPv6 per /64) and, separately, per session; `0` turns one off.
     Setting("battles_per_day", 1000, "new battles one voter may start per day (and per session)",
@@ -133,15 +138,15 @@ SERVE_SETTINGS = (
     Setting("max_page_body_bytes", 1024 * 1024, "largest request body of the page's Gradio endpoints (they send "
             "the conversation back with each prompt), in bytes", parse=bounded(int, 1024),
             flag="--max-page-body-bytes", env="ARENA_MAX_PAGE_BODY_BYTES"),
-    Setting("flood_refusals", 30, "a client (address, IPv6 /64) refused this many times (400/404/413/422/429) within 10 s "
-            "is held off for 10 s: 429 after a 1 s delay, without reaching the app; `0` turns it off",
+    Setting("flood_refusals", 30, "a client (address, IPv6 /64) refused this many times (400/404/413/422/429) "
+            "within 10 s is held off for 10 s: 429 after a 1 s delay, without reaching the app; `0` turns it off",
             parse=bounded(int, 0), flag="--flood-refusals", env="ARENA_FLOOD_REFUSALS"),
     Setting("redis_maxmemory", "1gb", "embedded Redis only: its `maxmemory`, with the `noeviction` policy (a full "
             "store refuses new writes with a 503 and never drops a vote); `0`: no limit",
             flag="--redis-maxmemory", env="ARENA_REDIS_MAXMEMORY"),
-    Setting("trusted_proxies", None, "addresses or CIDR networks of the reverse proxies (nginx) whose `X-Forwarded-For` "
-            "names the client; from any other peer the header is ignored", parse=parse_trusted_proxies,
-            flag="--trusted-proxies", env="ARENA_TRUSTED_PROXIES", metavar="CIDR,...",
+    Setting("trusted_proxies", None, "addresses or CIDR networks of the reverse proxies (nginx) whose "
+            "`X-Forwarded-For` names the client; from any other peer the header is ignored",
+            parse=parse_trusted_proxies, flag="--trusted-proxies", env="ARENA_TRUSTED_PROXIES", metavar="CIDR,...",
             unset="none: proxy headers ignored, the peer is the client"),
     Setting("voter_secret", None, "HMAC key for pseudonymous voter ids (at least 16 bytes; give every web process "
             "the same one); never stored in Redis", parse=_voter_secret, env="ARENA_VOTER_SECRET",
@@ -160,8 +165,8 @@ SERVE_SETTINGS = (
             "set the same one on every web process", env="ARENA_RELEASE_KEY",
             unset="generated once in the data dir (`release.key`, mode 0600)", mask=_hidden),
     # model owners (docs/owners.md)
-    Setting("allow_private_endpoints", False, "let owners register endpoints on loopback, private, link-local and other "
-            "non-public addresses (the SSRF guard is off)", parse=yes_no, flag="--allow-private-endpoints",
+    Setting("allow_private_endpoints", False, "let owners register endpoints on loopback, private, link-local "
+            "and other non-public addresses (the SSRF guard is off)", parse=yes_no, flag="--allow-private-endpoints",
             env="ARENA_ALLOW_PRIVATE_ENDPOINTS"),
     Setting("owner_signup", False, "let anyone create an owner account (`POST /api/owner/signup`), rate limited",
             parse=yes_no, flag="--owner-signup", env="ARENA_OWNER_SIGNUP"),
@@ -183,7 +188,8 @@ SERVE_SETTINGS = (
     Setting("breaker_streak", 6, "failed answers in a row within the window (none answered between) that bench a model "
             "whoever asked; `0` leaves benching to the two rows above", parse=bounded(int, 0),
             flag="--breaker-streak", env="ARENA_BREAKER_STREAK"),
-    Setting("breaker_first_probe", 30.0, "seconds until a benched model is first probed; doubled after each failed probe",
+    Setting("breaker_first_probe", 30.0,
+            "seconds until a benched model is first probed; doubled after each failed probe",
             parse=bounded(float, 0.0, above=True), flag="--breaker-first-probe", env="ARENA_BREAKER_FIRST_PROBE"),
     Setting("breaker_max_probe", 900.0, "longest wait between probes of a benched model, seconds",
             parse=bounded(float, 0.0, above=True), flag="--breaker-max-probe", env="ARENA_BREAKER_MAX_PROBE"),
@@ -211,7 +217,8 @@ Settings = make_dataclass(
     "Settings",
     [(setting.name, Any, field(default=setting.default, repr=not setting.secret)) for setting in SERVE_SETTINGS],
     frozen=True,
-    namespace={"describe": _describe, "__post_init__": _resolve_demo, "__doc__": "The arena's settings, one field per row of SERVE_SETTINGS."},
+    namespace={"describe": _describe, "__post_init__": _resolve_demo,
+               "__doc__": "The arena's settings, one field per row of SERVE_SETTINGS."},
 )
 Settings.__module__ = __name__
 

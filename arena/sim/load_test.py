@@ -11,6 +11,7 @@ and on a 2-core machine that would measure the client.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import ipaddress
 import json
@@ -236,8 +237,6 @@ async def flood(url: str, connections: int, *, switch: str | None = None, stop: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m arena.sim.load_test",
                                      description="flood an arena on 127.0.0.1 with requests it must refuse")
     parser.add_argument("url")

@@ -138,10 +138,11 @@ def simulate_tasks(tasks, jobs: int = 1, progress=None) -> list[RunResult]:
 
 
 def plot(runs: list[RunResult], path: str) -> None:
+    # only for --plot: matplotlib takes a second to import, and the backend must be chosen before pyplot loads
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after use("Agg") (see above)
 
     curves = rank_error_curves(runs)
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
@@ -178,7 +179,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--strategies", default=",".join(SIM_STRATEGIES))
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
     parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--refresh", type=int, default=defaults.refresh, help="votes between rebuilding the selection distribution")
+    parser.add_argument("--refresh", type=int, default=defaults.refresh,
+                        help="votes between rebuilding the selection distribution")
     add_arguments(parser, MATCHMAKER_FAIRNESS)  # the live matchmaker's knobs, flags, variables and defaults
     parser.add_argument("--floor", dest=MATCHMAKER_FLOOR.name, type=MATCHMAKER_FLOOR.parse, default=argparse.SUPPRESS,
                         help=f"the same as {MATCHMAKER_FLOOR.flag} (older name)")

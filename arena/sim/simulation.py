@@ -15,8 +15,9 @@ by the live matchmaker's own code (``arena.matchmaker.policy.selection_distribut
 belief that is refitted by the real engine on a checkpoint grid (Bradley-Terry for pairs,
 Plackett-Luce for K-wise; ``leaderboard``) and moved by the online Bayesian update after every
 vote in between. The selection distribution is rebuilt every ``--refresh`` votes (default 10, as
-when several voters are served from one state; later every 0.2% of the votes so far); ``uniform-elo`` is uniform pairs rated by online
-Elo (k = 4), the classic baseline (a K-wise ranking updates Elo with each of its pairs).
+when several voters are served from one state; later every 0.2% of the votes so far);
+``uniform-elo`` is uniform pairs rated by online Elo (k = 4), the classic baseline (a K-wise
+ranking updates Elo with each of its pairs).
 
 Metrics on the checkpoint grid (100-vote steps at first, coarser later, restarting when the new
 model joins): Kendall tau of the fitted ratings with the truth and "top 5 exactly right, in

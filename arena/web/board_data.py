@@ -1,11 +1,7 @@
-"""What the leaderboard tab shows, read from the documents the worker publishes (leaderboard.views.published).
-
-:class:`BoardReader` reads one view (its Snapshot, its style-control counterpart, its ViewStats and
-its rating history) in one Redis round trip, and falls back to the overall snapshot when the worker
-has not published a ViewIndex yet. Nothing here fits: it only reads and reshapes.
-
-The pure functions below turn a :class:`BoardView` into the table's rows, the freshness line and the
-model detail; the figures are drawn by :mod:`arena.web.leaderboard_figures`.
+"""What the leaderboard tab shows, reshaped from the published views (read by
+:class:`leaderboard.views.reader.BoardReader` into a :class:`~leaderboard.views.reader.BoardView`).
+Nothing here fits or reads Redis: pure functions turn a BoardView into the table's rows, the
+freshness line and the model detail; the figures are drawn by :mod:`arena.web.leaderboard_figures`.
 """
 
 from __future__ import annotations
@@ -13,31 +9,18 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from leaderboard.models.result import ELO
-from leaderboard.store.redis_keys import snapshot_key
-from leaderboard.views.published import (
-    OVERALL,
-    CategoryInfo,
-    RatingPoint,
-    ViewIndex,
-    ViewStats,
-    rating_history_key,
-    view_id,
-    view_index_key,
-    view_snapshot_key,
-    view_stats_key,
-)
+from leaderboard.models.scale import ELO_PER_NAT
+from leaderboard.views.published import ViewStats
+from leaderboard.views.reader import BoardView
 from leaderboard.views.snapshot import Snapshot, SnapshotRow
-
-# The most rating-history points one read fetches (the newest ones): enough for a readable line.
-HISTORY_POINTS = 500
 
 TABLE_COLUMNS = ("Rank", "Model", "Rating", "95% interval", "Rank Δ, style control", "Votes",
                  "Organisation", "Licence", "Status")
@@ -53,127 +36,6 @@ class ModelInfo:
 
     organisation: str = ""
     license: str = ""
-
-
-@dataclass(frozen=True)
-class BoardView:
-    """One view as published: everything the tab draws for a category and style setting."""
-
-    category: str
-    style_control: bool
-    index: ViewIndex | None  # None: the worker publishes only the overall snapshot (no views yet)
-    snapshot: Snapshot | None
-    counterpart: Snapshot | None  # the same category with style control flipped, when published
-    stats: ViewStats | None
-    history: list[RatingPoint] = field(default_factory=list)
-
-    @property
-    def view(self) -> str:
-        return view_id(self.category, self.style_control)
-
-    @property
-    def cycle(self) -> float | None:
-        """Changes whenever the worker publishes again (what a polling page compares to skip redraws)."""
-        return self.index.generated_at if self.index else (self.snapshot.generated_at if self.snapshot else None)
-
-    @property
-    def categories(self) -> list[CategoryInfo]:
-        if self.index is not None:
-            return list(self.index.categories)
-        votes = self.snapshot.total_votes if self.snapshot else 0
-        return [CategoryInfo(name=OVERALL, label="Overall", kind="overall", votes=votes)]
-
-    @property
-    def style_available(self) -> bool:
-        return self.index is not None and self.index.style_control
-
-
-class BoardReader:
-    """Reads views from Redis (async), keeping the last few parsed documents per worker cycle.
-
-    A Snapshot of 200 models carries a 200 x 200 covariance (about 1 MB of JSON); every open page
-    polls, so parsing it once per cycle rather than once per poll keeps the web process idle. The
-    cache is keyed by the ViewIndex's ``generated_at``, which changes on every cycle.
-    """
-
-    def __init__(self, redis, prefix: str, *, cache_size: int = 64):
-        self.redis = redis
-        self.prefix = prefix
-        self.cache_size = cache_size
-        self._parsed: OrderedDict[tuple, object] = OrderedDict()
-
-    async def index(self) -> ViewIndex | None:
-        raw = await self.redis.get(view_index_key(self.prefix))
-        return ViewIndex.model_validate_json(raw) if raw else None
-
-    async def view(self, category: str = OVERALL, style_control: bool = False, *,
-                   index: ViewIndex | None | bool = True) -> BoardView:
-        """The view for ``category`` (overall when it is not published) and style setting; ``index``
-        is the ViewIndex the caller already read (None: none is published), True to read it here."""
-        if index is True:
-            index = await self.index()
-        if index is None:
-            raw = await self.redis.get(snapshot_key(self.prefix))
-            snapshot = Snapshot.model_validate_json(raw) if raw else None
-            return BoardView(OVERALL, False, None, snapshot, None, None, [])
-        known = {info.name for info in index.categories}
-        if category not in known:
-            category = OVERALL
-        style_control = style_control and index.style_control
-        view = view_id(category, style_control)
-        other = view_id(category, not style_control) if index.style_control else None
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.mget([view_snapshot_key(self.prefix, view), view_stats_key(self.prefix, view),
-                   view_snapshot_key(self.prefix, other or view)])
-        pipe.lrange(rating_history_key(self.prefix, view), -HISTORY_POINTS, -1)
-        (raw_snapshot, raw_stats, raw_other), raw_history = await pipe.execute()
-        raw_other = raw_other if other else None
-        cycle = index.generated_at
-        return BoardView(
-            category, style_control, index,
-            self._parse(Snapshot, ("snapshot", view, cycle), raw_snapshot),
-            self._parse(Snapshot, ("snapshot", other, cycle), raw_other),
-            self._parse(ViewStats, ("stats", view, cycle), raw_stats),
-            self._parse_history(("history", view, cycle), raw_history),
-        )
-
-    async def stats(self, index: ViewIndex, category: str, style_control: bool) -> ViewStats | None:
-        view = view_id(category, style_control)
-        return self._parse(ViewStats, ("stats", view, index.generated_at),
-                           await self.redis.get(view_stats_key(self.prefix, view)))
-
-    async def category_snapshots(self, index: ViewIndex, style_control: bool) -> dict[str, Snapshot]:
-        """Every category's snapshot (same style setting), for a model's per-category ratings."""
-        style_control = style_control and index.style_control
-        names = [info.name for info in index.categories]
-        keys = [view_snapshot_key(self.prefix, view_id(name, style_control)) for name in names]
-        raws = await self.redis.mget(keys) if keys else []
-        parsed = {name: self._parse(Snapshot, ("snapshot", view_id(name, style_control), index.generated_at), raw)
-                  for name, raw in zip(names, raws)}
-        return {name: snapshot for name, snapshot in parsed.items() if snapshot is not None}
-
-    def _parse(self, kind, key: tuple, raw):
-        if not raw:
-            return None
-        if key in self._parsed:
-            self._parsed.move_to_end(key)
-            return self._parsed[key]
-        value = kind.model_validate_json(raw)
-        self._remember(key, value)
-        return value
-
-    def _parse_history(self, key: tuple, raws: Sequence[bytes]) -> list[RatingPoint]:
-        if key in self._parsed:
-            self._parsed.move_to_end(key)
-            return self._parsed[key]
-        value = [RatingPoint.model_validate_json(raw) for raw in raws]
-        self._remember(key, value)
-        return value
-
-    def _remember(self, key: tuple, value) -> None:
-        self._parsed[key] = value
-        while len(self._parsed) > self.cache_size:
-            self._parsed.popitem(last=False)
 
 
 # -- the table ------------------------------------------------------------------------------------
@@ -232,8 +94,8 @@ def table_frame(board: BoardView, catalogue: Mapping[str, ModelInfo], *, min_vot
         status = [RETIRED] if is_retired(row.model, catalogue, retired) else []
         if row.votes < min_votes:
             status.append(PRELIMINARY)
-        records.append([ranks[row.model], row.model, round(row.rating), format_interval(row), format_rank_change(change),
-                        row.votes, info.organisation, info.license, ", ".join(status)])
+        records.append([ranks[row.model], row.model, round(row.rating), format_interval(row),
+                        format_rank_change(change), row.votes, info.organisation, info.license, ", ".join(status)])
     return pd.DataFrame(records, columns=list(TABLE_COLUMNS))
 
 
@@ -321,15 +183,11 @@ def method_in_words(method: str) -> str:
 OPPONENT_COLUMNS = ("Opponent", "Votes", "Won", "Lost", "Tied", "Win rate", "Predicted")
 
 
-def sigmoid(values):
-    return 1.0 / (1.0 + np.exp(-np.asarray(values, dtype=float)))
-
-
 def predicted_win_rates(snapshot: Snapshot, models: Sequence[str]) -> np.ndarray:
-    """P(row beats column) from the fit: sigmoid(theta_row - theta_col) (NaN for a model not fitted)."""
+    """P(row beats column) from the fit: the logistic of theta_row - theta_col (NaN for a model not fitted)."""
     position = {name: i for i, name in enumerate(snapshot.models)}
     theta = np.array([snapshot.theta[position[m]] if m in position and snapshot.theta else np.nan for m in models])
-    rates = sigmoid(theta[:, None] - theta[None, :])
+    rates = expit(theta[:, None] - theta[None, :])
     np.fill_diagonal(rates, np.nan)
     return rates
 
@@ -394,8 +252,6 @@ def style_frame(stats: ViewStats | None, model: str) -> pd.DataFrame:
     """Style control's coefficients (rating points per standard deviation of the normalised style
     difference between two answers, as leaderboard.models.style_control fits them) beside the model's
     own mean feature values, from a style-control view's ViewStats."""
-    from leaderboard.models.scale import ELO_PER_NAT
-
     columns = ["Style feature", "Effect on rating (points per s.d. of the style difference)", "This model's average"]
     if stats is None or not stats.style_coefficients:
         return pd.DataFrame(columns=columns)

@@ -13,8 +13,7 @@ from arena.ops.settings import Settings
 from arena.owners.service import OwnerService
 from arena.trust.client_address import client_network
 from arena.trust.identity import VoterIdentity
-from leaderboard.store.redis_keys import snapshot_key
-from leaderboard.views.snapshot import Snapshot
+from leaderboard.views.reader import BoardReader
 
 
 @dataclass
@@ -25,11 +24,11 @@ class ArenaContext:
     identity: VoterIdentity
     metrics: ArenaMetrics = field(default_factory=NoMetrics)
     owners: OwnerService | None = None  # model owners' registrations (arena.owners.service)
+    # The published board, read through one reader per process: the API and the page share its parsed documents.
+    board: BoardReader = field(init=False)
 
-    async def snapshot(self) -> Snapshot | None:
-        """The latest leaderboard published by the worker, or None before the first one."""
-        raw = await self.redis.get(snapshot_key(self.settings.prefix))
-        return Snapshot.model_validate_json(raw) if raw else None
+    def __post_init__(self) -> None:
+        self.board = BoardReader(self.redis, self.settings.prefix)
 
 
 async def get_context(request: Request) -> ArenaContext:

@@ -91,8 +91,9 @@ class FloodGuardMiddleware:
             finally:
                 self._delayed -= 1
         retry = max(1, int(remaining + 0.999))
-        body = json.dumps({"detail": f"too many refused requests from your address: every request is refused "
-                                     f"for {retry} s more; fix the requests (each refusal said what was wrong)"}).encode()
+        detail = (f"too many refused requests from your address: every request is refused "
+                  f"for {retry} s more; fix the requests (each refusal said what was wrong)")
+        body = json.dumps({"detail": detail}).encode()
         await send({"type": "http.response.start", "status": 429,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                                 (b"retry-after", str(retry).encode())]})

@@ -1,4 +1,5 @@
-"""The leaderboard's JSON and CSV API: thin reads of the views the worker publishes (leaderboard.views.published).
+"""The leaderboard's JSON and CSV API: thin reads of the views the worker publishes (leaderboard.views.published),
+through the web process's one reader (``ArenaContext.board``, a leaderboard.views.reader.BoardReader).
 
 Nothing is fitted here. ``category`` names a published category (``/api/leaderboard/categories``);
 ``style_control=true`` picks its style-controlled view. An unknown category is a 404 naming the
@@ -11,16 +12,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 
 from arena.web.context import ArenaContext, get_context
-from leaderboard.store.redis_keys import snapshot_key
-from leaderboard.views.published import OVERALL, ViewIndex, view_id, view_index_key, view_snapshot_key, view_stats_key
-from leaderboard.views.snapshot import SnapshotRow
+from leaderboard.views.published import OVERALL, ViewIndex, view_id
 
 router = APIRouter(tags=["leaderboard"])
 Context = Annotated[ArenaContext, Depends(get_context)]
@@ -28,31 +26,6 @@ Category = Annotated[str, Query(description="a category name from /api/leaderboa
 StyleControl = Annotated[bool, Query(description="the style-controlled view (answer length and markdown held equal)")]
 
 CSV_FIELDS = ("rank", "rank_lower", "model", "rating", "lower", "upper", "votes", "rank_change")
-
-
-async def _index(context: ArenaContext) -> ViewIndex | None:
-    raw = await context.redis.get(view_index_key(context.settings.prefix))
-    return ViewIndex.model_validate_json(raw) if raw else None
-
-
-# Snapshots and ViewStats are read as plain JSON (the worker wrote them from the pydantic models):
-# parsing 200-model documents into models on every request would cost more than the rest of it.
-
-async def _snapshot(context: ArenaContext, view: str) -> dict | None:
-    """The view's Snapshot as a dict (see leaderboard.views.snapshot.Snapshot)."""
-    raw = await context.redis.get(view_snapshot_key(context.settings.prefix, view))
-    if raw is None and view == OVERALL:
-        raw = await context.redis.get(snapshot_key(context.settings.prefix))
-    return json.loads(raw) if raw else None
-
-
-async def _stats(context: ArenaContext, view: str) -> dict | None:
-    """The view's ViewStats as a dict (see leaderboard.views.published.ViewStats)."""
-    raw = await context.redis.get(view_stats_key(context.settings.prefix, view))
-    return json.loads(raw) if raw else None
-
-
-ROW_FIELDS = tuple(SnapshotRow.model_fields)
 
 
 def _check_category(index: ViewIndex | None, category: str) -> None:
@@ -64,10 +37,10 @@ def _check_category(index: ViewIndex | None, category: str) -> None:
 
 
 async def _board(context: ArenaContext, category: str, style_control: bool) -> dict:
-    index = await _index(context)
+    index = await context.board.index()
     _check_category(index, category)
     view = view_id(category, style_control)
-    snapshot = await _snapshot(context, view)
+    snapshot = await context.board.snapshot(view)
     common = {"category": category, "style_control": style_control, "view": view,
               "next_refit_at": index.next_refit_at if index else None}
     if snapshot is None:
@@ -75,17 +48,17 @@ async def _board(context: ArenaContext, category: str, style_control: bool) -> d
             raise HTTPException(status_code=404, detail=f"no style-controlled view for {category!r} yet")
         return {"generated_at": None, "total_votes": 0, "method": None, "models": [],
                 "note": "no snapshot yet: the first appears a few seconds after the first vote", **common}
-    rows = [{field: row[field] for field in ROW_FIELDS} for row in snapshot["rows"]]
+    rows = [row.model_dump() for row in snapshot.rows]
     if style_control:
-        plain = await _snapshot(context, view_id(category))
+        plain = await context.board.snapshot(view_id(category))
         if plain is not None:
             # positive: the model ranks better once style is held equal (as fit --style-control reports it)
-            plain_rank = {row["model"]: row["rank"] for row in plain["rows"]}
+            plain_rank = {row.model: row.rank for row in plain.rows}
             for row in rows:
                 if row["model"] in plain_rank:
                     row["rank_change"] = plain_rank[row["model"]] - row["rank"]
-    return {"generated_at": snapshot["generated_at"], "total_votes": snapshot["total_votes"],
-            "method": snapshot["method"], "models": rows, "note": snapshot.get("note", ""), **common}
+    return {"generated_at": snapshot.generated_at, "total_votes": snapshot.total_votes,
+            "method": snapshot.method, "models": rows, "note": snapshot.note, **common}
 
 
 @router.get("/api/leaderboard")
@@ -110,9 +83,10 @@ async def leaderboard_csv(context: Context, category: Category = OVERALL, style_
 @router.get("/api/leaderboard/categories")
 async def leaderboard_categories(context: Context):
     """The published categories (overall first) with their vote counts."""
-    index = await _index(context)
+    index = await context.board.index()
     if index is None:
-        return {"generated_at": None, "categories": [{"name": OVERALL, "label": "Overall", "kind": "overall", "votes": 0}],
+        return {"generated_at": None,
+                "categories": [{"name": OVERALL, "label": "Overall", "kind": "overall", "votes": 0}],
                 "style_control": False, "min_category_votes": None, "next_refit_at": None}
     return index.model_dump()
 
@@ -120,41 +94,40 @@ async def leaderboard_categories(context: Context):
 @router.get("/api/models/{name}/stats")
 async def model_stats(name: str, context: Context):
     """One model's record: per opponent, its votes over time, its style, its rating in every category."""
-    stats = await _stats(context, OVERALL)
-    if stats is None or name not in stats["models"]:
-        models = stats["models"] if stats else []
+    stats = await context.board.stats(OVERALL)
+    if stats is None or name not in stats.models:
+        models = stats.models if stats else []
         known = "no leaderboard has been published yet" if stats is None else \
             f"models on the leaderboard: {', '.join(models[:20])}{' ...' if len(models) > 20 else ''}"
         raise HTTPException(status_code=404, detail=f"unknown model {name!r}: {known}")
-    me = stats["models"].index(name)
+    me = stats.models.index(name)
     opponents = []
-    for other, opponent in enumerate(stats["models"]):
-        battles = stats["battles"][me][other]
+    for other, opponent in enumerate(stats.models):
+        battles = stats.battles[me][other]
         if other == me or not battles:
             continue
-        wins, ties = stats["wins"][me][other], stats["ties"][me][other]
+        wins, ties = stats.wins[me][other], stats.ties[me][other]
         opponents.append({"opponent": opponent, "battles": battles, "wins": wins, "losses": battles - wins - ties,
                           "ties": ties, "win_rate": (wins + 0.5 * ties) / battles})
     opponents.sort(key=lambda row: (-row["battles"], row["opponent"]))
-    styled = await _stats(context, view_id(OVERALL, True))
-    index = await _index(context)
+    styled = await context.board.stats(view_id(OVERALL, True))
+    index = await context.board.index()
     ratings = {}
     for info in (index.categories if index else []):
         for style_control in (False, True):
-            snapshot = await _snapshot(context, view_id(info.name, style_control))
-            row = next((row for row in snapshot["rows"] if row["model"] == name), None) if snapshot else None
+            snapshot = await context.board.snapshot(view_id(info.name, style_control))
+            row = next((row for row in snapshot.rows if row.model == name), None) if snapshot else None
             if row is not None:
                 ratings[view_id(info.name, style_control)] = {
-                    "category": info.name, "style_control": style_control,
-                    **{field: row[field] for field in ROW_FIELDS if field != "model"}}
+                    "category": info.name, "style_control": style_control, **row.model_dump(exclude={"model"})}
     return JSONResponse({
-        "model": name, "generated_at": stats["generated_at"],
+        "model": name, "generated_at": stats.generated_at,
         "battles": sum(row["battles"] for row in opponents),
         "win_rate": (sum(row["wins"] + 0.5 * row["ties"] for row in opponents)
                      / max(1, sum(row["battles"] for row in opponents))),
         "opponents": opponents,
-        "days": stats["days"], "votes_by_day": stats["votes_by_day"][me] if stats["votes_by_day"] else [],
-        "style_means": (styled["style_means"].get(name, {}) if styled else {}),
-        "style_coefficients": (styled["style_coefficients"] if styled else {}),
+        "days": stats.days, "votes_by_day": stats.votes_by_day[me] if stats.votes_by_day else [],
+        "style_means": (styled.style_means.get(name, {}) if styled else {}),
+        "style_coefficients": (styled.style_coefficients if styled else {}),
         "ratings": ratings,
     })

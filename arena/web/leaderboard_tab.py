@@ -1,6 +1,6 @@
-"""The leaderboard tab: builds its components and wires them to arena.web.board_data (which reads
-the views the worker publishes) and arena.web.leaderboard_figures (which draws them). Nothing here
-fits or computes statistics."""
+"""The leaderboard tab: builds its components and wires them to leaderboard.views.reader (which reads
+the views the worker publishes), arena.web.board_data (which reshapes them) and
+arena.web.leaderboard_figures (which draws them). Nothing here fits or computes statistics."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import gradio as gr
 from arena.web import board_data as data
 from arena.web import leaderboard_figures as figures
 from arena.web.battle_view import PAGE_ONLY
-from arena.web.board_data import BoardReader, BoardView, Freshness, ModelInfo
-from leaderboard.views.published import OVERALL
+from arena.web.board_data import Freshness, ModelInfo
+from leaderboard.views.published import OVERALL, view_id
+from leaderboard.views.reader import BoardReader, BoardView
 
 # How many models the figures show, best first: a 200 x 200 matrix is neither readable nor quick.
 TOP_N_CHOICES = (10, 20, 40, 80, "all")
@@ -150,7 +151,8 @@ class LeaderboardTab:
         else:
             predicted_figure = figures.empty_figure("Predictions appear after the first full fit")
         all_models = [row.model for row in rows]
-        picked = [model for model in (history_models or []) if model in all_models] or all_models[:HISTORY_DEFAULT_MODELS]
+        picked = ([model for model in (history_models or []) if model in all_models]
+                  or all_models[:HISTORY_DEFAULT_MODELS])
         controls = {"categories": tuple(_category_choices(board)), "category": board.category,
                     "style": (board.style_control, board.style_available), "models": tuple(all_models),
                     "picked": tuple(picked)}
@@ -170,7 +172,8 @@ class LeaderboardTab:
             figures.as_plot(observed_figure),
             figures.as_plot(predicted_figure),
             figures.as_plot(battles_figure),
-            gr.Dropdown(choices=all_models, value=picked, multiselect=True) if changed("models", "picked") else gr.skip(),
+            gr.Dropdown(choices=all_models, value=picked, multiselect=True)
+            if changed("models", "picked") else gr.skip(),
             figures.as_plot(figures.history_figure(board.history, picked)),
             gr.Dropdown(choices=all_models) if changed("models") else gr.skip(),
         )
@@ -218,7 +221,7 @@ class LeaderboardTab:
         style_stats, per_category = None, {}
         if board.index is not None:
             if board.index.style_control:
-                style_stats = await self.reader.stats(board.index, board.category, True)
+                style_stats = await self.reader.stats(view_id(board.category, True))
             per_category = await self.reader.category_snapshots(board.index, board.style_control)
         elif board.snapshot is not None:
             per_category = {OVERALL: board.snapshot}
@@ -262,12 +265,13 @@ class LeaderboardTab:
                 opponents_table = gr.Dataframe(interactive=False, label="Record against each opponent",
                                                elem_id="leaderboard-detail-record", max_height=320)
                 votes_plot = gr.Plot(label="Votes per day", elem_id="leaderboard-detail-votes")
-                style_table = gr.Dataframe(interactive=False, label="Style control: coefficients and this model's style",
+                style_table = gr.Dataframe(interactive=False,
+                                           label="Style control: coefficients and this model's style",
                                            elem_id="leaderboard-detail-style")
                 category_table = gr.Dataframe(interactive=False, label="Ratings per category",
                                               elem_id="leaderboard-detail-categories")
-            top_n = gr.Dropdown(choices=list(TOP_N_CHOICES), value=DEFAULT_TOP_N, label="Models in the figures (best first)",
-                                elem_id="leaderboard-top-n")
+            top_n = gr.Dropdown(choices=list(TOP_N_CHOICES), value=DEFAULT_TOP_N,
+                                label="Models in the figures (best first)", elem_id="leaderboard-top-n")
             ratings_plot = gr.Plot(label="Ratings with 95% intervals", elem_id="leaderboard-ratings")
             observed_plot = gr.Plot(label="Observed win rate (row beats column)", elem_id="leaderboard-observed")
             predicted_plot = gr.Plot(label="Predicted win rate from the ratings", elem_id="leaderboard-predicted")

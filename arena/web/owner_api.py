@@ -80,7 +80,8 @@ async def register_model(request: Request, context: Context, owner: Owner):
 
 @router.get("/models")
 async def list_models(context: Context, owner: Owner):
-    return {"owner": owner.name, "models": await model_views(context.battles, await context.owners.store.models(owner.name))}
+    models = await context.owners.store.models(owner.name)
+    return {"owner": owner.name, "models": await model_views(context.battles, models)}
 
 
 @router.get("/models/{name:path}")

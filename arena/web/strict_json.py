@@ -112,7 +112,8 @@ class StrictJSONMiddleware:
             try:
                 strict_loads(body)
             except json.JSONDecodeError as error:
-                await JSONResponse({"detail": f"the JSON body is malformed: {error.msg}"}, status_code=400)(scope, receive, send)
+                malformed = JSONResponse({"detail": f"the JSON body is malformed: {error.msg}"}, status_code=400)
+                await malformed(scope, receive, send)
                 return
         replayed = False
 

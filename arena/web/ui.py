@@ -9,7 +9,6 @@ from __future__ import annotations
 import gradio as gr
 
 from arena.web.battle_view import PAGE_ONLY, BattleView
-from arena.web.board_data import BoardReader
 from arena.web.context import ArenaContext
 from arena.web.leaderboard_tab import LeaderboardTab, model_catalogue
 from arena.web.owner_tab import OwnerTab
@@ -91,7 +90,7 @@ def build_page(context: ArenaContext) -> gr.Blocks:
 
         named_tab.select(named_choices, None, [pick for view in named_views for pick in view.picks], **PAGE_ONLY)
 
-        leaderboard = LeaderboardTab(BoardReader(context.redis, context.settings.prefix),
+        leaderboard = LeaderboardTab(context.board,
                                      model_catalogue(battles.endpoints),
                                      min_votes=context.settings.leaderboard_min_votes,
                                      refit_interval=context.settings.refit_interval)

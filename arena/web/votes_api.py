@@ -38,7 +38,8 @@ def _text(fields: dict) -> VoteText | None:
 async def download_votes(context: Annotated[ArenaContext, Depends(get_context)],
                          format: Annotated[Literal["jsonl", "csv", "parquet"],
                                            Query(description="jsonl (default), csv or parquet")] = "jsonl",
-                         since: Annotated[float | None, Query(description="only votes cast at or after this unix time")] = None):
+                         since: Annotated[float | None,
+                                          Query(description="only votes cast at or after this unix time")] = None):
     """Every vote so far, oldest first, loadable by `python -m leaderboard fit` (see leaderboard.data.export)."""
     settings = context.settings
     release_text = bool(settings.release_text)
