@@ -61,8 +61,11 @@ def pending_count(client, prefix="arena"):
 
 
 def archived_ids(data_dir):
-    lines = archive_path(data_dir).read_bytes().splitlines() if archive_path(data_dir).exists() else []
-    return [json.loads(line)["vote_id"] for line in lines]
+    """Vote ids of the complete lines of the archive: a running worker may be half-way through
+    appending the last one (a line counts once its newline is written, as the archive's own reader says)."""
+    data = archive_path(data_dir).read_bytes() if archive_path(data_dir).exists() else b""
+    complete = data[:data.rfind(b"\n") + 1]
+    return [json.loads(line)["vote_id"] for line in complete.splitlines()]
 
 
 def snapshot_in_redis(client, prefix="arena"):
