@@ -4,7 +4,7 @@ A ``Setting`` holds everything about one setting: its flag, environment variable
 (the function that reads a flag's or a variable's text, validation included), help, and whether
 it is secret. The rest is derived from the rows: argparse arguments (``add_arguments``), values
 (``read_values``: flag, else environment, else default), the start-up banner with secrets masked
-(``describe``) and the README's configuration table (``markdown_table``).
+(``describe``) and the configuration table of docs/configuration.md (``markdown_table``).
 
 The rows several command lines share live here, on the leaderboard side, because the worker's
 command line is on this side and never imports ``arena``: ``REDIS_URL``, ``DATA_DIR``, ``PREFIX``
@@ -74,7 +74,7 @@ class Setting:
 
     name: str                                   # the attribute (and argparse dest)
     default: Any
-    help: str                                   # what it is or does (a switch: what "on" does), for --help, README
+    help: str                                   # what it is or does (a switch: what "on" does), for --help, docs
     parse: Callable[[str], Any] = str           # flag or variable text -> value; raises on a bad value
     flag: str | None = None
     env: str | None = None
@@ -234,7 +234,7 @@ def describe(values: Mapping[str, Any], settings: Iterable[Setting]) -> str:
 
 
 def markdown_table(settings: Iterable[Setting]) -> str:
-    """The configurable settings as the README's table (flag, environment, default, meaning)."""
+    """The configurable settings as docs/configuration.md's table (flag, environment, default, meaning)."""
     lines = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
     for setting in settings:
         if not setting.configurable:

@@ -1,6 +1,6 @@
 """The arena's settings, one table (``SERVE_SETTINGS``): the ``Settings`` dataclass, the flags of
 ``python -m arena serve`` with their environment variables, the start-up banner (secrets masked)
-and the README's configuration table (``python -m arena.ops.settings`` prints it) are all derived
+and the configuration table of docs/configuration.md (``python -m arena.ops.settings`` prints it) are all derived
 from its rows. The rows shared with other command lines come from ``leaderboard.config``.
 """
 
