@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from leaderboard.data.counts import PairCounts
-from leaderboard.models.joint_fit import fit_joint_plackett_luce
-from leaderboard.models.plackett_luce import fit_plackett_luce
+from leaderboard.fit import fit_joint_plackett_luce, fit_plackett_luce
 
 MODELS = [f"m{k}" for k in range(6)]
 

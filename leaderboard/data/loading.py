@@ -85,7 +85,7 @@ def load_all(path: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     if path.stat().st_size == 0:
         raise VoteFileError(f"{path}: the file is empty; it holds no votes")
     fmt = file_format(path)
-    if fmt == "jsonl" and _is_archive(path):
+    if fmt == "jsonl" and is_archive(path):
         pairwise, kwise = _read_archive(path)
     else:
         frame = _read_table(path, fmt)
@@ -155,7 +155,7 @@ def _checked_rankings(path: Path, kwise: pd.DataFrame) -> pd.DataFrame:
 
 # ---- our archive -----------------------------------------------------------------------------
 
-def _is_archive(path: Path) -> bool:
+def is_archive(path: Path) -> bool:
     first = _first_record(path)
     # the export has vote_id and models too, but names the battle question_id (LMArena's name)
     return isinstance(first, dict) and "vote_id" in first and "models" in first and "battle_id" in first
