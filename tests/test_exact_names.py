@@ -76,7 +76,8 @@ def test_names_survive_every_method(tmp_path, fmt, method):
 
 def test_a_name_numeric_in_one_column_only_stays_one_model(tmp_path):
     # pandas would read model_b (all numeric-looking) as floats: '1e3' -> 1000.0, '007' -> 7.0
-    frame = pd.DataFrame({"model_a": ["x", "y", "x", "y", "1e3", "007"], "model_b": ["1e3", "007", "007", "1e3", "x", "y"],
+    frame = pd.DataFrame({"model_a": ["x", "y", "x", "y", "1e3", "007"],
+                          "model_b": ["1e3", "007", "007", "1e3", "x", "y"],
                           "winner": ["model_a", "model_b", "tie", "model_a", "model_b", "model_a"]})
     path = tmp_path / "votes.csv"
     frame.to_csv(path, index=False)

@@ -19,7 +19,8 @@ def votes(seed, n_pairwise=300, n_kwise=60):
     for _ in range(n_pairwise):
         i, j = rng.choice(len(MODELS), 2, replace=False)
         u = rng.random()
-        outcome = "tie" if u < 0.15 else ("model_a" if rng.random() < 1 / (1 + np.exp(strength[j] - strength[i])) else "model_b")
+        a_wins = rng.random() < 1 / (1 + np.exp(strength[j] - strength[i]))
+        outcome = "tie" if u < 0.15 else ("model_a" if a_wins else "model_b")
         pairwise.append((MODELS[i], MODELS[j], outcome))
     for k in range(n_kwise):
         picked = rng.choice(len(MODELS), 3 + k % 2, replace=False)

@@ -315,7 +315,8 @@ def test_fit_by_name_reports_the_rating_scale_anchor_and_bootstrap():
 # ---- partial rankings ("best only": the rest shown but not ranked) ------------------------------
 
 def loglik(theta, ranking):
-    return ranking_log_likelihood(compile_rankings(len(theta), [ranking]), np.asarray(theta), np.ones(1), derivatives=False)
+    design = compile_rankings(len(theta), [ranking])
+    return ranking_log_likelihood(design, np.asarray(theta), np.ones(1), derivatives=False)
 
 
 def test_a_partial_ranking_is_the_probability_of_all_its_completions():

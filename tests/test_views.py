@@ -44,7 +44,8 @@ START = 1_760_000_000.0
 
 def synthetic_events(seed=7, n_pairwise=400, n_kwise=40):
     """Pairwise and K-wise votes (a third of these partial: the best only) from a known Bradley-Terry
-    truth, in three categories of different sizes (coding ~40%, German ~25%, multi-turn ~8%: below a threshold of 40 when n is small)."""
+    truth, in three categories of different sizes (coding ~40%, German ~25%, multi-turn ~8%: below a
+    threshold of 40 when n is small)."""
     rng = np.random.default_rng(seed)
     events = []
     for k in range(n_pairwise + n_kwise):
@@ -58,11 +59,12 @@ def synthetic_events(seed=7, n_pairwise=400, n_kwise=40):
         voted_at = START + DAY * (k % 3) + k
         style = [StyleFeatures(tokens=int(rng.integers(20, 400)), headers=int(rng.integers(0, 4)),
                                list_items=int(rng.integers(0, 6)), bold=int(rng.integers(0, 3))) for _ in chosen]
-        common = dict(vote_id=uuid.uuid4().hex, battle_id=uuid.uuid4().hex, voter_id=f"voter-{k % 97}", served_at=voted_at - 1,
-                      voted_at=voted_at, selection_probability=0.5, style=style, categories=tags, turns=turns,
-                      language=language)
+        common = dict(vote_id=uuid.uuid4().hex, battle_id=uuid.uuid4().hex, voter_id=f"voter-{k % 97}",
+                      served_at=voted_at - 1, voted_at=voted_at, selection_probability=0.5, style=style,
+                      categories=tags, turns=turns, language=language)
         # longer answers win more often: style control has something to find
-        utility = np.array([STRENGTH[m] + 0.002 * s.tokens for m, s in zip(chosen, style)]) + rng.gumbel(size=len(chosen))
+        utility = (np.array([STRENGTH[m] + 0.002 * s.tokens for m, s in zip(chosen, style)])
+                   + rng.gumbel(size=len(chosen)))
         order = [chosen[i] for i in np.argsort(-utility)]
         if kwise and k % 3 == 0:  # "best only": a partial ranking, the other three shown but not ranked
             events.append(VoteEvent(mode="kwise", models=chosen, ranking=[[order[0]]], unranked=order[1:], **common))
@@ -95,7 +97,8 @@ def ratings(snapshot: Snapshot) -> dict[str, float]:
 
 
 def in_category(events, category):
-    return [e for e in events if category == "overall" or category in vote_categories(e.categories, e.turns, e.language)]
+    return [e for e in events
+            if category == "overall" or category in vote_categories(e.categories, e.turns, e.language)]
 
 
 def pairwise_frame(events):
@@ -155,7 +158,8 @@ def test_prompt_language_and_hard_prompt_rule():
 def test_vote_categories_rule():
     assert vote_categories(["code", "math"], 1, "de") == ("coding", "language:de", "math")
     assert vote_categories([], 3, None) == ("multi_turn",)
-    assert vote_categories(["long_prompt", "hard_prompt", "coding"], 1, None) == ("coding", "hard_prompts", "long_prompt")
+    assert (vote_categories(["long_prompt", "hard_prompt", "coding"], 1, None)
+            == ("coding", "hard_prompts", "long_prompt"))
 
 
 def test_worker_publishes_every_view_with_the_right_counts(published, redis_client):
@@ -220,15 +224,17 @@ def test_view_stats_count_every_comparison(published, redis_client):
     styled = read(redis_client, view_stats_key("arena", "coding+style"), ViewStats)
     assert set(styled.style_coefficients) == {"tokens", "headers", "lists", "bold"}
     assert styled.style_coefficients["tokens"] > 0  # the synthetic voters favour longer answers
-    answers = [(s.tokens, m) for e in in_category(events, "coding") if e.mode != "kwise" for m, s in zip(e.models, e.style)]
+    answers = [(s.tokens, m) for e in in_category(events, "coding") if e.mode != "kwise"
+               for m, s in zip(e.models, e.style)]
     alpha_tokens = [t for t, m in answers if m == "alpha"]
     assert styled.style_means["alpha"]["tokens"] == pytest.approx(np.mean(alpha_tokens))
 
 
 def test_a_restarted_worker_rebuilds_every_view_from_the_archive(published, redis_client, tmp_path):
     events, worker = published
-    before = {key: read(redis_client, key, Snapshot) for key in
-              (view_snapshot_key("arena", view_id(c, s)) for c in ("overall", "coding", "language:de") for s in (False, True))}
+    keys = [view_snapshot_key("arena", view_id(c, s))
+            for c in ("overall", "coding", "language:de") for s in (False, True)]
+    before = {key: read(redis_client, key, Snapshot) for key in keys}
     worker.close()
     for key in before:
         redis_client.delete(key)
@@ -318,7 +324,8 @@ def fit_live(path, *extra):
                                                      ("language:de", True)])
 def test_fit_live_reproduces_the_api_to_a_hundredth(views_stack, category, style_control):
     stack, http, events = views_stack
-    board = http.get("/api/leaderboard", params={"category": category, "style_control": str(style_control).lower()}).json()
+    board = http.get("/api/leaderboard",
+                     params={"category": category, "style_control": str(style_control).lower()}).json()
     archive = stack.settings.data_dir / "votes.jsonl"
     document = fit_live(archive, *(["--category", category] if category != "overall" else []),
                         *(["--style-control"] if style_control else []))
@@ -334,8 +341,8 @@ def test_fit_live_reproduces_the_api_to_a_hundredth(views_stack, category, style
 def test_fit_live_refuses_unknown_categories_and_conflicting_options(tmp_path):
     archive = tmp_path / "votes.jsonl"
     archive.write_text("".join(e.model_dump_json() + "\n" for e in synthetic_events(n_pairwise=60, n_kwise=0)))
-    unknown = subprocess.run([sys.executable, "-m", "leaderboard", "fit", str(archive), "--live", "--category", "klingon"],
-                             cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    unknown = subprocess.run([sys.executable, "-m", "leaderboard", "fit", str(archive), "--live",
+                              "--category", "klingon"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert unknown.returncode == 2 and "unknown category 'klingon'" in unknown.stderr and "coding" in unknown.stderr
     both = subprocess.run([sys.executable, "-m", "leaderboard", "fit", str(archive), "--live", "--alpha", "1"],
                           cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
@@ -416,7 +423,8 @@ def test_a_real_vote_carries_its_prompts_language_and_categories(arena_stack, re
         vote = http.post(f"/api/battles/{battle['battle_id']}/vote", json={"outcome": "model_a"},
                          headers={"X-Arena-Session": battle["session"]})
         assert vote.status_code == 200, vote.text
-    events = [VoteEvent.model_validate_json(fields[b"event"]) for _, fields in redis_client.xrange(vote_stream_key("arena"))]
+    events = [VoteEvent.model_validate_json(fields[b"event"])
+              for _, fields in redis_client.xrange(vote_stream_key("arena"))]
     mine = next(e for e in events if e.battle_id == battle["battle_id"])
     assert mine.language == "de"
     assert vote_categories(mine.categories, mine.turns, mine.language) == ("language:de",)
