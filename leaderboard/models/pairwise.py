@@ -3,9 +3,10 @@
 
 Both fit the per-pair counts of ``VoteData.pairs`` exactly (leaderboard.models.bradley_terry),
 after checking that the comparison graph is connected and, without a prior, that the maximum
-likelihood exists (leaderboard.models.graph). The plain Bradley-Terry bootstrap is the batched
-one (leaderboard.resampling.bootstrap); Davidson's is one exact refit per replicate, each
-(pair, outcome) cell drawn as a scaled Poisson matching its weights' mean and variance.
+likelihood exists (leaderboard.models.graph). Both resample the (pair, outcome) cells, each
+drawn as a scaled Poisson matching its weights' mean and variance, and refit a replicate
+exactly; for plain Bradley-Terry ``leaderboard.fit`` uses the batched bootstrap instead
+(leaderboard.resampling.bootstrap: the same replicates, solved together in array code).
 """
 
 from __future__ import annotations
@@ -54,6 +55,19 @@ def fitted_pairs(counts: PairCounts) -> tuple[list[str], PairArrays]:
     return models, arrays
 
 
+def poisson_cells(arrays: PairArrays, rng: np.random.Generator, size: int) -> list:
+    """``size`` Poisson-bootstrap resamples of the per-(pair, outcome) cells, each (wins_i, wins_j,
+    ties) per pair: a cell is c * Poisson(lambda) with lambda = (sum w)^2 / sum w^2 and
+    c = sum w^2 / sum w (its votes' mean and variance; exact when their weights are equal)."""
+    classes = []
+    for outcome_class in (I_WINS, J_WINS, TIE_CLASS):
+        weight, weight_sq = arrays.weight[:, outcome_class], arrays.weight_sq[:, outcome_class]
+        lam = np.divide(weight**2, weight_sq, out=np.zeros_like(weight), where=weight_sq > 0)
+        scale = np.divide(weight_sq, weight, out=np.zeros_like(weight), where=weight > 0)
+        classes.append(rng.poisson(lam[:, None], size=(arrays.n_pairs, size)) * scale[:, None])
+    return [(classes[0][:, b], classes[1][:, b], classes[2][:, b]) for b in range(size)]
+
+
 def start_from(models: list[str], warm_start: dict | None) -> np.ndarray | None:
     """The warm start's theta in ``models`` order (0 for a model it does not know), or None."""
     init_theta = (warm_start or {}).get("theta")
@@ -85,6 +99,27 @@ class BradleyTerry(RatingModel):
     def covariance(self, estimate: Estimate, *, robust: bool) -> np.ndarray:
         cov = sandwich_cov if robust else model_based_cov
         return cov(estimate.theta, estimate.work, alpha=self.alpha)
+
+    def resample(self, estimate: Estimate, rng: np.random.Generator, size: int) -> list:
+        """The cells' Poisson bootstrap (``leaderboard.fit`` prefers the batched bootstrap, which
+        solves the same replicates in array code, for this model)."""
+        return poisson_cells(estimate.work, rng, size)
+
+    def refit(self, estimate: Estimate, draw) -> np.ndarray:
+        arrays = estimate.work
+        wins_i, wins_j, ties = draw
+        wins, totals = wins_i + 0.5 * ties, wins_i + wins_j + ties
+        limits = None
+        if self.alpha == 0:
+            limits = runaway_limits(arrays.n_models, *scored_edges(arrays.pair_i, arrays.pair_j, wins > 0,
+                                                                   totals - wins > 0))
+        try:
+            theta = bradley_terry(arrays.n_models, arrays.pair_i, arrays.pair_j, wins, totals,
+                                  alpha=self.alpha if limits is None else max(self.alpha, TINY_PRIOR),
+                                  initial_params=estimate.theta).theta
+        except (ConvergenceError, FloatingPointError, np.linalg.LinAlgError):
+            return np.full(arrays.n_models, np.nan)
+        return with_limits(theta, limits)
 
 
 class DavidsonBradleyTerry(RatingModel):
@@ -119,16 +154,7 @@ class DavidsonBradleyTerry(RatingModel):
         return davidson_sandwich_cov(estimate.theta, estimate.solution.log_nu, estimate.work, alpha=self.alpha)
 
     def resample(self, estimate: Estimate, rng: np.random.Generator, size: int) -> list:
-        """Per (pair, outcome) cell, c * Poisson(lambda) with lambda = (sum w)^2 / sum w^2 and
-        c = sum w^2 / sum w (the Poisson bootstrap of its votes, exact for equal weights)."""
-        arrays = estimate.work
-        classes = []
-        for outcome_class in (I_WINS, J_WINS, TIE_CLASS):
-            weight, weight_sq = arrays.weight[:, outcome_class], arrays.weight_sq[:, outcome_class]
-            lam = np.divide(weight**2, weight_sq, out=np.zeros_like(weight), where=weight_sq > 0)
-            scale = np.divide(weight_sq, weight, out=np.zeros_like(weight), where=weight > 0)
-            classes.append(rng.poisson(lam[:, None], size=(arrays.n_pairs, size)) * scale[:, None])
-        return [(classes[0][:, b], classes[1][:, b], classes[2][:, b]) for b in range(size)]
+        return poisson_cells(estimate.work, rng, size)
 
     def refit(self, estimate: Estimate, draw) -> np.ndarray:
         arrays = estimate.work
