@@ -1,4 +1,4 @@
-"""The live board's fit of one view, in one place: the worker publishes it, ``fit --live`` repeats it.
+"""The live board's views: their votes, fits and stats, which the worker publishes and ``fit --live`` repeats.
 
 Both go through :class:`LiveVotes` (the overall :class:`~leaderboard.live.tally.VoteTally` and
 the :class:`~leaderboard.live.view_tally.ViewTally` of the categories) and :func:`fit_view`, which
@@ -7,7 +7,8 @@ fits every view -- overall included, as the worker's snapshot does -- by the one
 
 - rated votes: anonymous and K-wise (``named`` votes are archived, not rated: the voter saw the
   names); every vote weighs 1 (no inverse-propensity weights, no voter cap); ties count half a
-  win each way; a N(0, 1/alpha) prior on each rating with ``alpha = DEFAULT_PRIOR_PRECISION`` (0.01 nats^-2);
+  win each way; a N(0, 1/alpha) prior on each rating with ``alpha = DEFAULT_PRIOR_PRECISION``
+  (0.01 nats^-2);
 - a view without style control: Bradley-Terry with sandwich intervals, or, once the view has
   K-wise votes, every vote of the view fitted jointly by Plackett-Luce (leaderboard.live.policy);
   online Elo below MIN_VOTES_TO_FIT votes or when no fit exists (the note says why);
