@@ -27,9 +27,10 @@ import pandas as pd  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from leaderboard.data.rankings import Unranked  # noqa: E402
+from leaderboard.fit import fit_plackett_luce, fit_style_control  # noqa: E402
 from leaderboard.models.elo import online_elo  # noqa: E402
-from leaderboard.models.plackett_luce import fit_plackett_luce, plackett_luce, plackett_luce_covariance  # noqa: E402
-from leaderboard.models.style_control import fit_style_control, style_covariates  # noqa: E402
+from leaderboard.models.plackett_luce import plackett_luce, plackett_luce_covariance  # noqa: E402
+from leaderboard.models.style_control import style_covariates  # noqa: E402
 
 
 def best_time(function, repeat: int):

@@ -93,7 +93,7 @@ def headline(n_votes: int, n_models: int, n_bootstrap: int, seed: int) -> None:
           f"..{ELO_PER_NAT * sand_half.max():.1f}")
 
     try:
-        from leaderboard.models.style_control import fit_style_control
+        from leaderboard.fit import fit_style_control
 
         with Timer("style-controlled fit (sandwich)"):
             fit_style_control(frame)
@@ -101,7 +101,7 @@ def headline(n_votes: int, n_models: int, n_bootstrap: int, seed: int) -> None:
         print("style-controlled fit: leaderboard.models.style_control not available")
 
     try:
-        from leaderboard.models.plackett_luce import fit_plackett_luce
+        from leaderboard.fit import fit_plackett_luce
 
         rankings = four_way_rankings(100_000, n_models, seed)
         with Timer("Plackett-Luce fit, 100,000 4-way rankings"):

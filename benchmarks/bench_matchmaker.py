@@ -152,7 +152,7 @@ def bench_oracle(models: int = 50, spread: float = 175.0, noise: float = 0.05, r
     from scipy.stats import kendalltau
 
     from leaderboard.models.bradley_terry import bradley_terry
-    from leaderboard.worker import DEFAULT_ALPHA
+    from leaderboard.worker import DEFAULT_PRIOR_PRECISION
 
     pairs_total = models * (models - 1) / 2
     allowed = 0.05 * pairs_total  # tau = 1 - 2 D / pairs
@@ -180,7 +180,7 @@ def bench_oracle(models: int = 50, spread: float = 175.0, noise: float = 0.05, r
                 np.add.at(wins, (np.where(first_wins, first, second), np.where(first_wins, second, first)), 1.0)
                 totals = wins + wins.T
                 pi, pj = np.nonzero(np.triu(totals, 1))
-                theta = bradley_terry(models, pi, pj, wins[pi, pj], totals[pi, pj], alpha=DEFAULT_ALPHA).theta
+                theta = bradley_terry(models, pi, pj, wins[pi, pj], totals[pi, pj], alpha=DEFAULT_PRIOR_PRECISION).theta
                 discordant[rep, col] = (1.0 - kendalltau(theta, truth).statistic) * pairs_total / 2.0
         mean = discordant.mean(axis=0)
         below = np.flatnonzero(mean <= allowed)

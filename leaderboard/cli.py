@@ -10,7 +10,8 @@
     python -m leaderboard worker ...      (see python -m leaderboard worker --help)
     python -m leaderboard rebuild --data-dir DATA   (counts and snapshot again from the archive; see --help)
 
-May import: leaderboard.config, leaderboard.data, leaderboard.fit, leaderboard.live, leaderboard.models, leaderboard.rebuild, leaderboard.resampling, leaderboard.views, leaderboard.worker.
+May import: leaderboard.config, leaderboard.data, leaderboard.fit, leaderboard.live, leaderboard.models,
+leaderboard.rebuild, leaderboard.resampling, leaderboard.views, leaderboard.worker.
 """
 
 from __future__ import annotations
@@ -33,11 +34,17 @@ from leaderboard.data.counts import PairCounts
 from leaderboard.data.filters import filter_votes, missing_columns
 from leaderboard.data.loading import load_all
 from leaderboard.data.weights import vote_weights
-from leaderboard.fit import CI_METHODS, fit_leaderboard
+from leaderboard.fit import CI_METHODS, fit
+from leaderboard.live.policy import DEFAULT_PRIOR_PRECISION
+from leaderboard.live.view_fit import reproduce_view
+from leaderboard.models.base import VoteData
 from leaderboard.models.elo import online_elo
-from leaderboard.models.mixed_votes import check_comparisons_connected, elo_comparisons, fit_jointly, joint_note
+from leaderboard.models.mixed_votes import check_comparisons_connected, elo_comparisons, joint_note, joint_vote_data
+from leaderboard.models.pairwise import pairwise_model
+from leaderboard.models.plackett_luce import PlackettLuce
 from leaderboard.models.result import BOOTSTRAP, BRADLEY_TERRY, ELO, PLACKETT_LUCE, SANDWICH, RatingResult, elo_result
-from leaderboard.models.style_control import fit_style_control
+from leaderboard.models.style_control import StyleControl, style_vote_data
+from leaderboard.views.published import OVERALL, view_id
 
 METHODS = (BRADLEY_TERRY, ELO, PLACKETT_LUCE)
 
@@ -50,41 +57,43 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m leaderboard", description="Arena rating engine")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    fit = commands.add_parser("fit", help="fit ratings with 95%% intervals from a vote file",
-                              description="Fit a leaderboard from votes (our archive, or LMArena CSV/JSON/JSONL/Parquet).")
-    fit.add_argument("file", type=Path, help="vote file: .csv, .jsonl, .json or .parquet (optionally .gz)")
-    fit.add_argument("--method", choices=METHODS, default=BRADLEY_TERRY,
-                     help="bradley-terry (default; with K-wise votes in the file every vote is fitted by Plackett-Luce); "
-                          "elo (online Elo, no intervals); plackett-luce (every vote: rankings and pairwise)")
-    fit.add_argument("--ci", choices=CI_METHODS, default=None,
-                     help="interval method (default sandwich; bootstrap if --bootstrap is given)")
-    fit.add_argument("--bootstrap", type=int, default=None, metavar="N", help="bootstrap replicates (default 1000)")
-    fit.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    fit.add_argument("--style-control", action="store_true", help="control for answer length and markdown")
-    fit.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
-                     help="keep only matching votes (repeatable; also !=, >, >=, <, <=; list columns match membership)")
-    fit.add_argument("--include-named", action="store_true",
-                     help="keep named (non-anonymous) votes: rows with anony false or mode named, which are left out "
-                          "by default as on the live board and LMArena's (a --where on anony or mode also keeps them)")
-    fit.add_argument("--anchor", default=None, metavar="MODEL=RATING", help="pin one model's rating")
-    fit.add_argument("--ties", choices=("half", "davidson"), default="half",
-                     help="half: a tie is half a win each way (LMArena, default); davidson: Davidson tie model")
-    fit.add_argument("--alpha", type=float, default=0.0, help="prior precision per rating, nats^-2 (default 0: exact MLE)")
-    fit.add_argument("--no-ipw", action="store_true", help="ignore selection_probability (no inverse-propensity weights)")
-    fit.add_argument("--voter-cap", type=float, default=None, metavar="N", help="each voter's votes weigh at most N votes")
-    fit.add_argument("--elo-k", type=float, default=4.0, help="online Elo K (default 4)")
-    fit.add_argument("--elo-base", type=float, default=10.0)
-    fit.add_argument("--elo-scale", type=float, default=400.0)
-    fit.add_argument("--elo-initial", type=float, default=1000.0)
-    fit.add_argument("--out", type=Path, default=None, help="write OUT.json or OUT.csv instead of printing a table")
-    fit.add_argument("--quiet", action="store_true", help="no progress output on stderr")
-    fit.add_argument("--progress", action="store_true",
-                     help="show a progress bar on stderr for long fits even when stderr is not a terminal")
-    fit.add_argument("--live", action="store_true",
-                     help="the live board's fit of one view (its settings, categories and joint Plackett-Luce for "
-                          "K-wise votes): reproduces /api/leaderboard from the vote export or archive")
-    fit.add_argument("--category", default=None, metavar="NAME",
-                     help="with --live: the category view (a name from /api/leaderboard/categories; default overall)")
+    fit_command = commands.add_parser(
+        "fit", help="fit ratings with 95%% intervals from a vote file",
+        description="Fit a leaderboard from votes (our archive, or LMArena CSV/JSON/JSONL/Parquet).")
+    option = fit_command.add_argument
+    option("file", type=Path, help="vote file: .csv, .jsonl, .json or .parquet (optionally .gz)")
+    option("--method", choices=METHODS, default=BRADLEY_TERRY,
+           help="bradley-terry (default; with K-wise votes in the file every vote is fitted by Plackett-Luce); "
+                "elo (online Elo, no intervals); plackett-luce (every vote: rankings and pairwise)")
+    option("--ci", choices=CI_METHODS, default=None,
+           help="interval method (default sandwich; bootstrap if --bootstrap is given)")
+    option("--bootstrap", type=int, default=None, metavar="N", help="bootstrap replicates (default 1000)")
+    option("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    option("--style-control", action="store_true", help="control for answer length and markdown")
+    option("--where", action="append", default=[], metavar="COLUMN=VALUE",
+           help="keep only matching votes (repeatable; also !=, >, >=, <, <=; list columns match membership)")
+    option("--include-named", action="store_true",
+           help="keep named (non-anonymous) votes: rows with anony false or mode named, which are left out "
+                "by default as on the live board and LMArena's (a --where on anony or mode also keeps them)")
+    option("--anchor", default=None, metavar="MODEL=RATING", help="pin one model's rating")
+    option("--ties", choices=("half", "davidson"), default="half",
+           help="half: a tie is half a win each way (LMArena, default); davidson: Davidson tie model")
+    option("--alpha", type=float, default=0.0, help="prior precision per rating, nats^-2 (default 0: exact MLE)")
+    option("--no-ipw", action="store_true", help="ignore selection_probability (no inverse-propensity weights)")
+    option("--voter-cap", type=float, default=None, metavar="N", help="each voter's votes weigh at most N votes")
+    option("--elo-k", type=float, default=4.0, help="online Elo K (default 4)")
+    option("--elo-base", type=float, default=10.0)
+    option("--elo-scale", type=float, default=400.0)
+    option("--elo-initial", type=float, default=1000.0)
+    option("--out", type=Path, default=None, help="write OUT.json or OUT.csv instead of printing a table")
+    option("--quiet", action="store_true", help="no progress output on stderr")
+    option("--progress", action="store_true",
+           help="show a progress bar on stderr for long fits even when stderr is not a terminal")
+    option("--live", action="store_true",
+           help="the live board's fit of one view (its settings, categories and joint Plackett-Luce for "
+                "K-wise votes): reproduces /api/leaderboard from the vote export or archive")
+    option("--category", default=None, metavar="NAME",
+           help="with --live: the category view (a name from /api/leaderboard/categories; default overall)")
 
     add_convert_parser(commands)
     commands.add_parser("worker", help="run the live vote worker (python -m leaderboard worker --help)", add_help=False)
@@ -100,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return worker_main(argv[1:])
     if argv and argv[0] == "rebuild":
-        from leaderboard.rebuild import main as rebuild_main
+        from leaderboard.rebuild import main as rebuild_main  # imported lazily: it needs Redis
 
         return rebuild_main(argv[1:])
     args = build_parser().parse_args(argv)
@@ -223,24 +232,19 @@ def _fit_votes(args: argparse.Namespace, pairwise: pd.DataFrame, kwise: pd.DataF
                         "(online Elo has no K-wise form)" if len(kwise) else "")
     if args.style_control:
         # an anchor outside the fitted models is a ValueError naming it, reported by main()
-        result = fit_style_control(pairwise, ties="half", weights=weights, ci=SANDWICH if ci == BOOTSTRAP else ci,
-                                   anchor=anchor)
-        if ci == BOOTSTRAP:
-            from leaderboard.resampling.bootstrap_refit import style_control_bootstrap  # one exact refit per replicate
-
-            result = style_control_bootstrap(pairwise, result, weights=weights, n_bootstrap=n_bootstrap,
-                                             seed=args.seed, anchor=anchor, progress=progress)
-        return result, ""
-    if args.method == PLACKETT_LUCE or len(kwise):
+        model, data = StyleControl(ties="half"), style_vote_data(pairwise, ties="half", weights=weights)
+        note = ""
+    elif args.method == PLACKETT_LUCE or len(kwise):
         if args.ties == "davidson":
-            raise UsageError("--ties davidson is a Bradley-Terry option; Plackett-Luce reads a tie as half a win each way")
-        result = fit_jointly(pairwise, kwise, weights=weights, ci=ci, n_bootstrap=n_bootstrap if ci == BOOTSTRAP else 0,
-                             seed=args.seed, anchor=anchor, alpha=args.alpha, progress=progress)
-        return result, joint_note(len(pairwise), len(kwise)) if len(pairwise) and len(kwise) else ""
-    frame = pairwise if weights is None else pairwise.assign(__weight__=weights)
-    counts = PairCounts.from_frame(frame, None if weights is None else "__weight__")
-    return fit_leaderboard(counts, ci=ci, n_bootstrap=n_bootstrap, seed=args.seed, anchor=anchor, ties=args.ties,
-                           alpha=args.alpha, progress=progress), ""
+            raise UsageError("--ties davidson is a Bradley-Terry option; Plackett-Luce reads a tie as half a win "
+                             "each way")
+        model, data = PlackettLuce(alpha=args.alpha), joint_vote_data(pairwise, kwise, weights=weights)
+        note = joint_note(len(pairwise), len(kwise)) if len(pairwise) and len(kwise) else ""
+    else:
+        frame = pairwise if weights is None else pairwise.assign(__weight__=weights)
+        counts = PairCounts.from_frame(frame, None if weights is None else "__weight__")
+        model, data, note = pairwise_model(args.ties, args.alpha), VoteData(pairs=counts), ""
+    return fit(model, data, ci=ci, n_bootstrap=n_bootstrap, seed=args.seed, anchor=anchor, progress=progress), note
 
 
 # options --live replaces with the live board's own settings, and the value that means "not given"
@@ -249,9 +253,6 @@ _NOT_WITH_LIVE = {"method": BRADLEY_TERRY, "ci": None, "bootstrap": None, "where
 
 
 def _fit_live(args: argparse.Namespace, say, started: float) -> RatingResult:
-    from leaderboard.live.view_fit import LIVE_ALPHA, reproduce_view
-    from leaderboard.views.published import OVERALL, view_id
-
     if not args.live:
         raise UsageError("--category selects a view of the live board: add --live")
     given = [name for name, unset in _NOT_WITH_LIVE.items() if getattr(args, name) != unset]
@@ -263,7 +264,7 @@ def _fit_live(args: argparse.Namespace, say, started: float) -> RatingResult:
     say(f"{args.file}: view {view_id(category, args.style_control)}, {fit.result.n_votes} votes, {fit.result.method}"
         + (f" ({fit.note})" if fit.note else ""))
     settings = {"file": str(args.file), "live": True, "category": category, "style_control": args.style_control,
-                "alpha": LIVE_ALPHA, "ties": "half", "inverse_propensity": False, "voter_cap": None}
+                "alpha": DEFAULT_PRIOR_PRECISION, "ties": "half", "inverse_propensity": False, "voter_cap": None}
     settings.update({key: value for key, value in fit.result.settings.items() if key not in settings})
     settings["seconds"] = round(time.perf_counter() - started, 3)
     return replace(fit.result, settings=settings)

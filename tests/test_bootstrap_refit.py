@@ -11,9 +11,8 @@ import pytest
 
 from leaderboard.cli import main
 from leaderboard.data.counts import PairCounts
-from leaderboard.fit import fit_leaderboard
-from leaderboard.models.style_control import fit_style_control
-from leaderboard.resampling.bootstrap_refit import runaway_limits, style_control_bootstrap
+from leaderboard.fit import fit_leaderboard, fit_style_control
+from leaderboard.models.graph import runaway_limits
 
 NAMES = np.array(["w", "x", "y", "z"], dtype=object)
 
@@ -52,7 +51,7 @@ def test_davidson_bootstrap_matches_its_sandwich_and_repeats_with_its_seed():
 def test_style_control_bootstrap_matches_its_sandwich():
     votes = davidson_votes(seed=1)
     sandwich = fit_style_control(votes)
-    boot = style_control_bootstrap(votes, sandwich, n_bootstrap=200, seed=2)
+    boot = fit_style_control(votes, ci="bootstrap", n_bootstrap=200, seed=2)
     assert boot.method == "bradley-terry+style-control+bootstrap"
     np.testing.assert_allclose(boot.rating, sandwich.rating)
     np.testing.assert_allclose(half_widths(boot), half_widths(sandwich), rtol=0.25)

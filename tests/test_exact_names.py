@@ -11,7 +11,7 @@ import pytest
 
 from leaderboard.cli import main
 from leaderboard.data.loading import load_all, load_votes
-from leaderboard.models.plackett_luce import fit_plackett_luce
+from leaderboard.fit import fit_plackett_luce
 
 NAMES = ["0", "1e3", "007", "NaN", "null", "true", "NA", "None"]
 FORMATS = ["csv", "jsonl", "json", "parquet"]

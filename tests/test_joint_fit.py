@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from leaderboard.data.counts import PairCounts
-from leaderboard.models.joint_fit import fit_joint_plackett_luce
-from leaderboard.models.plackett_luce import fit_plackett_luce
+from leaderboard.fit import fit_joint_plackett_luce, fit_plackett_luce
 
 MODELS = [f"m{k}" for k in range(6)]
 
@@ -20,8 +19,8 @@ def votes(seed, n_pairwise=300, n_kwise=60):
     for _ in range(n_pairwise):
         i, j = rng.choice(len(MODELS), 2, replace=False)
         u = rng.random()
-        outcome = "tie" if u < 0.15 else ("model_a" if rng.random() < 1 / (1 + np.exp(strength[j] - strength[i]))
-                                          else "model_b")
+        a_wins = rng.random() < 1 / (1 + np.exp(strength[j] - strength[i]))
+        outcome = "tie" if u < 0.15 else ("model_a" if a_wins else "model_b")
         pairwise.append((MODELS[i], MODELS[j], outcome))
     for k in range(n_kwise):
         picked = rng.choice(len(MODELS), 3 + k % 2, replace=False)

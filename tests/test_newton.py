@@ -12,11 +12,10 @@ import pytest
 
 from leaderboard.data.counts import PairCounts
 from leaderboard.data.events import STYLE_COLUMNS
-from leaderboard.fit import fit_leaderboard
+from leaderboard.fit import fit_leaderboard, fit_plackett_luce, fit_style_control
 from leaderboard.models.bradley_terry import bradley_terry
 from leaderboard.models.optim import GRADIENT_TOL, ConvergenceError, newton_ascent
-from leaderboard.models.plackett_luce import fit_plackett_luce
-from leaderboard.models.style_control import fit_style_control, style_covariates
+from leaderboard.models.style_control import style_covariates
 
 STEP = 1e-30  # complex step: f'(x) = Im f(x + i h) / h, exact to rounding for any small h
 

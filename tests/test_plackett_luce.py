@@ -12,14 +12,13 @@ from scipy.optimize import minimize
 
 from leaderboard.data.counts import PairCounts
 from leaderboard.data.rankings import Unranked
-from leaderboard.fit import fit_leaderboard
+from leaderboard.fit import fit_leaderboard, fit_plackett_luce
 from leaderboard.models.graph import NoMaximumLikelihoodError
 from leaderboard.models.plackett_luce import (
     RankingError,
-    _evaluate,
-    fit_plackett_luce,
     plackett_luce,
     plackett_luce_covariance,
+    ranking_log_likelihood,
 )
 from leaderboard.models.plackett_luce_design import compile_rankings
 from leaderboard.models.scale import ELO_PER_NAT
@@ -316,7 +315,8 @@ def test_fit_by_name_reports_the_rating_scale_anchor_and_bootstrap():
 # ---- partial rankings ("best only": the rest shown but not ranked) ------------------------------
 
 def loglik(theta, ranking):
-    return _evaluate(compile_rankings(len(theta), [ranking]), np.asarray(theta), np.ones(1), derivatives=False)
+    design = compile_rankings(len(theta), [ranking])
+    return ranking_log_likelihood(design, np.asarray(theta), np.ones(1), derivatives=False)
 
 
 def test_a_partial_ranking_is_the_probability_of_all_its_completions():

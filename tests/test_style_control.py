@@ -10,8 +10,8 @@ from scipy.optimize import minimize
 
 from leaderboard.data.counts import PairCounts
 from leaderboard.data.events import STYLE_COLUMNS, UnknownOutcomeError
-from leaderboard.fit import fit_leaderboard
-from leaderboard.models.style_control import StyleDataError, fit_style_control, style_covariates
+from leaderboard.fit import fit_leaderboard, fit_style_control
+from leaderboard.models.style_control import StyleDataError, style_covariates
 
 
 def random_battles(rng, names, n_votes, *, length_of=None):

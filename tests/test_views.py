@@ -19,9 +19,7 @@ from arena.cli.serve import ArenaStack
 from leaderboard.data.counts import PairCounts
 from leaderboard.data.events import StyleFeatures, VoteEvent
 from leaderboard.data.rankings import all_pairs
-from leaderboard.fit import fit_leaderboard
-from leaderboard.models.plackett_luce import fit_plackett_luce
-from leaderboard.models.style_control import fit_style_control
+from leaderboard.fit import fit_leaderboard, fit_plackett_luce, fit_style_control
 from leaderboard.store.redis_keys import snapshot_key, vote_stream_key
 from leaderboard.views.categories import vote_categories
 from leaderboard.views.published import (
@@ -35,7 +33,7 @@ from leaderboard.views.published import (
     view_stats_key,
 )
 from leaderboard.views.snapshot import Snapshot
-from leaderboard.worker import DEFAULT_ALPHA, VoteWorker
+from leaderboard.worker import DEFAULT_PRIOR_PRECISION, VoteWorker
 from tests.helpers import PROJECT_ROOT, arena_settings, wait_until
 
 MODELS = ["alpha", "beta", "gamma", "delta"]
@@ -120,13 +118,13 @@ def reference_fit(events, style_control=False):
     """The view's fit computed straight from its votes with the public fitters (not the worker's code)."""
     frame = pairwise_frame(events)
     if style_control:
-        return fit_style_control(frame, alpha=DEFAULT_ALPHA)
+        return fit_style_control(frame, alpha=DEFAULT_PRIOR_PRECISION)
     rankings = [e.full_ranking() for e in events if e.mode == "kwise"]
     if rankings:
         pairwise = [[[a], [b]] if w == "model_a" else [[b], [a]] if w == "model_b" else [[a, b]]
                     for a, b, w in zip(frame["model_a"], frame["model_b"], frame["winner"])]
-        return fit_plackett_luce(pairwise + rankings, alpha=DEFAULT_ALPHA)
-    return fit_leaderboard(PairCounts.from_frame(frame), alpha=DEFAULT_ALPHA)
+        return fit_plackett_luce(pairwise + rankings, alpha=DEFAULT_PRIOR_PRECISION)
+    return fit_leaderboard(PairCounts.from_frame(frame), alpha=DEFAULT_PRIOR_PRECISION)
 
 
 def assert_same_ratings(snapshot, result, tol=1e-6):

@@ -13,7 +13,7 @@ import redis
 
 from arena.ops.redis_server import EmbeddedRedis, free_port
 from leaderboard.data.archive import VoteArchive, archive_path
-from leaderboard.models.plackett_luce import fit_plackett_luce
+from leaderboard.fit import fit_plackett_luce
 from leaderboard.models.result import BRADLEY_TERRY, ELO, PLACKETT_LUCE, SANDWICH, method_name
 from leaderboard.store.redis_keys import (
     dead_letter_stream_key,
@@ -24,7 +24,7 @@ from leaderboard.store.redis_keys import (
     worker_lock_key,
 )
 from leaderboard.views.snapshot import Snapshot
-from leaderboard.worker import DEFAULT_ALPHA, MIN_VOTES_TO_FIT, VoteWorker, main
+from leaderboard.worker import DEFAULT_PRIOR_PRECISION, MIN_VOTES_TO_FIT, VoteWorker, main
 from leaderboard.worker.catch_up import votes_missing
 from tests.helpers import PROJECT_ROOT, make_vote, wait_until
 
@@ -194,7 +194,7 @@ def test_plackett_luce_snapshot_with_pair_multiplicities_equals_the_fit_of_every
     every_vote = [[[a], [b]] if v.outcome == "model_a" else [[b], [a]] if v.outcome == "model_b" else [[a, b]]
                   for v in pairwise for a, b in [v.models]]
     every_vote += [[list(group) for group in v.ranking] for v in kwise]
-    expected = fit_plackett_luce(every_vote, ci="sandwich", alpha=DEFAULT_ALPHA)
+    expected = fit_plackett_luce(every_vote, ci="sandwich", alpha=DEFAULT_PRIOR_PRECISION)
     assert snapshot.models == expected.models
     np.testing.assert_allclose(snapshot.theta, expected.theta, atol=1e-10)
     np.testing.assert_allclose(snapshot.covariance, expected.covariance, rtol=1e-10, atol=1e-12)

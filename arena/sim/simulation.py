@@ -42,7 +42,7 @@ from scipy.stats import kendalltau
 from arena.matchmaker.policy import STRATEGIES, StrategyOptions, selection_distribution
 from arena.matchmaker.state import PRIOR_SD_NATS, RatingState, online_ranking_update, rescaled_covariance
 from leaderboard.data.rankings import all_pairs, order_to_ranking
-from leaderboard.live.policy import DEFAULT_ALPHA
+from leaderboard.live.policy import DEFAULT_PRIOR_PRECISION
 from leaderboard.models.bradley_terry import bradley_terry, bt_information, constrained_inverse
 from leaderboard.models.elo import OnlineElo
 from leaderboard.models.plackett_luce import plackett_luce, plackett_luce_covariance
@@ -61,7 +61,7 @@ TOP = 5
 PLACE_WITHIN = 2
 # Prior precision of the engine fit (nats^-2): the worker's own, a N(0, 10^2) prior, only there so
 # that the first few hundred votes (a model that has not lost yet) give finite ratings.
-FIT_ALPHA = DEFAULT_ALPHA
+FIT_ALPHA = DEFAULT_PRIOR_PRECISION
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ class VoteTally:
         self.voter_pairs: dict[str, Counter] = {}  # voter -> Counter((model_a, model_b, outcome))
         self.ranking_voters: list[str] = []  # voter of each K-wise ranking, in order
         self.ranking_weights: list[float] | None = None  # None: every ranking counts once
-        self.design_cache: dict = {}  # the joint fit's compiled rankings (leaderboard.models.joint_fit); rankings only grow
+        # the joint fit's compiled rankings (leaderboard.models.joint_fit); rankings only grow
+        self.design_cache: dict = {}
 
     @classmethod
     def from_events(cls, events: Iterable[VoteEvent]) -> VoteTally:

@@ -1,12 +1,14 @@
-"""The live board's fit of one view, in one place: the worker publishes it, ``fit --live`` repeats it.
+"""The live board's views: their votes, fits and stats, which the worker publishes and ``fit --live`` repeats.
 
 Both go through :class:`LiveVotes` (the overall :class:`~leaderboard.live.tally.VoteTally` and
-the :class:`~leaderboard.live.view_tally.ViewTally` of the categories) and :func:`fit_view`, so
-they cannot drift. The live settings:
+the :class:`~leaderboard.live.view_tally.ViewTally` of the categories) and :func:`fit_view`, which
+fits every view -- overall included, as the worker's snapshot does -- by the one live fit,
+:func:`leaderboard.live.policy.fit_live`, so they cannot drift. The live settings:
 
 - rated votes: anonymous and K-wise (``named`` votes are archived, not rated: the voter saw the
   names); every vote weighs 1 (no inverse-propensity weights, no voter cap); ties count half a
-  win each way; a N(0, 1/alpha) prior on each rating with ``alpha = LIVE_ALPHA`` (0.01 nats^-2);
+  win each way; a N(0, 1/alpha) prior on each rating with ``alpha = DEFAULT_PRIOR_PRECISION``
+  (0.01 nats^-2);
 - a view without style control: Bradley-Terry with sandwich intervals, or, once the view has
   K-wise votes, every vote of the view fitted jointly by Plackett-Luce (leaderboard.live.policy);
   online Elo below MIN_VOTES_TO_FIT votes or when no fit exists (the note says why);
@@ -20,27 +22,27 @@ they cannot drift. The live settings:
 
 from __future__ import annotations
 
-import logging
+import json
 import math
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from leaderboard.data.archive_reader import archive_events
 from leaderboard.data.counts import I_WINS, J_WINS, TIE_CLASS
-from leaderboard.data.events import StyleFeatures, VoteEvent
-from leaderboard.live.policy import DEFAULT_ALPHA, MIN_VOTES_TO_FIT, _elo_result, down_weighted, rate, unrated_notes
+from leaderboard.data.events import STYLE_COLUMNS, StyleFeatures, VoteEvent
+from leaderboard.data.loading import file_format, is_archive, load_all
+from leaderboard.live.policy import DEFAULT_PRIOR_PRECISION, ViewFit, fit_live
 from leaderboard.live.tally import VoteTally
 from leaderboard.live.view_tally import ViewTally
-from leaderboard.models.result import RatingResult
-from leaderboard.models.style_control import STYLE_COLUMNS, fit_style_arrays
-from leaderboard.views.categories import vote_categories
+from leaderboard.models.base import StyleRows
 from leaderboard.views.published import OVERALL, ViewStats, view_id
 
-log = logging.getLogger(__name__)
-
-LIVE_ALPHA = DEFAULT_ALPHA
+__all__ = ["LiveVotes", "UnknownCategoryError", "ViewFit", "events_from_file", "fit_view", "reproduce_view",
+           "view_stats"]
 
 
 class UnknownCategoryError(ValueError):
@@ -86,59 +88,28 @@ class LiveVotes:
         return self.views.by_category[category]
 
 
-@dataclass
-class ViewFit:
-    result: RatingResult
-    note: str
-    style_control: bool
-    fitted: bool  # False: the Elo fallback
+def fit_view(live: LiveVotes, category: str = OVERALL, style_control: bool = False, *,
+             alpha: float = DEFAULT_PRIOR_PRECISION, warm_start: dict | None = None,
+             flagged_voters: Collection[str] = (), flagged_voter_weight: float = 0.0) -> ViewFit:
+    """The live fit of one view (leaderboard.live.policy.fit_live on the view's votes). ``warm_start``:
+    the previous fit's ``theta`` (by model name) and, for style views, ``beta``; it changes the path
+    of Newton's method, not the answer. ``flagged_voters``: each of their votes weighs
+    ``flagged_voter_weight`` (0: left out), in every view as in the overall board."""
+    style_rows = style_view_rows(live, category, flagged_voters, flagged_voter_weight) if style_control else None
+    return fit_live(live.tally(category), alpha=alpha, warm_start=warm_start, flagged_voters=flagged_voters,
+                    flagged_voter_weight=flagged_voter_weight, overall=category == OVERALL, style_rows=style_rows)
 
 
-def fit_view(live: LiveVotes, category: str = OVERALL, style_control: bool = False, *, alpha: float = LIVE_ALPHA,
-             warm_start: dict | None = None, flagged_voters: Collection[str] = (),
-             flagged_voter_weight: float = 0.0) -> ViewFit:
-    """The live fit of one view. ``warm_start``: the previous fit's ``theta`` (by model name) and,
-    for style views, ``beta``; it changes the path of Newton's method, not the answer.
-    ``flagged_voters``: each of their votes weighs ``flagged_voter_weight`` (0: left out), in every
-    view as in the overall board (leaderboard.live.policy.build_snapshot)."""
-    tally, notes = down_weighted(live.tally(category), flagged_voters, flagged_voter_weight)
-    warm_start = warm_start or {}
-    notes += unrated_notes(tally) if category == OVERALL else []
-    if not style_control:
-        result = rate(tally, alpha=alpha, init_theta=warm_start.get("theta"))
-        fitted = not (result.method == "elo")
-    else:
-        weights = live.views.row_weights(live.views.pairwise_rows(category), flagged_voters, flagged_voter_weight)
-        result, fitted = _fit_style_view(live, category, tally, alpha, warm_start, weights)
-        if tally.rankings:
-            notes.append(f"style control is pairwise: the view's {len(tally.rankings)} K-wise vote(s) are left out "
-                         "of this fit (their style covariate, a difference between two answers, has no K-wise form)")
-    if result.note:
-        notes.append(result.note)
-    return ViewFit(result=result, note="; ".join(notes), style_control=style_control, fitted=fitted)
-
-
-def _fit_style_view(live: LiveVotes, category: str, tally: VoteTally, alpha: float, warm_start: dict,
-                    weights: np.ndarray) -> tuple[RatingResult, bool]:
-    """``tally``: the view's votes as weighted for the fit; ``weights``: the same weights, one per
-    pairwise vote of the view (a vote of weight 0 is left out)."""
+def style_view_rows(live: LiveVotes, category: str, flagged_voters: Collection[str],
+                    flagged_voter_weight: float) -> StyleRows:
+    """The view's pairwise votes one row each, as style control takes them, weighted as the view's
+    tally is (a vote of weight 0 is left out)."""
     views = live.views
-    if tally.pairs.n_votes < MIN_VOTES_TO_FIT:
-        return _elo_result(tally, f"only {tally.pairs.n_votes} pairwise vote(s) for style control; "
-                                  f"a fit needs at least {MIN_VOTES_TO_FIT}", alpha), False
     rows = views.pairwise_rows(category)
-    init = None
-    if "theta" in warm_start and "beta" in warm_start:
-        init = (warm_start["theta"], np.asarray(warm_start["beta"], dtype=float))
+    weights = views.row_weights(rows, flagged_voters, flagged_voter_weight)
     kept = weights > 0
-    try:
-        result = fit_style_arrays(views.models, views.code_a.values[rows][kept], views.code_b.values[rows][kept],
-                                  views.differences.values[rows][kept], views.score_a.values[rows][kept],
-                                  weights[kept], tally.pairs, alpha=alpha, init=init)
-    except (ValueError, RuntimeError, ArithmeticError, np.linalg.LinAlgError) as error:
-        log.warning("style-controlled fit of %s failed, publishing online Elo instead: %s", category, error)
-        return _elo_result(tally, f"the style-controlled fit failed ({error})", alpha), False
-    return result, True
+    return StyleRows(views.models, views.code_a.values[rows][kept], views.code_b.values[rows][kept],
+                     views.differences.values[rows][kept], views.score_a.values[rows][kept], weights[kept])
 
 
 def view_stats(live: LiveVotes, category: str, style_control: bool, models: list[str], generated_at: float,
@@ -206,11 +177,6 @@ def events_from_file(path: Path) -> Iterator[VoteEvent]:
     """The votes of a file as vote events: our archive read as it is; any other file that
     leaderboard.data.loading reads (the /api/votes export, LMArena files) row by row, pairwise rows
     from its LMArena columns and K-wise rows from a ``ranking`` column when there is one."""
-    import pandas as pd
-
-    from leaderboard.data.archive_reader import archive_events
-    from leaderboard.data.loading import file_format, is_archive, load_all
-
     path = Path(path)
     if file_format(path) == "jsonl" and is_archive(path):
         yield from archive_events(path)
@@ -230,7 +196,10 @@ def _frame_events(frame) -> Iterator[VoteEvent]:
         if not isinstance(mode, str) or not mode:
             mode = "kwise" if ranking else ("named" if row.get("anony") is False else "anonymous")
         unranked = [str(name) for name in _listish(row.get("unranked"))] if ranking else []
-        models = ([name for group in ranking for name in group] + unranked) if ranking else [row["model_a"], row["model_b"]]
+        if ranking:
+            models = [name for group in ranking for name in group] + unranked
+        else:
+            models = [row["model_a"], row["model_b"]]
         if has_style and not ranking:
             style = [StyleFeatures.model_construct(
                 tokens=_number(row[f"tokens_{side}"]), headers=_number(row[f"headers_{side}"]),
@@ -256,8 +225,6 @@ def _listish(value) -> list:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return []
     if isinstance(value, str):
-        import json
-
         try:
             value = json.loads(value) if value.strip().startswith("[") else [value]
         except ValueError:
@@ -292,6 +259,3 @@ def _has_style(live: LiveVotes) -> bool:
     overall = live.views.counts.get(OVERALL)
     return overall is None or any(any(total) for total in overall.style_sums.values())
 
-
-def categories_of(event: VoteEvent) -> tuple[str, ...]:
-    return vote_categories(event.categories, event.turns, event.language)

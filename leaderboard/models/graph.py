@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 
 class DisconnectedGraphError(ValueError):
@@ -102,6 +102,49 @@ def check_mle_exists(models: list[str], pair_i: np.ndarray, pair_j: np.ndarray,
         "that keeps every rating finite.",
         named,
     )
+
+
+def reachable(n_models: int, sources: np.ndarray, targets: np.ndarray, start: int) -> tuple[np.ndarray, np.ndarray]:
+    """(below, above): the models ``start`` reaches along the directed edges sources -> targets,
+    and the models that reach it; (M,) masks."""
+    graph = coo_matrix((np.ones(sources.size), (sources, targets)), shape=(n_models, n_models)).tocsr()
+    below = np.zeros(n_models, dtype=bool)
+    below[breadth_first_order(graph, start, directed=True, return_predecessors=False)] = True
+    above = np.zeros(n_models, dtype=bool)
+    above[breadth_first_order(graph.T.tocsr(), start, directed=True, return_predecessors=False)] = True
+    return below, above
+
+
+def runaway_limits(n_models: int, sources: np.ndarray, targets: np.ndarray) -> np.ndarray | None:
+    """None when the beat graph (edge i -> j: i scored against j) is strongly connected; else a
+    (M,) array that is 0 on its largest strongly connected group, +inf on models that reach the
+    group but are not reached from it (never lost to it), -inf on the reverse, NaN on the rest:
+    where each model goes in the limit of a likelihood without a maximum (a bootstrap resample)."""
+    n_components, labels = components(n_models, sources, targets, strong_edges=(sources, targets))
+    if n_components == 1:
+        return None
+    group = labels == np.argmax(np.bincount(labels, minlength=n_components))
+    below, above = reachable(n_models, sources, targets, int(np.flatnonzero(group)[0]))
+    limits = np.full(n_models, np.nan)
+    limits[group] = 0.0
+    limits[below & ~group] = -np.inf
+    limits[above & ~group] = np.inf
+    return limits
+
+
+def scored_edges(pair_i, pair_j, i_scored, j_scored) -> tuple[np.ndarray, np.ndarray]:
+    """(sources, targets) of the beat graph: i -> j where i scored against j, and the reverse."""
+    return (np.concatenate([pair_i[i_scored], pair_j[j_scored]]), np.concatenate([pair_j[i_scored], pair_i[j_scored]]))
+
+
+def with_limits(theta: np.ndarray, limits: np.ndarray | None) -> np.ndarray:
+    """``theta`` with the runaway models at their ``limits`` (see runaway_limits), the finite ones re-centred."""
+    if limits is None:
+        return theta
+    out = np.where(limits == 0, theta, limits)
+    finite = limits == 0
+    out[finite] -= out[finite].mean()
+    return out
 
 
 def _groups(models: list[str], labels: np.ndarray, n_components: int, keep_order: bool = False) -> list[list[str]]:

@@ -18,97 +18,101 @@ from dataclasses import replace
 
 import numpy as np
 
-from leaderboard.data.counts import PairCounts
-from leaderboard.models.blas import blas_threads_for
+from leaderboard.models.base import Estimate, RatingModel, VoteData
 from leaderboard.models.bradley_terry import bt_gradient, bt_information, bt_log_likelihood, half_tie_scores, laplacian
 from leaderboard.models.graph import check_connected
 from leaderboard.models.optim import newton_ascent
-from leaderboard.models.plackett_luce import _covariance_from, _evaluate, _vote_weights
+from leaderboard.models.pairwise import start_from
+from leaderboard.models.plackett_luce import covariance_from, ranking_log_likelihood, ranking_vote_weights
 from leaderboard.models.plackett_luce_design import RankingDesign, compile_rankings, indexed_group
-from leaderboard.models.result import PLACKETT_LUCE, SANDWICH, RatingResult, fit_settings, method_name
-from leaderboard.models.sandwich import normal_bounds
-from leaderboard.models.scale import rating_transform
+from leaderboard.models.result import PLACKETT_LUCE, SANDWICH
 
 _HALF_TIE_OUTCOME = np.array([1.0, 0.0, 0.5])
 
 
-def fit_joint_plackett_luce(pairs: PairCounts, rankings_by_name: list[list[list[str]]], *, alpha: float,
-                            init_theta: dict[str, float] | None = None, design_cache: dict | None = None,
-                            ranking_weights=None) -> RatingResult:
-    """Ratings with sandwich 95% intervals from pairwise ``pairs`` and K-wise ``rankings_by_name``
-    (groups of model names, best first), every vote weighing 1. ``alpha`` > 0: prior precision per
-    rating (nats^-2), which also makes every rating finite. Models sorted by name. The pairs' vote
-    weights are the PairCounts' own; ``ranking_weights``: one weight per ranking (None: 1 each),
-    sampling weights as in fit_plackett_luce (the sandwich's meat takes their squares).
+class JointPlackettLuce(RatingModel):
+    """Pairwise ``VoteData.pairs`` (their own vote weights) and K-wise ``VoteData.rankings``
+    (``ranking_weights``: one sampling weight per ranking, None: 1 each; the sandwich's meat takes
+    their squares) in one Plackett-Luce fit, models sorted by name. ``alpha`` > 0: prior precision
+    per rating (nats^-2), which also makes every rating finite. ``VoteData.design_cache``: a dict
+    the caller keeps between fits of a list that only grows (the worker's tally): the compiled
+    rankings are kept there and only the rankings added since are compiled. Intervals: the sandwich."""
 
-    ``design_cache``: a dict the caller keeps between fits of a list that only grows (the worker's
-    tally): the compiled rankings are kept there and only the rankings added since are compiled."""
-    if not alpha > 0:
-        raise ValueError(f"the joint fit needs a prior (alpha > 0), got {alpha!r}")
-    cache = {} if design_cache is None else design_cache
-    models = sorted(set(pairs.models) | _ranked_names(rankings_by_name, cache))
-    position = {name: k for k, name in enumerate(models)}
-    n = len(models)
+    name = PLACKETT_LUCE
+    interval_methods = (SANDWICH,)
 
-    arrays = pairs.arrays()
-    remap = np.array([position[name] for name in pairs.models], dtype=np.int64)
-    pair_i, pair_j = remap[arrays.pair_i], remap[arrays.pair_j]
-    wins, totals = half_tie_scores(arrays)
-    design = _design(rankings_by_name, models, position, cache)
-    n_rankings = len(rankings_by_name)
-    importance = np.ones(n_rankings) if ranking_weights is None else np.asarray(ranking_weights, dtype=float)
-    if importance.shape != (n_rankings,) or not np.all(np.isfinite(importance) & (importance >= 0)):
-        raise ValueError(f"ranking_weights must be {n_rankings} finite numbers >= 0")
-    weights, meat_weights = _vote_weights(importance, np.ones(n_rankings))
+    def __init__(self, *, alpha: float):
+        if not alpha > 0:
+            raise ValueError(f"the joint fit needs a prior (alpha > 0), got {alpha!r}")
+        self.alpha = alpha
 
-    # connectivity: pair edges, and each K-wise vote's consecutive slots
-    kwise_i = [batch.items[:, :-1].ravel() for batch in design.batches] if design else []
-    kwise_j = [batch.items[:, 1:].ravel() for batch in design.batches] if design else []
-    check_connected(models, np.concatenate([pair_i, *kwise_i]).astype(np.int64),
-                    np.concatenate([pair_j, *kwise_j]).astype(np.int64))
+    def estimate(self, data: VoteData, *, warm_start=None) -> Estimate:
+        pairs, rankings_by_name, alpha = data.pairs, data.rankings, self.alpha
+        cache = {} if data.design_cache is None else data.design_cache
+        models = sorted(set(pairs.models) | _ranked_names(rankings_by_name, cache))
+        position = {name: k for k, name in enumerate(models)}
+        n = len(models)
 
-    def evaluate(theta, derivatives):
-        value = bt_log_likelihood(theta, pair_i, pair_j, wins, totals, alpha)
-        if design is not None:
-            kwise = _evaluate(design, theta, weights, derivatives=derivatives)
-            value += kwise[0] if derivatives else kwise
-        if not derivatives:
-            return value
-        gradient = bt_gradient(theta, pair_i, pair_j, wins, totals, alpha)
-        information = bt_information(theta, pair_i, pair_j, totals, alpha)
-        if design is not None:
-            gradient = gradient + kwise[1]
-            information = information + kwise[2]
-        return value, gradient, information
+        arrays = pairs.arrays()
+        remap = np.array([position[name] for name in pairs.models], dtype=np.int64)
+        pair_i, pair_j = remap[arrays.pair_i], remap[arrays.pair_j]
+        wins, totals = half_tie_scores(arrays)
+        design = _design(rankings_by_name, models, position, cache)
+        n_rankings = len(rankings_by_name)
+        ranking_weights = data.ranking_weights
+        importance = np.ones(n_rankings) if ranking_weights is None else np.asarray(ranking_weights, dtype=float)
+        if importance.shape != (n_rankings,) or not np.all(np.isfinite(importance) & (importance >= 0)):
+            raise ValueError(f"ranking_weights must be {n_rankings} finite numbers >= 0")
+        weights, meat_weights = ranking_vote_weights(importance, np.ones(n_rankings))
 
-    start = np.zeros(n) if not init_theta else np.array([float(init_theta.get(name, 0.0)) for name in models])
-    with blas_threads_for(n):
+        # connectivity: pair edges, and each K-wise vote's consecutive slots
+        kwise_i = [batch.items[:, :-1].ravel() for batch in design.batches] if design else []
+        kwise_j = [batch.items[:, 1:].ravel() for batch in design.batches] if design else []
+        check_connected(models, np.concatenate([pair_i, *kwise_i]).astype(np.int64),
+                        np.concatenate([pair_j, *kwise_j]).astype(np.int64))
+
+        def evaluate(theta, derivatives):
+            value = bt_log_likelihood(theta, pair_i, pair_j, wins, totals, alpha)
+            if design is not None:
+                kwise = ranking_log_likelihood(design, theta, weights, derivatives=derivatives)
+                value += kwise[0] if derivatives else kwise
+            if not derivatives:
+                return value
+            gradient = bt_gradient(theta, pair_i, pair_j, wins, totals, alpha)
+            information = bt_information(theta, pair_i, pair_j, totals, alpha)
+            if design is not None:
+                gradient = gradient + kwise[1]
+                information = information + kwise[2]
+            return value, gradient, information
+
+        start = start_from(models, warm_start)
+        start = np.zeros(n) if start is None else start
         solution = newton_ascent(evaluate, start, n_centred=n, what="joint Plackett-Luce fit",
                                  hint="pass a larger alpha")
-        theta = solution.params
-        # sandwich: bread from the information without the prior (_covariance_from adds it back)
+        votes = np.bincount(remap, weights=pairs.model_vote_counts(), minlength=n) if pairs.n_models else np.zeros(n)
+        for batch in (design.batches if design else ()):
+            used = batch.items[importance[batch.source] > 0]
+            votes += np.bincount(used.ravel(), minlength=n)
+        return Estimate(models=models, theta=solution.params, params=solution.params, solution=solution,
+                        votes=np.rint(votes).astype(np.int64),
+                        n_votes=pairs.n_votes + int(np.count_nonzero(importance)), details={"alpha": alpha},
+                        work=(arrays, pair_i, pair_j, totals, design, weights, meat_weights))
+
+    def covariance(self, estimate: Estimate, *, robust: bool) -> np.ndarray:
+        """The sandwich (the only covariance of this fit)."""
+        arrays, pair_i, pair_j, totals, design, weights, meat_weights = estimate.work
+        theta, n = estimate.theta, len(estimate.models)
+        # sandwich: bread from the information without the prior (covariance_from adds it back)
         p = 1.0 / (1.0 + np.exp(theta[pair_j] - theta[pair_i]))
         information = bt_information(theta, pair_i, pair_j, totals)
-        meat = laplacian(n, pair_i, pair_j, (arrays.weight_sq * (_HALF_TIE_OUTCOME[None, :] - p[:, None]) ** 2).sum(axis=1))
+        squared_residual = (_HALF_TIE_OUTCOME[None, :] - p[:, None]) ** 2
+        meat = laplacian(n, pair_i, pair_j, (arrays.weight_sq * squared_residual).sum(axis=1))
         if design is not None:
-            _, _, kwise_information, kwise_meat = _evaluate(design, theta, weights, meat_weights=meat_weights)
+            _, _, kwise_information, kwise_meat = ranking_log_likelihood(design, theta, weights,
+                                                                         meat_weights=meat_weights)
             information = information + kwise_information
             meat = meat + kwise_meat
-        covariance = _covariance_from(information, meat, alpha)
-
-    votes = np.bincount(remap, weights=pairs.model_vote_counts(), minlength=n) if pairs.n_models else np.zeros(n)
-    for batch in (design.batches if design else ()):
-        used = batch.items[importance[batch.source] > 0]
-        votes += np.bincount(used.ravel(), minlength=n)
-    transform, offset = rating_transform(models, None)
-    rating = offset + transform @ theta
-    lower, upper = normal_bounds(rating, transform @ covariance @ transform.T)
-    return RatingResult(
-        models=models, theta=theta, covariance=covariance, rating=rating, lower=lower, upper=upper,
-        votes=np.rint(votes).astype(np.int64), n_votes=pairs.n_votes + int(np.count_nonzero(importance)),
-        method=method_name(PLACKETT_LUCE, SANDWICH), settings=fit_settings(ci=SANDWICH, anchor=None, solution=solution,
-                                                                           alpha=alpha),
-    )
+        return covariance_from(information, meat, self.alpha)
 
 
 def _ranked_names(rankings_by_name, cache: dict) -> set[str]:

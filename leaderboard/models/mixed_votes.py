@@ -16,9 +16,8 @@ import pandas as pd
 
 from leaderboard.data.layouts import frame_rankings
 from leaderboard.data.rankings import all_pairs, outcome_to_ranking
+from leaderboard.models.base import VoteData
 from leaderboard.models.graph import check_connected
-from leaderboard.models.plackett_luce import fit_plackett_luce
-from leaderboard.models.result import RatingResult
 
 _ORDER_COLUMNS = ("voted_at", "tstamp")
 
@@ -37,10 +36,9 @@ def pairwise_rankings(pairwise: pd.DataFrame, weights: np.ndarray | None) -> tup
     return rankings, np.asarray(weights, dtype=float), np.ones(len(rankings))
 
 
-def fit_jointly(pairwise: pd.DataFrame, kwise: pd.DataFrame, *, weights: np.ndarray | None = None,
-                **options) -> RatingResult:
-    """Plackett-Luce on every vote; ``weights`` (optional): one per vote, pairwise rows first then
-    K-wise rows; ``options`` go to ``fit_plackett_luce`` (ci, n_bootstrap, seed, anchor, alpha)."""
+def joint_vote_data(pairwise: pd.DataFrame, kwise: pd.DataFrame, *, weights: np.ndarray | None = None) -> VoteData:
+    """Every vote as a ranking, for one Plackett-Luce fit (leaderboard.models.plackett_luce.PlackettLuce);
+    ``weights`` (optional): one per vote, pairwise rows first then K-wise rows."""
     n_pairwise = len(pairwise)
     pair_weights = None if weights is None else weights[:n_pairwise]
     rankings, importance, frequency = pairwise_rankings(pairwise, pair_weights)
@@ -49,7 +47,7 @@ def fit_jointly(pairwise: pd.DataFrame, kwise: pd.DataFrame, *, weights: np.ndar
     kwise_weights = np.ones(len(kwise_rankings)) if weights is None else weights[n_pairwise:]
     importance = np.concatenate([importance, kwise_weights])
     frequency = np.concatenate([frequency, np.ones(len(kwise_rankings))])
-    return fit_plackett_luce(rankings, weights=importance, multiplicity=frequency, **options)
+    return VoteData(rankings=rankings, ranking_weights=importance, ranking_multiplicity=frequency)
 
 
 def joint_note(n_pairwise: int, n_kwise: int) -> str:

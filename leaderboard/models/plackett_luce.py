@@ -41,13 +41,14 @@ scatter the gradient and Hessian onto the items.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterable
 
 import numpy as np
 
-from leaderboard.models.blas import blas_threads_for
+from leaderboard.models.base import Estimate, RatingModel, VoteData, check_alpha
 from leaderboard.models.bradley_terry import constrained_inverse
 from leaderboard.models.optim import GRADIENT_TOL, MAX_ITERATIONS, NewtonSolution, newton_ascent
+from leaderboard.models.pairwise import start_from
 from leaderboard.models.plackett_luce_design import (
     MAX_TIED_GROUP,
     RankingDesign,
@@ -62,14 +63,10 @@ from leaderboard.models.result import (
     NO_INTERVALS,
     PLACKETT_LUCE,
     SANDWICH,
-    RatingResult,
-    fit_settings,
-    method_name,
 )
-from leaderboard.models.sandwich import centred, normal_bounds, percentile_bounds
-from leaderboard.models.scale import rating_transform
+from leaderboard.models.sandwich import centred
 
-__all__ = ["MAX_TIED_GROUP", "RankingError", "plackett_luce", "plackett_luce_covariance", "fit_plackett_luce"]
+__all__ = ["MAX_TIED_GROUP", "PlackettLuce", "RankingError", "plackett_luce", "plackett_luce_covariance"]
 
 
 def _check_weights(weights, n_rankings: int) -> np.ndarray:
@@ -93,14 +90,15 @@ def _check_multiplicity(multiplicity, n_rankings: int) -> np.ndarray:
     if multiplicity.shape != (n_rankings,):
         raise ValueError(
             f"multiplicity must have one entry per ranking ({n_rankings}), got shape {multiplicity.shape}")
-    if not np.all(np.isfinite(multiplicity)) or (multiplicity < 0).any() or (multiplicity != np.round(multiplicity)).any():
+    whole = multiplicity == np.round(multiplicity)
+    if not np.all(np.isfinite(multiplicity)) or (multiplicity < 0).any() or not whole.all():
         raise ValueError("multiplicity must be whole numbers >= 0 (how many times each ranking occurred)")
     if multiplicity.sum() <= 0:
         raise ValueError("multiplicity is all zero: nothing to fit")
     return multiplicity
 
 
-def _vote_weights(importance: np.ndarray, frequency: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def ranking_vote_weights(importance: np.ndarray, frequency: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(weight of each ranking in the likelihood, weight of its score outer product in the meat),
     from checked importance weights and multiplicities.
 
@@ -112,11 +110,11 @@ def _vote_weights(importance: np.ndarray, frequency: np.ndarray) -> tuple[np.nda
     return importance * frequency, frequency * importance ** 2
 
 
-def _evaluate(design: RankingDesign, theta: np.ndarray, weights: np.ndarray, *, derivatives: bool = True,
+def ranking_log_likelihood(design: RankingDesign, theta: np.ndarray, weights: np.ndarray, *, derivatives: bool = True,
               meat_weights: np.ndarray | None = None):
     """Weighted log-likelihood and, optionally, its gradient, the information (minus the Hessian)
     and (given ``meat_weights``) the meat sum_r meat_weights_r score_r score_r^T of the sandwich,
-    all over items (see _vote_weights for what the meat weights are).
+    all over items (see ranking_vote_weights for what the meat weights are).
 
     Per ranking, with e_k = exp(theta_slot_k - max over the ranking's slots) and S_s the sum of e
     over choice set s: log-sum-exp_s = log S_s + max; the expected count of slot k is
@@ -188,8 +186,8 @@ def _newton(design: RankingDesign, weights: np.ndarray, alpha: float, initial_pa
     def evaluate(theta, derivatives):
         penalty = 0.5 * alpha * theta @ theta
         if not derivatives:
-            return _evaluate(design, theta, weights, derivatives=False) - penalty
-        loglik, gradient, information = _evaluate(design, theta, weights)
+            return ranking_log_likelihood(design, theta, weights, derivatives=False) - penalty
+        loglik, gradient, information = ranking_log_likelihood(design, theta, weights)
         information[np.diag_indices(n)] += alpha
         return loglik - penalty, gradient - alpha * theta, information
 
@@ -216,19 +214,12 @@ def plackett_luce(n_items: int, rankings, *, alpha: float = 0.0, initial_params=
     """
     design = compile_rankings(n_items, rankings)
     weights = _check_weights(weights, design.n_rankings) * _check_multiplicity(multiplicity, design.n_rankings)
-    alpha = _check_alpha(alpha)
+    alpha = check_alpha(alpha)
     check_estimable(design, weights, [f"item {i}" for i in range(design.n_items)], alpha)
     return _newton(design, weights, alpha, initial_params, max_iter, tol).params
 
 
-def _check_alpha(alpha: float) -> float:
-    alpha = float(alpha)
-    if not (math.isfinite(alpha) and alpha >= 0.0):
-        raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
-    return alpha
-
-
-def _covariance_from(information: np.ndarray, meat: np.ndarray | None, alpha: float) -> np.ndarray:
+def covariance_from(information: np.ndarray, meat: np.ndarray | None, alpha: float) -> np.ndarray:
     """Covariance of the mean-zero strengths: H^+ B H^+ (sandwich) or H^+ (Fisher), H including the prior."""
     bread = constrained_inverse(information + alpha * np.eye(information.shape[0]), alpha=alpha)
     return centred(bread if meat is None else bread @ meat @ bread)
@@ -248,92 +239,60 @@ def plackett_luce_covariance(n_items: int, rankings, theta, *, weights=None, kin
     if kind not in ("sandwich", "fisher"):
         raise ValueError(f"kind must be 'sandwich' or 'fisher', got {kind!r}")
     design = compile_rankings(n_items, rankings)
-    weights, meat_weights = _vote_weights(_check_weights(weights, design.n_rankings),
+    weights, meat_weights = ranking_vote_weights(_check_weights(weights, design.n_rankings),
                                           _check_multiplicity(multiplicity, design.n_rankings))
     theta = np.asarray(theta, dtype=float)
     if theta.shape != (design.n_items,):
         raise ValueError(f"theta must have {design.n_items} entries, got shape {theta.shape}")
-    _, _, information, meat = _evaluate(design, theta, weights, meat_weights=meat_weights)
-    return _covariance_from(information, meat if kind == "sandwich" else None, _check_alpha(alpha))
+    _, _, information, meat = ranking_log_likelihood(design, theta, weights, meat_weights=meat_weights)
+    return covariance_from(information, meat if kind == "sandwich" else None, check_alpha(alpha))
 
 
-def fit_plackett_luce(rankings_by_name: list[list[list[str]]], *, ci: str = SANDWICH, n_bootstrap: int = 0,
-                      seed: int = 0, anchor: tuple[str, float] | None = None, weights=None,
-                      alpha: float = 0.0, multiplicity=None, progress: bool = False) -> RatingResult:
-    """Fit K-wise votes given by model name; ratings with 95% intervals on the rating scale.
+class PlackettLuce(RatingModel):
+    """Plackett-Luce on ``VoteData.rankings`` (by name; ``ranking_weights``: importance weights,
+    ``ranking_multiplicity``: frequency weights), models sorted by name; ``alpha``: prior
+    precision per theta (nats^-2). Its bootstrap resamples votes (ranking r with probability
+    multiplicity[r] / votes) from one generator, each replicate refitted with at least a tiny
+    prior (a resample can drop every loss of some model)."""
 
-    ``rankings_by_name``: one ranking per vote, a list of groups of model names, best first (the
-    K-wise vote contract). ``ci``: "sandwich" (default), "fisher", "bootstrap" (percentile
-    intervals from ``n_bootstrap`` refits on rankings resampled with replacement, seeded by
-    ``seed``) or "none" (Fisher covariance, no intervals). ``anchor``: (model, rating) pins that
-    model's rating, as in ``leaderboard.fit.fit_leaderboard``; the others' ratings and intervals
-    are then relative to it (its own interval has zero width). Without an anchor the mean rating
-    is 1000. ``alpha``, ``weights`` and ``multiplicity`` (how many identical votes each ranking
-    stands for): see :func:`plackett_luce`; the bootstrap resamples votes, not distinct rankings.
+    name = PLACKETT_LUCE
+    interval_methods = (SANDWICH, FISHER, BOOTSTRAP, NO_INTERVALS)
+    bootstrap_label = "bootstrap (Plackett-Luce)"
+    one_generator = True
+    reports_unbounded = False
 
-    Returns a RatingResult, models sorted by name; its covariance is the bootstrap sample
-    covariance when ci="bootstrap"; ``votes`` counts the votes each model appears in and
-    ``n_votes`` all votes, both counting multiplicity.
-    """
-    if ci not in (SANDWICH, FISHER, BOOTSTRAP, NO_INTERVALS):
-        raise ValueError(f"ci must be 'sandwich', 'fisher', 'bootstrap' or 'none', got {ci!r}")
-    if ci == BOOTSTRAP and n_bootstrap < 2:
-        raise ValueError("ci='bootstrap' needs n_bootstrap >= 2 (e.g. 200)")
-    models, rankings = index_rankings(rankings_by_name)
-    if anchor is not None and (isinstance(anchor, str) or len(anchor) != 2 or anchor[0] not in models):
-        raise ValueError(f"anchor must be (model, rating) with a ranked model, got {anchor!r}")
-    design = compile_rankings(len(models), rankings)
-    importance = _check_weights(weights, design.n_rankings)
-    frequency = _check_multiplicity(multiplicity, design.n_rankings)
-    weights, meat_weights = _vote_weights(importance, frequency)
-    alpha = _check_alpha(alpha)
-    check_estimable(design, weights, models, alpha)
-    # one BLAS thread: on a shared 2-core machine threaded Cholesky solves cost more than they save
-    with blas_threads_for(len(models)):
-        solution = _newton(design, weights, alpha, None, MAX_ITERATIONS, GRADIENT_TOL)
-        theta = solution.params
-        n_votes = int(frequency.sum())
+    def __init__(self, *, alpha: float = 0.0):
+        self.alpha = check_alpha(alpha)
 
-        transform, offset = rating_transform(models, anchor)
-        rating = offset + transform @ theta
-        lower = upper = None
-        details = {}
-        if ci == BOOTSTRAP:
-            rng = np.random.default_rng(seed)
-            replicates = np.empty((n_bootstrap, len(models)))
-            for b in _progress(range(n_bootstrap), progress, "bootstrap (Plackett-Luce)"):
-                # resample the votes: ranking r is drawn with probability frequency[r] / n_votes
-                resampled = importance * rng.multinomial(n_votes, frequency / n_votes)
-                # a resample can drop every loss of some model; a tiny prior keeps that replicate finite
-                replicates[b] = _newton(design, resampled, max(alpha, 1e-6), theta, MAX_ITERATIONS, GRADIENT_TOL).params
-            covariance = np.cov(replicates, rowvar=False)
-            lower, upper = percentile_bounds(offset + replicates @ transform.T)
-            details = {"n_bootstrap": n_bootstrap, "seed": seed}
-        else:
-            _, _, information, meat = _evaluate(design, theta, weights, meat_weights=meat_weights)
-            covariance = _covariance_from(information, meat if ci == SANDWICH else None, alpha)
-            if ci != NO_INTERVALS:
-                lower, upper = normal_bounds(rating, transform @ covariance @ transform.T)
+    def estimate(self, data: VoteData, *, warm_start=None) -> Estimate:
+        models, rankings = index_rankings(data.rankings)
+        design = compile_rankings(len(models), rankings)
+        importance = _check_weights(data.ranking_weights, design.n_rankings)
+        frequency = _check_multiplicity(data.ranking_multiplicity, design.n_rankings)
+        weights, meat_weights = ranking_vote_weights(importance, frequency)
+        check_estimable(design, weights, models, self.alpha)
+        start = start_from(models, warm_start)
+        solution = _newton(design, weights, self.alpha, start, MAX_ITERATIONS, GRADIENT_TOL)
+        return Estimate(models=models, theta=solution.params, params=solution.params, solution=solution,
+                        votes=votes_per_model(design, weights, frequency), n_votes=int(frequency.sum()),
+                        details={"alpha": self.alpha}, work=(design, importance, frequency, weights, meat_weights))
 
-        return RatingResult(
-            models=models, theta=theta, covariance=covariance, rating=rating, lower=lower, upper=upper,
-            votes=_votes_per_model(design, weights, frequency), n_votes=n_votes, method=method_name(PLACKETT_LUCE, ci),
-            settings=fit_settings(ci=ci, anchor=anchor, solution=solution, alpha=alpha, **details),
-        )
+    def covariance(self, estimate: Estimate, *, robust: bool) -> np.ndarray:
+        design, _, _, weights, meat_weights = estimate.work
+        _, _, information, meat = ranking_log_likelihood(design, estimate.theta, weights, meat_weights=meat_weights)
+        return covariance_from(information, meat if robust else None, self.alpha)
 
+    def resample(self, estimate: Estimate, rng: np.random.Generator, size: int) -> Iterable:
+        _, importance, frequency, _, _ = estimate.work
+        n_votes = estimate.n_votes
+        # drawn lazily: each replicate's draw follows the previous refit, as it always did
+        return (importance * rng.multinomial(n_votes, frequency / n_votes) for _ in range(size))
 
-def _progress(steps, shown: bool, description: str):
-    """``steps``, with a tqdm bar on stderr when ``shown`` (each Plackett-Luce replicate is a full refit)."""
-    if not shown:
-        return steps
-    import sys
+    def refit(self, estimate: Estimate, draw) -> np.ndarray:
+        design = estimate.work[0]
+        return _newton(design, draw, max(self.alpha, 1e-6), estimate.theta, MAX_ITERATIONS, GRADIENT_TOL).params
 
-    from tqdm import tqdm
-
-    return tqdm(steps, desc=description, unit="replicate", file=sys.stderr)
-
-
-def _votes_per_model(design: RankingDesign, weights: np.ndarray, frequency: np.ndarray) -> np.ndarray:
+def votes_per_model(design: RankingDesign, weights: np.ndarray, frequency: np.ndarray) -> np.ndarray:
     """Votes each item appears in (counting multiplicity; rankings of weight 0 left out)."""
     votes = np.zeros(design.n_items, dtype=np.int64)
     for batch in design.batches:

@@ -23,6 +23,7 @@ product -- plus one (M + 4) x (M + 4) solve.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -30,22 +31,15 @@ from scipy.special import expit, log_expit
 
 from leaderboard.data.counts import PairCounts
 from leaderboard.data.events import MODEL_A, MODEL_B, STYLE_COLUMNS, TIE, TIE_BOTHBAD
-from leaderboard.fit import fit_leaderboard
-from leaderboard.models.blas import blas_threads_for
+from leaderboard.models.base import Estimate, RatingModel, StyleRows, VoteData
 from leaderboard.models.bradley_terry import constrained_inverse
-from leaderboard.models.optim import newton_ascent
+from leaderboard.models.graph import runaway_limits, scored_edges, with_limits
+from leaderboard.models.optim import ConvergenceError, newton_ascent
+from leaderboard.models.pairwise import TINY_PRIOR, BradleyTerry
 from leaderboard.models.ranks import rank_intervals
-from leaderboard.models.result import (
-    BRADLEY_TERRY,
-    FISHER,
-    NO_INTERVALS,
-    SANDWICH,
-    RatingResult,
-    fit_settings,
-    method_name,
-)
-from leaderboard.models.sandwich import centred, normal_bounds
-from leaderboard.models.scale import ELO_PER_NAT, rating_transform
+from leaderboard.models.result import BOOTSTRAP, BRADLEY_TERRY, FISHER, NO_INTERVALS, SANDWICH, RatingResult
+from leaderboard.models.sandwich import centred, normal_bounds, percentile_bounds
+from leaderboard.models.scale import ELO_PER_NAT
 
 DEFAULT_ALPHA_COVARIATES = 1.0
 _WEIGHT_COLUMN = "__style_control_weight__"
@@ -142,7 +136,7 @@ def _outer_sum(n_models: int, model_a, model_b, covariates, vote_weight, pair_co
     return matrix
 
 
-def _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, weights, alpha_covariates, alpha=0.0,
+def fit_theta_beta(n_models, model_a, model_b, covariates, score_a, weights, alpha_covariates, alpha=0.0,
                     start=None):
     """Exact penalised MLE of (theta, beta) by the shared Newton solver (leaderboard.models.optim)."""
     n_features = covariates.shape[1]
@@ -175,38 +169,15 @@ def _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, weights, al
     return newton_ascent(evaluate, initial, n_centred=n_models, what="style-controlled fit")
 
 
-def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
-                      alpha_covariates: float = DEFAULT_ALPHA_COVARIATES, ci: str = SANDWICH,
-                      anchor: tuple[str, float] | None = None, alpha: float = 0.0) -> RatingResult:
-    """Style-controlled Bradley-Terry ratings from a votes frame.
+def style_vote_data(df: pd.DataFrame, *, ties: str = "half", weights=None) -> VoteData:
+    """The votes of a frame as style control takes them: per-pair counts and one StyleRows row per vote.
 
     ``df``: columns model_a, model_b, winner (LMArena strings) and the per-answer style columns
     ``{tokens,headers,lists,bold}_{a,b}``. ``ties``: "half" (a tie is half a win each way) or
-    "drop". ``weights``: one non-negative weight per row (e.g. inverse selection probability),
-    treated as sampling weights in the sandwich. ``alpha_covariates``: L2 penalty on beta only
-    (default 1.0: negligible next to thousands of votes). ``ci``: "sandwich", "fisher" (the
-    inverse information) or "none" (Fisher covariance, no intervals). ``anchor`` = (model,
-    rating) pins that model at its rating, as in leaderboard.fit.fit_leaderboard; otherwise the
-    mean rating is 1000. ``alpha``: prior precision on each theta, nats^-2 (default 0: theta is
-    not penalised; the live board uses its own alpha, see leaderboard.live.view_fit).
-
-    Returns a RatingResult (models sorted by name) whose ``style_coefficients`` and
-    ``style_coefficient_se`` are beta and its standard error (feature -> nats per standard
-    deviation of the covariate; positive = voters favour the answer with more of it),
-    ``rating_without_style`` the plain Bradley-Terry ratings of the same votes, and
-    ``rank_change`` model -> rank without style control minus rank with (negative = the model
-    drops once style is accounted for; ranks are the leaderboard's "rank (upper bound)", from
-    the ``ci`` covariance, Fisher for "none"). ``settings`` carries the normalisation used
-    (covariate_mean, covariate_std: feature -> value).
-    """
+    "drop" (ties left out). ``weights``: one non-negative weight per row (e.g. inverse selection
+    probability), treated as sampling weights in the sandwich."""
     if ties not in ("half", "drop"):
         raise ValueError(f"ties must be 'half' or 'drop' for style control, got {ties!r}")
-    if ci not in (SANDWICH, FISHER, NO_INTERVALS):
-        raise ValueError(f"ci must be 'sandwich', 'fisher' or 'none', got {ci!r}")
-    alpha_covariates = float(alpha_covariates)
-    if not (math.isfinite(alpha_covariates) and alpha_covariates >= 0.0):
-        raise ValueError(f"alpha_covariates must be a finite number >= 0, got {alpha_covariates!r}")
-
     frame = df
     weight_column = None
     if weights is not None:
@@ -227,73 +198,127 @@ def fit_style_control(df: pd.DataFrame, *, ties: str = "half", weights=None,
     winner = frame["winner"].to_numpy()
     score_a = np.select([winner == MODEL_A, winner == MODEL_B], [1.0, 0.0], 0.5)
     vote_weights = np.ones(len(frame)) if weight_column is None else frame[weight_column].to_numpy(dtype=np.float64)
-    return fit_style_arrays(models, model_a, model_b, differences, score_a, vote_weights, counts, ties=ties,
-                            alpha_covariates=alpha_covariates, ci=ci, anchor=anchor, alpha=alpha)
+    return VoteData(pairs=counts, style=StyleRows(list(models), model_a, model_b, differences, score_a, vote_weights))
 
 
-def fit_style_arrays(models: list[str], model_a: np.ndarray, model_b: np.ndarray, differences: np.ndarray,
-                     score_a: np.ndarray, vote_weights: np.ndarray, counts: PairCounts, *, ties: str = "half",
-                     alpha_covariates: float = DEFAULT_ALPHA_COVARIATES, ci: str = SANDWICH,
-                     anchor: tuple[str, float] | None = None, alpha: float = 0.0,
-                     init: tuple[dict[str, float], np.ndarray] | None = None) -> RatingResult:
-    """The style-controlled fit of :func:`fit_style_control` on arrays (the live worker's form).
+class StyleControl(RatingModel):
+    """Bradley-Terry with style covariates (the module docstring), on ``VoteData.style`` (one row
+    per pairwise vote) and ``VoteData.pairs`` (the same votes' counts: the plain Bradley-Terry
+    fit it is compared with, and the vote counts). ``alpha``: prior precision on each theta
+    (nats^-2; 0 = none); ``alpha_covariates``: L2 penalty on beta only (default 1.0: negligible
+    next to thousands of votes); ``ties``: what the votes' ties were ("half" or "drop"; reported).
+    A warm start may carry ``beta`` next to ``theta``. Its bootstrap gives each vote its own
+    Poisson(1) multiplier (covariates differ from vote to vote) and refits exactly.
 
-    ``model_a``, ``model_b``: (N,) indices into ``models``; ``differences``: (N, 4) raw relative
-    style differences (a - b) / (a + b + 1) in STYLE_COLUMNS order (standardised here);
-    ``score_a``: 1, 0 or 0.5 (tie); ``vote_weights``: (N,); ``counts``: the same votes' pair counts
-    (for the plain fit and vote counts). ``alpha``: prior precision on each theta (nats^-2; 0 =
-    none). ``init``: warm start (theta by model name, beta) -- it changes the path, not the answer.
+    The result (``finish``) carries ``style_coefficients`` and ``style_coefficient_se`` (beta and
+    its standard error: feature -> nats per standard deviation of the covariate; positive = voters
+    favour the answer with more of it), ``rating_without_style`` (the plain Bradley-Terry ratings of
+    the same votes) and ``rank_change`` (model -> rank without style control minus rank with;
+    negative = the model drops once style is accounted for; both ranks from unanchored intervals
+    of the same kind); its settings carry the normalisation (covariate_mean, covariate_std).
     """
-    plain = fit_leaderboard(counts, ci=SANDWICH if ci == SANDWICH else NO_INTERVALS, ties="half", alpha=alpha)
-    # the plain fit's model order is the result's; re-index the votes to it
-    position = {name: k for k, name in enumerate(plain.models)}
-    remap = np.array([position.get(name, -1) for name in models], dtype=np.int64)
-    model_a, model_b = remap[np.asarray(model_a)], remap[np.asarray(model_b)]
-    models = plain.models
-    n_models = len(models)
-    if anchor is not None and anchor[0] not in models:
-        raise ValueError(f"anchor model {anchor[0]!r} is not among the fitted models")
 
-    covariates, covariate_mean, covariate_std = _standardise(differences)
-    start = None
-    if init is not None:
-        start = np.concatenate([[float(init[0].get(name, 0.0)) for name in models], np.asarray(init[1], dtype=float)])
+    name = BRADLEY_TERRY
+    style_control = True
+    interval_methods = (SANDWICH, FISHER, BOOTSTRAP, NO_INTERVALS)
+    bootstrap_label = "bootstrap (style control)"
 
-    # one BLAS thread (leaderboard.models.blas): as in fit_leaderboard
-    with blas_threads_for(n_models):
-        solution = _fit_theta_beta(n_models, model_a, model_b, covariates, score_a, vote_weights, alpha_covariates,
-                                   alpha=alpha, start=start)
-        theta, beta = solution.params[:n_models], solution.params[n_models:]
+    def __init__(self, *, alpha: float = 0.0, alpha_covariates: float = DEFAULT_ALPHA_COVARIATES,
+                 ties: str = "half"):
+        alpha_covariates = float(alpha_covariates)
+        if not (math.isfinite(alpha_covariates) and alpha_covariates >= 0.0):
+            raise ValueError(f"alpha_covariates must be a finite number >= 0, got {alpha_covariates!r}")
+        self.alpha, self.alpha_covariates, self.ties = alpha, alpha_covariates, ties
 
+    def reference_model(self) -> RatingModel:
+        return BradleyTerry(alpha=self.alpha)
+
+    def reference_ci(self, ci: str) -> str:
+        return ci if ci in (SANDWICH, BOOTSTRAP) else NO_INTERVALS
+
+    def estimate(self, data: VoteData, *, warm_start=None) -> Estimate:
+        rows, counts = data.style, data.pairs
+        # the plain fit's model order (the counts') is the result's; re-index the votes to it
+        models = list(counts.models)
+        position = {name: k for k, name in enumerate(models)}
+        remap = np.array([position.get(name, -1) for name in rows.models], dtype=np.int64)
+        model_a, model_b = remap[np.asarray(rows.model_a)], remap[np.asarray(rows.model_b)]
+        n_models = len(models)
+        covariates, covariate_mean, covariate_std = _standardise(rows.differences)
+        start = None
+        if warm_start and "theta" in warm_start and "beta" in warm_start:
+            start = np.concatenate([[float(warm_start["theta"].get(name, 0.0)) for name in models],
+                                    np.asarray(warm_start["beta"], dtype=float)])
+        solution = fit_theta_beta(n_models, model_a, model_b, covariates, rows.score_a, rows.weights,
+                                  self.alpha_covariates, alpha=self.alpha, start=start)
+        extra = {"alpha": self.alpha} if self.alpha else {}
+        return Estimate(
+            models=models, theta=solution.params[:n_models], params=solution.params, solution=solution,
+            votes=counts.model_vote_counts(), n_votes=counts.n_votes,
+            details={"ties": self.ties, "alpha_covariates": self.alpha_covariates,
+                     "covariate_mean": dict(zip(STYLE_COLUMNS, covariate_mean.tolist())),
+                     "covariate_std": dict(zip(STYLE_COLUMNS, covariate_std.tolist())), **extra},
+            work={"model_a": model_a, "model_b": model_b, "covariates": covariates, "score_a": rows.score_a,
+                  "weights": rows.weights})
+
+    def joint_covariance(self, estimate: Estimate, *, robust: bool) -> np.ndarray:
+        """(M + F, M + F) covariance of (theta, beta): sandwich or the inverse information."""
+        work, n_models = estimate.work, len(estimate.models)
         # the solver's information at the solution (priors included) is the sandwich's bread
-        bread = constrained_inverse(solution.information, n_free=n_models)
-        if ci == SANDWICH:
-            p_a = expit(theta[model_a] - theta[model_b] + covariates @ beta)
-            meat = _outer_sum(n_models, model_a, model_b, covariates, (vote_weights * (score_a - p_a)) ** 2)
-            joint = bread @ meat @ bread
-        else:
-            joint = bread
-        covariance = centred(joint[:n_models, :n_models])
-        beta_se = np.sqrt(np.clip(np.diag(joint)[n_models:], 0.0, None))
+        bread = constrained_inverse(estimate.solution.information, n_free=n_models)
+        if not robust:
+            return bread
+        theta, beta = estimate.params[:n_models], estimate.params[n_models:]
+        model_a, model_b, covariates = work["model_a"], work["model_b"], work["covariates"]
+        p_a = expit(theta[model_a] - theta[model_b] + covariates @ beta)
+        meat = _outer_sum(n_models, model_a, model_b, covariates, (work["weights"] * (work["score_a"] - p_a)) ** 2)
+        return bread @ meat @ bread
 
-    transform, offset = rating_transform(models, anchor)
-    rating = offset + transform @ theta
-    lower, upper = normal_bounds(rating, transform @ covariance @ transform.T)
-    # rank_change compares like with like: both rankings from the unanchored (mean 1000) intervals
-    styled_rank = rank_intervals(*normal_bounds(ELO_PER_NAT * theta, ELO_PER_NAT ** 2 * covariance))[0]
-    plain_rank = rank_intervals(*normal_bounds(plain.rating, ELO_PER_NAT ** 2 * plain.covariance))[0]
-    if ci == NO_INTERVALS:
-        lower = upper = None
-    extra = {"alpha": alpha} if alpha else {}
-    return RatingResult(
-        models=models, theta=theta, covariance=covariance, rating=rating, lower=lower, upper=upper,
-        votes=counts.model_vote_counts(), n_votes=counts.n_votes,
-        method=method_name(BRADLEY_TERRY, ci, style_control=True),
-        settings=fit_settings(ci=ci, anchor=anchor, solution=solution, ties=ties, alpha_covariates=alpha_covariates,
-                              covariate_mean=dict(zip(STYLE_COLUMNS, covariate_mean.tolist())),
-                              covariate_std=dict(zip(STYLE_COLUMNS, covariate_std.tolist())), **extra),
-        style_coefficients=dict(zip(STYLE_COLUMNS, beta.tolist())),
-        style_coefficient_se=dict(zip(STYLE_COLUMNS, beta_se.tolist())),
-        rank_change={name: int(plain_rank[k] - styled_rank[k]) for k, name in enumerate(models)},
-        rating_without_style=plain.rating,
-    )
+    def covariance(self, estimate: Estimate, *, robust: bool) -> np.ndarray:
+        joint = self.joint_covariance(estimate, robust=robust)
+        estimate.work["joint"] = joint  # finish() reads the coefficients' standard errors from it
+        return centred(joint[:len(estimate.models), :len(estimate.models)])
+
+    def resample(self, estimate: Estimate, rng: np.random.Generator, size: int) -> list:
+        weights = estimate.work["weights"]
+        multipliers = rng.poisson(1.0, size=(size, len(weights)))
+        return [weights * multipliers[b] for b in range(size)]
+
+    def refit(self, estimate: Estimate, draw) -> np.ndarray:
+        work, n_models = estimate.work, len(estimate.models)
+        model_a, model_b, score_a = work["model_a"], work["model_b"], work["score_a"]
+        used = draw > 0
+        limits = runaway_limits(n_models, *scored_edges(model_a[used], model_b[used], score_a[used] > 0,
+                                                        score_a[used] < 1))
+        try:
+            solution = fit_theta_beta(n_models, model_a, model_b, work["covariates"], score_a, draw,
+                                      self.alpha_covariates, alpha=self.alpha if limits is None else TINY_PRIOR,
+                                      start=estimate.params)
+        except (ConvergenceError, FloatingPointError, np.linalg.LinAlgError):
+            return np.full(estimate.params.shape, np.nan)
+        out = np.empty(estimate.params.shape)
+        out[:n_models] = with_limits(solution.params[:n_models], limits)
+        out[n_models:] = solution.params[n_models:]
+        return out
+
+    def finish(self, result: RatingResult, estimate: Estimate, *, replicates: np.ndarray | None,
+               reference: RatingResult | None) -> RatingResult:
+        n_models = len(estimate.models)
+        theta, beta = estimate.theta, estimate.params[n_models:]
+        if replicates is None:
+            beta_se = np.sqrt(np.clip(np.diag(estimate.work["joint"])[n_models:], 0.0, None))
+            styled_rank = rank_intervals(*normal_bounds(ELO_PER_NAT * theta, ELO_PER_NAT ** 2 * result.covariance))[0]
+            plain_rank = rank_intervals(*normal_bounds(reference.rating, ELO_PER_NAT ** 2 * reference.covariance))[0]
+        else:
+            finite = np.all(np.isfinite(replicates), axis=1)
+            if finite.sum() > 1:
+                beta_se = replicates[finite, n_models:].std(axis=0, ddof=1)
+            else:
+                beta_se = np.sqrt(np.clip(np.diag(self.joint_covariance(estimate, robust=True))[n_models:], 0.0, None))
+            with np.errstate(invalid="ignore"):
+                styled_rank = rank_intervals(*percentile_bounds(ELO_PER_NAT * replicates[:, :n_models]))[0]
+            plain_rank = reference.rank
+        return replace(result, style_coefficients=dict(zip(STYLE_COLUMNS, beta.tolist())),
+                       style_coefficient_se=dict(zip(STYLE_COLUMNS, np.asarray(beta_se).tolist())),
+                       rank_change={name: int(plain_rank[k] - styled_rank[k]) for k, name in enumerate(result.models)},
+                       rating_without_style=reference.rating)

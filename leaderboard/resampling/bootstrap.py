@@ -22,10 +22,11 @@ every replicate to 1e-6 nats, against ~180 ms for one iteration of batched exact
 (a model whose resampled votes all but vanished) leaves the sweeps and is finished by exact
 damped Newton, batched over such replicates; a replicate whose MLE does not exist gets its exact
 limit instead (see _replicate_without_mle): the runaway models at +-inf, so their percentile
-bounds come out unbounded rather than at an arbitrary large number. The tests check replicates against the one-at-a-time solver.
+bounds come out unbounded rather than at an arbitrary large number. The tests check replicates
+against the one-at-a-time solver.
 
-Threads. Replicates come in chunks of CHUNK_REPLICATES (leaderboard.resampling.replicates), each drawn from its own child of
-SeedSequence(seed) and fitted on its own; chunks run on worker threads (numpy's samplers and
+Threads. Replicates come in chunks of CHUNK_REPLICATES (leaderboard.resampling.replicates), each
+drawn from its own child of SeedSequence(seed) and fitted on its own; chunks run on worker threads (numpy's samplers and
 ufuncs, BLAS and scipy's sparse products release the GIL), so the result for a seed is the same on
 any number of threads. On LMArena-shaped data (1M votes, 200 models, all 19,900 pairs played) the
 1,000 replicates cost ~1.3 s of CPU, against ~3.9 s with numpy's own Poisson sampler over whole
@@ -44,7 +45,8 @@ from scipy.special import expit, log_expit
 
 from leaderboard.data.counts import I_WINS, J_WINS, N_CLASSES, TIE_CLASS, PairArrays
 from leaderboard.models.blas import blas_threads_for
-from leaderboard.models.bradley_terry import bt_information, constrained_inverse, half_tie_scores
+from leaderboard.models.bradley_terry import bradley_terry, bt_information, constrained_inverse, half_tie_scores
+from leaderboard.models.graph import components, reachable
 from leaderboard.resampling.poisson_sampling import PoissonSampler
 from leaderboard.resampling.replicates import progress_bar, replicate_chunks
 
@@ -92,7 +94,8 @@ class PoissonResampler:
         return wins, totals
 
 
-def poisson_cell_weights(arrays: PairArrays, n_replicates: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def poisson_cell_weights(arrays: PairArrays, n_replicates: int,
+                         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Replicate (wins, totals) per pair under the Poisson bootstrap, half-tie convention.
 
     Returns two (B, P) arrays; they are transposed views of (P, B) arrays, the layout the batched
@@ -236,8 +239,6 @@ def _exact_replicates(theta_hat, arrays: PairArrays, wins_pb, totals_pb, alpha: 
 def _beat_structure(arrays: PairArrays, wins, totals):
     """None when the resample has a finite MLE; else (labels, n_components, sources, targets) of
     its strongly connected components in the beat graph (edge i -> j: i scored against j)."""
-    from leaderboard.models.graph import components
-
     i_scored, j_scored = wins > 0, totals - wins > 0
     sources = np.concatenate([arrays.pair_i[i_scored], arrays.pair_j[j_scored]])
     targets = np.concatenate([arrays.pair_j[i_scored], arrays.pair_i[j_scored]])
@@ -257,11 +258,6 @@ def _replicate_without_mle(theta_hat, arrays: PairArrays, wins, totals, labels, 
     models that reach G but are not reached: +inf; models related to G neither way: NaN
     (undetermined; the intervals treat them as unbounded on both sides).
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import breadth_first_order
-
-    from leaderboard.models.bradley_terry import bradley_terry
-
     n_models = arrays.n_models
     main = np.argmax(np.bincount(labels, minlength=n_components))
     group = labels == main
@@ -276,12 +272,7 @@ def _replicate_without_mle(theta_hat, arrays: PairArrays, wins, totals, labels, 
         out[members] = sub - sub.mean() + theta_hat[members].mean()
     else:
         out[members] = theta_hat[members]
-    graph = coo_matrix((np.ones(sources.size), (sources, targets)), shape=(n_models, n_models)).tocsr()
-    start = members[0]
-    below = np.zeros(n_models, dtype=bool)
-    below[breadth_first_order(graph, start, directed=True, return_predecessors=False)] = True
-    above = np.zeros(n_models, dtype=bool)
-    above[breadth_first_order(graph.T.tocsr(), start, directed=True, return_predecessors=False)] = True
+    below, above = reachable(n_models, sources, targets, members[0])
     out[below & ~group] = -np.inf
     out[above & ~group] = np.inf
     return out

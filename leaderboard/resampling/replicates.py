@@ -1,9 +1,11 @@
 """How bootstrap replicates are drawn in chunks and shown, for both bootstraps.
 
-The batched bootstrap (leaderboard.resampling.bootstrap) and the exact-refit one (leaderboard.resampling.bootstrap_refit)
-draw their replicates in chunks of ``CHUNK_REPLICATES``, chunk k from the k-th child of
-``SeedSequence(seed)``, so the replicates depend only on (seed, n_bootstrap): not on memory, on
-the number of threads, nor on the order in which chunks finish.
+The batched bootstrap (leaderboard.resampling.bootstrap) and the exact-refit one
+(leaderboard.resampling.bootstrap_refit) draw their replicates in chunks of ``CHUNK_REPLICATES``,
+chunk k from the k-th child of ``SeedSequence(seed)``, so the replicates depend only on
+(seed, n_bootstrap): not on memory, on the number of threads, nor on the order in which chunks
+finish. (A model may draw every replicate from one generator instead: see
+leaderboard.models.base.RatingModel.one_generator.)
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ import numpy as np
 # nats; both signs: favouring a model and working against it
 DELTAS = np.array([-2.0, -1.0, -0.5, 0.5, 1.0, 2.0])
 # The test's level: the probability an honest voter is ever flagged (not a prior precision, as
-# leaderboard.live.policy.DEFAULT_ALPHA is). The worker's --voter-flag-alpha sets it.
+# leaderboard.live.policy.DEFAULT_PRIOR_PRECISION is). The worker's --voter-flag-alpha sets it.
 DEFAULT_FALSE_FLAG_RATE = 1e-3
 
 

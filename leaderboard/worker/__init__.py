@@ -48,13 +48,13 @@ May import: leaderboard.config, leaderboard.data, leaderboard.live, leaderboard.
 leaderboard.views.
 """
 
-from leaderboard.live.policy import DEFAULT_ALPHA, MIN_VOTES_TO_FIT, RefitSchedule, build_snapshot
+from leaderboard.live.policy import DEFAULT_PRIOR_PRECISION, MIN_VOTES_TO_FIT, RefitSchedule, build_snapshot
 from leaderboard.live.tally import VoteTally
 from leaderboard.worker.cli import build_parser, main
 from leaderboard.worker.consumer import VoteWorker, WorkerStats
 from leaderboard.worker.lease import LEASE_TTL_MS, RefitLease
 
 __all__ = [
-    "DEFAULT_ALPHA", "LEASE_TTL_MS", "MIN_VOTES_TO_FIT", "RefitLease", "RefitSchedule", "VoteTally", "VoteWorker",
-    "WorkerStats", "build_parser", "build_snapshot", "main",
+    "DEFAULT_PRIOR_PRECISION", "LEASE_TTL_MS", "MIN_VOTES_TO_FIT", "RefitLease", "RefitSchedule", "VoteTally",
+    "VoteWorker", "WorkerStats", "build_parser", "build_snapshot", "main",
 ]

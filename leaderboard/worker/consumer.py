@@ -24,7 +24,7 @@ import redis
 
 from leaderboard.data.archive import ArchiveMovedError, ArchivePosition, VoteArchive
 from leaderboard.data.events import VoteEvent
-from leaderboard.live.policy import DEFAULT_ALPHA, RefitSchedule, build_snapshot, is_fitted
+from leaderboard.live.policy import DEFAULT_PRIOR_PRECISION, RefitSchedule, build_snapshot, is_fitted
 from leaderboard.live.view_fit import LiveVotes
 from leaderboard.store.redis_keys import (
     DEFAULT_PREFIX,
@@ -66,13 +66,13 @@ class VoteWorker:
 
     ``consumer`` names this worker in the consumer group (default ``<hostname>-<pid>``).
     ``claim_idle_ms``: entries another consumer has held unacknowledged this long are taken over.
-    ``alpha``: prior precision per rating (see DEFAULT_ALPHA). ``catch_up``: on start, copy into
+    ``alpha``: prior precision per rating (see DEFAULT_PRIOR_PRECISION). ``catch_up``: on start, copy into
     the archive any vote in the stream that it lacks (see the package docstring).
     """
 
     def __init__(self, redis_client: redis.Redis, data_dir: Path, *, prefix: str = DEFAULT_PREFIX,
                  consumer: str | None = None, refit_interval: float = 2.0, claim_idle_ms: int = 30_000,
-                 batch: int = 500, alpha: float = DEFAULT_ALPHA, lease_ttl_ms: int = LEASE_TTL_MS,
+                 batch: int = 500, alpha: float = DEFAULT_PRIOR_PRECISION, lease_ttl_ms: int = LEASE_TTL_MS,
                  catch_up: bool = True, rate_deanonymised: bool = False, flagged_voter_weight: float = 0.0,
                  voter_alpha: float = DEFAULT_FALSE_FLAG_RATE, min_category_votes: int = DEFAULT_MIN_CATEGORY_VOTES,
                  history_spacing: float = DEFAULT_HISTORY_SPACING):
