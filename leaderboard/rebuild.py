@@ -11,15 +11,16 @@ leaderboard.worker.publish.ViewPublisher) to Redis whenever it finds one (``--re
 REDIS_URL, else the embedded Redis of a ``serve`` running on the data dir), ``--out`` or not;
 ``--out`` also writes the overall snapshot to a file (the Snapshot document: its rows under
 ``rows``). ``--out FILE --no-publish`` writes the file only: nothing is written to Redis (a Redis
-it finds is only read, for the flagged voters). The worker's settings mean the same here (give it the same ones, or the same
-environment, to get the same board): votes with ``identity_flags`` are rated only with
+it finds is only read, for the flagged voters). The worker's settings mean the same here (give it
+the same ones, or the same environment, to get the same board): votes with ``identity_flags`` are rated only with
 ``--rate-deanonymised``; the votes of the voters flagged as anomalous (the list lives in Redis,
 so without a Redis nobody is flagged) weigh ``--flagged-voter-weight``. Use it after restoring an
 archive, after moving to a new Redis, or to check that the live leaderboard is what the archive
 says. A running worker keeps its own counts in memory (rebuilt from the archive whenever it
 starts): restart it after replacing the archive under it.
 
-May import: leaderboard.config, leaderboard.data, leaderboard.live, leaderboard.store, leaderboard.views, leaderboard.worker.
+May import: leaderboard.config, leaderboard.data, leaderboard.live, leaderboard.store, leaderboard.views,
+leaderboard.worker.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ def summary(live: LiveVotes, snapshot: Snapshot) -> list[str]:
     tally = live.overall
     lines = [f"{tally.archived} archived vote(s): {tally.rated} rated, {tally.named} named (not rated); "
              f"{len(snapshot.rows)} model(s); {snapshot.method}" + (f" ({snapshot.note})" if snapshot.note else "")]
-    lines += [f"  {row.rank:>4}  {row.model:<32} {row.rating:>7.1f} ({row.lower:.1f} to {row.upper:.1f})  {row.votes:>7} votes"
-              for row in snapshot.rows]
+    lines += [f"  {row.rank:>4}  {row.model:<32} {row.rating:>7.1f} ({row.lower:.1f} to {row.upper:.1f})"
+              f"  {row.votes:>7} votes" for row in snapshot.rows]
     return lines
 
 

@@ -54,7 +54,8 @@ def laplacian(n_models: int, pair_i: np.ndarray, pair_j: np.ndarray, edge_weight
     """
     per_cell = np.bincount(pair_i * n_models + pair_j, edge_weight, n_models * n_models).reshape(n_models, n_models)
     matrix = -(per_cell + per_cell.T)
-    matrix[np.diag_indices(n_models)] = np.bincount(pair_i, edge_weight, n_models) + np.bincount(pair_j, edge_weight, n_models)
+    degree = np.bincount(pair_i, edge_weight, n_models) + np.bincount(pair_j, edge_weight, n_models)
+    matrix[np.diag_indices(n_models)] = degree
     return matrix
 
 
