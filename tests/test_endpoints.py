@@ -223,7 +223,8 @@ async def test_an_empty_answer_is_an_error(provider):
 
 
 async def test_system_prompt_is_sent_first():
-    with DemoServer(token_delay=0.0, models={"first-message": lambda conversation: conversation.messages[0][1]}) as server:
+    first_message = {"first-message": lambda conversation: conversation.messages[0][1]}
+    with DemoServer(token_delay=0.0, models=first_message) as server:
         spec = spec_for(server.url, "first-message", name="Briefed", system_prompt="Answer like a pirate.")
         async with EndpointPool([spec]) as pool:
             assert await pool.complete("Briefed", QUESTION) == "Answer like a pirate."
@@ -252,7 +253,7 @@ async def test_huggingface_clients_are_replaced_and_closed_after_a_number_of_ans
     # AsyncInferenceClient keeps each streamed response until close(); the pool recycles it.
     from huggingface_hub import AsyncInferenceClient
 
-    from arena.models.endpoints import _RecyclingInferenceClient
+    from arena.models.endpoint_clients import RecyclingInferenceClient
 
     made: list[AsyncInferenceClient] = []
 
@@ -261,13 +262,14 @@ async def test_huggingface_clients_are_replaced_and_closed_after_a_number_of_ans
         return made[-1]
 
     async def answer(client: AsyncInferenceClient, index: int) -> str:
-        chunks = await client.chat_completion([{"role": "user", "content": f"topic {index}"}], model="demo-echo", stream=True)
+        chunks = await client.chat_completion([{"role": "user", "content": f"topic {index}"}], model="demo-echo",
+                                              stream=True)
         return "".join([chunk.choices[0].delta.content or "" async for chunk in chunks if chunk.choices])
 
     def is_closed(client: AsyncInferenceClient) -> bool:
         return client._async_client is None or client._async_client.is_closed  # no public flag
 
-    clients = _RecyclingInferenceClient(make_client, streams_per_client=2)
+    clients = RecyclingInferenceClient(make_client, streams_per_client=2)
     async with clients.lease() as held_open:  # still answering while its client is retired
         for index in range(4):
             async with clients.lease() as client:
@@ -300,7 +302,8 @@ async def one_reply_server(reply: bytes):
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
-        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
         await reader.readexactly(length)
         writer.write(reply)
         await writer.drain()
