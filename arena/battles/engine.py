@@ -68,6 +68,11 @@ class BattleService:
         return self.store.redis
 
     @property
+    def prefix(self) -> str:
+        """The Redis key prefix of this arena's battles (and its statistics: arena.owners.view reads them)."""
+        return self.store.prefix
+
+    @property
     def max_regenerations(self) -> int:
         """Regenerations per side per battle; 0: regeneration is off."""
         return self.limits.max_regenerations

@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing, suppress
+from types import MappingProxyType
 
 from redis.exceptions import RedisError
 
@@ -32,13 +33,13 @@ from arena.metrics import NoMetrics
 from arena.trust.rate_limit import Spent
 
 # What a regeneration that met the battle in a state other than ready is told, by state.
-REFUSED_IN_STATE = {
+REFUSED_IN_STATE = MappingProxyType({
     "open": "battle {battle_id} has no answers yet: send a prompt first",
     "streaming": "battle {battle_id} is still answering: regenerate once every answer has finished",
     "regenerating": "battle {battle_id} is already regenerating an answer: wait until it finishes",
     "failed": "a model in battle {battle_id} failed to answer, so nothing can be regenerated: start a new round",
     "voted": "battle {battle_id} already has a vote: answers cannot be regenerated after the vote; start a new round",
-}
+})
 
 
 def regeneration_state_error(battle_id: str, state: str) -> BattleError:
