@@ -26,7 +26,8 @@ class BattleError(Exception):
     def page_message(self) -> str:
         text = str(self)
         if self.battle_id:
-            text = text.replace(f"battle {self.battle_id!r}", "this battle").replace(f"battle {self.battle_id}", "this battle")
+            text = text.replace(f"battle {self.battle_id!r}", "this battle")
+            text = text.replace(f"battle {self.battle_id}", "this battle")
         return text
 
 

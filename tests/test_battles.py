@@ -9,7 +9,9 @@ import threading
 import pytest
 import redis.asyncio as aioredis
 
-from arena.battles.engine import INFLIGHT_GRACE_SECONDS, BattleService
+from arena.battles.engine import BattleService
+from arena.battles.limits import BattleLimits
+from arena.battles.store import INFLIGHT_GRACE_SECONDS, BattleStore
 from arena.errors import ArenaBusy, BattleConflict, InvalidVote
 from arena.keys import model_inflight_key
 from arena.matchmaker import build_matchmaker
@@ -37,7 +39,7 @@ async def test_malformed_kway_vote_is_invalid_before_and_after_the_vote(redis_ur
                                                                         detail):
     client = aioredis.Redis.from_url(redis_url)
     async with EndpointPool(demo_model_specs(demo_server.url)) as pool:
-        service = BattleService(client, pool, build_matchmaker("uniform"))
+        service = BattleService(BattleStore(client), pool, build_matchmaker("uniform"))
         battle = await service.create("session-1", k=4)
         await service.run_turn(battle.battle_id, "session-1", "Name a colour.")
         with pytest.raises(InvalidVote, match=detail):
@@ -71,7 +73,9 @@ async def test_a_model_at_its_max_concurrent_answers_is_left_out_until_one_finis
         specs[0] = specs[0].model_copy(update={"max_concurrent": 1})
         capped = specs[0].name
         async with EndpointPool(specs) as pool:
-            service = BattleService(client, pool, build_matchmaker("uniform"))
+            # every model answers: a battle of all of them is a size on offer
+            service = BattleService(BattleStore(client), pool, build_matchmaker("uniform"),
+                                    limits=BattleLimits(kway_sizes=(len(specs),)))
             everyone = sorted(spec.name for spec in specs)
             assert sorted(await service.available_models()) == everyone
             battle = await service.create("session-1", k=len(specs))  # every model answers
@@ -98,7 +102,8 @@ async def test_a_turn_refused_as_busy_after_taking_the_battle_hands_it_back(redi
     answer budget filled while it read the battle) leaves that battle as it was, not 'streaming'."""
     client = aioredis.Redis.from_url(redis_url)
     async with EndpointPool(demo_model_specs(demo_server.url)) as pool:
-        service = BattleService(client, pool, build_matchmaker("uniform"), max_concurrent_answers=2)
+        service = BattleService(BattleStore(client), pool, build_matchmaker("uniform"),
+                                limits=BattleLimits(max_concurrent_answers=2))
         refused = 0
         for attempt in range(20):  # the interleaving is the event loop's: try until it happens
             first = await service.create(f"s{attempt}a")

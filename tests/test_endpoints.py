@@ -223,8 +223,8 @@ async def test_an_empty_answer_is_an_error(provider):
 
 
 async def test_system_prompt_is_sent_first():
-    with DemoServer(token_delay=0.0,
-                    models={"first-message": lambda conversation: conversation.messages[0][1]}) as server:
+    first_message = {"first-message": lambda conversation: conversation.messages[0][1]}
+    with DemoServer(token_delay=0.0, models=first_message) as server:
         spec = spec_for(server.url, "first-message", name="Briefed", system_prompt="Answer like a pirate.")
         async with EndpointPool([spec]) as pool:
             assert await pool.complete("Briefed", QUESTION) == "Answer like a pirate."
@@ -253,7 +253,7 @@ async def test_huggingface_clients_are_replaced_and_closed_after_a_number_of_ans
     # AsyncInferenceClient keeps each streamed response until close(); the pool recycles it.
     from huggingface_hub import AsyncInferenceClient
 
-    from arena.models.endpoints import _RecyclingInferenceClient
+    from arena.models.endpoint_clients import RecyclingInferenceClient
 
     made: list[AsyncInferenceClient] = []
 
@@ -269,7 +269,7 @@ async def test_huggingface_clients_are_replaced_and_closed_after_a_number_of_ans
     def is_closed(client: AsyncInferenceClient) -> bool:
         return client._async_client is None or client._async_client.is_closed  # no public flag
 
-    clients = _RecyclingInferenceClient(make_client, streams_per_client=2)
+    clients = RecyclingInferenceClient(make_client, streams_per_client=2)
     async with clients.lease() as held_open:  # still answering while its client is retired
         for index in range(4):
             async with clients.lease() as client:

@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 
 from arena.battles.engine import BattleService
 from arena.battles.requests import InvalidBattleRequest, named_choice
+from arena.battles.store import BattleStore
 from arena.matchmaker import build_matchmaker
 from arena.models.demo_models import demo_model_specs
 from arena.models.demo_server import DemoServer
@@ -49,7 +50,7 @@ async def arena(redis_url, demo_server):
     box = SecretBox(Fernet.generate_key())
     catalog = ModelCatalog(demo_model_specs(demo_server.url), client, "arena", box, EndpointGuard(allow_private=True),
                            battles_per_day=1)
-    service = BattleService(client, catalog, build_matchmaker("uniform"))
+    service = BattleService(BattleStore(client), catalog, build_matchmaker("uniform"))
     store = OwnerStore(client, "arena")
     await store.add_owner("acme")  # the owner of every record (approving an owner-less one is refused)
     yield service, store, box

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from cryptography.fernet import Fernet
 
 from arena.battles.engine import BattleService
+from arena.battles.store import BattleStore
 from arena.matchmaker import build_matchmaker
 from arena.models.config import ModelSpec
 from arena.models.endpoints import EndpointPool
@@ -130,7 +131,7 @@ async def breaker_arena(redis_url):
         pool = EndpointPool([spec(good_one.url, "good-1"), spec(good_two.url, "good-2"), spec(flaky.url, "flaky")])
         health = ModelHealth(client, "arena", BreakerPolicy(failures=3, voters=2, window=60, first_probe=0.3,
                                                             max_probe=0.6))
-        service = BattleService(client, pool, build_matchmaker("uniform"), health=health)
+        service = BattleService(BattleStore(client), pool, build_matchmaker("uniform"), health=health)
         yield service, flaky
         await pool.aclose()
     await client.aclose()
@@ -169,7 +170,7 @@ async def test_a_streak_of_failures_benches_even_from_one_voter_but_an_answer_be
         pool = EndpointPool([spec(good_one.url, "good-1"), spec(good_two.url, "good-2"), spec(flaky.url, "flaky")])
         health = ModelHealth(client, "arena", BreakerPolicy(failures=3, voters=2, window=60, streak=4,
                                                             first_probe=60, max_probe=60))
-        service = BattleService(client, pool, build_matchmaker("uniform"), health=health)
+        service = BattleService(BattleStore(client), pool, build_matchmaker("uniform"), health=health)
         flaky.mode = "500"
         for _ in range(3):
             await until_battle_with(service, "flaky", "voter-1")

@@ -11,6 +11,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from arena.battles.engine import BattleService
+from arena.battles.limits import BattleLimits
+from arena.battles.store import BattleStore
 from arena.battles.style import style_features
 from arena.errors import BattleConflict, RateLimited, RegenerationFailed, RegenerationOff, UnknownLabel, WrongSession
 from arena.keys import battle_key
@@ -28,8 +30,8 @@ SESSION = "session-1"
 
 
 def events(client_sync) -> list[VoteEvent]:
-    return [VoteEvent.model_validate_json(fields[b"event"])
-            for _, fields in client_sync.xrange(vote_stream_key("arena"))]
+    entries = client_sync.xrange(vote_stream_key("arena"))
+    return [VoteEvent.model_validate_json(fields[b"event"]) for _, fields in entries]
 
 
 async def stored_state(client, battle_id: str) -> str:
@@ -47,7 +49,7 @@ async def service_for(redis_url):
         specs = [spec.model_copy(update={"max_retries": 0}) for spec in demo_model_specs(server.url)]
         pool = await EndpointPool(specs).__aenter__()
         opened.append((models, server, pool))
-        return BattleService(client, pool, build_matchmaker("uniform"), **options)
+        return BattleService(BattleStore(client), pool, build_matchmaker("uniform"), limits=BattleLimits(**options))
 
     yield build
     for models, server, pool in opened:
@@ -155,8 +157,8 @@ async def test_nothing_else_lands_while_answers_stream_or_one_is_regenerated(ser
 
 
 async def wait_for_state(redis_client, battle_id: str, state: str) -> None:
-    await asyncio.to_thread(wait_until,
-                            lambda: redis_client.hget(battle_key("arena", battle_id), "state") == state.encode(),
+    key = battle_key("arena", battle_id)
+    await asyncio.to_thread(wait_until, lambda: redis_client.hget(key, "state") == state.encode(),
                             what=f"the battle to be {state}")
 
 
@@ -165,8 +167,8 @@ async def test_a_failed_regeneration_keeps_the_previous_answer_and_the_battle_vo
     service = await service_for(models)
     battle = await service.create(SESSION, k=2)
     first = await service.run_turn(battle.battle_id, SESSION, "Name a colour.")
-    with pytest.raises(RegenerationFailed,
-                       match="answer A could not be regenerated.*previous answer is kept") as refused:
+    failure = "answer A could not be regenerated.*previous answer is kept"
+    with pytest.raises(RegenerationFailed, match=failure) as refused:
         await service.run_regeneration(battle.battle_id, SESSION, "A")
     assert refused.value.status == 502
     stored, state = await service.load(battle.battle_id, SESSION)

@@ -16,7 +16,8 @@ application). Ours is a documented, reproducible stand-in with no model call: a 
 turns joined) is hard when it meets at least ``HARD_PROMPT_MIN_CRITERIA`` of these five:
 
 1. specific: at least 40 tokens;
-2. technical: code (a fence or a programming keyword) or mathematics (an equation, a formula word);
+2. technical: code (arena.battles.text_measures.has_code: a fence or a programming keyword), a
+   technical term (regex, SQL, API, algorithm, complexity) or mathematics (an equation, a formula word);
 3. constrained: at least two explicit requirements ("must", "should", "at least", "without",
    "exactly", "no more than", "only", "make sure", "ensure");
 4. problem-solving: asks to solve, prove, derive, design, implement, optimise, debug, analyse,
@@ -29,7 +30,7 @@ from __future__ import annotations
 import functools
 import re
 
-from arena.battles.style import count_tokens
+from arena.battles.text_measures import count_tokens, has_code
 
 MIN_LETTERS = 12
 MIN_LANGUAGE_PROBABILITY = 0.5
@@ -37,8 +38,9 @@ HARD_PROMPT_MIN_CRITERIA = 3
 HARD_PROMPT_TAG = "hard_prompt"
 
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
-_TECHNICAL = re.compile(
-    r"```|\b(def|class|function|SELECT|#include|import|return|lambda|regex|SQL|API|algorithm|complexity)\b"
+# Technical beyond code (arena.battles.text_measures.has_code): terms and mathematics.
+_TECHNICAL_TERMS = re.compile(
+    r"\b(regex|SQL|API|algorithm|complexity)\b"
     r"|\d\s*[-+*/^=]\s*\d|\b(integral|derivative|equation|matrix|probability|theorem|polynomial)\b", re.IGNORECASE)
 _CONSTRAINT = re.compile(r"\b(must|should|at least|at most|without|exactly|no more than|only|make sure|ensure)\b",
                          re.IGNORECASE)
@@ -50,6 +52,7 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\S", re.MULTILINE)
 @functools.cache
 def load_language_identifier():
     """The language identifier, loaded once per process on first use (about half a second)."""
+    # imported on first use, not at start-up: it loads numpy and the model (serve preloads it on purpose)
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
@@ -69,7 +72,7 @@ def hard_prompt_criteria(prompts: list[str]) -> int:
     text = "\n".join(prompts)
     return sum((
         count_tokens(text) >= 40,
-        bool(_TECHNICAL.search(text)),
+        has_code(text) or _TECHNICAL_TERMS.search(text) is not None,
         len(_CONSTRAINT.findall(text)) >= 2,
         bool(_PROBLEM.search(text)),
         text.count("?") >= 2 or len(_LIST_ITEM.findall(text)) >= 2,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from arena.battles.text_checks import quoted
 from arena.errors import BattleError, NoModelsAvailable
 from arena.matchmaker.selection import Selection
 from arena.models.availability import ModelStatus
@@ -51,11 +52,17 @@ def allowed_sizes(kway: Sequence[int]) -> tuple[int, ...]:
     return (2, *sorted(set(kway) - {2}))
 
 
-def check_size(k, kway: Sequence[int]) -> int:
+def check_size(k, kway: Sequence[int], seats: int | None = None) -> int:
+    """K of a new battle, the one rule for it (the API checks it before anything is created, the
+    engine again when it creates): an integer, 2 or one of the operator's K-way sizes ``kway``, and,
+    given ``seats`` (the models the arena has), no more than them. InvalidBattleRequest (422) otherwise."""
     allowed = allowed_sizes(kway)
     if isinstance(k, bool) or not isinstance(k, int) or k not in allowed:
         raise InvalidBattleRequest(f"'k' must be one of {', '.join(map(str, allowed))} (the sizes this arena "
-                                   f"offers), not {k!r}")
+                                   f"offers), not {quoted(k)}")
+    if seats is not None and k > seats:
+        raise InvalidBattleRequest(f"a {k}-way battle needs {k} models but this arena has {seats}: "
+                                   f"choose a size of 2 to {seats}")
     return k
 
 
@@ -108,6 +115,6 @@ def named_choice(models, statuses: Mapping[str, ModelStatus], kway: Sequence[int
                                    f"choose from {', '.join(live)}")
     unavailable = [name for name in models if statuses[name] != ModelStatus.ACTIVE]
     if unavailable:
-        raise InvalidBattleRequest("; ".join(f"{name} cannot answer right now ({statuses[name]})" for name in unavailable)
-                                   + f": choose from {', '.join(available) or 'none at the moment'}")
+        reasons = "; ".join(f"{name} cannot answer right now ({statuses[name]})" for name in unavailable)
+        raise InvalidBattleRequest(reasons + f": choose from {', '.join(available) or 'none at the moment'}")
     return NamedChoice(tuple(models))

@@ -1,6 +1,7 @@
 """What a battle is: its stored shape (``Battle``, ``Turn``), what the browser may see of a
 turn in progress, the receipt of a vote, and the errors the battle engine refuses requests with.
-Shared by the engine (:mod:`arena.battles.engine`), vote intake (:mod:`arena.battles.votes`) and the web layer.
+Shared by the engine (:mod:`arena.battles.engine` and its parts), vote intake
+(:mod:`arena.battles.votes`) and the web layer.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from arena.errors import BattleConflict, BattleError, BattleNotFound
 
-# "regenerating": one answer of the latest turn is being asked for again (arena.battles.engine.BattleService.regenerate)
+# "regenerating": one answer of the latest turn is being asked for again (arena.battles.regeneration)
 BattleState = Literal["open", "streaming", "ready", "regenerating", "failed", "voted"]
 
 
@@ -94,8 +95,10 @@ def state_error(battle_id: str, state: str) -> BattleError:
         "missing": (BattleNotFound, f"no battle {battle_id!r} (unknown or expired)"),
         "open": (BattleConflict, f"battle {battle_id} has no answers yet: send a prompt before voting"),
         "streaming": (BattleConflict, f"battle {battle_id} is still answering: wait until both answers finish"),
-        "failed": (BattleConflict, f"a model in battle {battle_id} failed to answer, so it cannot be voted on: start a new round"),
-        "voted": (BattleConflict, f"battle {battle_id} already has a vote: each battle takes one vote; start a new round"),
+        "failed": (BattleConflict, f"a model in battle {battle_id} failed to answer, so it cannot be voted on: "
+                                   "start a new round"),
+        "voted": (BattleConflict, f"battle {battle_id} already has a vote: each battle takes one vote; "
+                                  "start a new round"),
         "regenerating": (BattleConflict, f"battle {battle_id} is regenerating an answer: wait until it finishes"),
     }
     cls, message = messages.get(state, (BattleConflict, f"battle {battle_id} is in state {state!r}"))

@@ -27,7 +27,9 @@ import uvicorn
 
 from arena.battles.drain import Drain
 from arena.battles.engine import BattleService
+from arena.battles.limits import BattleLimits
 from arena.battles.prompt_profile import load_language_identifier
+from arena.battles.store import BattleStore
 from arena.matchmaker import build_matchmaker
 from arena.metrics import ArenaMetrics
 from arena.models.config import ModelConfigError, load_model_specs
@@ -173,10 +175,11 @@ class ArenaStack:
         identity = VoterIdentity(VoterSecret(configured=settings.voter_secret, data_dir=settings.data_dir,
                                              rotation_days=settings.voter_id_rotation_days))
         health = ModelHealth(async_redis, settings.prefix, breaker_policy(settings))
-        battles = BattleService(async_redis, self.endpoints, matchmaker, prefix=settings.prefix,
-                                battle_ttl=settings.battle_ttl, max_prompt_chars=settings.max_prompt_chars,
-                                max_turns=settings.max_turns, metrics=metrics, drain=self.drain,
-                                keep_text=settings.release_text, health=health, **limit_options(vars(settings)))
+        limits = BattleLimits(max_prompt_chars=settings.max_prompt_chars, max_turns=settings.max_turns,
+                              kway_sizes=settings.kway_sizes, **limit_options(vars(settings)))
+        battles = BattleService(BattleStore(async_redis, settings.prefix, settings.battle_ttl), self.endpoints,
+                                matchmaker, limits=limits, metrics=metrics, drain=self.drain,
+                                keep_text=settings.release_text, health=health)
         owners = OwnerService(OwnerStore(async_redis, settings.prefix), secret_box, guard,
                               configured_names=lambda: self.endpoints.configured,
                               default_max_models=settings.owner_max_models)

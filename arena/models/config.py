@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from arena.trust.ssrf import check_address, split_url
+
 Provider = Literal["openai", "huggingface"]
 PROVIDERS: tuple[str, ...] = get_args(Provider)
 
@@ -71,8 +73,11 @@ class ModelSpec(BaseModel):
     )
     system_prompt: str | None = Field(default=None, description="sent as the first message of every conversation")
     description: str = Field(default="", max_length=2000, description="shown to voters after the vote")
-    organisation: str = Field(default="", max_length=200, description="who made the model; shown on the leaderboard and after the vote")
-    license: str = Field(default="", max_length=200, description="the model's licence, e.g. 'Apache-2.0' or 'proprietary'; shown on the leaderboard")
+    organisation: str = Field(default="", max_length=200,
+                              description="who made the model; shown on the leaderboard and after the vote")
+    license: str = Field(default="", max_length=200,
+                         description="the model's licence, e.g. 'Apache-2.0' or 'proprietary'; "
+                                     "shown on the leaderboard")
     # a list in the file; a tuple here so the frozen spec stays hashable
     aliases: tuple[str, ...] = Field(default=(), max_length=50,
                                description="other names the model may call itself (e.g. 'ChatGPT'); an answer naming "
@@ -102,7 +107,8 @@ class ModelSpec(BaseModel):
             raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
         if parts.username or parts.password:
             # Credentials in a URL end up in logs and error messages; keys go in api_key_env.
-            raise ValueError("must not contain a user name or password; put the key in the variable named by api_key_env")
+            raise ValueError("must not contain a user name or password; put the key in the variable named by "
+                             "api_key_env")
         return value.rstrip("/")
 
     @field_validator("api_key_env")
@@ -148,7 +154,8 @@ def load_model_specs(path: str | Path) -> list[ModelSpec]:
         raise ModelConfigError(f"{path}: expected a mapping with a 'models' list at the top level (see docs/models.md)")
     unknown_keys = set(document) - {"models", "defaults"}
     if unknown_keys:
-        raise ModelConfigError(f"{path}: unknown top-level key(s) {sorted(unknown_keys)}; only 'models' and 'defaults' are allowed")
+        raise ModelConfigError(f"{path}: unknown top-level key(s) {sorted(unknown_keys)}; only 'models' and 'defaults' "
+                               "are allowed")
     defaults = document.get("defaults") or {}
     if not isinstance(defaults, Mapping):
         raise ModelConfigError(f"{path}: 'defaults' must be a mapping of field: value")
@@ -160,7 +167,8 @@ def load_model_specs(path: str | Path) -> list[ModelSpec]:
     first_index_by_name: dict[str, int] = {}
     for index, entry in enumerate(entries):
         if not isinstance(entry, Mapping):
-            raise ModelConfigError(f"{path}: model #{index}: expected a mapping of field: value, got {type(entry).__name__}")
+            raise ModelConfigError(f"{path}: model #{index}: expected a mapping of field: value, "
+                                   f"got {type(entry).__name__}")
         where = _entry_label(path, index, entry)
         spec = _parse_entry(where, {**defaults, **entry})
         if spec.name in first_index_by_name:
@@ -232,7 +240,6 @@ def check_endpoint_url(url: str, allow_private: bool = False, resolve=socket.get
     This is the registration-time check; the connection-time one, against the address actually
     connected to, is ``arena.trust.ssrf.GuardedNetworkBackend``.
     """
-    from arena.trust.ssrf import check_address, split_url
 
     scheme, host, port = split_url(url)
     if allow_private:

@@ -149,9 +149,11 @@ def answer_terse(conversation: Conversation) -> str:
 def answer_verbose(conversation: Conversation) -> str:
     words = _words(conversation)
     first = words[0]
-    lines = [f"## Overview: {first}", "", f"You asked: \"{_quote(conversation.prompt)}\". Here is a structured answer.", ""]
+    lines = [f"## Overview: {first}", "",
+             f"You asked: \"{_quote(conversation.prompt)}\". Here is a structured answer.", ""]
     if conversation.earlier_topic_words:
-        lines += ["### Context", "", f"This builds on your earlier question about {', '.join(conversation.earlier_topic_words)}.", ""]
+        earlier = ", ".join(conversation.earlier_topic_words)
+        lines += ["### Context", "", f"This builds on your earlier question about {earlier}.", ""]
     lines += ["### Key points", ""]
     point_styles = [
         "**{w}**: the central idea; get this right and the rest is easier.",

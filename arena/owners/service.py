@@ -152,7 +152,8 @@ class OwnerService:
             raise OwnerError(f"you have no model named {name!r}", 404)
         return model
 
-    async def update(self, owner: OwnerAccount, name: str, update: ModelUpdate) -> tuple[OwnerModel, HealthReport | None]:
+    async def update(self, owner: OwnerAccount, name: str,
+                     update: ModelUpdate) -> tuple[OwnerModel, HealthReport | None]:
         model = await self.owned(owner, name)
         if model.state == "retired":
             raise OwnerError(f"model {name!r} was deleted (retired); register a new one", 409)
@@ -182,7 +183,8 @@ class OwnerService:
         new_values["updated_at"] = time.time()
         model = model.model_copy(update=new_values)
         await self.store.save(model)
-        log.info("owner %s updated model %s (%s)", owner.name, name, ", ".join(sorted(update.model_dump(exclude_unset=True))))
+        changed = ", ".join(sorted(update.model_dump(exclude_unset=True)))
+        log.info("owner %s updated model %s (%s)", owner.name, name, changed)
         return model, report
 
     async def delete(self, owner: OwnerAccount, name: str) -> OwnerModel:

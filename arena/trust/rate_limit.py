@@ -28,7 +28,7 @@ from arena.keys import rate_limit_key
 SLICES = 60
 
 # Lua functions shared by the limiter's own script and by scripts that spend limits together with
-# the write they guard (the vote: arena.battles.engine). ``keys``/``args`` are KEYS/ARGV, the limits start
+# the write they guard (the vote: CAST_VOTE in arena.battles.scripts). ``keys``/``args`` are KEYS/ARGV, the limits start
 # at ``key0``/``arg0``: per limit its count and its slice width in microseconds.
 LIMIT_FUNCTIONS = """
 local function redis_now()

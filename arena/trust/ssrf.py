@@ -136,8 +136,9 @@ class EndpointGuard:
             try:
                 resolved = await self.resolve(host, port)
             except (OSError, UnicodeError) as exc:
+                reason = getattr(exc, "strerror", None) or exc
                 raise socket.gaierror(getattr(exc, "errno", socket.EAI_NONAME),
-                                      f"endpoint host {host!r} does not resolve ({getattr(exc, 'strerror', None) or exc})") from None
+                                      f"endpoint host {host!r} does not resolve ({reason})") from None
             if not resolved:
                 raise socket.gaierror(socket.EAI_NONAME, f"endpoint host {host!r} does not resolve")
         if not self.allow_private:

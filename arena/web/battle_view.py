@@ -1,6 +1,7 @@
 """One battle view for any K: K anonymous chat columns, a Regenerate button per answer, a prompt
-box, and the vote controls (four buttons for K = 2, a ranking for K > 2). The two-way and K-way
-tabs are both this view."""
+box, and the vote controls (four buttons for K = 2, a ranking for K > 2: arena.web.battle_controls
+builds and updates them). The two-way and K-way tabs are both this view; it wires the page's
+events to the battle engine."""
 
 from __future__ import annotations
 
@@ -14,34 +15,15 @@ from arena.errors import BattleError
 from arena.trust.identity import VoterIdentity
 from arena.trust.self_identification import flags_explained
 from arena.web.answer_safety import inert_markdown
+from arena.web.battle_controls import PAGE_ONLY, PAIRWISE_BUTTONS, VoteControls, element_id, rank_button_text
 from arena.web.context import client_address
-from arena.web.ranking_control import (
-    complete,
-    implied,
-    order_text,
-    place,
-    placed,
-    ranking_text,
-    submittable,
-    submitted_text,
-    undo,
-)
+from arena.web.ranking_control import complete, implied, order_text, placed, ranking_text, submitted_text
 from arena.web.reveal import reveal_lines
-from leaderboard.data.events import MAX_FEEDBACK_CHARS, MODEL_A, MODEL_B, TIE, TIE_BOTHBAD
-
-PAIRWISE_BUTTONS = (
-    ("👈  A is better", MODEL_A, "You preferred **Model A**."),
-    ("👉  B is better", MODEL_B, "You preferred **Model B**."),
-    ("🤝  Tie", TIE, "You called it a **tie**."),
-    ("👎  Both are bad", TIE_BOTHBAD, "You found **both bad**."),
-)
+from leaderboard.data.events import MAX_FEEDBACK_CHARS
 
 STORE_DOWN = "⚠️ The arena's store is unreachable right now, so nothing was recorded. Try again in a few seconds."
 # Redis failures become a message on the page, not Gradio's generic "Error" toast.
 STORE_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-
-# The page's events are for the page; programs use the JSON API (/api/docs), which has the same rules.
-PAGE_ONLY = {"api_visibility": "private"}
 
 FAILED_ROUND = "⚠️ One model failed to answer, so this round cannot be voted on. Start a new round."
 
@@ -56,16 +38,6 @@ def deanonymised_note(flags) -> str:
 
 def session_id(request: gr.Request) -> str:
     return "ui:" + (request.session_hash or "")
-
-
-def _elem(prefix: str, name: str) -> str:
-    return f"{prefix}{name}"
-
-
-def rank_button_text(label: str, name: str | None = None) -> str:
-    """A rank button's text: ``Model A``, or in named mode (the voter chose the models, so knows
-    them) ``A · demo-terse``. Never called with a name in an anonymous view."""
-    return f"{label} · {name}" if name else f"Model {label}"
 
 
 class BattleView:
@@ -87,95 +59,33 @@ class BattleView:
         self.state = gr.State(None)  # {"id", "voted"}; Gradio keeps State on the server
         # Above the answers, so a refusal ("needs 4 working models", a rejected prompt) is seen
         # where the voter is looking, not below the fold under New round.
-        self.status = gr.Markdown("", elem_id=_elem(self.prefix, "status"), elem_classes=["arena-status"])
+        self.status = gr.Markdown("", elem_id=element_id(self.prefix, "status"), elem_classes=["arena-status"])
         if self.named:
             with gr.Row():  # choices arrive when the tab is opened (see named_choices), never before
                 self.picks = [gr.Dropdown(choices=[], value=None, label=f"Model {label}",
-                                          elem_id=_elem(self.prefix, f"pick-{label.lower()}"))
+                                          elem_id=element_id(self.prefix, f"pick-{label.lower()}"))
                               for label in self.labels]
         self.chats = []
         # K = 2: two columns side by side; K > 2: a grid as wide as the screen allows (one column on a phone).
         with gr.Row(elem_classes=["arena-chats"] + ([] if self.k == 2 else ["arena-grid", f"arena-k{self.k}"])):
             for label in self.labels:
-                self.chats.append(gr.Chatbot(label=f"Model {label}", elem_id=_elem(self.prefix, f"chat-{label.lower()}"),
+                self.chats.append(gr.Chatbot(label=f"Model {label}",
+                                             elem_id=element_id(self.prefix, f"chat-{label.lower()}"),
                                              elem_classes=["arena-chat"], height=420 if self.k == 2 else 320,
                                              buttons=["copy"], feedback_options=None))
-        # One per answer, under the answers; enabled once every answer has finished, until the vote
-        # or the answer's --max-regenerations (hidden when the operator turned regeneration off).
-        with gr.Row(visible=self.battles.max_regenerations > 0, elem_classes=["arena-regenerate"]):
-            self.regen_buttons = [gr.Button(self._regenerate_text(label, 0), interactive=False, size="sm",
-                                            elem_id=_elem(self.prefix, f"regen-{label.lower()}"))
-                                  for label in self.labels]
-        self.reveal = gr.Markdown("", elem_id=_elem(self.prefix, "reveal"))
-        self.vote_controls: list[gr.components.Component] = []
-        if self.k == 2:
-            with gr.Row(elem_classes=["arena-votes"]):
-                self.vote_buttons = [
-                    gr.Button(text, interactive=False, elem_id=_elem(self.prefix, f"vote-{outcome.replace(' (', '-').rstrip(')')}"))
-                    for text, outcome, _ in PAIRWISE_BUTTONS
-                ]
-            self.vote_controls = list(self.vote_buttons)
-            gr.Markdown("<small>Keyboard: <kbd>1</kbd> A is better · <kbd>2</kbd> B is better · <kbd>3</kbd> tie · "
-                        "<kbd>4</kbd> both bad · <kbd>Enter</kbd> sends, <kbd>Shift</kbd>+<kbd>Enter</kbd> a new line</small>",
-                        elem_id=_elem(self.prefix, "shortcuts"), elem_classes=["arena-shortcuts"])
-        else:
-            gr.Markdown("Click the answers from best to worst. **Tie** puts the next answer level with the one "
-                        "before; **Undo** takes the last click back. **Best only** sends just what you have "
-                        "placed: the other answers are recorded as not ranked.")
-            with gr.Row():
-                self.rank_buttons = [gr.Button(rank_button_text(label), interactive=False, min_width=90,
-                                               elem_id=_elem(self.prefix, f"rank-{label.lower()}"))
-                                     for label in self.labels]
-            with gr.Row():
-                self.tie_next = gr.Button("🟰 Tie", interactive=False, elem_id=_elem(self.prefix, "rank-tie"))
-                self.undo = gr.Button("↩ Undo", interactive=False, elem_id=_elem(self.prefix, "rank-undo"))
-                self.best_only = gr.Button("🏅 Best only", interactive=False,
-                                           elem_id=_elem(self.prefix, "submit-best"))
-                self.submit_ranking = gr.Button("Submit ranking", interactive=False, variant="primary",
-                                                elem_id=_elem(self.prefix, "submit-ranking"))
-            self.ranking = gr.State([])  # groups of labels, best first, as built so far
-            self.tie_pending = gr.State(False)
-            self.ranking_shown = gr.Markdown(ranking_text([], self.labels), elem_id=_elem(self.prefix, "ranking"))
-            self.vote_controls = [*self.rank_buttons, self.tie_next, self.undo, self.best_only, self.submit_ranking,
-                                  self.ranking, self.ranking_shown]
-        self.vote_controls += self.regen_buttons  # they go on and off with the vote
+        self.controls = VoteControls(self.labels, self.prefix, self.battles.max_regenerations)
+        self.controls.render_regenerate()
+        self.reveal = gr.Markdown("", elem_id=element_id(self.prefix, "reveal"))
+        self.controls.render_votes()
+        self.vote_controls = self.controls.all
         self.feedback = gr.Textbox(placeholder="Why? (optional; stored with your vote)", show_label=False,
-                                   max_length=MAX_FEEDBACK_CHARS, elem_id=_elem(self.prefix, "feedback"))
+                                   max_length=MAX_FEEDBACK_CHARS, elem_id=element_id(self.prefix, "feedback"))
         with gr.Row():
             self.prompt = gr.Textbox(placeholder="Type a prompt and press Enter", show_label=False, scale=8,
-                                     elem_id=_elem(self.prefix, "prompt"), max_lines=8)
-            self.send = gr.Button("Send", variant="primary", scale=1, elem_id=_elem(self.prefix, "send"))
-        self.new_round = gr.Button("🎲 New round", elem_id=_elem(self.prefix, "new-round"))
+                                     elem_id=element_id(self.prefix, "prompt"), max_lines=8)
+            self.send = gr.Button("Send", variant="primary", scale=1, elem_id=element_id(self.prefix, "send"))
+        self.new_round = gr.Button("🎲 New round", elem_id=element_id(self.prefix, "new-round"))
         self._wire()
-
-    def _regenerate_text(self, label: str, count: int) -> str:
-        left = self.battles.max_regenerations - count
-        return f"🔄 Regenerate {label} ({left} left)" if left > 0 else f"🔄 Regenerate {label} (none left)"
-
-    def _controls(self, enabled: bool, reset: bool = False, regenerations=None, rank_texts=None,
-                  shown=None) -> list:
-        """Updates of the vote controls and the Regenerate buttons: enabled or not (a Regenerate
-        button only while its answer is under the cap, counted in ``regenerations``, which also
-        sets its "(n left)"; without them, and without ``reset``, its text is left as it is);
-        ``reset`` also empties a K-way ranking; ``rank_texts`` relabels the rank buttons;
-        ``shown`` replaces the line under them."""
-        counts = regenerations or [0] * self.k
-        relabel = regenerations is not None or reset
-        regenerate = [gr.update(interactive=enabled and count < self.battles.max_regenerations,
-                                **({"value": self._regenerate_text(label, count)} if relabel else {}))
-                      for label, count in zip(self.labels, counts)]
-        if self.k == 2:
-            return [*[gr.update(interactive=enabled) for _ in self.vote_buttons], *regenerate]
-        ranking = [] if reset else gr.skip()
-        if shown is None:
-            shown = ranking_text([], self.labels) if reset else gr.skip()
-        texts = rank_texts or [None] * self.k
-        return [*[gr.update(interactive=enabled, **({"value": text} if text else {})) for text in texts],
-                gr.update(interactive=enabled), gr.update(interactive=enabled), gr.update(interactive=False),
-                gr.update(interactive=enabled and not reset), ranking, shown, *regenerate]
-
-    def _unchanged_controls(self) -> list:
-        return [gr.skip() for _ in self.vote_controls]
 
     def _picks_enabled(self, enabled: bool) -> list:
         """The named mode's pick dropdowns: off from Send until the vote or New round, so what
@@ -184,15 +94,6 @@ class BattleView:
 
     def _picks_unchanged(self) -> list:
         return [gr.skip() for _ in self.picks]
-
-    def _ranking_controls(self, ranking) -> list:
-        """After a click on the ranking control: what is placed, and which buttons are left."""
-        done = complete(ranking, self.labels)
-        return [ranking, False, ranking_text(ranking, self.labels),
-                *[gr.update(interactive=label not in placed(ranking)) for label in self.labels],
-                gr.update(interactive=bool(ranking) and not done), gr.update(interactive=bool(ranking)),
-                gr.update(interactive=bool(ranking) and not done),
-                gr.update(interactive=submittable(ranking, self.labels))]
 
     # -- events ---------------------------------------------------------------------------
 
@@ -203,7 +104,7 @@ class BattleView:
         for trigger in (self.send.click, self.prompt.submit):
             # Off at once, before the queue: Send, the vote (a shortcut pressed just after Send would
             # otherwise meet the battle answering and be refused) and the named picks.
-            started = trigger(lambda: (gr.update(interactive=False), "", *self._controls(False),
+            started = trigger(lambda: (gr.update(interactive=False), "", *self.controls.updates(False),
                                        *self._picks_enabled(False)),
                               None, [self.send, self.reveal, *self.vote_controls, *self.picks], queue=False,
                               **PAGE_ONLY)
@@ -214,8 +115,8 @@ class BattleView:
 
         # Regenerate: the vote, the other Regenerate buttons and Send are off at once (before the
         # queue), until the new answer is in; New round cancels it like a turn.
-        for position, button in enumerate(self.regen_buttons):
-            started = button.click(lambda: (gr.update(interactive=False), *self._controls(False)), None,
+        for position, button in enumerate(self.controls.regen_buttons):
+            started = button.click(lambda: (gr.update(interactive=False), *self.controls.updates(False)), None,
                                    [self.send, *self.vote_controls], queue=False, **PAGE_ONLY)
             regenerating = started.then(self._regenerate_handler(position), [self.state, *self.chats],
                                         [self.state, *self.chats, self.status, *self.vote_controls], **PAGE_ONLY)
@@ -224,25 +125,16 @@ class BattleView:
 
         vote_outputs = [self.state, self.reveal, *self.vote_controls, self.feedback, *self.picks]
         if self.k == 2:
-            for button, (_, outcome, verdict) in zip(self.vote_buttons, PAIRWISE_BUTTONS):
+            for button, (_, outcome, verdict) in zip(self.controls.vote_buttons, PAIRWISE_BUTTONS):
                 button.click(self._pairwise_handler(outcome, verdict), [self.state, self.feedback], vote_outputs,
                              **PAGE_ONLY)
         else:
-            rank_outputs = [self.ranking, self.tie_pending, self.ranking_shown, *self.rank_buttons, self.tie_next,
-                            self.undo, self.best_only, self.submit_ranking]
-            for button, label in zip(self.rank_buttons, self.labels):
-                button.click(lambda ranking, tie, label=label: self._ranking_controls(place(ranking, label, tie)),
-                             [self.ranking, self.tie_pending], rank_outputs, queue=False, **PAGE_ONLY)
-            self.undo.click(lambda ranking: self._ranking_controls(undo(ranking)), [self.ranking], rank_outputs,
-                            queue=False, **PAGE_ONLY)
-            self.tie_next.click(lambda ranking: (True, gr.update(interactive=False),
-                                                 ranking_text(ranking, self.labels, tie=True)),
-                                [self.ranking], [self.tie_pending, self.tie_next, self.ranking_shown],
-                                queue=False, **PAGE_ONLY)
-            self.submit_ranking.click(self.on_ranking, [self.state, self.ranking, self.tie_pending, self.feedback],
-                                      vote_outputs, **PAGE_ONLY)
-            self.best_only.click(self.on_best_only, [self.state, self.ranking, self.feedback], vote_outputs,
-                                 **PAGE_ONLY)
+            self.controls.wire_ranking_clicks()
+            controls = self.controls
+            controls.submit_ranking.click(self.on_ranking, [self.state, controls.ranking, controls.tie_pending,
+                                                            self.feedback], vote_outputs, **PAGE_ONLY)
+            controls.best_only.click(self.on_best_only, [self.state, controls.ranking, self.feedback], vote_outputs,
+                                     **PAGE_ONLY)
 
         # New round first cancels a turn still streaming (on the server the cancelled turn ends the
         # old battle as failed, so nothing of it can be voted on), then clears the page through the
@@ -266,7 +158,7 @@ class BattleView:
                                                    voter_id=self.identity.voter_id(client_address(request)))
             except (BattleError, *STORE_ERRORS) as error:  # no battle: the picks may be changed again
                 message = f"⚠️ {error.page_message}" if isinstance(error, BattleError) else STORE_DOWN
-                yield (state, *histories, text, message, *self._controls(False), gr.skip(),
+                yield (state, *histories, text, message, *self.controls.updates(False), gr.skip(),
                        *self._picks_enabled(True))
                 return
             state = {"id": battle.battle_id, "voted": False}
@@ -288,7 +180,7 @@ class BattleView:
                 message = FAILED_ROUND if failed else ("" if progress.done else "Answering…")
                 votable = progress.done and not failed
                 yield (state, *histories, "", message,
-                       *self._controls(votable, reset=first_turn, regenerations=state.get("regenerations"),
+                       *self.controls.updates(votable, reset=first_turn, regenerations=state.get("regenerations"),
                                        rank_texts=rank_texts),
                        feedback, *self._picks_unchanged())
                 feedback, rank_texts = gr.skip(), None
@@ -299,7 +191,7 @@ class BattleView:
             # first turn leaves no battle on the page, so the picks come back
             votable = not first_turn and await self._votable(state, request)
             yield (state, *histories, text, message,
-                   *self._controls(votable, regenerations=state.get("regenerations")), gr.skip(),
+                   *self.controls.updates(votable, regenerations=state.get("regenerations")), gr.skip(),
                    *(self._picks_enabled(True) if first_turn else self._picks_unchanged()))
 
     def _regenerate_handler(self, position: int):
@@ -314,7 +206,7 @@ class BattleView:
         old answer is shown again (the battle keeps it) and the controls fit the battle's state."""
         histories = [list(history or []) for history in chats]
         if state is None or state.get("voted") or not histories[position]:
-            yield state, *histories, "⚠️ Send a prompt first.", *self._controls(False)
+            yield state, *histories, "⚠️ Send a prompt first.", *self.controls.updates(False)
             return
         label, counts = self.labels[position], state.get("regenerations")
         previous = histories[position][-1]
@@ -325,16 +217,16 @@ class BattleView:
                 histories[position][-1] = {"role": "assistant", "content": inert_markdown(progress.answers[position])}
                 counts = progress.regenerations
                 if not progress.done:
-                    yield state, *histories, f"Regenerating answer {label}…", *self._controls(False)
+                    yield state, *histories, f"Regenerating answer {label}…", *self.controls.updates(False)
         except (BattleError, *STORE_ERRORS) as error:
             histories[position][-1] = previous
             message = f"⚠️ {error.page_message}" if isinstance(error, BattleError) else STORE_DOWN
-            yield state, *histories, message, *self._controls(await self._votable(state, request), reset=True,
+            yield state, *histories, message, *self.controls.updates(await self._votable(state, request), reset=True,
                                                               regenerations=counts)
             return
         # the battle was stored ready before the last update: the vote may be enabled now
         state = {**state, "regenerations": counts}
-        yield state, *histories, "", *self._controls(True, reset=True, regenerations=counts)
+        yield state, *histories, "", *self.controls.updates(True, reset=True, regenerations=counts)
 
     async def _votable(self, state, request: gr.Request) -> bool:
         """Can the battle still take its vote? (After a refused regeneration: a cap or a failed model
@@ -365,7 +257,7 @@ class BattleView:
         # one answer left: its place is implied (last, or level with the last after Tie)
         ranking = implied(ranking or [], self.labels, bool(tie))
         if not complete(ranking, self.labels):
-            return (state, f"⚠️ {ranking_text(ranking, self.labels)}", *self._unchanged_controls(), gr.skip(),
+            return (state, f"⚠️ {ranking_text(ranking, self.labels)}", *self.controls.unchanged(), gr.skip(),
                     *self._picks_unchanged())
         return await self._cast(state, request, f"Your ranking: {order_text(ranking)}.",
                                 shown=submitted_text(ranking, self.labels), ranking=ranking, feedback=feedback)
@@ -373,10 +265,11 @@ class BattleView:
     async def on_best_only(self, request: gr.Request, state, ranking, feedback):
         """A partial ranking: what is placed so far, the rest recorded as not ranked."""
         if not ranking:
-            return (state, "⚠️ Click the best answer first.", *self._unchanged_controls(), gr.skip(),
+            return (state, "⚠️ Click the best answer first.", *self.controls.unchanged(), gr.skip(),
                     *self._picks_unchanged())
         rest = [label for label in self.labels if label not in placed(ranking)]
-        verdict = f"Your pick: {order_text(ranking)}, ahead of {', '.join(f'**{label}**' for label in rest)} (not ranked)."
+        unranked = ", ".join(f"**{label}**" for label in rest)
+        verdict = f"Your pick: {order_text(ranking)}, ahead of {unranked} (not ranked)."
         return await self._cast(state, request, verdict, shown=submitted_text(ranking, self.labels),
                                 ranking=ranking, partial=True, feedback=feedback)
 
@@ -384,7 +277,7 @@ class BattleView:
         """Record the vote; on success the names, an empty reason box and (named mode) the picks
         back; ``shown`` is what the K-way line under the buttons says once the vote is in."""
         if state is None:
-            return (state, "⚠️ Send a prompt first.", *self._controls(False), gr.skip(), *self._picks_unchanged())
+            return (state, "⚠️ Send a prompt first.", *self.controls.updates(False), gr.skip(), *self._picks_unchanged())
         regenerations = state.get("regenerations")
         try:
             receipt = await self.battles.vote(state["id"], session_id(request),
@@ -393,11 +286,13 @@ class BattleView:
             return (state, f"⚠️ {error.page_message}", *await self._controls_after_refusal(state, request),
                     gr.skip(), *self._picks_unchanged())
         except STORE_ERRORS:
-            return (state, STORE_DOWN, *self._controls(True, regenerations=regenerations), gr.skip(),
+            return (state, STORE_DOWN, *self.controls.updates(True, regenerations=regenerations), gr.skip(),
                     *self._picks_unchanged())
         names = reveal_lines(self.labels, receipt.models, self.battles.endpoints.spec)
-        revealed = f"### {verdict}\n\n{names}\n\n{deanonymised_note(receipt.identity_flags)}Thanks! Send another prompt or press *New round*."
-        return ({**state, "voted": True}, revealed, *self._controls(False, regenerations=regenerations, shown=shown),
+        revealed = (f"### {verdict}\n\n{names}\n\n{deanonymised_note(receipt.identity_flags)}"
+                    "Thanks! Send another prompt or press *New round*.")
+        return ({**state, "voted": True}, revealed,
+                *self.controls.updates(False, regenerations=regenerations, shown=shown),
                 "", *self._picks_enabled(True))
 
     async def _controls_after_refusal(self, state, request: gr.Request) -> list:
@@ -407,12 +302,13 @@ class BattleView:
         try:
             _, battle_state = await self.battles.load(state["id"], session_id(request))
         except (BattleError, *STORE_ERRORS):
-            return self._controls(False)
+            return self.controls.updates(False)
         if battle_state in ("streaming", "regenerating"):
-            return self._unchanged_controls()
-        return self._controls(battle_state == "ready", regenerations=state.get("regenerations"))
+            return self.controls.unchanged()
+        return self.controls.updates(battle_state == "ready", regenerations=state.get("regenerations"))
 
     def clear(self):
         return (None, *[[] for _ in self.chats], "", "", "", gr.update(interactive=True), "",
-                *self._controls(False, reset=True, rank_texts=[rank_button_text(label) for label in self.labels]),
+                *self.controls.updates(False, reset=True,
+                                       rank_texts=[rank_button_text(label) for label in self.labels]),
                 *self._picks_enabled(True))
