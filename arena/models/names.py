@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from arena.keys import configured_models_key, owner_models_key
 from leaderboard.store.redis_keys import snapshot_key
 from leaderboard.store.stream import text
-from leaderboard.views.snapshot import Snapshot
+from leaderboard.views.reader import parse_snapshot
 
 
 def announce_configured(client, prefix: str, names: Iterable[str]) -> None:
@@ -33,5 +33,6 @@ def known_models(client, prefix: str) -> set[str]:
     pipe.hkeys(owner_models_key(prefix))
     pipe.get(snapshot_key(prefix))
     configured, registered, raw = pipe.execute()
-    rated = {row.model for row in Snapshot.model_validate_json(raw).rows} if raw else set()
+    snapshot = parse_snapshot(raw)
+    rated = {row.model for row in snapshot.rows} if snapshot else set()
     return {text(name) for name in configured} | {text(name) for name in registered} | rated

@@ -12,7 +12,7 @@ from arena.models.health import percentiles
 from arena.owners.store import OwnerModel
 from leaderboard.store.redis_keys import snapshot_key
 from leaderboard.views.published import OVERALL, ViewStats, view_stats_key
-from leaderboard.views.snapshot import Snapshot
+from leaderboard.views.reader import parse_snapshot, parse_view_stats
 
 REGISTRATION_FIELDS = ("provider", "model_id", "organisation", "license", "description", "anonymous", "max_tokens",
                        "temperature", "top_p", "timeout", "max_concurrent", "system_prompt", "created_at",
@@ -32,8 +32,9 @@ async def model_views(battles, models: list[OwnerModel]) -> list[dict]:
     statuses = await battles.model_status()
     redis, prefix = battles.redis, battles.prefix
     raw_snapshot, raw_stats = await redis.mget(snapshot_key(prefix), view_stats_key(prefix, OVERALL))
-    rows = {row.model: row for row in Snapshot.model_validate_json(raw_snapshot).rows} if raw_snapshot else {}
-    stats = ViewStats.model_validate_json(raw_stats) if raw_stats else None
+    snapshot = parse_snapshot(raw_snapshot)
+    rows = {row.model: row for row in snapshot.rows} if snapshot else {}
+    stats = parse_view_stats(raw_stats)
     benched = await battles.health.benched([m.name for m in models])
     views = []
     for model in models:
