@@ -3,7 +3,7 @@
 #
 #   ./test.sh           ruff, then every test: first spread over parallel pytest-xdist workers,
 #                       then the `serial` tests (they time things on the wall clock) one at a time.
-#                       About 8 minutes on a busy 2-core machine. A lint error fails the run, but
+#                       About 7 minutes on a busy 2-core machine. A lint error fails the run, but
 #                       only once the tests have run too.
 #   ./test.sh --quick   ruff, then the tests that start no browser and no arena stack
 #                       (-m "not browser and not stack"; Chromium is not needed). Under 2 minutes.
@@ -42,7 +42,7 @@ serial="serial${selection:+ and $selection}"
 status=0
 .venv/bin/python -m pytest -n "$workers" --dist worksteal --durations=25 -m "$parallel" "$@" || status=$?
 serial_status=0
-.venv/bin/python -m pytest -p no:xdist -m "$serial" "$@" || serial_status=$?
+.venv/bin/python -m pytest -p no:xdist --durations=10 -m "$serial" "$@" || serial_status=$?
 
 if [ "$status" = 5 ] && [ "$serial_status" = 5 ]; then exit 5; fi
 if [ "$status" = 5 ]; then status=0; fi
