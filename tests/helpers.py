@@ -122,11 +122,12 @@ def publish(redis_client, snapshot: Snapshot, prefix="arena") -> None:
 
 
 def arena_settings(redis_url: str, data_dir, **overrides):
-    """Settings for an arena under test: shared test Redis, fast demo answers, quick refits."""
-    from arena.ops.redis_server import free_port
+    """Settings for an arena under test: shared test Redis, fast demo answers, quick refits. Port 0:
+    the stack binds a free port itself (``stack.url``), so no other test or xdist worker can take the
+    port between its choice and the bind, as one could with a port probed free beforehand."""
     from arena.ops.settings import Settings
 
-    values = dict(port=free_port(), data_dir=data_dir, redis_url=redis_url, demo=True, demo_token_delay=0.001,
+    values = dict(port=0, data_dir=data_dir, redis_url=redis_url, demo=True, demo_token_delay=0.001,
                   refit_interval=0.3, matchmaker="active", voter_secret="test-secret-0123456789",
                   battles_per_minute=0, battles_per_day=0, votes_per_minute=0, votes_per_day=0, pair_votes_per_day=0,
                   flood_refusals=0)
