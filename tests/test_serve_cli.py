@@ -126,6 +126,8 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
     # a battle's limits
     environ.update({"ARENA_BATTLE_TTL": "3600", "ARENA_MAX_PROMPT_CHARS": "2000", "ARENA_MAX_TURNS": "3"})
     page.update(battle_ttl=3600, max_prompt_chars=2000, max_turns=3)
+    environ.update({"ARENA_MAX_ANSWER_CHARS": "5000"})  # an answer's size cap
+    page.update(max_answer_chars=5000)
     environ.update(OWNER_ENVIRON)
     assert set(environ) == {setting.env for setting in SERVE_SETTINGS if setting.env}  # every variable tried
     assert serve_settings([], environ) == Settings(

@@ -1,5 +1,7 @@
 """One model's answer, streamed: what it is sent (its side of the conversation), the answer
-itself (counted in flight, timed, reported to the circuit breaker), and the identity flags the
+itself (through the answer checks of arena.models.answer_checks: at most ``max_answer_chars``
+characters, the model's own key removed; counted in flight, timed, reported to the circuit
+breaker: an answer cut by a limit counts as a failure there), and the identity flags the
 answers raise. Shared by new turns (arena.battles.turns) and regenerations
 (arena.battles.regeneration).
 """
@@ -17,14 +19,16 @@ from redis.exceptions import RedisError
 from arena.battles.store import BattleStore
 from arena.battles.types import Battle, Turn
 from arena.metrics import NoMetrics
+from arena.models.answer_checks import DEFAULT_MAX_ANSWER_CHARS, AnswerReport
+from arena.models.endpoint_failures import EndpointError
 from arena.models.health import ModelHealth
 from arena.trust.self_identification import ModelIdentity, battle_flags
 
 log = logging.getLogger(__name__)
 
-# What an answer's task puts on its queue: (position, text delta, False) per piece, then
-# (position, None, failed) once, at the end.
-AnswerUpdate = tuple[int, str | None, bool]
+# What an answer's task puts on its queue: (position, text delta, False, False) per piece, then
+# (position, None, failed, truncated) once, at the end (truncated: cut by the size cap or the time limit).
+AnswerUpdate = tuple[int, str | None, bool, bool]
 
 
 def conversation(turns: Sequence[Turn], position: int, prompt: str) -> list[dict]:
@@ -45,32 +49,45 @@ def identity_flags(battle: Battle, endpoints) -> list[str]:
 
 
 class Answering:
-    """Streams answers from ``endpoints``, counting them in ``store`` (per model), ``metrics`` and ``health``."""
+    """Streams answers from ``endpoints``, counting them in ``store`` (per model), ``metrics`` and
+    ``health``; each answer at most ``max_answer_chars`` characters."""
 
-    def __init__(self, store: BattleStore, endpoints, metrics: NoMetrics, health: ModelHealth):
+    def __init__(self, store: BattleStore, endpoints, metrics: NoMetrics, health: ModelHealth,
+                 max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS):
         self.store = store
         self.endpoints = endpoints
         self.metrics = metrics
         self.health = health
+        self.max_answer_chars = max_answer_chars
 
     async def answer(self, battle: Battle, position: int, messages: list[dict],
                      updates: asyncio.Queue[AnswerUpdate]) -> None:
         """Stream the answer of the model at ``position`` to ``messages`` into ``updates``:
-        (position, delta, False) per piece, then (position, None, failed) at the end, always."""
+        (position, delta, False, False) per piece, then (position, None, failed, truncated) at the
+        end, always."""
         model = battle.models[position]
         failed = True
+        found = AnswerReport()
         started, first_token = time.monotonic(), None
         try:
             async with self._in_flight(model):
-                async for delta in self.endpoints.stream(model, messages):
+                async for delta in self.endpoints.stream(model, messages, report=found,
+                                                         max_chars=self.max_answer_chars):
                     if first_token is None:
                         first_token = time.monotonic()
                         self.metrics.first_token(model, first_token - started)
-                    await updates.put((position, delta, False))
+                    await updates.put((position, delta, False, False))
             failed = False
             self.metrics.answer_finished(model, time.monotonic() - started)
+            if found.keys_removed:
+                log.warning("battle %s: the answer of %s carried its own API key %d time(s); removed",
+                            battle.battle_id, model, found.keys_removed)
             with suppress(RedisError):
-                await self.health.record_answer(model, first_token - started)
+                if found.truncated:  # shown, marked cut; an endpoint that keeps doing it is benched
+                    await self.health.record_failure(model, battle.voter_id,
+                                                     EndpointError(model, "truncated", found.cut_note()))
+                else:
+                    await self.health.record_answer(model, first_token - started)
         except Exception as exc:  # an endpoint failure must not end the other streams
             self.metrics.answer_failed(model)
             log.warning("battle %s: answer of %s failed: %s", battle.battle_id, model, exc)
@@ -79,7 +96,7 @@ class Answering:
                 with suppress(RedisError):
                     await self.health.record_failure(model, battle.voter_id, exc)
         finally:  # always report the end, or the turn would wait for this answer forever
-            await updates.put((position, None, failed))
+            await updates.put((position, None, failed, found.truncated is not None))
 
     @asynccontextmanager
     async def _in_flight(self, model: str):

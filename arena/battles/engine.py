@@ -53,7 +53,7 @@ class BattleService:
         self.health = health or ModelHealth(store.redis, store.prefix)
         self.budget = AnswerBudget(self.limits.max_concurrent_answers)  # answers of this process, at once
         new_battles = NewBattles(store, self.limits, self.metrics)
-        answering = Answering(store, endpoints, self.metrics, self.health)
+        answering = Answering(store, endpoints, self.metrics, self.health, self.limits.max_answer_chars)
         self.seating = Seating(store, endpoints, self.health)
         self.creation = BattleCreation(store, self.limits, self.seating, matchmaker, budget=self.budget,
                                        new_battles=new_battles, drain=self.drain, metrics=self.metrics)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from arena.battles.requests import check_size
 from arena.battles.text_checks import lone_surrogate_at
 from arena.errors import ArenaBusy, BattleError
+from arena.models.answer_checks import DEFAULT_MAX_ANSWER_CHARS
 from arena.trust.rate_limit import DAY, MINUTE, Limit, Rate, subject
 
 # The K-way sizes offered when none are given: the default of --kway-sizes (arena.ops.settings).
@@ -24,8 +25,10 @@ class BattleLimits:
 
     ``kway_sizes``: the K-way sizes on offer (a two-way battle always is); ``max_regenerations``:
     per side per battle, 0 turns regeneration off; ``max_concurrent_answers``: answers this
-    process may generate at once, 0 for no budget. Rates: new battles (a regeneration counts as
-    one) and votes per voter and per session, and votes per voter per model pair.
+    process may generate at once, 0 for no budget; ``max_answer_chars``: characters kept of one
+    answer (past them it is cut and marked truncated: arena.models.answer_checks). Rates: new
+    battles (a regeneration counts as one) and votes per voter and per session, and votes per
+    voter per model pair.
     """
 
     max_prompt_chars: int = 8000
@@ -33,6 +36,7 @@ class BattleLimits:
     kway_sizes: tuple[int, ...] = DEFAULT_KWAY_SIZES
     max_regenerations: int = 2
     max_concurrent_answers: int = 0
+    max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS
     battles_per_minute: int = 0
     battles_per_day: int = 0
     votes_per_minute: int = 0

@@ -19,6 +19,7 @@ from arena.battles.drain import REGENERATION_ENDED, Drain
 from arena.battles.limits import AnswerBudget, BattleLimits
 from arena.battles.store import BattleStore
 from arena.battles.text_checks import quoted
+from arena.battles.turns import shown_answer, shown_answers
 from arena.battles.types import Battle, RegenerationProgress, state_error
 from arena.errors import (
     ArenaBusy,
@@ -134,13 +135,13 @@ class Regeneration:
         updates: asyncio.Queue[AnswerUpdate] = asyncio.Queue()
         task = asyncio.create_task(self.answering.answer(
             battle, position, conversation(battle.turns[:-1], position, turn.prompt), updates))
-        answer, replaced, failed = "", False, False
+        answer, replaced, failed, truncated = "", False, False, False
         finished = [True] * len(battle.models)
         finished[position] = False
 
         def progress() -> RegenerationProgress:
-            answers = list(turn.answers)
-            answers[position] = answer
+            answers = shown_answers(turn)
+            answers[position] = shown_answer(answer, truncated=truncated)
             return RegenerationProgress(turn=len(battle.turns), answers=answers, finished=list(finished),
                                         failed=[False] * len(battle.models), position=position,
                                         regenerations=list(regenerations))
@@ -148,7 +149,7 @@ class Regeneration:
         try:
             last_sent = 0.0
             while not replaced and not failed:
-                _, delta, failed = await updates.get()
+                _, delta, failed, truncated = await updates.get()
                 if delta is not None:
                     answer += delta
                     now = time.monotonic()
@@ -159,7 +160,7 @@ class Regeneration:
                     # written before the last update goes out: whoever sees it finished may vote on it
                     finished[position] = True
                     regenerations[position] += 1
-                    await self._replace_answer(battle, position, answer, regenerations)
+                    await self._replace_answer(battle, position, answer, regenerations, truncated)
                     replaced = True
                     yield progress()
         finally:
@@ -172,9 +173,14 @@ class Regeneration:
             raise RegenerationFailed(f"answer {label} could not be regenerated: its model's endpoint failed to "
                                      "answer. The previous answer is kept and the battle can still be voted on.")
 
-    async def _replace_answer(self, battle: Battle, position: int, answer: str, regenerations: list[int]) -> None:
-        """Store ``answer`` as the latest turn's answer at ``position``, and the battle ready again."""
-        battle.turns[-1].answers[position] = answer
+    async def _replace_answer(self, battle: Battle, position: int, answer: str, regenerations: list[int],
+                              truncated: bool) -> None:
+        """Store ``answer`` as the latest turn's answer at ``position`` (``truncated``: cut by a
+        limit), and the battle ready again."""
+        turn = battle.turns[-1]
+        turn.answers[position] = answer
+        turn.truncated = (turn.truncated or [False] * len(turn.answers))
+        turn.truncated[position] = truncated
         battle.regenerations = regenerations
         flags = sorted(set(battle.identity_flags) | set(identity_flags(battle, self.answering.endpoints)))
         self.metrics.battle_flagged(set(flags) - set(battle.identity_flags))

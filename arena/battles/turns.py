@@ -20,11 +20,21 @@ from arena.errors import BattleConflict
 from arena.metrics import NoMetrics
 
 FAILED_ANSWER_NOTE = "\n\n*(This model's endpoint failed to answer. Start a new round.)*"
+# After an answer cut by the size cap (--max-answer-chars) or the model's time limit.
+TRUNCATED_ANSWER_NOTE = "\n\n*(answer cut at {chars:,} characters)*"
+
+
+def shown_answer(answer: str, failed: bool = False, truncated: bool = False) -> str:
+    """An answer as the browser sees it: a failed or cut side says so without naming its model."""
+    if failed:
+        return answer + FAILED_ANSWER_NOTE
+    return answer + (TRUNCATED_ANSWER_NOTE.format(chars=len(answer)) if truncated else "")
 
 
 def shown_answers(turn: Turn) -> list[str]:
-    """Answers as the browser sees them: a failed side says so without naming its model."""
-    return [answer + (FAILED_ANSWER_NOTE if failed else "") for answer, failed in zip(turn.answers, turn.failed)]
+    """The turn's answers as the browser sees them (shown_answer)."""
+    truncated = turn.truncated or [False] * len(turn.answers)
+    return [shown_answer(*side) for side in zip(turn.answers, turn.failed, truncated)]
 
 
 class TurnStreamer:
@@ -71,7 +81,7 @@ class TurnStreamer:
         self.budget.take(len(battle.models))
 
         turn = Turn(prompt=prompt, answers=[""] * len(battle.models), failed=[False] * len(battle.models),
-                    started_at=time.time())
+                    truncated=[False] * len(battle.models), started_at=time.time())
         finished = [False] * len(battle.models)
         updates: asyncio.Queue[AnswerUpdate] = asyncio.Queue()
 
@@ -81,12 +91,13 @@ class TurnStreamer:
         try:
             last_sent = 0.0
             while not all(finished):
-                position, delta, failed = await updates.get()
+                position, delta, failed, truncated = await updates.get()
                 if delta is not None:
                     turn.answers[position] += delta
                 else:
                     finished[position] = True
                     turn.failed[position] = failed
+                    turn.truncated[position] = truncated
                 now = time.monotonic()
                 if all(finished) or now - last_sent >= self.progress_interval:
                     last_sent = now

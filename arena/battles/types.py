@@ -28,6 +28,9 @@ class Turn(BaseModel):
     failed: list[bool]
     started_at: float
     finished_at: float | None = None
+    truncated: list[bool] = Field(default_factory=list, description=(
+        "per position: the answer was cut by the size cap or the time limit (arena.models.answer_checks); "
+        "empty in turns stored before the field existed"))
 
 
 class Battle(BaseModel):

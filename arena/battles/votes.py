@@ -103,7 +103,15 @@ def vote_event(battle: Battle, voter_id: str, outcome: str | None, ranking: list
         identity_flags=list(battle.identity_flags),
         feedback=feedback,
         regenerations=list(battle.regenerations),  # empty unless an answer was regenerated
+        truncated=truncated_answers(battle),
     )
+
+
+def truncated_answers(battle: Battle) -> list[bool]:
+    """Per position, was any of its answers cut by a limit (arena.models.answer_checks); empty if none was."""
+    truncated = [any(turn.truncated and turn.truncated[pos] for turn in battle.turns)
+                 for pos in range(len(battle.models))]
+    return truncated if any(truncated) else []
 
 
 def vote_text(battle: Battle) -> VoteText:

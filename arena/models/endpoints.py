@@ -14,11 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import fields
 from typing import Any
 
+from arena.models.answer_checks import DEFAULT_MAX_ANSWER_CHARS, AnswerGuard, AnswerReport
 from arena.models.config import ModelSpec
 from arena.models.endpoint_clients import Backend, make_backend
 from arena.models.endpoint_failures import EndpointError, describe_failure, display_url
+from arena.trust.self_identification import ModelIdentity
 
 # Sent when a model has no api_key_env. Passing it explicitly stops the clients from falling
 # back to keys in the environment (OPENAI_API_KEY, a saved Hugging Face token), which would
@@ -88,11 +91,16 @@ class EndpointPool:
         except KeyError:
             raise KeyError(f"unknown model {name!r}; configured: {', '.join(self._backends) or 'none'}") from None
 
-    async def stream(self, name: str, messages: list[dict[str, Any]]) -> AsyncIterator[str]:
+    async def stream(self, name: str, messages: list[dict[str, Any]], *, report: AnswerReport | None = None,
+                     max_chars: int = DEFAULT_MAX_ANSWER_CHARS) -> AsyncIterator[str]:
         """Yield the answer's text deltas as they arrive; raise EndpointError on any failure.
 
         ``messages`` are chat messages (``{"role": ..., "content": ...}``); the model's
-        system prompt, if configured, is put first. An answer with no text is an error.
+        system prompt, if configured, is put first. An answer with no text is an error. Every
+        delta has passed the answer checks (arena.models.answer_checks: the model's own key
+        removed, at most ``max_chars`` characters). With ``report``, an answer cut by the size
+        cap or by ``max_answer_seconds`` ends normally, marked truncated in ``report``; without
+        one, the cut is an EndpointError ("oversized", or "timeout" as ever).
         """
         backend = self._backend(name)
         spec = backend.spec
@@ -101,33 +109,48 @@ class EndpointPool:
             raise EndpointError(spec.name, "closed", "the endpoint clients are closed (the arena is shutting down)")
         if spec.system_prompt:
             messages = [{"role": "system", "content": spec.system_prompt}, *messages]
+        guard = AnswerGuard(max_chars, backend.api_key if backend.api_key != NO_API_KEY else None,
+                            ModelIdentity.of(spec))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + spec.max_answer_seconds
-        produced_text = False
         try:
             async with contextlib.aclosing(backend.open_stream(messages)) as deltas:
-                while True:
+                while not guard.full:  # past the cap nothing more is read: leaving closes the response
                     try:
                         # Per-chunk waits are bounded by the client's timeout; this bounds the whole answer.
                         async with asyncio.timeout_at(deadline):
                             delta = await anext(deltas)
                     except StopAsyncIteration:
                         break
-                    produced_text = True  # _text_deltas yields only non-empty text
-                    yield delta
+                    text = guard.feed(delta)
+                    if text:
+                        yield text
         except Exception as exc:
             if isinstance(exc, TimeoutError) and loop.time() >= deadline:
-                raise EndpointError(
-                    spec.name, "timeout", f"timed out: the answer took longer than {spec.max_answer_seconds:g}s"
-                ) from None
+                rest = guard.cut_for_time()
+                if report is None or not guard.report.chars:
+                    raise EndpointError(
+                        spec.name, "timeout", f"timed out: the answer took longer than {spec.max_answer_seconds:g}s"
+                    ) from None
+                if rest:
+                    yield rest
+                _copy_report(guard.report, report)
+                return
             # "from None": the clients' exceptions can carry an endpoint's echo of the key
             # (OpenAI repeats part of a wrong one), which a logged traceback would print.
             raise _redact(describe_failure(spec, exc), backend.api_key) from None
-        if not produced_text:
+        rest = guard.finish()
+        if rest:
+            yield rest
+        if not guard.report.chars:
             raise EndpointError(spec.name, "empty", f"returned an empty answer ({display_url(spec.base_url)})")
+        if report is not None:
+            _copy_report(guard.report, report)
+        elif guard.report.truncated:
+            raise EndpointError(spec.name, "oversized", guard.report.cut_note())
 
     async def complete(self, name: str, messages: list[dict[str, Any]]) -> str:
-        """The whole answer (streamed and joined)."""
+        """The whole answer (streamed and joined); an answer cut by a limit is an EndpointError."""
         return "".join([delta async for delta in self.stream(name, messages)])
 
     async def aclose(self) -> None:
@@ -147,6 +170,11 @@ class EndpointPool:
 
     def __repr__(self) -> str:
         return f"EndpointPool(models={self.names!r})"
+
+
+def _copy_report(found: AnswerReport, report: AnswerReport) -> None:
+    for field in fields(AnswerReport):
+        setattr(report, field.name, getattr(found, field.name))
 
 
 def _redact(error: EndpointError, api_key: str) -> EndpointError:

@@ -72,11 +72,12 @@ def fairness_options(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 LIMIT_OPTIONS = ("battles_per_minute", "battles_per_day", "votes_per_minute", "votes_per_day", "pair_votes_per_day",
-                 "max_concurrent_answers", "max_regenerations")
+                 "max_concurrent_answers", "max_regenerations", "max_answer_chars")
 
 
 def limit_options(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The rate limits, the answer budget and the regeneration cap (of a Settings) as BattleService options."""
+    """The rate limits, the answer budget, the regeneration cap and the answer size cap (of a Settings) as
+    BattleService options."""
     return {name: values[name] for name in LIMIT_OPTIONS}
 
 
@@ -133,6 +134,10 @@ SERVE_SETTINGS = (
     Setting("max_regenerations", 2, "times a voter may regenerate each answer of a battle before voting (each one "
             "counts as a new battle against the battle limits); `0` turns regeneration off",
             parse=bounded(int, 0), flag="--max-regenerations", env="ARENA_MAX_REGENERATIONS"),
+    Setting("max_answer_chars", 20000, "characters kept of one model answer; past them (or past the model's "
+            "`max_answer_seconds`) the stream is cut, the answer shown and recorded as truncated, and the cut "
+            "counts as a failure for the circuit breaker", parse=bounded(int, 1), flag="--max-answer-chars",
+            env="ARENA_MAX_ANSWER_CHARS"),
     Setting("max_body_bytes", 64 * 1024, "largest JSON API request body, in bytes (413 before it is read)",
             parse=bounded(int, 1024), flag="--max-body-bytes", env="ARENA_MAX_BODY_BYTES"),
     Setting("max_page_body_bytes", 1024 * 1024, "largest request body of the page's Gradio endpoints (they send "

@@ -89,6 +89,9 @@ class VoteEvent(BaseModel):
     regenerations: list[int] = Field(default_factory=list, description=(
         "optional: how many times each model's answers were regenerated before the vote, one count per model "
         "in display order; empty when none was (and for votes recorded before the field existed)"))
+    truncated: list[bool] = Field(default_factory=list, description=(
+        "optional: per model in display order, whether one of its answers was cut by the arena's answer limits "
+        "(size or time) before the vote; empty when none was (and for votes recorded before the field existed)"))
 
     @model_validator(mode="after")
     def _consistent(self) -> VoteEvent:
@@ -98,6 +101,8 @@ class VoteEvent(BaseModel):
             raise ValueError(f"style has {len(self.style)} entries for {len(self.models)} models")
         if self.regenerations and len(self.regenerations) != len(self.models):
             raise ValueError(f"regenerations has {len(self.regenerations)} counts for {len(self.models)} models")
+        if self.truncated and len(self.truncated) != len(self.models):
+            raise ValueError(f"truncated has {len(self.truncated)} entries for {len(self.models)} models")
         if any(count < 0 for count in self.regenerations):
             raise ValueError(f"regenerations must be counts of 0 or more, got {self.regenerations}")
         if self.is_ranking:
