@@ -13,20 +13,34 @@ hangs up. ``mode`` is one of:
 - ``401``: unless the request carries ``Authorization: Bearer <api_key>``;
 - ``404``: model not found;
 - ``garbage``: a stream that is not chat-completions JSON;
-- ``redirect``: 307 to ``redirect_to``.
+- ``redirect``: 307 to ``redirect_to``;
+- ``flood``: ignores ``max_tokens`` and streams ``flood_bytes`` of text (100 MB by default) in
+  ``flood_chunk_chars`` pieces, until the client hangs up (``flood_sent``: the bytes it wrote, per request);
+- ``echo_key``: answers with the bearer key it was sent, split over several chunks: as is, in
+  base64 (of ``Bearer <key>``) and reversed (``ECHO_TEMPLATE``).
 
 In every mode a request without the right key gets 401 when ``api_key`` is set. ``requests``
 counts requests, ``connections`` counts TCP connections (even ones that never send a request),
-``authorizations`` keeps the Authorization headers seen.
+``authorizations`` keeps the Authorization headers seen, ``prompts`` the last user message of each request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 
 ANSWER = ["Hello", " from", " the", " owner's", " model."]
+FLOOD_BYTES = 100 * 1024 * 1024
+
+
+def echo_pieces(key: str) -> list[str]:
+    """What ``echo_key`` streams for ``key``: each form of it split over chunks, mid-key."""
+    encoded = base64.b64encode(f"Bearer {key}".encode()).decode()
+    reversed_key = key[::-1]
+    return ["Your key is ", key[:5], key[5:13], key[13:], ". Encoded: ", encoded[:7], encoded[7:20], encoded[20:],
+            " and backwards: ", reversed_key[:3], reversed_key[3:], " -- end."]
 
 
 def _chunk(content: str) -> bytes:
@@ -48,8 +62,13 @@ SSE_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Enc
 
 class OwnerEndpoint:
     def __init__(self, mode: str = "healthy", *, api_key: str | None = None, delay: float = 0.0,
-                 redirect_to: str | None = None, error_message: str = "the model server crashed"):
+                 redirect_to: str | None = None, error_message: str = "the model server crashed",
+                 flood_bytes: int = FLOOD_BYTES, flood_chunk_chars: int = 4096):
         self.mode = mode
+        self.flood_bytes = flood_bytes
+        self.flood_chunk_chars = flood_chunk_chars
+        self.flood_sent: list[int] = []
+        self.prompts: list[str] = []
         self.error_message = error_message
         self.api_key = api_key
         self.delay = delay
@@ -109,7 +128,11 @@ class OwnerEndpoint:
         lines = head.decode("latin-1").split("\r\n")
         headers = {line.split(":", 1)[0].strip().lower(): line.split(":", 1)[1].strip()
                    for line in lines[1:] if ":" in line}
-        await reader.readexactly(int(headers.get("content-length", 0)))
+        body = await reader.readexactly(int(headers.get("content-length", 0)))
+        try:
+            self.prompts.append(json.loads(body)["messages"][-1]["content"])
+        except (ValueError, KeyError, IndexError, TypeError):
+            self.prompts.append("")
         self.requests += 1
         self.authorizations.append(headers.get("authorization", ""))
         try:
@@ -146,6 +169,22 @@ class OwnerEndpoint:
         if mode == "garbage":
             writer.write(b"%x\r\n%s\r\n" % (len(b"data: {not json\n\n"), b"data: {not json\n\n"))
             writer.write(b"0\r\n\r\n")
+            return
+        if mode == "flood":
+            piece = _chunk("x" * (self.flood_chunk_chars - 1) + "\n")
+            self.flood_sent.append(0)
+            while self.flood_sent[-1] < self.flood_bytes:
+                writer.write(piece)
+                self.flood_sent[-1] += len(piece)
+                await writer.drain()  # raises ConnectionError once the client hangs up
+        if mode == "echo_key":
+            key = headers.get("authorization", "").removeprefix("Bearer ")
+            for piece in echo_pieces(key):
+                writer.write(_chunk(piece))
+                await writer.drain()
+            done = b"data: [DONE]\n\n"
+            writer.write(b"%x\r\n%s\r\n" % (len(done), done) + b"0\r\n\r\n")
+            await writer.drain()
             return
         if mode == "broken":
             writer.write(_chunk(ANSWER[0]))
