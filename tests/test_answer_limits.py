@@ -33,7 +33,7 @@ from arena.trust.secret_box import SecretBox
 from arena.trust.ssrf import EndpointGuard
 from leaderboard.data.events import VoteEvent
 from leaderboard.store.redis_keys import vote_stream_key
-from tests.helpers import wait_until
+from tests.helpers import wait_until, wait_until_async
 from tests.owner_endpoints import FLOOD_BYTES, OwnerEndpoint, echo_pieces
 
 HOSTILE = "acme-hostile"
@@ -253,3 +253,22 @@ async def test_an_answer_past_its_time_limit_is_shown_cut_not_failed(redis_url):
     assert state == "ready" and progress.failed == [False, False]
     assert stored.turns[0].truncated[0] and stored.turns[0].answers[0]
     assert progress.answers[0].endswith(f"*(answer cut at {len(stored.turns[0].answers[0]):,} characters)*")
+
+
+async def test_a_benched_endpoint_still_overrunning_fails_its_probes_which_vary(arena):
+    with OwnerEndpoint("flood", api_key=KEY) as endpoint:
+        service, _ = await arena(endpoint, policy=BreakerPolicy(first_probe=0.2, max_probe=0.4),
+                                 max_answer_chars=2000)
+        await service.health.bench(HOSTILE, "by hand")
+
+        async def probes_so_far() -> dict:
+            await service.model_status()  # a status read starts the probes that are due
+            return (await service.health.benched([HOSTILE]))[HOSTILE]
+
+        record = await wait_until_async(probes_so_far, lambda record: record.get("probes", 0) >= 2,
+                                        what="two failed probes")
+        assert f"answer cut at {CAP} characters" in record["last_probe_error"]  # a probe's answer must be whole
+        assert endpoint.prompts and set(endpoint.prompts) <= set(HEALTH_PROMPTS)
+        endpoint.mode = "healthy"
+        await wait_until_async(service.model_status, lambda statuses: statuses[HOSTILE] == "active",
+                               what="the model back once it answers within the cap")

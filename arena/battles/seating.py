@@ -18,7 +18,8 @@ from redis.exceptions import RedisError
 from arena.battles.store import BattleStore
 from arena.models import availability
 from arena.models.availability import ModelStatus
-from arena.models.health import PROBE_PROMPT, ModelHealth
+from arena.models.health import ModelHealth
+from arena.models.health_check import probe_prompt
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,9 @@ class Seating:
 
     async def _probe(self, model: str) -> None:
         try:
-            await self.endpoints.complete(model, [{"role": "user", "content": PROBE_PROMPT}])
+            # drawn from the registration check's pool: a probe an endpoint could recognise could be passed
+            # by behaving for it alone (and an answer cut by the size cap fails the probe: complete())
+            await self.endpoints.complete(model, [{"role": "user", "content": probe_prompt()}])
         except Exception as exc:
             log.info("probe of benched model %s failed: %s", model, exc)
             with suppress(RedisError):

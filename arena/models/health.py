@@ -8,10 +8,12 @@ different voters (one voter, or one prompt resent a few times, cannot take a mod
 voter to see it; a model that still answers anyone breaks the streak).
 Failures the request itself caused (HTTP 400/413/422: a prompt longer than the context, a
 content filter, a parameter the server refuses) fail that round and are recorded, but never
-count. A benched model is probed with a short prompt after ``first_probe`` seconds, then after
-twice as long each time a probe fails (up to ``max_probe``); the first probe that answers puts
-it back. Every failure is kept with its time and reason (newest first, the last
-``ERRORS_KEPT``) for the operator (``models list``) and the model's owner (``/api/owner/models``).
+count. A benched model is probed with a short prompt (drawn at random:
+arena.models.health_check) after ``first_probe`` seconds, then after twice as long each time a
+probe fails (up to ``max_probe``); the first probe that answers (whole: not cut by the answer
+checks) puts it back. An answer cut by the size cap or the time limit counts as a failure.
+Every failure is kept with its time and reason (newest first, the last ``ERRORS_KEPT``) for the
+operator (``models list``) and the model's owner (``/api/owner/models``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ CLIENT_CAUSED_STATUSES = frozenset({400, 413, 422})
 UNCOUNTED_KINDS = frozenset({"closed"})
 ERRORS_KEPT = 50
 LATENCIES_KEPT = 500
-PROBE_PROMPT = "Reply with one short sentence: are you working?"
 
 # Add one failure to the window; bench when the window holds enough failures from enough voters,
 # or a streak of failures since the model last answered. KEYS: failures zset, benched hash, last

@@ -42,6 +42,11 @@ HEALTH_PROMPTS = (
 FIRST_TOKENS_CHARS = 120
 
 
+def probe_prompt() -> str:
+    """A prompt for a health check or a benched model's probe, drawn at random (not predictable)."""
+    return secrets.choice(HEALTH_PROMPTS)
+
+
 @dataclass(frozen=True)
 class HealthReport:
     """The check's result. Beside the latency and the first tokens: what the answer checks found
@@ -84,7 +89,7 @@ async def check_endpoint(spec: ModelSpec, api_key: str | None, guard, *, prompt:
     through a fresh, guarded client, with the sampling battles use, and the answer checks battles
     apply (at most ``max_chars`` characters: past them the check fails as ``oversized``)."""
     spec = spec.model_copy(update={"max_retries": 0, "max_answer_seconds": spec.timeout * 2})
-    prompt = prompt or secrets.choice(HEALTH_PROMPTS)
+    prompt = prompt or probe_prompt()
     pool = EndpointPool([])
     pool.add(spec, api_key, guard)
     started = time.monotonic()
