@@ -21,6 +21,7 @@ from arena.web.operator_api import router as operator_router
 from arena.web.owner_api import owner_errors
 from arena.web.owner_api import router as owner_router
 from arena.web.page_assets import PAGE_CSS, page_head
+from arena.web.page_session import PageSessionMiddleware
 from arena.web.security import SecurityHeaders
 from arena.web.strict_json import StrictJSONMiddleware
 from arena.web.ui import build_page
@@ -44,6 +45,7 @@ def create_app(context: ArenaContext) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(operator_router)
     app.include_router(owner_router)
+    app.add_middleware(PageSessionMiddleware, sessions=context.page_sessions)  # the page's session cookie
     app.add_middleware(StrictJSONMiddleware, skip_prefix="/api/")
     # Gradio's /monitoring pages (event counts and latencies) take the same token as /metrics
     app.add_middleware(MonitoringGuard, token=settings.metrics_token)
