@@ -4,6 +4,8 @@ page's battles belong to the session in its signed cookie, not to Gradio's sessi
 
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 import httpx
 import pytest
@@ -122,3 +124,27 @@ async def test_a_page_battle_belongs_to_the_cookie_not_to_the_session_hash(stack
     print(f"\nsame session hash, another cookie: {refused[1]!r}; the starter: {accepted[0]}")
     assert "another session" in refused[1] and refused[0] == state
     assert accepted[0]["voted"] is True
+
+
+def test_a_browser_battle_is_stored_under_its_cookie_session(stack, browser, redis_client):
+    """In a real Chromium: the page's first response sets the cookie (HttpOnly: the page's scripts
+    cannot read it), and the battle in Redis belongs to ``ui:`` + its id, not to the session hash."""
+    from playwright.sync_api import expect
+
+    from arena.keys import battle_key
+    from tests.browser_support import BROWSER_WAIT_MS
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(stack.url, wait_until="domcontentloaded")
+    page.locator("#prompt textarea").fill("Name a colour.")
+    page.keyboard.press("Enter")
+    expect(page.locator("#vote-model_a")).to_be_enabled(timeout=BROWSER_WAIT_MS)
+    cookie = next(c for c in context.cookies() if c["name"] == PAGE_COOKIE)
+    visible_to_scripts = page.evaluate("() => document.cookie")
+    stored = [json.loads(redis_client.hget(key, "battle"))["session_id"]
+              for key in redis_client.keys(battle_key("arena", "*"))]
+    context.close()
+    assert cookie["httpOnly"] and PAGE_COOKIE not in visible_to_scripts
+    assert stack.app.state.arena.page_sessions.verified(cookie["value"]) is not None
+    assert stored == ["ui:" + cookie["value"].split(".")[0]]
