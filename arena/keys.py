@@ -9,6 +9,12 @@ def battle_key(prefix: str, battle_id: str) -> str:
     return f"{prefix}:battle:{battle_id}"
 
 
+def api_session_key(prefix: str, session: str) -> str:
+    """A JSON API session this arena issued (arena.trust.identity.ApiSessions); it expires when unused
+    for --battle-ttl seconds."""
+    return f"{prefix}:session:{session}"
+
+
 def voter_secret_key(prefix: str) -> str:
     """The HMAC key for pseudonymous voter ids, generated once and shared by every web process."""
     return f"{prefix}:secret:voter"

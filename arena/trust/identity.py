@@ -1,4 +1,9 @@
-"""Pseudonymous voter ids and browser sessions. Raw IPs are hashed here and go nowhere else.
+"""Pseudonymous voter ids and sessions. Raw IPs are hashed here and go nowhere else.
+
+Sessions are issued by the server, never chosen by the client: a JSON API session is 128 random
+bits kept in Redis (:class:`ApiSessions`, so every web process knows it), a page session 128 random
+bits signed with a key of this process (:class:`PageSessions`, kept in an HttpOnly cookie; a page
+stays on one process, as Gradio's event queue needs). A battle belongs to the session that started it.
 
 The voter-id key never lives in Redis (where the votes are): a leaked Redis, AOF or export then
 cannot be brute-forced back to addresses (an IPv4 address has only 2^32 values, so anyone holding
@@ -19,7 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from arena.keys import voter_secret_key
+from arena.keys import api_session_key, voter_secret_key
 
 log = logging.getLogger(__name__)
 
@@ -147,14 +152,72 @@ class VoterIdentity:
         return "VoterIdentity(secret=***)"
 
 
+SESSION_BYTES = 16
+
+
 def new_session_id() -> str:
-    """A JSON API session (the page's are ``ui:`` + Gradio's session hash)."""
-    return secrets.token_hex(16)
+    """A JSON API session's id (the page's are ``ui:`` + a PageSessions id)."""
+    return secrets.token_hex(SESSION_BYTES)
 
 
 def is_api_session(session: str) -> bool:
     """Whether ``session`` has the shape new_session_id gives (32 lowercase hex digits)."""
-    return len(session) == 32 and all(c in "0123456789abcdef" for c in session)
+    return len(session) == 2 * SESSION_BYTES and all(c in "0123456789abcdef" for c in session)
+
+
+class ApiSessions:
+    """The JSON API's sessions: issued here and kept in Redis for ``ttl`` seconds after their last
+    new battle. A session the client made up (``000...0``), or one unused for ``ttl``, is not
+    adopted: ``session_for`` gives a new one instead. Turns and votes need no look-up: a battle
+    only ever belongs to an issued session, so a made-up one matches none."""
+
+    def __init__(self, redis_client, prefix: str, ttl: int):
+        self.redis = redis_client  # redis.asyncio
+        self.prefix = prefix
+        self.ttl = int(ttl)
+
+    async def issue(self) -> str:
+        session = new_session_id()
+        await self.redis.set(api_session_key(self.prefix, session), 1, ex=self.ttl)
+        return session
+
+    async def renew(self, session: str) -> bool:
+        """Whether ``session`` was issued (and is still kept); if so, kept another ``ttl`` seconds."""
+        return is_api_session(session) and bool(await self.redis.expire(api_session_key(self.prefix, session),
+                                                                         self.ttl))
+
+    async def session_for(self, offered: str | None) -> str:
+        """``offered`` if this arena issued it, else a new session."""
+        if offered is not None and await self.renew(offered):
+            return offered
+        return await self.issue()
+
+
+class PageSessions:
+    """The page's sessions: a random id and its HMAC under a key of this process, ``<id>.<tag>``.
+    Gradio's session hash is the browser's choice, so the page binds its battles to this instead.
+    The key lives only in this process: a restart issues new sessions, as it loses the page's
+    server-side state anyway."""
+
+    def __init__(self, key: bytes | None = None):
+        self._key = key if key is not None else secrets.token_bytes(KEY_BYTES)
+
+    def _tag(self, session: str) -> str:
+        return hmac.new(self._key, f"page session {session}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def issue(self) -> str:
+        session = new_session_id()
+        return f"{session}.{self._tag(session)}"
+
+    def verified(self, signed: str | None) -> str | None:
+        """The session id in ``signed`` if this process issued it, else None."""
+        session, _, tag = (signed or "").partition(".")
+        if not is_api_session(session) or not hmac.compare_digest(tag.encode(), self._tag(session).encode()):
+            return None
+        return session
+
+    def __repr__(self) -> str:
+        return "PageSessions(key=***)"
 
 
 

@@ -11,7 +11,7 @@ from arena.battles.requests import InvalidBattleRequest, check_size, named_choic
 from arena.battles.types import RegenerationProgress, TurnProgress, position_labels
 from arena.battles.votes import battle_result
 from arena.models.availability import ModelStatus
-from arena.trust.identity import is_api_session, new_session_id
+from arena.trust.identity import is_api_session
 from arena.web.context import ArenaContext, client_address, get_context
 from arena.web.store_memory import store_memory
 from arena.web.strict_json import StrictJSONRoute
@@ -19,7 +19,7 @@ from leaderboard.data.events import MAX_FEEDBACK_CHARS
 
 SESSION_HEADER = "X-Arena-Session"
 SESSION_COOKIE = "arena_session"
-# Stands in for a session the API did not issue: no battle ever has it (new_session_id is hex).
+# Stands in for a session of another shape: no battle ever has it (API sessions are hex, page ones "ui:...").
 FOREIGN_SESSION = "not-an-api-session"
 
 router = APIRouter(route_class=StrictJSONRoute)
@@ -46,7 +46,9 @@ class Answer(BaseModel):
 
 class BattleResponse(BaseModel):
     battle_id: str
-    session: str = Field(description=f"send it back as the {SESSION_HEADER} header (or the cookie) to vote")
+    session: str = Field(description=(
+        f"issued by the server: send it back as the {SESSION_HEADER} header (or the cookie) to continue, "
+        "vote or start the next battle in the same session; one the server did not issue is replaced"))
     turn: int
     answers: list[Answer]
     votable: bool
@@ -89,9 +91,9 @@ class VoteResponse(BaseModel):
 async def request_session(request: Request,
                     header: Annotated[str | None, Header(alias=SESSION_HEADER)] = None) -> str | None:
     """The caller's session: the header, else the cookie set when its first battle was created.
-    Only a session this API issued counts: any other (a page's ``ui:...`` one, say) is replaced by
-    one that matches no battle, so a page battle cannot be driven through the API (403, another
-    session's battle)."""
+    Only the API's shape counts: any other (a page's ``ui:...`` one, say) is replaced by one that
+    matches no battle, so a page battle cannot be driven through the API (403, another session's
+    battle). Whether the API issued it is asked where a session is adopted: a new battle."""
     session = header or request.cookies.get(SESSION_COOKIE)
     if session is not None and not is_api_session(session):
         return FOREIGN_SESSION
@@ -128,8 +130,6 @@ async def healthz(context: Context):
 @router.post("/api/battles", response_model=BattleResponse)
 async def create_battle(body: BattleRequest, request: Request, response: Response, context: Context,
                         session: Session):
-    if session is None or session == FOREIGN_SESSION:
-        session = new_session_id()
     chooser = None
     if body.models is not None:  # named mode: checked before anything is created or spent
         chooser = named_choice(body.models, await context.battles.model_status(), context.settings.kway_sizes)
@@ -138,6 +138,8 @@ async def create_battle(body: BattleRequest, request: Request, response: Respons
             raise InvalidBattleRequest(f"'k' is {body.k} but 'models' names {k}: send one of them, or both agreeing")
     else:
         k = check_size(2 if body.k is None else body.k, context.settings.kway_sizes)
+    # a session the arena issued is kept; a made-up one (or none) gets a new one: see the response's "session"
+    session = await context.sessions.session_for(None if session == FOREIGN_SESSION else session)
     battle = await context.battles.create(session, k=k, voter_id=context.identity.voter_id(client_address(request)),
                                           prompt=body.prompt, chooser=chooser)
     progress = await context.battles.run_turn(battle.battle_id, session, body.prompt)

@@ -15,11 +15,13 @@ from arena.web.errors import install_error_handlers
 from arena.web.flood_guard import FloodGuardMiddleware
 from arena.web.leaderboard_api import router as leaderboard_router
 from arena.web.leaderboard_tab import PAGE_CSS as LEADERBOARD_CSS
+from arena.web.metrics_api import MonitoringGuard
 from arena.web.metrics_api import router as metrics_router
 from arena.web.operator_api import router as operator_router
 from arena.web.owner_api import owner_errors
 from arena.web.owner_api import router as owner_router
 from arena.web.page_assets import PAGE_CSS, page_head
+from arena.web.page_session import PageSessionMiddleware
 from arena.web.security import SecurityHeaders
 from arena.web.strict_json import StrictJSONMiddleware
 from arena.web.ui import build_page
@@ -43,7 +45,10 @@ def create_app(context: ArenaContext) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(operator_router)
     app.include_router(owner_router)
+    app.add_middleware(PageSessionMiddleware, sessions=context.page_sessions)  # the page's session cookie
     app.add_middleware(StrictJSONMiddleware, skip_prefix="/api/")
+    # Gradio's /monitoring pages (event counts and latencies) take the same token as /metrics
+    app.add_middleware(MonitoringGuard, token=settings.metrics_token)
     # Bodies are capped before anything reads them...
     app.add_middleware(BodyLimitMiddleware, api_bytes=settings.max_body_bytes, page_bytes=settings.max_page_body_bytes)
     # ...and, outside those (only the security headers wrap it), a client whose requests keep being refused is held off.

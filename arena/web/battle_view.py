@@ -17,6 +17,7 @@ from arena.trust.self_identification import flags_explained
 from arena.web.answer_safety import inert_markdown
 from arena.web.battle_controls import PAGE_ONLY, PAIRWISE_BUTTONS, VoteControls, element_id, rank_button_text
 from arena.web.context import client_address
+from arena.web.page_session import page_session
 from arena.web.ranking_control import complete, implied, order_text, placed, ranking_text, submitted_text
 from arena.web.reveal import reveal_lines
 from leaderboard.data.events import MAX_FEEDBACK_CHARS
@@ -37,7 +38,8 @@ def deanonymised_note(flags) -> str:
 
 
 def session_id(request: gr.Request) -> str:
-    return "ui:" + (request.session_hash or "")
+    # the page cookie's session, which the server issued (not Gradio's session hash, the browser's choice)
+    return page_session(request)
 
 
 class BattleView:

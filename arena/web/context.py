@@ -12,7 +12,7 @@ from arena.metrics import ArenaMetrics, NoMetrics
 from arena.ops.settings import Settings
 from arena.owners.service import OwnerService
 from arena.trust.client_address import client_network
-from arena.trust.identity import VoterIdentity
+from arena.trust.identity import ApiSessions, PageSessions, VoterIdentity
 from leaderboard.views.reader import BoardReader
 
 
@@ -24,11 +24,15 @@ class ArenaContext:
     identity: VoterIdentity
     metrics: ArenaMetrics = field(default_factory=NoMetrics)
     owners: OwnerService | None = None  # model owners' registrations (arena.owners.service)
+    page_sessions: PageSessions = field(default_factory=PageSessions)  # the page's cookie (arena.web.page_session)
+    # The JSON API's sessions, in Redis: kept as long as a battle (--battle-ttl) after the last one started.
+    sessions: ApiSessions = field(init=False)
     # The published board, read through one reader per process: the API and the page share its parsed documents.
     board: BoardReader = field(init=False)
 
     def __post_init__(self) -> None:
         self.board = BoardReader(self.redis, self.settings.prefix)
+        self.sessions = ApiSessions(self.redis, self.settings.prefix, ttl=self.settings.battle_ttl)
 
 
 async def get_context(request: Request) -> ArenaContext:
