@@ -19,7 +19,7 @@ from leaderboard.store.redis_keys import vote_stream_key
 from leaderboard.trust.voter_anomaly import DELTAS, VoterEvidence, flag_threshold, vote_log_ratios
 from leaderboard.worker import VoteWorker
 from leaderboard.worker.voters import VoterWatch
-from tests.helpers import PROJECT_ROOT, make_vote
+from tests.helpers import PROJECT_ROOT, TEST_VOTE_KEY, make_vote, signed_entry
 
 
 def test_each_likelihood_ratio_has_expectation_one_under_the_null():
@@ -98,9 +98,9 @@ def test_the_worker_flags_excludes_and_the_operator_sees_the_voter(redis_client,
         a, b = rng.choice(names, size=2, replace=False)
         winner = MODEL_A if rng.random() < 1 / (1 + math.exp(strength[b] - strength[a])) else MODEL_B
         votes.append(make_vote(a, b, winner).model_copy(update={"voter_id": f"honest-{index % 40}"}))
-    worker = VoteWorker(redis_client, tmp_path, prefix="arena", refit_interval=0.01)
+    worker = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY, prefix="arena", refit_interval=0.01)
     for event in votes:
-        redis_client.xadd(vote_stream_key("arena"), {"event": event.model_dump_json()})
+        redis_client.xadd(vote_stream_key("arena"), signed_entry(event))
     while worker.process_once(block_ms=1):
         pass
     worker.refit_and_publish()  # the ratings the next votes are judged by
