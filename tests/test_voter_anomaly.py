@@ -107,15 +107,16 @@ def test_the_worker_flags_excludes_and_the_operator_sees_the_voter(redis_client,
     before = {row.model: row.rating for row in worker.last_snapshot.rows}
     for index in range(120):
         opponent = names[index % 3]
-        redis_client.xadd(vote_stream_key("arena"), {"event": make_vote("delta", opponent, MODEL_A).model_copy(
-            update={"voter_id": "attacker"}).model_dump_json()})
+        redis_client.xadd(vote_stream_key("arena"), signed_entry(make_vote("delta", opponent, MODEL_A).model_copy(
+            update={"voter_id": "attacker"})))
     while worker.process_once(block_ms=1):
         pass
     flagged = VoterWatch(redis_client, "arena").flagged()
     assert (list(flagged) == ["attacker"] and flagged["attacker"]["model"] == "delta"
             and flagged["attacker"]["delta"] > 0)
     snapshot = worker.refit_and_publish()
-    assert "120 vote(s) of 1 flagged voter(s)" in snapshot.note and "left out" in snapshot.note
+    # the public note in buckets (27.9): the first flag of an id with 120 votes shows as "at least 100"
+    assert "at least 100 vote(s) of fewer than 10 flagged voter(s)" in snapshot.note and "left out" in snapshot.note
     after = {row.model: row.rating for row in snapshot.rows}
     assert after["delta"] == pytest.approx(before["delta"], abs=1e-6)  # exactly the honest fit again
 
@@ -124,11 +125,11 @@ def test_the_worker_flags_excludes_and_the_operator_sees_the_voter(redis_client,
     assert shown.returncode == 0 and "attacker" in shown.stdout and "delta" in shown.stdout, shown.stderr
     as_json = json.loads(subprocess.run(run + ["flagged", "--json"], cwd=PROJECT_ROOT, capture_output=True,
                                         text=True, timeout=60).stdout)
-    assert as_json["attacker"]["votes"] >= 1
+    assert as_json["attacker"]["votes"] >= 1  # the operator's figure is exact
     unflagged = subprocess.run(run + ["unflag", "attacker"], cwd=PROJECT_ROOT, capture_output=True, text=True,
                                timeout=60)
     assert unflagged.returncode == 0 and VoterWatch(redis_client, "arena").flagged() == {}
-    assert "120 vote(s)" not in worker.refit_and_publish().note
+    assert "fewer than 100 vote(s) of fewer than 10 flagged voter(s)" in worker.refit_and_publish().note
 
 
 def test_the_operator_endpoint_needs_its_token(redis_url, redis_client, tmp_path):

@@ -311,8 +311,8 @@ class VoteWorker:
         self.stats.duplicates += len(votes) - counted
         self._acknowledge(ack_ids, dead)
         for entry_id, reason, _raw in dead:
-            log.warning("vote entry %s %s (%s); moved to %s", text(entry_id),
-                        "is refused" if reason in SIGNATURE_REFUSALS else "is malformed", reason, self.dead_letter_stream)
+            what = "is refused" if reason in SIGNATURE_REFUSALS else "is malformed"
+            log.warning("vote entry %s %s (%s); moved to %s", text(entry_id), what, reason, self.dead_letter_stream)
         self.stats.dead_lettered += len(dead)
         self.stats.refused_signature += sum(1 for _, reason, _raw in dead if reason in SIGNATURE_REFUSALS)
         return len(ack_ids)
