@@ -27,7 +27,13 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from arena.errors import BattleConflict, BattleNotFound, InvalidVote, RateLimited, WrongSession
-from leaderboard.store.redis_keys import flagged_voters_key, refit_stats_key, vote_consumer_group, vote_stream_key
+from leaderboard.store.redis_keys import (
+    REFUSED_SIGNATURE_FIELD,
+    flagged_voters_key,
+    refit_stats_key,
+    vote_consumer_group,
+    vote_stream_key,
+)
 from leaderboard.store.stream import text
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -196,6 +202,9 @@ async def redis_gauges(redis_client, prefix: str, *, now: float | None = None) -
         _gauge("arena_archive_lag_seconds", "age of the oldest accepted vote not archived yet (0: none waiting)",
                max(0.0, now - oldest) if oldest is not None else 0.0),
         _gauge("arena_refit_duration_seconds", "duration of the worker's last refit", refit.get("duration_seconds")),
+        _gauge("arena_votes_refused_signature", "vote stream entries the worker dead-lettered, ever, for a missing or "
+               "wrong signature (forged: written to Redis by something other than a web process)",
+               refit.get(REFUSED_SIGNATURE_FIELD, 0.0)),
         _gauge("arena_snapshot_age_seconds", "seconds since the worker last published a leaderboard",
                max(0.0, now - refit["finished_at"]) if "finished_at" in refit else None),
         _gauge("arena_refit_votes", "rated votes in the last published leaderboard", refit.get("votes")),

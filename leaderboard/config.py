@@ -140,6 +140,17 @@ DATA_DIR = Setting("data_dir", Path("data"),
                    parse=Path, flag="--data-dir", env="ARENA_DATA_DIR")
 PREFIX = Setting("prefix", DEFAULT_PREFIX, "Redis key prefix, so several arenas can share one Redis",
                  flag="--prefix", env="ARENA_PREFIX")
+def _signing_key(text: str) -> str:
+    if len(text.encode()) < 16:
+        raise argparse.ArgumentTypeError("the vote-signing key must be at least 16 bytes (e.g. `openssl rand -hex 32`)")
+    return text
+
+
+VOTE_KEY = Setting("vote_key", None, "HMAC key the web processes sign each vote event with and the worker checks "
+                   "(an unsigned or wrongly signed stream entry is dead-lettered, never counted); give every web "
+                   "process and the worker the same one, at least 16 bytes; never stored in Redis",
+                   parse=_signing_key, env="ARENA_VOTE_KEY", unset="random, in `<data-dir>/secrets/vote.key` (0600)",
+                   mask=lambda value: "***")
 # Commands that act on a running arena on this machine (the operator's, ``leaderboard rebuild``):
 # without --redis-url they use the embedded Redis its ``serve`` started in the data dir
 # (leaderboard.store.urls.running_arena_redis_url).

@@ -19,6 +19,7 @@ import numpy as np
 from leaderboard.data.events import StyleFeatures, VoteEvent
 from leaderboard.models.scale import nats_to_elo
 from leaderboard.store.redis_keys import snapshot_channel, snapshot_key
+from leaderboard.store.vote_signature import VoteSigner
 from leaderboard.views.snapshot import Snapshot, SnapshotRow
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +82,16 @@ async def wait_until_async(observe: Callable[[], Awaitable[Any]], condition: Cal
 
 # -- votes, snapshots, settings ------------------------------------------------------------------
 
+# The key the tests' workers check signatures with, and their XADDs sign with (leaderboard.store.vote_signature).
+TEST_VOTE_KEY = "tests-vote-signing-key-0123456789"
+TEST_SIGNER = VoteSigner(TEST_VOTE_KEY.encode(), "tests")
+
+
+def signed_entry(event, text=None) -> dict:
+    """A vote stream entry's fields for ``event`` (a VoteEvent or its JSON), signed as a web process would."""
+    return TEST_SIGNER.fields(event if isinstance(event, str | bytes) else event.model_dump_json(), text)
+
+
 def make_vote(model_a="alpha", model_b="beta", outcome="model_a", *, vote_id=None, ranking=None,
               models=None, voted_at=1_700_000_000.0) -> VoteEvent:
     """A valid VoteEvent built with the pydantic model (pairwise unless ``ranking`` is given)."""
@@ -129,6 +140,7 @@ def arena_settings(redis_url: str, data_dir, **overrides):
 
     values = dict(port=0, data_dir=data_dir, redis_url=redis_url, demo=True, demo_token_delay=0.001,
                   refit_interval=0.3, matchmaker="active", voter_secret="test-secret-0123456789",
+                  vote_key=TEST_VOTE_KEY,
                   battles_per_minute=0, battles_per_day=0, votes_per_minute=0, votes_per_day=0, pair_votes_per_day=0,
                   flood_refusals=0)
     values.update(overrides)

@@ -13,12 +13,14 @@ from pathlib import Path
 import httpx
 
 from tests.helpers import PROJECT_ROOT as ROOT
-from tests.helpers import wait_until
+from tests.helpers import TEST_VOTE_KEY, wait_until
 
 
 def serve_env(**variables: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    env.update({"ARENA_REFIT_INTERVAL": "0.3", "ARENA_DEMO_TOKEN_DELAY": "0.001", **variables})
+    # one vote-signing key for every serve and worker a test starts, as a deployment shares ARENA_VOTE_KEY
+    env.update({"ARENA_REFIT_INTERVAL": "0.3", "ARENA_DEMO_TOKEN_DELAY": "0.001", "ARENA_VOTE_KEY": TEST_VOTE_KEY,
+                **variables})
     return env
 
 

@@ -15,7 +15,7 @@ from leaderboard.data.rankings import Unranked
 from leaderboard.models.sandwich import centred
 from leaderboard.store.redis_keys import DEFAULT_PREFIX, snapshot_channel, snapshot_key
 from leaderboard.views.snapshot import Snapshot
-from tests.helpers import make_snapshot, publish, wait_until
+from tests.helpers import TEST_VOTE_KEY, make_snapshot, publish, signed_entry, wait_until
 
 
 def test_choice_follows_the_published_snapshot(redis_client):
@@ -229,10 +229,10 @@ def test_the_worker_announces_the_snapshot_id_the_matchmaker_names_its_belief_af
         vote = VoteEvent(vote_id=f"vote-{k:04d}", battle_id=f"battle-{k:04d}", mode="anonymous", models=models,
                          outcome=outcome, voter_id="voter", served_at=1.0, voted_at=2.0, selection_probability=0.5,
                          style=style)
-        redis_client.xadd(vote_stream_key("arena"), {"event": vote.model_dump_json()})
+        redis_client.xadd(vote_stream_key("arena"), signed_entry(vote))
     announcements = redis_client.pubsub(ignore_subscribe_messages=True)
     announcements.subscribe(snapshot_channel("arena"))
-    worker = VoteWorker(redis_client, tmp_path, prefix="arena")
+    worker = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY, prefix="arena")
     try:
         while worker.process_once(block_ms=0):
             pass

@@ -93,7 +93,7 @@ def test_rebuild_applies_the_workers_exclusions_identity_flags_and_flagged_voter
     worker.close()
     from_worker = published_views(redis_client)
     overall_note = from_worker[view_id()][2]
-    assert "60 vote(s) of 1 flagged voter(s)" in overall_note
+    assert "fewer than 100 vote(s) of fewer than 10 flagged voter(s)" in overall_note
     assert ("revealed itself" in overall_note) is not rate_deanonymised
     assert len(from_worker) >= 8  # overall, coding, creative writing, languages: each with and without style
     redis_client.flushall()  # Redis lost the boards; the operator's flags are restored (they are not in the archive)
@@ -225,4 +225,5 @@ def test_a_flagged_voter_left_out_is_out_of_every_view_not_only_the_overall_one(
         assert [row[0] for row in rows] == [row[0] for row in expected], view
         assert np.allclose([row[1:4] for row in rows], [row[1:4] for row in expected], atol=1e-6), view
         if view.startswith(("overall", "language:en")):  # the attacker voted there: the note says so
-            assert "60 vote(s) of 1 flagged voter(s)" in with_attacker[view][2] and "left out" in with_attacker[view][2]
+            note = with_attacker[view][2]
+            assert "fewer than 100 vote(s) of fewer than 10 flagged voter(s)" in note and "left out" in note

@@ -102,7 +102,7 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
                "ARENA_MATCHMAKER_FLOOR": "0.3", "ARENA_MAX_PAIR_SHARE": "0.5", "ARENA_NEW_MODEL_VOTES": "7",
                "ARENA_NEW_MODEL_CI": "9", "ARENA_RUN_WORKER": "0", "ARENA_REFIT_INTERVAL": "4.5",
                "ARENA_SHUTDOWN_GRACE": "1.5", "ARENA_MIN_CATEGORY_VOTES": "20", "ARENA_BATTLES_PER_MINUTE": "3",
-               "ARENA_VOTER_SECRET": "s3cret-s3cret-s3cret",
+               "ARENA_VOTER_SECRET": "s3cret-s3cret-s3cret", "ARENA_VOTE_KEY": "vote-key-0123456789",
                "ARENA_VOTER_ID_ROTATION_DAYS": "7", "ARENA_RATE_DEANONYMISED": "yes",
                "ARENA_FLAGGED_VOTER_WEIGHT": "0.25", "ARENA_VOTER_FLAG_ALPHA": "0.01",
                "ARENA_METRICS_TOKEN": "scrape-token", "ARENA_OPERATOR_TOKEN": "operator-token"}
@@ -135,7 +135,7 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
         models_file=Path("models.yaml"), demo=False, demo_token_delay=0.5, demo_first_token_delay=1.5, prefix="other",
         matchmaker="ucb", matchmaker_floor=0.3, max_pair_share=0.5, new_model_votes=7, new_model_ci=9.0,
         run_worker=False, refit_interval=4.5, shutdown_grace=1.5, min_category_votes=20, battles_per_minute=3,
-        voter_secret="s3cret-s3cret-s3cret",
+        voter_secret="s3cret-s3cret-s3cret", vote_key="vote-key-0123456789",
         voter_id_rotation_days=7.0, rate_deanonymised=True, flagged_voter_weight=0.25, voter_flag_alpha=0.01,
         metrics_token="scrape-token", operator_token="operator-token", kway_sizes=(3, 6), **trust, **release, **page,
         **OWNER_SETTINGS)
@@ -245,4 +245,4 @@ def test_the_worker_command_runs_the_worker_with_its_settings(redis_url, tmp_pat
             signal.signal(signum, handler)
     assert started == {"data_dir": tmp_path, "prefix": "other", "consumer": None, "refit_interval": 0.7, "ran": True,
                        "rate_deanonymised": False, "flagged_voter_weight": 0.0, "voter_alpha": 0.001,
-                       "min_category_votes": 50}
+                       "min_category_votes": 50, "vote_key": None}

@@ -14,7 +14,7 @@ import pytest
 
 from arena.ops.redis_server import EmbeddedRedis, free_port
 from tests.helpers import PROJECT_ROOT as ROOT
-from tests.helpers import make_vote, wait_until
+from tests.helpers import make_vote, signed_entry, wait_until
 from tests.serve_support import (
     archived_vote_ids,
     cast,
@@ -156,14 +156,14 @@ def test_an_external_worker_reconnects_after_the_embedded_redis_restarts(tmp_pat
         import redis
 
         client = redis.Redis.from_url(server.url)
-        client.xadd("arena:votes", {"event": make_vote(vote_id="vote-0001").model_dump_json()})
+        client.xadd("arena:votes", signed_entry(make_vote(vote_id="vote-0001")))
         wait_until(lambda: archived_vote_ids(tmp_path / "worker") == ["vote-0001"],
                    what="the worker to archive vote-0001")
         server.stop()
         server = EmbeddedRedis(redis_dir).start()
         assert server.url == first_url  # the data dir's port, kept across the restart
         client = redis.Redis.from_url(server.url)
-        client.xadd("arena:votes", {"event": make_vote(vote_id="vote-0002").model_dump_json()})
+        client.xadd("arena:votes", signed_entry(make_vote(vote_id="vote-0002")))
         wait_until(lambda: archived_vote_ids(tmp_path / "worker") == ["vote-0001", "vote-0002"],
                    what="the worker to reconnect and archive vote-0002")
         assert worker.poll() is None

@@ -34,7 +34,7 @@ from leaderboard.views.published import (
 )
 from leaderboard.views.snapshot import Snapshot
 from leaderboard.worker import DEFAULT_PRIOR_PRECISION, VoteWorker
-from tests.helpers import PROJECT_ROOT, arena_settings, wait_until
+from tests.helpers import PROJECT_ROOT, TEST_VOTE_KEY, arena_settings, signed_entry, wait_until
 
 MODELS = ["alpha", "beta", "gamma", "delta"]
 STRENGTH = {"alpha": 1.0, "beta": 0.4, "gamma": 0.0, "delta": -0.6}
@@ -78,7 +78,7 @@ def synthetic_events(seed=7, n_pairwise=400, n_kwise=40):
 
 def xadd(client, events):
     for event in events:
-        client.xadd(vote_stream_key("arena"), {"event": event.model_dump_json()})
+        client.xadd(vote_stream_key("arena"), signed_entry(event))
 
 
 def drain(worker):
@@ -138,7 +138,7 @@ def assert_same_ratings(snapshot, result, tol=1e-6):
 def published(redis_client, tmp_path):
     events = synthetic_events()
     xadd(redis_client, events)
-    worker = VoteWorker(redis_client, tmp_path, min_category_votes=40, history_spacing=0.0)
+    worker = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY, min_category_votes=40, history_spacing=0.0)
     drain(worker)
     worker.refit_and_publish()
     yield events, worker
@@ -238,7 +238,7 @@ def test_a_restarted_worker_rebuilds_every_view_from_the_archive(published, redi
     worker.close()
     for key in before:
         redis_client.delete(key)
-    again = VoteWorker(redis_client, tmp_path, min_category_votes=40, history_spacing=0.0)
+    again = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY, min_category_votes=40, history_spacing=0.0)
     try:
         drain(again)
         assert again.views.votes == worker.views.votes  # counts rebuilt from the archive, none twice

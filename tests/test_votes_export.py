@@ -19,7 +19,7 @@ from leaderboard.data.events import StyleFeatures, VoteEvent
 from leaderboard.data.export import RELEASE_KEY_FILE
 from leaderboard.data.loading import load_all
 from leaderboard.store.redis_keys import vote_stream_key
-from tests.helpers import arena_settings
+from tests.helpers import arena_settings, signed_entry
 
 KWISE_RANKINGS = [[["k1"], ["k2", "k3"], ["k4"]], [["k4"], ["k1"], ["k2"], ["k3"]], [["k3"], ["k1", "k2", "k4"]]]
 
@@ -51,7 +51,7 @@ def add_kwise(redis_client, names: list[str], voted_at: float, text: bool = Fals
         event = VoteEvent(vote_id=f"kw{n:030x}", battle_id=f"kb{n:030x}", mode="kwise", models=models, ranking=ranking,
                           voter_id=f"v_kwise{n}", served_at=voted_at - 5, voted_at=voted_at, selection_probability=0.25,
                           style=style, categories=["multi_turn"] if n == 0 else [], turns=2 if n == 0 else 1)
-        fields = {"event": event.model_dump_json()}
+        fields = signed_entry(event)
         if text:
             fields["text"] = json.dumps({"prompts": ["rank us"], "answers": [[f"answer {m}"] for m in models]})
         redis_client.xadd(vote_stream_key("arena"), fields)

@@ -26,7 +26,7 @@ from leaderboard.store.redis_keys import (
 from leaderboard.views.snapshot import Snapshot
 from leaderboard.worker import DEFAULT_PRIOR_PRECISION, MIN_VOTES_TO_FIT, VoteWorker, main
 from leaderboard.worker.catch_up import votes_missing
-from tests.helpers import PROJECT_ROOT, make_vote, wait_until
+from tests.helpers import PROJECT_ROOT, TEST_SIGNER, TEST_VOTE_KEY, make_vote, signed_entry, wait_until
 
 STREAM = vote_stream_key("arena")
 GROUP = vote_consumer_group("arena")
@@ -42,7 +42,7 @@ def cycle_votes(n):
 
 def xadd_votes(client, votes, prefix="arena"):
     for vote in votes:
-        client.xadd(vote_stream_key(prefix), {"event": vote.model_dump_json()})
+        client.xadd(vote_stream_key(prefix), signed_entry(vote))
 
 
 def drain(worker, limit=100):
@@ -94,7 +94,7 @@ def test_votes_flow_to_archive_and_published_snapshot(redis_client, tmp_path):
     pubsub = redis_client.pubsub()
     pubsub.subscribe(snapshot_channel("arena"))
     pubsub.get_message(timeout=1)  # the subscribe confirmation
-    worker = VoteWorker(redis_client, tmp_path, consumer="w1", batch=10)
+    worker = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY, consumer="w1", batch=10)
     assert drain(worker) == 24
     assert pending_count(redis_client) == 0
     assert sorted(archived_ids(tmp_path)) == sorted(v.vote_id for v in votes)
@@ -116,7 +116,7 @@ def test_votes_flow_to_archive_and_published_snapshot(redis_client, tmp_path):
 def test_resp3_client(redis_url, tmp_path):
     client = redis.Redis.from_url(redis_url, protocol=3)
     xadd_votes(client, cycle_votes(12))
-    worker = VoteWorker(client, tmp_path, consumer="w1", batch=5, catch_up=False)
+    worker = VoteWorker(client, tmp_path, vote_key=TEST_VOTE_KEY, consumer="w1", batch=5, catch_up=False)
     assert drain(worker) == 12
     assert worker.refit_and_publish().total_votes == 12
     assert pending_count(client) == 0
@@ -125,17 +125,17 @@ def test_resp3_client(redis_url, tmp_path):
 
 def test_counts_are_rebuilt_from_the_archive_on_start(redis_client, tmp_path):
     xadd_votes(redis_client, cycle_votes(12))
-    first = VoteWorker(redis_client, tmp_path, consumer="w1")
+    first = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY, consumer="w1")
     drain(first)
     first.close()
-    again = VoteWorker(redis_client, tmp_path, consumer="w2")
+    again = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY, consumer="w2")
     assert drain(again) == 0
     assert again.refit_and_publish().total_votes == 12
 
 
 def test_few_votes_fall_back_to_online_elo_with_a_note(redis_client, tmp_path):
     xadd_votes(redis_client, cycle_votes(3))
-    worker = VoteWorker(redis_client, tmp_path)
+    worker = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY)
     drain(worker)
     snapshot = worker.refit_and_publish()
     assert snapshot.method == ELO
@@ -150,7 +150,7 @@ def test_disconnected_graph_falls_back_to_online_elo(redis_client, tmp_path):
              make_vote("c", "d", "model_a"), make_vote("c", "d", "model_b")] * 3
     votes = [make_vote(*v.models, v.outcome) for v in votes]  # fresh vote ids
     xadd_votes(redis_client, votes)
-    worker = VoteWorker(redis_client, tmp_path)
+    worker = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY)
     drain(worker)
     snapshot = worker.refit_and_publish()
     assert snapshot.method == ELO
@@ -163,7 +163,7 @@ def test_kwise_votes_are_fitted_by_plackett_luce_with_the_pairwise_ones(redis_cl
     kwise = [make_vote(ranking=[["alpha"], ["beta", "gamma"]]), make_vote(ranking=[["gamma"], ["alpha"], ["beta"]])]
     named = make_vote("alpha", "beta", "model_a").model_copy(update={"mode": "named"})
     xadd_votes(redis_client, pairwise + kwise + [named])
-    worker = VoteWorker(redis_client, tmp_path)
+    worker = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY)
     drain(worker)
     snapshot = worker.refit_and_publish()
     assert snapshot.method == method_name(PLACKETT_LUCE, SANDWICH)
@@ -183,7 +183,7 @@ def test_plackett_luce_snapshot_with_pair_multiplicities_equals_the_fit_of_every
              make_vote(ranking=[["beta"], ["delta"], ["alpha"], ["gamma"]]),
              make_vote(ranking=[["gamma"], ["delta"], ["beta"], ["alpha"]])]
     xadd_votes(redis_client, pairwise + kwise)
-    worker = VoteWorker(redis_client, tmp_path)
+    worker = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY)
     drain(worker)
     worker.refit_and_publish()
     snapshot = snapshot_in_redis(redis_client)
@@ -210,13 +210,13 @@ def test_plackett_luce_snapshot_with_pair_multiplicities_equals_the_fit_of_every
 def test_duplicate_and_malformed_entries(redis_client, tmp_path, caplog):
     votes = cycle_votes(12)
     xadd_votes(redis_client, votes[:6])
-    redis_client.xadd(STREAM, {"event": "{not json"})
+    redis_client.xadd(STREAM, signed_entry("{not json"))
     redis_client.xadd(STREAM, {"vote": votes[0].model_dump_json()})  # wrong field name
     bad_outcome = votes[0].model_dump()
     bad_outcome.update(vote_id="bad-outcome-1", outcome="draw")
-    redis_client.xadd(STREAM, {"event": json.dumps(bad_outcome)})
+    redis_client.xadd(STREAM, signed_entry(json.dumps(bad_outcome)))
     xadd_votes(redis_client, votes)  # the first six again: redeliveries of the same votes
-    worker = VoteWorker(redis_client, tmp_path, batch=4, catch_up=False)
+    worker = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY, batch=4, catch_up=False)
     with caplog.at_level(logging.WARNING, logger="leaderboard.worker"):
         assert drain(worker) == 21
     assert pending_count(redis_client) == 0
@@ -236,17 +236,17 @@ def test_duplicate_and_malformed_entries(redis_client, tmp_path, caplog):
 def test_the_catch_up_takes_from_a_stream_page_only_the_valid_votes_the_archive_lacks(redis_client):
     archived, new = cycle_votes(2)
     xadd_votes(redis_client, [archived])
-    redis_client.xadd(STREAM, {"event": "{not json"})
+    redis_client.xadd(STREAM, signed_entry("{not json"))
     redis_client.xadd(STREAM, {"vote": new.model_dump_json()})  # wrong field name
     bad_outcome = new.model_dump()
     bad_outcome.update(vote_id="bad-outcome-1", outcome="draw")
-    redis_client.xadd(STREAM, {"event": json.dumps(bad_outcome)})
-    redis_client.xadd(STREAM, {"event": json.dumps(["a", "list"])})
+    redis_client.xadd(STREAM, signed_entry(json.dumps(bad_outcome)))
+    redis_client.xadd(STREAM, signed_entry(json.dumps(["a", "list"])))
     xadd_votes(redis_client, [new, archived])
     page = redis_client.xrange(STREAM)
     # the malformed entries are left to the consumer reading them through the group (it dead-letters them)
-    assert votes_missing(page, {archived.vote_id}) == [new]
-    assert votes_missing(page, {archived.vote_id, new.vote_id}) == []
+    assert votes_missing(page, {archived.vote_id}, TEST_SIGNER) == [new]
+    assert votes_missing(page, {archived.vote_id, new.vote_id}, TEST_SIGNER) == []
 
 
 def _read_as_crashed_consumer(client, count):
@@ -262,7 +262,7 @@ def test_crash_before_archiving_loses_nothing(redis_client, tmp_path):
     taken = _read_as_crashed_consumer(redis_client, 8)
     assert len(taken) == 8 and pending_count(redis_client) == 8
     wait_until_idle(redis_client, 10)
-    fresh = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
+    fresh = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY, consumer="w2", claim_idle_ms=10, catch_up=False)
     drain(fresh)
     assert fresh.stats.claimed == 8
     assert pending_count(redis_client) == 0
@@ -278,7 +278,7 @@ def test_crash_after_archiving_before_ack_counts_once(redis_client, tmp_path):
     with VoteArchive(archive_path(tmp_path)) as archive:  # the crashed worker got this far
         archive.extend([votes[k] for k in range(8)])
     wait_until_idle(redis_client, 10)
-    fresh = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
+    fresh = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY, consumer="w2", claim_idle_ms=10, catch_up=False)
     drain(fresh)
     assert len(taken) == 8
     assert fresh.stats.duplicates == 8 and fresh.stats.counted == 12
@@ -298,7 +298,8 @@ def test_crash_mid_write_torn_line_is_repaired_and_the_vote_redelivered(redis_cl
         handle.write(votes[7].model_dump_json().encode()[:50])
     wait_until_idle(redis_client, 10)
     with caplog.at_level(logging.WARNING, logger="leaderboard.data.archive"):
-        fresh = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
+        fresh = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY,
+                           consumer="w2", claim_idle_ms=10, catch_up=False)
         drain(fresh)
     assert "line 8 is incomplete" in caplog.text
     assert fresh.stats.duplicates == 7 and fresh.tally.rated == 20
@@ -334,13 +335,15 @@ class CrashingWorker(VoteWorker):
 def test_worker_crash_mid_batch_then_another_worker_finishes(redis_client, tmp_path, crash_in):
     votes = cycle_votes(30)
     xadd_votes(redis_client, votes)
-    doomed = CrashingWorker(redis_client, tmp_path, consumer="w1", batch=10, crash_in=crash_in, catch_up=False)
+    doomed = CrashingWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY,
+                            consumer="w1", batch=10, crash_in=crash_in, catch_up=False)
     doomed.process_once(block_ms=0)
     with pytest.raises(SimulatedCrash):
         doomed.process_once(block_ms=0)
     doomed.let_go()  # the process is gone: its archive lock goes with it
     wait_until_idle(redis_client, 10)
-    survivor = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
+    survivor = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY,
+                          consumer="w2", claim_idle_ms=10, catch_up=False)
     drain(survivor)
     assert survivor.stats.claimed == 10
     assert survivor.stats.duplicates == (10 if crash_in == "ack" else 0)
@@ -355,7 +358,7 @@ def test_entry_deleted_while_pending_is_acknowledged(redis_client, tmp_path, cap
     taken = _read_as_crashed_consumer(redis_client, 3)
     redis_client.xdel(STREAM, taken[0][0])
     wait_until_idle(redis_client, 10)
-    worker = VoteWorker(redis_client, tmp_path, consumer="w2", claim_idle_ms=10, catch_up=False)
+    worker = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY, consumer="w2", claim_idle_ms=10, catch_up=False)
     with caplog.at_level(logging.WARNING, logger="leaderboard.worker"):
         drain(worker)
     assert "was deleted from the stream before it was archived" in caplog.text
@@ -366,13 +369,15 @@ def test_entry_deleted_while_pending_is_acknowledged(redis_client, tmp_path, cap
 def test_same_consumer_rereads_its_own_pending_entries(redis_client, tmp_path):
     votes = cycle_votes(12)
     xadd_votes(redis_client, votes)
-    doomed = CrashingWorker(redis_client, tmp_path, consumer="w1", batch=6, crash_in="ack", catch_up=False)
+    doomed = CrashingWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY,
+                            consumer="w1", batch=6, crash_in="ack", catch_up=False)
     doomed.process_once(block_ms=0)
     with pytest.raises(SimulatedCrash):
         doomed.process_once(block_ms=0)
     doomed.let_go()
     # restarted under the same name (claim_idle_ms large: nothing is claimed from others)
-    again = VoteWorker(redis_client, tmp_path, consumer="w1", claim_idle_ms=60_000, catch_up=False)
+    again = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY,
+                       consumer="w1", claim_idle_ms=60_000, catch_up=False)
     drain(again)
     assert again.stats.duplicates == 6 and again.stats.claimed == 0
     assert again.tally.rated == 12 and pending_count(redis_client) == 0
@@ -383,13 +388,13 @@ WORKER_SCRIPT = textwrap.dedent("""
     from leaderboard.worker import VoteWorker
     client = redis.Redis.from_url(sys.argv[1])
     worker = VoteWorker(client, sys.argv[2], consumer=sys.argv[3], batch=3, claim_idle_ms=100,
-                        refit_interval=0.1, lease_ttl_ms=600)
+                        refit_interval=0.1, lease_ttl_ms=600, vote_key=sys.argv[4])
     worker.run_forever(threading.Event())
 """)
 
 
 def _start_worker_process(url, data_dir, consumer):
-    return subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT, url, str(data_dir), consumer],
+    return subprocess.Popen([sys.executable, "-c", WORKER_SCRIPT, url, str(data_dir), consumer, TEST_VOTE_KEY],
                             cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -437,7 +442,7 @@ def _run_in_thread(worker):
 def test_worker_survives_a_redis_restart(tmp_path, caplog):
     server = EmbeddedRedis(tmp_path / "redis", appendfsync="always").start()
     client = redis.Redis.from_url(server.url, socket_connect_timeout=0.5)
-    worker = VoteWorker(client, tmp_path / "data", refit_interval=0.05)
+    worker = VoteWorker(client, tmp_path / "data", vote_key=TEST_VOTE_KEY, refit_interval=0.05)
     stop, thread = _run_in_thread(worker)
     try:
         with caplog.at_level(logging.INFO, logger="leaderboard.worker"):
@@ -463,8 +468,10 @@ def test_worker_survives_a_redis_restart(tmp_path, caplog):
 def test_one_worker_holds_the_lease_and_a_standby_takes_over(redis_client, tmp_path, caplog):
     # A lease long enough that a holder starved of CPU for a while (a busy CI box) keeps it: the
     # standby must take over because the holder left, not because its thread was not scheduled.
-    first = VoteWorker(redis_client, tmp_path / "one", consumer="one", refit_interval=0.05, lease_ttl_ms=1500)
-    second = VoteWorker(redis_client, tmp_path / "two", consumer="two", refit_interval=0.05, lease_ttl_ms=1500)
+    first = VoteWorker(redis_client, tmp_path / "one", vote_key=TEST_VOTE_KEY,
+                       consumer="one", refit_interval=0.05, lease_ttl_ms=1500)
+    second = VoteWorker(redis_client, tmp_path / "two", vote_key=TEST_VOTE_KEY,
+                        consumer="two", refit_interval=0.05, lease_ttl_ms=1500)
     stop_first, thread_first = _run_in_thread(first)
     wait_until(lambda: redis_client.get(worker_lock_key("arena")) is not None,
                what="the first worker to take the lease")
@@ -506,7 +513,8 @@ def record_lease_refusals(worker) -> list:
 
 
 def test_holder_that_loses_its_lease_stops_consuming_until_it_wins_it_back(redis_client, tmp_path, caplog):
-    worker = VoteWorker(redis_client, tmp_path, consumer="one", refit_interval=0.05, lease_ttl_ms=300)
+    worker = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY,
+                        consumer="one", refit_interval=0.05, lease_ttl_ms=300)
     refusals = record_lease_refusals(worker)
     stop, thread = _run_in_thread(worker)
     try:
@@ -546,7 +554,8 @@ def _same_counts(tally, other):
 def test_a_worker_that_wins_its_lease_back_reads_only_what_was_appended_meanwhile(redis_client, tmp_path, caplog,
                                                                                   replaced):
     xadd_votes(redis_client, cycle_votes(12))
-    worker = VoteWorker(redis_client, tmp_path, consumer="one", refit_interval=0.05, lease_ttl_ms=300)
+    worker = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY,
+                        consumer="one", refit_interval=0.05, lease_ttl_ms=300)
     stop, thread = _run_in_thread(worker)
     try:
         with caplog.at_level(logging.INFO, logger="leaderboard.worker"):
@@ -558,7 +567,7 @@ def test_a_worker_that_wins_its_lease_back_reads_only_what_was_appended_meanwhil
             wait_until(lambda: worker._archive is None, what="the worker to stop consuming")
             # meanwhile another worker on the same data directory archives 6 more votes
             xadd_votes(redis_client, cycle_votes(5) + [make_vote(ranking=[["alpha"], ["gamma"], ["beta"]])])
-            other = VoteWorker(redis_client, tmp_path, consumer="two")
+            other = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY, consumer="two")
             assert drain(other) == 6
             other.close()
             if replaced:  # e.g. restored from a backup: another file, so it must be read whole
@@ -606,7 +615,7 @@ def test_main_without_a_redis_url(tmp_path, capsys, monkeypatch):
 
 def test_losing_the_lease_while_starting_is_a_state_not_an_exception(redis_client, tmp_path, caplog):
     xadd_votes(redis_client, cycle_votes(12))
-    worker = VoteWorker(redis_client, tmp_path, consumer="one", lease_ttl_ms=300)
+    worker = VoteWorker(redis_client, tmp_path, vote_key=TEST_VOTE_KEY, consumer="one", lease_ttl_ms=300)
     worker.state.lease_held()  # as run_forever does once it holds the lease...
     redis_client.set(worker_lock_key("arena"), "intruder", px=60_000)  # ...which then went to another worker
     with caplog.at_level(logging.WARNING, logger="leaderboard.worker"):

@@ -58,22 +58,22 @@ return left
 # CAST_VOTE: the vote marker, the stream entry and the voter's rate limits are written together
 # or not at all (one round trip). KEYS battle, stream, then the limits' keys; ARGV vote id, event,
 # the vote's text ('' unless the operator releases text: then it goes in the entry's 'text'
-# field), then the limits' arguments (arena.trust.rate_limit). Returns {'ok'}, {state} or
-# {'limited', i, retry_us}.
+# field), the event's signature (the entry's 'sig' field, leaderboard.store.vote_signature; ''
+# for none, which the worker refuses), then the limits' arguments (arena.trust.rate_limit).
+# Returns {'ok'}, {state} or {'limited', i, retry_us}.
 CAST_VOTE = LIMIT_FUNCTIONS + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return {'missing'} end
 if state ~= 'ready' then return {state} end
 local slices = tonumber(ARGV[#ARGV])
 local now = redis_now()
-local refused = check_limits(KEYS, 3, ARGV, 4, slices, now)
+local refused = check_limits(KEYS, 3, ARGV, 5, slices, now)
 if refused then return {'limited', refused[1], refused[2]} end
 redis.call('HSET', KEYS[1], 'state', 'voted', 'vote_id', ARGV[1])
-if ARGV[3] ~= '' then
-  redis.call('XADD', KEYS[2], '*', 'event', ARGV[2], 'text', ARGV[3])
-else
-  redis.call('XADD', KEYS[2], '*', 'event', ARGV[2])
-end
-spend_limits(KEYS, 3, ARGV, 4, slices, now)
+local entry = {'event', ARGV[2]}
+if ARGV[3] ~= '' then table.insert(entry, 'text'); table.insert(entry, ARGV[3]) end
+if ARGV[4] ~= '' then table.insert(entry, 'sig'); table.insert(entry, ARGV[4]) end
+redis.call('XADD', KEYS[2], '*', unpack(entry))
+spend_limits(KEYS, 3, ARGV, 5, slices, now)
 return {'ok'}
 """

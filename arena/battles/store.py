@@ -17,6 +17,7 @@ from arena.battles.types import Battle, BattleState
 from arena.errors import BattleNotFound, WrongSession
 from arena.keys import battle_key, model_inflight_key
 from leaderboard.store.redis_keys import DEFAULT_PREFIX, vote_stream_key
+from leaderboard.store.vote_signature import VoteSigner
 
 # Seconds an in-flight count outlives an answer's own time limit before it expires by itself
 # (a web process that died mid-answer cannot decrement it).
@@ -31,8 +32,11 @@ def regeneration_field(position: int) -> str:
 class BattleStore:
     """Battles in Redis under ``prefix``, each kept ``battle_ttl`` seconds after its last write."""
 
-    def __init__(self, redis_client: aioredis.Redis, prefix: str = DEFAULT_PREFIX, battle_ttl: int = 24 * 3600):
+    def __init__(self, redis_client: aioredis.Redis, prefix: str = DEFAULT_PREFIX, battle_ttl: int = 24 * 3600,
+                 signer: VoteSigner | None = None):
         self.redis = redis_client
+        # signs each vote's stream entry; without one the entries are unsigned and the worker refuses them
+        self.signer = signer
         self.prefix = prefix
         self.battle_ttl = battle_ttl
         self._begin_turn = redis_client.register_script(BEGIN_TURN)
@@ -97,8 +101,9 @@ class BattleStore:
     async def cast_vote(self, battle_id: str, vote_id: str, event_json: str, text_json: str, limit_keys: list[str],
                         limit_args: list) -> list:
         """The vote's one atomic write (CAST_VOTE): {'ok'}, {state} or {'limited', i, retry_us}."""
+        signature = self.signer.signature(event_json, text_json) if self.signer is not None else ""
         return await self._cast_vote(keys=[self.key(battle_id), vote_stream_key(self.prefix), *limit_keys],
-                                     args=[vote_id, event_json, text_json, *limit_args])
+                                     args=[vote_id, event_json, text_json, signature, *limit_args])
 
     @asynccontextmanager
     async def answer_in_flight(self, model: str, expires_after: float):

@@ -3,7 +3,7 @@ endpoints, the worker and the web app), ``matchmaker`` (``operator``), ``owners`
 and ``voters``. The only room that wires every other room together.
 
 May import: arena.battles, arena.errors, arena.keys, arena.matchmaker, arena.metrics, arena.models,
-arena.ops, arena.owners, arena.trust, arena.web, leaderboard.config, leaderboard.store,
+arena.ops, arena.owners, arena.trust, arena.web, leaderboard.config, leaderboard.data, leaderboard.store,
 leaderboard.views, leaderboard.worker.
 """
 

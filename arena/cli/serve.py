@@ -48,6 +48,8 @@ from arena.trust.secret_box import load_secret_box
 from arena.trust.ssrf import EndpointGuard
 from arena.web.app import create_app
 from arena.web.context import ArenaContext
+from leaderboard.data.private_files import private_dir
+from leaderboard.store.vote_signature import VoteSigner
 from leaderboard.worker import VoteWorker
 
 log = logging.getLogger("arena")
@@ -135,6 +137,7 @@ class ArenaStack:
                                    "a battle needs at least 2 (add models, or add --demo)")
         # The port next: a taken one must not start a Redis, a worker or the demo endpoints.
         self.listener = bind_listener(settings.host, settings.port)
+        private_dir(settings.data_dir)  # 0700: archive, keys, the embedded Redis's files (docs/privacy.md)
         if settings.redis_url:
             self.redis_url = settings.redis_url
         else:
@@ -177,7 +180,12 @@ class ArenaStack:
         health = ModelHealth(async_redis, settings.prefix, breaker_policy(settings))
         limits = BattleLimits(max_prompt_chars=settings.max_prompt_chars, max_turns=settings.max_turns,
                               kway_sizes=settings.kway_sizes, **limit_options(vars(settings)))
-        battles = BattleService(BattleStore(async_redis, settings.prefix, settings.battle_ttl), self.endpoints,
+        # each vote's stream entry signed with a key Redis never sees; the worker counts only signed ones
+        signer = VoteSigner.load(settings.data_dir, settings.vote_key)
+        if settings.redis_url and not settings.vote_key:
+            log.warning("votes are signed with the key in %s: a worker on another machine (or container) needs "
+                        "the same one; set ARENA_VOTE_KEY on every web process and the worker", signer.source)
+        battles = BattleService(BattleStore(async_redis, settings.prefix, settings.battle_ttl, signer), self.endpoints,
                                 matchmaker, limits=limits, metrics=metrics, drain=self.drain,
                                 keep_text=settings.release_text, health=health)
         owners = OwnerService(OwnerStore(async_redis, settings.prefix), secret_box, guard,
@@ -193,7 +201,7 @@ class ArenaStack:
                                 rate_deanonymised=settings.rate_deanonymised,
                                 flagged_voter_weight=settings.flagged_voter_weight,
                                 voter_alpha=settings.voter_flag_alpha,
-                                min_category_votes=settings.min_category_votes)
+                                min_category_votes=settings.min_category_votes, vote_key=settings.vote_key)
             self.worker_thread = threading.Thread(target=worker.run_forever, args=(self.worker_stop,),
                                                   name="leaderboard-worker", daemon=True)
             self.worker_thread.start()

@@ -14,6 +14,12 @@ A stable address. The port is kept in ``<dir>/redis.port`` and reused on the nex
 is free, so a worker or an operator command pointed at the embedded Redis reconnects after a
 restart. The ``redis-server`` runs in its own session: a Ctrl-C in the terminal reaches only the
 arena, which stops its worker first and the Redis last.
+
+Not an open door. The server requires a password: generated at the first start, kept in
+``<dir>/redis.password`` (0600) and given to ``redis-server`` on its standard input (never on its
+command line, which every local user can read). The URL it leaves in ``<dir>/redis.url`` (0600)
+carries it, so the commands that find the running arena there still connect. Everything the
+server writes (append-only files, log) is created with umask 077: 0600 files, 0700 directories.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -33,7 +40,11 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from leaderboard.data.private_files import make_private, open_private, private_dir, write_private
 from leaderboard.store.urls import embedded_url_file, redact_url  # noqa: F401 (embedded_url_file: re-exported)
+
+# Files the server creates are 0600, its directories 0700 (the append-only dir of Redis 7).
+SERVER_UMASK = 0o077
 
 
 class RedisUnavailableError(RuntimeError):
@@ -80,6 +91,24 @@ def stored_port_file(data_dir: Path) -> Path:
     return Path(data_dir) / "redis.port"
 
 
+def password_file(data_dir: Path) -> Path:
+    """The embedded server's password (0600), generated at its first start and kept across restarts."""
+    return Path(data_dir) / "redis.password"
+
+
+def embedded_password(data_dir: Path) -> str:
+    """The data dir's Redis password, generated (32 random bytes, hex) if there is none yet."""
+    path = password_file(data_dir)
+    try:
+        password = path.read_text().strip()
+    except FileNotFoundError:
+        password = ""
+    if not password:
+        password = secrets.token_hex(32)
+        write_private(path, password + "\n")
+    return password
+
+
 def owner_lock_file(data_dir: Path) -> Path:
     """Locked (flock) while an EmbeddedRedis owns the data dir; says who owns it (JSON)."""
     return Path(data_dir) / "owner.lock"
@@ -111,7 +140,7 @@ class DataDirLock:
 
     def acquire(self) -> dict:
         """Take the lock, or raise DataDirInUseError; returns what the previous owner recorded."""
-        handle = open(self.path, "a+")
+        handle = os.fdopen(open_private(self.path, os.O_RDWR | os.O_APPEND), "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -181,6 +210,7 @@ class EmbeddedRedis:
         self._process: subprocess.Popen | None = None
         self._lock = DataDirLock(self.data_dir)
         self.took_over: int | None = None  # pid of a killed owner's redis-server this start stopped
+        self.password: str | None = None  # read (or generated) by start()
 
     @property
     def pid(self) -> int | None:
@@ -188,7 +218,9 @@ class EmbeddedRedis:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The server's URL, its password included (keep it out of logs: ``redact_url``)."""
+        password = self.password or embedded_password(self.data_dir)
+        return f"redis://:{password}@127.0.0.1:{self.port}/0"
 
     def _choose_port(self) -> int:
         if self.port:
@@ -200,23 +232,26 @@ class EmbeddedRedis:
         return stored if stored and port_is_free(stored) else free_port()
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         previous_owner = self._lock.acquire()
         try:
             self.took_over = stop_stale_redis(previous_owner, self.data_dir)
+            make_private(self.data_dir)  # what an older version left readable (its AOF, URL, log)
+            self.password = embedded_password(self.data_dir)
             self.port = self._choose_port()
             self._launch(timeout)
         except BaseException:
             self._lock.release()
             raise
         self._lock.record(redis_pid=self._process.pid, port=self.port)
-        stored_port_file(self.data_dir).write_text(f"{self.port}\n")
-        embedded_url_file(self.data_dir).write_text(self.url + "\n")
+        write_private(stored_port_file(self.data_dir), f"{self.port}\n")
+        write_private(embedded_url_file(self.data_dir), self.url + "\n")
         return self
 
     def _launch(self, timeout: float) -> None:
         args = [
             find_redis_server(),
+            "-",  # the configuration (its password) on standard input, out of sight of ps and /proc
             "--bind", "127.0.0.1",
             "--port", str(self.port),
             "--dir", str(self.data_dir.resolve()),
@@ -232,8 +267,10 @@ class EmbeddedRedis:
             # must not vanish to make room, and every other key has a TTL of its own.
             args += ["--maxmemory", str(self.maxmemory), "--maxmemory-policy", "noeviction"]
         # its own session: a terminal's Ctrl-C must not stop the Redis before the worker using it
-        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                         start_new_session=True)
+        self._process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE, start_new_session=True, umask=SERVER_UMASK)
+        self._process.stdin.write(f"requirepass {self.password}\n".encode())
+        self._process.stdin.close()
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + timeout
         while True:

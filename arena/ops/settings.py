@@ -24,6 +24,7 @@ from leaderboard.config import (
     RATE_DEANONYMISED,
     REDIS_URL,
     REFIT_INTERVAL,
+    VOTE_KEY,
     VOTER_FLAG_ALPHA,
     Setting,
     add_arguments,
@@ -156,6 +157,7 @@ SERVE_SETTINGS = (
     Setting("voter_secret", None, "HMAC key for pseudonymous voter ids (at least 16 bytes; give every web process "
             "the same one); never stored in Redis", parse=_voter_secret, env="ARENA_VOTER_SECRET",
             unset="random, in `<data-dir>/secrets/` (0600)", mask=_hidden),
+    VOTE_KEY,
     Setting("voter_id_rotation_days", 30.0, "the voter-id key changes every this many days (ids change at each "
             "boundary, so per-voter limits and the anomaly test start afresh); `0` never",
             parse=bounded(float, 0.0), flag="--voter-id-rotation-days", env="ARENA_VOTER_ID_ROTATION_DAYS"),

@@ -33,6 +33,7 @@ from pathlib import Path
 # ArchiveCorruptError is raised by opening a VoteArchive too, so callers find it here as well.
 from leaderboard.data.archive_reader import ArchiveCorruptError, archive_events  # noqa: F401
 from leaderboard.data.events import VoteEvent
+from leaderboard.data.private_files import open_private, private_dir
 
 ARCHIVE_FILE_NAME = "votes.jsonl"
 
@@ -107,9 +108,9 @@ class VoteArchive:
             if not self.path.exists():
                 raise FileNotFoundError(f"no vote archive at {self.path}: nothing has been archived there yet")
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)  # the data dir: 0700, the archive 0600 (leaderboard.data.private_files)
             created = not self.path.exists()
-            self._file = open(self.path, "ab")
+            self._file = os.fdopen(open_private(self.path, os.O_WRONLY | os.O_APPEND), "ab")
             try:
                 fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

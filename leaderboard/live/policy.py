@@ -100,15 +100,32 @@ def build_snapshot(tally: VoteTally, *, alpha: float = DEFAULT_PRIOR_PRECISION,
     return view.result.to_snapshot(generated_at=generated_at, note=view.note)
 
 
+# The public note rounds the flagged figures to these buckets (the exact ones are the operator's:
+# `python -m arena voters flagged`), so a flag does not announce itself: an attacker watching the
+# note cannot tell the refit at which one of their ids was burnt (see coarse_count).
+FLAGGED_VOTES_BUCKET = 100
+FLAGGED_VOTERS_BUCKET = 10
+
+
+def coarse_count(count: int, bucket: int) -> str:
+    """``count`` as the public note says it: "fewer than <bucket>" (0 included), else rounded down to
+    a multiple of ``bucket`` ("at least 300")."""
+    return f"fewer than {bucket}" if count < bucket else f"at least {count // bucket * bucket}"
+
+
 def down_weighted(tally: VoteTally, flagged_voters: Collection[str], weight: float) -> tuple[VoteTally, list[str]]:
     """``tally`` with each vote of ``flagged_voters`` weighing ``weight`` (0: left out), and the
-    note saying how many votes that touched (none when nobody is flagged)."""
-    if not flagged_voters:
-        return tally, []
-    tally, touched = tally.without_voters(flagged_voters, weight)
+    note saying, in coarse buckets (coarse_count), how many votes that touched. The note is there
+    even when nobody is flagged ("fewer than 100 vote(s) of fewer than 10 flagged voter(s)"): its
+    first appearance would otherwise tell an attacker that their first id had just been caught."""
+    touched = 0
+    if flagged_voters:
+        tally, touched = tally.without_voters(flagged_voters, weight)
     how = "left out" if weight == 0 else "counted in full" if weight >= 1 else f"weighted {weight:g}"
-    return tally, [f"{touched} vote(s) of {len(flagged_voters)} flagged voter(s) (anomalous under the ratings; "
-                   f"`python -m arena voters flagged`) {how}"]
+    return tally, [f"{coarse_count(touched, FLAGGED_VOTES_BUCKET)} vote(s) of "
+                   f"{coarse_count(len(flagged_voters), FLAGGED_VOTERS_BUCKET)} flagged voter(s) (anomalous under "
+                   f"the ratings; counts rounded down to buckets of {FLAGGED_VOTES_BUCKET} and "
+                   f"{FLAGGED_VOTERS_BUCKET}) {how}"]
 
 
 def unrated_notes(tally: VoteTally) -> list[str]:

@@ -52,6 +52,11 @@ def flagged_voters_key(prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}:voters:flagged"
 
 
+# The field of refit_stats_key counting the stream entries ever refused for a missing or wrong signature.
+REFUSED_SIGNATURE_FIELD = "refused_signature"
+
+
 def refit_stats_key(prefix: str = DEFAULT_PREFIX) -> str:
-    """Hash: the worker's last refit (``duration_seconds``, ``finished_at`` unix time, ``votes``), for metrics."""
+    """Hash: the worker's last refit (``duration_seconds``, ``finished_at`` unix time, ``votes``), for metrics,
+    and ``refused_signature`` (REFUSED_SIGNATURE_FIELD: forged entries dead-lettered, ever)."""
     return f"{prefix}:leaderboard:refit-stats"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from leaderboard.data.events import VoteEvent
+from leaderboard.store.vote_signature import VoteSigner
 
 PAGE_SIZE = 2000
 STREAM_START = "-"  # XRANGE start: the first entry
@@ -97,11 +98,15 @@ def event_field(fields: dict):
     return fields.get(b"event", fields.get("event"))
 
 
-def parse_entry(fields: dict) -> tuple[VoteEvent | None, str | None]:
-    """(vote, None) for a valid entry, (None, reason) for a malformed one."""
+def parse_entry(fields: dict, signer: VoteSigner | None = None) -> tuple[VoteEvent | None, str | None]:
+    """(vote, None) for a valid entry, (None, reason) for a malformed one; with ``signer``, an
+    entry whose signature is missing or wrong is refused too (leaderboard.store.vote_signature)."""
     raw = event_field(fields)
     if raw is None:
         return None, "the entry has no 'event' field"
+    refusal = signer.refusal(fields) if signer is not None else None
+    if refusal is not None:
+        return None, refusal
     try:
         return VoteEvent.model_validate_json(raw), None
     except ValidationError as error:

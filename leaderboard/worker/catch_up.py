@@ -20,6 +20,7 @@ from leaderboard.data.archive import ArchivePosition, VoteArchive, archive_path
 from leaderboard.data.events import VoteEvent
 from leaderboard.live.view_fit import LiveVotes
 from leaderboard.store.stream import event_field
+from leaderboard.store.vote_signature import VoteSigner
 
 
 def read_whole_archive(data_dir: Path, *, rate_deanonymised: bool,
@@ -48,15 +49,16 @@ def read_appended(data_dir: Path, position: ArchivePosition, *,
     return VoteArchive(archive_path(data_dir), on_event=collect, resume_from=position), appended
 
 
-def votes_missing(entries: list, archived_ids: Collection[str]) -> list[VoteEvent]:
+def votes_missing(entries: list, archived_ids: Collection[str], signer: VoteSigner) -> list[VoteEvent]:
     """The votes of stream ``entries`` (``(entry id, fields)`` pairs) whose ids are not in ``archived_ids``.
 
-    A malformed entry is skipped: the consumer that reads it through the group dead-letters it."""
+    A malformed entry, or one whose signature is missing or wrong, is skipped: the consumer that
+    reads it through the group dead-letters it."""
     missing = []
     for _entry_id, fields in entries:
         raw = event_field(fields)
         try:
-            if json.loads(raw)["vote_id"] in archived_ids:
+            if json.loads(raw)["vote_id"] in archived_ids or signer.refusal(fields) is not None:
                 continue
             missing.append(VoteEvent.model_validate_json(raw))
         except (TypeError, ValueError, KeyError):

@@ -19,6 +19,7 @@ from leaderboard.config import (
     RATE_DEANONYMISED,
     REDIS_URL,
     REFIT_INTERVAL,
+    VOTE_KEY,
     VOTER_FLAG_ALPHA,
     add_arguments,
     describe,
@@ -31,7 +32,7 @@ log = logging.getLogger("leaderboard.worker")
 
 
 WORKER_SETTINGS = (replace(REDIS_URL, unset="required"), DATA_DIR, PREFIX, REFIT_INTERVAL, RATE_DEANONYMISED,
-                   FLAGGED_VOTER_WEIGHT, VOTER_FLAG_ALPHA, MIN_CATEGORY_VOTES)
+                   FLAGGED_VOTER_WEIGHT, VOTER_FLAG_ALPHA, MIN_CATEGORY_VOTES, VOTE_KEY)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     worker = VoteWorker(client, args.data_dir, prefix=args.prefix, consumer=args.consumer,
                         refit_interval=args.refit_interval, rate_deanonymised=args.rate_deanonymised,
                         flagged_voter_weight=args.flagged_voter_weight, voter_alpha=args.voter_flag_alpha,
-                        min_category_votes=args.min_category_votes)
+                        min_category_votes=args.min_category_votes, vote_key=args.vote_key)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -28,6 +28,7 @@ from leaderboard.live.policy import DEFAULT_PRIOR_PRECISION, RefitSchedule, buil
 from leaderboard.live.view_fit import LiveVotes
 from leaderboard.store.redis_keys import (
     DEFAULT_PREFIX,
+    REFUSED_SIGNATURE_FIELD,
     dead_letter_stream_key,
     refit_stats_key,
     vote_consumer_group,
@@ -35,6 +36,7 @@ from leaderboard.store.redis_keys import (
     worker_lock_key,
 )
 from leaderboard.store.stream import event_field, parse_entry, stream_entries, stream_pages, text
+from leaderboard.store.vote_signature import SIGNATURE_REFUSALS, VoteSigner
 from leaderboard.trust.voter_anomaly import DEFAULT_FALSE_FLAG_RATE
 from leaderboard.views.categories import DEFAULT_MIN_CATEGORY_VOTES
 from leaderboard.views.snapshot import Snapshot
@@ -55,6 +57,7 @@ class WorkerStats:
     counted: int = 0  # new votes archived and counted
     duplicates: int = 0  # entries whose vote id was already archived (redeliveries)
     dead_lettered: int = 0  # malformed entries moved to the dead-letter stream
+    refused_signature: int = 0  # of those, entries whose signature was missing or wrong (forged votes)
     claimed: int = 0  # entries taken over from idle consumers (XAUTOCLAIM)
     published: int = 0  # snapshots published
     read_from_archive: int = 0  # votes read from the archive file when (re)opening it
@@ -67,7 +70,9 @@ class VoteWorker:
     ``consumer`` names this worker in the consumer group (default ``<hostname>-<pid>``).
     ``claim_idle_ms``: entries another consumer has held unacknowledged this long are taken over.
     ``alpha``: prior precision per rating (see DEFAULT_PRIOR_PRECISION). ``catch_up``: on start, copy into
-    the archive any vote in the stream that it lacks (see the package docstring).
+    the archive any vote in the stream that it lacks (see the package docstring). ``vote_key``: the
+    key web processes sign votes with (``ARENA_VOTE_KEY``); without it, the data dir's key file
+    (leaderboard.store.vote_signature). An entry unsigned or wrongly signed is dead-lettered, never counted.
     """
 
     def __init__(self, redis_client: redis.Redis, data_dir: Path, *, prefix: str = DEFAULT_PREFIX,
@@ -75,7 +80,7 @@ class VoteWorker:
                  batch: int = 500, alpha: float = DEFAULT_PRIOR_PRECISION, lease_ttl_ms: int = LEASE_TTL_MS,
                  catch_up: bool = True, rate_deanonymised: bool = False, flagged_voter_weight: float = 0.0,
                  voter_alpha: float = DEFAULT_FALSE_FLAG_RATE, min_category_votes: int = DEFAULT_MIN_CATEGORY_VOTES,
-                 history_spacing: float = DEFAULT_HISTORY_SPACING):
+                 history_spacing: float = DEFAULT_HISTORY_SPACING, vote_key: str | None = None):
         if batch < 1:
             raise ValueError(f"batch must be at least 1, got {batch}")
         self.redis = redis_client
@@ -87,6 +92,7 @@ class VoteWorker:
         self.batch = batch
         self.alpha = alpha
         self.catch_up = catch_up
+        self.signer = VoteSigner.load(self.data_dir, vote_key)
         self.stream = vote_stream_key(prefix)
         self.group = vote_consumer_group(prefix)
         self.dead_letter_stream = dead_letter_stream_key(prefix)
@@ -190,7 +196,7 @@ class VoteWorker:
         started = time.perf_counter()
         added = 0
         for entries in stream_pages(self.redis, self.stream, start=self.state.stream_checked_to):
-            added += self._archive_and_count(votes_missing(entries, self._archive.ids))
+            added += self._archive_and_count(votes_missing(entries, self._archive.ids, self.signer))
             self.stats.stream_checked += len(entries)
             self.state.checked_stream_to(entries[-1][0])
             if not self._keep_lease():
@@ -294,7 +300,7 @@ class VoteWorker:
                 log.warning("vote entry %s was deleted from the stream before it was archived; "
                             "acknowledging it", text(entry_id))
                 continue
-            vote, reason = parse_entry(fields)
+            vote, reason = parse_entry(fields, self.signer)
             if vote is not None:
                 votes.append(vote)
                 continue
@@ -305,9 +311,10 @@ class VoteWorker:
         self.stats.duplicates += len(votes) - counted
         self._acknowledge(ack_ids, dead)
         for entry_id, reason, _raw in dead:
-            log.warning("vote entry %s is malformed (%s); moved to %s", text(entry_id), reason,
-                        self.dead_letter_stream)
+            what = "is refused" if reason in SIGNATURE_REFUSALS else "is malformed"
+            log.warning("vote entry %s %s (%s); moved to %s", text(entry_id), what, reason, self.dead_letter_stream)
         self.stats.dead_lettered += len(dead)
+        self.stats.refused_signature += sum(1 for _, reason, _raw in dead if reason in SIGNATURE_REFUSALS)
         return len(ack_ids)
 
     def _archive_and_count(self, votes: list[VoteEvent]) -> int:
@@ -332,6 +339,9 @@ class VoteWorker:
     def _acknowledge(self, ack_ids: list, dead: list) -> None:
         # One MULTI: a malformed entry is never acknowledged without reaching the dead-letter stream.
         pipe = self.redis.pipeline(transaction=True)
+        forged = sum(1 for _, reason, _raw in dead if reason in SIGNATURE_REFUSALS)
+        if forged:  # the arena's /metrics: arena_votes_refused_signature
+            pipe.hincrby(refit_stats_key(self.prefix), REFUSED_SIGNATURE_FIELD, forged)
         for entry_id, reason, raw in dead:
             pipe.xadd(self.dead_letter_stream, {
                 "entry_id": entry_id, "reason": reason, "event": raw,
