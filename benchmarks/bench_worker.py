@@ -35,6 +35,7 @@ from arena.ops.redis_server import EmbeddedRedis  # noqa: E402
 from leaderboard.data.archive import VoteArchive, archive_path  # noqa: E402
 from leaderboard.data.events import StyleFeatures, VoteEvent  # noqa: E402
 from leaderboard.store.redis_keys import snapshot_channel, snapshot_key, vote_stream_key  # noqa: E402
+from leaderboard.store.vote_signature import VoteSigner  # noqa: E402
 from leaderboard.views.snapshot import Snapshot  # noqa: E402
 from leaderboard.worker import VoteTally, VoteWorker, build_snapshot  # noqa: E402
 
@@ -69,10 +70,15 @@ def synthetic_votes(n_votes: int, n_models: int = 40, kwise_share: float = 0.0, 
     return votes
 
 
+# The worker refuses unsigned vote entries (as the web process writes them: signed with the vote key).
+BENCH_VOTE_KEY = "bench-worker-vote-key"
+SIGNER = VoteSigner(BENCH_VOTE_KEY.encode())
+
+
 def xadd_all(client: redis.Redis, votes: list[VoteEvent], prefix: str) -> None:
     pipe = client.pipeline(transaction=False)
     for k, vote in enumerate(votes, start=1):
-        pipe.xadd(vote_stream_key(prefix), {"event": vote.model_dump_json()})
+        pipe.xadd(vote_stream_key(prefix), SIGNER.fields(vote.model_dump_json()))
         if k % 1000 == 0:
             pipe.execute()
     pipe.execute()
@@ -83,7 +89,8 @@ def bench_ingest(client: redis.Redis, work: Path, n_votes: int) -> None:
     for batch in (500, 50):
         prefix = f"ingest{batch}"
         xadd_all(client, votes, prefix)
-        worker = VoteWorker(client, work / prefix, prefix=prefix, batch=batch, catch_up=False)
+        worker = VoteWorker(client, work / prefix, prefix=prefix, batch=batch, catch_up=False,
+                            vote_key=BENCH_VOTE_KEY)
         worker._start()  # open the archive, create the group: not part of the steady state
         started = time.perf_counter()
         handled = 0
@@ -126,7 +133,7 @@ def bench_refit_and_startup(client: redis.Redis, work: Path, sizes: list[int]) -
         archive = VoteArchive(archive_path(data_dir), on_event=tally.add)
         rebuilt = time.perf_counter() - started
         archive.close()
-        worker = VoteWorker(client, data_dir, prefix=prefix)
+        worker = VoteWorker(client, data_dir, prefix=prefix, vote_key=BENCH_VOTE_KEY)
         started = time.perf_counter()
         worker._start()
         full_start = time.perf_counter() - started
@@ -152,7 +159,8 @@ def bench_latency(client: redis.Redis, work: Path, samples: int, refit_interval:
     prefix = f"latency{refit_interval}"
     warm = synthetic_votes(2000, seed=7)
     xadd_all(client, warm, prefix)
-    worker = VoteWorker(client, work / prefix, prefix=prefix, refit_interval=refit_interval)
+    worker = VoteWorker(client, work / prefix, prefix=prefix, refit_interval=refit_interval,
+                        vote_key=BENCH_VOTE_KEY)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run_forever, args=(stop,), daemon=True)
     thread.start()
@@ -168,7 +176,7 @@ def bench_latency(client: redis.Redis, work: Path, samples: int, refit_interval:
             while pubsub.get_message(timeout=0.0):
                 pass
             started = time.perf_counter()
-            client.xadd(vote_stream_key(prefix), {"event": vote.model_dump_json()})
+            client.xadd(vote_stream_key(prefix), SIGNER.fields(vote.model_dump_json()))
             expected += 1
             while True:
                 message = pubsub.get_message(timeout=5.0)
