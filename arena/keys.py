@@ -56,8 +56,14 @@ def owner_models_key(prefix: str) -> str:
     return f"{prefix}:owner-models"
 
 
+def owner_model_contenders_key(prefix: str) -> str:
+    """Hash: ``owner/name`` -> a pending (or rejected) registration whose name another owner's
+    unapproved model already holds in ``owner_models_key``: both wait, the operator approves one."""
+    return f"{prefix}:owner-models:contenders"
+
+
 def owner_models_version_key(prefix: str) -> str:
-    """Counter bumped on every change to ``owner_models_key``: web processes reload when it moves."""
+    """Counter bumped on every change to ``owner_models_key`` or its contenders: web processes reload when it moves."""
     return f"{prefix}:owner-models:version"
 
 

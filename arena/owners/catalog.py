@@ -49,7 +49,7 @@ class ModelCatalog(EndpointPool):
         if version != self._version:
             async with self._lock:
                 if version != self._version:
-                    records = {m.name: m for m in await self.store.models() if m.name not in self.configured}
+                    records = {m.name: m for m in await self.store.holders() if m.name not in self.configured}
                     await self._sync(records)
                     self.records, self._version = records, version
         return self._standing()
