@@ -318,3 +318,38 @@ def test_models_list_shows_the_last_error_without_a_key_or_an_address(redis_url,
     assert len(line) == 1 and "(battle, HTTP 500): endpoint returned HTTP 500: the model server crashed" in line[0]
     assert "worker <address> (upstream <address>)" in line[0]
     assert "203.0.113.9" not in out and "fe80::1" not in out and KEY not in out
+
+
+def signup_from(url: str, source: str, name: str) -> httpx.Response:
+    """One sign-up whose TCP peer is ``source`` (any 127.0.0.0/8 address is this machine's)."""
+    with httpx.Client(base_url=url, transport=httpx.HTTPTransport(local_address=source)) as http:
+        return http.post("/api/owner/signup", json={"name": name})
+
+
+def test_signups_are_limited_per_network_and_per_arena_not_only_per_address(redis_url, tmp_path):
+    """25 addresses of one /24, 4 sign-ups each (the attack that made 75 accounts at 3 an hour per
+    address): the /24 gets its 5 a day. Another /24 gets its own 5, until the arena's 8 a day are
+    spent for everyone. IPv6 clients (named by a trusted proxy) count per /48, every /64 in it together."""
+    settings = arena_settings(redis_url, tmp_path, run_worker=False, owner_signup=True, owner_signups_per_hour=3,
+                              owner_signups_per_network_per_day=5, owner_signups_per_day=8)
+    with ArenaStack(settings) as stack:
+        first_block = [signup_from(stack.url, f"127.0.0.{n + 2}", f"a{n}-{k}") for n in range(25) for k in range(4)]
+        created = [r for r in first_block if r.status_code == 201]
+        refused = [r for r in first_block if r.status_code == 429]
+        assert len(created) == 5 and len(refused) == 95, [r.text for r in first_block if r.status_code != 429][:3]
+        assert "too many owner sign-ups from your network: the limit is 5 a day" in refused[-1].json()["detail"]
+        by_network = [r for r in refused if "from your network" in r.json()["detail"]]
+        assert len(by_network) >= 90 and all(int(r.headers["Retry-After"]) > 23 * 3600 for r in by_network)
+        second_block = [signup_from(stack.url, f"127.0.1.{n + 2}", f"b{n}") for n in range(5)]
+        assert [r.status_code for r in second_block] == [201, 201, 201, 429, 429]  # 5 + 3: the arena's 8
+        assert "too many owner sign-ups on this arena: the limit is 8 a day" in second_block[-1].json()["detail"]
+        print(f"100 sign-ups from 25 addresses of one /24: {len(created)} accounts; the arena's total: 8")
+    settings = arena_settings(redis_url, tmp_path / "v6", run_worker=False, prefix="signup-v6", owner_signup=True,
+                              owner_signups_per_network_per_day=2, owner_signups_per_day=0, trusted_proxies="127.0.0.1")
+    with ArenaStack(settings) as stack, httpx.Client(base_url=stack.url) as http:
+        one_site = [http.post("/api/owner/signup", json={"name": f"v6-{n}"},
+                              headers={"X-Forwarded-For": f"2001:db8:5:{n:x}::1"}) for n in range(4)]
+        assert [r.status_code for r in one_site] == [201, 201, 429, 429]  # four /64s, one /48
+        other_site = http.post("/api/owner/signup", json={"name": "v6-other"},
+                               headers={"X-Forwarded-For": "2001:db8:6::1"})
+        assert other_site.status_code == 201

@@ -172,6 +172,11 @@ SERVE_SETTINGS = (
             parse=yes_no, flag="--owner-signup", env="ARENA_OWNER_SIGNUP"),
     Setting("owner_signups_per_hour", 3, "owner accounts one client address may create per hour (with --owner-signup)",
             parse=bounded(int, 1), flag="--owner-signups-per-hour", env="ARENA_OWNER_SIGNUPS_PER_HOUR"),
+    Setting("owner_signups_per_network_per_day", 5, "owner accounts the clients of one network (an IPv4 /24, an IPv6 "
+            "/48) may create per day, all addresses together; `0`: no limit", parse=bounded(int, 0),
+            flag="--owner-signups-per-network-per-day", env="ARENA_OWNER_SIGNUPS_PER_NETWORK_PER_DAY"),
+    Setting("owner_signups_per_day", 50, "owner accounts the whole arena creates by sign-up per day, whoever asks; "
+            "`0`: no limit", parse=bounded(int, 0), flag="--owner-signups-per-day", env="ARENA_OWNER_SIGNUPS_PER_DAY"),
     Setting("owner_max_models", 3, "pending or active models an owner may have (unless `owners add --max-models`)",
             parse=bounded(int, 0), flag="--owner-max-models", env="ARENA_OWNER_MAX_MODELS"),
     Setting("model_battles_per_day", 0, "battles an owner's model may be seated in per UTC day; `0`: no limit",
