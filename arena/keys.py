@@ -97,6 +97,11 @@ def model_daily_battles_key(prefix: str, model: str, day: str) -> str:
     return f"{prefix}:model:{model}:battles:{day}"
 
 
+def model_daily_named_battles_key(prefix: str, model: str, day: str) -> str:
+    """Counter: of those, the named battles (voters picked the model): they may take only a share."""
+    return f"{prefix}:model:{model}:named-battles:{day}"
+
+
 def model_probe_lock_key(prefix: str, model: str) -> str:
     """String with a TTL while one process probes a benched model (so only one does)."""
     return f"{prefix}:model:{model}:probing"

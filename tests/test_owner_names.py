@@ -11,7 +11,7 @@ import pytest
 from arena.cli.serve import ArenaStack
 from tests.helpers import arena_settings
 from tests.owner_endpoints import OwnerEndpoint
-from tests.test_owners import cli, statuses
+from tests.owner_support import cli, statuses
 
 # Fields whose values are the registration's own (when, and what the live check measured);
 # everything else in the answer must be the same for a free name and a held one.

@@ -15,21 +15,14 @@ import time
 import httpx
 import pytest
 
-from arena.cli.owners import main as owner_main
 from arena.cli.serve import ArenaStack
 from arena.ops.redis_server import free_port
 from tests.helpers import PROJECT_ROOT, arena_settings, wait_until
 from tests.owner_endpoints import OwnerEndpoint
+from tests.owner_support import battle_until, cli, statuses
 
 KEY = "sk-live-owner-key-4f2a9c1e7b3d"
 ROTATED = "sk-rotated-owner-key-8e6d0a5c"
-
-
-def cli(capsys, group: str, redis_url: str, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = owner_main(group, [*args, "--redis-url", redis_url])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def start_second_process(redis_url: str, data_dir, port: int) -> subprocess.Popen:
@@ -39,29 +32,6 @@ def start_second_process(redis_url: str, data_dir, port: int) -> subprocess.Pope
          "--port", str(port), "--no-worker", "--allow-private-endpoints", "--matchmaker", "uniform",
          "--battles-per-minute", "0"],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def battle_until(http: httpx.Client, model: str, bodies: list[str], attempts: int = 300) -> dict:
-    """Battles (each voted, so the names are revealed) until one seats ``model``; its vote reply."""
-    for _ in range(attempts):
-        battle = http.post("/api/battles", json={"prompt": "Say something."})
-        bodies.append(battle.text)
-        assert battle.status_code == 200, battle.text
-        battle = battle.json()
-        if not battle["votable"]:
-            continue
-        vote = http.post(f"/api/battles/{battle['battle_id']}/vote", json={"outcome": "model_a"},
-                         headers={"X-Arena-Session": battle["session"]})
-        bodies.append(vote.text)
-        if model in vote.json()["models"].values():
-            return {"battle": battle, "vote": vote.json()}
-    raise AssertionError(f"{model} never appeared in {attempts} battles")
-
-
-def statuses(http: httpx.Client, bodies: list[str]) -> dict[str, str]:
-    response = http.get("/api/models")
-    bodies.append(response.text)
-    return {m["model"]: m["status"] for m in response.json()["models"]}
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from arena.keys import model_daily_battles_key
+from arena.keys import model_daily_battles_key, model_daily_named_battles_key
 from arena.models.availability import ModelStatus, utc_day
 from arena.models.config import ModelSpec
 from arena.models.endpoints import EndpointPool
@@ -94,14 +94,17 @@ class ModelCatalog(EndpointPool):
             return {}
         return {name: self.battles_per_day for name in self._served}
 
-    async def seated(self, models: Sequence[str]) -> None:
+    async def seated(self, models: Sequence[str], named: bool = False) -> None:
         counted = [name for name in models if name in self._served]
         if self.battles_per_day <= 0 or not counted:
             return
         day = utc_day()
         pipe = self.redis.pipeline(transaction=False)
         for name in counted:
-            key = model_daily_battles_key(self.prefix, name, day)
-            pipe.incr(key)
-            pipe.expire(key, 2 * 24 * 3600)
+            keys = [model_daily_battles_key(self.prefix, name, day)]
+            if named:
+                keys.append(model_daily_named_battles_key(self.prefix, name, day))
+            for key in keys:
+                pipe.incr(key)
+                pipe.expire(key, 2 * 24 * 3600)
         await pipe.execute()
