@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
+from cryptography.fernet import Fernet
 
 from arena.cli.serve import ArenaStack
+from arena.owners.service import ModelRegistration, OwnerService
+from arena.owners.store import OwnerError, OwnerStore
+from arena.trust.secret_box import SecretBox
+from arena.trust.ssrf import EndpointGuard
 from tests.helpers import arena_settings
 from tests.owner_endpoints import OwnerEndpoint
 from tests.owner_support import cli, statuses
@@ -82,19 +88,17 @@ def test_a_name_held_by_another_owners_pending_model_answers_as_a_free_name(redi
         assert battle.status_code == 200, battle.text
         assert rival_endpoint.requests == 3 and acme_endpoint.requests == 1  # health checks: 2 and 1; the battle: rival
 
+        # a registration deleted before approval does not publish its name either (as "retired")
+        draft = http.post("/api/owner/models", json={**body, "name": "third-draft"}, headers=third)
+        assert draft.status_code == 201
+        assert http.delete("/api/owner/models/third-draft", headers=third).status_code == 200
+        assert "third-draft" not in statuses(http, [])
+
 
 @pytest.mark.parametrize("first", ["acme", "rival"])
 async def test_approving_either_contender_keeps_one_model_per_name(redis_url, first):
     """Whichever of two pending registrations the operator approves holds the name; the other can
     then only be rejected, and the registry has exactly one model under the name throughout."""
-    import redis.asyncio as aioredis
-    from cryptography.fernet import Fernet
-
-    from arena.owners.service import ModelRegistration, OwnerService
-    from arena.owners.store import OwnerError, OwnerStore
-    from arena.trust.secret_box import SecretBox
-    from arena.trust.ssrf import EndpointGuard
-
     client = aioredis.Redis.from_url(redis_url)
     store = OwnerStore(client, f"names-{first}")
     service = OwnerService(store, SecretBox(Fernet.generate_key()), EndpointGuard(allow_private=True),

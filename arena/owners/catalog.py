@@ -58,6 +58,8 @@ class ModelCatalog(EndpointPool):
         """Statuses that come from the registry alone (the live models' come from availability)."""
         standing = {}
         for name, record in self.records.items():
+            if record.state == "retired" and not record.published:
+                continue  # deleted before approval: its name was never public, and deleting it does not publish it
             if record.state in _LIFECYCLE:
                 standing[name] = _LIFECYCLE[record.state]
             elif name in self._undecryptable:
