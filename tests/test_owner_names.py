@@ -5,6 +5,8 @@ one of the contenders (``--owner``), and a second approval is refused with what 
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 import redis.asyncio as aioredis
@@ -120,4 +122,26 @@ async def test_approving_either_contender_keeps_one_model_per_name(redis_url, fi
     await service.reject("shared", "name taken", owner=second)
     assert (await store.model_of(second, "shared")).state == "rejected"
     assert (await store.model("shared")).state == "active" and (await store.model("shared")).owner == first
+    await client.aclose()
+
+
+async def test_two_approvals_at_once_leave_one_approved_model_under_the_name(redis_url):
+    """Two operators approving both contenders at the same moment: always exactly one succeeds
+    (each approval writes only if the name's holder is still the one it read)."""
+    client = aioredis.Redis.from_url(redis_url)
+    with OwnerEndpoint() as endpoint:
+        for attempt in range(10):
+            store = OwnerStore(client, f"race-{attempt}")
+            service = OwnerService(store, SecretBox(Fernet.generate_key()), EndpointGuard(allow_private=True),
+                                   configured_names=lambda: [])
+            for name in ("acme", "rival"):
+                owner = await store.authenticate(await store.add_owner(name))
+                await service.register(owner, ModelRegistration(name="raced", base_url=endpoint.url, model_id="m",
+                                                                timeout=5))
+            order = ("acme", "rival") if attempt % 2 else ("rival", "acme")  # the holder's approval first, or last
+            results = await asyncio.gather(*(service.approve("raced", owner=owner) for owner in order),
+                                           return_exceptions=True)
+            assert sum(isinstance(result, OwnerError) for result in results) == 1, results
+            active = [m for m in await store.registrations("raced") if m.state == "active"]
+            assert len(active) == 1 and (await store.model("raced")).owner == active[0].owner
     await client.aclose()

@@ -149,13 +149,17 @@ else
 end
 redis.call('INCR', KEYS[3])
 """
-# Approving a contender. KEYS as above; ARGV: name, the holder as read, the approved contender,
-# its field, the field the holder moves to. 0 if the holder changed meanwhile.
-_SWAP_IN = """
+# Approving, only if the name's holder is still the one read (else a concurrent approval could
+# leave two approved models under one name). KEYS as above; ARGV: name, the holder as read, the
+# approved model, and for a contender its field and the field the holder moves to ('' and '' when
+# the holder itself is approved). 0 if the holder changed meanwhile.
+_APPROVE = """
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('HDEL', KEYS[2], ARGV[4])
-redis.call('HSET', KEYS[2], ARGV[5], ARGV[2])
+if ARGV[4] ~= '' then
+  redis.call('HDEL', KEYS[2], ARGV[4])
+  redis.call('HSET', KEYS[2], ARGV[5], ARGV[2])
+end
 redis.call('INCR', KEYS[3])
 return 1
 """
@@ -174,7 +178,7 @@ class OwnerStore:
         self.prefix = prefix
         self._create = redis_client.register_script(_CREATE)
         self._save = redis_client.register_script(_SAVE)
-        self._swap_in = redis_client.register_script(_SWAP_IN)
+        self._approve = redis_client.register_script(_APPROVE)
 
     def _model_keys(self) -> list[str]:
         return [owner_models_key(self.prefix), owner_model_contenders_key(self.prefix),
@@ -327,17 +331,19 @@ class OwnerStore:
         approved = model.model_copy(update=update)
         raw_holder = await self.redis.hget(owner_models_key(self.prefix), name)
         holder = OwnerModel.model_validate_json(raw_holder) if raw_holder else None
-        if state != "active" or holder is None or holder.owner == model.owner:
+        if state != "active" or holder is None:
             await self.save(approved)
             return approved
-        if holder.published:
+        if holder.owner == model.owner:
+            fields = ["", ""]
+        elif holder.published:
             raise OwnerError(f"the name {name!r} already belongs to owner {holder.owner!r}'s approved model "
                              f"({holder.state}); two models never share a name, so owner {model.owner!r}'s cannot be "
                              f"approved: reject it (`models reject {name} --owner {model.owner} --why \"the name is "
                              f"taken; register it under another name\"`)", 409)
-        swapped = await self._swap_in(keys=self._model_keys(),
-                                      args=[name, raw_holder, approved.model_dump_json(),
-                                            contender_field(model.owner, name), contender_field(holder.owner, name)])
-        if not swapped:
+        else:
+            fields = [contender_field(model.owner, name), contender_field(holder.owner, name)]
+        args = [name, raw_holder, approved.model_dump_json(), *fields]
+        if not await self._approve(keys=self._model_keys(), args=args):
             raise OwnerError(f"the model holding {name!r} changed while approving; run the command again", 409)
         return approved
