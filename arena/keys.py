@@ -62,8 +62,14 @@ def owner_models_key(prefix: str) -> str:
     return f"{prefix}:owner-models"
 
 
+def owner_model_contenders_key(prefix: str) -> str:
+    """Hash: ``owner/name`` -> a pending (or rejected) registration whose name another owner's
+    unapproved model already holds in ``owner_models_key``: both wait, the operator approves one."""
+    return f"{prefix}:owner-models:contenders"
+
+
 def owner_models_version_key(prefix: str) -> str:
-    """Counter bumped on every change to ``owner_models_key``: web processes reload when it moves."""
+    """Counter bumped on every change to ``owner_models_key`` or its contenders: web processes reload when it moves."""
     return f"{prefix}:owner-models:version"
 
 
@@ -95,6 +101,11 @@ def model_latency_key(prefix: str, model: str) -> str:
 def model_daily_battles_key(prefix: str, model: str, day: str) -> str:
     """Counter: battles the model was seated in on ``day`` (UTC, YYYY-MM-DD), for its daily quota."""
     return f"{prefix}:model:{model}:battles:{day}"
+
+
+def model_daily_named_battles_key(prefix: str, model: str, day: str) -> str:
+    """Counter: of those, the named battles (voters picked the model): they may take only a share."""
+    return f"{prefix}:model:{model}:named-battles:{day}"
 
 
 def model_probe_lock_key(prefix: str, model: str) -> str:

@@ -99,17 +99,22 @@ async def test_fields_names_and_quota_are_checked_with_exact_messages(owners, re
         with pytest.raises(OwnerError, match="must not start or end with whitespace"):
             await service.register(owner, registration(endpoint.url, name=" spaced"))
         await service.register(owner, registration(endpoint.url, name="first"))
-        other = await service.store.authenticate(await service.store.add_owner("rival", max_models=1))
         with pytest.raises(OwnerError, match="the name 'first' is taken") as clash:
-            await service.register(other, registration(endpoint.url, name="first"))
+            await service.register(owner, registration(endpoint.url, name="first"))  # their own name again
         assert clash.value.status == 409
-        await service.register(other, registration(endpoint.url, name="rival-1"))
+        other = await service.store.authenticate(await service.store.add_owner("rival", max_models=1))
+        # acme's "first" is unapproved, so it is no business of rival's: registered as a free name would be
+        # (tests/test_owner_names.py); the operator approves one of the two
+        await service.register(other, registration(endpoint.url, name="first"))
         with pytest.raises(OwnerError, match="quota: owner 'rival' may register at most 1 model") as quota:
             await service.register(other, registration(endpoint.url, name="rival-2"))
         assert quota.value.status == 403
+        await service.register(owner, registration(endpoint.url, name="acme-only"))
         with pytest.raises(OwnerError) as foreign:
-            await service.owned(other, "first")
+            await service.owned(other, "acme-only")
         assert foreign.value.status == 404
+        assert (await service.owned(other, "first")).owner == "rival"  # each sees their own "first"
+        assert (await service.owned(owner, "first")).owner == "acme"
 
 
 # -- the breaker, in battles --------------------------------------------------------------------

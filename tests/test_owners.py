@@ -15,21 +15,14 @@ import time
 import httpx
 import pytest
 
-from arena.cli.owners import main as owner_main
 from arena.cli.serve import ArenaStack
 from arena.ops.redis_server import free_port
 from tests.helpers import PROJECT_ROOT, arena_settings, wait_until
 from tests.owner_endpoints import OwnerEndpoint
+from tests.owner_support import battle_until, cli, statuses
 
 KEY = "sk-live-owner-key-4f2a9c1e7b3d"
 ROTATED = "sk-rotated-owner-key-8e6d0a5c"
-
-
-def cli(capsys, group: str, redis_url: str, *args: str) -> tuple[int, str, str]:
-    capsys.readouterr()
-    code = owner_main(group, [*args, "--redis-url", redis_url])
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def start_second_process(redis_url: str, data_dir, port: int) -> subprocess.Popen:
@@ -39,29 +32,6 @@ def start_second_process(redis_url: str, data_dir, port: int) -> subprocess.Pope
          "--port", str(port), "--no-worker", "--allow-private-endpoints", "--matchmaker", "uniform",
          "--battles-per-minute", "0"],
         cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def battle_until(http: httpx.Client, model: str, bodies: list[str], attempts: int = 300) -> dict:
-    """Battles (each voted, so the names are revealed) until one seats ``model``; its vote reply."""
-    for _ in range(attempts):
-        battle = http.post("/api/battles", json={"prompt": "Say something."})
-        bodies.append(battle.text)
-        assert battle.status_code == 200, battle.text
-        battle = battle.json()
-        if not battle["votable"]:
-            continue
-        vote = http.post(f"/api/battles/{battle['battle_id']}/vote", json={"outcome": "model_a"},
-                         headers={"X-Arena-Session": battle["session"]})
-        bodies.append(vote.text)
-        if model in vote.json()["models"].values():
-            return {"battle": battle, "vote": vote.json()}
-    raise AssertionError(f"{model} never appeared in {attempts} battles")
-
-
-def statuses(http: httpx.Client, bodies: list[str]) -> dict[str, str]:
-    response = http.get("/api/models")
-    bodies.append(response.text)
-    return {m["model"]: m["status"] for m in response.json()["models"]}
 
 
 @pytest.fixture
@@ -318,3 +288,38 @@ def test_models_list_shows_the_last_error_without_a_key_or_an_address(redis_url,
     assert len(line) == 1 and "(battle, HTTP 500): endpoint returned HTTP 500: the model server crashed" in line[0]
     assert "worker <address> (upstream <address>)" in line[0]
     assert "203.0.113.9" not in out and "fe80::1" not in out and KEY not in out
+
+
+def signup_from(url: str, source: str, name: str) -> httpx.Response:
+    """One sign-up whose TCP peer is ``source`` (any 127.0.0.0/8 address is this machine's)."""
+    with httpx.Client(base_url=url, transport=httpx.HTTPTransport(local_address=source)) as http:
+        return http.post("/api/owner/signup", json={"name": name})
+
+
+def test_signups_are_limited_per_network_and_per_arena_not_only_per_address(redis_url, tmp_path):
+    """25 addresses of one /24, 4 sign-ups each (the attack that made 75 accounts at 3 an hour per
+    address): the /24 gets its 5 a day. Another /24 gets its own 5, until the arena's 8 a day are
+    spent for everyone. IPv6 clients (named by a trusted proxy) count per /48, every /64 in it together."""
+    settings = arena_settings(redis_url, tmp_path, run_worker=False, owner_signup=True, owner_signups_per_hour=3,
+                              owner_signups_per_network_per_day=5, owner_signups_per_day=8)
+    with ArenaStack(settings) as stack:
+        first_block = [signup_from(stack.url, f"127.0.0.{n + 2}", f"a{n}-{k}") for n in range(25) for k in range(4)]
+        created = [r for r in first_block if r.status_code == 201]
+        refused = [r for r in first_block if r.status_code == 429]
+        assert len(created) == 5 and len(refused) == 95, [r.text for r in first_block if r.status_code != 429][:3]
+        assert "too many owner sign-ups from your network: the limit is 5 a day" in refused[-1].json()["detail"]
+        by_network = [r for r in refused if "from your network" in r.json()["detail"]]
+        assert len(by_network) >= 90 and all(int(r.headers["Retry-After"]) > 23 * 3600 for r in by_network)
+        second_block = [signup_from(stack.url, f"127.0.1.{n + 2}", f"b{n}") for n in range(5)]
+        assert [r.status_code for r in second_block] == [201, 201, 201, 429, 429]  # 5 + 3: the arena's 8
+        assert "too many owner sign-ups on this arena: the limit is 8 a day" in second_block[-1].json()["detail"]
+        print(f"100 sign-ups from 25 addresses of one /24: {len(created)} accounts; the arena's total: 8")
+    settings = arena_settings(redis_url, tmp_path / "v6", run_worker=False, prefix="signup-v6", owner_signup=True,
+                              owner_signups_per_network_per_day=2, owner_signups_per_day=0, trusted_proxies="127.0.0.1")
+    with ArenaStack(settings) as stack, httpx.Client(base_url=stack.url) as http:
+        one_site = [http.post("/api/owner/signup", json={"name": f"v6-{n}"},
+                              headers={"X-Forwarded-For": f"2001:db8:5:{n:x}::1"}) for n in range(4)]
+        assert [r.status_code for r in one_site] == [201, 201, 429, 429]  # four /64s, one /48
+        other_site = http.post("/api/owner/signup", json={"name": "v6-other"},
+                               headers={"X-Forwarded-For": "2001:db8:6::1"})
+        assert other_site.status_code == 201

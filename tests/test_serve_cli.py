@@ -89,10 +89,14 @@ OWNER_ENVIRON = {"ARENA_ALLOW_PRIVATE_ENDPOINTS": "1", "ARENA_OWNER_SIGNUP": "ye
                  "ARENA_OWNER_MAX_MODELS": "5", "ARENA_MODEL_BATTLES_PER_DAY": "100", "ARENA_SECRET_KEY": "k" * 44,
                  "ARENA_BREAKER_FAILURES": "4", "ARENA_BREAKER_VOTERS": "3", "ARENA_BREAKER_WINDOW": "120",
                  "ARENA_BREAKER_STREAK": "7",
-                 "ARENA_BREAKER_FIRST_PROBE": "10", "ARENA_BREAKER_MAX_PROBE": "600"}
+                 "ARENA_BREAKER_FIRST_PROBE": "10", "ARENA_BREAKER_MAX_PROBE": "600",
+                 "ARENA_OWNER_SIGNUPS_PER_NETWORK_PER_DAY": "4", "ARENA_OWNER_SIGNUPS_PER_DAY": "40",
+                 "ARENA_NAMED_BATTLES_PER_MODEL_PER_DAY": "6", "ARENA_NAMED_SHARE": "0.25"}
 OWNER_SETTINGS = dict(allow_private_endpoints=True, owner_signup=True, owner_signups_per_hour=9, owner_max_models=5,
                       model_battles_per_day=100, secret_key="k" * 44, breaker_failures=4, breaker_voters=3,
-                      breaker_window=120.0, breaker_streak=7, breaker_first_probe=10.0, breaker_max_probe=600.0)
+                      breaker_window=120.0, breaker_streak=7, breaker_first_probe=10.0, breaker_max_probe=600.0,
+                      owner_signups_per_network_per_day=4, owner_signups_per_day=40,
+                      named_battles_per_model_per_day=6, named_share=0.25)
 
 
 def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():

@@ -4,6 +4,7 @@ the connection-time check catches DNS rebinding and redirects to a refused addre
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 
 import pytest
@@ -15,7 +16,7 @@ from arena.models.endpoints import EndpointError, EndpointPool
 from arena.owners.service import ModelRegistration, OwnerService
 from arena.owners.store import OwnerError, OwnerStore
 from arena.trust.secret_box import SecretBox
-from arena.trust.ssrf import EndpointGuard
+from arena.trust.ssrf import EndpointGuard, embedded_ipv4, refusal
 from tests.owner_endpoints import OwnerEndpoint
 
 PUBLIC_ADDRESS = "8.8.8.8"  # what the test resolver answers for a "public" name; dialled as 127.0.0.1
@@ -167,3 +168,63 @@ async def test_the_guard_sits_inside_both_clients(listener, provider):
     assert await pool.complete("x", [{"role": "user", "content": "hi"}]) == "Hello from the owner's model."
     assert listener.connections == 1
     await pool.aclose()
+
+
+# Every IPv6 spelling that embeds an IPv4 address, each embedding a refused one: (address, what the
+# refusal must say). Teredo's client is the last 32 bits inverted: 80ff:fffe is 127.0.0.1.
+EMBEDDED_SPELLINGS = [
+    ("::127.0.0.1", "an IPv4-compatible IPv6 address of 127.0.0.1, which is a loopback address"),
+    ("::ffff:127.0.0.1", "an IPv4-mapped IPv6 address of 127.0.0.1, which is a loopback address"),
+    ("::ffff:0:7f00:1", "an IPv4-translated IPv6 address of 127.0.0.1, which is a loopback address"),
+    ("64:ff9b::7f00:1", "a NAT64 address (64:ff9b::/96) of 127.0.0.1, which is a loopback address"),
+    ("64:ff9b::a9fe:a9fe", "a NAT64 address (64:ff9b::/96) of 169.254.169.254, which is a link-local address"),
+    ("64:ff9b:1::a00:1", "a local-use NAT64 address (64:ff9b:1::/48) of 10.0.0.1, which is a private address"),
+    ("64:ff9b:1:7f00:0:100::", "a local-use NAT64 address (64:ff9b:1::/48) of "),  # 127.0.0.1 at the /48 position
+    ("2002:7f00:1::1", "a 6to4 address of 127.0.0.1, which is a loopback address"),
+    ("2002:c0a8:101::", "a 6to4 address of 192.168.1.1, which is a private address"),
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", "a Teredo address whose client is 127.0.0.1, which is a loopback"),
+]
+
+
+@pytest.mark.parametrize(("address", "message"), EMBEDDED_SPELLINGS)
+async def test_ipv6_spellings_of_a_refused_ipv4_address_are_refused_at_registration(owners, address, message):
+    service, owner, network = owners
+    with pytest.raises(OwnerError) as refused:
+        await service.register(owner, registration(f"http://[{address}]:8080/v1"))
+    assert refused.value.status == 422
+    assert f"base_url host {address} is {message}" in str(refused.value)
+    assert network.dials == [] and await service.store.models() == []
+
+
+@pytest.mark.parametrize(("address", "message"), EMBEDDED_SPELLINGS)
+async def test_ipv6_spellings_of_a_refused_ipv4_address_are_refused_at_every_connection(owners, address, message):
+    """A name registered on a public address, then pointed at the spelling: the connection is refused."""
+    service, owner, network = owners
+    with OwnerEndpoint() as public:
+        network.names["spelling.example"] = [PUBLIC_ADDRESS]
+        network.routes[(PUBLIC_ADDRESS, 80)] = public.port
+        model, report = await service.register(owner, registration("http://spelling.example/v1"))
+        assert report.ok and public.requests == 1
+        network.names["spelling.example"] = [address]
+        pool = EndpointPool([])
+        pool.add(model.spec(), None, service.guard)
+        with pytest.raises(EndpointError) as failed:
+            await pool.complete(model.name, [{"role": "user", "content": "hi"}])
+        await pool.aclose()
+    assert failed.value.kind == "blocked" and message in str(failed.value)
+    assert public.requests == 1 and network.dials == [(PUBLIC_ADDRESS, 80)]  # the spelling was never dialled
+
+
+def test_a_local_use_nat64_address_is_judged_at_every_prefix_length_rfc_6052_allows():
+    """64:ff9b:1::/48 may be cut at /48, /56, /64 or /96; the IPv4 address sits differently in each."""
+    for address, prefix_length in [("64:ff9b:1:7f00:0:100::", 48), ("64:ff9b:1:7f:0:1::", 56),
+                                   ("64:ff9b:1:0:7f:0:100:0", 64), ("64:ff9b:1::7f00:1", 96)]:
+        inside = [str(ipv4) for _, ipv4 in embedded_ipv4(ipaddress.IPv6Address(address))]
+        assert "127.0.0.1" in inside, (prefix_length, inside)
+        assert refusal(ipaddress.IPv6Address(address)).startswith("a local-use NAT64 address")
+
+
+@pytest.mark.parametrize("address", ["::8.8.8.8", "::ffff:8.8.8.8", "::ffff:0:808:808", "64:ff9b::808:808",
+                                     "2002:808:808::1", "2001:0:4136:e378:8000:63bf:f7f7:f7f7"])
+async def test_ipv6_spellings_of_a_public_ipv4_address_pass_the_guard(address):
+    await EndpointGuard(resolve=Network().resolve).check_url(f"http://[{address}]/v1")

@@ -16,7 +16,7 @@ from arena.battles.store import BattleStore
 from arena.battles.types import Battle
 from arena.errors import NoModelsAvailable, RateLimited
 from arena.metrics import NoMetrics
-from arena.trust.rate_limit import RateLimiter, Spent
+from arena.trust.rate_limit import Limit, RateLimiter, Spent
 
 
 class NewBattles:
@@ -27,10 +27,11 @@ class NewBattles:
         self.metrics = metrics
         self.limiter = RateLimiter(store.redis, store.prefix, "new battles")
 
-    async def spend(self, session_id: str, voter_id: str) -> Spent:
-        """One new battle of the voter's and the session's limits, or RateLimited (429) and none."""
+    async def spend(self, session_id: str, voter_id: str, named: list[Limit] | None = None) -> Spent:
+        """One new battle of the voter's and the session's limits (and, for a named battle, of the
+        voter's limit on each model it names), or RateLimited (429) and none."""
         try:
-            return await self.limiter.acquire(self.limits.new_battle_limits(session_id, voter_id))
+            return await self.limiter.acquire(self.limits.new_battle_limits(session_id, voter_id) + (named or []))
         except RateLimited:
             self.metrics.refused_by_limit("battles")
             raise
@@ -64,14 +65,16 @@ class BattleCreation:
             self.limits.checked_prompt(prompt)
         self.limits.check_size(k, len(self.seating.endpoints.names))
         self.budget.check(k)
-        available = await self.seating.available_models(anonymous=chooser is None)
+        available = await self.seating.available_models(
+            anonymous=chooser is None, named_part=self.limits.named_part if chooser is not None else None)
         if len(available) < k:
             raise NoModelsAvailable(
                 f"a {k}-way battle needs {k} working models but only {len(available)} are available right now; "
                 "try again in a minute"
             )
         if voter_id is not None:
-            await self.new_battles.spend(session_id, voter_id)
+            named = self.limits.named_battle_limits(voter_id, chooser.models) if chooser is not None else []
+            await self.new_battles.spend(session_id, voter_id, named)
         # The matchmaker may read its snapshot and online belief from Redis with a synchronous
         # client: keep that off the event loop so other voters' streams do not stall.
         selection = await asyncio.to_thread((chooser or self.matchmaker).choose, available, k)
@@ -87,5 +90,5 @@ class BattleCreation:
         )
         await self.store.save(battle, "open")
         self.metrics.battle_started(k)
-        await self.seating.endpoints.seated(battle.models)
+        await self.seating.endpoints.seated(battle.models, named=chooser is not None)
         return battle

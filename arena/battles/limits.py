@@ -7,6 +7,7 @@ The checks here cost nothing: they run before a battle is created or any budget 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from arena.battles.requests import check_size
@@ -28,7 +29,8 @@ class BattleLimits:
     process may generate at once, 0 for no budget; ``max_answer_chars``: characters kept of one
     answer (past them it is cut and marked truncated: arena.models.answer_checks). Rates: new
     battles (a regeneration counts as one) and votes per voter and per session, and votes per
-    voter per model pair.
+    voter per model pair. Named battles: per voter per model a day, and at most ``named_share`` of
+    a model's ``max_concurrent`` and daily quota (1.0: all of them).
     """
 
     max_prompt_chars: int = 8000
@@ -42,6 +44,8 @@ class BattleLimits:
     votes_per_minute: int = 0
     votes_per_day: int = 0
     pair_votes_per_day: int = 0
+    named_battles_per_model_per_day: int = 0
+    named_share: float = 1.0
 
     def checked_prompt(self, prompt) -> str:
         """The prompt as it will be sent (stripped), or BattleError saying what is wrong with it."""
@@ -67,6 +71,17 @@ class BattleLimits:
         rates = (Rate(self.battles_per_minute, MINUTE), Rate(self.battles_per_day, DAY))
         return ([Limit(rate, subject("voter", voter_id), "from your address") for rate in rates]
                 + [Limit(rate, subject("session", session_id), "in this session") for rate in rates])
+
+    def named_battle_limits(self, voter_id: str, models) -> list[Limit]:
+        """A named battle, against each model it names: per voter per model (a day)."""
+        rate = Rate(self.named_battles_per_model_per_day, DAY)
+        return [Limit(rate, subject("named", voter_id, model), f"naming {model}") for model in models]
+
+    def named_part(self, capacity: int | None) -> int | None:
+        """Of a model's ``capacity`` (answers at once, or battles a day; None: unlimited), what named
+        battles may use: ``named_share`` of it, rounded down (a model with 1 keeps it for anonymous ones
+        unless the share is 1)."""
+        return None if capacity is None else math.floor(capacity * self.named_share + 1e-9)
 
     def vote_limits(self, models: list[str], session_id: str, voter_id: str) -> list[Limit]:
         """Votes per voter and per session (a minute, a day), and per voter per model pair (a day)."""

@@ -3,7 +3,8 @@
 A model's status comes from the registry (owners' models not live yet, or any more) and, for
 the live ones, from Redis in one round trip (arena.models.availability says what each means).
 Reading the statuses also starts any probe of a benched model that is due (arena.models.health:
-the circuit breaker).
+the circuit breaker). A named battle sees each model ``full`` earlier: named battles may use
+only a share of its concurrency and daily quota (``named_part``, from arena.battles.limits).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from contextlib import suppress
 
 from redis.exceptions import RedisError
@@ -52,11 +54,26 @@ class Seating:
             await self._start_due_probes(benched)
         return {**statuses, **standing}
 
-    async def available_models(self, *, anonymous: bool = True) -> list[str]:
+    async def available_models(self, *, anonymous: bool = True,
+                               named_part: Callable[[int | None], int | None] | None = None) -> list[str]:
         """Models that may be seated in a new battle right now (see model_status); in an anonymous
-        one (the default) only those whose owner let them enter anonymous battles."""
-        return [name for name in availability.available_models(await self.model_status())
+        one (the default) only those whose owner let them enter anonymous battles. With
+        ``named_part`` (a named battle: capacity -> the share named battles may use), a model whose
+        named share of answers in flight or of today's battles is used counts as full."""
+        statuses = await self.model_status()
+        if named_part is not None:
+            statuses = await self._named_statuses(statuses, named_part)
+        return [name for name in availability.available_models(statuses)
                 if not anonymous or self.endpoints.battle_eligible(name)]
+
+    async def _named_statuses(self, statuses: dict[str, ModelStatus],
+                              named_part: Callable[[int | None], int | None]) -> dict[str, ModelStatus]:
+        active = [name for name, status in statuses.items() if status == ModelStatus.ACTIVE]
+        limits = {name: named_part(self.endpoints.spec(name).max_concurrent) for name in active}
+        quotas = {name: named_part(quota) for name, quota in self.endpoints.daily_quotas().items() if name in limits}
+        named = await availability.read_statuses(self.store.redis, self.store.prefix, limits, quotas,
+                                                 availability.utc_day(), named=True)
+        return {**statuses, **named}
 
     async def _start_due_probes(self, benched: list[str]) -> None:
         """Probe benched models whose back-off has passed (one process per probe, by a Redis lock)."""

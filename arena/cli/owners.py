@@ -4,8 +4,11 @@
     python -m arena owners list
     python -m arena owners revoke NAME                  # the token stops working; their models stay out of battles
     python -m arena models list                         # registered models, status, why benched, last error
-    python -m arena models approve NAME                 # pending -> active: in battles within seconds (unless paused)
-    python -m arena models reject NAME --why "..."      # the owner sees the reason
+    python -m arena models approve NAME [--owner O]     # pending -> active: in battles within seconds (unless paused)
+    python -m arena models reject NAME --why "..." [--owner O]  # the owner sees the reason
+
+``--owner`` picks one when several owners registered a name before any was approved (until then
+none of them learns of the others); once one is approved the others can only be rejected.
 
 They find the running arena as ``matchmaker`` does: ``--redis-url`` / REDIS_URL, else the
 embedded Redis a running ``serve`` started in ``--data-dir`` (accepted after the subcommand too);
@@ -44,9 +47,13 @@ def parse_args(group: str, argv: list[str]) -> argparse.Namespace:
         revoke.add_argument("name")
     else:
         command("list", "registered models with status, reason and last error")
-        command("approve", "let a pending model into battles").add_argument("name")
+        approve = command("approve", "let a pending model into battles")
+        approve.add_argument("name")
         reject = command("reject", "refuse a pending model, saying why")
         reject.add_argument("name")
+        for which in (approve, reject):
+            which.add_argument("--owner", default=None,
+                               help="whose model, when several owners registered the name before any was approved")
         reject.add_argument("--why", required=True, help="the reason, shown to the owner")
     return parse_operator_args(parser, argv)
 
@@ -77,7 +84,7 @@ async def _owners(store: OwnerStore, args) -> list[str]:
 
 async def _models(client: aioredis.Redis, store: OwnerStore, args, sync_client) -> list[str]:
     if args.command == "approve":
-        model = await store.set_state(args.name, "active")  # refused if its owner was revoked
+        model = await store.set_state(args.name, "active", owner=args.owner)  # refused if its owner was revoked
         held = ("paused (by its owner, or when they were revoked): it enters battles once they resume it"
                 if model.paused
                 else "paused by the operator: `matchmaker resume` lets it in"
@@ -88,7 +95,7 @@ async def _models(client: aioredis.Redis, store: OwnerStore, args, sync_client) 
     if args.command == "reject":
         if not args.why.strip():
             raise OwnerError("say why with --why: the owner sees it")
-        model = await store.set_state(args.name, "rejected", args.why.strip())
+        model = await store.set_state(args.name, "rejected", args.why.strip(), owner=args.owner)
         return [f"rejected {model.name} (owner {model.owner}): {model.rejected_reason}"]
     health = ModelHealth(client, args.prefix)
     models = await store.models()

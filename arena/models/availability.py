@@ -20,6 +20,11 @@ is then, the first that applies winning:
   had its daily quota of battles (``model_daily_battles_key``);
 - ``active``: none of these: it may be seated.
 
+A named battle (the voter picks the models) sees a stricter ``full`` (``named=True``): the caller
+passes the named share of each limit and quota (arena.battles.limits: ``--named-share``), the
+answers in flight are held against it and the day's named battles (``model_daily_named_battles_key``)
+against the quota's share, so named battles never take a model out of anonymous ones.
+
 Reads are queued on a pipeline the caller executes (sync or asyncio: redis-py queues commands
 the same way on both), so they share one round trip with whatever else the caller reads.
 """
@@ -31,7 +36,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from arena.keys import model_benched_key, model_daily_battles_key, model_inflight_key, paused_models_key
+from arena.keys import (
+    model_benched_key,
+    model_daily_battles_key,
+    model_daily_named_battles_key,
+    model_inflight_key,
+    paused_models_key,
+)
 from leaderboard.store.stream import text
 
 
@@ -98,17 +109,18 @@ def resume(client, prefix: str, model: str) -> None:
 # -- every status of the configured models ------------------------------------------------------
 
 def queue_conditions(pipe, prefix: str, limits: Mapping[str, int | None],
-                     quotas: Mapping[str, int] | None = None, day: str = "") -> None:
+                     quotas: Mapping[str, int] | None = None, day: str = "", named: bool = False) -> None:
     """Queue on ``pipe`` the reads behind the statuses of the live models ``limits`` (name ->
     ``max_concurrent``, None for no limit) and the daily battle ``quotas`` (name -> battles a
-    day, for ``day``); see :func:`conditions_from`."""
+    day, for ``day``; with ``named``, named battles a day); see :func:`conditions_from`."""
+    daily_key = model_daily_named_battles_key if named else model_daily_battles_key
     queue_paused(pipe, prefix)
     for name in limits:
         pipe.exists(model_benched_key(prefix, name))
     for name in _capped(limits):
         pipe.get(model_inflight_key(prefix, name))
     for name in quotas or {}:
-        pipe.get(model_daily_battles_key(prefix, name, day))
+        pipe.get(daily_key(prefix, name, day))
 
 
 def conditions_from(replies: Sequence, limits: Mapping[str, int | None],
@@ -128,13 +140,15 @@ def conditions_from(replies: Sequence, limits: Mapping[str, int | None],
 
 
 async def read_statuses(client, prefix: str, limits: Mapping[str, int | None],
-                        quotas: Mapping[str, int] | None = None, day: str = "") -> dict[str, ModelStatus]:
+                        quotas: Mapping[str, int] | None = None, day: str = "",
+                        named: bool = False) -> dict[str, ModelStatus]:
     """Each live model's status (``limits``: name -> ``max_concurrent``; ``quotas``: name ->
-    battles a day, counted for ``day``), in one round trip on an asyncio client."""
+    battles a day, counted for ``day``; ``named``: the named battles' shares of both, see the
+    module's docstring), in one round trip on an asyncio client."""
     if not limits:
         return {}
     pipe = client.pipeline(transaction=False)
-    queue_conditions(pipe, prefix, limits, quotas, day)
+    queue_conditions(pipe, prefix, limits, quotas, day, named)
     conditions = conditions_from(await pipe.execute(), limits, quotas)
     return {name: conditions.status(name) for name in limits}
 

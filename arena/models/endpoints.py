@@ -61,8 +61,9 @@ class EndpointPool:
         known but not live (none here: every configured model is live; see arena.owners.catalog)."""
         return {}
 
-    async def seated(self, models: Sequence[str]) -> None:
-        """Told the models of each new battle (the catalog counts owners' daily quotas)."""
+    async def seated(self, models: Sequence[str], named: bool = False) -> None:
+        """Told the models of each new battle, and whether the voter named them (the catalog counts
+        owners' daily quotas, and the named battles' share of them)."""
         return None
 
     def battle_eligible(self, name: str) -> bool:

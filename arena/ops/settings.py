@@ -73,7 +73,8 @@ def fairness_options(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 LIMIT_OPTIONS = ("battles_per_minute", "battles_per_day", "votes_per_minute", "votes_per_day", "pair_votes_per_day",
-                 "max_concurrent_answers", "max_regenerations", "max_answer_chars")
+                 "max_concurrent_answers", "max_regenerations", "max_answer_chars", "named_battles_per_model_per_day",
+                 "named_share")
 
 
 def limit_options(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -129,6 +130,12 @@ SERVE_SETTINGS = (
             parse=bounded(int, 0), flag="--votes-per-day", env="ARENA_VOTES_PER_DAY"),
     Setting("pair_votes_per_day", 20, "votes one voter may cast on one pair of models per day",
             parse=bounded(int, 0), flag="--pair-votes-per-day", env="ARENA_PAIR_VOTES_PER_DAY"),
+    Setting("named_battles_per_model_per_day", 20, "named battles one voter may start against one model per day",
+            parse=bounded(int, 0), flag="--named-battles-per-model-per-day",
+            env="ARENA_NAMED_BATTLES_PER_MODEL_PER_DAY"),
+    Setting("named_share", 0.5, "share of a model's `max_concurrent` answers and daily battle quota that named "
+            "battles may take (a new named battle waits while it is used); the rest stays for anonymous battles",
+            parse=bounded(float, 0.0, 1.0, above=True), flag="--named-share", env="ARENA_NAMED_SHARE"),
     Setting("max_concurrent_answers", 256, "answers this web process streams at once; past it a new battle or "
             "turn is refused (503, Retry-After) before anything is spent; `0`: no budget",
             parse=bounded(int, 0), flag="--max-concurrent-answers", env="ARENA_MAX_CONCURRENT_ANSWERS"),
@@ -179,6 +186,11 @@ SERVE_SETTINGS = (
             parse=yes_no, flag="--owner-signup", env="ARENA_OWNER_SIGNUP"),
     Setting("owner_signups_per_hour", 3, "owner accounts one client address may create per hour (with --owner-signup)",
             parse=bounded(int, 1), flag="--owner-signups-per-hour", env="ARENA_OWNER_SIGNUPS_PER_HOUR"),
+    Setting("owner_signups_per_network_per_day", 5, "owner accounts the clients of one network (an IPv4 /24, an IPv6 "
+            "/48) may create per day, all addresses together; `0`: no limit", parse=bounded(int, 0),
+            flag="--owner-signups-per-network-per-day", env="ARENA_OWNER_SIGNUPS_PER_NETWORK_PER_DAY"),
+    Setting("owner_signups_per_day", 50, "owner accounts the whole arena creates by sign-up per day, whoever asks; "
+            "`0`: no limit", parse=bounded(int, 0), flag="--owner-signups-per-day", env="ARENA_OWNER_SIGNUPS_PER_DAY"),
     Setting("owner_max_models", 3, "pending or active models an owner may have (unless `owners add --max-models`)",
             parse=bounded(int, 0), flag="--owner-max-models", env="ARENA_OWNER_MAX_MODELS"),
     Setting("model_battles_per_day", 0, "battles an owner's model may be seated in per UTC day; `0`: no limit",

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from arena.keys import model_daily_battles_key
+from arena.keys import model_daily_battles_key, model_daily_named_battles_key
 from arena.models.availability import ModelStatus, utc_day
 from arena.models.config import ModelSpec
 from arena.models.endpoints import EndpointPool
@@ -49,7 +49,7 @@ class ModelCatalog(EndpointPool):
         if version != self._version:
             async with self._lock:
                 if version != self._version:
-                    records = {m.name: m for m in await self.store.models() if m.name not in self.configured}
+                    records = {m.name: m for m in await self.store.holders() if m.name not in self.configured}
                     await self._sync(records)
                     self.records, self._version = records, version
         return self._standing()
@@ -58,6 +58,8 @@ class ModelCatalog(EndpointPool):
         """Statuses that come from the registry alone (the live models' come from availability)."""
         standing = {}
         for name, record in self.records.items():
+            if record.state == "retired" and not record.published:
+                continue  # deleted before approval: its name was never public, and deleting it does not publish it
             if record.state in _LIFECYCLE:
                 standing[name] = _LIFECYCLE[record.state]
             elif name in self._undecryptable:
@@ -94,14 +96,17 @@ class ModelCatalog(EndpointPool):
             return {}
         return {name: self.battles_per_day for name in self._served}
 
-    async def seated(self, models: Sequence[str]) -> None:
+    async def seated(self, models: Sequence[str], named: bool = False) -> None:
         counted = [name for name in models if name in self._served]
         if self.battles_per_day <= 0 or not counted:
             return
         day = utc_day()
         pipe = self.redis.pipeline(transaction=False)
         for name in counted:
-            key = model_daily_battles_key(self.prefix, name, day)
-            pipe.incr(key)
-            pipe.expire(key, 2 * 24 * 3600)
+            keys = [model_daily_battles_key(self.prefix, name, day)]
+            if named:
+                keys.append(model_daily_named_battles_key(self.prefix, name, day))
+            for key in keys:
+                pipe.incr(key)
+                pipe.expire(key, 2 * 24 * 3600)
         await pipe.execute()

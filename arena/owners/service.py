@@ -2,8 +2,10 @@
 delete; and what the operator does with them: approve, reject. Thin web handlers and the CLI
 call these; the rules and their exact messages live here.
 
-Registration validates every field, refuses a name any other model has, checks the owner's
-quota, runs the SSRF guard on the base URL, then a live health check through the same guarded
+Registration validates every field, refuses a name that is public (configured, or approved for
+another owner) or the owner's own already, and answers a name another owner's unapproved model
+holds exactly as a free one (arena.owners.store: the operator approves one of them); checks the
+owner's quota, runs the SSRF guard on the base URL, then a live health check through the same guarded
 client battles use; only a healthy endpoint is stored, ``pending`` until the operator approves.
 """
 
@@ -128,7 +130,7 @@ class OwnerService:
         if problem:
             raise OwnerError(problem, 422)
         name = registration.name
-        if name in set(self.configured_names()) or await self.store.model(name) is not None:
+        if name in set(self.configured_names()) or not await self.store.name_free_for(owner.name, name):
             raise OwnerError(f"the name {name!r} is taken by another model; pick another display name", 409)
         await self._check_quota(owner)
         report = await self._check_endpoint(fields)
@@ -141,14 +143,14 @@ class OwnerService:
         )
         if not await self.store.create(model):
             raise OwnerError(f"the name {name!r} is taken by another model; pick another display name", 409)
-        log.info("owner %s registered model %s (%s), pending approval: `python -m arena models approve %s`",
-                 owner.name, name, model.provider, name)
+        log.info("owner %s registered model %s (%s), pending approval: `python -m arena models approve %s --owner %s`",
+                 owner.name, name, model.provider, name, owner.name)
         return model, report
 
     async def owned(self, owner: OwnerAccount, name: str) -> OwnerModel:
         """The owner's model ``name``; 404 for another owner's (whose existence is not confirmed)."""
-        model = await self.store.model(name)
-        if model is None or model.owner != owner.name:
+        model = await self.store.model_of(owner.name, name)
+        if model is None:
             raise OwnerError(f"you have no model named {name!r}", 404)
         return model
 
@@ -225,10 +227,10 @@ class OwnerService:
 
     # -- operator's side -------------------------------------------------------------------
 
-    async def approve(self, name: str) -> OwnerModel:
-        return await self.store.set_state(name, "active")
+    async def approve(self, name: str, owner: str | None = None) -> OwnerModel:
+        return await self.store.set_state(name, "active", owner=owner)
 
-    async def reject(self, name: str, why: str) -> OwnerModel:
+    async def reject(self, name: str, why: str, owner: str | None = None) -> OwnerModel:
         if not why or not why.strip():
             raise OwnerError("say why with --why: the owner sees it")
-        return await self.store.set_state(name, "rejected", why.strip())
+        return await self.store.set_state(name, "rejected", why.strip(), owner=owner)

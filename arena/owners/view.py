@@ -35,21 +35,24 @@ async def model_views(battles, models: list[OwnerModel]) -> list[dict]:
     snapshot = parse_snapshot(raw_snapshot)
     rows = {row.model: row for row in snapshot.rows} if snapshot else {}
     stats = parse_view_stats(raw_stats)
-    benched = await battles.health.benched([m.name for m in models])
+    # What is kept under a name (status, rating, latencies, errors) is this model's only once it is
+    # approved: before that another owner's registration may wait under the same name.
+    benched = await battles.health.benched([m.name for m in models if m.published])
     views = []
     for model in models:
-        status = statuses.get(model.name, ModelStatus.PENDING if model.state == "pending" else model.state)
+        status = statuses.get(model.name, ModelStatus.ACTIVE) if model.published and model.state == "active" \
+            else ModelStatus(model.state)
         view = {"name": model.name, "status": str(status), "reason": _reason(model, status, benched.get(model.name)),
                 "base_url": shown_url(model.base_url), "api_key": model.api_key_hint,
                 **{field: getattr(model, field) for field in REGISTRATION_FIELDS}}
-        row = rows.get(model.name)
+        row = rows.get(model.name) if model.published else None
         view.update(votes=row.votes if row else 0, rating=row.rating if row else None,
                     rating_lower=row.lower if row else None, rating_upper=row.upper if row else None,
                     rank=row.rank if row else None)
-        view["win_rates"] = _win_rates(stats, model.name)
-        latencies = await battles.health.latencies_ms(model.name)
+        view["win_rates"] = _win_rates(stats, model.name) if model.published else {}
+        latencies = await battles.health.latencies_ms(model.name) if model.published else []
         view["latency_ms"] = {"answers": len(latencies), **percentiles(latencies)}
-        view["recent_errors"] = await battles.health.recent_errors(model.name)
+        view["recent_errors"] = await battles.health.recent_errors(model.name) if model.published else []
         views.append(view)
     return views
 

@@ -14,6 +14,10 @@ import ipaddress
 
 # An IPv6 client owns at least a /64 (RFC 6177 hands end sites a /48 to /64), so it counts as one.
 IPV6_CLIENT_PREFIX = 64
+# The block one party can be assumed to hold: an IPv4 /24 (a small hosting range) or an IPv6 /48
+# (a whole end site). Used where many addresses of one party must count as one (owner sign-ups).
+IPV4_BLOCK_PREFIX = 24
+IPV6_BLOCK_PREFIX = 48
 
 
 def parse_trusted_proxies(text: str) -> str:
@@ -56,3 +60,14 @@ def client_network(host: str | None) -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network(f"{address}/{IPV6_CLIENT_PREFIX}", strict=False))
     return str(address)
+
+
+def client_block(network: str) -> str:
+    """The block (an IPv4 /24, an IPv6 /48) around a ``client_network`` value; ``"unknown"`` stays.
+    Like the network, only ever hashed (never logged or stored)."""
+    try:
+        parsed = ipaddress.ip_network(network, strict=False)
+    except ValueError:
+        return "unknown"
+    prefix = IPV4_BLOCK_PREFIX if parsed.version == 4 else IPV6_BLOCK_PREFIX
+    return str(parsed.supernet(new_prefix=min(prefix, parsed.prefixlen)))

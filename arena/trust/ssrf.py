@@ -12,6 +12,10 @@ words an owner can act on); it is applied twice:
   that changes after registration (rebinding), or a redirect to a refused address, therefore
   fails at the connection, before a byte is sent.
 
+An IPv6 address that embeds an IPv4 address (``::ffff:a.b.c.d``, ``::a.b.c.d``, ``::ffff:0:a.b.c.d``,
+NAT64 ``64:ff9b::/96`` and ``64:ff9b:1::/48``, 6to4 ``2002::/16``, Teredo ``2001::/32``) is judged
+by the IPv4 address it ends at, in both places.
+
 Name resolution is injectable (``resolve``) and so is the final dial (``dial``), so tests can
 point names and "public" addresses at servers on 127.0.0.1 without sending traffic elsewhere.
 """
@@ -51,15 +55,52 @@ class RefusedConnection(httpcore2.ConnectError):
         self.refusal = refusal
 
 
+# IPv6 ranges that carry an IPv4 address inside them, and where (the byte offsets of its four
+# octets): a connection to one of them ends at that IPv4 address (through a translator, a tunnel
+# or the host's own dual stack), so it is judged by that address. The local-use NAT64 prefix may
+# be any RFC 6052 length from /48 to /96, so each of its four positions is judged (in practice
+# such an address is refused: the /48 position of a /96 spelling reads 0.0.0.0).
+_EMBEDDED_IPV4 = [
+    (ipaddress.ip_network("::ffff:0:0/96"), "an IPv4-mapped IPv6 address of {}", [(12, 13, 14, 15)]),
+    (ipaddress.ip_network("::ffff:0:0:0/96"), "an IPv4-translated IPv6 address of {}", [(12, 13, 14, 15)]),
+    (ipaddress.ip_network("::/96"), "an IPv4-compatible IPv6 address of {}", [(12, 13, 14, 15)]),
+    (ipaddress.ip_network("64:ff9b::/96"), "a NAT64 address (64:ff9b::/96) of {}", [(12, 13, 14, 15)]),
+    (ipaddress.ip_network("64:ff9b:1::/48"), "a local-use NAT64 address (64:ff9b:1::/48) of {}",
+     [(12, 13, 14, 15), (9, 10, 11, 12), (7, 9, 10, 11), (6, 7, 9, 10)]),
+    (ipaddress.ip_network("2002::/16"), "a 6to4 address of {}", [(2, 3, 4, 5)]),
+]
+_TEREDO = ipaddress.ip_network("2001::/32")
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """(form, with a slot for the address; IPv4 address) for every IPv4 address ``address`` embeds;
+    empty for a plain IPv6 address (and for ``::`` and ``::1``, which are themselves, not
+    IPv4-compatible spellings)."""
+    if address.is_unspecified or address.is_loopback:
+        return []
+    packed = address.packed
+    for network, form, positions in _EMBEDDED_IPV4:
+        if address in network:
+            return [(form, ipaddress.IPv4Address(bytes(packed[i] for i in octets))) for octets in positions]
+    if address in _TEREDO:  # the client's address is the last 32 bits, inverted (RFC 4380)
+        return [("a Teredo address whose client is {}",
+                 ipaddress.IPv4Address(int.from_bytes(packed[12:], "big") ^ 0xFFFFFFFF))]
+    return []
+
+
 def refusal(address: IPAddress) -> str | None:
-    """Why ``address`` may not be connected to (None if it is a public unicast address)."""
+    """Why ``address`` may not be connected to (None if it is a public unicast address). An IPv6
+    address that embeds an IPv4 address (mapped, compatible, translated, NAT64, 6to4, Teredo) is
+    judged by the IPv4 address: refused if any embedding is, allowed if all are public."""
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is not None:
-            inner = refusal(embedded)
-            return f"an IPv4-mapped IPv6 address of {embedded}, which is {inner}" if inner else None
-        if address.teredo is not None:
-            return "a Teredo tunnel address"
+        embedded = embedded_ipv4(address)
+        refused = [(form, inner_address, refusal(inner_address)) for form, inner_address in embedded]
+        refused = [judged for judged in refused if judged[2]]
+        if refused:  # name a position that holds an address (0.0.0.0 is only the zeros of another spelling)
+            form, inner_address, inner = next((j for j in refused if int(j[1])), refused[0])
+            return f"{form.format(inner_address)}, which is {inner}"
+        if embedded:
+            return None
     if address.is_unspecified:
         return "the unspecified address"
     if address.is_loopback:

@@ -5,7 +5,8 @@
     GET    /api/owner/models/{name}
     PATCH  /api/owner/models/{name}     update fields, rotate "api_key", "paused": true/false
     DELETE /api/owner/models/{name}     retire (votes stay)
-    POST   /api/owner/signup            {"name"} -> a token, only with --owner-signup
+    POST   /api/owner/signup            {"name"} -> a token, only with --owner-signup (limited per address,
+                                        per /24 or /48 and per arena: --owner-signups-per-*)
 
 Without a valid token: 401. Another owner's model: 404 (its existence is not confirmed).
 Bodies are validated here rather than by FastAPI so that no error ever echoes the API key.
@@ -23,7 +24,8 @@ from pydantic import BaseModel, ValidationError
 from arena.owners.service import ModelRegistration, ModelUpdate, describe_validation
 from arena.owners.store import OwnerAccount, OwnerError
 from arena.owners.view import model_views
-from arena.trust.rate_limit import HOUR, Limit, Rate, RateLimiter, subject
+from arena.trust.client_address import client_block
+from arena.trust.rate_limit import DAY, HOUR, Limit, Rate, RateLimiter, subject
 from arena.web.context import ArenaContext, client_address, get_context
 
 router = APIRouter(prefix="/api/owner", tags=["owners"])
@@ -116,9 +118,16 @@ async def signup(request: Request, context: Context):
         raise OwnerError("self-service sign-up is off on this arena: ask the operator for an owner token", 403)
     body = await _body(request, Signup)
     limiter = RateLimiter(context.redis, settings.prefix, "owner sign-ups")  # 429 RateLimited when spent
-    await limiter.acquire([Limit(Rate(settings.owner_signups_per_hour, HOUR),
-                                 subject("voter", context.identity.voter_id(client_address(request))),
-                                 "from your address")])
+    network = client_address(request)
+    # all or nothing, the address's limit first (so it is the one named when it binds): a party with
+    # many addresses in one block counts once, and nobody gets past the arena's daily total
+    await limiter.acquire([
+        Limit(Rate(settings.owner_signups_per_hour, HOUR), subject("voter", context.identity.voter_id(network)),
+              "from your address"),
+        Limit(Rate(settings.owner_signups_per_network_per_day, DAY),
+              subject("network", context.identity.voter_id(client_block(network))), "from your network"),
+        Limit(Rate(settings.owner_signups_per_day, DAY), subject("arena", "all"), "on this arena"),
+    ])
     token = await context.owners.store.add_owner(body.name, self_service=True)
     return {"owner": body.name, "token": token,
             "note": "keep the token: it is shown once; send it as 'Authorization: Bearer <token>'"}
