@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import resource
 import signal
 import socket
 import sys
@@ -47,6 +48,7 @@ from arena.trust.identity import VoterIdentity, VoterSecret, forget_secret_in_re
 from arena.trust.secret_box import load_secret_box
 from arena.trust.ssrf import EndpointGuard
 from arena.web.app import create_app
+from arena.web.connection_guard import guarded_protocol
 from arena.web.context import ArenaContext
 from leaderboard.worker import VoteWorker
 
@@ -82,6 +84,19 @@ def bind_listener(host: str, port: int) -> socket.socket:
                 if error.errno == errno.EADDRINUSE else "")
         raise ListenError(f"cannot listen on {host}:{port}: {reason.lower()}{hint}") from None
     return listener
+
+
+# Open files a process needs besides its client connections (Redis pool, model clients, logs, libraries).
+OTHER_OPEN_FILES = 512
+
+
+def warn_open_files(max_connections: int) -> None:
+    """Say so at start-up if --max-connections would run the process out of open files first."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and max_connections + OTHER_OPEN_FILES > soft:
+        log.warning("--max-connections %d is too close to this process's open-files limit (ulimit -n %d): "
+                    "raise the limit or lower --max-connections below %d", max_connections, soft,
+                    max(16, soft - OTHER_OPEN_FILES))
 
 
 def breaker_policy(settings: Settings) -> BreakerPolicy:
@@ -201,8 +216,13 @@ class ArenaStack:
         # Proxy headers only from the operator's trusted proxies (none by default), never uvicorn's
         # own default trust of loopback (behind which any local process could name any address).
         trusted = forwarded_allow_ips(settings.trusted_proxies)
+        # Connections capped (per client address and overall) and slow requests cut off, at the socket
+        # (arena.web.connection_guard): uvicorn alone keeps an idle or trickling connection open for ever.
+        protocol = guarded_protocol(total=settings.max_connections, per_client=settings.max_connections_per_client,
+                                    request_timeout=settings.request_timeout, trusted_proxies=trusted)
+        warn_open_files(settings.max_connections)
         config = uvicorn.Config(self.app, host=settings.host, port=settings.port, log_level="warning",
-                                access_log=False, timeout_graceful_shutdown=3,
+                                access_log=False, timeout_graceful_shutdown=3, http=protocol,
                                 proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
         self.server = uvicorn.Server(config)
         return self
