@@ -38,6 +38,7 @@ from arena.models.demo_models import DEMO_MODELS, demo_model_specs
 from arena.models.demo_server import DemoServer
 from arena.models.health import BreakerPolicy, ModelHealth
 from arena.models.names import announce_configured
+from arena.ops.log_limit import limit_repeated_lines
 from arena.ops.redis_server import EmbeddedRedis, RedisUnavailableError, connect
 from arena.ops.settings import Settings, fairness_options, limit_options
 from arena.owners.catalog import ModelCatalog
@@ -114,8 +115,10 @@ class ArenaStack:
     drains and stops everything in reverse order.
     """
 
-    def __init__(self, settings: Settings, endpoint_guard=None):
+    def __init__(self, settings: Settings, endpoint_guard=None, limit_logs: bool = False):
         self.settings = settings
+        # repeated log lines limited on the process's handlers (serve's own logging; not an embedding test's)
+        self.limit_logs = limit_logs
         # the SSRF guard for owners' endpoints; tests inject one with their own resolver
         self.endpoint_guard = endpoint_guard
         self.embedded_redis: EmbeddedRedis | None = None
@@ -224,6 +227,8 @@ class ArenaStack:
         config = uvicorn.Config(self.app, host=settings.host, port=settings.port, log_level="warning",
                                 access_log=False, timeout_graceful_shutdown=3, http=protocol,
                                 proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
+        if self.limit_logs:
+            limit_repeated_lines()  # now: uvicorn.Config has just set up uvicorn's own handlers
         self.server = uvicorn.Server(config)
         return self
 
@@ -335,7 +340,7 @@ def serve(settings: Settings) -> int:
     for noisy in ("httpx", "httpx2", "httpcore", "openai", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     print("Arena settings:\n" + settings.describe(), flush=True)
-    stack = ArenaStack(settings)
+    stack = ArenaStack(settings, limit_logs=True)
     try:
         stack.serve_forever()
     except (RedisUnavailableError, ModelConfigError, ListenError) as error:
