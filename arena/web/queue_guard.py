@@ -14,7 +14,7 @@ So, in front of ``POST .../queue/join`` and ``GET .../queue/data``:
   ``joins`` a minute (429) and at most ``streams`` event streams open at once (429);
 - per process: at most ``max_sessions`` sessions with events not yet delivered (503 with
   Retry-After past it: the queue is full, not stopped), well under Gradio's 2,000;
-- a session that joined and opened no stream within ``ABANDONED_SECONDS`` is dropped from the queue
+- a session that joined and opened no stream within ``abandoned_seconds`` (30) is dropped from the queue
   (its events cancelled, its messages freed), and a session whose stream ended with nothing pending
   is dropped too, so the LRU holds only live sessions and never evicts one; each join moves its
   session to the LRU's young end.
@@ -72,7 +72,8 @@ class QueueGuard:
     """ASGI middleware; ``gradio_queue`` returns the page's ``gradio.queueing.Queue``."""
 
     def __init__(self, app: ASGIApp, *, gradio_queue: Callable[[], object], redis_client: aioredis.Redis, prefix: str,
-                 joins_per_minute: int, streams_per_client: int, max_sessions: int):
+                 joins_per_minute: int, streams_per_client: int, max_sessions: int,
+                 abandoned_seconds: float = ABANDONED_SECONDS):
         self.app = app
         self.gradio_queue = gradio_queue
         self.redis = redis_client
@@ -80,6 +81,7 @@ class QueueGuard:
         self.joins = Rate(joins_per_minute, MINUTE)
         self.streams_per_client = streams_per_client
         self.max_sessions = max_sessions
+        self.abandoned_seconds = abandoned_seconds
         self.limiter = RateLimiter(redis_client, prefix, "page requests")
         self._open_stream = redis_client.register_script(_OPEN_STREAM)
         self._joined: OrderedDict[str, float] = OrderedDict()  # session -> when it joined, until its stream opens
@@ -141,8 +143,8 @@ class QueueGuard:
         await self.app(scope, replay, send)
 
     def _drop_abandoned(self, queue) -> None:
-        """Forget sessions that joined more than ABANDONED_SECONDS ago and never opened a stream."""
-        horizon = time.monotonic() - ABANDONED_SECONDS
+        """Forget sessions that joined more than ``abandoned_seconds`` ago and never opened a stream."""
+        horizon = time.monotonic() - self.abandoned_seconds
         while self._joined:
             session, joined_at = next(iter(self._joined.items()))
             if joined_at > horizon:
@@ -178,7 +180,12 @@ class QueueGuard:
                     self._streaming[session] = left
                 else:
                     queue = self.gradio_queue()
-                    if session not in queue.pending_event_ids_session:
+                    if session in queue.pending_event_ids_session:
+                        # the client left with events undelivered (Gradio keeps them for ever): a page
+                        # reopens its stream at once, so one that does not is dropped as abandoned
+                        self._joined.pop(session, None)
+                        self._joined[session] = time.monotonic()
+                    else:
                         # nothing left to deliver: free its place in Gradio's LRU (a new join recreates it)
                         queue.pending_messages_per_session.pop(session, None)
 
