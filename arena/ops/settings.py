@@ -141,11 +141,11 @@ SERVE_SETTINGS = (
     Setting("flood_refusals", 30, "a client (address, IPv6 /64) refused this many times (400/404/413/422/429) "
             "within 10 s is held off for 10 s: 429 after a 1 s delay, without reaching the app; `0` turns it off",
             parse=bounded(int, 0), flag="--flood-refusals", env="ARENA_FLOOD_REFUSALS"),
-    Setting("page_joins_per_minute", 120, "events one client (address, IPv6 /64) may put into the page's queue "
-            "per minute (`POST /gradio_api/queue/join`; a battle takes a handful), counted in Redis across "
-            "processes; past it 429; `0` turns it off",
+    Setting("page_joins_per_minute", 300, "events one client (address, IPv6 /64) may put into the page's queue "
+            "per minute (`POST /gradio_api/queue/join`; a battle takes a handful, the leaderboard tab 30 a minute), "
+            "counted in Redis across processes; past it 429; `0` turns it off",
             parse=bounded(int, 0), flag="--page-joins-per-minute", env="ARENA_PAGE_JOINS_PER_MINUTE"),
-    Setting("page_streams_per_client", 8, "event streams (`GET /gradio_api/queue/data`) one client may hold open "
+    Setting("page_streams_per_client", 32, "event streams (`GET /gradio_api/queue/data`) one client may hold open "
             "at once, counted in Redis across processes; past it 429; `0` turns it off",
             parse=bounded(int, 0), flag="--page-streams-per-client", env="ARENA_PAGE_STREAMS_PER_CLIENT"),
     Setting("page_queue_size", 1000, "sessions with events not yet delivered that this web process's page queue "
