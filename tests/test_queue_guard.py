@@ -47,7 +47,7 @@ class GuardedGradio:
         with gr.Blocks() as self.page:
             output = gr.Textbox()
             gr.Button("slow").click(slow, None, output)
-            gr.Button("quick").click(lambda: "ok", None, output)
+            gr.Button("quick").click(lambda: "ok", None, output, api_name="quick")
         self.page.queue(default_concurrency_limit=None)
         app = FastAPI()
         self.redis = aioredis.Redis.from_url(redis_url)
@@ -137,6 +137,8 @@ def test_joins_past_the_queue_size_are_refused_and_the_queue_recovers_without_a_
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
             if response.status_code != 200:
                 details.add(response.json()["detail"][:40])
+        # Gradio's simple API joins the same queue, and is refused alike
+        call_refused = http.post("/gradio_api/call/quick", json={"data": []}, headers=address(5))
         queue = guarded.page._queue
         held = len(queue.pending_messages_per_session)
         # the abandoned sessions are dropped: a new voter's join gets in, and its stream answers it
@@ -145,9 +147,13 @@ def test_joins_past_the_queue_size_are_refused_and_the_queue_recovers_without_a_
                               interval=0.2, what="a join to be admitted again once abandoned sessions are dropped")
         with http.stream("GET", DATA, params={"session_hash": "voter"}, headers=address(7)) as stream:
             messages = [json.loads(line[len("data: "):]) for line in stream.iter_lines() if line.startswith("data: ")]
+        called = http.post("/gradio_api/call/quick", json={"data": []}, headers=address(8))
+        call_answer = http.get(f"/gradio_api/call/quick/{called.json()['event_id']}", headers=address(8)).text
     print(f"queue guard: 300 abandoned joins -> {statuses}, {details}; Gradio held {held} sessions; "
           f"a later voter: {admitted.status_code}, stream {[m['msg'] for m in messages]}")
     assert statuses == {200: QUEUE_SIZE, 503: 300 - QUEUE_SIZE}
     assert details == {"the arena is busy: 20 sessions are waiti"}
     assert not queue.stopped and held <= QUEUE_SIZE
     assert any(m["msg"] == "process_completed" and m["success"] for m in messages)
+    assert call_refused.status_code == 503
+    assert "event: complete" in call_answer and '"ok"' in call_answer, call_answer

@@ -8,7 +8,8 @@ starts events: the loop ends with ``stopped = True``, and every join is ``503 Qu
 until a restart. Its ``max_size`` counts only waiting events, not these sessions; and the
 undelivered messages of abandoned sessions stay in memory.
 
-So, in front of ``POST .../queue/join`` and ``GET .../queue/data``:
+So, in front of ``POST .../queue/join`` and ``GET .../queue/data`` (and of Gradio's simple API,
+``POST .../call/{api_name}`` and ``GET .../call/{api_name}/{event_id}``, which use the same queue):
 
 - per client (address, IPv6 /64), counted in Redis so every web process shares the budget: at most
   ``joins`` a minute (429) and at most ``streams`` event streams open at once (429);
@@ -39,6 +40,9 @@ from arena.trust.rate_limit import MINUTE, Limit, Rate, RateLimiter, subject
 
 JOIN_SUFFIX = "/gradio_api/queue/join"
 DATA_SUFFIX = "/gradio_api/queue/data"
+# Gradio's "simple" API joins the same queue (POST .../call/{api_name}) and streams its answer
+# (GET .../call/{api_name}/{event_id}); a caller who names no session gets its event id as one.
+CALL_MARK = "/gradio_api/call/"
 
 # A page opens its event stream right after its join answers; one that has not in this long never will.
 ABANDONED_SECONDS = 30.0
@@ -90,9 +94,9 @@ class QueueGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope["path"]
-            if scope["method"] == "POST" and path.endswith(JOIN_SUFFIX):
+            if scope["method"] == "POST" and (path.endswith(JOIN_SUFFIX) or CALL_MARK in path):
                 return await self._join(scope, receive, send)
-            if scope["method"] == "GET" and path.endswith(DATA_SUFFIX):
+            if scope["method"] == "GET" and (path.endswith(DATA_SUFFIX) or CALL_MARK in path):
                 return await self._stream(scope, receive, send)
         await self.app(scope, receive, send)
 
@@ -127,10 +131,7 @@ class QueueGuard:
         body = b"".join(chunks)
         session = _session_of(body)
         if session is not None:
-            self._joined.setdefault(session, time.monotonic())
-            sessions = queue.pending_messages_per_session
-            if session in sessions:
-                sessions.move_to_end(session)  # Gradio's LRU evicts by first join; keep an active session young
+            self._admitted(queue, session)
         replayed = False
 
         async def replay() -> Message:
@@ -140,7 +141,24 @@ class QueueGuard:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        await self.app(scope, replay, send)
+        answer = []
+
+        async def watched_send(message: Message) -> None:
+            if session is None and message["type"] == "http.response.body" and len(answer) < 4:
+                answer.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, replay, watched_send)
+        if session is None:  # no session named: Gradio made the event id the session
+            event_id = _field(b"".join(answer), "event_id")
+            if event_id is not None:
+                self._admitted(queue, event_id)
+
+    def _admitted(self, queue, session: str) -> None:
+        self._joined.setdefault(session, time.monotonic())
+        sessions = queue.pending_messages_per_session
+        if session in sessions:
+            sessions.move_to_end(session)  # Gradio's LRU evicts by first join; keep an active session young
 
     def _drop_abandoned(self, queue) -> None:
         """Forget sessions that joined more than ``abandoned_seconds`` ago and never opened a stream."""
@@ -157,6 +175,8 @@ class QueueGuard:
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         session = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("session_hash") or [None])[0]
+        if session is None and CALL_MARK in scope["path"]:
+            session = scope["path"].rstrip("/").rsplit("/", 1)[-1]  # the event id, the session of a simple call
         key = member = None
         if self.streams_per_client > 0:
             key = rate_limit_key(self.prefix, "page streams", subject("client", self._network(scope)))
@@ -190,13 +210,18 @@ class QueueGuard:
                         queue.pending_messages_per_session.pop(session, None)
 
 
-def _session_of(body: bytes) -> str | None:
+def _field(body: bytes, name: str) -> str | None:
+    """A JSON body's string field ``name``, or None."""
     try:
         document = json.loads(body)
     except ValueError:
         return None
-    session = document.get("session_hash") if isinstance(document, dict) else None
-    return session if isinstance(session, str) else None
+    value = document.get(name) if isinstance(document, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _session_of(body: bytes) -> str | None:
+    return _field(body, "session_hash")
 
 
 def _forget_session(queue, session: str) -> None:
