@@ -60,6 +60,8 @@ def closed_by_server(connection: socket.socket) -> bytes | None:
 
 
 def test_idle_connections_from_one_address_leave_healthz_answering_and_slow_bodies_are_cut(redis_url, tmp_path):
+    SEEN.clear()
+    PARTIAL.clear()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = IDLE_CONNECTIONS + 500
     if soft < needed:
@@ -125,3 +127,31 @@ def test_idle_connections_from_one_address_leave_healthz_answering_and_slow_bodi
             connection.close()
         stop(web)
         log.close()
+
+
+def test_connections_past_the_overall_cap_are_answered_503_and_closed(redis_url, tmp_path):
+    total, opened = 100, 150
+    SEEN.clear()  # file numbers of the previous test's sockets come round again
+    PARTIAL.clear()
+    port = free_port()
+    log = open(tmp_path / "serve.log", "w")
+    web = subprocess.Popen([sys.executable, "-m", "arena", "serve", "--no-worker", "--redis-url", redis_url,
+                            "--data-dir", str(tmp_path / "data"), "--port", str(port), "--max-connections", str(total),
+                            "--max-connections-per-client", "0"],
+                           cwd=PROJECT_ROOT, env=serve_env(), stdout=log, stderr=subprocess.STDOUT)
+    connections: list[socket.socket] = []
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", web)
+        # from many addresses, so only the overall cap can refuse them
+        connections = [connect_from(f"127.0.1.{n % 250 + 1}", port) for n in range(opened)]
+        refused = wait_until(lambda count: count >= opened - total,
+                             observe=lambda: sum(1 for c in connections if (closed_by_server(c) or b"").startswith(
+                                 b"HTTP/1.1 503")),
+                             what="the connections past the overall cap to be answered 503")
+    finally:
+        for connection in connections:
+            connection.close()
+        stop(web)
+        log.close()
+    print(f"connections: {opened} from 150 addresses with --max-connections {total}: {refused} answered 503")
+    assert opened - total <= refused <= opened - total + 5
