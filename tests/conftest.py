@@ -24,9 +24,9 @@ STACK_FIXTURES = frozenset({"arena_stack", "six_model_stack"})
 # their own fixtures or inline: every test in them is marked `stack`. A module that starts one and
 # is missing here only makes `./test.sh --quick` slower (it stays under 2 minutes: test.sh).
 STACK_MODULES = frozenset({
-    "test_api", "test_api_regenerate", "test_battle_modes_api", "test_drain", "test_flood", "test_leaks",
-    "test_metrics", "test_multi_process", "test_named_share", "test_operator_cli", "test_owner_names", "test_owners",
-    "test_redis_kill", "test_self_identification", "test_sessions",
+    "test_api", "test_api_regenerate", "test_battle_modes_api", "test_connections", "test_drain", "test_flood",
+    "test_leaks", "test_metrics", "test_multi_process", "test_named_share", "test_operator_cli", "test_owner_names",
+    "test_owners", "test_page_queue_flood", "test_redis_kill", "test_self_identification", "test_sessions",
     "test_serve_cli", "test_serve_lifecycle", "test_trust", "test_views", "test_voter_anomaly",
     "test_voter_secret", "test_votes_export",
 })
@@ -38,6 +38,7 @@ SERIAL_TESTS = frozenset({
     "test_answer_limits.py::test_an_answer_past_its_time_limit_is_shown_cut_not_failed",
     "test_api.py::test_twenty_battles_stream_at_once",
     "test_browser.py::test_six_voters_in_their_own_browsers_are_answered_at_once",
+    "test_connections.py::test_idle_connections_from_one_address_leave_healthz_answering_and_slow_bodies_are_cut",
     "test_endpoints.py::test_twenty_concurrent_streams_overlap",
     "test_flood.py::test_a_refused_flood_leaves_normal_voters_p99_within_2x",
     "test_rate_limit.py::test_no_window_of_the_period_ever_sees_more_than_the_limit",

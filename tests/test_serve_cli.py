@@ -120,6 +120,12 @@ def test_every_variable_reaches_its_setting_and_a_flag_wins_over_it():
     trust = dict(trusted_proxies="10.0.0.0/24,127.0.0.1/32", battles_per_day=11, votes_per_minute=12, votes_per_day=13,
                  pair_votes_per_day=14, max_concurrent_answers=15, max_body_bytes=16000, max_page_body_bytes=170000,
                  redis_maxmemory="256mb", flood_refusals=17)
+    # the page's queue and the connections (issue 26)
+    environ.update({"ARENA_PAGE_JOINS_PER_MINUTE": "19", "ARENA_PAGE_STREAMS_PER_CLIENT": "5",
+                    "ARENA_PAGE_QUEUE_SIZE": "500", "ARENA_MAX_CONNECTIONS": "900",
+                    "ARENA_MAX_CONNECTIONS_PER_CLIENT": "21", "ARENA_REQUEST_TIMEOUT": "12.5"})
+    trust.update(page_joins_per_minute=19, page_streams_per_client=5, page_queue_size=500, max_connections=900,
+                 max_connections_per_client=21, request_timeout=12.5)
     release = dict(release_text=True, release_key="release-key-0123456789")
     # the leaderboard page's preliminary mark
     environ.update({"ARENA_LEADERBOARD_MIN_VOTES": "18"})

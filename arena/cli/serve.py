@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import resource
 import signal
 import socket
 import sys
@@ -37,6 +38,7 @@ from arena.models.demo_models import DEMO_MODELS, demo_model_specs
 from arena.models.demo_server import DemoServer
 from arena.models.health import BreakerPolicy, ModelHealth
 from arena.models.names import announce_configured
+from arena.ops.log_limit import limit_repeated_lines
 from arena.ops.redis_server import EmbeddedRedis, RedisUnavailableError, connect
 from arena.ops.settings import Settings, fairness_options, limit_options
 from arena.owners.catalog import ModelCatalog
@@ -47,6 +49,7 @@ from arena.trust.identity import VoterIdentity, VoterSecret, forget_secret_in_re
 from arena.trust.secret_box import load_secret_box
 from arena.trust.ssrf import EndpointGuard
 from arena.web.app import create_app
+from arena.web.connection_guard import guarded_protocol
 from arena.web.context import ArenaContext
 from leaderboard.data.private_files import private_dir
 from leaderboard.store.vote_signature import VoteSigner
@@ -86,6 +89,19 @@ def bind_listener(host: str, port: int) -> socket.socket:
     return listener
 
 
+# Open files a process needs besides its client connections (Redis pool, model clients, logs, libraries).
+OTHER_OPEN_FILES = 512
+
+
+def warn_open_files(max_connections: int) -> None:
+    """Say so at start-up if --max-connections would run the process out of open files first."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and max_connections + OTHER_OPEN_FILES > soft:
+        log.warning("--max-connections %d is too close to this process's open-files limit (ulimit -n %d): "
+                    "raise the limit or lower --max-connections below %d", max_connections, soft,
+                    max(16, soft - OTHER_OPEN_FILES))
+
+
 def breaker_policy(settings: Settings) -> BreakerPolicy:
     return BreakerPolicy(failures=settings.breaker_failures, voters=settings.breaker_voters,
                          window=settings.breaker_window, streak=settings.breaker_streak,
@@ -101,8 +117,10 @@ class ArenaStack:
     drains and stops everything in reverse order.
     """
 
-    def __init__(self, settings: Settings, endpoint_guard=None):
+    def __init__(self, settings: Settings, endpoint_guard=None, limit_logs: bool = False):
         self.settings = settings
+        # repeated log lines limited on the process's handlers (serve's own logging; not an embedding test's)
+        self.limit_logs = limit_logs
         # the SSRF guard for owners' endpoints; tests inject one with their own resolver
         self.endpoint_guard = endpoint_guard
         self.embedded_redis: EmbeddedRedis | None = None
@@ -209,9 +227,16 @@ class ArenaStack:
         # Proxy headers only from the operator's trusted proxies (none by default), never uvicorn's
         # own default trust of loopback (behind which any local process could name any address).
         trusted = forwarded_allow_ips(settings.trusted_proxies)
+        # Connections capped (per client address and overall) and slow requests cut off, at the socket
+        # (arena.web.connection_guard): uvicorn alone keeps an idle or trickling connection open for ever.
+        protocol = guarded_protocol(total=settings.max_connections, per_client=settings.max_connections_per_client,
+                                    request_timeout=settings.request_timeout, trusted_proxies=trusted)
+        warn_open_files(settings.max_connections)
         config = uvicorn.Config(self.app, host=settings.host, port=settings.port, log_level="warning",
-                                access_log=False, timeout_graceful_shutdown=3,
+                                access_log=False, timeout_graceful_shutdown=3, http=protocol,
                                 proxy_headers=bool(trusted), forwarded_allow_ips=trusted)
+        if self.limit_logs:
+            limit_repeated_lines()  # now: uvicorn.Config has just set up uvicorn's own handlers
         self.server = uvicorn.Server(config)
         return self
 
@@ -323,7 +348,7 @@ def serve(settings: Settings) -> int:
     for noisy in ("httpx", "httpx2", "httpcore", "openai", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     print("Arena settings:\n" + settings.describe(), flush=True)
-    stack = ArenaStack(settings)
+    stack = ArenaStack(settings, limit_logs=True)
     try:
         stack.serve_forever()
     except (RedisUnavailableError, ModelConfigError, ListenError) as error:

@@ -154,6 +154,26 @@ SERVE_SETTINGS = (
     Setting("flood_refusals", 30, "a client (address, IPv6 /64) refused this many times (400/404/413/422/429) "
             "within 10 s is held off for 10 s: 429 after a 1 s delay, without reaching the app; `0` turns it off",
             parse=bounded(int, 0), flag="--flood-refusals", env="ARENA_FLOOD_REFUSALS"),
+    Setting("page_joins_per_minute", 300, "events one client (address, IPv6 /64) may put into the page's queue "
+            "per minute (`POST /gradio_api/queue/join`; a battle takes a handful, the leaderboard tab 30 a minute), "
+            "counted in Redis across processes; past it 429; `0` turns it off",
+            parse=bounded(int, 0), flag="--page-joins-per-minute", env="ARENA_PAGE_JOINS_PER_MINUTE"),
+    Setting("page_streams_per_client", 32, "event streams (`GET /gradio_api/queue/data`) one client may hold open "
+            "at once, counted in Redis across processes; past it 429; `0` turns it off",
+            parse=bounded(int, 0), flag="--page-streams-per-client", env="ARENA_PAGE_STREAMS_PER_CLIENT"),
+    Setting("page_queue_size", 1000, "sessions with events not yet delivered that this web process's page queue "
+            "holds; past it a join is refused (503, Retry-After) and the queue keeps running; a session that "
+            "joined but never opened its stream is dropped after 30 s",
+            parse=bounded(int, 10, 1900), flag="--page-queue-size", env="ARENA_PAGE_QUEUE_SIZE"),
+    Setting("max_connections", 4096, "open HTTP connections this web process accepts; past it a new connection "
+            "is answered 503 and closed (keep it well under the open-files limit, `ulimit -n`)",
+            parse=bounded(int, 16), flag="--max-connections", env="ARENA_MAX_CONNECTIONS"),
+    Setting("max_connections_per_client", 64, "open HTTP connections one client address (IPv6 /64) may hold; "
+            "past it a new one is answered 503 and closed (trusted proxies are exempt); `0` turns it off",
+            parse=bounded(int, 0), flag="--max-connections-per-client", env="ARENA_MAX_CONNECTIONS_PER_CLIENT"),
+    Setting("request_timeout", 30.0, "seconds a client has to send a whole request (headers and body) once it "
+            "connects or its last answer ends; a slower one is disconnected",
+            parse=bounded(float, 0.0, above=True), flag="--request-timeout", env="ARENA_REQUEST_TIMEOUT"),
     Setting("redis_maxmemory", "1gb", "embedded Redis only: its `maxmemory`, with the `noeviction` policy (a full "
             "store refuses new writes with a 503 and never drops a vote); `0`: no limit",
             flag="--redis-maxmemory", env="ARENA_REDIS_MAXMEMORY"),

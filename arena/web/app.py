@@ -22,6 +22,7 @@ from arena.web.owner_api import owner_errors
 from arena.web.owner_api import router as owner_router
 from arena.web.page_assets import PAGE_CSS, page_head
 from arena.web.page_session import PageSessionMiddleware
+from arena.web.queue_guard import QueueGuard
 from arena.web.security import SecurityHeaders
 from arena.web.strict_json import StrictJSONMiddleware
 from arena.web.ui import build_page
@@ -49,6 +50,12 @@ def create_app(context: ArenaContext) -> FastAPI:
     app.add_middleware(StrictJSONMiddleware, skip_prefix="/api/")
     # Gradio's /monitoring pages (event counts and latencies) take the same token as /metrics
     app.add_middleware(MonitoringGuard, token=settings.metrics_token)
+    page = build_page(context)
+    # The page's queue refuses a flood of joins and streams instead of stopping (inside the body limit: it reads
+    # a join's body for its session)
+    app.add_middleware(QueueGuard, gradio_queue=lambda: page._queue, redis_client=context.redis,
+                       prefix=settings.prefix, joins_per_minute=settings.page_joins_per_minute,
+                       streams_per_client=settings.page_streams_per_client, max_sessions=settings.page_queue_size)
     # Bodies are capped before anything reads them...
     app.add_middleware(BodyLimitMiddleware, api_bytes=settings.max_body_bytes, page_bytes=settings.max_page_body_bytes)
     # ...and, outside those (only the security headers wrap it), a client whose requests keep being refused is held off.
@@ -56,5 +63,5 @@ def create_app(context: ArenaContext) -> FastAPI:
     app.add_middleware(SecurityHeaders)  # CSP: the page fetches nothing from any other origin (also on refusals)
     install_error_handlers(app)
     app.add_exception_handler(OwnerError, owner_errors)
-    return gr.mount_gradio_app(app, build_page(context), path="/", show_error=True, footer_links=[],
+    return gr.mount_gradio_app(app, page, path="/", show_error=True, footer_links=[],
                                css=LEADERBOARD_CSS + "\n" + PAGE_CSS, head=page_head())
