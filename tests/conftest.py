@@ -25,7 +25,7 @@ STACK_FIXTURES = frozenset({"arena_stack", "six_model_stack"})
 # is missing here only makes `./test.sh --quick` slower (it stays under 2 minutes: test.sh).
 STACK_MODULES = frozenset({
     "test_api", "test_api_regenerate", "test_battle_modes_api", "test_drain", "test_flood", "test_leaks",
-    "test_metrics", "test_sessions",
+    "test_metrics", "test_sessions", "test_redis_acl",
     "test_multi_process", "test_operator_cli", "test_owners", "test_redis_kill", "test_self_identification",
     "test_serve_cli", "test_serve_lifecycle", "test_trust", "test_views", "test_voter_anomaly",
     "test_voter_secret", "test_votes_export",
