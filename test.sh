@@ -24,6 +24,7 @@ else
 fi
 
 scripts/bootstrap.sh
+scripts/ensure_redis7.sh >/dev/null || echo "arena: no Redis 7 for tests/test_redis_acl.py (it will be skipped)" >&2
 if [ -z "$selection" ]; then
   scripts/ensure_chromium.sh
 fi

@@ -26,7 +26,8 @@ STACK_FIXTURES = frozenset({"arena_stack", "six_model_stack"})
 STACK_MODULES = frozenset({
     "test_api", "test_api_regenerate", "test_battle_modes_api", "test_connections", "test_drain", "test_flood",
     "test_leaks", "test_metrics", "test_multi_process", "test_named_share", "test_operator_cli", "test_owner_names",
-    "test_owners", "test_page_queue_flood", "test_redis_kill", "test_self_identification", "test_sessions",
+    "test_owners", "test_page_queue_flood", "test_redis_acl", "test_redis_kill", "test_self_identification",
+    "test_sessions",
     "test_serve_cli", "test_serve_lifecycle", "test_trust", "test_views", "test_voter_anomaly",
     "test_voter_secret", "test_votes_export",
 })

@@ -20,6 +20,8 @@ import subprocess
 import pytest
 import yaml
 
+from arena.ops.redis_acl import ACL_USERS, ARENA_WEB, ARENA_WORKER, server_arguments
+from arena.ops.redis_acl import main as acl_main
 from arena.ops.settings import SERVE_SETTINGS, add_serve_arguments
 from leaderboard.worker.cli import WORKER_SETTINGS
 from leaderboard.worker.cli import build_parser as worker_parser
@@ -299,3 +301,57 @@ def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path):
         copies.append(str(copy))
     verified = subprocess.run(["systemd-analyze", "verify", *copies], capture_output=True, text=True, timeout=60)
     assert verified.returncode == 0 and verified.stderr == "", verified.stderr  # it warns without failing
+
+
+# -- Redis ACL users (arena.ops.redis_acl) ---------------------------------------------------------
+
+def acl_arguments(command: list[str]) -> list[str]:
+    """The ``--user`` arguments of a redis-server command line (from the first ``--user`` on)."""
+    return command[command.index("--user"):]
+
+
+def test_compose_starts_redis_with_the_acl_users_and_gives_each_service_its_own(compose):
+    services = compose["services"]
+    passwords = {user.name: f"${{{user.password_variable}:?set {user.password_variable} in deploy/.env}}"
+                 for user in ACL_USERS}
+    assert acl_arguments(services["redis"]["command"]) == server_arguments(passwords, prefix="${ARENA_PREFIX:-arena}")
+    assert services["redis"]["image"].partition(":")[2] >= "7"  # selectors and %R~ need Redis 7
+    for service, user in (("web", ARENA_WEB), ("worker", ARENA_WORKER)):
+        environment = services[service]["environment"]
+        assert environment["REDIS_URL"] == f"redis://{user.name}:{passwords[user.name]}@redis:6379/0"
+        assert "REDIS_PASSWORD" not in environment and "REDIS_PASSWORD" not in str(environment)
+    example = (DEPLOY / "compose" / "env.example").read_text()
+    for user in ACL_USERS:
+        assert re.search(rf"^{user.password_variable}=.+", example, re.MULTILINE)
+
+
+def test_kubernetes_starts_redis_with_the_acl_users_from_the_secret_and_each_pod_logs_in_as_its_own():
+    documents = k8s_documents()
+    by_name = {doc["metadata"]["name"]: doc for _, doc in documents if doc["kind"] in ("StatefulSet", "Deployment")}
+    redis_container = by_name["arena-redis"]["spec"]["template"]["spec"]["containers"][0]
+    passwords = {user.name: f"$({user.password_variable})" for user in ACL_USERS}
+    assert acl_arguments(redis_container["args"]) == server_arguments(passwords, prefix="$(ARENA_PREFIX)")
+    assert redis_container["image"].partition(":")[2] >= "7"
+    redis_env = {variable["name"]: variable["valueFrom"] for variable in redis_container["env"]}
+    assert redis_env["ARENA_PREFIX"]["configMapKeyRef"] == {"name": "arena-config", "key": "ARENA_PREFIX"}
+    for user in ACL_USERS:
+        assert redis_env[user.password_variable]["secretKeyRef"] == {"name": "arena-secrets",
+                                                                     "key": user.password_variable}
+    for deployment, user in (("arena-web", ARENA_WEB), ("arena-worker", ARENA_WORKER)):
+        container = by_name[deployment]["spec"]["template"]["spec"]["containers"][0]
+        env = {variable["name"]: variable for variable in container["env"]}
+        assert env["REDIS_URL"]["value"] == f"redis://{user.name}:$({user.password_variable})@arena-redis:6379/0"
+        assert env[user.password_variable]["valueFrom"]["secretKeyRef"]["key"] == user.password_variable
+        assert "REDIS_PASSWORD" not in env  # the operator's password stays out of the service pods
+    secret = next(doc for _, doc in documents if doc["kind"] == "Secret" and doc["metadata"]["name"] == "arena-secrets")
+    assert {user.password_variable for user in ACL_USERS} <= set(secret["stringData"])
+
+
+def test_the_readme_names_every_acl_user_and_the_printed_rules_match_the_table(capsys):
+    readme = (DEPLOY / "README.md").read_text()
+    for user in ACL_USERS:
+        assert f"`{user.name}`" in readme and user.password_variable in readme
+    acl_main(["--prefix", "arena"])
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in printed] == [user.name for user in ACL_USERS]
+    assert "not yet in these files" not in readme
