@@ -10,7 +10,14 @@ wrapper="$target/redis-server"
 if [ -x "$wrapper" ] && "$wrapper" --version >/dev/null 2>&1; then echo "$wrapper"; exit 0; fi
 echo "arena: unpacking Debian's Redis 7 into $target for the ACL test" >&2
 rm -rf "$target" && mkdir -p "$target/debs"
-(cd "$target/debs" && apt-get download -q redis-tools liblzf1 libjemalloc2 >/dev/null 2>&1)
+download() { (cd "$target/debs" && apt-get download -q redis-tools liblzf1 libjemalloc2 >/dev/null 2>&1); }
+if ! download; then
+  # a fresh machine (CI) may have no package lists yet: fetch them once, as ensure_chromium.sh does
+  sudo_cmd=""
+  if [ "$(id -u)" != "0" ]; then sudo_cmd="sudo"; fi
+  $sudo_cmd apt-get update -qq >/dev/null
+  download
+fi
 for deb in "$target"/debs/*.deb; do dpkg-deb -x "$deb" "$target/root"; done
 # redis-server is redis-check-rdb under another name (the binary looks at argv[0])
 ln -sf redis-check-rdb "$target/root/usr/bin/redis-server"

@@ -73,6 +73,7 @@ WEB_OWN_KEYS = (
     "owners",
     "owner-token:*",
     "owner-models",
+    "owner-models:contenders",  # owner_model_contenders_key: pending registrations of a held name
     "owner-models:version",
 )
 
@@ -84,9 +85,10 @@ ARENA_WEB = AclUser(
         Grant(
             why="its own keys: battles, sessions, rate limits, matchmaker, model health, owners",
             commands=(*CONNECTION, "get", "set", "del", "unlink", "exists", "expire", "pexpire", "incr", "decr",
-                      "mget", "hget", "hset", "hsetnx", "hmget", "hgetall", "hdel", "hincrby", "hkeys", "hlen",
-                      "sadd", "srem", "smembers", "lpush", "ltrim", "lrange", "zadd", "zcount", "zrange",
-                      "zremrangebyscore", "scan", "time"),
+                      "incrby", "mget", "hget", "hset", "hsetnx", "hmget", "hgetall", "hvals", "hexists", "hdel",
+                      "hincrby", "hkeys", "hlen", "sadd", "srem", "smembers", "sismember", "lpush", "ltrim", "lrange",
+                      "zadd", "zrem", "zcard", "zcount", "zrange", "zremrangebyscore", "ttl", "pttl", "scan",
+                      "time"),
             keys=WEB_OWN_KEYS,
         ),
         Grant(
