@@ -42,6 +42,10 @@ SERIAL_TESTS = frozenset({
     "test_connections.py::test_idle_connections_from_one_address_leave_healthz_answering_and_slow_bodies_are_cut",
     "test_endpoints.py::test_twenty_concurrent_streams_overlap",
     "test_flood.py::test_a_refused_flood_leaves_normal_voters_p99_within_2x",
+    # the queue guard's abandonment and stream counts ride on Gradio's own timing: 21 of 20 admitted,
+    # and a ninth stream let in, once each with three other workers on the 2 cores
+    "test_queue_guard.py::test_a_client_holds_at_most_eight_event_streams",
+    "test_queue_guard.py::test_joins_past_the_queue_size_are_refused_and_the_queue_recovers_without_a_restart",
     "test_rate_limit.py::test_no_window_of_the_period_ever_sees_more_than_the_limit",
     "test_redis_kill.py::test_redis_sigkill_under_load_loses_no_acknowledged_vote",
     "test_trust.py::test_the_answer_budget_refuses_before_anything_is_spent",

@@ -266,11 +266,12 @@ def test_with_few_votes_each_view_shows_its_note(arena_stack, browser, redis_cli
     """Three votes through the real worker: too few for a fit, so every view is online Elo and
     the style view says why it matches the plain one (the API's note, on the page)."""
     from leaderboard.store.redis_keys import vote_stream_key
-    from tests.helpers import make_vote
+    from tests.helpers import make_vote, signed_entry
 
     first, second, third = sorted(arena_stack.endpoints.names)[:3]
     for model_a, model_b in ((first, second), (second, third), (first, third)):
-        redis_client.xadd(vote_stream_key("arena"), {"event": make_vote(model_a, model_b).model_dump_json()})
+        # signed as the web process signs them: the worker refuses unsigned entries
+        redis_client.xadd(vote_stream_key("arena"), signed_entry(make_vote(model_a, model_b)))
     BOARD_SHOTS.mkdir(exist_ok=True)
     page = open_leaderboard(browser, arena_stack, {"width": 1280, "height": 1000})
     note = page.locator("#leaderboard-view-note")

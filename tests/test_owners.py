@@ -17,7 +17,7 @@ import pytest
 
 from arena.cli.serve import ArenaStack
 from arena.ops.redis_server import free_port
-from tests.helpers import PROJECT_ROOT, arena_settings, wait_until
+from tests.helpers import PROJECT_ROOT, TEST_VOTE_KEY, arena_settings, wait_until
 from tests.owner_endpoints import OwnerEndpoint
 from tests.owner_support import battle_until, cli, statuses
 
@@ -26,7 +26,9 @@ ROTATED = "sk-rotated-owner-key-8e6d0a5c"
 
 
 def start_second_process(redis_url: str, data_dir, port: int) -> subprocess.Popen:
-    env = {**os.environ, "ARENA_DEMO_TOKEN_DELAY": "0.001", "ARENA_VOTER_SECRET": "test-secret-0123456789"}
+    # the vote-signing key of the first process's worker (arena_settings): the two web processes share it
+    env = {**os.environ, "ARENA_DEMO_TOKEN_DELAY": "0.001", "ARENA_VOTER_SECRET": "test-secret-0123456789",
+           "ARENA_VOTE_KEY": TEST_VOTE_KEY}
     return subprocess.Popen(
         [sys.executable, "-m", "arena", "serve", "--redis-url", redis_url, "--data-dir", str(data_dir),
          "--port", str(port), "--no-worker", "--allow-private-endpoints", "--matchmaker", "uniform",
