@@ -39,9 +39,8 @@ class GuardedGradio:
         self.release = threading.Event()
 
         async def slow():
-            while not self.release.is_set():
-                yield "tick"
-                await asyncio.sleep(0.05)  # the stand-in model's pace, not a wait of the test's
+            yield "tick"
+            await asyncio.to_thread(self.release.wait)  # streams until the test releases it (__exit__ does)
             yield "done"
 
         with gr.Blocks() as self.page:

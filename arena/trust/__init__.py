@@ -3,5 +3,5 @@
 keys encrypted at rest (``secret_box``) and battles in which a model gave itself away
 (``self_identification``).
 
-May import: arena.errors, arena.keys.
+May import: arena.errors, arena.keys, leaderboard.data.
 """

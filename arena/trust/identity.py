@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from arena.keys import api_session_key, voter_secret_key
+from leaderboard.data.private_files import create_exclusively
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class VoterSecret:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.file_for(period)
         if not path.exists():
-            _create_exclusively(path, secrets.token_bytes(KEY_BYTES))
+            create_exclusively(path, secrets.token_bytes(KEY_BYTES))
         key = path.read_bytes()
         if len(key) != KEY_BYTES:
             raise ValueError(f"{path}: a voter-id key file holds {KEY_BYTES} bytes, this one {len(key)}; "
@@ -115,22 +116,6 @@ class VoterSecret:
     def __repr__(self) -> str:
         return f"VoterSecret(source={self.source!r}, rotation_days={self.rotation_seconds / SECONDS_PER_DAY:g})"
 
-
-def _create_exclusively(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` (0600) unless another process created it first (then keep theirs)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)  # atomic, and fails if the file exists: the first writer wins
-        except FileExistsError:
-            pass
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 class VoterIdentity:

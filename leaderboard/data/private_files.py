@@ -47,6 +47,25 @@ def write_private(path: Path | str, text: str) -> None:
         temporary.unlink(missing_ok=True)
 
 
+def create_exclusively(path: Path | str, content: bytes) -> None:
+    """Write ``content`` to ``path`` (0600, fsynced) unless another process created it first (then
+    keep theirs): how a key generated once is shared by processes that start together."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)  # atomic, and fails if the file exists: the first writer wins
+        except FileExistsError:
+            pass
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def make_private(root: Path | str) -> int:
     """Tighten everything under ``root`` (and ``root``) to 0600 / 0700, as a data dir written by an
     older version may need; symbolic links are left alone. Returns how many modes changed."""

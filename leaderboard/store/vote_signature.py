@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
 
-from leaderboard.data.private_files import PRIVATE_FILE, private_dir
+from leaderboard.data.private_files import create_exclusively, private_dir
 
 SIGNATURE_FIELD = "sig"
 SIGNATURE_VERSION = "v1:"
@@ -58,7 +57,7 @@ class VoteSigner:
         path = Path(data_dir) / KEY_FILE
         if not path.exists():
             private_dir(path.parent)
-            _create_exclusively(path, secrets.token_bytes(KEY_BYTES))
+            create_exclusively(path, secrets.token_bytes(KEY_BYTES))
         key = path.read_bytes()
         if len(key) != KEY_BYTES:
             raise ValueError(f"{path}: a vote-signing key file holds {KEY_BYTES} bytes, this one {len(key)}")
@@ -90,19 +89,3 @@ class VoteSigner:
     def __repr__(self) -> str:
         return f"VoteSigner(source={self.source!r}, key=***)"
 
-
-def _create_exclusively(path: Path, content: bytes) -> None:
-    """Write ``content`` to ``path`` (0600) unless another process created it first (then keep theirs)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(temporary, path)  # atomic, and fails if the file exists: the first writer wins
-        except FileExistsError:
-            pass
-    finally:
-        temporary.unlink(missing_ok=True)
